@@ -1,0 +1,41 @@
+// Typed clients for the internal routes. They take any signed requester (packages/internal-auth's
+// client), so the route and its caller share one contract and only the transport is injected.
+import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, SyncTriggerResult, VenueSyncLogPage } from './sync-log.ts'
+import type { SecurityEventBatch } from './security-event.ts'
+
+export interface SignedRequester {
+  request<T = unknown>(options: { method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; path: string; query?: Readonly<Record<string, string | number | boolean | null | undefined>>; body?: unknown; signal?: AbortSignal }): Promise<T>
+}
+
+export function integrationClient(requester: SignedRequester) {
+  return {
+    venueSyncLogs: (venueId: string, query: { since?: string; limit?: number; cursor?: string } = {}, signal?: AbortSignal) =>
+      requester.request<VenueSyncLogPage>({ method: 'GET', path: `/internal/sync-logs/venue/${encodeURIComponent(venueId)}`, query, ...(signal ? { signal } : {}) }),
+    syncLogFeed: (query: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) =>
+      requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
+    venueStatus: (venueId: string) => requester.request<IntegrationStatus>({ method: 'GET', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/status` }),
+    triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
+  }
+}
+export type IntegrationClient = ReturnType<typeof integrationClient>
+
+export function venueClient(requester: SignedRequester) {
+  return {
+    /** The venue when it exists in the tenant, otherwise null. */
+    getVenue: async (tenantId: string, venueId: string): Promise<InternalVenue | null> => {
+      try {
+        return await requester.request<InternalVenue>({ method: 'GET', path: `/internal/venues/${encodeURIComponent(venueId)}`, query: { tenantId } })
+      } catch (error) {
+        if ((error as { status?: number }).status === 404) return null
+        throw error
+      }
+    },
+  }
+}
+export type VenueClient = ReturnType<typeof venueClient>
+
+export function complianceClient(requester: SignedRequester) {
+  return {
+    reportSecurityEvents: (batch: SecurityEventBatch) => requester.request<{ accepted: number }>({ method: 'POST', path: '/internal/security-events', body: batch }),
+  }
+}

@@ -1,0 +1,5 @@
+export * from './problem.ts'
+export * from './security-event.ts'
+export * from './sync-log.ts'
+export * from './clients.ts'
+export * from './string-enum.ts'

@@ -1,0 +1,5 @@
+export * from './request-signer.ts'
+export * from './key-config.ts'
+export * from './verify-plugin.ts'
+export * from './internal-client.ts'
+export * from './security-event-reporter.ts'

@@ -1,0 +1,132 @@
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import { Agent } from 'undici'
+import { FormatRegistry } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { SecurityEventBatchSchema, type SecurityEventBatch } from '@hub/contracts'
+import { createInternalClient, createSecurityEventReporter, signRequest, type InternalAuthRefusal } from '../src/index.ts'
+import { buildApp, connectRedis, deleteKeys, SECRET_A1, SERVICE_A, uniquePrefix } from './helpers.ts'
+
+// TypeBox's Value.Check knows no string formats until told; these mirror what the receiver enforces.
+if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i.test(v))
+if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (v) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(v) && !Number.isNaN(Date.parse(v)))
+
+const baseEvent = { type: 'RATE_LIMIT', severity: 'low', source: '', code: 'RATE_LIMITED', actor: 'user-1' } as const
+
+describe('security event reporter', () => {
+  let redis: Redis
+  let prefix: string
+  let receiver: FastifyInstance
+  let baseUrl: string
+  const agent = new Agent()
+  const batches: SecurityEventBatch[] = []
+
+  before(async () => {
+    redis = connectRedis()
+    prefix = uniquePrefix()
+    receiver = await buildApp({ redis, noncePrefix: prefix }, (app) => {
+      app.post('/internal/security-events', { config: { internalAuth: { permission: 'security-events:write' } } }, async (request, reply) => {
+        batches.push(request.body as SecurityEventBatch)
+        return reply.status(202).send({ accepted: (request.body as SecurityEventBatch).events.length })
+      })
+    })
+    baseUrl = await receiver.listen({ port: 0, host: '127.0.0.1' })
+  })
+  after(async () => {
+    await agent.destroy()
+    await receiver.close()
+    await deleteKeys(redis, prefix)
+    await redis.quit()
+  })
+
+  function client(url = baseUrl) {
+    return createInternalClient({ service: SERVICE_A, keyId: 'k1', secret: SECRET_A1, baseUrl: url, retries: 0, dispatcher: agent })
+  }
+
+  test('batches reported events and delivers them, valid against the contract, on close', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', flushIntervalMs: 60_000 })
+    for (let i = 0; i < 3; i++) reporter.report({ ...baseEvent, requestId: `req-${i}`, path: `/x/${'p'.repeat(3000)}` })
+    assert.equal(reporter.pending, 3)
+    assert.equal(batches.length, 0, 'nothing is sent on the request path')
+    await reporter.close()
+    assert.equal(batches.length, 1)
+    const events = batches[0]?.events ?? []
+    assert.deepEqual(
+      events.map((e) => e.requestId),
+      ['req-0', 'req-1', 'req-2'],
+    )
+    for (const event of events) {
+      assert.equal(event.source, 'venue-service')
+      assert.equal(event.path?.length, 2048, 'oversized fields are clipped to the contract limit')
+    }
+    assert.ok(Value.Check(SecurityEventBatchSchema, { events }), 'batch matches SecurityEventBatchSchema')
+  })
+
+  test('a full batch is sent in the background without waiting for the timer', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', batchSize: 2, flushIntervalMs: 60_000 })
+    reporter.report(baseEvent)
+    reporter.report(baseEvent)
+    await reporter.flush()
+    assert.equal(batches.length, 1)
+    assert.equal(batches[0]?.events.length, 2)
+    await reporter.close()
+  })
+
+  test('the queue is bounded: events beyond maxQueue are dropped and counted', async () => {
+    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', maxQueue: 2, batchSize: 100, flushIntervalMs: 60_000 })
+    for (let i = 0; i < 5; i++) reporter.report(baseEvent)
+    assert.deepEqual([reporter.pending, reporter.dropped], [2, 3])
+    await reporter.close()
+  })
+
+  test('an unreachable receiver never makes report or close throw; undelivered events are kept until close', async () => {
+    const warnings: string[] = []
+    const reporter = createSecurityEventReporter({
+      client: client('http://127.0.0.1:1'),
+      source: 'venue-service',
+      flushIntervalMs: 60_000,
+      logger: { warn: (_obj, msg) => warnings.push(String(msg)) },
+    })
+    reporter.report(baseEvent)
+    await reporter.flush()
+    assert.equal(reporter.pending, 1, 'a transient failure requeues the batch')
+    await reporter.close()
+    assert.equal(reporter.dropped, 1)
+    assert.ok(warnings.includes('security events not delivered'))
+    reporter.report(baseEvent)
+    assert.equal(reporter.dropped, 2, 'reports after close are dropped, not thrown')
+  })
+
+  test('plugin refusals reach compliance through onRefusal → reporter', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'integration-service', flushIntervalMs: 60_000 })
+    const refused = new Promise<InternalAuthRefusal>((resolve) => {
+      void buildApp({
+        redis,
+        noncePrefix: prefix,
+        source: 'integration-service',
+        onRefusal: (event) => {
+          reporter.report(event)
+          resolve(event)
+        },
+      }).then(async (app) => {
+        const headers = signRequest({ service: 'ghost-service', keyId: 'k1', secret: SECRET_A1, method: 'GET', pathWithQuery: '/internal/items/1' })
+        const res = await app.inject({ method: 'GET', url: '/internal/items/1', headers })
+        assert.equal(res.statusCode, 401)
+        await app.close()
+      })
+    })
+    const event = await refused
+    await reporter.close()
+    assert.equal(batches.length, 1)
+    const delivered = batches[0]?.events[0]
+    assert.deepEqual(
+      [delivered?.id, delivered?.code, delivered?.actor, delivered?.source],
+      [event.id, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'ghost-service', 'integration-service'],
+    )
+  })
+})
