@@ -1,0 +1,183 @@
+// User authentication and role guards. Every service verifies the JWT again behind the gateway
+// (defence in depth): algorithms pinned, issuer and audience checked, claims validated.
+import fp from 'fastify-plugin'
+import jwt from '@fastify/jwt'
+import buildGetJwks from 'get-jwks'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { FastifyRequest } from 'fastify'
+import { ForbiddenError, UnauthorizedError, UUID_PATTERN, type SecurityEventReporter } from '@hub/contracts'
+
+export const ROLES = ['admin', 'manager', 'viewer'] as const
+export type Role = (typeof ROLES)[number]
+
+
+export const ClaimsSchema = Type.Object({
+  sub: Type.String({ minLength: 1, maxLength: 200 }),
+  tenant_id: Type.String({ pattern: UUID_PATTERN }),
+  roles: Type.Array(Type.Union(ROLES.map((r) => Type.Literal(r))), { minItems: 1 }),
+  venue_ids: Type.Optional(Type.Array(Type.String({ pattern: UUID_PATTERN }), { maxItems: 1000 })),
+})
+export type Claims = Static<typeof ClaimsSchema>
+
+export interface Principal {
+  userId: string
+  tenantId: string
+  roles: Role[]
+  /** When present, the venues a non-admin is limited to. */
+  venueIds: string[] | null
+}
+
+export interface RouteAuth {
+  /** Any of these roles passes; omitted means any authenticated user. */
+  roles?: Role[]
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** `false` for public routes; routes under /api/ require a user unless they say so. */
+    auth?: false | RouteAuth
+  }
+  interface FastifyRequest {
+    principal: Principal
+    /** Set instead of thrown when the plugin runs with `deferFailures` (the gateway). */
+    authFailure: Error | null
+  }
+}
+
+export interface AuthOptions {
+  secret?: string | undefined
+  jwksUrl?: string | undefined
+  issuer: string
+  audience: string
+  securityEvents?: SecurityEventReporter
+  service: string
+  /**
+   * Record a refusal on the request instead of throwing it, so a later hook (the gateway's rate
+   * limiter) still runs and failed attempts spend the caller's budget. `rejectDeferredAuth` then
+   * throws it.
+   */
+  deferFailures?: boolean
+}
+
+/** onRequest hook for `deferFailures` mode. */
+export async function rejectDeferredAuth(request: FastifyRequest): Promise<void> {
+  if (request.authFailure) throw request.authFailure
+}
+
+export const HS_ALGORITHMS = ['HS256'] as const
+export const JWKS_ALGORITHMS = ['RS256', 'ES256'] as const
+
+export function hasRole(principal: Principal, ...roles: Role[]): boolean {
+  return principal.roles.some((role) => roles.includes(role))
+}
+
+/** Reads: any role, limited to `venue_ids` when a non-admin carries it. */
+export function canReadVenue(principal: Principal, venueId: string): boolean {
+  if (hasRole(principal, 'admin') || principal.venueIds === null) return true
+  return principal.venueIds.includes(venueId.toLowerCase())
+}
+
+/** Writes: admins anywhere in their tenant; managers only in their `venue_ids`. */
+export function canManageVenue(principal: Principal, venueId: string): boolean {
+  if (hasRole(principal, 'admin')) return true
+  return hasRole(principal, 'manager') && principal.venueIds !== null && principal.venueIds.includes(venueId.toLowerCase())
+}
+
+function authFailure(request: FastifyRequest, opts: AuthOptions, code: string, detail: string): UnauthorizedError {
+  opts.securityEvents?.report({
+    type: 'AUTH_FAILURE',
+    severity: 'medium',
+    source: opts.service,
+    code,
+    actor: null,
+    ip: request.ip,
+    method: request.method,
+    path: request.url.split('?')[0] ?? request.url,
+    requestId: String(request.id),
+  })
+  return new UnauthorizedError(code, detail)
+}
+
+export default fp(
+  async (fastify, opts: AuthOptions) => {
+    if (opts.jwksUrl) {
+      const url = new URL(opts.jwksUrl)
+      const jwks = buildGetJwks({ providerDiscovery: false, jwksPath: url.pathname, issuersWhitelist: [url.origin], max: 100, ttl: 10 * 60_000 })
+      await fastify.register(jwt, {
+        decode: { complete: true },
+        secret: (_request: FastifyRequest, token: unknown) => {
+          const { header } = token as { header: { kid?: string; alg: string } }
+          return jwks.getPublicKey({ domain: url.origin, alg: header.alg, kid: header.kid ?? '' })
+        },
+        verify: { algorithms: [...JWKS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iss', 'aud'], cache: 10_000, cacheTTL: 600_000 },
+      })
+    } else if (opts.secret) {
+      await fastify.register(jwt, {
+        secret: opts.secret,
+        sign: { algorithm: 'HS256', iss: opts.issuer, aud: opts.audience },
+        // The cache remembers verified tokens (bounded, and never past their exp): a token is
+        // typically presented many times, and HMAC plus JSON parsing per request adds up.
+        verify: { algorithms: [...HS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iss', 'aud'], cache: 10_000, cacheTTL: 600_000 },
+      })
+    } else {
+      throw new Error('auth: JWT_SECRET or JWT_JWKS_URL is required')
+    }
+
+    fastify.decorateRequest('principal', null as unknown as Principal)
+    fastify.decorateRequest('authFailure', null)
+
+    fastify.addHook('onRequest', async (request) => {
+      try {
+        await authenticate(request)
+      } catch (error) {
+        if (!opts.deferFailures) throw error
+        request.authFailure = error as Error
+      }
+    })
+
+    async function authenticate(request: FastifyRequest): Promise<void> {
+      const config = request.routeOptions.config
+      const required = config.auth !== undefined ? config.auth !== false : (request.routeOptions.url ?? request.url).startsWith('/api/')
+      if (!required) return
+      const header = request.headers.authorization
+      if (!header || !/^Bearer\s+\S+$/i.test(header)) {
+        throw authFailure(request, opts, 'AUTH_TOKEN_MISSING', 'A bearer token is required.')
+      }
+      let payload: unknown
+      try {
+        payload = await request.jwtVerify()
+      } catch (error) {
+        const code = (error as { code?: string }).code
+        if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') throw authFailure(request, opts, 'AUTH_TOKEN_EXPIRED', 'The token has expired.')
+        throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is invalid.')
+      }
+      if (!Value.Check(ClaimsSchema, payload)) {
+        throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token lacks required claims (sub, tenant_id, roles).')
+      }
+      request.principal = {
+        userId: payload.sub,
+        tenantId: payload.tenant_id.toLowerCase(),
+        roles: [...new Set(payload.roles)],
+        venueIds: payload.venue_ids ? payload.venue_ids.map((id) => id.toLowerCase()) : null,
+      }
+      const roles = config.auth ? config.auth.roles : undefined
+      if (roles && !hasRole(request.principal, ...roles)) {
+        opts.securityEvents?.report({
+          type: 'FORBIDDEN',
+          severity: 'low',
+          source: opts.service,
+          code: 'INSUFFICIENT_ROLE',
+          tenantId: request.principal.tenantId,
+          actor: request.principal.userId,
+          ip: request.ip,
+          method: request.method,
+          path: request.url.split('?')[0] ?? request.url,
+          requestId: String(request.id),
+        })
+        throw new ForbiddenError('INSUFFICIENT_ROLE', `This action needs one of the roles: ${roles.join(', ')}.`)
+      }
+    }
+  },
+  { name: '@hub/auth', fastify: '5.x' },
+)

@@ -1,0 +1,102 @@
+// The one place errors become HTTP: AppErrors keep their status and code, validation errors list
+// every issue, framework 4xx keep their meaning, and anything else is an opaque 500 (logged, never
+// shown, so driver messages and stack traces cannot leak).
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { isConnectionError } from './database.ts'
+import { AppError, PROBLEM_CONTENT_TYPE, problemType, type Problem, type ValidationIssue } from '@hub/contracts'
+
+const FRAMEWORK_CODES: Record<string, { status: number; code: string }> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'INVALID_CONTENT_LENGTH' },
+  FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'INVALID_JSON' },
+  FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_JSON' },
+  FST_ERR_CTP_EMPTY_TYPE: { status: 400, code: 'MISSING_CONTENT_TYPE' },
+  FST_ERR_CTP_INVALID_TYPE: { status: 400, code: 'INVALID_CONTENT_TYPE' },
+  FST_ERR_BAD_URL: { status: 400, code: 'BAD_URL' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'BAD_REQUEST' },
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+}
+
+export function sendProblem(reply: FastifyReply, problem: Omit<Problem, 'type' | 'requestId'> & { type?: string }): FastifyReply {
+  const body: Problem = { type: problem.type ?? problemType(problem.code), ...problem, requestId: String(reply.request.id) }
+  // A problem is never shaped like the route's success schema: serialize it as it is.
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(body)
+}
+
+function validationIssues(error: FastifyError): ValidationIssue[] {
+  const context = error.validationContext ?? 'body'
+  return (error.validation ?? []).map((issue) => {
+    const params = issue.params as Record<string, unknown>
+    let path = `/${context}${issue.instancePath}`
+    if (typeof params.missingProperty === 'string') path += `/${params.missingProperty}`
+    if (typeof params.additionalProperty === 'string') path += `/${params.additionalProperty}`
+    return { path, message: issue.message ?? 'is invalid' }
+  })
+}
+
+export function toProblem(error: FastifyError | AppError | Error, request: FastifyRequest): Omit<Problem, 'requestId'> {
+  if (error instanceof AppError) {
+    return { ...(error.extra ?? {}), type: problemType(error.code), title: error.title, status: error.statusCode, detail: error.message, code: error.code }
+  }
+  const fastifyError = error as FastifyError
+  if (fastifyError.validation) {
+    const errors = validationIssues(fastifyError)
+    return {
+      type: problemType('VALIDATION_FAILED'),
+      title: 'Bad Request',
+      status: 400,
+      detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`,
+      code: 'VALIDATION_FAILED',
+      errors,
+    }
+  }
+  const known = fastifyError.code ? FRAMEWORK_CODES[fastifyError.code] : undefined
+  if (known) {
+    return { type: problemType(known.code), title: TITLES[known.status] ?? 'Bad Request', status: known.status, detail: fastifyError.message, code: known.code }
+  }
+  if (isConnectionError(error)) {
+    // A dependency that is down is a 503 the client may retry, not a bug.
+    request.log.error({ err: { message: error.message, code: fastifyError.code } }, 'dependency unavailable')
+    return { type: problemType('DEPENDENCY_UNAVAILABLE'), title: 'Service Unavailable', status: 503, detail: 'A backing service is unavailable; retry shortly.', code: 'DEPENDENCY_UNAVAILABLE' }
+  }
+  const status = fastifyError.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    const code = status === 429 ? 'RATE_LIMITED' : (fastifyError.code ?? `HTTP_${status}`)
+    return { type: problemType(code), title: TITLES[status] ?? 'Client Error', status, detail: fastifyError.message, code }
+  }
+  request.log.error({ err: error }, 'unhandled error')
+  return { type: problemType('INTERNAL_ERROR'), title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.', code: 'INTERNAL_ERROR' }
+}
+
+export default fp(
+  async (fastify) => {
+    fastify.setErrorHandler((error, request, reply) => {
+      const problem = toProblem(error as FastifyError, request)
+      if (problem.status >= 400 && problem.status < 500) request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+      if (problem.status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
+      return sendProblem(reply, problem)
+    })
+    fastify.setNotFoundHandler((request, reply) =>
+      sendProblem(reply, { title: 'Not Found', status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route ${request.method} ${request.url.split('?')[0]}` }),
+    )
+  },
+  { name: '@hub/error-handler', fastify: '5.x' },
+)

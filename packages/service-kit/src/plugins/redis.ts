@@ -1,0 +1,38 @@
+// One shared ioredis connection per app. Keys are prefixed by hand (REDIS_KEY_PREFIX) rather than
+// by ioredis' keyPrefix, because Bull and @fastify/rate-limit manage their own prefixes.
+import fp from 'fastify-plugin'
+import { Redis } from 'ioredis'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    redis: Redis
+    redisPrefix: string
+  }
+}
+
+export function createRedis(url: string, name: string): Redis {
+  return new Redis(url, {
+    connectionName: name,
+    // Fail requests fast while Redis is down so /ready answers 503 instead of hanging.
+    maxRetriesPerRequest: 2,
+    enableOfflineQueue: true,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+  })
+}
+
+export default fp(
+  async (fastify, opts: { url: string; prefix: string; service: string }) => {
+    const redis = createRedis(opts.url, opts.service)
+    redis.on('error', (error) => fastify.log.warn({ err: { message: error.message } }, 'redis error'))
+    fastify.decorate('redis', redis)
+    fastify.decorate('redisPrefix', opts.prefix)
+    fastify.addReadinessCheck('redis', async () => {
+      const answer = await redis.ping()
+      if (answer !== 'PONG') throw new Error(`unexpected answer ${answer}`)
+    })
+    fastify.addHook('onClose', async () => {
+      await redis.quit().catch(() => redis.disconnect())
+    })
+  },
+  { name: '@hub/redis', fastify: '5.x', dependencies: ['@hub/health'] },
+)

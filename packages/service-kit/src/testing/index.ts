@@ -1,0 +1,189 @@
+// Helpers for tests against real Postgres and Redis: each test file gets its own database and Redis
+// key prefix, and drops them afterwards, so tests never collide with each other or a dev stack.
+import { randomBytes, randomUUID } from 'node:crypto'
+import { after } from 'node:test'
+import { createServer } from 'node:net'
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import pino from 'pino'
+import { Redis } from 'ioredis'
+import type { Knex } from 'knex'
+import { createKnex } from '../plugins/database.ts'
+import { dropDatabase, ensureDatabase, migrateSchema, type SchemaSpec } from '../migrations.ts'
+import { mintDevToken } from '../tokens.ts'
+import { loggerOptions } from '../logger.ts'
+import { createFastify, type ServiceInstance } from '../service.ts'
+import type { Role } from '../plugins/auth.ts'
+
+export const TEST_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export const TEST_JWT = {
+  secret: 'test-jwt-secret-that-is-long-enough-0123456789',
+  issuer: 'venue-hub-test',
+  audience: 'venue-hub',
+} as const
+
+export const TEST_INTERNAL_KEYS = {
+  'venue-service': { k1: 'test-venue-service-secret-0001' },
+  'integration-service': { k1: 'test-integration-service-secret-0001' },
+  'compliance-service': { k1: 'test-compliance-service-secret-0001' },
+  'api-gateway': { k1: 'test-api-gateway-secret-0001' },
+} as const
+
+/** The environment every service needs in a test, on its own Redis prefix. */
+export function testServiceEnv(redisPrefix: string): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: redisPrefix,
+    JWT_SECRET: TEST_JWT.secret,
+    JWT_ISSUER: TEST_JWT.issuer,
+    JWT_AUDIENCE: TEST_JWT.audience,
+    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
+  }
+}
+
+export interface TestDatabase {
+  name: string
+  adminUrl: string
+  /** URL connecting as a service's own role (RLS applies). */
+  urlFor(role: string): string
+  /** Runs SQL as the superuser (bypassing RLS) to check what is really stored. */
+  adminQuery<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>
+  drop(): Promise<void>
+}
+
+function withDatabase(url: string, database: string, user?: string): string {
+  const parsed = new URL(url)
+  parsed.pathname = `/${database}`
+  if (user) {
+    parsed.username = user
+    parsed.password = ''
+  }
+  return parsed.toString()
+}
+
+export async function createTestDatabase(specs: SchemaSpec[]): Promise<TestDatabase> {
+  const name = `hub_test_${randomBytes(6).toString('hex')}`
+  await ensureDatabase(TEST_ADMIN_URL, name)
+  const adminUrl = withDatabase(TEST_ADMIN_URL, name)
+  for (const spec of specs) await migrateSchema(adminUrl, spec)
+  let admin: Knex | undefined
+  return {
+    name,
+    adminUrl,
+    urlFor: (role) => withDatabase(TEST_ADMIN_URL, name, role),
+    adminQuery: async <T>(sql: string, params: unknown[] = []) => {
+      admin ??= createKnex(adminUrl, { poolMax: 2 })
+      // knex wants ? placeholders; tests read more naturally with $1.
+      const result = await admin.raw(sql.replace(/\$\d+/g, '?'), params as Knex.RawBinding[])
+      return result.rows as T[]
+    },
+    drop: async () => {
+      await admin?.destroy()
+      await dropDatabase(TEST_ADMIN_URL, name)
+    },
+  }
+}
+
+export function testRedisPrefix(): string {
+  return `hubtest:${randomBytes(5).toString('hex')}:`
+}
+
+/** Deletes every key under a test prefix (SCAN, never KEYS). */
+export async function deleteRedisPrefix(prefix: string, url = TEST_REDIS_URL): Promise<void> {
+  const redis = new Redis(url)
+  try {
+    let cursor = '0'
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500)
+      cursor = next
+      if (keys.length > 0) await redis.del(...keys)
+    } while (cursor !== '0')
+  } finally {
+    redis.disconnect()
+  }
+}
+
+export function testToken(claims: { tenantId: string; roles: Role[]; venueIds?: string[]; sub?: string; expiresIn?: number }): string {
+  return mintDevToken({ ...TEST_JWT, ...claims })
+}
+
+export function bearer(token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` }
+}
+
+/** A pino logger whose lines are kept in memory, to prove what never gets logged. */
+export function captureLogs(level = 'debug'): { logger: pino.Logger; lines: string[] } {
+  const lines: string[] = []
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      lines.push(String(chunk))
+      callback()
+    },
+  })
+  // Same redaction and serializers as production, so the test proves what production logs.
+  const options = loggerOptions(level, 'test') as pino.LoggerOptions
+  return { logger: pino(options, stream), lines }
+}
+
+export const newTenantId = (): string => randomUUID()
+
+/** A port nothing listens on right now (for a server whose URL must be known before it starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+/** Listens on loopback (port 0 unless given) and returns the base URL. */
+export async function listenLocal(app: FastifyInstance, port = 0): Promise<string> {
+  await app.listen({ port, host: '127.0.0.1' })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('the server has no TCP address')
+  return `http://127.0.0.1:${address.port}`
+}
+
+export interface ServiceTests {
+  db: TestDatabase
+  env: Record<string, string>
+  /** Builds the service on this file's database and Redis prefix; closed when the file ends. */
+  build(extraEnv?: Record<string, string>): Promise<ServiceInstance>
+}
+
+/** One database and Redis prefix per test file, dropped (with every app built) when it is done. */
+export async function setupServiceTests(options: {
+  service: string
+  schemas: SchemaSpec[]
+  /** The service's own variables on top of the common ones (its DATABASE_URL, at least). */
+  env: (db: TestDatabase) => Record<string, string>
+  register: (app: ServiceInstance, env: Record<string, string>) => PromiseLike<unknown>
+}): Promise<ServiceTests> {
+  const db = await createTestDatabase(options.schemas)
+  const prefix = testRedisPrefix()
+  const env = { ...testServiceEnv(prefix), ...options.env(db) }
+  const apps: ServiceInstance[] = []
+  after(async () => {
+    await Promise.all(apps.map((app) => app.close()))
+    await db.drop()
+    await deleteRedisPrefix(prefix)
+  })
+  return {
+    db,
+    env,
+    build: async (extraEnv = {}) => {
+      const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+      apps.push(app)
+      await options.register(app, { ...env, ...extraEnv })
+      await app.ready()
+      return app
+    },
+  }
+}

@@ -1,0 +1,85 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Type } from '@sinclair/typebox'
+import { createSigner } from 'fast-jwt'
+import { COMMON_SECRETS, CommonEnv, ConfigError, DatabaseEnv, createFastify, mintDevToken, parseConfig, serviceKit } from '../src/index.ts'
+import { TEST_JWT, bearer } from '../src/testing/index.ts'
+
+const Env = Type.Object({ ...CommonEnv, ...DatabaseEnv, PORT: Type.Integer({ minimum: 1, maximum: 65535 }) })
+
+test('configuration: every bad or missing variable is named in one error, without its value', () => {
+  try {
+    parseConfig(Env, { PORT: 'ninety', DATABASE_URL: 'mysql://nope', LOG_LEVEL: 'loud', INTERNAL_AUTH_KEYS: '{"svc":{"k1":"short"}}', REDIS_URL: 'redis://127.0.0.1:6379' }, { secrets: COMMON_SECRETS })
+    assert.fail('should refuse')
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, 'a ConfigError')
+    const message = (error as ConfigError).message
+    for (const name of ['PORT', 'DATABASE_URL', 'LOG_LEVEL', 'INTERNAL_AUTH_KEYS']) assert.match(message, new RegExp(name), `names ${name}`)
+    assert.ok(!message.includes('mysql://nope'), 'does not echo values')
+  }
+  assert.throws(() => parseConfig(Env, { PORT: '1', DATABASE_URL: 'postgres://x', INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-long-enough-secret-1' } }) }), /JWT_SECRET or JWT_JWKS_URL/)
+})
+
+test('production refuses development secrets and shared-secret JWTs', () => {
+  const env = {
+    NODE_ENV: 'production',
+    PORT: '80',
+    DATABASE_URL: 'postgres://db/hub',
+    JWT_SECRET: 'dev-only-0123456789abcdef0123456789abcdef',
+    INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'dev-only-internal-secret' } }),
+  }
+  assert.throws(() => parseConfig(Env, env, { secrets: COMMON_SECRETS }), (error: Error) => /JWT_SECRET: a development secret/.test(error.message) && /INTERNAL_AUTH_KEYS: a development secret/.test(error.message) && /JWT_JWKS_URL/.test(error.message))
+  const ok = parseConfig(Env, { ...env, JWT_SECRET: undefined, JWT_JWKS_URL: 'https://auth.example.com/.well-known/jwks.json', INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-real-production-secret' } }) }, { secrets: COMMON_SECRETS })
+  assert.equal(ok.NODE_ENV, 'production')
+})
+
+test('JWKS: RS256 tokens from the key set pass; wrong key, wrong algorithm and shared secrets fail', async (t) => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'key-1', alg: 'RS256', use: 'sig' }
+  const jwks = createServer((_request, response) => {
+    response.setHeader('content-type', 'application/json')
+    response.end(JSON.stringify({ keys: [jwk] }))
+  })
+  jwks.listen(0, '127.0.0.1')
+  await once(jwks, 'listening')
+  t.after(() => jwks.close())
+  const address = jwks.address() as { port: number }
+  const app = createFastify({ service: 'jwks-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'jwks-test', jwt: { jwksUrl: `http://127.0.0.1:${address.port}/.well-known/jwks.json`, issuer: 'https://auth.example.com/', audience: 'venue-hub' } })
+  app.get('/api/whoami', async (request) => request.principal)
+  t.after(() => app.close())
+  const claims = { sub: 'user-1', tenant_id: randomUUID(), roles: ['viewer'] }
+  const sign = (key: string, kid = 'key-1', iss = 'https://auth.example.com/') => createSigner({ key, algorithm: 'RS256', kid, iss, aud: 'venue-hub', expiresIn: 60_000 })(claims)
+  const good = await app.inject({ url: '/api/whoami', headers: bearer(sign(privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)) })
+  assert.equal(good.statusCode, 200, good.body)
+  assert.equal(good.json().tenantId, claims.tenant_id)
+  const forged = await app.inject({ url: '/api/whoami', headers: bearer(sign(other.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)) })
+  assert.equal(forged.statusCode, 401)
+  const wrongIssuer = await app.inject({ url: '/api/whoami', headers: bearer(sign(privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, 'key-1', 'https://evil.example.com/')) })
+  assert.equal(wrongIssuer.statusCode, 401)
+  const hs = await app.inject({ url: '/api/whoami', headers: bearer(mintDevToken({ ...TEST_JWT, tenantId: claims.tenant_id, roles: ['admin'] })) })
+  assert.equal(hs.statusCode, 401, 'a shared-secret token is refused when keys come from a JWKS')
+})
+
+test('graceful shutdown lets in-flight requests finish', async () => {
+  const app = createFastify({ service: 'shutdown-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'shutdown-test' })
+  app.get('/slow', { config: { auth: false } }, async () => {
+    await sleep(300)
+    return { done: true }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as { port: number }
+  const inFlight = fetch(`http://127.0.0.1:${port}/slow`)
+  await sleep(50)
+  const closing = app.close()
+  const response = await inFlight
+  assert.equal(response.status, 200)
+  assert.deepEqual(await response.json(), { done: true })
+  await closing
+})
