@@ -1,0 +1,6 @@
+export * from './stripe/index.ts'
+export * from './square/index.ts'
+export * from './mailchimp/index.ts'
+export * from './quickbooks/index.ts'
+export * from './common/faults.ts'
+export * from './common/prng.ts'

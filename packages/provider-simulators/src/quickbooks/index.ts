@@ -1,0 +1,7 @@
+export { createQuickBooksSimulator, createQuickbooksSimulator, quickBooksSimulatorState, QBO_REQUESTS_PER_MINUTE } from './quickbooks-simulator.ts'
+export type { QuickBooksSimulatorOptions, QuickBooksSimulatorState } from './quickbooks-simulator.ts'
+export { signIntuitPayload, buildNotificationBody, webhookTime } from './quickbooks-webhooks.ts'
+export { formatIntuitTime, parseIntuitTime } from './quickbooks-time.ts'
+export { CDC_MAX_PER_ENTITY, CDC_WINDOW_DAYS, MAX_CONCURRENT_PER_REALM } from './quickbooks-api.ts'
+export { MAX_RESULTS_CAP, DEFAULT_MAX_RESULTS } from './quickbooks-query.ts'
+export { ACCOUNTING_SCOPE } from './quickbooks-oauth.ts'

@@ -1,0 +1,5 @@
+export { createSquareSimulator, SQUARE_RATE_LIMIT } from './square-simulator.ts'
+export type { SquareSimulator, SquareSimulatorOptions } from './square-simulator.ts'
+export { signSquareWebhook, SUPPORTED_EVENT_TYPES } from './square-webhook-delivery.ts'
+export type { SquareEvent } from './square-webhook-delivery.ts'
+export type { SquareCatalogObject, SquareCustomer, SquareEntity, SquarePayment } from './square-types.ts'
