@@ -1,0 +1,39 @@
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '@hub/contracts'
+
+export class VenueNotFoundError extends NotFoundError {
+  constructor() {
+    super('VENUE_NOT_FOUND', 'No venue with this id exists in your tenant.')
+  }
+}
+
+export class VenueSlugTakenError extends ConflictError {
+  constructor(slug: string) {
+    super('VENUE_SLUG_TAKEN', `Another venue in your tenant already uses the slug "${slug}".`)
+  }
+}
+
+export class InvalidTimezoneError extends BadRequestError {
+  constructor(timezone: string) {
+    super('INVALID_TIMEZONE', `"${timezone.slice(0, 64)}" is not an IANA time zone.`, { errors: [{ path: '/body/timezone', message: 'must be an IANA time zone' }] })
+  }
+}
+
+export class VenueAccessDeniedError extends ForbiddenError {
+  constructor(action: string) {
+    super('VENUE_ACCESS_DENIED', `Your role does not allow you to ${action} this venue.`)
+  }
+}
+
+export class InvalidCursorError extends BadRequestError {
+  constructor() {
+    super('INVALID_CURSOR', 'The cursor is malformed or belongs to another sort order.')
+  }
+}
+
+export class MemberNotFoundError extends NotFoundError {
+  constructor() {
+    super('MEMBER_NOT_FOUND', 'This user is not a member of the venue.')
+  }
+}
+
+export { AppError }

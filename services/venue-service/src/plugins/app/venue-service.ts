@@ -1,0 +1,185 @@
+// Venue rules: who may do what, slugs, time zones, pagination, and an audit event for every change
+// in the same transaction as the change.
+import { Type } from '@sinclair/typebox'
+import type { Knex } from 'knex'
+import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import type { CreateVenue, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
+import type { VenueRepository } from './venue-repository.ts'
+import { InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+
+const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
+const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+
+export interface RequestContext {
+  principal: Principal
+  requestId: string
+  ip: string
+}
+
+export function slugify(name: string): string {
+  const slug = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 64)
+    .replace(/-+$/, '')
+  return slug || 'venue'
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === '23505'
+}
+
+export function createVenueService(deps: { db: Pick<Database, 'withTenant'>; venues: VenueRepository; audit: AuditOutbox }) {
+  const { db, venues, audit } = deps
+
+  const auditEvent = (ctx: RequestContext, action: string, entityType: string, entityId: string, before?: unknown, after?: unknown): AuditEvent => ({
+    tenantId: ctx.principal.tenantId,
+    actorType: 'user',
+    actorId: ctx.principal.userId,
+    action,
+    entityType,
+    entityId,
+    before,
+    after,
+    requestId: ctx.requestId,
+    ip: ctx.ip,
+  })
+
+  /** Not visible (other tenant, or outside a non-admin's venue_ids) is the same 404 either way. */
+  async function visibleVenue(trx: Knex.Transaction, ctx: RequestContext, id: string, forUpdate = false): Promise<Venue> {
+    const venue = await venues.findById(trx, id, { forUpdate })
+    if (!venue || !canReadVenue(ctx.principal, id)) throw new VenueNotFoundError()
+    return venue
+  }
+
+  async function writableVenue(trx: Knex.Transaction, ctx: RequestContext, id: string, action: string): Promise<Venue> {
+    const venue = await visibleVenue(trx, ctx, id, true)
+    if (!canManageVenue(ctx.principal, id)) throw new VenueAccessDeniedError(action)
+    return venue
+  }
+
+  function checkTimezone(timezone: string | undefined): void {
+    if (timezone !== undefined && !TIMEZONES.has(timezone)) throw new InvalidTimezoneError(timezone)
+  }
+
+  return {
+    async list(ctx: RequestContext, query: ListVenues): Promise<{ data: Venue[]; nextCursor: string | null }> {
+      const sort = query.sort.replace(/^-/, '') as 'created_at' | 'name'
+      const direction = query.sort.startsWith('-') ? 'desc' : 'asc'
+      let after: { key: string; id: string } | undefined
+      if (query.cursor) {
+        const cursor = decodeCursor(query.cursor, CursorSchema)
+        if (!cursor || cursor.s !== query.sort) throw new InvalidCursorError()
+        after = { key: cursor.k, id: cursor.id }
+      }
+      const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
+      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
+        venues.list(trx, { status: query.status, currency: query.currency, q: query.q, onlyIds }, { sort, direction, limit: query.limit + 1, after }),
+      )
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      const nextCursor = rows.length > query.limit && last ? encodeCursor({ s: query.sort, k: last.cursorKey, id: last.id }) : null
+      return { data: page.map(({ cursorKey: _key, ...venue }) => venue), nextCursor }
+    },
+
+    async get(ctx: RequestContext, id: string): Promise<Venue> {
+      return db.withTenant(ctx.principal.tenantId, (trx) => visibleVenue(trx, ctx, id))
+    },
+
+    async create(ctx: RequestContext, input: CreateVenue): Promise<Venue> {
+      if (!hasRole(ctx.principal, 'admin')) throw new VenueAccessDeniedError('create')
+      checkTimezone(input.timezone)
+      const slug = input.slug ?? slugify(input.name)
+      try {
+        return await db.withTenant(ctx.principal.tenantId, async (trx) => {
+          const venue = await venues.insert(trx, {
+            tenantId: ctx.principal.tenantId,
+            name: input.name,
+            slug,
+            timezone: input.timezone,
+            currency: input.currency,
+            address: input.address ?? null,
+            capacity: input.capacity ?? null,
+            createdBy: ctx.principal.userId,
+          })
+          await audit.record(trx, auditEvent(ctx, 'venue.created', 'venue', venue.id, undefined, venue))
+          return venue
+        })
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new VenueSlugTakenError(slug)
+        throw error
+      }
+    },
+
+    async update(ctx: RequestContext, id: string, input: UpdateVenue): Promise<Venue> {
+      checkTimezone(input.timezone)
+      try {
+        return await db.withTenant(ctx.principal.tenantId, async (trx) => {
+          const before = await writableVenue(trx, ctx, id, 'update')
+          const after = (await venues.update(trx, id, input)) as Venue
+          await audit.record(trx, auditEvent(ctx, 'venue.updated', 'venue', id, before, after))
+          return after
+        })
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new VenueSlugTakenError(input.slug ?? '')
+        throw error
+      }
+    },
+
+    async setArchived(ctx: RequestContext, id: string, archived: boolean): Promise<Venue> {
+      return db.withTenant(ctx.principal.tenantId, async (trx) => {
+        const before = await writableVenue(trx, ctx, id, archived ? 'archive' : 'restore')
+        if ((before.status === 'archived') === archived) return before
+        const after = (await venues.update(trx, id, { status: archived ? 'archived' : 'active', archivedAt: archived ? new Date() : null })) as Venue
+        await audit.record(trx, auditEvent(ctx, archived ? 'venue.archived' : 'venue.restored', 'venue', id, before, after))
+        return after
+      })
+    },
+
+    async delete(ctx: RequestContext, id: string): Promise<void> {
+      if (!hasRole(ctx.principal, 'admin')) throw new VenueAccessDeniedError('delete')
+      await db.withTenant(ctx.principal.tenantId, async (trx) => {
+        const before = await writableVenue(trx, ctx, id, 'delete')
+        await venues.delete(trx, id)
+        await audit.record(trx, auditEvent(ctx, 'venue.deleted', 'venue', id, before, undefined))
+      })
+    },
+
+    async listMembers(ctx: RequestContext, venueId: string): Promise<Member[]> {
+      return db.withTenant(ctx.principal.tenantId, async (trx) => {
+        await visibleVenue(trx, ctx, venueId)
+        return venues.listMembers(trx, venueId)
+      })
+    },
+
+    async putMember(ctx: RequestContext, venueId: string, userId: string, role: Member['role']): Promise<Member> {
+      return db.withTenant(ctx.principal.tenantId, async (trx) => {
+        await writableVenue(trx, ctx, venueId, 'manage members of')
+        const before = await venues.findMember(trx, venueId, userId)
+        const member = await venues.upsertMember(trx, ctx.principal.tenantId, venueId, userId, role)
+        await audit.record(trx, auditEvent(ctx, before ? 'venue.member.updated' : 'venue.member.added', 'venue_member', `${venueId}:${userId}`, before ?? undefined, member))
+        return member
+      })
+    },
+
+    async removeMember(ctx: RequestContext, venueId: string, userId: string): Promise<void> {
+      await db.withTenant(ctx.principal.tenantId, async (trx) => {
+        await writableVenue(trx, ctx, venueId, 'manage members of')
+        const before = await venues.findMember(trx, venueId, userId)
+        if (!before) throw new MemberNotFoundError()
+        await venues.deleteMember(trx, venueId, userId)
+        await audit.record(trx, auditEvent(ctx, 'venue.member.removed', 'venue_member', `${venueId}:${userId}`, before, undefined))
+      })
+    },
+
+    /** For other services (internal route): the venue if it belongs to the tenant. */
+    async getForService(tenantId: string, id: string): Promise<Venue | null> {
+      return db.withTenant(tenantId, (trx) => venues.findById(trx, id))
+    },
+  }
+}
+
+export type VenueService = ReturnType<typeof createVenueService>
