@@ -1,0 +1,41 @@
+// api-gateway as one Fastify plugin: edge guard, JWT, Redis rate limits, then the proxies.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import helmet from '@fastify/helmet'
+import cors from '@fastify/cors'
+import { serviceKit } from '@hub/service-kit'
+import type { SecurityEventReporter } from '@hub/contracts'
+import type { GatewayConfig } from './config.ts'
+import edgeGuard from './plugins/app/edge-guard.ts'
+import gatewayRateLimit from './plugins/app/rate-limit.ts'
+import proxy from './plugins/app/proxy.ts'
+import openapiMerge from './plugins/app/openapi-merge.ts'
+import { upstreamHealth } from './plugins/app/upstream-health.ts'
+import { upstreamsFrom } from './plugins/app/upstreams.ts'
+
+export const SERVICE_NAME = 'api-gateway'
+
+async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfig; securityEvents?: SecurityEventReporter }): Promise<void> {
+  const { config } = opts
+  const upstreams = upstreamsFrom(config)
+  await fastify.register(serviceKit, {
+    service: SERVICE_NAME,
+    description: 'The public door of the hub.',
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.REDIS_KEY_PREFIX,
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, deferFailures: true },
+    healthDetails: upstreamHealth(upstreams),
+    openapiRoute: false,
+    ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
+  })
+  await fastify.register(helmet, { global: true })
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  await fastify.register(cors, { origin: origins.length > 0 ? origins : false, credentials: false, exposedHeaders: ['x-request-id', 'retry-after', 'location'] })
+  await fastify.register(edgeGuard, { bodyLimit: config.BODY_LIMIT_BYTES })
+  await fastify.register(gatewayRateLimit, { config })
+  await fastify.register(openapiMerge, { upstreams })
+  await fastify.register(proxy, { config })
+}
+
+// Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).
+export default fp(apiGateway, { name: 'api-gateway', fastify: '5.x' })

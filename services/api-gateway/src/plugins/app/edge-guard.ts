@@ -1,0 +1,47 @@
+// Refusals at the edge before any proxying: internal routes do not exist from outside, path
+// tricks that could reach them are refused, and declared bodies over the limit never stream in.
+import fp from 'fastify-plugin'
+import { sendProblem } from '@hub/service-kit'
+
+/** Any `internal` or dot segment, raw or percent-encoded, anywhere in the path. */
+const FORBIDDEN_SEGMENT = /(^|\/)(internal|\.{1,2})(\/|$)/i
+
+export function isHiddenPath(rawPath: string): boolean {
+  let decoded = rawPath
+  try {
+    // Decode repeatedly so %252e%252e does not slip through as a literal.
+    for (let i = 0; i < 3 && /%[0-9a-f]{2}/i.test(decoded); i++) decoded = decodeURIComponent(decoded)
+  } catch {
+    return true
+  }
+  return FORBIDDEN_SEGMENT.test(decoded) || decoded.includes('\\')
+}
+
+export default fp(
+  async (fastify, opts: { bodyLimit: number }) => {
+    fastify.addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?')[0] ?? request.url
+      if (isHiddenPath(path)) {
+        if (/internal/i.test(path)) {
+          fastify.securityEvents.report({
+            type: 'SUSPICIOUS_ACCESS',
+            severity: 'medium',
+            source: 'api-gateway',
+            code: 'INTERNAL_ROUTE_PROBE',
+            actor: null,
+            ip: request.ip,
+            method: request.method,
+            path: path.slice(0, 2048),
+            requestId: String(request.id),
+          })
+        }
+        return sendProblem(reply, { title: 'Not Found', status: 404, code: 'ROUTE_NOT_FOUND', detail: 'No such route.' })
+      }
+      const length = Number(request.headers['content-length'] ?? 0)
+      if (length > opts.bodyLimit) {
+        return sendProblem(reply, { title: 'Payload Too Large', status: 413, code: 'PAYLOAD_TOO_LARGE', detail: `Request bodies are limited to ${opts.bodyLimit} bytes.` })
+      }
+    })
+  },
+  { name: 'gateway-edge-guard', dependencies: ['@hub/service-kit'] },
+)

@@ -1,0 +1,61 @@
+// Rate limits shared by every gateway replica through Redis: per user when authenticated, per IP
+// otherwise, and a stricter budget for credential and configuration writes.
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import type { FastifyRequest } from 'fastify'
+import type { GatewayConfig } from '../../config.ts'
+import { isSensitive } from './upstreams.ts'
+
+type Bucket = 'user' | 'sensitive' | 'anonymous' | 'webhook'
+
+function bucketOf(request: FastifyRequest): Bucket {
+  const path = request.url.split('?')[0] ?? request.url
+  if (path.startsWith('/api/v1/integrations/webhooks/')) return 'webhook'
+  if (!request.principal) return 'anonymous'
+  return isSensitive(request.method, path) ? 'sensitive' : 'user'
+}
+
+export default fp(
+  async (fastify, opts: { config: GatewayConfig }) => {
+    const { config } = opts
+    const max: Record<Bucket, number> = {
+      user: config.RATE_LIMIT_USER_MAX,
+      sensitive: config.RATE_LIMIT_SENSITIVE_MAX,
+      anonymous: config.RATE_LIMIT_ANONYMOUS_MAX,
+      // Providers deliver bursts from few addresses; their signatures are checked downstream.
+      webhook: config.RATE_LIMIT_ANONYMOUS_MAX * 10,
+    }
+    await fastify.register(rateLimit, {
+      global: true,
+      redis: fastify.redis,
+      nameSpace: `${fastify.redisPrefix}rl:`,
+      timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      // Keep serving if Redis blips; the services behind still authenticate every call.
+      skipOnError: true,
+      keyGenerator: (request) => {
+        const bucket = bucketOf(request)
+        const who = request.principal ? `${request.principal.tenantId}:${request.principal.userId}` : request.ip
+        return `${bucket}:${who}`
+      },
+      max: (request) => max[bucketOf(request)],
+      onExceeded: (request) => {
+        fastify.securityEvents.report({
+          type: 'RATE_LIMIT',
+          severity: 'low',
+          source: 'api-gateway',
+          code: 'RATE_LIMITED',
+          tenantId: request.principal?.tenantId ?? null,
+          actor: request.principal?.userId ?? null,
+          ip: request.ip,
+          method: request.method,
+          path: request.url.split('?')[0] ?? request.url,
+          requestId: String(request.id),
+          details: { bucket: bucketOf(request) },
+        })
+      },
+      errorResponseBuilder: (_request, context) =>
+        Object.assign(new Error(`Rate limit exceeded: ${context.max} requests per ${context.after}. Retry after ${Math.ceil(context.ttl / 1000)} s.`), { statusCode: 429, code: 'RATE_LIMITED' }),
+    })
+  },
+  { name: 'gateway-rate-limit', dependencies: ['@hub/service-kit'] },
+)

@@ -1,0 +1,29 @@
+// The services behind the gateway, and the public paths each one answers.
+import type { GatewayConfig } from '../../config.ts'
+
+export interface Upstream {
+  name: string
+  url: string
+  /** Public prefixes proxied to this upstream, unchanged. */
+  prefixes: string[]
+}
+
+export function upstreamsFrom(config: GatewayConfig): Upstream[] {
+  return [
+    { name: 'venue-service', url: config.VENUE_SERVICE_URL, prefixes: ['/api/v1/venues'] },
+    { name: 'integration-service', url: config.INTEGRATION_SERVICE_URL, prefixes: ['/api/v1/integrations'] },
+    { name: 'compliance-service', url: config.COMPLIANCE_SERVICE_URL, prefixes: ['/api/v1/compliance'] },
+  ]
+}
+
+/**
+ * Public routes: providers sign webhooks themselves, and the OAuth callback is reached by the
+ * user's browser coming back from the provider. Everything else under /api needs a JWT.
+ */
+export const PUBLIC_PREFIXES = ['/api/v1/integrations/webhooks/', '/api/v1/integrations/oauth/']
+export const isPublicPath = (path: string): boolean =>
+  path.startsWith('/api/v1/integrations/webhooks/') || /^\/api\/v1\/integrations\/oauth\/[^/]+\/callback$/.test(path)
+
+/** Credential and configuration writes get a stricter budget. */
+export const isSensitive = (method: string, path: string): boolean =>
+  method !== 'GET' && method !== 'HEAD' && /^\/api\/v1\/integrations\/(connections|settings|oauth|field-mappings)(\/|$)/.test(path)

@@ -1,0 +1,68 @@
+import { after } from 'node:test'
+import { createHash } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { createFastify, type ServiceInstance } from '@hub/service-kit'
+import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
+import venueService from '../../venue-service/src/app.ts'
+import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
+import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
+import apiGateway, { SERVICE_NAME } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+
+
+/** A stand-in integration-service: echoes what reached it, byte for byte. */
+function echoUpstream(): FastifyInstance {
+  const app = Fastify()
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+  const echo = async (request: { body: unknown; headers: Record<string, unknown>; url: string; method: string }) => {
+    const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
+    return { method: request.method, url: request.url, sha256: createHash('sha256').update(raw).digest('hex'), length: raw.length, headers: request.headers }
+  }
+  app.get('/ready', async () => ({ status: 'ready' }))
+  app.get('/openapi.json', async () => ({ openapi: '3.1.0', info: { title: 'x', version: '1' }, paths: { '/api/v1/integrations/connections': { get: {} }, '/internal/sync-logs': { get: {} } } }))
+  app.get('/api/v1/integrations/slow', async () => {
+    await sleep(1_500)
+    return { late: true }
+  })
+  app.all('/api/v1/integrations/*', echo)
+  return app
+}
+
+export async function setupGateway() {
+  const db = await createTestDatabase([VENUE_SCHEMA])
+  const prefix = testRedisPrefix()
+  const common = {
+    ...testServiceEnv(prefix),
+  }
+  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  await venue.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole) }) })
+  const venueUrl = await listenLocal(venue)
+  const integration = echoUpstream()
+  const integrationUrl = await listenLocal(integration)
+  // Nothing listens here: a stopped compliance-service.
+  const deadUrl = 'http://127.0.0.1:9'
+
+  const gateways: ServiceInstance[] = []
+  after(async () => {
+    await Promise.all(gateways.map((g) => g.close()))
+    await venue.close()
+    await integration.close()
+    await db.drop()
+    await deleteRedisPrefix(prefix)
+  })
+
+  return {
+    common,
+    build: async (extra: Record<string, string> = {}) => {
+      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', bodyLimit: 1024 * 1024 })
+      await app.register(apiGateway, {
+        config: loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra }),
+      })
+      await app.ready()
+      gateways.push(app)
+      return app
+    },
+  }
+}
