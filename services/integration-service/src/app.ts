@@ -1,0 +1,74 @@
+// integration-service as one Fastify plugin: what server.ts listens with and what tests register.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { INTERNAL_PERMISSIONS } from '@hub/contracts'
+import { internalPermissions, serviceKit } from '@hub/service-kit'
+import syncLogs from './plugins/app/sync-logs.ts'
+import connections from './plugins/app/connections/index.ts'
+import syncLogRoutes from './routes/internal/sync-logs.ts'
+import internalIntegrationRoutes from './routes/internal/integrations.ts'
+import connectionRoutes from './routes/api/v1/connections.ts'
+import oauthRoutes from './routes/api/v1/oauth.ts'
+import webhooks from './plugins/app/webhooks/index.ts'
+import webhookRoutes from './routes/api/v1/webhooks.ts'
+import syncEngine from './plugins/app/sync/index.ts'
+import syncApi from './plugins/app/sync-api/index.ts'
+import syncSchedules from './plugins/app/sync-schedules.ts'
+import syncRoutes from './routes/api/v1/sync.ts'
+import adminRoutes from './routes/api/v1/admin.ts'
+import syncTriggerRoutes from './routes/internal/sync-trigger.ts'
+import integrationSettings from './plugins/app/settings/index.ts'
+import settingsRoutes from './routes/api/v1/settings.ts'
+import type { IntegrationServiceConfig } from './config.ts'
+import type { ProviderName } from './providers/canonical.ts'
+import type { ProviderAdapter } from './providers/provider-adapter.ts'
+
+export const SERVICE_NAME = 'integration-service'
+
+export interface IntegrationServiceOptions {
+  config: IntegrationServiceConfig
+  /** Tests swap a provider adapter in by construction. */
+  adapters?: Partial<Record<ProviderName, ProviderAdapter>>
+}
+
+async function integrationService(fastify: FastifyInstance, opts: IntegrationServiceOptions): Promise<void> {
+  const { config } = opts
+  await fastify.register(serviceKit, {
+    service: SERVICE_NAME,
+    description: 'Provider connections, sync engine, webhooks and sync logs.',
+    databaseUrl: config.DATABASE_URL,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.REDIS_KEY_PREFIX,
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    internal: {
+      service: SERVICE_NAME,
+      keysJson: config.INTERNAL_AUTH_KEYS,
+      permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {
+        'compliance-service': [INTERNAL_PERMISSIONS.syncLogsRead, INTERNAL_PERMISSIONS.integrationsRead],
+        'venue-service': [INTERNAL_PERMISSIONS.syncTrigger],
+      }),
+      complianceUrl: config.COMPLIANCE_SERVICE_URL,
+    },
+  })
+  // App plugins: the layers, wired once, shared by routes (and by the worker process).
+  await fastify.register(syncLogs)
+  await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
+  await fastify.register(syncEngine, { config })
+  await fastify.register(syncApi)
+  await fastify.register(integrationSettings)
+  await fastify.register(syncSchedules)
+  // Routes, registered explicitly so the URL → file map stays greppable.
+  await fastify.register(syncLogRoutes, { prefix: '/internal' })
+  await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
+  await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
+  await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(settingsRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(adminRoutes, { prefix: '/api/v1/integrations', operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean) })
+}
+
+// Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).
+export default fp(integrationService, { name: 'integration-service', fastify: '5.x' })

@@ -1,0 +1,87 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { KeyRing } from '@hub/crypto'
+import { COMMON_SECRETS, CommonEnv, DatabaseEnv, parseConfig } from '@hub/service-kit'
+
+const Url = Type.String({ pattern: '^https?://' })
+/** A request budget such as `25/1s` or `500/1m`. */
+const RATE = '^[1-9][0-9]*/[1-9][0-9]*(ms|s|m)$'
+
+export const IntegrationServiceEnv = Type.Object({
+  ...CommonEnv,
+  ...DatabaseEnv,
+  INTEGRATION_SERVICE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3009 }),
+  VENUE_SERVICE_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3002' }),
+  COMPLIANCE_SERVICE_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3010' }),
+  /** JSON key ring `{"<version>":"<base64 32 bytes>"}` for credentials at rest. */
+  ENCRYPTION_KEYS: Type.String({ minLength: 2 }),
+  STRIPE_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.stripe.com' }),
+  SQUARE_API_BASE: Type.String({ pattern: '^https?://', default: 'https://connect.squareup.com' }),
+  MAILCHIMP_API_BASE: Type.String({ pattern: '^https?://', default: 'https://server.api.mailchimp.com' }),
+  QUICKBOOKS_API_BASE: Type.String({ pattern: '^https?://', default: 'https://quickbooks.api.intuit.com' }),
+  STRIPE_OAUTH_BASE: Type.Optional(Url),
+  SQUARE_OAUTH_BASE: Type.Optional(Url),
+  MAILCHIMP_OAUTH_BASE: Type.Optional(Url),
+  QUICKBOOKS_OAUTH_BASE: Type.Optional(Url),
+  STRIPE_CONNECT_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  STRIPE_PLATFORM_SECRET_KEY: Type.Optional(Type.String({ minLength: 8 })),
+  SQUARE_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  SQUARE_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 8 })),
+  MAILCHIMP_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  MAILCHIMP_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 8 })),
+  QUICKBOOKS_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  QUICKBOOKS_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 8 })),
+  QUICKBOOKS_WEBHOOK_VERIFIER: Type.Optional(Type.String({ minLength: 8 })),
+  /** Public base URL of the gateway: webhook and OAuth callback URLs are built from it. */
+  PUBLIC_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3000' }),
+  /** Where the browser is sent after an OAuth callback (outcome in the query string). */
+  OAUTH_RETURN_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3000/oauth-complete' }),
+  /** Tenants whose admins may use the global queue controls (comma-separated; empty: any admin). */
+  OPERATOR_TENANT_IDS: Type.String({ default: '' }),
+  /** The integration-worker process (queue processors): health, readiness and metrics only. */
+  INTEGRATION_WORKER_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3019 }),
+  /** Jobs each worker process runs at once, per queue. */
+  SYNC_CONCURRENCY_CRITICAL: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
+  SYNC_CONCURRENCY_HIGH: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+  SYNC_CONCURRENCY_NORMAL: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
+  SYNC_CONCURRENCY_LOW: Type.Integer({ minimum: 1, maximum: 100, default: 2 }),
+  /** Attempts per job before it lands in the dead-letter list. */
+  SYNC_JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 6 }),
+  /** Full-jitter exponential backoff between attempts: random(0, min(max, base * 2^attempt)). */
+  SYNC_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 2_000 }),
+  SYNC_BACKOFF_MAX_MS: Type.Integer({ minimum: 1, default: 300_000 }),
+  /** Bull job lock: a worker that stops renewing it (killed) loses its job to another after this. */
+  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
+  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  SYNC_MAX_STALLED_COUNT: Type.Integer({ minimum: 1, default: 5 }),
+  /** Provider waits up to this long are slept inside the job; longer ones reschedule it. */
+  SYNC_MAX_INLINE_WAIT_MS: Type.Integer({ minimum: 0, default: 60_000 }),
+  /**
+   * Request budgets per provider account, shared by every worker through Redis, as
+   * "<requests>/<window>" with the window in ms, s or m. Defaults are the documented limits:
+   * Stripe 25/s (test mode; live mode allows 100/s), Square 20/s, Mailchimp 10 concurrent
+   * connections (about 10/s), QuickBooks 500 per minute per realm.
+   */
+  SYNC_RATE_LIMIT_STRIPE: Type.String({ pattern: RATE, default: '25/1s' }),
+  SYNC_RATE_LIMIT_SQUARE: Type.String({ pattern: RATE, default: '20/1s' }),
+  SYNC_RATE_LIMIT_MAILCHIMP: Type.String({ pattern: RATE, default: '10/1s' }),
+  SYNC_RATE_LIMIT_QUICKBOOKS: Type.String({ pattern: RATE, default: '500/1m' }),
+  /** Circuit breaker per connection: consecutive provider outages that open it, and for how long. */
+  SYNC_BREAKER_FAILURES: Type.Integer({ minimum: 1, default: 5 }),
+  SYNC_BREAKER_OPEN_MS: Type.Integer({ minimum: 100, default: 30_000 }),
+  /** How often the worker re-enqueues stored webhook events that never reached Redis. */
+  SYNC_WEBHOOK_RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+})
+export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
+
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationServiceConfig =>
+  parseConfig(IntegrationServiceEnv, env, {
+    secrets: [...COMMON_SECRETS, 'STRIPE_PLATFORM_SECRET_KEY', 'SQUARE_CLIENT_SECRET', 'MAILCHIMP_CLIENT_SECRET', 'QUICKBOOKS_CLIENT_SECRET', 'QUICKBOOKS_WEBHOOK_VERIFIER'],
+    refine: (config) => {
+      try {
+        KeyRing.fromEnv(String(config.ENCRYPTION_KEYS))
+        return []
+      } catch (error) {
+        return [`ENCRYPTION_KEYS: ${(error as Error).message}`]
+      }
+    },
+  })

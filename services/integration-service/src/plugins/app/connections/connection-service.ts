@@ -1,0 +1,311 @@
+// Connection rules: a venue must exist in the caller's tenant, credentials are verified with the
+// provider before anything is stored, the hub's webhook endpoint is registered at the provider,
+// and every touch is audited in the same transaction as the change.
+import { randomUUID } from 'node:crypto'
+import { Type } from '@sinclair/typebox'
+import { BadRequestError, type VenueClient } from '@hub/contracts'
+import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import type { ProviderName } from '../../../providers/canonical.ts'
+import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
+import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
+import type { ProviderRegistry } from '../../../providers/registry.ts'
+import type { ConnectionListFilter, ConnectionRepository, ConnectionRow } from './connection-repository.ts'
+import { toProviderCredentials, type CredentialVault, type SecretValues } from './credential-vault.ts'
+import type { ConnectionContext } from './connection-context.ts'
+import type { ConnectionView, CreateConnection, ListConnections, UpdateConnection } from '../../../schemas/connection.ts'
+import {
+  AlreadyConnectedError,
+  ConnectionDisconnectedError,
+  ConnectionNotFoundError,
+  CredentialsRejectedError,
+  MalformedCredentialsError,
+  OAuthRequiredError,
+  ProviderUnreachableError,
+  VenueNotFoundError,
+} from './connection-errors.ts'
+import { VenueAccessDeniedError } from './venue-access.ts'
+
+export interface RequestContext {
+  principal: Principal
+  requestId: string
+  ip: string
+}
+
+const CursorSchema = Type.Object({ c: Type.String({ maxLength: 64 }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+
+export function toConnectionView(row: ConnectionRow): ConnectionView {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    venueId: row.venue_id,
+    provider: row.provider,
+    authType: row.auth_type,
+    status: row.status,
+    statusReason: row.status_reason,
+    accountId: row.account_id,
+    accountName: row.account_name,
+    credentials: Object.fromEntries(Object.entries(row.masked ?? {}).filter(([, value]) => typeof value === 'string')) as Record<string, string>,
+    webhook: { registered: row.webhook_endpoint_id !== null, endpointId: row.webhook_endpoint_id },
+    tokenExpiresAt: row.token_expires_at ? row.token_expires_at.toISOString() : null,
+    createdBy: row.created_by,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+    disconnectedAt: row.disconnected_at ? row.disconnected_at.toISOString() : null,
+  }
+}
+
+/** Provider failures while connecting, as the client should see them. */
+function connectFailure(provider: ProviderName, error: unknown): Error {
+  if (error instanceof ProviderAuthError || error instanceof ProviderInvalidError) return new CredentialsRejectedError(provider)
+  if (error instanceof ProviderError) return new ProviderUnreachableError(provider)
+  return error as Error
+}
+
+export function createConnectionService(deps: {
+  db: Pick<Database, 'withTenant'>
+  connections: ConnectionRepository
+  vault: CredentialVault
+  registry: ProviderRegistry
+  context: Pick<ConnectionContext, 'forSync'>
+  venues: Pick<VenueClient, 'getVenue'>
+  audit: AuditOutbox
+  publicUrl: string
+  /** Called after a connection is disconnected (the sync engine drops its schedules). */
+  onDisconnected?: Array<(tenantId: string, connectionId: string) => Promise<void>>
+  /** Called after a connection turns active (the sync engine schedules it). Failures are logged. */
+  onConnected?: Array<(tenantId: string, connectionId: string) => Promise<void>>
+  logger?: { warn(obj: object, msg?: string): void }
+}) {
+  const { db, connections, vault, registry, audit } = deps
+  const webhookUrl = (provider: ProviderName, connectionId: string) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/webhooks/${provider}/${connectionId}`
+  async function connected(tenantId: string, connectionId: string): Promise<void> {
+    for (const hook of deps.onConnected ?? []) {
+      await hook(tenantId, connectionId).catch((error: unknown) => deps.logger?.warn({ connectionId, err: { message: (error as Error).message } }, 'post-connect hook failed'))
+    }
+  }
+  const actor = (ctx: RequestContext) => ({ tenantId: ctx.principal.tenantId, actorType: 'user' as const, actorId: ctx.principal.userId, requestId: ctx.requestId, ip: ctx.ip })
+
+  async function requireVenue(ctx: RequestContext, venueId: string): Promise<void> {
+    if (!canManageVenue(ctx.principal, venueId)) {
+      // Outside a manager's venue_ids: refused, without saying whether the venue exists.
+      throw new VenueAccessDeniedError()
+    }
+    const venue = await deps.venues.getVenue(ctx.principal.tenantId, venueId).catch((error: unknown) => {
+      deps.logger?.warn({ err: { message: (error as Error).message } }, 'venue-service lookup failed')
+      throw new ProviderUnreachableError('venue-service', 'could not be reached to check the venue')
+    })
+    if (!venue) throw new VenueNotFoundError()
+  }
+
+  async function loadVisible(ctx: RequestContext, id: string, forWrite: boolean): Promise<ConnectionRow> {
+    const row = await db.withTenant(ctx.principal.tenantId, (trx) => connections.findById(trx, id))
+    if (!row || !canReadVenue(ctx.principal, row.venue_id)) throw new ConnectionNotFoundError()
+    if (forWrite && !canManageVenue(ctx.principal, row.venue_id)) throw new VenueAccessDeniedError()
+    return row
+  }
+
+  function checkKey(provider: ProviderName, apiKey: string): void {
+    const auth = registry[provider].adapter.auth
+    if (auth.type !== 'api_key') throw new OAuthRequiredError(provider)
+    if (!auth.keyPattern.test(apiKey)) throw new MalformedCredentialsError(provider)
+  }
+
+  const contextFor = (provider: ProviderName, credentials: ProviderCredentials): ProviderContext => ({ credentials, baseUrl: registry[provider].baseUrl })
+
+  /** Registers the hub's endpoint unless the caller brought a secret; a failure does not block. */
+  async function registerWebhook(provider: ProviderName, connectionId: string, ctx: ProviderContext, supplied: string | undefined): Promise<{ endpointId: string | null; secret: string | undefined; problem: string | null }> {
+    if (supplied) return { endpointId: null, secret: supplied, problem: null }
+    try {
+      const registration = await registry[provider].adapter.registerWebhook(ctx, webhookUrl(provider, connectionId))
+      return { endpointId: registration.endpointId, secret: registration.secret ?? undefined, problem: null }
+    } catch (error) {
+      deps.logger?.warn({ provider, connectionId, err: { message: (error as Error).message } }, 'webhook registration failed')
+      return { endpointId: null, secret: undefined, problem: 'The webhook endpoint could not be registered at the provider; scheduled syncs still run.' }
+    }
+  }
+
+  async function removeWebhookQuietly(row: Pick<ConnectionRow, 'provider' | 'webhook_endpoint_id'>, ctx: ProviderContext): Promise<void> {
+    if (!row.webhook_endpoint_id) return
+    await registry[row.provider].adapter.removeWebhook(ctx, row.webhook_endpoint_id).catch((error: unknown) => {
+      deps.logger?.warn({ provider: row.provider, err: { message: (error as Error).message } }, 'webhook removal failed')
+    })
+  }
+
+  return {
+    view: toConnectionView,
+    /** The venue exists in the caller's tenant and the caller may manage it (OAuth uses this too). */
+    assertVenueManageable: requireVenue,
+
+    async list(ctx: RequestContext, query: ListConnections): Promise<{ data: ConnectionView[]; nextCursor: string | null }> {
+      let after: ConnectionListFilter['after']
+      if (query.cursor) {
+        const cursor = decodeCursor(query.cursor, CursorSchema)
+        if (!cursor) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+        after = { createdAt: cursor.c, id: cursor.i }
+      }
+      const onlyVenueIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
+      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
+        connections.list(trx, { ...(query.venueId ? { venueId: query.venueId } : {}), ...(query.provider ? { provider: query.provider } : {}), ...(query.status ? { status: query.status } : {}), onlyVenueIds, ...(after ? { after } : {}), limit: query.limit + 1 }),
+      )
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { data: page.map(toConnectionView), nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.created_at.toISOString(), i: last.id }) : null }
+    },
+
+    async get(ctx: RequestContext, id: string): Promise<ConnectionView> {
+      return toConnectionView(await loadVisible(ctx, id, false))
+    },
+
+    async create(ctx: RequestContext, input: CreateConnection): Promise<ConnectionView> {
+      const venueId = input.venueId.toLowerCase()
+      checkKey(input.provider, input.credentials.apiKey)
+      await requireVenue(ctx, venueId)
+      const tenantId = ctx.principal.tenantId
+      const existing = await db.withTenant(tenantId, (trx) => connections.findLive(trx, venueId, input.provider))
+      if (existing) throw new AlreadyConnectedError(input.provider)
+
+      const id = randomUUID()
+      const providerCtx = contextFor(input.provider, toProviderCredentials({ apiKey: input.credentials.apiKey }, { accountId: null, provider: input.provider }))
+      const account = await registry[input.provider].adapter.verifyCredentials(providerCtx).catch((error: unknown) => {
+        throw connectFailure(input.provider, error)
+      })
+      const webhook = await registerWebhook(input.provider, id, providerCtx, input.webhookSecret)
+      const secrets: SecretValues = { apiKey: input.credentials.apiKey, ...(webhook.secret ? { webhookSecret: webhook.secret } : {}) }
+      try {
+        const view = await db.withTenant(tenantId, async (trx) => {
+          await connections.insert(trx, { id, tenantId, venueId, provider: input.provider, authType: 'api_key', createdBy: ctx.principal.userId, sealed: vault.seal(tenantId, id, secrets) })
+          const row = await connections.update(trx, id, { status: 'active', statusReason: webhook.problem, accountId: account.accountId, accountName: account.name, webhookEndpointId: webhook.endpointId })
+          await audit.record(trx, { ...actor(ctx), action: 'connection.created', entityType: 'connection', entityId: id, after: toConnectionView(row) })
+          return toConnectionView(row)
+        })
+        await connected(tenantId, id)
+        return view
+      } catch (error) {
+        // The endpoint registered above must not outlive a connection that was never stored.
+        await removeWebhookQuietly({ provider: input.provider, webhook_endpoint_id: webhook.endpointId }, providerCtx)
+        if ((error as { code?: string }).code === '23505') throw new AlreadyConnectedError(input.provider)
+        throw error
+      }
+    },
+
+    async update(ctx: RequestContext, id: string, input: UpdateConnection): Promise<ConnectionView> {
+      const current = await loadVisible(ctx, id, true)
+      if (current.status === 'disconnected') throw new ConnectionDisconnectedError()
+      const tenantId = ctx.principal.tenantId
+      const values = vault.open(tenantId, id, current.secrets)
+      let account: { accountId: string; name: string | null } | null = null
+      let webhookEndpointId = current.webhook_endpoint_id
+      let webhookProblem: string | null = current.status_reason
+      if (input.credentials) {
+        checkKey(current.provider, input.credentials.apiKey)
+        const newCtx = contextFor(current.provider, toProviderCredentials({ apiKey: input.credentials.apiKey }, { accountId: null, provider: current.provider }))
+        account = await registry[current.provider].adapter.verifyCredentials(newCtx).catch((error: unknown) => {
+          throw connectFailure(current.provider, error)
+        })
+        if (account.accountId !== current.account_id) {
+          // A key of another account: the endpoint lives in the old account, so move it.
+          await removeWebhookQuietly(current, contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta })))
+          const webhook = await registerWebhook(current.provider, id, newCtx, input.webhookSecret)
+          webhookEndpointId = webhook.endpointId
+          webhookProblem = webhook.problem
+          if (webhook.secret) values.webhookSecret = webhook.secret
+          else delete values.webhookSecret
+        }
+        values.apiKey = input.credentials.apiKey
+      }
+      if (input.webhookSecret) values.webhookSecret = input.webhookSecret
+      return db.withTenant(tenantId, async (trx) => {
+        const row = await connections.update(trx, id, {
+          sealed: vault.seal(tenantId, id, values),
+          webhookEndpointId,
+          ...(account ? { status: 'active' as const, statusReason: webhookProblem, accountId: account.accountId, accountName: account.name } : {}),
+        })
+        await audit.record(trx, { ...actor(ctx), action: 'connection.updated', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
+        return toConnectionView(row)
+      })
+    },
+
+    /** Disconnect: revoke tokens and the webhook at the provider where it allows, destroy secrets. */
+    async disconnect(ctx: RequestContext, id: string): Promise<void> {
+      const current = await loadVisible(ctx, id, true)
+      if (current.status === 'disconnected') return
+      const tenantId = ctx.principal.tenantId
+      const values = vault.open(tenantId, id, current.secrets)
+      const binding = registry[current.provider]
+      const providerCtx = contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta }))
+      await removeWebhookQuietly(current, providerCtx)
+      if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
+        const token = values.refreshToken ?? values.accessToken
+        if (token) {
+          await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token }).catch((error: unknown) => {
+            deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
+          })
+        }
+      }
+      await db.withTenant(tenantId, async (trx) => {
+        const row = await connections.update(trx, id, { status: 'disconnected', statusReason: null, sealed: { secrets: {}, masked: {}, minKeyVersion: null }, disconnectedAt: new Date(), webhookEndpointId: null, tokenExpiresAt: null })
+        await audit.record(trx, { ...actor(ctx), action: 'connection.disconnected', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
+      })
+      for (const hook of deps.onDisconnected ?? []) await hook(tenantId, id)
+    },
+
+    /** Verifies the stored credentials against the provider now. */
+    async test(ctx: RequestContext, id: string): Promise<{ ok: boolean; status: ConnectionRow['status']; accountId: string | null; detail: string | null }> {
+      const current = await loadVisible(ctx, id, true)
+      if (current.status === 'disconnected') throw new ConnectionDisconnectedError()
+      const tenantId = ctx.principal.tenantId
+      let outcome: { ok: boolean; status: ConnectionRow['status']; accountId: string | null; detail: string | null }
+      try {
+        const { binding, ctx: providerCtx } = await deps.context.forSync(tenantId, id)
+        const account = await binding.adapter.verifyCredentials(providerCtx)
+        outcome = { ok: true, status: 'active', accountId: account.accountId, detail: null }
+      } catch (error) {
+        if (error instanceof ProviderAuthError) outcome = { ok: false, status: current.auth_type === 'oauth2' ? 'needs_reauth' : 'error', accountId: current.account_id, detail: 'The provider refused the stored credentials.' }
+        else if (error instanceof ProviderError) outcome = { ok: false, status: current.status, accountId: current.account_id, detail: 'The provider is unavailable; try again later.' }
+        else throw error
+      }
+      await db.withTenant(tenantId, async (trx) => {
+        const row = await connections.update(trx, id, { status: outcome.status, statusReason: outcome.detail })
+        await audit.record(trx, { ...actor(ctx), action: 'connection.tested', entityType: 'connection', entityId: id, before: { status: current.status }, after: { status: row.status, ok: outcome.ok } })
+      })
+      return outcome
+    },
+
+    /** Stores the outcome of an OAuth authorization: a new connection, or fresh tokens for one. */
+    async completeOAuth(input: { tenantId: string; venueId: string; userId: string; provider: ProviderName; tokens: OAuthTokens; requestId: string; ip: string }): Promise<ConnectionView> {
+      const { tenantId, venueId, provider, tokens } = input
+      const credentials: SecretValues = { accessToken: tokens.accessToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}) }
+      const accountHint = tokens.realmId ?? tokens.accountId ?? null
+      const providerCtx = contextFor(provider, { ...toProviderCredentials(credentials, { accountId: accountHint, provider }), ...(tokens.dc ? { dc: tokens.dc } : {}) })
+      const account = await registry[provider].adapter.verifyCredentials(providerCtx).catch((error: unknown) => {
+        throw connectFailure(provider, error)
+      })
+      const existing = await db.withTenant(tenantId, (trx) => connections.findLive(trx, venueId, provider))
+      const id = existing?.id ?? randomUUID()
+      const webhook = existing?.webhook_endpoint_id ? { endpointId: existing.webhook_endpoint_id, secret: undefined, problem: null } : await registerWebhook(provider, id, providerCtx, undefined)
+      const previous = existing ? vault.open(tenantId, id, existing.secrets) : {}
+      const secrets: SecretValues = { ...credentials, ...(webhook.secret ? { webhookSecret: webhook.secret } : previous.webhookSecret ? { webhookSecret: previous.webhookSecret } : {}) }
+      const audited = { tenantId, actorType: 'user' as const, actorId: input.userId, requestId: input.requestId, ip: input.ip }
+      const view = await db.withTenant(tenantId, async (trx) => {
+        if (!existing) await connections.insert(trx, { id, tenantId, venueId, provider, authType: 'oauth2', createdBy: input.userId, sealed: vault.seal(tenantId, id, secrets) })
+        const row = await connections.update(trx, id, {
+          sealed: vault.seal(tenantId, id, secrets),
+          status: 'active',
+          statusReason: webhook.problem,
+          // QuickBooks calls are addressed by realm: that is the account id later calls need.
+          accountId: provider === 'quickbooks' ? (tokens.realmId ?? account.accountId) : account.accountId,
+          accountName: account.name,
+          tokenExpiresAt: tokens.expiresAt ? new Date(tokens.expiresAt) : null,
+          webhookEndpointId: webhook.endpointId,
+          providerMeta: tokens.dc ? { dc: tokens.dc } : {},
+        })
+        await audit.record(trx, { ...audited, action: 'connection.oauth_completed', entityType: 'connection', entityId: id, before: existing ? toConnectionView(existing) : undefined, after: toConnectionView(row) })
+        return toConnectionView(row)
+      })
+      await connected(tenantId, id)
+      return view
+    },
+  }
+}
+
+export type ConnectionService = ReturnType<typeof createConnectionService>

@@ -1,0 +1,131 @@
+// OAuth 2 connections. The state is single-use, expires in ten minutes, is bound to the tenant,
+// venue and user who asked, and only its hash is stored; PKCE where the provider supports it.
+// The callback is public (the user's browser returns from the provider) and always ends in a
+// redirect to the configured return URL carrying the outcome, never an error page with details.
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { decryptSecret, encryptSecret, type KeyRing } from '@hub/crypto'
+import type { SecurityEventReporter } from '@hub/contracts'
+import type { Database } from '@hub/service-kit'
+import type { ProviderName } from '../../../providers/canonical.ts'
+import type { ProviderRegistry } from '../../../providers/registry.ts'
+import { OAuthNotConfiguredError } from './connection-errors.ts'
+import type { ConnectionService, RequestContext } from './connection-service.ts'
+
+export const STATE_TTL_MS = 10 * 60_000
+
+interface StateRow {
+  id: string
+  state_hash: string
+  tenant_id: string
+  venue_id: string
+  user_id: string
+  provider: ProviderName
+  code_verifier: string | null
+  redirect_uri: string
+  expires_at: Date
+  used_at: Date | null
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
+
+export function createOAuthService(deps: {
+  db: Pick<Database, 'withTenant' | 'withSystemScope'>
+  registry: ProviderRegistry
+  ring: KeyRing
+  connections: Pick<ConnectionService, 'assertVenueManageable' | 'completeOAuth'>
+  securityEvents: SecurityEventReporter
+  publicUrl: string
+  returnUrl: string
+  logger?: { warn(obj: object, msg?: string): void }
+  now?: () => number
+}) {
+  const now = deps.now ?? Date.now
+  const callbackUrl = (provider: ProviderName) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/oauth/${provider}/callback`
+  const outcome = (params: Record<string, string>) => {
+    const url = new URL(deps.returnUrl)
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value)
+    return url.toString()
+  }
+
+  function binding(provider: ProviderName) {
+    const bound = deps.registry[provider]
+    const description = bound.adapter.auth.type === 'oauth2' ? bound.adapter.auth.oauth : bound.adapter.auth.oauth
+    if (!bound.adapter.oauth || !bound.oauth || !description) throw new OAuthNotConfiguredError(provider)
+    return { adapter: bound.adapter, client: bound.oauth, description, oauth: bound.adapter.oauth }
+  }
+
+  return {
+    async authorize(ctx: RequestContext, provider: ProviderName, venueId: string): Promise<{ authorizeUrl: string; state: string; expiresAt: string }> {
+      const { client, description, oauth } = binding(provider)
+      await deps.connections.assertVenueManageable(ctx, venueId)
+      const state = randomBytes(32).toString('base64url')
+      const verifier = description.pkce ? randomBytes(32).toString('base64url') : null
+      const id = randomUUID()
+      const expiresAt = new Date(now() + STATE_TTL_MS)
+      const tenantId = ctx.principal.tenantId
+      await deps.db.withTenant(tenantId, (trx) =>
+        trx('integration.oauth_states').insert({
+          id,
+          state_hash: sha256(state),
+          tenant_id: tenantId,
+          venue_id: venueId,
+          user_id: ctx.principal.userId,
+          provider,
+          code_verifier: verifier ? encryptSecret(deps.ring, verifier, { tenantId, rowId: id, field: 'codeVerifier' }) : null,
+          redirect_uri: callbackUrl(provider),
+          expires_at: expiresAt,
+        }),
+      )
+      const authorizeUrl = oauth.authorizeUrl({
+        authBaseUrl: client.authBaseUrl,
+        clientId: client.clientId,
+        redirectUri: callbackUrl(provider),
+        state,
+        ...(verifier ? { codeChallenge: createHash('sha256').update(verifier).digest('base64url') } : {}),
+      })
+      return { authorizeUrl, state, expiresAt: expiresAt.toISOString() }
+    },
+
+    /** Returns where to send the browser. */
+    async callback(provider: ProviderName, query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; realmId?: string | undefined }, request: { requestId: string; ip: string }): Promise<string> {
+      const refuse = (reason: string, suspicious: boolean) => {
+        if (suspicious) {
+          deps.securityEvents.report({ type: 'SUSPICIOUS_ACCESS', severity: 'medium', source: 'integration-service', code: `OAUTH_${reason.toUpperCase()}`, actor: null, ip: request.ip, method: 'GET', path: `/api/v1/integrations/oauth/${provider}/callback`, requestId: request.requestId })
+        }
+        return outcome({ status: 'error', provider, reason })
+      }
+      if (!query.state) return refuse('missing_state', true)
+      // Claim the state in one statement: a replay, even a concurrent one, finds it used.
+      const claimed = await deps.db.withSystemScope(async (trx) => {
+        const [row] = (await trx('integration.oauth_states').where({ state_hash: sha256(query.state as string), provider }).whereNull('used_at').update({ used_at: new Date(now()) }).returning('*')) as StateRow[]
+        return row ?? null
+      })
+      if (!claimed) return refuse('invalid_state', true)
+      if (claimed.expires_at.getTime() < now()) return refuse('expired_state', false)
+      if (query.error || !query.code) return outcome({ status: 'error', provider, reason: query.error ? 'access_denied' : 'missing_code' })
+
+      const { client, oauth } = binding(provider)
+      try {
+        const verifier = claimed.code_verifier ? decryptSecret(deps.ring, claimed.code_verifier, { tenantId: claimed.tenant_id, rowId: claimed.id, field: 'codeVerifier' }) : undefined
+        const tokens = await oauth.exchangeCode({
+          authBaseUrl: client.authBaseUrl,
+          clientId: client.clientId,
+          clientSecret: client.clientSecret,
+          code: query.code,
+          redirectUri: claimed.redirect_uri,
+          ...(verifier ? { codeVerifier: verifier } : {}),
+          // QuickBooks returns the company on the redirect, not from the token endpoint.
+          ...(query.realmId ? ({ realmId: query.realmId } as Record<string, string>) : {}),
+        })
+        if (query.realmId && !tokens.realmId) tokens.realmId = query.realmId
+        const connection = await deps.connections.completeOAuth({ tenantId: claimed.tenant_id, venueId: claimed.venue_id, userId: claimed.user_id, provider, tokens, requestId: request.requestId, ip: request.ip })
+        return outcome({ status: 'success', provider, connectionId: connection.id, venueId: claimed.venue_id })
+      } catch (error) {
+        deps.logger?.warn({ provider, err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'OAuth completion failed')
+        return outcome({ status: 'error', provider, reason: 'exchange_failed' })
+      }
+    },
+  }
+}
+
+export type OAuthService = ReturnType<typeof createOAuthService>

@@ -1,0 +1,191 @@
+// What the public sync API does on top of the engine: find the venue's connection, check the
+// caller may act on that venue, and read records, sync logs and field mappings for the tenant.
+import { Type } from '@sinclair/typebox'
+import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
+import { auditActor, canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database } from '@hub/service-kit'
+import type { FastifyRequest } from 'fastify'
+import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
+import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import type { SyncEngine } from '../sync/index.ts'
+import type { FieldMappingInput, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
+import { VenueAccessDeniedError } from '../connections/venue-access.ts'
+import { toSyncLog } from '../sync-log-repository.ts'
+
+const SeqCursor = Type.Object({ s: Type.String({ pattern: '^[0-9]{1,19}$' }) })
+const LogCursor = Type.Object({ c: Type.String({ maxLength: 40 }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+
+interface FieldMappingRow {
+  id: string
+  tenant_id: string
+  provider: string
+  entity: string
+  source_path: string
+  target_field: string
+  transform: string
+  created_at: Date
+  updated_at: Date
+}
+
+const toFieldMapping = (row: FieldMappingRow) => ({
+  id: row.id,
+  provider: row.provider,
+  entity: row.entity,
+  sourcePath: row.source_path,
+  targetField: row.target_field,
+  transform: row.transform,
+  createdAt: row.created_at.toISOString(),
+  updatedAt: row.updated_at.toISOString(),
+})
+
+export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; connections: ConnectionRepository; engine: Pick<SyncEngine, 'enqueueSync'>; audit: AuditOutbox }) {
+  const { db, connections, engine, audit } = deps
+
+  /** Full re-syncs after a mapping change, for every live connection of that provider. */
+  async function resyncAfterMappingChange(request: FastifyRequest, provider: ProviderName, entity: EntityName): Promise<void> {
+    const tenantId = request.principal.tenantId
+    const live = await db.withTenant(tenantId, (trx) => trx('integration.connections').select('id', 'venue_id').where({ provider, status: 'active' }))
+    for (const row of live as Array<{ id: string; venue_id: string }>) {
+      try {
+        await engine.enqueueSync({ tenantId, venueId: row.venue_id, connectionId: row.id, entities: [entity], mode: 'full', trigger: 'manual', queue: 'high', actor: auditActor(request) })
+      } catch (error) {
+        // A run already queued or running will notice the new mapping version and go full itself.
+        if (!(error instanceof ConflictError) && !(error instanceof BadRequestError)) throw error
+      }
+    }
+  }
+
+  return {
+    async requestSync(request: FastifyRequest, provider: ProviderName, body: SyncRequest) {
+      const principal = request.principal
+      const venueId = body.venueId.toLowerCase()
+      if (!canReadVenue(principal, venueId)) throw new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`)
+      if (!canManageVenue(principal, venueId)) throw new VenueAccessDeniedError()
+      const connection = await db.withTenant(principal.tenantId, (trx) => connections.findLive(trx, venueId, provider))
+      if (!connection) throw new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`)
+      const { jobs } = await engine.enqueueSync({
+        tenantId: principal.tenantId,
+        venueId,
+        connectionId: connection.id,
+        ...(body.entities ? { entities: body.entities } : {}),
+        mode: body.mode ?? 'incremental',
+        trigger: 'manual',
+        queue: 'high',
+        actor: auditActor(request),
+      })
+      return { connectionId: connection.id, jobs: jobs.map((job) => ({ entity: job.entity, jobId: job.jobId, syncLogId: job.syncLogId, queue: job.queue })) }
+    },
+
+    async listSyncLogs(request: FastifyRequest, query: SyncLogList): Promise<{ data: SyncLog[]; nextCursor: string | null }> {
+      const principal = request.principal
+      if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
+      const after = query.cursor ? decodeCursor(query.cursor, LogCursor) : undefined
+      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const rows = await db.withTenant(principal.tenantId, (trx) => {
+        const q = trx('integration.sync_logs').select('*')
+        if (query.venueId) q.where('venue_id', query.venueId)
+        else if (!hasRole(principal, 'admin') && principal.venueIds) q.whereIn('venue_id', principal.venueIds)
+        if (query.connectionId) q.where('connection_id', query.connectionId)
+        if (query.provider) q.where('provider', query.provider)
+        if (query.entity) q.where('entity', query.entity)
+        if (query.status) q.where('status', query.status)
+        if (after) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [after.c, after.i])
+        return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(query.limit + 1)
+      })
+      const page = rows.slice(0, query.limit).map(toSyncLog)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null }
+    },
+
+    async listRecords(request: FastifyRequest, query: RecordList) {
+      const principal = request.principal
+      const venueId = query.venueId.toLowerCase()
+      const after = query.cursor ? decodeCursor(query.cursor, SeqCursor) : { s: '0' }
+      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: query.cursor ?? encodeCursor(after), hasMore: false }
+      const rows = await db.withTenant(principal.tenantId, (trx) => {
+        const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(query.includeRaw ? ['raw'] : [])).where('venue_id', venueId)
+        if (query.provider) q.where('provider', query.provider)
+        if (query.entity) q.where('entity', query.entity)
+        // Order by the bigint column itself (its text form would sort 10 before 2).
+        return q.where('integration.records.change_seq', '>', after.s).orderBy('integration.records.change_seq').limit(query.limit + 1)
+      })
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return {
+        data: page.map((row) => ({
+          connectionId: row.connection_id,
+          provider: row.provider,
+          entity: row.entity,
+          externalId: row.external_id,
+          data: row.data,
+          ...(query.includeRaw ? { raw: row.raw } : {}),
+          deleted: row.deleted_at !== null,
+          deletedAt: row.deleted_at ? (row.deleted_at as Date).toISOString() : null,
+          updatedAt: (row.updated_at as Date).toISOString(),
+        })),
+        nextCursor: encodeCursor({ s: last ? String(last.change_seq_text) : after.s }),
+        hasMore: rows.length > query.limit,
+      }
+    },
+
+    async listFieldMappings(request: FastifyRequest, filter: { provider?: ProviderName | undefined; entity?: EntityName | undefined }) {
+      const rows = await db.withTenant(request.principal.tenantId, (trx) => {
+        const q = trx<FieldMappingRow>('integration.field_mappings').select('*')
+        if (filter.provider) q.where('provider', filter.provider)
+        if (filter.entity) q.where('entity', filter.entity)
+        return q.orderBy(['provider', 'entity', 'target_field'])
+      })
+      return { data: rows.map(toFieldMapping) }
+    },
+
+    async createFieldMapping(request: FastifyRequest, input: FieldMappingInput) {
+      const actor = auditActor(request)
+      try {
+        const created = await db.withTenant(actor.tenantId, async (trx) => {
+          const [row] = await trx<FieldMappingRow>('integration.field_mappings')
+            .insert({ tenant_id: actor.tenantId, provider: input.provider, entity: input.entity, source_path: input.sourcePath, target_field: input.targetField, transform: input.transform ?? 'none' })
+            .returning('*')
+          const mapping = toFieldMapping(row as FieldMappingRow)
+          await audit.record(trx, { ...actor, action: 'field_mapping.created', entityType: 'field_mapping', entityId: mapping.id, after: mapping })
+          return mapping
+        })
+        await resyncAfterMappingChange(request, input.provider, input.entity)
+        return created
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') throw new ConflictError('FIELD_MAPPING_EXISTS', `A mapping to "${input.targetField}" already exists for ${input.provider} ${input.entity}.`)
+        throw error
+      }
+    },
+
+    async updateFieldMapping(request: FastifyRequest, id: string, patch: { sourcePath?: string | undefined; transform?: string | undefined }) {
+      const actor = auditActor(request)
+      const updated = await db.withTenant(actor.tenantId, async (trx) => {
+        const before = await trx<FieldMappingRow>('integration.field_mappings').where({ id }).first()
+        if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
+        const [row] = await trx<FieldMappingRow>('integration.field_mappings')
+          .where({ id })
+          .update({ ...(patch.sourcePath ? { source_path: patch.sourcePath } : {}), ...(patch.transform ? { transform: patch.transform } : {}), updated_at: trx.fn.now() as unknown as Date })
+          .returning('*')
+        const mapping = toFieldMapping(row as FieldMappingRow)
+        await audit.record(trx, { ...actor, action: 'field_mapping.updated', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before), after: mapping })
+        return mapping
+      })
+      await resyncAfterMappingChange(request, updated.provider as ProviderName, updated.entity as EntityName)
+      return updated
+    },
+
+    async deleteFieldMapping(request: FastifyRequest, id: string) {
+      const actor = auditActor(request)
+      const removed = await db.withTenant(actor.tenantId, async (trx) => {
+        const before = await trx<FieldMappingRow>('integration.field_mappings').where({ id }).first()
+        if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
+        await trx('integration.field_mappings').where({ id }).delete()
+        await audit.record(trx, { ...actor, action: 'field_mapping.deleted', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before) })
+        return before
+      })
+      await resyncAfterMappingChange(request, removed.provider as ProviderName, removed.entity as EntityName)
+    },
+  }
+}
+
+export type SyncApiService = ReturnType<typeof createSyncApiService>

@@ -1,0 +1,203 @@
+// The sync engine on the instance. Both processes register it: the API process only enqueues
+// and inspects (`fastify.syncEngine`); the worker process also calls `startSyncProcessing`.
+//
+// fastify.syncEngine (SyncEngine), for routes:
+//   enqueueSync(input: { tenantId, venueId, connectionId, entities?: EntityName[], mode: 'full' | 'incremental',
+//       trigger: 'webhook' | 'manual' | 'scheduled' | 'batch', queue: 'critical' | 'high' | 'normal' | 'low', actor?: AuditActor })
+//     → Promise<{ jobs: Array<{ entity, jobId, syncLogId, queue: QueueName }> }>
+//     throws CONNECTION_NOT_FOUND (404), CONNECTION_NOT_ACTIVE (409), ENTITY_NOT_SUPPORTED (400),
+//     SYNC_ALREADY_RUNNING (409, extra.entities), QUEUE_UNAVAILABLE (503)
+//   enqueuePush(input: { tenantId, venueId, connectionId, operation: 'mailchimp.upsert_contacts' | 'quickbooks.sales_receipts',
+//       listId?, trigger?, actor? }) → Promise<{ entity, jobId, syncLogId, queue }>
+//   enqueueWebhook(item: { tenantId, connectionId, inboxId }) → Promise<string /* job id */>
+//   getJob(tenantId, jobId) → Promise<JobView { id, queue, name, state, progress, data (ids), syncLogId, attemptsMade,
+//       failedReason, result, createdAt, processedAt, finishedAt }>   throws JOB_NOT_FOUND (404, also for other tenants)
+//   cancelJob(tenantId, jobId, actor?) → Promise<{ jobId, state: 'cancelled' | 'cancelling' }>
+//     throws JOB_NOT_FOUND (404), JOB_FINISHED (409), JOB_NOT_CANCELLABLE (409)
+//   queueCounts() → Promise<Array<{ queue, key, paused, waiting, active, delayed, completed, failed }>>
+//   pauseQueue(nameOrKey, actor?) / resumeQueue(nameOrKey, actor?) → Promise<void>   throws QUEUE_NOT_FOUND (404)
+//   listDeadLetters(tenantId, cursor?: string | null, limit = 50) → Promise<{ items: DeadLetter[], nextCursor: string | null }>
+//     throws INVALID_CURSOR (400)
+//   retryDeadLetter(tenantId, id, actor?) → Promise<{ deadLetterId, jobId, queue }>
+//     throws DEAD_LETTER_NOT_FOUND (404), SYNC_ALREADY_RUNNING (409), QUEUE_UNAVAILABLE (503)
+//   discardDeadLetter(tenantId, id, actor?) → Promise<DeadLetter>   throws DEAD_LETTER_NOT_FOUND (404)
+//   breakerStates(tenantId?) → Promise<BreakerStatus[] { connectionId, tenantId, provider, state: 'closed' | 'open' | 'half_open',
+//       failures, openedAt, openUntil, lastError }>
+//   resetBreaker(connectionId, actor?) → Promise<{ connectionId, reset: boolean }>   with an actor: BREAKER_NOT_FOUND (404)
+//     when the breaker belongs to another tenant. Queues are shared by all tenants: queueCounts, pause/resume
+//     and bull-board are platform-operator operations.
+//   scheduleConnection(tenantId, connectionId, entities: EntityName[] | undefined, every: number /* ms */ | string /* cron */)
+//     → Promise<Schedule[]>   throws INVALID_SCHEDULE (400), CONNECTION_NOT_FOUND (404)
+//   unscheduleConnection(tenantId, connectionId, entities?) → Promise<number /* removed */>
+//   listSchedules(tenantId, connectionId) → Promise<Schedule[]>
+//   queues: Record<'critical' | 'high' | 'normal' | 'low', Bull.Queue> (for bull-board)
+// AuditActor = what `auditActor(request)` from @hub/service-kit returns; when given, the action is audited.
+// Field mappings: FIELD_TRANSFORMS / applyTransform / mappingVersion from './field-mapping.ts'
+// (mapped values land in records.data.custom.<target_field>).
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import type { IntegrationServiceConfig } from '../../../config.ts'
+import { PROVIDERS, type ProviderName } from '../../../providers/canonical.ts'
+import { createCircuitBreakers, type CircuitBreakers } from './circuit-breaker.ts'
+import { createDeadLetterRepository } from './dead-letter-repository.ts'
+import { createJobControl, type JobControl } from './job-control.ts'
+import { createProviderGate } from './provider-gate.ts'
+import { createPushRunner } from './push-runner.ts'
+import { parseRateBudget, createRateLimiter, type RateBudget } from './rate-limiter.ts'
+import { createRecordRepository } from './record-repository.ts'
+import { createSyncMetrics } from './sync-metrics.ts'
+import { createSyncQueues, type QueueKey, type SyncQueues } from './sync-queues.ts'
+import { createSyncRunner } from './sync-runner.ts'
+import { createSyncRunRepository } from './sync-run-repository.ts'
+import { createSyncService, type SyncService } from './sync-service.ts'
+import { createSyncStateRepository } from './sync-state-repository.ts'
+import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
+import { createWebhookProcessor } from './webhook-processor.ts'
+
+export type SyncEngine = SyncService
+export type { AuditActor, EnqueueSyncInput, EnqueuePushInput, EnqueuedRun, JobView, JobState, QueueCounts, Schedule } from './sync-service.ts'
+export type { DeadLetter } from './dead-letter-repository.ts'
+export type { BreakerStatus, BreakerState } from './circuit-breaker.ts'
+export { FIELD_TRANSFORMS, applyTransform, mappingVersion, type FieldTransform } from './field-mapping.ts'
+export { QUEUES, QUEUE_KEYS, type QueueKey, type QueueName } from './sync-queues.ts'
+
+export type SyncEngineConfig = Pick<
+  IntegrationServiceConfig,
+  | 'REDIS_URL'
+  | 'REDIS_KEY_PREFIX'
+  | 'SYNC_CONCURRENCY_CRITICAL'
+  | 'SYNC_CONCURRENCY_HIGH'
+  | 'SYNC_CONCURRENCY_NORMAL'
+  | 'SYNC_CONCURRENCY_LOW'
+  | 'SYNC_JOB_ATTEMPTS'
+  | 'SYNC_BACKOFF_BASE_MS'
+  | 'SYNC_BACKOFF_MAX_MS'
+  | 'SYNC_LOCK_DURATION_MS'
+  | 'SYNC_STALLED_INTERVAL_MS'
+  | 'SYNC_MAX_STALLED_COUNT'
+  | 'SYNC_MAX_INLINE_WAIT_MS'
+  | 'SYNC_RATE_LIMIT_STRIPE'
+  | 'SYNC_RATE_LIMIT_SQUARE'
+  | 'SYNC_RATE_LIMIT_MAILCHIMP'
+  | 'SYNC_RATE_LIMIT_QUICKBOOKS'
+  | 'SYNC_BREAKER_FAILURES'
+  | 'SYNC_BREAKER_OPEN_MS'
+  | 'SYNC_WEBHOOK_RELAY_INTERVAL_MS'
+>
+
+/** What only the worker process uses: the processors' wiring. */
+export interface SyncEngineInternals {
+  syncQueues: SyncQueues
+  control: JobControl
+  breakers: CircuitBreakers
+  start(options?: { skip?: QueueKey[] }): SyncWorker
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    syncEngine: SyncEngine
+    syncEngineInternals: SyncEngineInternals
+  }
+}
+
+export function rateBudgets(config: SyncEngineConfig): Record<ProviderName, RateBudget> {
+  const text: Record<ProviderName, string> = { stripe: config.SYNC_RATE_LIMIT_STRIPE, square: config.SYNC_RATE_LIMIT_SQUARE, mailchimp: config.SYNC_RATE_LIMIT_MAILCHIMP, quickbooks: config.SYNC_RATE_LIMIT_QUICKBOOKS }
+  return Object.fromEntries(PROVIDERS.map((provider) => [provider, parseRateBudget(text[provider])])) as Record<ProviderName, RateBudget>
+}
+
+async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEngineConfig }): Promise<void> {
+  const { config } = opts
+  const prefix = fastify.redisPrefix
+  const syncQueues = createSyncQueues({
+    redisUrl: config.REDIS_URL,
+    prefix,
+    backoff: { baseMs: config.SYNC_BACKOFF_BASE_MS, maxMs: config.SYNC_BACKOFF_MAX_MS },
+    jobOptions: { attempts: config.SYNC_JOB_ATTEMPTS },
+    settings: {
+      lockDuration: config.SYNC_LOCK_DURATION_MS,
+      lockRenewTime: Math.floor(config.SYNC_LOCK_DURATION_MS / 2),
+      stalledInterval: config.SYNC_STALLED_INTERVAL_MS,
+      maxStalledCount: config.SYNC_MAX_STALLED_COUNT,
+    },
+  })
+
+  const runs = createSyncRunRepository()
+  const records = createRecordRepository()
+  const state = createSyncStateRepository()
+  const deadLetters = createDeadLetterRepository()
+  const control = createJobControl({ redis: fastify.redis, prefix, lockTtlMs: config.SYNC_LOCK_DURATION_MS })
+  const breakers = createCircuitBreakers({ redis: fastify.redis, prefix, failureThreshold: config.SYNC_BREAKER_FAILURES, openMs: config.SYNC_BREAKER_OPEN_MS })
+  const limiter = createRateLimiter({ redis: fastify.redis, prefix, budgets: rateBudgets(config) })
+  const metrics = createSyncMetrics(fastify.metrics.registry, syncQueues.queues)
+  const gate = createProviderGate({ limiter, breakers, metrics, maxInlineWaitMs: config.SYNC_MAX_INLINE_WAIT_MS })
+  const logger = fastify.log.child({ component: 'sync-engine' })
+
+  const service = createSyncService({ db: fastify.db, queues: syncQueues, connections: fastify.connections, providers: fastify.providers, runs, syncLogs: fastify.syncLogs, deadLetters, control, breakers, audit: fastify.auditOutbox, logger })
+  fastify.decorate('syncEngine', service)
+
+  let worker: SyncWorker | null = null
+  fastify.decorate('syncEngineInternals', {
+    syncQueues,
+    control,
+    breakers,
+    start(options = {}) {
+      if (worker) return worker
+      const shared = { db: fastify.db, connectionContext: fastify.connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
+      worker = startSyncWorker(
+        {
+          queues: syncQueues,
+          db: fastify.db,
+          redis: fastify.redis,
+          redisPrefix: prefix,
+          syncLogs: fastify.syncLogs,
+          deadLetters,
+          control,
+          runner: createSyncRunner({ ...shared, state, records, control, logger }),
+          pushRunner: createPushRunner({ ...shared, control }),
+          webhooks: createWebhookProcessor({ ...shared, records }),
+          metrics,
+          logger,
+          enqueueWebhook: service.enqueueWebhook,
+        },
+        {
+          concurrency: { critical: config.SYNC_CONCURRENCY_CRITICAL, high: config.SYNC_CONCURRENCY_HIGH, normal: config.SYNC_CONCURRENCY_NORMAL, low: config.SYNC_CONCURRENCY_LOW },
+          relayIntervalMs: config.SYNC_WEBHOOK_RELAY_INTERVAL_MS,
+          ...(options.skip ? { skip: options.skip } : {}),
+        },
+      )
+      return worker
+    },
+  })
+
+  // Stored webhook events go to the critical queue as soon as the intake answered; the worker's
+  // relay picks up any that miss Redis.
+  if (fastify.hasDecorator('webhookDispatch')) {
+    fastify.webhookDispatch = async (stored) => {
+      for (const item of stored) {
+        await service.enqueueWebhook(item).catch((err: unknown) => logger.warn({ err, inboxId: item.inboxId }, 'webhook event left for the relay'))
+      }
+    }
+  }
+  // A disconnected connection stops being scheduled.
+  fastify.connectionDisconnectHooks.push(async (tenantId, connectionId) => {
+    await service.unscheduleConnection(tenantId, connectionId)
+  })
+
+  fastify.addReadinessCheck('queues', async () => {
+    await syncQueues.queues.critical.client.ping()
+  })
+  // Running jobs checkpoint and hand back before Postgres and Redis close.
+  fastify.addHook('preClose', async () => {
+    await worker?.stop()
+  })
+  fastify.addHook('onClose', async () => {
+    await syncQueues.close()
+  })
+}
+
+export default fp(syncEnginePlugin, { name: 'sync-engine', dependencies: ['@hub/service-kit', 'connections', 'sync-logs'] })
+
+/** Starts the queue processors on this instance (the integration-worker process only). */
+export function startSyncProcessing(fastify: FastifyInstance, options: { skip?: QueueKey[] } = {}): SyncWorker {
+  return fastify.syncEngineInternals.start(options)
+}

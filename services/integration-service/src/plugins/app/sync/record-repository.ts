@@ -1,0 +1,127 @@
+// Synced records: batch upserts keyed by (connection, entity, external id) that leave unchanged
+// records untouched (the content hash is compared inside the upsert's WHERE), deletions reported
+// by the provider, and the sweep that ends a full run by deleting what it did not see.
+import type { Knex } from 'knex'
+import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
+
+export interface RecordScope {
+  tenantId: string
+  venueId: string
+  connectionId: string
+  provider: ProviderName
+  entity: EntityName
+}
+
+export interface RecordInput {
+  externalId: string
+  data: unknown
+  raw: unknown
+  hash: string
+}
+
+export interface UpsertCounts {
+  created: number
+  updated: number
+  unchanged: number
+}
+
+const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
+const CHANGED = 'r.content_hash is distinct from excluded.content_hash or r.deleted_at is not null'
+/**
+ * One record by its full key, for a LATERAL join over a list of ids. The LIMIT keeps the planner
+ * from flattening it into a scan of the connection's rows, which it does when the table's
+ * statistics are stale (a table that grew fast during a first full run): one index probe per id.
+ */
+const BY_KEY = 'select content_hash, deleted_at, ctid as row_ctid from integration.records where connection_id = ? and entity = ? and external_id = i.external_id'
+
+export function createRecordRepository() {
+  return {
+    /**
+     * Writes a batch. `seenBy` is the sync log id of a full run: unchanged records are then only
+     * stamped as seen (no new updated_at or change_seq), so the closing sweep spares them.
+     */
+    async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertCounts> {
+      // One statement may not touch a row twice: the last version of an id in the batch wins.
+      const byId = new Map<string, RecordInput>()
+      for (const record of input) byId.set(record.externalId, record)
+      const rows = [...byId.values()]
+      if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0 }
+
+      const existing = (await trx.raw(
+        `select i.external_id, r.content_hash, r.deleted_at is not null as deleted
+           from unnest(?::text[]) as i(external_id)
+           cross join lateral (${BY_KEY} limit 1) r`,
+        [rows.map((row) => row.externalId), scope.connectionId, scope.entity],
+      )) as { rows: Array<{ external_id: string; content_hash: string; deleted: boolean }> }
+      const known = new Map(existing.rows.map((row) => [row.external_id, row]))
+      const counts: UpsertCounts = { created: 0, updated: 0, unchanged: 0 }
+      const toWrite: RecordInput[] = []
+      for (const row of rows) {
+        const before = known.get(row.externalId)
+        if (!before) counts.created++
+        else if (before.content_hash !== row.hash || before.deleted) counts.updated++
+        else {
+          counts.unchanged++
+          if (!seenBy) continue
+        }
+        toWrite.push(row)
+      }
+      if (toWrite.length === 0) return counts
+
+      // Postgres jsonb refuses \u0000: such characters are dropped rather than failing the batch
+      // (an escaped backslash before "u0000" is text, not a NUL, and stays).
+      const payload = JSON.stringify(toWrite.map((row) => ({ external_id: row.externalId, data: row.data, raw: row.raw, content_hash: row.hash }))).replace(NUL_ESCAPE, '$1')
+      await trx.raw(
+        `insert into integration.records as r
+           (connection_id, entity, external_id, tenant_id, venue_id, provider, data, raw, content_hash, last_seen_sync_log_id)
+         select ?::uuid, ?, u.external_id, ?::uuid, ?::uuid, ?, u.data, u.raw, u.content_hash, ?::uuid
+           from jsonb_to_recordset(?::jsonb) as u(external_id text, data jsonb, raw jsonb, content_hash text)
+         on conflict (connection_id, entity, external_id) do update set
+           data = excluded.data,
+           raw = excluded.raw,
+           content_hash = excluded.content_hash,
+           deleted_at = null,
+           last_seen_sync_log_id = coalesce(excluded.last_seen_sync_log_id, r.last_seen_sync_log_id),
+           updated_at = case when ${CHANGED} then now() else r.updated_at end,
+           change_seq = case when ${CHANGED} then nextval('integration.records_change_seq') else r.change_seq end
+         where ${CHANGED}
+            or (excluded.last_seen_sync_log_id is not null and r.last_seen_sync_log_id is distinct from excluded.last_seen_sync_log_id)`,
+        [scope.connectionId, scope.entity, scope.tenantId, scope.venueId, scope.provider, seenBy, payload],
+      )
+      return counts
+    },
+
+    /** Marks records the provider reports deleted; returns how many were live. */
+    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[]): Promise<number> {
+      if (externalIds.length === 0) return 0
+      const result = (await trx.raw(
+        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
+          where ctid = any(array(select r.row_ctid from unnest(?::text[]) as i(external_id) cross join lateral (${BY_KEY} limit 1) r))
+            and connection_id = ? and entity = ? and deleted_at is null`,
+        [[...new Set(externalIds)], scope.connectionId, scope.entity, scope.connectionId, scope.entity],
+      )) as { rowCount: number }
+      return result.rowCount
+    },
+
+    /**
+     * Ends a full run: live records it did not see are deleted. Records written since the run
+     * started (a webhook meanwhile) are spared; the next run judges them.
+     */
+    async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
+      const result = (await trx.raw(
+        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
+          where connection_id = ? and entity = ? and deleted_at is null
+            and last_seen_sync_log_id is distinct from ?::uuid and updated_at < ?::timestamptz`,
+        [scope.connectionId, scope.entity, syncLogId, runStartedAt],
+      )) as { rowCount: number }
+      return result.rowCount
+    },
+
+    async countLive(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>): Promise<number> {
+      const row = (await trx('integration.records').where({ connection_id: scope.connectionId, entity: scope.entity }).whereNull('deleted_at').count<{ count: string }[]>('* as count'))[0]
+      return Number(row?.count ?? 0)
+    },
+  }
+}
+
+export type RecordRepository = ReturnType<typeof createRecordRepository>

@@ -1,0 +1,262 @@
+// One pull run of (connection, entity): pages through the adapter, maps fields, upserts records in
+// batches and checkpoints after every batch in the same transaction as the batch (records, cursor
+// and counts commit together), so a worker killed at any point is resumed by the next one from
+// the last committed page, with nothing counted or written twice.
+import type Bull from 'bull'
+import type { FastifyBaseLogger } from 'fastify'
+import type { SyncLog } from '@hub/contracts'
+import type { Database } from '@hub/service-kit'
+import type { CanonicalRecord, EntityName } from '../../../providers/canonical.ts'
+import type { ChangePage } from '../../../providers/provider-adapter.ts'
+import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
+import type { SyncLogRepository } from '../sync-log-repository.ts'
+import { contentHash } from './content-hash.ts'
+import { loadFieldMappings, mapCustomFields, mappingVersion, type FieldMapping } from './field-mapping.ts'
+import type { JobControl } from './job-control.ts'
+import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
+import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
+import type { RunSignal } from './run-signal.ts'
+import { SyncFailure, workerStopping } from './sync-errors.ts'
+import type { SyncMetrics } from './sync-metrics.ts'
+import type { SyncJobData } from './sync-queues.ts'
+import { isActiveRunConflict, type SyncRunRepository } from './sync-run-repository.ts'
+import type { SyncStateRepository } from './sync-state-repository.ts'
+
+export type Counts = SyncLog['counts']
+export const ZERO_COUNTS: Counts = { fetched: 0, created: 0, updated: 0, unchanged: 0, deleted: 0, failed: 0 }
+export const FINISHED_STATUSES: ReadonlySet<SyncLog['status']> = new Set(['succeeded', 'partial', 'failed', 'cancelled'])
+
+export interface RunOutcome {
+  status: SyncLog['status'] | 'skipped'
+  syncLogId: string | null
+  counts?: Counts
+  reason?: string
+}
+
+/** What `job.progress` carries while a run goes. */
+export interface RunProgress extends Counts {
+  pages: number
+  /** Known for pushes; estimated from the previous full run for full pulls; null otherwise. */
+  percent: number | null
+}
+
+export interface SyncRunnerDeps {
+  db: Pick<Database, 'withTenant'>
+  connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
+  syncLogs: Pick<SyncLogRepository, 'update'>
+  runs: SyncRunRepository
+  state: SyncStateRepository
+  records: RecordRepository
+  gate: ProviderGate
+  control: Pick<JobControl, 'lockRun' | 'clearCancel'>
+  metrics: SyncMetrics
+  logger: FastifyBaseLogger
+  /** Records per provider page (adapter default when unset). */
+  pageSize?: number
+}
+
+/** The rows of one page ready to write, and the records that could not be prepared. */
+export function prepareRecords(records: CanonicalRecord[], mappings: FieldMapping[]): { rows: RecordInput[]; failed: number } {
+  const rows: RecordInput[] = []
+  let failed = 0
+  for (const record of records) {
+    try {
+      if (record.externalId === undefined || record.externalId === null || String(record.externalId) === '') throw new Error('record without an external id')
+      const custom = mapCustomFields(record.raw, mappings)
+      const data = custom ? { ...record.data, custom } : record.data
+      const raw = record.raw ?? {}
+      rows.push({ externalId: String(record.externalId), data, raw, hash: contentHash(data, raw) })
+    } catch {
+      failed++
+    }
+  }
+  return { rows, failed }
+}
+
+const addCounts = (a: Counts, b: Partial<Counts>): Counts => ({
+  fetched: a.fetched + (b.fetched ?? 0),
+  created: a.created + (b.created ?? 0),
+  updated: a.updated + (b.updated ?? 0),
+  unchanged: a.unchanged + (b.unchanged ?? 0),
+  deleted: a.deleted + (b.deleted ?? 0),
+  failed: a.failed + (b.failed ?? 0),
+})
+
+export function createSyncRunner(deps: SyncRunnerDeps) {
+  const { db, runs, state, records, gate, metrics } = deps
+
+  /** A scheduled tick carries no sync log yet: it opens one, or skips when a run is active. */
+  async function openScheduledRun(job: Bull.Job<SyncJobData>): Promise<string | null> {
+    const data = job.data
+    try {
+      const [log] = await db.withTenant(data.tenantId, (trx) =>
+        runs.insertRuns(trx, [{ tenantId: data.tenantId, venueId: data.venueId, connectionId: data.connectionId, provider: data.provider, entity: data.entity, mode: data.mode, trigger: data.trigger, queue: job.queue.name, kind: 'pull' }]),
+      )
+      if (!log) return null
+      // Retries and a successor after a crash must report into this same row.
+      await job.update({ ...data, syncLogId: log.id })
+      return log.id
+    } catch (error) {
+      if (isActiveRunConflict(error)) return null
+      throw error
+    }
+  }
+
+  async function run(job: Bull.Job<SyncJobData>, signal: RunSignal): Promise<RunOutcome> {
+    const data = job.data
+    const { tenantId, connectionId, entity } = data
+    const syncLogId = data.syncLogId || (await openScheduledRun(job))
+    if (!syncLogId) return { status: 'skipped', syncLogId: null, reason: 'a run of this connection and entity is already queued or running' }
+
+    const log = await db.withTenant(tenantId, (trx) => runs.findRow(trx, syncLogId))
+    if (!log) throw new SyncFailure('SYNC_LOG_NOT_FOUND', 'The sync log of this job no longer exists.', { disposition: 'stop', deadLetter: false })
+    // The same job delivered again after it finished: nothing to do.
+    if (FINISHED_STATUSES.has(log.status)) return { status: 'skipped', syncLogId, counts: log.counts, reason: `already ${log.status}` }
+
+    const lock = await deps.control.lockRun(`${connectionId}:${entity}:pull`)
+    try {
+      return await runLocked(job, signal, syncLogId, lock.held)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  async function runLocked(job: Bull.Job<SyncJobData>, signal: RunSignal, syncLogId: string, lockHeld: () => boolean): Promise<RunOutcome> {
+    const { tenantId, connectionId, entity } = job.data
+    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const { adapter } = connection.binding
+    const provider = connection.connection.provider
+    if (!adapter.entities.includes(entity)) {
+      throw new SyncFailure('ENTITY_NOT_SUPPORTED', `${provider} does not provide ${entity} records.`, { disposition: 'stop', deadLetter: false })
+    }
+    const scope: RecordScope = { tenantId, venueId: connection.connection.venue_id, connectionId, provider, entity }
+    const target: GateTarget = { tenantId, connectionId, provider, scope: connection.connection.account_id ?? connectionId }
+
+    const prep = await db.withTenant(tenantId, async (trx) => {
+      const mappings = await loadFieldMappings(trx, provider, entity)
+      const version = mappingVersion(mappings)
+      let current = await state.lock(trx, { tenantId, connectionId, entity })
+      const log = await runs.findRow(trx, syncLogId)
+      if (!log) throw new SyncFailure('SYNC_LOG_NOT_FOUND', 'The sync log of this job no longer exists.', { disposition: 'stop', deadLetter: false })
+      const resuming = current.run_sync_log_id === syncLogId && current.run_started_at !== null
+      let mode = log.mode
+      if (!resuming) {
+        // No cursor yet, or field mappings changed since the last run: only a full run is right.
+        if (mode === 'incremental' && (current.cursor === null || current.mapping_version !== version)) {
+          mode = 'full'
+          await runs.setMode(trx, syncLogId, 'full')
+        }
+        current = await state.startRun(trx, connectionId, entity, syncLogId)
+      }
+      await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: current.cursor })
+      const expected = mode === 'full' ? await records.countLive(trx, scope) : 0
+      return {
+        mappings,
+        version,
+        mode,
+        resuming,
+        startCursor: current.run_cursor ?? (mode === 'full' ? null : current.cursor),
+        previousCursor: current.cursor,
+        runStartedAt: current.run_started_at ?? new Date(),
+        counts: log.counts,
+        expected,
+      }
+    })
+    if (prep.resuming) deps.logger.info({ syncLogId, connectionId, entity, counts: prep.counts }, 'resuming an interrupted run from its checkpoint')
+
+    let counts: Counts = { ...prep.counts }
+    let checkpoint = prep.startCursor
+    let finalCursor: string | null = null
+    let pages = 0
+    const seenBy = prep.mode === 'full' ? syncLogId : null
+
+    const progress = async (done: boolean): Promise<void> => {
+      const percent = done ? 100 : prep.expected > 0 ? Math.min(99, Math.floor((counts.fetched / prep.expected) * 100)) : null
+      const value: RunProgress = { ...counts, pages, percent }
+      await job.progress(value).catch(() => undefined)
+    }
+
+    const writePage = async (page: ChangePage<EntityName>): Promise<void> => {
+      const { rows, failed } = prepareRecords(page.records, prep.mappings)
+      const next = await db.withTenant(tenantId, async (trx) => {
+        const written = await records.upsertBatch(trx, scope, rows, seenBy)
+        const deleted = await records.markDeleted(trx, scope, page.deletedIds)
+        const after = addCounts(counts, { fetched: page.records.length, ...written, deleted, failed })
+        await state.checkpoint(trx, connectionId, entity, syncLogId, page.cursor)
+        await deps.syncLogs.update(trx, syncLogId, { counts: after })
+        return { after, written, deleted, failed }
+      })
+      metrics.records(provider, entity, { ...next.written, deleted: next.deleted, failed: next.failed })
+      counts = next.after
+      checkpoint = page.cursor
+      pages++
+    }
+
+    const pump = async (): Promise<void> => {
+      const iterator = adapter.listChanges(connection.ctx, entity, { mode: prep.mode, cursor: checkpoint, ...(deps.pageSize ? { pageSize: deps.pageSize } : {}) })[Symbol.asyncIterator]()
+      const fetchNext = () => {
+        const promise = gate.call(target, () => iterator.next(), { stopReason: signal.stopReason })
+        // Awaited below; until then a failure must not count as unhandled.
+        promise.catch(() => undefined)
+        return promise
+      }
+      // One page is fetched while the previous one is written.
+      let pending = fetchNext()
+      for (;;) {
+        const step = await pending
+        if (step.done) {
+          finalCursor = checkpoint
+          return
+        }
+        const page = step.value
+        if (page.hasMore) pending = fetchNext()
+        await writePage(page)
+        await progress(false)
+        if (!page.hasMore) {
+          finalCursor = page.cursor
+          return
+        }
+        if (!lockHeld()) throw new SyncFailure('RUN_LOCK_LOST', 'The run lost its lock; another worker may have taken over.', { disposition: 'defer', retryAfterMs: 1_000 })
+        const stop = await signal.refresh()
+        if (stop) throw new RunInterrupted(stop)
+      }
+    }
+
+    try {
+      await gate.withRetries(pump, {
+        stopReason: signal.stopReason,
+        onAuthFailure: async () => {
+          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
+          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
+          return recovered
+        },
+      })
+    } catch (error) {
+      if (!(error instanceof RunInterrupted)) throw error
+      if (error.reason === 'shutdown') throw workerStopping()
+      // Cancelled: what was written stays, and so does the checkpoint (sync_state.run_cursor and
+      // the log's cursor_after) for anyone looking at where it stopped.
+      await db.withTenant(tenantId, (trx) => deps.syncLogs.update(trx, syncLogId, { status: 'cancelled', finishedAt: new Date(), counts, cursorAfter: checkpoint }))
+      await deps.control.clearCancel(String(job.id))
+      return { status: 'cancelled', syncLogId, counts }
+    }
+
+    const cursor = finalCursor ?? prep.previousCursor
+    const status: SyncLog['status'] = counts.failed > 0 ? 'partial' : 'succeeded'
+    counts = await db.withTenant(tenantId, async (trx) => {
+      const swept = prep.mode === 'full' ? await records.sweepUnseen(trx, scope, syncLogId, prep.runStartedAt) : 0
+      const after = addCounts(counts, { deleted: swept })
+      await state.finishRun(trx, connectionId, entity, { cursor, mappingVersion: prep.version, full: prep.mode === 'full' })
+      const invalid = after.failed > 0 ? { errorCode: 'RECORDS_INVALID', errorMessage: `${after.failed} of ${after.fetched} records could not be stored (no id or unusable data).` } : { errorCode: null, errorMessage: null }
+      await deps.syncLogs.update(trx, syncLogId, { status, finishedAt: new Date(), counts: after, cursorAfter: cursor, ...invalid })
+      if (swept > 0) metrics.records(provider, entity, { deleted: swept })
+      return after
+    })
+    await progress(true)
+    return { status, syncLogId, counts }
+  }
+
+  return { run }
+}
+
+export type SyncRunner = ReturnType<typeof createSyncRunner>

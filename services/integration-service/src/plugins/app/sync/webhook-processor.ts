@@ -1,0 +1,145 @@
+// Processing of one stored webhook event (critical queue): fetch the record it names from the
+// provider (a webhook body is a hint, not the truth), then upsert it or apply its deletion, write
+// a sync log row and mark the inbox row processed, all in one transaction that first re-checks
+// `processed_at` under a row lock, so an event processed twice changes nothing the second time.
+import type Bull from 'bull'
+import type { Knex } from 'knex'
+import type { SyncLog } from '@hub/contracts'
+import type { Database } from '@hub/service-kit'
+import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../providers/canonical.ts'
+import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
+import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
+import type { SyncLogRepository } from '../sync-log-repository.ts'
+import { loadFieldMappings } from './field-mapping.ts'
+import type { GateTarget, ProviderGate } from './provider-gate.ts'
+import type { RecordRepository, RecordScope } from './record-repository.ts'
+import type { RunSignal } from './run-signal.ts'
+import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from './sync-runner.ts'
+import { SyncFailure, scrubSecrets } from './sync-errors.ts'
+import type { SyncMetrics } from './sync-metrics.ts'
+import type { WebhookJobData } from './sync-queues.ts'
+import type { SyncRunRepository } from './sync-run-repository.ts'
+
+interface InboxRow {
+  id: string
+  tenant_id: string
+  connection_id: string
+  provider: string
+  event_type: string
+  entity: string | null
+  external_id: string | null
+  processed_at: Date | null
+}
+
+const inbox = (trx: Knex.Transaction) => trx<InboxRow>('integration.webhook_inbox')
+
+export function createWebhookProcessor(deps: {
+  db: Pick<Database, 'withTenant'>
+  connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
+  syncLogs: Pick<SyncLogRepository, 'update'>
+  runs: SyncRunRepository
+  records: RecordRepository
+  gate: ProviderGate
+  metrics: SyncMetrics
+}) {
+  const { db, gate, records, runs } = deps
+
+  async function markProcessed(tenantId: string, inboxId: string, lastError: string | null): Promise<void> {
+    await db.withTenant(tenantId, (trx) =>
+      inbox(trx)
+        .where({ id: inboxId })
+        .whereNull('processed_at')
+        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never),
+    )
+  }
+
+  async function process(job: Bull.Job<WebhookJobData>, signal: RunSignal): Promise<RunOutcome> {
+    const { tenantId, connectionId, inboxId } = job.data
+    const row = await db.withTenant(tenantId, (trx) => inbox(trx).where({ id: inboxId, connection_id: connectionId }).first())
+    if (!row) throw new SyncFailure('WEBHOOK_EVENT_NOT_FOUND', 'The stored webhook event no longer exists.', { disposition: 'stop', deadLetter: false })
+    if (row.processed_at) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
+    const entity = row.entity as EntityName | null
+    if (!entity || !(ENTITIES as readonly string[]).includes(entity) || !row.external_id) {
+      // Events that name no record (account updates, pings) are only acknowledged.
+      await markProcessed(tenantId, inboxId, null)
+      return { status: 'skipped', syncLogId: null, reason: 'the event names no record' }
+    }
+    const externalId = row.external_id
+
+    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const provider = connection.connection.provider
+    if (!connection.binding.adapter.entities.includes(entity)) {
+      await markProcessed(tenantId, inboxId, null)
+      return { status: 'skipped', syncLogId: null, reason: `${provider} does not sync ${entity}` }
+    }
+    const target: GateTarget = { tenantId, connectionId, provider, scope: connection.connection.account_id ?? connectionId }
+    const scope: RecordScope = { tenantId, venueId: connection.connection.venue_id, connectionId, provider, entity }
+    const startedAt = new Date()
+
+    let fetched: CanonicalRecord | null = null
+    let invalid: ProviderInvalidError | null = null
+    try {
+      fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason }), {
+        stopReason: signal.stopReason,
+        onAuthFailure: async () => {
+          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
+          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
+          return recovered
+        },
+      })
+    } catch (error) {
+      // The provider refused this one record: it fails, the event is done (retrying cannot help).
+      if (!(error instanceof ProviderInvalidError)) throw error
+      invalid = error
+    }
+
+    const mappings = fetched ? await db.withTenant(tenantId, (trx) => loadFieldMappings(trx, provider, entity)) : []
+    const prepared = fetched ? prepareRecords([fetched], mappings) : { rows: [], failed: 0 }
+
+    const outcome = await db.withTenant(tenantId, async (trx) => {
+      const locked = await inbox(trx).where({ id: inboxId }).forUpdate().first()
+      if (!locked || locked.processed_at) return null
+      let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
+      if (fetched && prepared.rows.length > 0) {
+        const written = await records.upsertBatch(trx, scope, prepared.rows, null)
+        counts = { ...counts, ...written }
+      } else if (!fetched && !invalid) {
+        // Gone at the provider: the event was a deletion (or the record was deleted since).
+        counts.deleted = await records.markDeleted(trx, scope, [externalId])
+      }
+      const [log] = await runs.insertRuns(trx, [{ tenantId, venueId: scope.venueId, connectionId, provider, entity, mode: 'incremental', trigger: 'webhook', queue: job.queue.name, kind: 'webhook', status: 'running' }])
+      if (!log) throw new Error('sync log insert returned nothing')
+      const status: SyncLog['status'] = counts.failed > 0 ? 'failed' : 'succeeded'
+      await deps.syncLogs.update(trx, log.id, {
+        status,
+        jobId: String(job.id),
+        startedAt,
+        finishedAt: new Date(),
+        counts,
+        ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
+      })
+      await inbox(trx)
+        .where({ id: inboxId })
+        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: invalid ? scrubSecrets(invalid.message) : null } as never)
+      return { status, syncLogId: log.id, counts }
+    })
+    if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
+    deps.metrics.records(provider, entity, { created: outcome.counts.created, updated: outcome.counts.updated, unchanged: outcome.counts.unchanged, deleted: outcome.counts.deleted, failed: outcome.counts.failed })
+    return outcome
+  }
+
+  /** After a failed attempt: the inbox row keeps count and the last (scrubbed) error. */
+  async function recordAttempt(data: WebhookJobData, message: string): Promise<void> {
+    await db
+      .withTenant(data.tenantId, (trx) =>
+        inbox(trx)
+          .where({ id: data.inboxId })
+          .update({ attempts: trx.raw('attempts + 1') as unknown as number, last_error: scrubSecrets(message) } as never),
+      )
+      .catch(() => undefined)
+  }
+
+  return { process, recordAttempt }
+}
+
+export type WebhookProcessor = ReturnType<typeof createWebhookProcessor>

@@ -1,0 +1,7 @@
+export { createMailchimpAdapter } from './mailchimp-adapter.ts'
+export type { MailchimpAdapterOptions } from './mailchimp-adapter.ts'
+export { createSdkClient, resolveBasePath } from './mailchimp-sdk.ts'
+export { decodeCursor, encodeCursor } from './mailchimp-cursor.ts'
+export type { ContactCursor } from './mailchimp-cursor.ts'
+export { contactExternalId, subscriberHash } from './mailchimp-mapper.ts'
+export { WEBHOOK_SECRET_PARAM, parseForm } from './mailchimp-webhooks.ts'

@@ -1,0 +1,7 @@
+export { createSquareAdapter, SQUARE_ENTITIES, SQUARE_TOKEN_PATTERN, SQUARE_WEBHOOK_EVENT_TYPES } from './square-adapter.ts'
+export type { SquareAdapterOptions } from './square-adapter.ts'
+export { toProviderError } from './square-errors.ts'
+export { SQUARE_OAUTH, SQUARE_SCOPES } from './square-oauth.ts'
+export { DEFAULT_REPLAY_WINDOW_SECONDS, SQUARE_SIGNATURE_HEADER, squareSignature, verifySquareWebhook } from './square-webhooks.ts'
+export { decodeCursor as decodeSquareCursor } from './square-cursor.ts'
+export type { SquareCursor } from './square-cursor.ts'

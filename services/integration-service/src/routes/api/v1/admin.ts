@@ -1,0 +1,110 @@
+// /api/v1/integrations/admin — operators: queue counts, pause/resume, dead letters, circuit
+// breakers, and the bull-board dashboard. Queues are shared by every tenant, so the global controls
+// are limited to admins of the operator tenants (OPERATOR_TENANT_IDS; any admin when unset);
+// dead letters are per tenant.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { createBullBoard } from '@bull-board/api'
+import { BullAdapter } from '@bull-board/api/bullAdapter'
+import { FastifyAdapter } from '@bull-board/fastify'
+import type { FastifyRequest } from 'fastify'
+import { ForbiddenError, UuidString, Nullable } from '@hub/contracts'
+import { auditActor, hasRole } from '@hub/service-kit'
+import { Problems } from '../../../schemas/sync.ts'
+
+const BOARD_PATH = '/api/v1/integrations/admin/queues'
+const security = [{ bearerAuth: [] }]
+const tags = ['operations']
+const admins = { auth: { roles: ['admin' as const] } }
+const QueueParams = Type.Object({ name: Type.String({ pattern: '^[a-z-]{1,40}$' }) }, { additionalProperties: false })
+const IdParams = Type.Object({ id: UuidString }, { additionalProperties: false })
+const ConnectionParams = Type.Object({ connectionId: UuidString }, { additionalProperties: false })
+const QueueCountsSchema = Type.Object({ queue: Type.String(), key: Type.String(), paused: Type.Boolean(), waiting: Type.Integer(), active: Type.Integer(), delayed: Type.Integer(), completed: Type.Integer(), failed: Type.Integer() })
+const DeadLetterSchema = Type.Object({
+  id: Type.String(),
+  queue: Type.String(),
+  jobName: Type.String(),
+  jobId: Nullable(Type.String()),
+  payload: Type.Record(Type.String(), Type.Unknown(), { description: 'The job data: ids only' }),
+  errorCode: Nullable(Type.String()),
+  errorMessage: Nullable(Type.String()),
+  attempts: Type.Integer(),
+  failedAt: Type.String(),
+  retriedAt: Nullable(Type.String()),
+  discardedAt: Nullable(Type.String()),
+})
+const BreakerSchema = Type.Object({
+  connectionId: Type.String(),
+  tenantId: Nullable(Type.String()),
+  provider: Nullable(Type.String()),
+  state: Type.String(),
+  failures: Type.Integer(),
+  openedAt: Nullable(Type.String()),
+  openUntil: Nullable(Type.String()),
+  lastError: Nullable(Type.String()),
+})
+
+const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = async (fastify, opts) => {
+  const engine = fastify.syncEngine
+  const requireOperator = (request: FastifyRequest) => {
+    if (!hasRole(request.principal, 'admin')) throw new ForbiddenError('INSUFFICIENT_ROLE', 'This action needs the admin role.')
+    if (opts.operatorTenantIds.length > 0 && !opts.operatorTenantIds.includes(request.principal.tenantId)) {
+      throw new ForbiddenError('OPERATOR_ONLY', 'Queue controls are for the platform operators.')
+    }
+  }
+
+  fastify.get('/admin/queue-counts', { schema: { tags, security, summary: 'Jobs per queue and state', response: { 200: Type.Object({ queues: Type.Array(QueueCountsSchema) }), ...Problems } }, config: admins }, async (request) => {
+    requireOperator(request)
+    return { queues: await engine.queueCounts() }
+  })
+
+  for (const action of ['pause', 'resume'] as const) {
+    fastify.post(`/admin/queue-control/:name/${action}`, { schema: { tags, security, summary: `${action === 'pause' ? 'Pause' : 'Resume'} a queue`, params: QueueParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
+      requireOperator(request)
+      await (action === 'pause' ? engine.pauseQueue(request.params.name, auditActor(request)) : engine.resumeQueue(request.params.name, auditActor(request)))
+      return reply.code(204).send(null)
+    })
+  }
+
+  fastify.get(
+    '/admin/dead-letters',
+    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ items: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
+    async (request) => {
+      const page = await engine.listDeadLetters(request.principal.tenantId, request.query.cursor ?? null, request.query.limit)
+      return { items: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
+    },
+  )
+
+  fastify.post('/admin/dead-letters/:id/retry', { schema: { tags, security, summary: 'Put a dead-lettered job back on its queue', params: IdParams, response: { 202: Type.Object({ deadLetterId: Type.String(), jobId: Type.String(), queue: Type.String() }), ...Problems } }, config: admins }, async (request, reply) =>
+    reply.code(202).send(await engine.retryDeadLetter(request.principal.tenantId, request.params.id, auditActor(request))),
+  )
+
+  fastify.delete('/admin/dead-letters/:id', { schema: { tags, security, summary: 'Discard a dead-lettered job', params: IdParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
+    await engine.discardDeadLetter(request.principal.tenantId, request.params.id, auditActor(request))
+    return reply.code(204).send(null)
+  })
+
+  fastify.get('/admin/circuit-breakers', { schema: { tags, security, summary: "Circuit breaker per connection of the caller's tenant", response: { 200: Type.Object({ breakers: Type.Array(BreakerSchema) }), ...Problems } }, config: admins }, async (request) => ({
+    breakers: await engine.breakerStates(request.principal.tenantId),
+  }))
+
+  fastify.post('/admin/circuit-breakers/:connectionId/reset', { schema: { tags, security, summary: 'Close a circuit breaker now', params: ConnectionParams, response: { 200: Type.Object({ connectionId: Type.String(), reset: Type.Boolean() }), ...Problems } }, config: admins }, async (request) => {
+    const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
+    if (!connection) return { connectionId: request.params.connectionId, reset: false }
+    return engine.resetBreaker(request.params.connectionId, auditActor(request))
+  })
+
+  // The dashboard, in its own encapsulated scope: every page and API call needs an operator admin.
+  await fastify.register(async (board) => {
+    board.addHook('onRequest', async (request) => {
+      if (request.authFailure) throw request.authFailure
+      requireOperator(request)
+    })
+    const serverAdapter = new FastifyAdapter()
+    serverAdapter.setBasePath(BOARD_PATH)
+    createBullBoard({ queues: Object.values(engine.queues).map((queue) => new BullAdapter(queue)), serverAdapter, options: { uiConfig: { boardTitle: 'Venue Hub queues' } } })
+    await board.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' })
+  })
+}
+
+export default adminRoutes

@@ -1,0 +1,32 @@
+// /api/v1/integrations/oauth/:provider/{authorize,callback} — connecting an account through OAuth 2.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { AuthorizeQuery, AuthorizeResponse, CallbackQuery, Problems, ProviderParams } from '../../../schemas/connection.ts'
+import { requestContext } from './connections.ts'
+
+const tags = ['oauth']
+
+const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/oauth/:provider/authorize',
+    {
+      schema: { tags, security: [{ bearerAuth: [] }], summary: "Start connecting a venue: returns the provider's consent URL", params: ProviderParams, querystring: AuthorizeQuery, response: { 200: AuthorizeResponse, ...Problems } },
+      config: { auth: { roles: ['admin', 'manager'] } },
+    },
+    async (request) => fastify.oauthService.authorize(requestContext(request), request.params.provider, request.query.venueId.toLowerCase()),
+  )
+
+  fastify.get(
+    '/oauth/:provider/callback',
+    {
+      schema: { tags, summary: 'Where the provider sends the browser back; redirects to the configured return URL with the outcome', params: ProviderParams, querystring: CallbackQuery, response: { ...Problems } },
+      // Reached by the user's browser coming back from the provider, without our token.
+      config: { auth: false },
+    },
+    async (request, reply) => {
+      const location = await fastify.oauthService.callback(request.params.provider, request.query, { requestId: String(request.id), ip: request.ip })
+      return reply.redirect(location, 302)
+    },
+  )
+}
+
+export default oauthRoutes

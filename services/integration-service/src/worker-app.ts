@@ -1,0 +1,41 @@
+// The integration-worker process as one Fastify plugin: the kit (health, readiness, metrics,
+// Postgres, Redis), the app plugins the processors need, and the sync engine. No API routes:
+// the worker only serves operators (health, ready, metrics) and runs the queue processors.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { internalPermissions, serviceKit } from '@hub/service-kit'
+import syncLogs from './plugins/app/sync-logs.ts'
+import connections from './plugins/app/connections/index.ts'
+import webhooks from './plugins/app/webhooks/index.ts'
+import syncEngine from './plugins/app/sync/index.ts'
+import { SERVICE_NAME } from './app.ts'
+import type { IntegrationServiceConfig } from './config.ts'
+import type { ProviderName } from './providers/canonical.ts'
+import type { ProviderAdapter } from './providers/provider-adapter.ts'
+
+export const WORKER_NAME = 'integration-worker'
+
+export interface IntegrationWorkerOptions {
+  config: IntegrationServiceConfig
+  /** Tests swap a provider adapter in by construction. */
+  adapters?: Partial<Record<ProviderName, ProviderAdapter>>
+}
+
+async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWorkerOptions): Promise<void> {
+  const { config } = opts
+  await fastify.register(serviceKit, {
+    service: WORKER_NAME,
+    description: 'Queue processors of integration-service: syncs, pushes and webhook events.',
+    databaseUrl: config.DATABASE_URL,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.REDIS_KEY_PREFIX,
+    // Signs its calls (venue lookups) as integration-service: it is that service's worker.
+    internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {}) },
+  })
+  await fastify.register(syncLogs)
+  await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
+  await fastify.register(syncEngine, { config })
+}
+
+export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

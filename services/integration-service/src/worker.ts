@@ -1,0 +1,14 @@
+// Entry of the integration-worker process: health, readiness and metrics on
+// INTEGRATION_WORKER_PORT, and the queue processors. SIGTERM/SIGINT stop taking jobs; running
+// jobs checkpoint at their next page and are handed back for another worker to resume.
+import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
+import integrationWorker, { WORKER_NAME } from './worker-app.ts'
+import { startSyncProcessing } from './plugins/app/sync/index.ts'
+import { loadConfig } from './config.ts'
+
+loadDotEnv()
+const config = loadConfig()
+const app = createFastify({ service: WORKER_NAME, logLevel: config.LOG_LEVEL })
+await app.register(integrationWorker, { config })
+await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, graceMs: 30_000 })
+startSyncProcessing(app)

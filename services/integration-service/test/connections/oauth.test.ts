@@ -1,0 +1,112 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import type { ServiceInstance } from '@hub/service-kit'
+import { bearer, testToken } from '@hub/service-kit/testing'
+import { RETURN_URL, setupRig } from './rig.ts'
+
+const rig = await setupRig()
+const tenant = randomUUID()
+const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'], sub: 'oauth-admin' }))
+
+/** Walks the consent like a browser: authorize at the hub, approve at the provider, come back. */
+async function connect(app: ServiceInstance, provider: string, venueId: string, options: { tamperCode?: boolean } = {}) {
+  const started = await app.inject({ url: `/api/v1/integrations/oauth/${provider}/authorize?venueId=${venueId}`, headers: admin })
+  assert.equal(started.statusCode, 200, started.body)
+  const { authorizeUrl, state } = started.json()
+  const consent = await fetch(authorizeUrl, { redirect: 'manual' })
+  assert.equal(consent.status, 302, `${provider} consent redirects`)
+  const back = new URL(consent.headers.get('location') ?? '')
+  assert.equal(back.searchParams.get('state'), state, 'the provider returns our state')
+  if (options.tamperCode) back.searchParams.set('code', 'not-a-code-the-provider-issued')
+  const callback = await app.inject({ url: `${back.pathname}${back.search}` })
+  assert.equal(callback.statusCode, 302, callback.body)
+  return { location: new URL(String(callback.headers.location)), callbackPath: `${back.pathname}${back.search}`, state }
+}
+
+test('connects Square (PKCE), QuickBooks, Mailchimp and Stripe Connect through OAuth end to end', async (t) => {
+  const app = await rig.build({}, { listen: true })
+  t.after(() => app.close())
+  for (const provider of ['square', 'quickbooks', 'mailchimp', 'stripe']) {
+    const venueId = await rig.createVenue(tenant)
+    const { location } = await connect(app, provider, venueId)
+    assert.equal(`${location.origin}${location.pathname}`, RETURN_URL)
+    assert.equal(location.searchParams.get('status'), 'success', `${provider}: ${location.search}`)
+    const id = location.searchParams.get('connectionId') ?? ''
+    const connection = (await app.inject({ url: `/api/v1/integrations/connections/${id}`, headers: admin })).json()
+    assert.equal(connection.status, 'active', provider)
+    assert.equal(connection.authType, 'oauth2')
+    assert.ok(connection.accountId, `${provider} account`)
+    assert.ok(connection.credentials.accessToken, `${provider} masked access token`)
+    const tested = await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${id}/test`, headers: admin })
+    assert.equal(tested.json().ok, true, `${provider} tokens work: ${tested.body}`)
+    if (provider === 'mailchimp') {
+      const [meta] = await rig.db.adminQuery<{ provider_meta: { dc?: string } }>('select provider_meta from integration.connections where id = $1', [id])
+      assert.match(meta?.provider_meta.dc ?? '', /^[a-z]{2}\d+$/, 'the data centre from the OAuth metadata is kept for later calls')
+    }
+    const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where entity_id = $1 order by occurred_at', [id])
+    assert.deepEqual(actions.map((a) => a.action), ['connection.oauth_completed', 'connection.tested'])
+  }
+})
+
+test('a refused code, a replayed state and an expired state end in an error redirect and store nothing', async () => {
+  const app = await rig.build()
+  const venueId = await rig.createVenue(tenant)
+  const count = async () => (await rig.db.adminQuery<{ n: string }>('select count(*)::text as n from integration.connections where venue_id = $1', [venueId]))[0]?.n
+  const refused = await connect(app, 'square', venueId, { tamperCode: true })
+  assert.equal(refused.location.searchParams.get('reason'), 'exchange_failed')
+  assert.equal(await count(), '0')
+
+  const ok = await connect(app, 'quickbooks', venueId)
+  assert.equal(ok.location.searchParams.get('status'), 'success')
+  const replay = await app.inject({ url: ok.callbackPath })
+  assert.equal(new URL(String(replay.headers.location)).searchParams.get('reason'), 'invalid_state')
+
+  const started = (await app.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}`, headers: admin })).json()
+  await rig.db.adminQuery("update integration.oauth_states set expires_at = now() - interval '1 minute' where used_at is null")
+  const consent = await fetch(started.authorizeUrl, { redirect: 'manual' })
+  const back = new URL(consent.headers.get('location') ?? '')
+  const expired = await app.inject({ url: `${back.pathname}${back.search}` })
+  assert.equal(new URL(String(expired.headers.location)).searchParams.get('reason'), 'expired_state')
+  const forged = await app.inject({ url: `/api/v1/integrations/oauth/square/callback?code=x&state=${'a'.repeat(43)}` })
+  assert.equal(new URL(String(forged.headers.location)).searchParams.get('reason'), 'invalid_state')
+  assert.equal(await count(), '1', 'only the QuickBooks connection')
+  const [stored] = await rig.db.adminQuery<{ state_hash: string }>('select state_hash from integration.oauth_states limit 1')
+  assert.match(stored?.state_hash ?? '', /^[0-9a-f]{64}$/, 'only a hash of the state is kept')
+})
+
+test('authorize is for managers of the venue, and the callback needs no token', async () => {
+  const app = await rig.build()
+  const venueId = await rig.createVenue(tenant)
+  const outsider = bearer(testToken({ tenantId: tenant, roles: ['manager'], venueIds: [randomUUID()] }))
+  assert.equal((await app.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}`, headers: outsider })).statusCode, 403)
+  assert.equal((await app.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}` })).statusCode, 401)
+  assert.equal((await app.inject({ url: `/api/v1/integrations/oauth/paypal/authorize?venueId=${venueId}`, headers: admin })).statusCode, 400)
+  const noOauth = await rig.build({ SQUARE_CLIENT_ID: '', SQUARE_CLIENT_SECRET: '' })
+  const refused = await noOauth.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}`, headers: admin })
+  assert.equal(refused.json().code, 'OAUTH_NOT_CONFIGURED')
+})
+
+test('two refreshes racing for one connection spend the single-use refresh token once', async () => {
+  const app = await rig.build()
+  const venueId = await rig.createVenue(tenant)
+  const { location } = await connect(app, 'quickbooks', venueId)
+  const id = location.searchParams.get('connectionId') ?? ''
+  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
+  const stale = app.vault.open(tenant, id, row!.secrets).accessToken
+  const [first, second] = await Promise.all([app.connectionContext.refresh(tenant, id, stale), app.connectionContext.refresh(tenant, id, stale)])
+  assert.equal(first.accessToken, second.accessToken, 'the second caller reuses the first refresh')
+  assert.notEqual(first.accessToken, stale)
+  const after = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
+  assert.equal(after?.status, 'active')
+  const refreshed = await rig.db.adminQuery<{ n: string }>("select count(*)::text as n from integration.audit_outbox where entity_id = $1 and action = 'connection.token_refreshed'", [id])
+  assert.equal(refreshed[0]?.n, '1')
+  assert.equal((await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${id}/test`, headers: admin })).json().ok, true)
+
+  // A refresh token the provider no longer honours marks the connection for re-authorization.
+  const current = app.vault.open(tenant, id, after!.secrets)
+  await fetch(`${rig.simUrls.quickbooks}/_sim/credentials/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ credential: current.refreshToken }) })
+  await assert.rejects(app.connectionContext.refresh(tenant, id, current.accessToken))
+  const final = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
+  assert.equal(final?.status, 'needs_reauth')
+})

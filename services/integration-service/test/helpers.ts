@@ -1,0 +1,26 @@
+import { TEST_INTERNAL_KEYS, setupServiceTests, type ServiceTests } from '@hub/service-kit/testing'
+import { generateKeyRingJson } from '@hub/crypto'
+import { signRequest } from '@hub/internal-auth'
+import integrationService, { SERVICE_NAME } from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { INTEGRATION_SCHEMA } from '../src/db/schema.ts'
+
+export function setupIntegrationTests(): Promise<ServiceTests> {
+  return setupServiceTests({
+    service: SERVICE_NAME,
+    schemas: [INTEGRATION_SCHEMA],
+    env: (db) => ({
+      DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
+      ENCRYPTION_KEYS: generateKeyRingJson([1]),
+      // Nothing listens here: security events are dropped quietly in these tests.
+      COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
+      VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+    }),
+    register: (app, env) => app.register(integrationService, { config: loadConfig(env) }),
+  })
+}
+
+/** Headers of a call signed as `service` with its test key. */
+export function signedAs(service: keyof typeof TEST_INTERNAL_KEYS, method: string, pathWithQuery: string, body?: string): Record<string, string> {
+  return signRequest({ service, keyId: 'k1', secret: TEST_INTERNAL_KEYS[service].k1, method, pathWithQuery, body: body ?? '' }) as unknown as Record<string, string>
+}
