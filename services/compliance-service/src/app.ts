@@ -1,0 +1,40 @@
+// compliance-service as one Fastify plugin: what server.ts listens with and what tests register.
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { INTERNAL_PERMISSIONS } from '@hub/contracts'
+import { internalPermissions, serviceKit } from '@hub/service-kit'
+import type { ComplianceServiceConfig } from './config.ts'
+import compliance from './plugins/app/compliance.ts'
+import { localSecurityEventReporter } from './plugins/app/local-security-events.ts'
+import securityEventIntake from './routes/internal/security-events.ts'
+import syncLogRoutes from './routes/api/v1/compliance/sync-logs.ts'
+import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
+
+export const SERVICE_NAME = 'compliance-service'
+const REPORTERS = ['api-gateway', 'venue-service', 'integration-service', 'compliance-service']
+
+async function complianceService(fastify: FastifyInstance, opts: { config: ComplianceServiceConfig }): Promise<void> {
+  const { config } = opts
+  await fastify.register(serviceKit, {
+    service: SERVICE_NAME,
+    description: 'Audit log, security events and sync-log records for auditors.',
+    databaseUrl: config.DATABASE_URL,
+    redisUrl: config.REDIS_URL,
+    redisPrefix: config.REDIS_KEY_PREFIX,
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    securityEvents: localSecurityEventReporter(fastify),
+    internal: {
+      service: SERVICE_NAME,
+      keysJson: config.INTERNAL_AUTH_KEYS,
+      permissions: internalPermissions(config.INTERNAL_PERMISSIONS, Object.fromEntries(REPORTERS.map((service) => [service, [INTERNAL_PERMISSIONS.securityEventsWrite]]))),
+    },
+  })
+  await fastify.register(compliance, { integrationUrl: config.INTEGRATION_SERVICE_URL, pollMs: config.SYNC_LOG_POLL_MS, runConsumer: config.SYNC_LOG_CONSUMER })
+  // Routes are registered explicitly: the URL → file map stays greppable.
+  await fastify.register(securityEventIntake, { prefix: '/internal' })
+  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance' })
+}
+
+// Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).
+export default fp(complianceService, { name: 'compliance-service', fastify: '5.x' })

@@ -1,0 +1,16 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { COMMON_SECRETS, CommonEnv, DatabaseEnv, parseConfig } from '@hub/service-kit'
+
+export const ComplianceServiceEnv = Type.Object({
+  ...CommonEnv,
+  ...DatabaseEnv,
+  COMPLIANCE_SERVICE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3010 }),
+  INTEGRATION_SERVICE_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3009' }),
+  /** How often the sync-log consumer polls integration-service when it is caught up. */
+  SYNC_LOG_POLL_MS: Type.Integer({ minimum: 100, default: 5_000 }),
+  /** Turn the consumer loop off (e.g. API-only replicas); the admin trigger still works. */
+  SYNC_LOG_CONSUMER: Type.Boolean({ default: true }),
+})
+export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
+
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ComplianceServiceConfig => parseConfig(ComplianceServiceEnv, env, { secrets: COMMON_SECRETS })

@@ -1,0 +1,51 @@
+// /api/v1/compliance/security-events — a tenant admin reviews and resolves refusals in its tenant.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { BadRequestError, NotFoundError } from '@hub/contracts'
+import { decodeCursor, encodeCursor } from '@hub/service-kit'
+import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
+
+const CursorSchema = Type.Object({ at: Type.String({ maxLength: 40 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const tags = ['security events']
+const security = [{ bearerAuth: [] }]
+
+const securityEventRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/security-events',
+    {
+      schema: { tags, security, summary: "Security events of the caller's tenant, newest first", querystring: SecurityEventListQuery, response: { 200: Type.Object({ data: Type.Array(SecurityEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async (request) => {
+      const { limit, cursor, open, type } = request.query
+      const before = cursor ? decodeCursor(cursor, CursorSchema) : undefined
+      if (before === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
+        fastify.securityEventStore.list(trx, { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), limit: limit + 1, ...(before ? { before } : {}) }),
+      )
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.occurredAt, id: last.id }) : null }
+    },
+  )
+
+  fastify.post(
+    '/security-events/:id/resolve',
+    {
+      schema: { tags, security, summary: 'Resolve a security event', params: EventParams, body: ResolveBody, response: { 200: SecurityEventSchema, ...Problems, 409: Problems[400] } },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async (request) => {
+      const { principal } = request
+      return fastify.db.withTenant(principal.tenantId, async (trx) => {
+        const resolved = await fastify.securityEventStore.resolve(trx, request.params.id, principal.userId, request.body.note ?? null)
+        if (resolved) return resolved
+        const existing = await fastify.securityEventStore.findById(trx, request.params.id)
+        if (!existing) throw new NotFoundError('SECURITY_EVENT_NOT_FOUND', 'No such security event in your tenant.')
+        throw Object.assign(new BadRequestError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.'), {})
+      })
+    },
+  )
+}
+
+export default securityEventRoutes

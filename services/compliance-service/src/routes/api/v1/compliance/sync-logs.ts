@@ -1,0 +1,79 @@
+// /api/v1/compliance/venues/:venueId/{sync-logs,report} — what auditors read, tenant-isolated.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { BadRequestError, NotFoundError } from '@hub/contracts'
+import { canReadVenue, decodeCursor, encodeCursor, type Principal } from '@hub/service-kit'
+import { Problems, ReportQuery, ReportSchema, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../schemas/compliance.ts'
+import { buildReport, reportCsv } from '../../../../plugins/app/report.ts'
+
+const CursorSchema = Type.Object({ at: Type.String({ maxLength: 40 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const REPORT_MAX_RUNS = 50_000
+const tags = ['compliance']
+const security = [{ bearerAuth: [] }]
+
+function checkVenue(principal: Principal, venueId: string): void {
+  // A venue outside a scoped user's venue_ids looks exactly like one that does not exist.
+  if (!canReadVenue(principal, venueId)) throw new NotFoundError('VENUE_NOT_FOUND', 'No such venue in your tenant.')
+}
+
+const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/venues/:venueId/sync-logs',
+    { schema: { tags, security, summary: "A venue's sync runs, newest first", params: VenueParams, querystring: SyncLogListQuery, response: { 200: SyncLogListSchema, ...Problems } } },
+    async (request) => {
+      const venueId = request.params.venueId.toLowerCase()
+      checkVenue(request.principal, venueId)
+      const { limit, cursor, ...filter } = request.query
+      let before: { at: string; id: string } | undefined
+      if (cursor) {
+        const decoded = decodeCursor(cursor, CursorSchema)
+        if (!decoded) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+        before = decoded
+      }
+      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.syncLogStore.page(trx, { venueId, ...filter }, limit + 1, before))
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null }
+    },
+  )
+
+  fastify.get(
+    '/venues/:venueId/report',
+    {
+      schema: {
+        tags,
+        security,
+        summary: 'Sync report for a period (JSON, or CSV with Accept: text/csv)',
+        params: VenueParams,
+        querystring: ReportQuery,
+        response: { 200: ReportSchema, ...Problems },
+      },
+    },
+    async (request, reply) => {
+      const venueId = request.params.venueId.toLowerCase()
+      checkVenue(request.principal, venueId)
+      const { from, to } = request.query
+      if (Date.parse(from) >= Date.parse(to)) throw new BadRequestError('INVALID_PERIOD', '`from` must be before `to`.', { errors: [{ path: '/querystring/from', message: 'must be before to' }] })
+      const runs = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.syncLogStore.all(trx, { venueId, from, to }, REPORT_MAX_RUNS))
+      if (request.headers.accept?.includes('text/csv')) {
+        return reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="sync-report-${venueId}-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
+          // The declared 200 schema is the JSON form; the CSV form is a plain string.
+          .send(reportCsv(runs) as never)
+      }
+      return buildReport(venueId, from, to, runs)
+    },
+  )
+
+  fastify.post(
+    '/sync-logs/pull',
+    {
+      schema: { tags, security, summary: 'Pull the sync-log feed now (admin)', response: { 200: Type.Object({ stored: Type.Integer() }), ...Problems, 503: Problems[400] } },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async () => ({ stored: await fastify.syncLogConsumer.pullOnce() }),
+  )
+}
+
+export default syncLogRoutes

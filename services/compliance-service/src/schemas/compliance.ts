@@ -1,0 +1,94 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { StringEnum, ENTITY_NAMES, PROVIDER_NAMES, ProblemSchema, SECURITY_EVENT_TYPES, SEVERITIES, SYNC_STATUSES, UuidString, Nullable } from '@hub/contracts'
+
+const DateTime = Type.String({ format: 'date-time' })
+
+export const Counts = Type.Object({ fetched: Type.Integer(), created: Type.Integer(), updated: Type.Integer(), unchanged: Type.Integer(), deleted: Type.Integer(), failed: Type.Integer() })
+
+export const StoredSyncLogSchema = Type.Object({
+  id: UuidString,
+  venueId: UuidString,
+  connectionId: UuidString,
+  provider: Type.String(),
+  entity: Type.String(),
+  mode: Type.String(),
+  trigger: Type.String(),
+  status: Type.String(),
+  startedAt: Nullable(DateTime),
+  finishedAt: Nullable(DateTime),
+  counts: Counts,
+  errorCode: Nullable(Type.String()),
+  errorMessage: Nullable(Type.String()),
+  createdAt: DateTime,
+  updatedAt: DateTime,
+})
+
+export const VenueParams = Type.Object({ venueId: UuidString }, { additionalProperties: false })
+
+export const SyncLogListQuery = Type.Object(
+  {
+    provider: Type.Optional(StringEnum(PROVIDER_NAMES)),
+    status: Type.Optional(StringEnum(SYNC_STATUSES)),
+    entity: Type.Optional(StringEnum(ENTITY_NAMES)),
+    from: Type.Optional(DateTime),
+    to: Type.Optional(DateTime),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+)
+export type SyncLogListQueryType = Static<typeof SyncLogListQuery>
+
+export const SyncLogListSchema = Type.Object({ data: Type.Array(StoredSyncLogSchema), nextCursor: Nullable(Type.String()) })
+
+export const ReportQuery = Type.Object({ from: DateTime, to: DateTime }, { additionalProperties: false })
+
+export const ReportSchema = Type.Object({
+  venueId: UuidString,
+  from: DateTime,
+  to: DateTime,
+  generatedAt: DateTime,
+  totalRuns: Type.Integer(),
+  runsByProvider: Type.Record(Type.String(), Type.Object({ total: Type.Integer(), byStatus: Type.Record(Type.String(), Type.Integer()) })),
+  recordsMoved: Type.Record(Type.String(), Counts),
+  failures: Type.Array(
+    Type.Object({ syncLogId: UuidString, provider: Type.String(), entity: Type.String(), status: Type.String(), errorCode: Nullable(Type.String()), errorMessage: Nullable(Type.String()), finishedAt: Nullable(DateTime) }),
+  ),
+  lastSuccessByProvider: Type.Record(Type.String(), Nullable(DateTime)),
+})
+export type Report = Static<typeof ReportSchema>
+
+export const SecurityEventSchema = Type.Object({
+  id: UuidString,
+  tenantId: Nullable(Type.String()),
+  type: StringEnum(SECURITY_EVENT_TYPES),
+  severity: StringEnum(SEVERITIES),
+  source: Type.String(),
+  code: Type.String(),
+  actor: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  method: Nullable(Type.String()),
+  path: Nullable(Type.String()),
+  requestId: Nullable(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  occurredAt: DateTime,
+  receivedAt: DateTime,
+  resolvedAt: Nullable(DateTime),
+  resolvedBy: Nullable(Type.String()),
+  resolutionNote: Nullable(Type.String()),
+})
+
+export const SecurityEventListQuery = Type.Object(
+  {
+    open: Type.Optional(Type.Boolean()),
+    type: Type.Optional(StringEnum(SECURITY_EVENT_TYPES)),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+)
+
+export const ResolveBody = Type.Object({ note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false })
+export const EventParams = Type.Object({ id: UuidString }, { additionalProperties: false })
+
+export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema }

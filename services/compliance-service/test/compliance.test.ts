@@ -1,0 +1,213 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createDatabase, createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
+import { generateKeyRingJson } from '@hub/crypto'
+import { signRequest } from '@hub/internal-auth'
+import integrationService from '../../integration-service/src/app.ts'
+import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
+import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
+import { createSyncLogRepository, type NewSyncLog } from '../../integration-service/src/plugins/app/sync-log-repository.ts'
+import complianceService from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
+
+const db = await createTestDatabase([INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const prefix = testRedisPrefix()
+const common = {
+  ...testServiceEnv(prefix),
+}
+const integrationKnex = createKnex(db.urlFor(INTEGRATION_SCHEMA.appRole))
+const integrationDb = createDatabase(integrationKnex)
+const repo = createSyncLogRepository()
+const apps: ServiceInstance[] = []
+test.after(async () => {
+  await Promise.all(apps.map((app) => app.close().catch(() => undefined)))
+  await integrationKnex.destroy()
+  await db.drop()
+  await deleteRedisPrefix(prefix)
+})
+
+async function startIntegration(port = 0, complianceUrl = 'http://127.0.0.1:9'): Promise<{ app: ServiceInstance; url: string; port: number }> {
+  const app = createFastify({ service: 'integration-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  await app.register(integrationService, {
+    config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), COMPLIANCE_SERVICE_URL: complianceUrl }),
+  })
+  apps.push(app)
+  const url = await listenLocal(app, port)
+  return { app, url, port: Number(new URL(url).port) }
+}
+
+async function startCompliance(integrationUrl: string, extra: Record<string, string> = {}): Promise<ServiceInstance> {
+  const app = createFastify({ service: 'compliance-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  await app.register(complianceService, {
+    config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_POLL_MS: '100', SYNC_LOG_CONSUMER: 'false', ...extra }),
+  })
+  await app.ready()
+  apps.push(app)
+  return app
+}
+
+const newRun = (tenantId: string, venueId: string): NewSyncLog => ({ tenantId, venueId, connectionId: randomUUID(), provider: 'square', entity: 'customer', mode: 'incremental', trigger: 'scheduled', queue: 'integration-normal' })
+const insertRun = (tenantId: string, venueId: string) => integrationDb.withTenant(tenantId, (trx) => repo.insert(trx, newRun(tenantId, venueId)))
+
+async function stored(venueId: string) {
+  return db.adminQuery<{ id: string; status: string; times_seen: number; records_created: number }>('select id, status, times_seen, records_created from compliance.sync_logs where venue_id = $1 order by source_created_at, id', [venueId])
+}
+
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let value = await read()
+  while (!done(value) && Date.now() < deadline) {
+    await sleep(100)
+    value = await read()
+  }
+  return value
+}
+
+test('runs created, then updated, then created again while the consumer is stopped are each stored once with their latest state', async () => {
+  const integration = await startIntegration()
+  const compliance = await startCompliance(integration.url)
+  const tenant = randomUUID()
+  const venue = randomUUID()
+  const first = [await insertRun(tenant, venue), await insertRun(tenant, venue), await insertRun(tenant, venue)]
+  // The feed holds rows back while older transactions (other test files) are open: pull until seen.
+  const pullUntil = async <T>(read: () => Promise<T>, done: (value: T) => boolean) => eventually(async () => {
+      await compliance.syncLogConsumer.pullOnce()
+      return read()
+    }, done)
+  assert.deepEqual((await pullUntil(() => stored(venue), (rows) => rows.length === 3)).map((r) => r.id), first.map((r) => r.id))
+
+  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, first[1]!.id, { status: 'running', startedAt: new Date() }))
+  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, first[1]!.id, { status: 'succeeded', finishedAt: new Date(), counts: { fetched: 40, created: 40 } }))
+  const afterUpdate = await pullUntil(() => stored(venue), (rows) => rows.some((r) => r.status === 'succeeded'))
+  assert.equal(afterUpdate.length, 3)
+  assert.deepEqual(afterUpdate.find((r) => r.id === first[1]!.id), { id: first[1]!.id, status: 'succeeded', times_seen: 2, records_created: 40 })
+
+  // The loop runs, is stopped, runs are created and changed meanwhile, then it starts again.
+  compliance.syncLogConsumer.start()
+  await compliance.syncLogConsumer.stop()
+  const whileStopped = [await insertRun(tenant, venue), await insertRun(tenant, venue)]
+  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, whileStopped[0]!.id, { status: 'failed', errorCode: 'PROVIDER_AUTH', errorMessage: 'token revoked' }))
+  compliance.syncLogConsumer.start()
+  const final = await eventually(() => stored(venue), (rows) => rows.length === 5 && rows.some((r) => r.status === 'failed'))
+  await compliance.syncLogConsumer.stop()
+  assert.equal(final.length, 5)
+  assert.equal(new Set(final.map((r) => r.id)).size, 5, 'each run exactly once')
+  assert.equal(final.find((r) => r.id === whileStopped[0]!.id)?.status, 'failed')
+  // Pulling again changes nothing.
+  assert.equal(await compliance.syncLogConsumer.pullOnce(), 0)
+})
+
+test('backs off while integration-service is down and catches up when it returns', async () => {
+  const integration = await startIntegration()
+  const compliance = await startCompliance(integration.url)
+  await compliance.syncLogConsumer.pullOnce()
+  await integration.app.close()
+  const tenant = randomUUID()
+  const venue = randomUUID()
+  const runs = [await insertRun(tenant, venue), await insertRun(tenant, venue)]
+  compliance.syncLogConsumer.start()
+  const failing = await eventually(
+    () => db.adminQuery<{ last_error: string | null }>("select last_error from compliance.consumer_cursors where consumer = 'integration-sync-logs'"),
+    (rows) => Boolean(rows[0]?.last_error),
+  )
+  assert.ok(failing[0]?.last_error, 'the outage is recorded')
+  assert.equal((await stored(venue)).length, 0)
+  const metrics = await compliance.inject({ url: '/metrics' })
+  assert.match(metrics.body, /compliance_sync_log_consumer_failures_total\{[^}]*\} [1-9]/)
+  assert.match(metrics.body, /compliance_sync_log_consumer_lag_seconds/)
+  await startIntegration(integration.port)
+  const caughtUp = await eventually(() => stored(venue), (rows) => rows.length === 2, 40_000)
+  await compliance.syncLogConsumer.stop()
+  assert.deepEqual(caughtUp.map((r) => r.id), runs.map((r) => r.id))
+})
+
+test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV", async () => {
+  const integration = await startIntegration()
+  const compliance = await startCompliance(integration.url)
+  const [tenantA, tenantB] = [randomUUID(), randomUUID()]
+  const [venueA, venueB] = [randomUUID(), randomUUID()]
+  const ok = await insertRun(tenantA, venueA)
+  await integrationDb.withTenant(tenantA, (trx) => repo.update(trx, ok.id, { status: 'succeeded', startedAt: new Date(), finishedAt: new Date(), counts: { fetched: 12, created: 10, updated: 2 } }))
+  const bad = await insertRun(tenantA, venueA)
+  await integrationDb.withTenant(tenantA, (trx) => repo.update(trx, bad.id, { status: 'failed', finishedAt: new Date(), errorCode: 'RATE_LIMITED', errorMessage: '=HYPERLINK("x") too many, "quoted"' }))
+  const runB = await insertRun(tenantB, venueB)
+  const pulled = async (venue: string) => {
+    await compliance.syncLogConsumer.pullOnce()
+    return stored(venue)
+  }
+  await eventually(() => pulled(venueB), (rows) => rows.some((r) => r.id === runB.id))
+  await eventually(() => pulled(venueA), (rows) => rows.some((r) => r.status === 'failed'))
+
+  const auditorA = bearer(testToken({ tenantId: tenantA, roles: ['viewer'] }))
+  const auditorB = bearer(testToken({ tenantId: tenantB, roles: ['viewer'] }))
+  const listA = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: auditorA })
+  assert.equal(listA.statusCode, 200, listA.body)
+  assert.deepEqual(listA.json().data.map((r: { id: string }) => r.id).sort(), [ok.id, bad.id].sort())
+  const crossed = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: auditorB })
+  assert.deepEqual(crossed.json().data, [], 'another tenant sees nothing')
+  const filtered = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?status=failed`, headers: auditorA })
+  assert.deepEqual(filtered.json().data.map((r: { id: string }) => r.id), [bad.id])
+  const paged = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?limit=1`, headers: auditorA })
+  const next = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?limit=1&cursor=${paged.json().nextCursor}`, headers: auditorA })
+  assert.notEqual(paged.json().data[0].id, next.json().data[0].id)
+
+  const from = new Date(Date.now() - 3600_000).toISOString()
+  const to = new Date(Date.now() + 3600_000).toISOString()
+  const report = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/report?from=${from}&to=${to}`, headers: auditorA })
+  assert.equal(report.statusCode, 200, report.body)
+  const json = report.json()
+  assert.equal(json.totalRuns, 2)
+  assert.deepEqual(json.runsByProvider.square.byStatus, { succeeded: 1, failed: 1 })
+  assert.deepEqual(json.recordsMoved.square, { fetched: 12, created: 10, updated: 2, unchanged: 0, deleted: 0, failed: 0 })
+  assert.equal(json.failures[0].errorCode, 'RATE_LIMITED')
+  assert.ok(json.lastSuccessByProvider.square)
+  const csv = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/report?from=${from}&to=${to}`, headers: { ...auditorA, accept: 'text/csv' } })
+  assert.match(String(csv.headers['content-type']), /text\/csv/)
+  const lines = csv.body.trim().split('\r\n')
+  assert.equal(lines.length, 3)
+  assert.match(lines[0]!, /^sync_log_id,provider,entity/)
+  assert.ok(csv.body.includes(`"'=HYPERLINK(""x"") too many, ""quoted"""`), 'formula defused and quotes escaped')
+  const otherTenantReport = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/report?from=${from}&to=${to}`, headers: auditorB })
+  assert.equal(otherTenantReport.json().totalRuns, 0)
+  const badPeriod = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/report?from=${to}&to=${from}`, headers: auditorA })
+  assert.equal(badPeriod.statusCode, 400)
+  const scoped = bearer(testToken({ tenantId: tenantA, roles: ['viewer'], venueIds: [randomUUID()] }))
+  assert.equal((await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: scoped })).statusCode, 404)
+})
+
+test('security events: intake is idempotent, and refused internal calls leave one', async () => {
+  const compliance = await startCompliance('http://127.0.0.1:9')
+  const address = await listenLocal(compliance)
+  const tenant = randomUUID()
+  const event = { id: randomUUID(), type: 'AUTH_FAILURE', severity: 'medium', source: 'venue-service', code: 'AUTH_TOKEN_INVALID', tenantId: tenant, occurredAt: new Date().toISOString() }
+  const body = JSON.stringify({ events: [event] })
+  const post = () => compliance.inject({ method: 'POST', url: '/internal/security-events', payload: body, headers: { 'content-type': 'application/json', ...(signRequest({ service: 'venue-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['venue-service'].k1, method: 'POST', pathWithQuery: '/internal/security-events', body }) as unknown as Record<string, string>) } })
+  assert.deepEqual((await post()).json(), { accepted: 1, duplicates: 0 })
+  assert.deepEqual((await post()).json(), { accepted: 0, duplicates: 1 })
+  const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'] }))
+  const list = await compliance.inject({ url: '/api/v1/compliance/security-events', headers: admin })
+  assert.deepEqual(list.json().data.map((e: { id: string }) => e.id), [event.id])
+  const resolved = await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: admin, payload: { note: 'expected: key rotation' } })
+  assert.equal(resolved.statusCode, 200, resolved.body)
+  assert.ok(resolved.json().resolvedAt)
+  const otherAdmin = bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] }))
+  assert.equal((await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: otherAdmin, payload: {} })).statusCode, 404)
+
+  // A forged call to compliance itself is stored directly.
+  const forged = await compliance.inject({ method: 'POST', url: '/internal/security-events', payload: body, headers: { 'content-type': 'application/json', 'x-internal-service': 'venue-service', 'x-internal-key-id': 'k1', 'x-internal-timestamp': String(Math.floor(Date.now() / 1000)), 'x-internal-nonce': randomUUID().replaceAll('-', ''), 'x-internal-signature': `v1=${'0'.repeat(64)}` } })
+  assert.equal(forged.statusCode, 401)
+  const own = await eventually(() => db.adminQuery<{ code: string; source: string }>("select code, source from compliance.security_events where code = 'INTERNAL_AUTH_BAD_SIGNATURE' and source = 'compliance-service'"), (rows) => rows.length > 0)
+  assert.equal(own.length, 1)
+
+  // A refusal at integration-service travels to compliance-service over a signed call.
+  const integration = await startIntegration(0, address)
+  const replayHeaders = signRequest({ service: 'compliance-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['compliance-service'].k1, method: 'GET', pathWithQuery: '/internal/sync-logs' }) as unknown as Record<string, string>
+  assert.equal((await integration.app.inject({ url: '/internal/sync-logs', headers: replayHeaders })).statusCode, 200)
+  assert.equal((await integration.app.inject({ url: '/internal/sync-logs', headers: replayHeaders })).statusCode, 401)
+  const shipped = await eventually(() => db.adminQuery<{ type: string; actor: string }>("select type, actor from compliance.security_events where source = 'integration-service'"), (rows) => rows.length > 0)
+  assert.deepEqual(shipped, [{ type: 'REPLAY', actor: 'compliance-service' }])
+})
