@@ -1,0 +1,76 @@
+// bench/gateway: GET /api/v1/venues/:id straight to venue-service and through the gateway, in the
+// same run, 50 connections each. Prints req/s, the ratio and p50/p99 latencies.
+import { randomUUID } from 'node:crypto'
+import autocannon from 'autocannon'
+import { createKnex, dropDatabase, ensureDatabase, migrateSchema, mintDevToken } from '@hub/service-kit'
+import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
+import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const CONNECTIONS = 50
+const adminServer = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export async function run() {
+  const database = `hub_bench_${randomUUID().slice(0, 8)}`
+  await ensureDatabase(adminServer, database)
+  const adminUrl = new URL(adminServer)
+  adminUrl.pathname = `/${database}`
+  await migrateSchema(adminUrl.toString(), VENUE_SCHEMA)
+  const appUrl = new URL(adminUrl)
+  appUrl.username = VENUE_SCHEMA.appRole
+  const secret = `bench-secret-${randomUUID()}`
+  // Test mode: production would (rightly) refuse a shared-secret JWT; the code measured is the same.
+  const common = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
+    JWT_SECRET: secret,
+    JWT_ISSUER: 'bench',
+    JWT_AUDIENCE: 'venue-hub',
+    INTERNAL_AUTH_KEYS: JSON.stringify({ 'venue-service': { k1: 'bench-internal-key' } }),
+  }
+  const [venuePort, gatewayPort] = [await freePort(), await freePort()]
+  const children = [
+    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: appUrl.toString(), VENUE_SERVICE_PORT: String(venuePort) }),
+    startService('services/api-gateway/src/server.ts', {
+      ...common,
+      API_GATEWAY_PORT: String(gatewayPort),
+      VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`,
+      // Rate limiting stays on (its Redis round trip is part of the cost) but never trips.
+      RATE_LIMIT_USER_MAX: '1000000000',
+    }),
+  ]
+  try {
+    await waitFor(`http://127.0.0.1:${venuePort}/ready`)
+    await waitFor(`http://127.0.0.1:${gatewayPort}/ready`)
+    const tenantId = randomUUID()
+    const token = mintDevToken({ secret, issuer: 'bench', audience: 'venue-hub', tenantId, roles: ['admin'], expiresIn: 3600 })
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const created = await fetch(`http://127.0.0.1:${gatewayPort}/api/v1/venues`, { method: 'POST', headers, body: JSON.stringify({ name: 'Bench Hall', timezone: 'UTC', currency: 'USD' }) })
+    const venue = (await created.json()) as { id: string }
+    const path = `/api/v1/venues/${venue.id}`
+
+    const measure = async (label: string, port: number) => {
+      // Warm up connection pools and JIT before measuring.
+      await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: CONNECTIONS, duration: 2, headers })
+      const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: CONNECTIONS, duration: DURATION, headers })
+      if (result.non2xx > 0) throw new Error(`${label}: ${result.non2xx} non-2xx answers`)
+      return { label, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+    }
+    const direct = await measure('direct to venue-service', venuePort)
+    const gateway = await measure('through api-gateway', gatewayPort)
+    console.log(`\nbench/gateway — GET ${'/api/v1/venues/:id'}, ${CONNECTIONS} connections, ${DURATION} s each`)
+    for (const r of [direct, gateway]) console.log(`  ${r.label.padEnd(26)} ${fmt(r.rps).padStart(8)} req/s   p50 ${fmt(r.p50, 1)} ms   p99 ${fmt(r.p99, 1)} ms`)
+    const ratio = gateway.rps / direct.rps
+    console.log(`  gateway keeps ${fmt(ratio * 100, 1)}% of direct throughput (aim: at least 60%)`)
+    return { direct, gateway, ratio }
+  } finally {
+    await stopAll(children)
+    const knex = createKnex(adminServer, { poolMax: 1 })
+    await knex.destroy()
+    await dropDatabase(adminServer, database)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run()

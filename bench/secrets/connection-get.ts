@@ -1,0 +1,74 @@
+// bench/secrets (part 2): latency of GET /api/v1/integrations/connections/:id through the gateway
+// at 50 connections — JWT at the edge and again in the service, RLS-scoped read, masked view.
+// Target: p99 under 10 ms.
+import { randomUUID } from 'node:crypto'
+import autocannon from 'autocannon'
+import { dropDatabase, ensureDatabase, migrateSchema, mintDevToken } from '@hub/service-kit'
+import { generateKeyRingJson } from '@hub/crypto'
+import { createStripeSimulator } from '@hub/provider-simulators'
+import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
+import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
+import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const adminServer = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
+
+export async function run() {
+  const database = `hub_bench_${randomUUID().slice(0, 8)}`
+  await ensureDatabase(adminServer, database)
+  const adminUrl = new URL(adminServer)
+  adminUrl.pathname = `/${database}`
+  await migrateSchema(adminUrl.toString(), VENUE_SCHEMA)
+  await migrateSchema(adminUrl.toString(), INTEGRATION_SCHEMA)
+  const roleUrl = (role: string) => {
+    const url = new URL(adminUrl)
+    url.username = role
+    return url.toString()
+  }
+  const sim = await createStripeSimulator({ recordsPerEntity: 5 })
+  await sim.listen({ port: 0, host: '127.0.0.1' })
+  const simUrl = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
+  const secret = `bench-${randomUUID()}-${randomUUID()}`
+  const [venuePort, integrationPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
+  const common = {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
+    JWT_SECRET: secret,
+    JWT_ISSUER: 'bench',
+    JWT_AUDIENCE: 'venue-hub',
+    INTERNAL_AUTH_KEYS: JSON.stringify({ 'integration-service': { k1: 'bench-integration-secret-001' }, 'venue-service': { k1: 'bench-venue-secret-00000001' } }),
+    VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`,
+    INTEGRATION_SERVICE_URL: `http://127.0.0.1:${integrationPort}`,
+    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
+  }
+  const children = [
+    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: roleUrl(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
+    startService('services/integration-service/src/server.ts', { ...common, DATABASE_URL: roleUrl(INTEGRATION_SCHEMA.appRole), INTEGRATION_SERVICE_PORT: String(integrationPort), ENCRYPTION_KEYS: generateKeyRingJson([1]), STRIPE_API_BASE: simUrl }),
+    startService('services/api-gateway/src/server.ts', { ...common, API_GATEWAY_PORT: String(gatewayPort), RATE_LIMIT_USER_MAX: '1000000000' }),
+  ]
+  try {
+    for (const port of [venuePort, integrationPort, gatewayPort]) await waitFor(`http://127.0.0.1:${port}/ready`)
+    const token = mintDevToken({ secret, issuer: 'bench', audience: 'venue-hub', tenantId: randomUUID(), roles: ['admin'], expiresIn: 3600 })
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+    const gateway = `http://127.0.0.1:${gatewayPort}`
+    const venue = (await (await fetch(`${gateway}/api/v1/venues`, { method: 'POST', headers, body: JSON.stringify({ name: 'Bench Arena', timezone: 'UTC', currency: 'USD' }) })).json()) as { id: string }
+    const created = await fetch(`${gateway}/api/v1/integrations/connections`, { method: 'POST', headers, body: JSON.stringify({ venueId: venue.id, provider: 'stripe', credentials: { apiKey: `sk_test_${randomUUID().replaceAll('-', '')}` } }) })
+    const connection = (await created.json()) as { id: string }
+    if (created.status !== 201) throw new Error(`connection not created: ${JSON.stringify(connection)}`)
+    const url = `${gateway}/api/v1/integrations/connections/${connection.id}`
+    await autocannon({ url, connections: 50, duration: 2, headers })
+    const result = await autocannon({ url, connections: 50, duration: DURATION, headers })
+    if (result.non2xx > 0) throw new Error(`${result.non2xx} non-2xx answers`)
+    console.log(`\nbench/secrets — GET a connection through the gateway, 50 connections, ${DURATION} s`)
+    console.log(`  ${fmt(result.requests.average)} req/s   p50 ${fmt(result.latency.p50, 1)} ms   p99 ${fmt(result.latency.p99, 1)} ms   (target: p99 < 10 ms)`)
+    return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+  } finally {
+    await stopAll(children)
+    await sim.close()
+    await dropDatabase(adminServer, database)
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await run()
