@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Pool } from 'undici'
 
 // One implementation of finding a free port, shared with the tests.
 export { freePort } from '@hub/service-kit/testing'
@@ -41,3 +42,66 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
 }
 
 export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+
+export interface SteadyLoadResult {
+  offered: number
+  achieved: number
+  p50: number
+  p99: number
+  max: number
+  failures: number
+}
+
+/**
+ * Open-loop load: `rate` requests per second spread evenly over `connections` keep-alive
+ * connections, each request's latency counted from when it was due, not from when a connection
+ * came free (so a stall is charged to every request it delays). autocannon's own rate option
+ * releases each second's quota at once, which measures bursts rather than a steady load. The
+ * connections are opened and warmed for `warmupSeconds` at the same rate before recording.
+ */
+export async function steadyLoad(options: { url: string; headers: Record<string, string>; connections: number; rate: number; seconds: number; warmupSeconds?: number }): Promise<SteadyLoadResult> {
+  const { origin, pathname, search } = new URL(options.url)
+  const pool = new Pool(origin, { connections: options.connections, pipelining: 1 })
+  const interval = 1000 / options.rate
+  const send = async (): Promise<boolean> => {
+    try {
+      const response = await pool.request({ method: 'GET', path: pathname + search, headers: options.headers })
+      await response.body.dump()
+      return response.statusCode < 300
+    } catch {
+      return false
+    }
+  }
+  /** Sends `total` requests on schedule; calls `done(index, latencyMs, ok)` for each. */
+  const schedule = async (total: number, done: (index: number, latency: number, ok: boolean) => void): Promise<number> => {
+    const inFlight: Promise<void>[] = []
+    const started = performance.now()
+    let sent = 0
+    while (sent < total) {
+      const now = performance.now()
+      for (; sent < total && started + sent * interval <= now; sent++) {
+        const index = sent
+        const due = started + index * interval
+        inFlight.push(send().then((ok) => done(index, performance.now() - due, ok)))
+      }
+      await sleep(1)
+    }
+    await Promise.all(inFlight)
+    return (performance.now() - started) / 1000
+  }
+  try {
+    await schedule(Math.round(options.rate * (options.warmupSeconds ?? 2)), () => {})
+    const total = Math.round(options.rate * options.seconds)
+    const latencies = new Float64Array(total)
+    let failures = 0
+    const elapsed = await schedule(total, (index, latency, ok) => {
+      latencies[index] = latency
+      if (!ok) failures++
+    })
+    latencies.sort()
+    const at = (q: number) => latencies[Math.min(total - 1, Math.floor(q * total))] ?? 0
+    return { offered: options.rate, achieved: total / elapsed, p50: at(0.5), p99: at(0.99), max: latencies[total - 1] ?? 0, failures }
+  } finally {
+    await pool.close()
+  }
+}
