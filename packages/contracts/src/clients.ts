@@ -1,6 +1,6 @@
 // Typed clients for the internal routes. They take any signed requester (packages/internal-auth's
 // client), so the route and its caller share one contract and only the transport is injected.
-import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, SyncTriggerResult, VenueSyncLogPage } from './sync-log.ts'
+import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, SyncTriggerResult, VenueDisconnectResult, VenueSyncLogPage } from './sync-log.ts'
 import type { SecurityEventBatch } from './security-event.ts'
 
 export interface SignedRequester {
@@ -15,6 +15,9 @@ export function integrationClient(requester: SignedRequester) {
       requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
     venueStatus: (venueId: string) => requester.request<IntegrationStatus>({ method: 'GET', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/status` }),
     triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
+    /** Disconnects every live connection of a venue (safe to repeat). */
+    disconnectVenue: (tenantId: string, venueId: string) =>
+      requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),
   }
 }
 export type IntegrationClient = ReturnType<typeof integrationClient>

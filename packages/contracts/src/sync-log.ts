@@ -111,6 +111,16 @@ export type SyncTriggerBody = Static<typeof SyncTriggerBodySchema>
 export const SyncTriggerResultSchema = Type.Object({ jobs: Type.Array(Type.Object({ jobId: Type.String(), syncLogId: UuidString, entity: EntityNameSchema, connectionId: UuidString })) })
 export type SyncTriggerResult = Static<typeof SyncTriggerResultSchema>
 
+/** venue-service, deleting a venue, asks integration-service to disconnect everything it had. */
+export const VenueDisconnectBodySchema = Type.Object({ tenantId: UuidString }, { additionalProperties: false })
+export type VenueDisconnectBody = Static<typeof VenueDisconnectBodySchema>
+export const VenueDisconnectResultSchema = Type.Object({
+  venueId: UuidString,
+  /** Connections disconnected by this call; empty when there were none left (a repeated call). */
+  disconnected: Type.Array(UuidString),
+})
+export type VenueDisconnectResult = Static<typeof VenueDisconnectResultSchema>
+
 /** The venue as other services see it (`GET /internal/venues/:id?tenantId=`). */
 export const InternalVenueSchema = Type.Object({
   id: UuidString,
@@ -131,5 +141,6 @@ export const INTERNAL_PERMISSIONS = {
   syncLogsRead: 'sync-logs:read',
   integrationsRead: 'integrations:read',
   syncTrigger: 'sync:trigger',
+  connectionsDisconnect: 'connections:disconnect',
   securityEventsWrite: 'security-events:write',
 } as const

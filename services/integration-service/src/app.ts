@@ -45,7 +45,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
       keysJson: config.INTERNAL_AUTH_KEYS,
       permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {
         'compliance-service': [INTERNAL_PERMISSIONS.syncLogsRead, INTERNAL_PERMISSIONS.integrationsRead],
-        'venue-service': [INTERNAL_PERMISSIONS.syncTrigger],
+        'venue-service': [INTERNAL_PERMISSIONS.syncTrigger, INTERNAL_PERMISSIONS.connectionsDisconnect],
       }),
       complianceUrl: config.COMPLIANCE_SERVICE_URL,
     },

@@ -27,7 +27,7 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
       complianceUrl: config.COMPLIANCE_SERVICE_URL,
     },
   })
-  await fastify.register(venues)
+  await fastify.register(venues, { integrationUrl: config.INTEGRATION_SERVICE_URL })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(venueRoutes, { prefix: '/api/v1/venues' })
   await fastify.register(memberRoutes, { prefix: '/api/v1/venues' })

@@ -6,6 +6,8 @@ export const VenueServiceEnv = Type.Object({
   ...DatabaseEnv,
   VENUE_SERVICE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3002 }),
   COMPLIANCE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Told when a venue is deleted, so its provider connections go with it. */
+  INTEGRATION_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 })
 export type VenueServiceConfig = Static<typeof VenueServiceEnv>
 

@@ -182,3 +182,54 @@ test("GET /internal/integrations/venue/:venueId/status lists each connection's s
   assert.equal(forbidden.statusCode, 403)
   assert.equal((await app.inject({ url: path })).statusCode, 401)
 })
+
+test('deleting a venue disconnects its connections and only its, once even when asked again; with integration-service down the venue stays', async () => {
+  const app = await rig.build({}, { listen: true })
+  const venueId = await rig.createVenue(tenant)
+  const otherVenueId = await rig.createVenue(tenant)
+  const connect = async (venue: string, provider: 'stripe' | 'square', apiKey: string) => {
+    const response = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId: venue, provider, credentials: { apiKey } } })
+    assert.equal(response.statusCode, 201, response.body)
+    return response.json().id as string
+  }
+  const doomed = [await connect(venueId, 'stripe', stripeKey('doomed')), await connect(venueId, 'square', squareToken())]
+  const kept = await connect(otherVenueId, 'stripe', stripeKey('kept'))
+  const statuses = async () => Object.fromEntries((await rig.db.adminQuery<{ id: string; status: string }>('select id, status from integration.connections where id = any($1)', [[...doomed, kept]])).map((row) => [row.id, row.status]))
+
+  // integration-service unreachable: the venue is not deleted and nothing changes.
+  const cutOff = await rig.buildVenueService('http://127.0.0.1:9')
+  const refused = await cutOff.inject({ method: 'DELETE', url: `/api/v1/venues/${venueId}`, headers: admin })
+  assert.equal(refused.statusCode, 503, refused.body)
+  assert.match(String(refused.headers['content-type']), /application\/problem\+json/)
+  assert.equal(refused.json().code, 'INTEGRATIONS_UNAVAILABLE')
+  assert.equal((await rig.venue.inject({ url: `/api/v1/venues/${venueId}`, headers: admin })).statusCode, 200, 'the venue is still there')
+  assert.deepEqual(await statuses(), { [doomed[0]!]: 'active', [doomed[1]!]: 'active', [kept]: 'active' })
+
+  const deleted = await rig.venue.inject({ method: 'DELETE', url: `/api/v1/venues/${venueId}`, headers: admin })
+  assert.equal(deleted.statusCode, 204, deleted.body)
+  assert.equal((await rig.venue.inject({ url: `/api/v1/venues/${venueId}`, headers: admin })).statusCode, 404)
+  assert.deepEqual(await statuses(), { [doomed[0]!]: 'disconnected', [doomed[1]!]: 'disconnected', [kept]: 'active' })
+  const secrets = await rig.db.adminQuery<{ secrets: object }>('select secrets from integration.connections where id = any($1)', [doomed])
+  assert.deepEqual(secrets.map((row) => row.secrets), [{}, {}], 'the deleted venue keeps no credentials')
+  const stripeEndpoints = JSON.stringify(await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json())
+  assert.ok(!stripeEndpoints.includes(doomed[0]!), "the deleted venue's webhook endpoint is removed at the provider")
+  assert.ok(stripeEndpoints.includes(kept), "the other venue's endpoint stays")
+  for (const id of doomed) {
+    assert.deepEqual((await outboxFor(id)).filter((row) => row.action === 'connection.disconnected'), [{ action: 'connection.disconnected', actor_id: 'venue-service' }])
+  }
+
+  // venue-service may retry after a timeout it could not see the end of: a repeat changes nothing.
+  const path = `/internal/integrations/venue/${venueId}/disconnect`
+  const body = JSON.stringify({ tenantId: tenant })
+  const again = await app.inject({ method: 'POST', url: path, headers: { ...signedAs('venue-service', 'POST', path, body), 'content-type': 'application/json' }, payload: body })
+  assert.equal(again.statusCode, 200, again.body)
+  assert.deepEqual(again.json(), { venueId, disconnected: [] })
+  for (const id of doomed) assert.equal((await outboxFor(id)).filter((row) => row.action === 'connection.disconnected').length, 1, 'still one audit row')
+
+  const otherTenant = JSON.stringify({ tenantId: randomUUID() })
+  const untouched = await app.inject({ method: 'POST', url: `/internal/integrations/venue/${otherVenueId}/disconnect`, headers: { ...signedAs('venue-service', 'POST', `/internal/integrations/venue/${otherVenueId}/disconnect`, otherTenant), 'content-type': 'application/json' }, payload: otherTenant })
+  assert.deepEqual(untouched.json().disconnected, [], 'another tenant cannot reach this venue')
+  assert.equal((await statuses())[kept], 'active')
+  const forbidden = await app.inject({ method: 'POST', url: path, headers: { ...signedAs('compliance-service', 'POST', path, body), 'content-type': 'application/json' }, payload: body })
+  assert.equal(forbidden.statusCode, 403, 'compliance-service may not disconnect')
+})

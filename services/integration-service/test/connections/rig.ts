@@ -32,10 +32,16 @@ export async function setupRig() {
   const common = {
     ...testServiceEnv(prefix),
   }
-  const venue = createFastify({ service: 'venue-service', logLevel: 'silent' })
-  await venue.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole) }) })
+  // venue-service tells integration-service when a venue is deleted: at the public URL, where a
+  // test puts integration-service with `build(…, { listen: true })`.
+  const buildVenueService = async (integrationUrl: string) => {
+    const app = createFastify({ service: 'venue-service', logLevel: 'silent' })
+    await app.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl }) })
+    closers.push(() => app.close())
+    return app
+  }
+  const venue = await buildVenueService(PUBLIC_URL)
   const venueUrl = await listenLocal(venue)
-  closers.push(() => venue.close())
 
   const sims = {
     stripe: await createStripeSimulator({ recordsPerEntity: 20 }),
@@ -96,6 +102,9 @@ export async function setupRig() {
       }
       return app
     },
+    venue,
+    /** Another venue-service on the same database, telling integration-service at `integrationUrl`. */
+    buildVenueService,
     /** Creates a venue through the real venue-service and returns its id. */
     async createVenue(tenantId: string, name = `Venue ${Math.random().toString(36).slice(2, 8)}`): Promise<string> {
       const response = await venue.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(testToken({ tenantId, roles: ['admin'] })), payload: { name, timezone: 'Europe/London', currency: 'GBP' } })

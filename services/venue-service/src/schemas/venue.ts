@@ -108,4 +108,5 @@ export const ProblemResponses = {
   404: ProblemSchema,
   409: ProblemSchema,
   429: ProblemSchema,
+  503: ProblemSchema,
 }

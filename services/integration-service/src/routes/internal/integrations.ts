@@ -1,8 +1,10 @@
 // GET /internal/integrations/venue/:venueId/status — each connection of a venue, its status and
 // its last sync, for other services (`integrations:read`).
+// POST /internal/integrations/venue/:venueId/disconnect — venue-service deleting a venue
+// (`connections:disconnect`): every live connection of it is disconnected.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { INTERNAL_PERMISSIONS, IntegrationStatusSchema, ProblemSchema, UuidString, type IntegrationStatus, type SyncLog } from '@hub/contracts'
+import { INTERNAL_PERMISSIONS, IntegrationStatusSchema, ProblemSchema, UuidString, VenueDisconnectBodySchema, VenueDisconnectResultSchema, type IntegrationStatus, type SyncLog } from '@hub/contracts'
 
 const Params = Type.Object({ venueId: UuidString }, { additionalProperties: false })
 
@@ -51,6 +53,20 @@ const internalIntegrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => 
           .orderBy('c.created_at'),
       )
       return { venueId, connections: (rows as StatusRow[]).map(toStatus) }
+    },
+  )
+
+  fastify.post(
+    '/integrations/venue/:venueId/disconnect',
+    {
+      schema: { tags: ['internal'], hide: true, params: Params, body: VenueDisconnectBodySchema, response: { 200: VenueDisconnectResultSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema } },
+      config: { internalAuth: { permission: INTERNAL_PERMISSIONS.connectionsDisconnect } },
+    },
+    async (request) => {
+      const venueId = request.params.venueId.toLowerCase()
+      const caller = { service: request.internalCaller?.service ?? 'unknown', requestId: String(request.id), ip: request.ip }
+      const disconnected = await fastify.connectionService.disconnectVenue(caller, request.body.tenantId.toLowerCase(), venueId)
+      return { venueId, disconnected }
     },
   )
 }

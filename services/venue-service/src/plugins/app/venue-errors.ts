@@ -1,4 +1,4 @@
-import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '@hub/contracts'
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError, ServiceUnavailableError } from '@hub/contracts'
 
 export class VenueNotFoundError extends NotFoundError {
   constructor() {
@@ -33,6 +33,12 @@ export class InvalidCursorError extends BadRequestError {
 export class MemberNotFoundError extends NotFoundError {
   constructor() {
     super('MEMBER_NOT_FOUND', 'This user is not a member of the venue.')
+  }
+}
+
+export class IntegrationsUnavailableError extends ServiceUnavailableError {
+  constructor() {
+    super('INTEGRATIONS_UNAVAILABLE', "The venue's provider connections could not be disconnected, so it was not deleted; retry shortly.")
   }
 }
 

@@ -2,10 +2,11 @@
 // in the same transaction as the change.
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
+import type { IntegrationClient } from '@hub/contracts'
 import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { CreateVenue, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
-import { InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+import { IntegrationsUnavailableError, InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
 const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
 const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
@@ -32,7 +33,14 @@ function isUniqueViolation(error: unknown): boolean {
   return (error as { code?: string }).code === '23505'
 }
 
-export function createVenueService(deps: { db: Pick<Database, 'withTenant'>; venues: VenueRepository; audit: AuditOutbox }) {
+export function createVenueService(deps: {
+  db: Pick<Database, 'withTenant'>
+  venues: VenueRepository
+  audit: AuditOutbox
+  /** integration-service, told before a venue is deleted; null when not configured. */
+  integrations?: Pick<IntegrationClient, 'disconnectVenue'> | null
+  logger?: { warn(obj: object, msg?: string): void }
+}) {
   const { db, venues, audit } = deps
 
   const auditEvent = (ctx: RequestContext, action: string, entityType: string, entityId: string, before?: unknown, after?: unknown): AuditEvent => ({
@@ -141,7 +149,17 @@ export function createVenueService(deps: { db: Pick<Database, 'withTenant'>; ven
 
     async delete(ctx: RequestContext, id: string): Promise<void> {
       if (!hasRole(ctx.principal, 'admin')) throw new VenueAccessDeniedError('delete')
-      await db.withTenant(ctx.principal.tenantId, async (trx) => {
+      const tenantId = ctx.principal.tenantId
+      if (deps.integrations) {
+        // The connections go first: a venue left behind by a failed call can be deleted again,
+        // while live credentials left behind for a deleted venue could never be reached to remove.
+        await db.withTenant(tenantId, (trx) => writableVenue(trx, ctx, id, 'delete'))
+        await deps.integrations.disconnectVenue(tenantId, id).catch((error: unknown) => {
+          deps.logger?.warn({ venueId: id, err: { message: (error as Error).message } }, 'integration-service could not disconnect the venue')
+          throw new IntegrationsUnavailableError()
+        })
+      }
+      await db.withTenant(tenantId, async (trx) => {
         const before = await writableVenue(trx, ctx, id, 'delete')
         await venues.delete(trx, id)
         await audit.record(trx, auditEvent(ctx, 'venue.deleted', 'venue', id, before, undefined))

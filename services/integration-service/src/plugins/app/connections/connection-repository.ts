@@ -69,6 +69,10 @@ export function createConnectionRepository() {
       return ((await table(trx).where({ venue_id: venueId, provider }).whereNot('status', 'disconnected').first()) as ConnectionRow | undefined) ?? null
     },
 
+    async listLiveForVenue(trx: Knex.Transaction, venueId: string): Promise<ConnectionRow[]> {
+      return (await table(trx).where({ venue_id: venueId }).whereNot('status', 'disconnected').orderBy('created_at')) as ConnectionRow[]
+    },
+
     async list(trx: Knex.Transaction, filter: ConnectionListFilter): Promise<ConnectionRow[]> {
       const query = table(trx).select('*')
       if (filter.venueId) query.where('venue_id', filter.venueId)

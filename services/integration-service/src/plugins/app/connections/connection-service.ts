@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, type VenueClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
@@ -131,6 +131,36 @@ export function createConnectionService(deps: {
     })
   }
 
+  /**
+   * Disconnects one connection: the provider forgets its webhook and (OAuth) tokens, best effort,
+   * then the secrets are destroyed and the change audited once. The row is re-read under a lock,
+   * so two disconnects racing (a manager and a venue deletion) leave one audit row, not two.
+   */
+  async function retire(current: ConnectionRow, who: Omit<AuditEvent, 'action' | 'entityType' | 'entityId' | 'before' | 'after'>): Promise<boolean> {
+    const tenantId = current.tenant_id
+    const values = vault.open(tenantId, current.id, current.secrets)
+    const binding = registry[current.provider]
+    const providerCtx = contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta }))
+    await removeWebhookQuietly(current, providerCtx)
+    if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
+      const token = values.refreshToken ?? values.accessToken
+      if (token) {
+        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token }).catch((error: unknown) => {
+          deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
+        })
+      }
+    }
+    const changed = await db.withTenant(tenantId, async (trx) => {
+      const locked = await connections.findById(trx, current.id, { forUpdate: true })
+      if (!locked || locked.status === 'disconnected') return false
+      const row = await connections.update(trx, current.id, { status: 'disconnected', statusReason: null, sealed: { secrets: {}, masked: {}, minKeyVersion: null }, disconnectedAt: new Date(), webhookEndpointId: null, tokenExpiresAt: null })
+      await audit.record(trx, { ...who, action: 'connection.disconnected', entityType: 'connection', entityId: current.id, before: toConnectionView(locked), after: toConnectionView(row) })
+      return true
+    })
+    if (changed) for (const hook of deps.onDisconnected ?? []) await hook(tenantId, current.id)
+    return changed
+  }
+
   return {
     view: toConnectionView,
     /** The venue exists in the caller's tenant and the caller may manage it (OAuth uses this too). */
@@ -229,24 +259,20 @@ export function createConnectionService(deps: {
     async disconnect(ctx: RequestContext, id: string): Promise<void> {
       const current = await loadVisible(ctx, id, true)
       if (current.status === 'disconnected') return
-      const tenantId = ctx.principal.tenantId
-      const values = vault.open(tenantId, id, current.secrets)
-      const binding = registry[current.provider]
-      const providerCtx = contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta }))
-      await removeWebhookQuietly(current, providerCtx)
-      if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
-        const token = values.refreshToken ?? values.accessToken
-        if (token) {
-          await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token }).catch((error: unknown) => {
-            deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
-          })
-        }
-      }
-      await db.withTenant(tenantId, async (trx) => {
-        const row = await connections.update(trx, id, { status: 'disconnected', statusReason: null, sealed: { secrets: {}, masked: {}, minKeyVersion: null }, disconnectedAt: new Date(), webhookEndpointId: null, tokenExpiresAt: null })
-        await audit.record(trx, { ...actor(ctx), action: 'connection.disconnected', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
-      })
-      for (const hook of deps.onDisconnected ?? []) await hook(tenantId, id)
+      await retire(current, actor(ctx))
+    },
+
+    /**
+     * A venue is being deleted (venue-service asks, signed): every live connection it had is
+     * disconnected as if its manager had done it. Returns the ids disconnected by this call, so a
+     * repeated call returns none.
+     */
+    async disconnectVenue(caller: { service: string; requestId: string; ip: string }, tenantId: string, venueId: string): Promise<string[]> {
+      const live = await db.withTenant(tenantId, (trx) => connections.listLiveForVenue(trx, venueId))
+      const who = { tenantId, actorType: 'service' as const, actorId: caller.service, requestId: caller.requestId, ip: caller.ip }
+      const disconnected: string[] = []
+      for (const row of live) if (await retire(row, who)) disconnected.push(row.id)
+      return disconnected
     },
 
     /** Verifies the stored credentials against the provider now. */
