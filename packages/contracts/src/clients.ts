@@ -2,6 +2,7 @@
 // client), so the route and its caller share one contract and only the transport is injected.
 import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, SyncTriggerResult, VenueDisconnectResult, VenueSyncLogPage } from './sync-log.ts'
 import type { SecurityEventBatch } from './security-event.ts'
+import type { AuditEventBatch, AuditEventBatchResult } from './audit-event.ts'
 
 export interface SignedRequester {
   request<T = unknown>(options: { method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; path: string; query?: Readonly<Record<string, string | number | boolean | null | undefined>>; body?: unknown; signal?: AbortSignal }): Promise<T>
@@ -40,5 +41,6 @@ export type VenueClient = ReturnType<typeof venueClient>
 export function complianceClient(requester: SignedRequester) {
   return {
     reportSecurityEvents: (batch: SecurityEventBatch) => requester.request<{ accepted: number }>({ method: 'POST', path: '/internal/security-events', body: batch }),
+    recordAuditEvents: (batch: AuditEventBatch) => requester.request<AuditEventBatchResult>({ method: 'POST', path: '/internal/audit-events', body: batch }),
   }
 }

@@ -143,4 +143,5 @@ export const INTERNAL_PERMISSIONS = {
   syncTrigger: 'sync:trigger',
   connectionsDisconnect: 'connections:disconnect',
   securityEventsWrite: 'security-events:write',
+  auditEventsWrite: 'audit-events:write',
 } as const

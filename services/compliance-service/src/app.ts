@@ -7,11 +7,15 @@ import type { ComplianceServiceConfig } from './config.ts'
 import compliance from './plugins/app/compliance.ts'
 import { localSecurityEventReporter } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
+import auditEventIntake from './routes/internal/audit-events.ts'
+import auditLogRoutes from './routes/api/v1/compliance/audit-log.ts'
 import syncLogRoutes from './routes/api/v1/compliance/sync-logs.ts'
 import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
 
 export const SERVICE_NAME = 'compliance-service'
 const REPORTERS = ['api-gateway', 'venue-service', 'integration-service', 'compliance-service']
+/** Services with an audit outbox, whose relays deliver here. */
+const AUDITED = ['venue-service', 'integration-service']
 
 async function complianceService(fastify: FastifyInstance, opts: { config: ComplianceServiceConfig }): Promise<void> {
   const { config } = opts
@@ -26,14 +30,19 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,
-      permissions: internalPermissions(config.INTERNAL_PERMISSIONS, Object.fromEntries(REPORTERS.map((service) => [service, [INTERNAL_PERMISSIONS.securityEventsWrite]]))),
+      permissions: internalPermissions(
+        config.INTERNAL_PERMISSIONS,
+        Object.fromEntries(REPORTERS.map((service) => [service, AUDITED.includes(service) ? [INTERNAL_PERMISSIONS.securityEventsWrite, INTERNAL_PERMISSIONS.auditEventsWrite] : [INTERNAL_PERMISSIONS.securityEventsWrite]])),
+      ),
     },
   })
   await fastify.register(compliance, { integrationUrl: config.INTEGRATION_SERVICE_URL, pollMs: config.SYNC_LOG_POLL_MS, runConsumer: config.SYNC_LOG_CONSUMER })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
+  await fastify.register(auditEventIntake, { prefix: '/internal' })
   await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

@@ -92,3 +92,52 @@ export const ResolveBody = Type.Object({ note: Type.Optional(Type.String({ maxLe
 export const EventParams = Type.Object({ id: UuidString }, { additionalProperties: false })
 
 export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema }
+
+export const AuditLogEntrySchema = Type.Object({
+  /** Position in the log; the chain runs in this order within a tenant. */
+  seq: Type.String({ pattern: '^[0-9]+$' }),
+  eventId: UuidString,
+  source: Type.String(),
+  actorType: Type.Union([Type.Literal('user'), Type.Literal('service')]),
+  actorId: Type.String(),
+  action: Type.String(),
+  entityType: Type.String(),
+  entityId: Type.String(),
+  before: Type.Unknown(),
+  after: Type.Unknown(),
+  requestId: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  occurredAt: DateTime,
+  recordedAt: DateTime,
+  prevHash: Type.String(),
+  hash: Type.String(),
+})
+
+export const AuditLogListQuery = Type.Object(
+  {
+    entityType: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    entityId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    action: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+    actorId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+)
+
+export const AuditLogListSchema = Type.Object({ data: Type.Array(AuditLogEntrySchema), nextCursor: Nullable(Type.String()) })
+
+export const AuditChainVerificationSchema = Type.Object({
+  ok: Type.Boolean(),
+  /** Entries that fit the chain, from the first, before any break. */
+  checked: Type.Integer(),
+  /** The hash of the last entry that fit (the chain's head when ok). */
+  headHash: Type.String(),
+  firstBroken: Nullable(
+    Type.Object({
+      seq: Type.String(),
+      eventId: UuidString,
+      reason: Type.Union([Type.Literal('hash_mismatch'), Type.Literal('chain_broken')], { description: 'hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered' }),
+    }),
+  ),
+})

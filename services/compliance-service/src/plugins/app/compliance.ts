@@ -1,6 +1,8 @@
-// Wires compliance-service's layers: stores, the sync-log consumer, and the security-event sink.
+// Wires compliance-service's layers: stores, the sync-log consumer, the security-event sink and
+// the audit log.
 import fp from 'fastify-plugin'
 import { integrationClient } from '@hub/contracts'
+import { createAuditLogStore, type AuditLogStore } from './audit-log-store.ts'
 import { createSecurityEventRepository, type SecurityEventRepository } from './security-event-repository.ts'
 import { createSyncLogStore, type SyncLogStore } from './sync-log-store.ts'
 import { createSyncLogConsumer, type SyncLogConsumer } from './sync-log-consumer.ts'
@@ -8,6 +10,7 @@ import { createSyncLogConsumer, type SyncLogConsumer } from './sync-log-consumer
 declare module 'fastify' {
   interface FastifyInstance {
     securityEventStore: SecurityEventRepository
+    auditLogStore: AuditLogStore
     syncLogStore: SyncLogStore
     syncLogConsumer: SyncLogConsumer
   }
@@ -16,6 +19,7 @@ declare module 'fastify' {
 export default fp(
   async (fastify, opts: { integrationUrl: string; pollMs: number; runConsumer: boolean }) => {
     fastify.decorate('securityEventStore', createSecurityEventRepository())
+    fastify.decorate('auditLogStore', createAuditLogStore())
     const store = createSyncLogStore()
     fastify.decorate('syncLogStore', store)
     const consumer = createSyncLogConsumer({

@@ -1,0 +1,213 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createAuditOutbox, createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { signRequest } from '@hub/internal-auth'
+import { generateKeyRingJson } from '@hub/crypto'
+import integrationService from '../../integration-service/src/app.ts'
+import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
+import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
+import venueService from '../../venue-service/src/app.ts'
+import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
+import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
+import complianceService from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
+import { GENESIS_HASH } from '../src/plugins/app/audit-log-store.ts'
+
+const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const prefix = testRedisPrefix()
+const common = testServiceEnv(prefix)
+const apps: ServiceInstance[] = []
+test.after(async () => {
+  await Promise.all(apps.map((app) => app.close().catch(() => undefined)))
+  await db.drop()
+  await deleteRedisPrefix(prefix)
+})
+
+const compliance = createFastify({ service: 'compliance-service', logLevel: 'silent' })
+await compliance.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: 'http://127.0.0.1:9', SYNC_LOG_CONSUMER: 'false' }) })
+apps.push(compliance)
+const complianceUrl = await listenLocal(compliance)
+
+async function startVenueService(extra: Record<string, string> = {}): Promise<ServiceInstance> {
+  const app = createFastify({ service: 'venue-service', logLevel: 'silent' })
+  await app.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), COMPLIANCE_SERVICE_URL: complianceUrl, ...extra }) })
+  await app.ready()
+  apps.push(app)
+  return app
+}
+
+type Entry = { seq: string; eventId: string; source: string; actorType: string; actorId: string; action: string; entityId: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; prevHash: string; hash: string }
+
+const adminOf = (tenantId: string) => bearer(testToken({ tenantId, roles: ['admin'], sub: `auditor-${tenantId.slice(0, 4)}` }))
+
+async function auditLog(tenantId: string, query = ''): Promise<Entry[]> {
+  const response = await compliance.inject({ url: `/api/v1/compliance/audit-log${query}`, headers: adminOf(tenantId) })
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json().data as Entry[]
+}
+
+async function verify(tenantId: string) {
+  const response = await compliance.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenantId) })
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json() as { ok: boolean; checked: number; headHash: string; firstBroken: { seq: string; eventId: string; reason: string } | null }
+}
+
+/** Creates, renames and deletes a venue: three audited changes. */
+async function venueLifecycle(venue: ServiceInstance, tenantId: string): Promise<string> {
+  const headers = adminOf(tenantId)
+  const created = await venue.inject({ method: 'POST', url: '/api/v1/venues', headers, payload: { name: 'Audit Hall', timezone: 'UTC', currency: 'EUR' } })
+  assert.equal(created.statusCode, 201, created.body)
+  const id = created.json().id as string
+  assert.equal((await venue.inject({ method: 'PATCH', url: `/api/v1/venues/${id}`, headers, payload: { name: 'Audit Hall Renamed' } })).statusCode, 200)
+  assert.equal((await venue.inject({ method: 'DELETE', url: `/api/v1/venues/${id}`, headers })).statusCode, 204)
+  return id
+}
+
+const undelivered = async (tenantId: string) => (await db.adminQuery<{ n: string }>('select count(*) as n from venue.audit_outbox where tenant_id = $1 and delivered_at is null', [tenantId]))[0]?.n
+
+test('venue changes reach the audit log through the relay, chained per tenant, and a second delivery changes nothing', async () => {
+  const venue = await startVenueService()
+  const tenant = randomUUID()
+  const venueId = await venueLifecycle(venue, tenant)
+  assert.equal(await undelivered(tenant), '3')
+
+  assert.ok((await venue.auditRelay.flush()) >= 3, 'the relay delivered the three events')
+  assert.equal(await undelivered(tenant), '0', 'the outbox rows are marked delivered')
+  const entries = await auditLog(tenant)
+  assert.deepEqual(
+    entries.map((entry) => [entry.action, entry.source, entry.actorType, entry.actorId, entry.entityId]),
+    [
+      ['venue.deleted', 'venue-service', 'user', `auditor-${tenant.slice(0, 4)}`, venueId],
+      ['venue.updated', 'venue-service', 'user', `auditor-${tenant.slice(0, 4)}`, venueId],
+      ['venue.created', 'venue-service', 'user', `auditor-${tenant.slice(0, 4)}`, venueId],
+    ],
+  )
+  const [deleted, updated, created] = entries as [Entry, Entry, Entry]
+  assert.deepEqual([updated.before?.name, updated.after?.name], ['Audit Hall', 'Audit Hall Renamed'])
+  assert.equal(created.prevHash, GENESIS_HASH, "the tenant's chain starts at the genesis hash")
+  assert.equal(updated.prevHash, created.hash)
+  assert.equal(deleted.prevHash, updated.hash)
+  assert.deepEqual(await verify(tenant), { ok: true, checked: 3, headHash: deleted.hash, firstBroken: null })
+
+  // The relay crashed after compliance-service took the batch but before marking it: it sends again.
+  await db.adminQuery('update venue.audit_outbox set delivered_at = null where tenant_id = $1', [tenant])
+  assert.ok((await venue.auditRelay.flush()) >= 3)
+  assert.equal((await auditLog(tenant)).length, 3, 'a redelivered event is recorded once')
+  assert.equal((await verify(tenant)).checked, 3)
+
+  // Another tenant has its own chain and sees nothing of this one.
+  const other = randomUUID()
+  await venueLifecycle(venue, other)
+  await venue.auditRelay.flush()
+  const theirs = await auditLog(other)
+  assert.equal(theirs.length, 3)
+  assert.ok(theirs.every((entry) => entry.entityId !== venueId), "no entry of the first tenant's venue")
+  assert.equal(theirs.at(-1)?.prevHash, GENESIS_HASH)
+  assert.deepEqual((await verify(other)).ok, true)
+
+  // Filters and cursor pagination walk the same entries.
+  const page1 = await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${venueId}&limit=2`, headers: adminOf(tenant) })
+  const page2 = await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${venueId}&limit=2&cursor=${encodeURIComponent(page1.json().nextCursor)}`, headers: adminOf(tenant) })
+  assert.deepEqual([...page1.json().data, ...page2.json().data].map((entry: Entry) => entry.action), ['venue.deleted', 'venue.updated', 'venue.created'])
+  assert.equal(page2.json().nextCursor, null)
+  assert.deepEqual((await auditLog(tenant, '?action=venue.updated')).map((entry) => entry.seq), [updated.seq])
+})
+
+test("integration-service's outbox is relayed the same way", async () => {
+  const integration = createFastify({ service: 'integration-service', logLevel: 'silent' })
+  await integration.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), COMPLIANCE_SERVICE_URL: complianceUrl }) })
+  apps.push(integration)
+  await integration.ready()
+  const tenant = randomUUID()
+  const connectionId = randomUUID()
+  await integration.db.withTenant(tenant, (trx) =>
+    createAuditOutbox('integration.audit_outbox').record(trx, { tenantId: tenant, actorType: 'user', actorId: 'u-9', action: 'connection.created', entityType: 'connection', entityId: connectionId, after: { provider: 'stripe', credentials: { apiKey: 'sk_test_•••• 4242' } } }),
+  )
+  assert.equal(await integration.auditRelay.flush(), 1)
+  const [entry] = await auditLog(tenant)
+  assert.deepEqual([entry?.source, entry?.action, entry?.entityId, entry?.after], ['integration-service', 'connection.created', connectionId, { provider: 'stripe' }], 'secret-looking members never leave the service')
+})
+
+test('the relay delivers on its own timer', async () => {
+  const venue = await startVenueService({ AUDIT_RELAY_INTERVAL_MS: '50' })
+  const tenant = randomUUID()
+  await venueLifecycle(venue, tenant)
+  const deadline = Date.now() + 10_000
+  let entries = await auditLog(tenant)
+  while (entries.length < 3 && Date.now() < deadline) {
+    await sleep(50)
+    entries = await auditLog(tenant)
+  }
+  assert.equal(entries.length, 3, 'delivered without a flush')
+  assert.equal(await undelivered(tenant), '0')
+})
+
+test('the audit log refuses UPDATE, DELETE and TRUNCATE from its service role and its owner; verify names the first tampered entry', async () => {
+  const venue = await startVenueService()
+  const tenant = randomUUID()
+  await venueLifecycle(venue, tenant)
+  await venue.auditRelay.flush()
+  const [, second] = (await auditLog(tenant)).reverse() as [Entry, Entry, Entry]
+
+  const asService = createKnex(db.urlFor(COMPLIANCE_SCHEMA.appRole))
+  try {
+    for (const sql of [`update compliance.audit_log set action = 'forged' where seq = ${second.seq}`, `delete from compliance.audit_log where seq = ${second.seq}`, 'truncate compliance.audit_log']) {
+      await assert.rejects(
+        asService.transaction(async (trx) => {
+          await trx.raw("select set_config('app.tenant_id', ?, true)", [tenant])
+          await trx.raw(sql)
+        }),
+        (error: { code?: string }) => error.code === '42501',
+        sql,
+      )
+    }
+  } finally {
+    await asService.destroy()
+  }
+  for (const sql of [`update compliance.audit_log set action = 'forged' where seq = ${second.seq}`, `delete from compliance.audit_log where seq = ${second.seq}`]) {
+    await assert.rejects(db.adminQuery(sql), /append-only/, `even a superuser goes through the trigger: ${sql}`)
+  }
+  assert.equal((await verify(tenant)).ok, true)
+
+  // Behind the database's back (triggers disabled by a superuser): the chain shows where.
+  await db.adminQuery(`alter table compliance.audit_log disable trigger audit_log_no_update_or_delete;
+    update compliance.audit_log set after = '{"name":"Forged"}' where seq = ${second.seq};
+    alter table compliance.audit_log enable trigger audit_log_no_update_or_delete`)
+  assert.deepEqual(await verify(tenant), { ok: false, checked: 1, headHash: second.prevHash, firstBroken: { seq: second.seq, eventId: second.eventId, reason: 'hash_mismatch' } })
+
+  const other = randomUUID()
+  await venueLifecycle(venue, other)
+  await venue.auditRelay.flush()
+  const [first, middle, last] = (await auditLog(other)).reverse() as [Entry, Entry, Entry]
+  await db.adminQuery(`alter table compliance.audit_log disable trigger audit_log_no_update_or_delete;
+    delete from compliance.audit_log where seq = ${middle.seq};
+    alter table compliance.audit_log enable trigger audit_log_no_update_or_delete`)
+  assert.deepEqual(await verify(other), { ok: false, checked: 1, headHash: first.hash, firstBroken: { seq: last.seq, eventId: last.eventId, reason: 'chain_broken' } })
+})
+
+test('POST /internal/audit-events: signed callers with the permission only, bad batches refused, nothing half-written', async () => {
+  const tenant = randomUUID()
+  const event = { id: randomUUID(), tenantId: tenant, source: 'venue-service', actorType: 'user', actorId: 'u-1', action: 'venue.created', entityType: 'venue', entityId: randomUUID(), before: null, after: { name: 'X' }, requestId: null, ip: null, occurredAt: new Date().toISOString() }
+  const post = (service: keyof typeof TEST_INTERNAL_KEYS | null, payload: unknown) => {
+    const body = JSON.stringify(payload)
+    const signed = service ? (signRequest({ service, keyId: 'k1', secret: TEST_INTERNAL_KEYS[service].k1, method: 'POST', pathWithQuery: '/internal/audit-events', body }) as unknown as Record<string, string>) : {}
+    return compliance.inject({ method: 'POST', url: '/internal/audit-events', headers: { ...signed, 'content-type': 'application/json' }, payload: body })
+  }
+  assert.equal((await post(null, { events: [event] })).statusCode, 401)
+  assert.equal((await post('api-gateway', { events: [event] })).statusCode, 403, 'the gateway has no audit outbox and may not write')
+  const bad = await post('venue-service', { events: [event, { ...event, id: randomUUID(), actorType: 'robot' }] })
+  assert.equal(bad.statusCode, 400)
+  assert.match(String(bad.headers['content-type']), /application\/problem\+json/)
+  assert.equal((await auditLog(tenant)).length, 0, 'a refused batch leaves nothing behind')
+  const ok = await post('integration-service', { events: [event] })
+  assert.deepEqual([ok.statusCode, ok.json()], [200, { accepted: 1, duplicates: 0 }])
+  const again = await post('integration-service', { events: [event] })
+  assert.deepEqual(again.json(), { accepted: 0, duplicates: 1 })
+  const hijack = await post('integration-service', { events: [{ ...event, tenantId: randomUUID() }] })
+  assert.equal(hijack.statusCode, 409, 'an event id of another tenant is never merged')
+  assert.equal(hijack.json().code, 'AUDIT_EVENT_CONFLICT')
+})
