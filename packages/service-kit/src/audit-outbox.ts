@@ -2,7 +2,7 @@
 // change they describe: the change and its audit record commit together or not at all. A relay
 // delivers the outbox to compliance-service.
 import type { Knex } from 'knex'
-import { forceTenantRls } from './rls.ts'
+import { SYSTEM_SCOPE, forceTenantRls } from './rls.ts'
 import type { FastifyRequest } from 'fastify'
 
 export interface AuditEvent {
@@ -59,6 +59,14 @@ export type AuditOutbox = ReturnType<typeof createAuditOutbox>
  * The outbox table every service keeps in its own schema (call from a migration whose search
  * path is that schema). Relays read it across tenants, hence the system read policy.
  */
+/**
+ * Lets the relay mark rows delivered across tenants (and lock them with FOR UPDATE, which needs
+ * an UPDATE policy too). Only `delivered_at` is ever changed by it.
+ */
+export async function allowAuditRelay(knex: Knex, table = 'audit_outbox'): Promise<void> {
+  await knex.raw(`create policy system_deliver on ${table} for update using (${SYSTEM_SCOPE}) with check (${SYSTEM_SCOPE})`)
+}
+
 export async function createAuditOutboxTable(knex: Knex, table = 'audit_outbox'): Promise<void> {
   await knex.raw(`
     create table ${table} (

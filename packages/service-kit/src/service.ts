@@ -15,6 +15,7 @@ import auth from './plugins/auth.ts'
 import database from './plugins/database.ts'
 import redis from './plugins/redis.ts'
 import securityEvents from './plugins/security-events.ts'
+import auditRelay from './plugins/audit-relay.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
 import { createInternalClient, createSecurityEventReporter, newestKey, parseInternalAuthKeys } from '@hub/internal-auth'
 
@@ -59,6 +60,8 @@ export interface KitOptions {
     /** Where security events go; compliance-service itself passes its own reporter instead. */
     complianceUrl?: string | undefined
   }
+  /** Delivers this service's audit outbox to compliance-service (needs databaseUrl and internal.complianceUrl). */
+  auditRelay?: { table: string; intervalMs: number }
 }
 
 export const serviceKit = fp(
@@ -92,6 +95,11 @@ export const serviceKit = fp(
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
     if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
+    if (opts.auditRelay && opts.databaseUrl && opts.internal?.complianceUrl) {
+      await fastify.register(auditRelay, { ...opts.auditRelay, source: opts.service, complianceUrl: opts.internal.complianceUrl })
+    } else if (opts.auditRelay) {
+      fastify.log.warn('COMPLIANCE_SERVICE_URL is not set: audit events stay in the outbox')
+    }
   },
   { name: '@hub/service-kit', fastify: '5.x' },
 )

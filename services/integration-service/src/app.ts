@@ -40,6 +40,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,

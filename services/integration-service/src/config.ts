@@ -12,6 +12,8 @@ export const IntegrationServiceEnv = Type.Object({
   INTEGRATION_SERVICE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3009 }),
   VENUE_SERVICE_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3002' }),
   COMPLIANCE_SERVICE_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:3010' }),
+  /** Pause between audit outbox deliveries to compliance-service; 0 runs no timer. */
+  AUDIT_RELAY_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
   /** JSON key ring `{"<version>":"<base64 32 bytes>"}` for credentials at rest. */
   ENCRYPTION_KEYS: Type.String({ minLength: 2 }),
   STRIPE_API_BASE: Type.String({ pattern: '^https?://', default: 'https://api.stripe.com' }),

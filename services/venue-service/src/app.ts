@@ -20,6 +20,7 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    auditRelay: { table: 'venue.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,

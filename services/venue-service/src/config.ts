@@ -6,6 +6,8 @@ export const VenueServiceEnv = Type.Object({
   ...DatabaseEnv,
   VENUE_SERVICE_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3002 }),
   COMPLIANCE_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Pause between audit outbox deliveries to compliance-service; 0 runs no timer. */
+  AUDIT_RELAY_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1000 }),
   /** Told when a venue is deleted, so its provider connections go with it. */
   INTEGRATION_SERVICE_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
 })

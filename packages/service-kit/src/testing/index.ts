@@ -42,6 +42,8 @@ export function testServiceEnv(redisPrefix: string): Record<string, string> {
     JWT_ISSUER: TEST_JWT.issuer,
     JWT_AUDIENCE: TEST_JWT.audience,
     INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
+    // Tests deliver audit events by calling auditRelay.flush(), not on a timer.
+    AUDIT_RELAY_INTERVAL_MS: '0',
   }
 }
 
