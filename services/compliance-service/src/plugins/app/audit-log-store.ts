@@ -56,9 +56,11 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value ?? null)
 }
 
-/** What the hash covers: every field an auditor reads, in one canonical form. */
-function canonicalEvent(row: Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>): string {
-  return canonicalJson({
+type EventColumns = Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>
+
+/** The event as auditors read it; the hash covers exactly these fields. */
+export function auditEventOf(row: EventColumns) {
+  return {
     eventId: row.event_id,
     tenantId: row.tenant_id,
     source: row.source,
@@ -72,11 +74,11 @@ function canonicalEvent(row: Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 
     requestId: row.request_id,
     ip: row.ip,
     occurredAt: row.occurred_at.toISOString(),
-  })
+  }
 }
 
-export function chainHash(prevHash: string, row: Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalEvent(row)}`).digest('hex')
+export function chainHash(prevHash: string, row: EventColumns): string {
+  return createHash('sha256').update(`${prevHash}\n${canonicalJson(auditEventOf(row))}`).digest('hex')
 }
 
 const table = (trx: Knex.Transaction) => trx<AuditLogRow>('compliance.audit_log')

@@ -5,30 +5,13 @@ import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
 import { decodeCursor, encodeCursor } from '@hub/service-kit'
 import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../schemas/compliance.ts'
-import type { AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
+import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
 
 const CursorSchema = Type.Object({ seq: Type.String({ pattern: '^[0-9]{1,19}$' }) })
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]
 
-const toEntry = (row: AuditLogRow) => ({
-  seq: String(row.seq),
-  eventId: row.event_id,
-  source: row.source,
-  actorType: row.actor_type,
-  actorId: row.actor_id,
-  action: row.action,
-  entityType: row.entity_type,
-  entityId: row.entity_id,
-  before: row.before,
-  after: row.after,
-  requestId: row.request_id,
-  ip: row.ip,
-  occurredAt: row.occurred_at.toISOString(),
-  recordedAt: row.recorded_at.toISOString(),
-  prevHash: row.prev_hash,
-  hash: row.hash,
-})
+const toEntry = (row: AuditLogRow) => ({ seq: String(row.seq), ...auditEventOf(row), recordedAt: row.recorded_at.toISOString(), prevHash: row.prev_hash, hash: row.hash })
 
 const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
