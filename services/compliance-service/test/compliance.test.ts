@@ -194,6 +194,15 @@ test('security events: intake is idempotent, and refused internal calls leave on
   const resolved = await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: admin, payload: { note: 'expected: key rotation' } })
   assert.equal(resolved.statusCode, 200, resolved.body)
   assert.ok(resolved.json().resolvedAt)
+  const audited = await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${event.id}`, headers: admin })
+  assert.deepEqual(
+    audited.json().data.map((entry: { action: string; source: string; after: { resolutionNote: string } }) => [entry.action, entry.source, entry.after.resolutionNote]),
+    [['security_event.resolved', 'compliance-service', 'expected: key rotation']],
+    'the resolution is in the audit log',
+  )
+  const again = await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: admin, payload: {} })
+  assert.equal(again.json().code, 'SECURITY_EVENT_ALREADY_RESOLVED')
+  assert.equal((await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${event.id}`, headers: admin })).json().data.length, 1, 'a refused second resolution is not audited')
   const otherAdmin = bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] }))
   assert.equal((await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: otherAdmin, payload: {} })).statusCode, 404)
 

@@ -1,4 +1,5 @@
 // /api/v1/compliance/security-events — a tenant admin reviews and resolves refusals in its tenant.
+import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, NotFoundError } from '@hub/contracts'
@@ -39,7 +40,27 @@ const securityEventRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { principal } = request
       return fastify.db.withTenant(principal.tenantId, async (trx) => {
         const resolved = await fastify.securityEventStore.resolve(trx, request.params.id, principal.userId, request.body.note ?? null)
-        if (resolved) return resolved
+        if (resolved) {
+          // compliance-service's own admin action goes straight into the log it keeps.
+          await fastify.auditLogStore.append(trx, principal.tenantId, [
+            {
+              id: randomUUID(),
+              tenantId: principal.tenantId,
+              source: 'compliance-service',
+              actorType: 'user',
+              actorId: principal.userId,
+              action: 'security_event.resolved',
+              entityType: 'security_event',
+              entityId: resolved.id,
+              before: { resolvedAt: null },
+              after: { resolvedAt: resolved.resolvedAt, resolutionNote: resolved.resolutionNote },
+              requestId: String(request.id),
+              ip: request.ip,
+              occurredAt: new Date().toISOString(),
+            },
+          ])
+          return resolved
+        }
         const existing = await fastify.securityEventStore.findById(trx, request.params.id)
         if (!existing) throw new NotFoundError('SECURITY_EVENT_NOT_FOUND', 'No such security event in your tenant.')
         throw Object.assign(new BadRequestError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.'), {})
