@@ -59,14 +59,6 @@ export type AuditOutbox = ReturnType<typeof createAuditOutbox>
  * The outbox table every service keeps in its own schema (call from a migration whose search
  * path is that schema). Relays read it across tenants, hence the system read policy.
  */
-/**
- * Lets the relay mark rows delivered across tenants (and lock them with FOR UPDATE, which needs
- * an UPDATE policy too). Only `delivered_at` is ever changed by it.
- */
-export async function allowAuditRelay(knex: Knex, table = 'audit_outbox'): Promise<void> {
-  await knex.raw(`create policy system_deliver on ${table} for update using (${SYSTEM_SCOPE}) with check (${SYSTEM_SCOPE})`)
-}
-
 export async function createAuditOutboxTable(knex: Knex, table = 'audit_outbox'): Promise<void> {
   await knex.raw(`
     create table ${table} (
@@ -87,4 +79,12 @@ export async function createAuditOutboxTable(knex: Knex, table = 'audit_outbox')
     create index ${table}_undelivered_idx on ${table} (occurred_at) where delivered_at is null;
   `)
   await forceTenantRls(knex, table, { system: 'read' })
+}
+
+/**
+ * Lets the relay mark rows delivered across tenants (and lock them with FOR UPDATE, which needs
+ * an UPDATE policy too). Only `delivered_at` is ever changed by it.
+ */
+export async function allowAuditRelay(knex: Knex, table = 'audit_outbox'): Promise<void> {
+  await knex.raw(`create policy system_deliver on ${table} for update using (${SYSTEM_SCOPE}) with check (${SYSTEM_SCOPE})`)
 }
