@@ -81,6 +81,21 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+const REPORTED = Symbol.for('venue-hub.security-event-reported')
+
+/**
+ * Marks a refusal whose security event its thrower already reported (with richer detail than the
+ * error handler has), so the handler does not report it a second time.
+ */
+export function markReported<T extends Error>(error: T): T {
+  Object.defineProperty(error, REPORTED, { value: true })
+  return error
+}
+
+export function wasReported(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[REPORTED] === true
+}
+
 export function problemType(code: string): string {
   return `https://docs.venue-hub.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`
 }

@@ -4,7 +4,7 @@ import { PassThrough, type Readable } from 'node:stream'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import { AppError, ForbiddenError, ServiceUnavailableError, UnauthorizedError } from '@hub/contracts'
+import { AppError, ForbiddenError, ServiceUnavailableError, UnauthorizedError, markReported } from '@hub/contracts'
 import type { SecurityEventInput, SecurityEventType, Severity } from '@hub/contracts'
 import { hasService, lookupSecret, type InternalAuthKeys } from './key-config.ts'
 import {
@@ -208,7 +208,7 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
         }
       })
     }
-    return spec.status === 403 ? new ForbiddenError(code, detail) : new UnauthorizedError(code, detail)
+    return markReported(spec.status === 403 ? new ForbiddenError(code, detail) : new UnauthorizedError(code, detail))
   }
 
   // Cheap checks first, so forged or stale requests are refused before their body is read.

@@ -66,10 +66,18 @@ export interface KitOptions {
 
 export const serviceKit = fp(
   async (fastify, opts: KitOptions) => {
+    // While closing, answers ask the client to hang up. Otherwise a keep-alive client (the
+    // gateway's upstream pool always is one) holds its socket open after the last in-flight
+    // answer and shutdown waits for the keep-alive timeout instead of finishing.
+    let closing = false
+    fastify.addHook('preClose', async () => {
+      closing = true
+    })
     fastify.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id)
+      if (closing) reply.header('connection', 'close')
     })
-    await fastify.register(errorHandler)
+    await fastify.register(errorHandler, { service: opts.service })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
     await fastify.register(metrics, { service: opts.service })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })

@@ -6,6 +6,7 @@ import { createServer } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Type } from '@sinclair/typebox'
 import { createSigner } from 'fast-jwt'
+import { ForbiddenError, type SecurityEventInput, type SecurityEventReporter } from '@hub/contracts'
 import { COMMON_SECRETS, CommonEnv, ConfigError, DatabaseEnv, createFastify, mintDevToken, parseConfig, serviceKit } from '../src/index.ts'
 import { TEST_JWT, bearer } from '../src/testing/index.ts'
 
@@ -81,5 +82,32 @@ test('graceful shutdown lets in-flight requests finish', async () => {
   const response = await inFlight
   assert.equal(response.status, 200)
   assert.deepEqual(await response.json(), { done: true })
-  await closing
+  assert.equal(response.headers.get('connection'), 'close', 'the keep-alive client is asked to hang up')
+  // Not held open until the keep-alive timeout (72 s) by the client's idle socket.
+  const closed = await Promise.race([closing.then(() => 'closed'), sleep(5_000).then(() => 'still open')])
+  assert.equal(closed, 'closed')
+})
+
+test('every 403 leaves exactly one FORBIDDEN security event, whether a role guard or the service refused', async () => {
+  const events: Array<Partial<SecurityEventInput>> = []
+  const reporter: SecurityEventReporter = { report: (event) => void events.push(event) }
+  const app = createFastify({ service: 'refusals-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'refusals-test', jwt: { secret: TEST_JWT.secret, issuer: TEST_JWT.issuer, audience: TEST_JWT.audience }, securityEvents: reporter })
+  app.get('/admin-only', { config: { auth: { roles: ['admin'] } } }, async () => ({ ok: true }))
+  app.get('/api/venue/:id', async () => {
+    throw new ForbiddenError('VENUE_ACCESS_DENIED', 'Not your venue.')
+  })
+  await app.ready()
+  const tenantId = randomUUID()
+  const viewer = bearer(mintDevToken({ ...TEST_JWT, tenantId, roles: ['viewer'], sub: 'viewer-7' }))
+  assert.equal((await app.inject({ url: '/admin-only', headers: viewer })).statusCode, 403)
+  assert.equal((await app.inject({ url: '/api/venue/1?x=secret-query', headers: viewer })).statusCode, 403)
+  assert.deepEqual(
+    events.map((event) => [event.type, event.code, event.source, event.tenantId, event.actor, event.path]),
+    [
+      ['FORBIDDEN', 'INSUFFICIENT_ROLE', 'refusals-test', tenantId, 'viewer-7', '/admin-only'],
+      ['FORBIDDEN', 'VENUE_ACCESS_DENIED', 'refusals-test', tenantId, 'viewer-7', '/api/venue/1'],
+    ],
+  )
+  await app.close()
 })

@@ -6,7 +6,7 @@ import buildGetJwks from 'get-jwks'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
-import { ForbiddenError, UnauthorizedError, UUID_PATTERN, type SecurityEventReporter } from '@hub/contracts'
+import { ForbiddenError, UnauthorizedError, UUID_PATTERN, markReported, type SecurityEventReporter } from '@hub/contracts'
 
 export const ROLES = ['admin', 'manager', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
@@ -175,7 +175,7 @@ export default fp(
           path: request.url.split('?')[0] ?? request.url,
           requestId: String(request.id),
         })
-        throw new ForbiddenError('INSUFFICIENT_ROLE', `This action needs one of the roles: ${roles.join(', ')}.`)
+        throw markReported(new ForbiddenError('INSUFFICIENT_ROLE', `This action needs one of the roles: ${roles.join(', ')}.`))
       }
     }
   },

@@ -1,10 +1,11 @@
 // The one place errors become HTTP: AppErrors keep their status and code, validation errors list
 // every issue, framework 4xx keep their meaning, and anything else is an opaque 500 (logged, never
-// shown, so driver messages and stack traces cannot leak).
+// shown, so driver messages and stack traces cannot leak). A 403 is a security-relevant refusal:
+// unless its thrower already reported it, it becomes a FORBIDDEN security event here.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isConnectionError } from './database.ts'
-import { AppError, PROBLEM_CONTENT_TYPE, problemType, type Problem, type ValidationIssue } from '@hub/contracts'
+import { AppError, PROBLEM_CONTENT_TYPE, problemType, wasReported, type Problem, type SecurityEventReporter, type ValidationIssue } from '@hub/contracts'
 
 const FRAMEWORK_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'PAYLOAD_TOO_LARGE' },
@@ -86,11 +87,29 @@ export function toProblem(error: FastifyError | AppError | Error, request: Fasti
   return { type: problemType('INTERNAL_ERROR'), title: 'Internal Server Error', status: 500, detail: 'An unexpected error occurred.', code: 'INTERNAL_ERROR' }
 }
 
+function reportForbidden(request: FastifyRequest, service: string, code: string): void {
+  const reporter = (request.server as { securityEvents?: SecurityEventReporter }).securityEvents
+  const principal = (request as { principal?: { tenantId: string; userId: string } | null }).principal
+  reporter?.report({
+    type: 'FORBIDDEN',
+    severity: 'low',
+    source: service,
+    code,
+    tenantId: principal?.tenantId ?? null,
+    actor: principal?.userId ?? null,
+    ip: request.ip,
+    method: request.method,
+    path: request.url.split('?')[0] ?? request.url,
+    requestId: String(request.id),
+  })
+}
+
 export default fp(
-  async (fastify) => {
+  async (fastify, opts: { service: string }) => {
     fastify.setErrorHandler((error, request, reply) => {
       const problem = toProblem(error as FastifyError, request)
       if (problem.status >= 400 && problem.status < 500) request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+      if (problem.status === 403 && !wasReported(error)) reportForbidden(request, opts.service, problem.code)
       if (problem.status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
       return sendProblem(reply, problem)
     })
