@@ -115,6 +115,22 @@ test('venue changes reach the audit log through the relay, chained per tenant, a
   assert.deepEqual([...page1.json().data, ...page2.json().data].map((entry: Entry) => entry.action), ['venue.deleted', 'venue.updated', 'venue.created'])
   assert.equal(page2.json().nextCursor, null)
   assert.deepEqual((await auditLog(tenant, '?action=venue.updated')).map((entry) => entry.seq), [updated.seq])
+
+  // An auditor's export of a period: oldest first, JSON images quoted, hashes included.
+  const from = new Date(Date.now() - 3_600_000).toISOString()
+  const to = new Date(Date.now() + 60_000).toISOString()
+  const exported = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${from}&to=${to}`, headers: adminOf(tenant) })
+  assert.equal(exported.statusCode, 200, exported.body)
+  assert.match(String(exported.headers['content-type']), /^text\/csv/)
+  const lines = exported.body.trimEnd().split('\r\n')
+  assert.equal(lines[0], 'seq,occurred_at,recorded_at,source,actor_type,actor_id,action,entity_type,entity_id,request_id,ip,before,after,prev_hash,hash')
+  assert.deepEqual(lines.slice(1).map((line) => line.split(',')[6]), ['venue.created', 'venue.updated', 'venue.deleted'])
+  assert.ok(lines[2]?.includes('"{""id"":'), 'the JSON images are quoted CSV cells')
+  assert.ok(lines[3]?.endsWith(`,${updated.hash},${deleted.hash}`))
+  const empty = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${to}&to=${new Date(Date.now() + 120_000).toISOString()}`, headers: adminOf(tenant) })
+  assert.equal(empty.body.trimEnd().split('\r\n').length, 1, 'a period with nothing in it is the header alone')
+  const backwards = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${to}&to=${from}`, headers: adminOf(tenant) })
+  assert.equal(backwards.json().code, 'INVALID_PERIOD')
 })
 
 test("integration-service's outbox is relayed the same way", async () => {

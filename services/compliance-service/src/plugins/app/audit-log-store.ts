@@ -134,6 +134,11 @@ export function createAuditLogStore() {
       return (await query.orderBy('seq', 'desc').limit(filter.limit)) as AuditLogRow[]
     },
 
+    /** Entries that happened in [from, to), in log order, after a sequence number (for exports). */
+    async range(trx: Knex.Transaction, filter: { from: string; to: string; afterSeq: string; limit: number }): Promise<AuditLogRow[]> {
+      return (await table(trx).where('occurred_at', '>=', filter.from).andWhere('occurred_at', '<', filter.to).andWhere('seq', '>', filter.afterSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
+    },
+
     /** Recomputes the tenant's chain from the start and names the first row that does not fit. */
     async verify(trx: Knex.Transaction, tenantId: string, batchSize = 1000): Promise<ChainVerification> {
       let prevHash = GENESIS_HASH

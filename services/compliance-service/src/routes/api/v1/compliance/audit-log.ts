@@ -1,14 +1,20 @@
 // /api/v1/compliance/audit-log — a tenant admin (an auditor) reads the tenant's audit log, newest
-// first, and has the hash chain recomputed to prove nothing in it was changed or removed.
+// first, exports a period of it as CSV, and has the hash chain recomputed to prove nothing in it
+// was changed or removed.
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
+import { csvCell } from '../../../../plugins/app/report.ts'
 import { decodeCursor, encodeCursor } from '@hub/service-kit'
-import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../schemas/compliance.ts'
+import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
 import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
 
 const CursorSchema = Type.Object({ seq: Type.String({ pattern: '^[0-9]{1,19}$' }) })
 const tags = ['audit log']
+const EXPORT_BATCH = 1000
+const EXPORT_COLUMNS = ['seq', 'occurred_at', 'recorded_at', 'source', 'actor_type', 'actor_id', 'action', 'entity_type', 'entity_id', 'request_id', 'ip', 'before', 'after', 'prev_hash', 'hash']
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value))
 const security = [{ bearerAuth: [] }]
 
 const toEntry = (row: AuditLogRow) => ({ seq: String(row.seq), ...auditEventOf(row), recordedAt: row.recorded_at.toISOString(), prevHash: row.prev_hash, hash: row.hash })
@@ -30,6 +36,40 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return { data: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor({ seq: String(last.seq) }) : null }
+    },
+  )
+
+  fastify.get(
+    '/audit-log/export',
+    {
+      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: Type.String({ description: 'text/csv' }), ...Problems } },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async (request, reply) => {
+      const { from, to } = request.query
+      if (Date.parse(from) >= Date.parse(to)) throw new BadRequestError('INVALID_PERIOD', '`from` must be before `to`.', { errors: [{ path: '/querystring/from', message: 'must be before to' }] })
+      const tenantId = request.principal.tenantId
+      const db = fastify.db
+      const store = fastify.auditLogStore
+      // Read in batches as the client takes them, so a long period never sits in memory at once.
+      async function* lines(): AsyncGenerator<string> {
+        yield `${EXPORT_COLUMNS.join(',')}\r\n`
+        let afterSeq = '0'
+        for (;;) {
+          const rows = await db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
+          for (const row of rows) {
+            const entry = toEntry(row)
+            yield `${[entry.seq, entry.occurredAt, entry.recordedAt, entry.source, entry.actorType, entry.actorId, entry.action, entry.entityType, entry.entityId, entry.requestId, entry.ip, json(entry.before), json(entry.after), entry.prevHash, entry.hash].map(csvCell).join(',')}\r\n`
+          }
+          if (rows.length < EXPORT_BATCH) return
+          afterSeq = String(rows.at(-1)?.seq)
+        }
+      }
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
+        // Streams go out as they are; the declared string schema documents the body for OpenAPI.
+        .send(Readable.from(lines()) as never)
     },
   )
 
