@@ -33,6 +33,8 @@ export const CommonEnv = {
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'venue-hub' }),
   INTERNAL_AUTH_KEYS: Type.String({ minLength: 2 }),
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
+  /** Above this mean event-loop delay the service answers 503 UNDER_PRESSURE; 0 turns the guard off. */
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2_000 }),
 } satisfies TProperties
 
 export const DatabaseEnv = {

@@ -62,6 +62,8 @@ export interface KitOptions {
   }
   /** Delivers this service's audit outbox to compliance-service (needs databaseUrl and internal.complianceUrl). */
   auditRelay?: { table: string; intervalMs: number }
+  /** Mean event-loop delay above which requests are refused with 503; 0 disables. Default 2 s. */
+  maxEventLoopDelayMs?: number
 }
 
 export const serviceKit = fp(
@@ -93,7 +95,7 @@ export const serviceKit = fp(
     await fastify.register(securityEvents, { reporter })
     await fastify.register(underPressure, {
       // Generous: a cold start on two cores can stall the loop for a second without being overload.
-      maxEventLoopDelay: 2_000,
+      maxEventLoopDelay: opts.maxEventLoopDelayMs ?? 2_000,
       exposeStatusRoute: false,
       pressureHandler: (_request, reply, type, value) => {
         sendProblem(reply, { title: 'Service Unavailable', status: 503, code: 'UNDER_PRESSURE', detail: `The service is overloaded (${type}: ${value}); retry shortly.` })

@@ -111,3 +111,39 @@ test('every 403 leaves exactly one FORBIDDEN security event, whether a role guar
   )
   await app.close()
 })
+
+test('a stalled event loop answers 503 UNDER_PRESSURE (problem+json) until it recovers; 0 turns the guard off', async () => {
+  const build = async (maxEventLoopDelayMs: number) => {
+    const app = createFastify({ service: 'pressure-test', logLevel: 'silent' })
+    await app.register(serviceKit, { service: 'pressure-test', maxEventLoopDelayMs })
+    app.get('/ping', { config: { auth: false } }, async () => ({ ok: true }))
+    await app.ready()
+    return app
+  }
+  const guarded = await build(20)
+  const unguarded = await build(0)
+  try {
+    const stallUntil = Date.now() + 1_200
+    while (Date.now() < stallUntil) {
+      // A synchronous stall, as a runaway handler would cause.
+    }
+    const seen = { guarded: new Set<number>(), unguarded: new Set<number>() }
+    let refusal: { headers: Record<string, unknown>; json: () => { code: string } } | null = null
+    const deadline = Date.now() + 4_000
+    while (Date.now() < deadline && !(refusal && seen.guarded.has(200))) {
+      const response = await guarded.inject({ url: '/ping' })
+      seen.guarded.add(response.statusCode)
+      if (response.statusCode === 503) refusal = response
+      seen.unguarded.add((await unguarded.inject({ url: '/ping' })).statusCode)
+      await sleep(50)
+    }
+    assert.ok(refusal, `the guarded app refused while the stall was measured (saw ${[...seen.guarded].join(', ')})`)
+    assert.equal(refusal.json().code, 'UNDER_PRESSURE')
+    assert.match(String(refusal.headers['content-type']), /application\/problem\+json/)
+    assert.ok(seen.guarded.has(200), 'and answered again once the loop recovered')
+    assert.deepEqual([...seen.unguarded], [200], 'with the guard off nothing is refused')
+  } finally {
+    await guarded.close()
+    await unguarded.close()
+  }
+})

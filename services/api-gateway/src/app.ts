@@ -20,6 +20,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   const upstreams = upstreamsFrom(config)
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'The public door of the hub.',
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,

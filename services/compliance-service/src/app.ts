@@ -21,6 +21,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   const { config } = opts
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'Audit log, security events and sync-log records for auditors.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -35,6 +35,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   const { config } = opts
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'Provider connections, sync engine, webhooks and sync logs.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -25,6 +25,7 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   const { config } = opts
   await fastify.register(serviceKit, {
     service: WORKER_NAME,
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'Queue processors of integration-service: syncs, pushes and webhook events.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -15,6 +15,7 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
   const { config } = opts
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
+    maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'Venues and who may manage them, isolated per tenant.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

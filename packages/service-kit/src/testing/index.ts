@@ -44,6 +44,10 @@ export function testServiceEnv(redisPrefix: string): Record<string, string> {
     INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
     // Tests deliver audit events by calling auditRelay.flush(), not on a timer.
     AUDIT_RELAY_INTERVAL_MS: '0',
+    // Tests run several services in one process, so one app's synchronous start-up (loading the
+    // provider SDKs) stalls the loop the others measure and they would refuse with 503. In
+    // production each service is a process of its own.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
   }
 }
 
