@@ -5,17 +5,17 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
-import { csvCell } from '../../../../plugins/app/report.ts'
 import { decodeCursor, encodeCursor } from '@hub/service-kit'
-import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
 import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
+import { csvCell } from '../../../../plugins/app/report.ts'
+import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ seq: Type.String({ pattern: '^[0-9]{1,19}$' }) })
 const tags = ['audit log']
+const security = [{ bearerAuth: [] }]
 const EXPORT_BATCH = 1000
 const EXPORT_COLUMNS = ['seq', 'occurred_at', 'recorded_at', 'source', 'actor_type', 'actor_id', 'action', 'entity_type', 'entity_id', 'request_id', 'ip', 'before', 'after', 'prev_hash', 'hash']
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value))
-const security = [{ bearerAuth: [] }]
 
 const toEntry = (row: AuditLogRow) => ({ seq: String(row.seq), ...auditEventOf(row), recordedAt: row.recorded_at.toISOString(), prevHash: row.prev_hash, hash: row.hash })
 
