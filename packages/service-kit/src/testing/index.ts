@@ -193,3 +193,34 @@ export async function setupServiceTests(options: {
     },
   }
 }
+
+export interface RecordedRoute {
+  method: string | string[]
+  url: string
+  schema?: Record<string, unknown>
+}
+
+/** Records every route as it is added; call before registering the service. */
+export function recordRoutes(app: FastifyInstance): RecordedRoute[] {
+  const routes: RecordedRoute[] = []
+  app.addHook('onRoute', (route) => {
+    routes.push({ method: route.method, url: route.url ?? route.path ?? '', ...(route.schema ? { schema: route.schema as Record<string, unknown> } : {}) })
+  })
+  return routes
+}
+
+/**
+ * `METHOD url: what is missing` for each route without a response schema, or with path
+ * parameters but no params schema. HEAD twins of GET routes and URLs under `exempt` prefixes
+ * (third-party UIs, the metrics and OpenAPI documents) are skipped.
+ */
+export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] = ['/metrics', '/openapi.json']): string[] {
+  const gaps: string[] = []
+  for (const route of routes) {
+    const methods = ([] as string[]).concat(route.method).filter((method) => method !== 'HEAD')
+    if (methods.length === 0 || exempt.some((prefix) => route.url.startsWith(prefix))) continue
+    const missing = [!route.schema?.response && 'response', route.url.includes(':') && !route.schema?.params && 'params'].filter(Boolean)
+    if (missing.length > 0) gaps.push(`${methods.join(',')} ${route.url}: ${missing.join(', ')}`)
+  }
+  return gaps
+}
