@@ -232,4 +232,34 @@ test('deleting a venue disconnects its connections and only its, once even when 
   assert.equal((await statuses())[kept], 'active')
   const forbidden = await app.inject({ method: 'POST', url: path, headers: { ...signedAs('compliance-service', 'POST', path, body), 'content-type': 'application/json' }, payload: body })
   assert.equal(forbidden.statusCode, 403, 'compliance-service may not disconnect')
+  await app.close() // frees the public URL for the next test
+})
+
+test('a venue deleted while one of its connections is still being created does not keep that connection', async () => {
+  const app = await rig.build({}, { listen: true })
+  const venueId = await rig.createVenue(tenant)
+  // Stripe answers the webhook registration slowly: the venue is deleted meanwhile, before the
+  // connection is stored, so the deletion's sweeps find nothing to disconnect.
+  const slowServed = async () => ((await (await fetch(`${rig.simUrls.stripe}/_sim/faults/served`)).json()) as { served: Array<{ kind: string }> }).served.filter((fault) => fault.kind === 'slow').length
+  const before = await slowServed()
+  await fetch(`${rig.simUrls.stripe}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'slow', times: 1, delayMs: 1_500, pathIncludes: '/v1/webhook_endpoints' }) })
+  const creating = app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'stripe', credentials: { apiKey: stripeKey('late') } } })
+  // Delete once the create is held at Stripe: its venue check has passed, nothing is stored yet.
+  const deadline = Date.now() + 10_000
+  while ((await slowServed()) === before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+  const deleted = await rig.venue.inject({ method: 'DELETE', url: `/api/v1/venues/${venueId}`, headers: admin })
+  assert.equal(deleted.statusCode, 204, deleted.body)
+
+  const created = await creating
+  assert.equal(created.statusCode, 404, created.body)
+  assert.equal(created.json().code, 'VENUE_NOT_FOUND')
+  const rows = await rig.db.adminQuery<{ id: string; status: string; secrets: object }>('select id, status, secrets from integration.connections where venue_id = $1', [venueId])
+  assert.equal(rows.length, 1, 'it was stored, then taken down')
+  assert.deepEqual([rows[0]?.status, rows[0]?.secrets], ['disconnected', {}])
+  assert.deepEqual((await outboxFor(rows[0]!.id)).map((row) => [row.action, row.actor_id]), [
+    ['connection.created', 'admin-1'],
+    ['connection.disconnected', 'integration-service'],
+  ])
+  const endpoints = JSON.stringify(await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json())
+  assert.ok(!endpoints.includes(rows[0]!.id), 'its webhook endpoint is removed at the provider')
 })

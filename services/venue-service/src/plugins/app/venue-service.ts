@@ -153,9 +153,9 @@ export function createVenueService(deps: {
       if (deps.integrations) {
         // The connections go first: a venue left behind by a failed call can be deleted again,
         // while live credentials left behind for a deleted venue could never be reached to remove.
-        // A connection created in the instant between this call and the delete below is not
-        // caught; its own venue check ran before the venue was gone. That window is milliseconds
-        // wide and needs an admin deleting while a manager connects.
+        // A connection still being created (its provider calls under way) is not stored yet:
+        // the sweep after the delete catches it if it is stored by then, and integration-service
+        // re-checks the venue after storing one, which catches it if it is stored later.
         await db.withTenant(tenantId, (trx) => writableVenue(trx, ctx, id, 'delete'))
         await deps.integrations.disconnectVenue(tenantId, id).catch((error: unknown) => {
           deps.logger?.warn({ venueId: id, err: { message: (error as Error).message } }, 'integration-service could not disconnect the venue')
@@ -166,6 +166,9 @@ export function createVenueService(deps: {
         const before = await writableVenue(trx, ctx, id, 'delete')
         await venues.delete(trx, id)
         await audit.record(trx, auditEvent(ctx, 'venue.deleted', 'venue', id, before, undefined))
+      })
+      await deps.integrations?.disconnectVenue(tenantId, id).catch((error: unknown) => {
+        deps.logger?.warn({ venueId: id, err: { message: (error as Error).message } }, 'second sweep after deleting a venue failed')
       })
     },
 

@@ -161,6 +161,24 @@ export function createConnectionService(deps: {
     return changed
   }
 
+  /**
+   * Checks the venue again once a new connection is stored. Deleting a venue disconnects what its
+   * venue had, but a connection whose provider calls were still under way then was not stored
+   * yet; the deletion's second sweep catches it if it is stored by then, and this check catches
+   * it if it is stored later. Unreachable venue-service: kept (the sweep still covers it).
+   */
+  async function dropIfVenueGone(ctx: { tenantId: string; requestId: string; ip: string }, id: string, venueId: string): Promise<void> {
+    const { tenantId } = ctx
+    const venue = await deps.venues.getVenue(tenantId, venueId).catch((error: unknown) => {
+      deps.logger?.warn({ venueId, err: { message: (error as Error).message } }, 'venue re-check failed; keeping the connection')
+      return undefined
+    })
+    if (venue !== null) return
+    const row = await db.withTenant(tenantId, (trx) => connections.findById(trx, id))
+    if (row) await retire(row, { tenantId, actorType: 'service', actorId: 'integration-service', requestId: ctx.requestId, ip: ctx.ip })
+    throw new VenueNotFoundError()
+  }
+
   return {
     view: toConnectionView,
     /** The venue exists in the caller's tenant and the caller may manage it (OAuth uses this too). */
@@ -201,21 +219,23 @@ export function createConnectionService(deps: {
       })
       const webhook = await registerWebhook(input.provider, id, providerCtx, input.webhookSecret)
       const secrets: SecretValues = { apiKey: input.credentials.apiKey, ...(webhook.secret ? { webhookSecret: webhook.secret } : {}) }
+      let view: ConnectionView
       try {
-        const view = await db.withTenant(tenantId, async (trx) => {
+        view = await db.withTenant(tenantId, async (trx) => {
           await connections.insert(trx, { id, tenantId, venueId, provider: input.provider, authType: 'api_key', createdBy: ctx.principal.userId, sealed: vault.seal(tenantId, id, secrets) })
           const row = await connections.update(trx, id, { status: 'active', statusReason: webhook.problem, accountId: account.accountId, accountName: account.name, webhookEndpointId: webhook.endpointId })
           await audit.record(trx, { ...actor(ctx), action: 'connection.created', entityType: 'connection', entityId: id, after: toConnectionView(row) })
           return toConnectionView(row)
         })
-        await connected(tenantId, id)
-        return view
       } catch (error) {
         // The endpoint registered above must not outlive a connection that was never stored.
         await removeWebhookQuietly({ provider: input.provider, webhook_endpoint_id: webhook.endpointId }, providerCtx)
         if ((error as { code?: string }).code === '23505') throw new AlreadyConnectedError(input.provider)
         throw error
       }
+      await dropIfVenueGone({ tenantId, requestId: ctx.requestId, ip: ctx.ip }, id, venueId)
+      await connected(tenantId, id)
+      return view
     },
 
     async update(ctx: RequestContext, id: string, input: UpdateConnection): Promise<ConnectionView> {
@@ -328,6 +348,7 @@ export function createConnectionService(deps: {
         await audit.record(trx, { ...audited, action: 'connection.oauth_completed', entityType: 'connection', entityId: id, before: existing ? toConnectionView(existing) : undefined, after: toConnectionView(row) })
         return toConnectionView(row)
       })
+      if (!existing) await dropIfVenueGone({ tenantId, requestId: input.requestId, ip: input.ip }, id, venueId)
       await connected(tenantId, id)
       return view
     },
