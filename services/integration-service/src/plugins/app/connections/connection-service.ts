@@ -165,7 +165,9 @@ export function createConnectionService(deps: {
    * Checks the venue again once a new connection is stored. Deleting a venue disconnects what its
    * venue had, but a connection whose provider calls were still under way then was not stored
    * yet; the deletion's second sweep catches it if it is stored by then, and this check catches
-   * it if it is stored later. Unreachable venue-service: kept (the sweep still covers it).
+   * it if it is stored later. If venue-service cannot be reached now the connection is kept and a
+   * warning logged: refusing a connect because of an outage elsewhere would be worse, and the
+   * venue most likely still exists.
    */
   async function dropIfVenueGone(ctx: { tenantId: string; requestId: string; ip: string }, id: string, venueId: string): Promise<void> {
     const { tenantId } = ctx
