@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
+import type autocannon from 'autocannon'
 
 // One implementation of finding a free port, shared with the tests.
 export { freePort } from '@hub/service-kit/testing'
@@ -39,6 +40,20 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
         }),
     ),
   )
+}
+
+export interface LoadFigures {
+  rps: number
+  p50: number
+  p99: number
+}
+
+/** An autocannon run's figures, refusing a run that was not all 2xx (a broken run must not print a figure). */
+export function figuresOf(label: string, result: autocannon.Result): LoadFigures {
+  if (result.non2xx > 0 || result.errors > 0 || result.requests.total === 0) {
+    throw new Error(`${label}: ${result.non2xx} non-2xx answers, ${result.errors} errors, ${result.requests.total} requests`)
+  }
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
 }
 
 export const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })

@@ -2,22 +2,16 @@
 // same run, 50 connections each. Prints req/s, the ratio and p50/p99 latencies.
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
-import { createKnex, dropDatabase, ensureDatabase, migrateSchema, mintDevToken } from '@hub/service-kit'
+import { mintDevToken } from '@hub/service-kit'
+import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { figuresOf, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = 50
-const adminServer = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 export async function run() {
-  const database = `hub_bench_${randomUUID().slice(0, 8)}`
-  await ensureDatabase(adminServer, database)
-  const adminUrl = new URL(adminServer)
-  adminUrl.pathname = `/${database}`
-  await migrateSchema(adminUrl.toString(), VENUE_SCHEMA)
-  const appUrl = new URL(adminUrl)
-  appUrl.username = VENUE_SCHEMA.appRole
+  const db = await createTestDatabase([VENUE_SCHEMA])
   const secret = `bench-secret-${randomUUID()}`
   // Test mode: production would (rightly) refuse a shared-secret JWT; the code measured is the same.
   const common = {
@@ -32,7 +26,7 @@ export async function run() {
   }
   const [venuePort, gatewayPort] = [await freePort(), await freePort()]
   const children = [
-    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: appUrl.toString(), VENUE_SERVICE_PORT: String(venuePort) }),
+    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
     startService('services/api-gateway/src/server.ts', {
       ...common,
       API_GATEWAY_PORT: String(gatewayPort),
@@ -55,8 +49,7 @@ export async function run() {
       // Warm up connection pools and JIT before measuring.
       await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: CONNECTIONS, duration: 2, headers })
       const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections: CONNECTIONS, duration: DURATION, headers })
-      if (result.non2xx > 0) throw new Error(`${label}: ${result.non2xx} non-2xx answers`)
-      return { label, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+      return { label, ...figuresOf(label, result) }
     }
     const direct = await measure('direct to venue-service', venuePort)
     const gateway = await measure('through api-gateway', gatewayPort)
@@ -67,9 +60,7 @@ export async function run() {
     return { direct, gateway, ratio }
   } finally {
     await stopAll(children)
-    const knex = createKnex(adminServer, { poolMax: 1 })
-    await knex.destroy()
-    await dropDatabase(adminServer, database)
+    await db.drop()
   }
 }
 

@@ -3,31 +3,24 @@
 // in one run, plus the pure sign/verify cost.
 import { randomUUID } from 'node:crypto'
 import autocannon, { type Options, type Request } from 'autocannon'
-import { dropDatabase, ensureDatabase, migrateSchema } from '@hub/service-kit'
+import { createTestDatabase } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
 import { signRequest } from '@hub/internal-auth'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { figuresOf, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
-const adminServer = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const KEYS = { 'compliance-service': { k1: 'bench-compliance-secret-0001' }, 'integration-service': { k1: 'bench-integration-secret-001' } }
 
 export async function run() {
-  const database = `hub_bench_${randomUUID().slice(0, 8)}`
-  await ensureDatabase(adminServer, database)
-  const adminUrl = new URL(adminServer)
-  adminUrl.pathname = `/${database}`
-  await migrateSchema(adminUrl.toString(), INTEGRATION_SCHEMA)
-  const appUrl = new URL(adminUrl)
-  appUrl.username = INTEGRATION_SCHEMA.appRole
+  const db = await createTestDatabase([INTEGRATION_SCHEMA])
   const port = await freePort()
   const venueId = randomUUID()
   const child = startService('bench/internal-auth/bench-server.ts', {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
     BENCH_PORT: String(port),
-    DATABASE_URL: appUrl.toString(),
+    DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
     REDIS_URL: 'redis://127.0.0.1:6379',
     REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
     JWT_SECRET: `bench-${randomUUID()}-${randomUUID()}`,
@@ -53,8 +46,7 @@ export async function run() {
       }
       await autocannon({ ...options, duration: 2 })
       const result = await autocannon({ ...options, duration: DURATION })
-      if (result.non2xx > 0) throw new Error(`${label}: ${result.non2xx} non-2xx answers`)
-      return { label, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
+      return { label, ...figuresOf(label, result) }
     }
     const unsigned = await measure('unsigned', `/bench/unsigned/sync-logs/venue/${venueId}`, false)
     const signed = await measure('signed (HMAC v1)', signedPath, true)
@@ -68,7 +60,7 @@ export async function run() {
     return { unsigned, signed, signMicros }
   } finally {
     await stopAll([child])
-    await dropDatabase(adminServer, database)
+    await db.drop()
   }
 }
 

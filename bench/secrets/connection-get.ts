@@ -3,30 +3,20 @@
 // masked view. Target: p99 under 10 ms.
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
-import { dropDatabase, ensureDatabase, migrateSchema, mintDevToken } from '@hub/service-kit'
+import { mintDevToken } from '@hub/service-kit'
+import { createTestDatabase } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
 import { createStripeSimulator } from '@hub/provider-simulators'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { figuresOf, fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
 import type { SteadyLoadResult } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const STEADY_RATES = [100, 250, 500, 1000]
-const adminServer = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 
 export async function run() {
-  const database = `hub_bench_${randomUUID().slice(0, 8)}`
-  await ensureDatabase(adminServer, database)
-  const adminUrl = new URL(adminServer)
-  adminUrl.pathname = `/${database}`
-  await migrateSchema(adminUrl.toString(), VENUE_SCHEMA)
-  await migrateSchema(adminUrl.toString(), INTEGRATION_SCHEMA)
-  const roleUrl = (role: string) => {
-    const url = new URL(adminUrl)
-    url.username = role
-    return url.toString()
-  }
+  const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA])
   const sim = await createStripeSimulator({ recordsPerEntity: 5 })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const simUrl = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
@@ -46,8 +36,8 @@ export async function run() {
     COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
   }
   const children = [
-    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: roleUrl(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
-    startService('services/integration-service/src/server.ts', { ...common, DATABASE_URL: roleUrl(INTEGRATION_SCHEMA.appRole), INTEGRATION_SERVICE_PORT: String(integrationPort), ENCRYPTION_KEYS: generateKeyRingJson([1]), STRIPE_API_BASE: simUrl }),
+    startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
+    startService('services/integration-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), INTEGRATION_SERVICE_PORT: String(integrationPort), ENCRYPTION_KEYS: generateKeyRingJson([1]), STRIPE_API_BASE: simUrl }),
     startService('services/api-gateway/src/server.ts', { ...common, API_GATEWAY_PORT: String(gatewayPort), RATE_LIMIT_USER_MAX: '1000000000' }),
   ]
   try {
@@ -60,11 +50,7 @@ export async function run() {
     const connection = (await created.json()) as { id: string }
     if (created.status !== 201) throw new Error(`connection not created: ${JSON.stringify(connection)}`)
     const url = `${gateway}/api/v1/integrations/connections/${connection.id}`
-    const closedLoop = async (connections: number, duration: number) => {
-      const result = await autocannon({ url, headers, connections, duration })
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`)
-      return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }
-    }
+    const closedLoop = async (connections: number, duration: number) => figuresOf(`${connections} connections`, await autocannon({ url, headers, connections, duration }))
     await closedLoop(50, 2)
     // A p99 means nothing without the load it was taken at, so three readings: one client alone
     // (what the path costs), 50 clients sending back to back (capacity; latency there is
@@ -89,7 +75,7 @@ export async function run() {
   } finally {
     await stopAll(children)
     await sim.close()
-    await dropDatabase(adminServer, database)
+    await db.drop()
   }
 }
 
