@@ -1,28 +1,19 @@
-import { after, test } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createFastify } from '@hub/service-kit'
-import { createTestDatabase, deleteRedisPrefix, recordRoutes, routesMissingSchemas, testRedisPrefix, testServiceEnv } from '@hub/service-kit/testing'
-import service from '../src/app.ts'
+import { routesMissingSchemas, setupServiceTests } from '@hub/service-kit/testing'
+import complianceService, { SERVICE_NAME } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
 
-const db = await createTestDatabase([COMPLIANCE_SCHEMA])
-const prefix = testRedisPrefix()
-after(async () => {
-  await db.drop()
-  await deleteRedisPrefix(prefix)
+const tests = await setupServiceTests({
+  service: SERVICE_NAME,
+  schemas: [COMPLIANCE_SCHEMA],
+  env: (db) => ({ DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false' }),
+  register: (app, env) => app.register(complianceService, { config: loadConfig(env) }),
 })
 
 test('every route declares a response schema, and a params schema when its path has parameters', async () => {
-  const app = createFastify({ service: 'compliance-service', logLevel: 'silent' })
-  const routes = recordRoutes(app)
-  await app.register(service, { config: loadConfig({ ...testServiceEnv(prefix), DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false' }) })
-  await app.ready()
-  try {
-    assert.ok(routes.length >= 5, `saw ${routes.length} routes`)
-    const gaps = routesMissingSchemas(routes)
-    assert.deepEqual(gaps, [])
-  } finally {
-    await app.close()
-  }
+  const routes = tests.routesOf(await tests.build())
+  assert.ok(routes.length >= 5, `saw ${routes.length} routes`)
+  assert.deepEqual(routesMissingSchemas(routes), [])
 })

@@ -162,6 +162,8 @@ export interface ServiceTests {
   env: Record<string, string>
   /** Builds the service on this file's database and Redis prefix; closed when the file ends. */
   build(extraEnv?: Record<string, string>): Promise<ServiceInstance>
+  /** Every route an app built here registered, as it was added (for schema checks). */
+  routesOf(app: ServiceInstance): RecordedRoute[]
 }
 
 /** One database and Redis prefix per test file, dropped (with every app built) when it is done. */
@@ -176,6 +178,7 @@ export async function setupServiceTests(options: {
   const prefix = testRedisPrefix()
   const env = { ...testServiceEnv(prefix), ...options.env(db) }
   const apps: ServiceInstance[] = []
+  const routes = new WeakMap<ServiceInstance, RecordedRoute[]>()
   after(async () => {
     await Promise.all(apps.map((app) => app.close()))
     await db.drop()
@@ -187,10 +190,12 @@ export async function setupServiceTests(options: {
     build: async (extraEnv = {}) => {
       const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
       apps.push(app)
+      routes.set(app, recordRoutes(app))
       await options.register(app, { ...env, ...extraEnv })
       await app.ready()
       return app
     },
+    routesOf: (app) => routes.get(app) ?? [],
   }
 }
 
@@ -201,7 +206,7 @@ export interface RecordedRoute {
 }
 
 /** Records every route as it is added; call before registering the service. */
-export function recordRoutes(app: FastifyInstance): RecordedRoute[] {
+function recordRoutes(app: FastifyInstance): RecordedRoute[] {
   const routes: RecordedRoute[] = []
   app.addHook('onRoute', (route) => {
     routes.push({ method: route.method, url: route.url ?? route.path ?? '', ...(route.schema ? { schema: route.schema as Record<string, unknown> } : {}) })
