@@ -95,7 +95,7 @@ export function createAuditLogStore() {
       const seen = new Set((await table(trx).whereIn('event_id', ids).pluck('event_id')) as string[])
       const head = (await table(trx).where('tenant_id', tenantId).orderBy('seq', 'desc').first('hash')) as { hash: string } | undefined
       let prevHash = head?.hash ?? GENESIS_HASH
-      let appended = 0
+      const rows: Array<Record<string, unknown>> = []
       for (const event of events) {
         const eventId = event.id.toLowerCase()
         if (seen.has(eventId)) continue
@@ -117,11 +117,12 @@ export function createAuditLogStore() {
           occurred_at: new Date(event.occurredAt),
         }
         const hash = chainHash(prevHash, row)
-        await table(trx).insert({ ...row, before: row.before === null ? null : JSON.stringify(row.before), after: row.after === null ? null : JSON.stringify(row.after), prev_hash: prevHash, hash } as never)
+        rows.push({ ...row, before: row.before === null ? null : JSON.stringify(row.before), after: row.after === null ? null : JSON.stringify(row.after), prev_hash: prevHash, hash })
         prevHash = hash
-        appended++
       }
-      return appended
+      // One statement; its rows take their sequence numbers in the order listed, the chain's order.
+      if (rows.length > 0) await table(trx).insert(rows as never)
+      return rows.length
     },
 
     async list(trx: Knex.Transaction, filter: AuditLogFilter): Promise<AuditLogRow[]> {

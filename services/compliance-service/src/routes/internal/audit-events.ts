@@ -15,7 +15,9 @@ const auditEventIntake: FastifyPluginAsyncTypebox = async (fastify) => {
       const byTenant = new Map<string, AuditEventInput[]>()
       for (const event of events) {
         const tenant = event.tenantId.toLowerCase()
-        byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), event])
+        const batch = byTenant.get(tenant)
+        if (batch) batch.push(event)
+        else byTenant.set(tenant, [event])
       }
       let accepted = 0
       for (const [tenant, tenantEvents] of byTenant) {
