@@ -17,6 +17,7 @@ import redis from './plugins/redis.ts'
 import securityEvents from './plugins/security-events.ts'
 import auditRelay from './plugins/audit-relay.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
+import { pendingMigrations, type SchemaSpec } from './migrations.ts'
 import { createInternalClient, createSecurityEventReporter, newestKey, parseInternalAuthKeys } from '@hub/internal-auth'
 
 export interface FastifyFactoryOptions {
@@ -47,6 +48,8 @@ export interface KitOptions {
   description?: string
   databaseUrl?: string
   databasePoolMax?: number
+  /** The schema this service owns: /ready answers 503 while it has migrations pending. */
+  databaseSchema?: Pick<SchemaSpec, 'schema' | 'directory'>
   redisUrl?: string
   redisPrefix?: string
   jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean }
@@ -103,6 +106,13 @@ export const serviceKit = fp(
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
+    const schema = opts.databaseSchema
+    if (opts.databaseUrl && schema) {
+      fastify.addReadinessCheck('migrations', async () => {
+        const pending = await pendingMigrations(fastify.db.knex, schema)
+        if (pending.length > 0) throw new Error(`${pending.length} migration(s) pending in schema ${schema.schema}, e.g. ${pending[0]}`)
+      })
+    }
     if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
     if (opts.auditRelay && opts.databaseUrl && opts.internal?.complianceUrl) {

@@ -79,11 +79,16 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationSer
   parseConfig(IntegrationServiceEnv, env, {
     secrets: [...COMMON_SECRETS, 'STRIPE_PLATFORM_SECRET_KEY', 'SQUARE_CLIENT_SECRET', 'MAILCHIMP_CLIENT_SECRET', 'QUICKBOOKS_CLIENT_SECRET', 'QUICKBOOKS_WEBHOOK_VERIFIER'],
     refine: (config) => {
+      const problems: string[] = []
       try {
         KeyRing.fromEnv(String(config.ENCRYPTION_KEYS))
-        return []
       } catch (error) {
-        return [`ENCRYPTION_KEYS: ${(error as Error).message}`]
+        problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`)
       }
+      // Empty means "any tenant's admin may pause every queue": tolerable on a laptop, not in production.
+      if (config.NODE_ENV === 'production' && String(config.OPERATOR_TENANT_IDS).trim() === '') {
+        problems.push('OPERATOR_TENANT_IDS: required in production (the tenants whose admins operate the queues)')
+      }
+      return problems
     },
   })

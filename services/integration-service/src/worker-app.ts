@@ -10,6 +10,7 @@ import webhooks from './plugins/app/webhooks/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
+import { INTEGRATION_SCHEMA } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -28,6 +29,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
     description: 'Queue processors of integration-service: syncs, pushes and webhook events.',
     databaseUrl: config.DATABASE_URL,
+    databasePoolMax: config.DATABASE_POOL_MAX,
+    databaseSchema: INTEGRATION_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     // Signs its calls (venue lookups) as integration-service: it is that service's worker.
