@@ -13,7 +13,7 @@
 // Without --no-link (the image build passes it), each dist package also gets a node_modules of
 // links to the installed dependencies, with @hub/* pointing at dist/, so the tests can start it.
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 
@@ -116,6 +116,6 @@ export function build({ outDir = join(ROOT, 'dist'), link = true } = {}) {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const outArg = process.argv.find((arg) => arg.startsWith('--out='))
   const started = Date.now()
-  const outDir = build({ outDir: outArg ? join(process.cwd(), outArg.slice('--out='.length)) : undefined, link: !process.argv.includes('--no-link') })
+  const outDir = build({ outDir: outArg ? resolve(outArg.slice('--out='.length)) : undefined, link: !process.argv.includes('--no-link') })
   console.log(`built ${relative(process.cwd(), outDir) || '.'} in ${Date.now() - started} ms`)
 }

@@ -26,7 +26,29 @@ export interface FastifyFactoryOptions {
   /** A pino-compatible stream or logger instance for tests that capture logs. */
   loggerInstance?: FastifyServerOptions['loggerInstance']
   bodyLimit?: number
+  /** A boolean, or comma-separated addresses/CIDRs of the proxies (see parseTrustProxy). */
   trustProxy?: boolean | string
+}
+
+/**
+ * TRUST_PROXY as Fastify wants it: `true`/`false`, or comma-separated proxy addresses and CIDRs
+ * (`10.0.0.0/8,172.16.0.0/12`: the ingress controller's pod range). `true` believes any
+ * X-Forwarded-For, so a client can pick its own rate-limit key: use it only when the edge
+ * overwrites the header. A hop count is refused: Fastify 5 ignores hop counts (it cannot tell the
+ * proxy from a client that sends enough hops), so it would silently trust nothing.
+ */
+export function parseTrustProxy(value: boolean | string | undefined): boolean | string {
+  if (value === undefined) return false
+  if (typeof value !== 'string') return value
+  const trimmed = value.trim()
+  if (trimmed === '' || trimmed === 'false') return false
+  if (trimmed === 'true') return true
+  if (/^\d+$/.test(trimmed)) throw new Error('TRUST_PROXY: a hop count is not supported; list the proxies\' addresses or CIDRs')
+  return trimmed
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .join(',')
 }
 
 export function createFastify(opts: FastifyFactoryOptions) {
@@ -34,7 +56,7 @@ export function createFastify(opts: FastifyFactoryOptions) {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
     genReqId: requestIdFrom,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
-    trustProxy: opts.trustProxy ?? false,
+    trustProxy: parseTrustProxy(opts.trustProxy),
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -20,7 +20,8 @@ export const GatewayEnv = Type.Object({
   RATE_LIMIT_ANONYMOUS_MAX: Type.Integer({ minimum: 1, default: 300 }),
   /** Writes to credential and configuration routes per window per user. */
   RATE_LIMIT_SENSITIVE_MAX: Type.Integer({ minimum: 1, default: 30 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  /** true, false, or comma-separated proxy addresses/CIDRs, e.g. the ingress pods' range (service-kit parseTrustProxy). */
+  TRUST_PROXY: Type.String({ pattern: '^(true|false|[0-9a-fA-F]*[.:][0-9a-fA-F:.]*(/[0-9]{1,3})?( *, *[0-9a-fA-F]*[.:][0-9a-fA-F:.]*(/[0-9]{1,3})?)*)$', default: 'false' }),
   PUBLIC_URL: Type.Optional(Url),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
