@@ -1,16 +1,20 @@
-// The production start path, tested: `npm run build` output started with plain `node` (no tsx, no
-// TypeScript), the compiled migration command, and every process's /health, /live and /ready.
+// The production start path, tested as the Dockerfile builds it: `scripts/build.mjs --no-link` into
+// a fresh folder, `pnpm install --prod --frozen-lockfile` there (no devDependencies: no tsx, no
+// TypeScript), then plain `node`: the compiled migration command and every process's /health,
+// /live and /ready.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureDatabase, dropDatabase } from '@hub/service-kit'
 import { TEST_ADMIN_URL, deleteRedisPrefix, freePort, testRedisPrefix, testServiceEnv } from '@hub/service-kit/testing'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const DIST = join(ROOT, 'dist')
+const DIST = mkdtempSync(join(tmpdir(), 'hub-dist-'))
+const PNPM_VERSION = '9.15.4'
 
 function withDatabase(url: string, database: string, user?: string): string {
   const parsed = new URL(url)
@@ -64,11 +68,16 @@ async function waitFor(url: string, status: number, running: Running, deadlineMs
 }
 
 test('the compiled services start with plain node, refuse readiness before migrations, and stop cleanly', { timeout: 240_000 }, async (t) => {
-  const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8' })
+  t.after(() => rmSync(DIST, { recursive: true, force: true }))
+  const build = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build.mjs'), `--out=${DIST}`, '--no-link'], { cwd: ROOT, encoding: 'utf8' })
   assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`)
   for (const entry of ['services/venue-service/src/server.js', 'services/integration-service/src/worker.js', 'services/venue-service/migrations', 'scripts/migrate.js']) {
     assert.ok(existsSync(join(DIST, entry)), `dist/${entry} is missing`)
   }
+  // The Dockerfile's production-only install, from the store `npm test` has just filled.
+  const install = spawnSync('npx', ['--yes', `pnpm@${PNPM_VERSION}`, 'install', '--frozen-lockfile', '--prod', '--offline'], { cwd: DIST, encoding: 'utf8', env: { ...process.env, CI: 'true' } })
+  assert.equal(install.status, 0, `pnpm install --prod failed:\n${install.stdout}${install.stderr}`)
+  assert.ok(!existsSync(join(DIST, 'node_modules', 'tsx')) && !existsSync(join(DIST, 'node_modules', 'typescript')), 'devDependencies were installed')
 
   const database = `hub_test_prod_${process.pid}_${Date.now().toString(36)}`
   await ensureDatabase(TEST_ADMIN_URL, database)
