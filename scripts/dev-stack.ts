@@ -63,7 +63,7 @@ const specs: ProcessSpec[] = [
   { name: 'venue-service', script: 'services/venue-service/src/server.ts', env: { ...urls, DATABASE_URL: roleUrl('hub_venue'), VENUE_SERVICE_PORT: String(ports.venue) }, readyUrl: `${urls.VENUE_SERVICE_URL}/ready` },
   { name: 'integration-service', script: 'services/integration-service/src/server.ts', env: { ...urls, ...providerBases, PUBLIC_URL: `http://127.0.0.1:${ports.gateway}`, OPERATOR_TENANT_IDS: env.OPERATOR_TENANT_IDS ?? env.DEMO_TENANT_ID ?? '', DATABASE_URL: roleUrl('hub_integration'), INTEGRATION_SERVICE_PORT: String(ports.integration) }, readyUrl: `${urls.INTEGRATION_SERVICE_URL}/ready` },
   { name: 'integration-worker', script: 'services/integration-service/src/worker.ts', env: { ...urls, ...providerBases, PUBLIC_URL: `http://127.0.0.1:${ports.gateway}`, DATABASE_URL: roleUrl('hub_integration'), INTEGRATION_WORKER_PORT: String(ports.worker) }, readyUrl: `http://127.0.0.1:${ports.worker}/ready` },
-  { name: 'compliance-service', script: 'services/compliance-service/src/server.ts', env: { ...urls, DATABASE_URL: roleUrl('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(ports.compliance) }, readyUrl: `${urls.COMPLIANCE_SERVICE_URL}/ready` },
+  { name: 'compliance-service', script: 'services/compliance-service/src/server.ts', env: { ...urls, OPERATOR_TENANT_IDS: env.OPERATOR_TENANT_IDS ?? env.DEMO_TENANT_ID ?? '', DATABASE_URL: roleUrl('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(ports.compliance) }, readyUrl: `${urls.COMPLIANCE_SERVICE_URL}/ready` },
   { name: 'api-gateway', script: 'services/api-gateway/src/server.ts', env: { ...urls, API_GATEWAY_PORT: String(ports.gateway) }, readyUrl: `http://127.0.0.1:${ports.gateway}/health` },
 ]
 

@@ -181,3 +181,41 @@ test('visibility: a tenant admin sees its own tenant events only; tenantless eve
   // An admin of a tenant probing the system scope is itself a security event of that tenant.
   await eventually('the refused probe stored', () => storedFrom('compliance-service', 'OPERATOR_ONLY'), (rows) => rows.some((row) => row.tenant_id === tenantA))
 })
+
+test('two gateway replicas share one stream: every 429 is counted once in the stored events', async () => {
+  const limited = { RATE_LIMIT_ANONYMOUS_MAX: '3' }
+  const build = async () => {
+    const app = createFastify({ service: 'api-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+    await app.register(apiGateway, { config: loadGatewayConfig({ ...common, ...limited, VENUE_SERVICE_URL: dead, INTEGRATION_SERVICE_URL: dead, COMPLIANCE_SERVICE_URL: complianceUrl }) })
+    await app.ready()
+    apps.push(app)
+    return app
+  }
+  const replicas = [await build(), await build()]
+  let refused = 0
+  for (let i = 0; i < 40; i++) {
+    // A caller of its own (another IP), so earlier tests' buckets do not interfere.
+    const res = await replicas[i % 2]!.inject({ url: '/api/v1/venues', remoteAddress: '192.0.2.44' })
+    if (res.statusCode === 429) refused++
+  }
+  assert.ok(refused >= 30, `most requests were rate limited (${refused})`)
+  const stored = await eventually(
+    'the 429s stored',
+    () => db.adminQuery<StoredEvent>("select id, count, tenant_id, code from compliance.security_events where source = 'api-gateway' and code = 'RATE_LIMITED'"),
+    (rows) => total(rows) === refused,
+  )
+  assert.ok(stored.length <= 4, `one event per replica and window, give or take a tick (${stored.length})`)
+  const metrics = await replicas[0]!.inject({ url: '/metrics' })
+  assert.match(metrics.body, /^security_events_dropped_total\{service="api-gateway"\} 0$/m, 'the drop counter is exported, and nothing was dropped')
+})
+
+test('when even the buffer cannot be written, what is lost is counted in security_events_dropped_total', async () => {
+  const app = createFastify({ service: 'api-gateway', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  // A Redis nobody answers: the stream write fails and the reporter keeps the event in memory.
+  await app.register(apiGateway, { config: loadGatewayConfig({ ...common, REDIS_URL: 'redis://127.0.0.1:9', VENUE_SERVICE_URL: dead, INTEGRATION_SERVICE_URL: dead, COMPLIANCE_SERVICE_URL: complianceUrl }) })
+  await app.ready()
+  assert.equal((await app.inject({ url: '/api/v1/venues', headers: badToken })).statusCode, 401)
+  await app.close()
+  const dropped = await app.metrics.registry.getSingleMetric('security_events_dropped_total')?.get()
+  assert.equal(dropped?.values[0]?.value, 1, 'the one refusal still in memory at shutdown is counted')
+})
