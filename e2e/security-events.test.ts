@@ -94,4 +94,32 @@ describe('security events across processes', () => {
     const added = (await rows()).length - rowsBefore
     assert.ok(added <= 2, `the flood adds at most a window's event or two, not a row per request (${added})`)
   })
+
+  scenario('refusals while compliance-service is down are listed exactly once after it comes back', async () => {
+    await stack.kill('compliance-service')
+    const run = randomUUID().slice(0, 8)
+    const prober = `e2e-down-prober-${run}`
+    const viewer = `e2e-down-viewer-${run}`
+    assert.equal((await stack.api('GET', '/api/v1/internal/x', { token: stack.token({ roles: ['viewer'], sub: prober }) })).status, 404)
+    const refused = await stack.api('POST', '/api/v1/venues', { token: stack.token({ roles: ['viewer'], sub: viewer }), body: { name: 'Nope', timezone: 'Europe/London', currency: 'GBP' } })
+    assert.equal(refused.status, 403)
+    // Held durably meanwhile: in venue-service's outbox (and the gateway's Redis stream).
+    await eventually('the venue refusal waiting in the outbox', DEADLINE_MS, async () => {
+      const rows = await stack.db.adminQuery<{ n: number }>("select count(*)::int as n from venue.security_event_outbox where delivered_at is null and event->>'actor' = $1", [viewer])
+      return rows[0]?.n === 1 ? true : undefined
+    })
+    await stack.restart('compliance-service')
+    const events = await eventually('both refusals listed after the restart', DEADLINE_MS * 2, async () => {
+      const mine = (await listed()).filter((e) => e.actor === prober || e.actor === viewer)
+      return mine.length >= 2 ? mine : undefined
+    })
+    assert.deepEqual(
+      events.map((e) => [e.source, e.code, e.count]).sort(),
+      [
+        ['api-gateway', 'INTERNAL_ROUTE_PROBE', 1],
+        ['venue-service', 'INSUFFICIENT_ROLE', 1],
+      ],
+      'each stored once, counted once',
+    )
+  })
 })
