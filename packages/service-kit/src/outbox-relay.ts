@@ -19,6 +19,12 @@ export interface OutboxRelayOptions<Row extends { id: string }> {
   /** Pause between deliveries; 0 runs no timer (callers flush). */
   intervalMs: number
   batchSize?: number
+  /**
+   * `mark` (default) keeps delivered rows with `delivered_at` set; `delete` removes them, for
+   * outboxes whose rows mean nothing once the receiver has them (a rewrite under the same id
+   * simply inserts again).
+   */
+  delivered?: 'mark' | 'delete'
   /** Hands the rows over; rejects when they were not taken (they stay undelivered). */
   deliver(rows: Row[]): Promise<void>
 }
@@ -34,12 +40,11 @@ export function startOutboxRelay<Row extends { id: string }>(fastify: FastifyIns
       const rows = (await trx(opts.table).whereNull('delivered_at').orderBy([{ column: 'occurred_at' }, { column: 'id' }]).limit(batchSize).forUpdate().skipLocked()) as Row[]
       if (rows.length === 0) return 0
       await opts.deliver(rows)
-      await trx(opts.table)
-        .whereIn(
-          'id',
-          rows.map((row) => row.id),
-        )
-        .update({ delivered_at: trx.fn.now() })
+      const done = trx(opts.table).whereIn(
+        'id',
+        rows.map((row) => row.id),
+      )
+      await (opts.delivered === 'delete' ? done.delete() : done.update({ delivered_at: trx.fn.now() }))
       return rows.length
     })
   }

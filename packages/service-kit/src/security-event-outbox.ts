@@ -39,8 +39,9 @@ export interface SecurityEventOutboxRow {
 }
 
 /**
- * Writes events to the outbox. An event seen again (its window grew) replaces the stored copy and
- * is due for delivery again; if the relay holds the row right now, the write waits for its commit.
+ * Writes events to the outbox. An event seen again (its window grew) replaces the waiting copy,
+ * or is inserted again once the relay delivered (and removed) the earlier one; if the relay holds
+ * the row right now, the write waits for its commit.
  */
 export function outboxSecurityEventSink(db: () => Database, table: string): SecurityEventSink {
   return {

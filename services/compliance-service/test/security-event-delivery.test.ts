@@ -105,12 +105,12 @@ test('200 bad tokens at venue-service while compliance-service is down: one outb
     stored.map(() => null),
     'anonymous refusals belong to no tenant',
   )
-  await eventually('the outbox marked delivered', outbox, (rows) => rows.every((row) => row.delivered))
+  await eventually('the outbox emptied once delivered', outbox, (rows) => rows.length === 0)
 
   // compliance-service goes away again; refusals go on within the same window.
   await compliance.close()
   for (let i = 0; i < 25; i++) await venue.inject({ url: '/api/v1/venues', headers: badToken })
-  await eventually('the grown event is due again', outbox, (rows) => rows.some((row) => !row.delivered) && total(rows.map((r) => ({ count: r.count ?? 1 }))) === 225)
+  await eventually('the grown event is due again', outbox, (rows) => rows.length > 0 && rows.every((row) => !row.delivered) && rows.some((row) => row.count === 225))
   compliance = await startCompliance()
   const after = await eventually('the grown count stored', () => storedFrom('venue-service', 'AUTH_TOKEN_INVALID'), (rows) => total(rows) === 225)
   assert.equal(after.length, stored.length, 'the same stored events, counted up: no new rows for repeats')

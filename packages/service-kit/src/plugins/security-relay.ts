@@ -45,6 +45,8 @@ export default fp(
         table: opts.buffer.table,
         intervalMs: opts.intervalMs,
         batchSize,
+        // compliance-service has them for good; a window that grows later is inserted again.
+        delivered: 'delete',
         deliver: (rows) => deliver(rows.map((row) => row.event)),
       })
       fastify.decorate('securityRelay', relay)
