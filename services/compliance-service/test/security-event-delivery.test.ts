@@ -6,8 +6,9 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { signRequest } from '@hub/internal-auth'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { TEST_REDIS_URL, bearer, createTestDatabase, deleteRedisPrefix, freePort, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, TEST_REDIS_URL, bearer, createTestDatabase, deleteRedisPrefix, freePort, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import venueService from '../../venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
 import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
@@ -218,4 +219,25 @@ test('when even the buffer cannot be written, what is lost is counted in securit
   await app.close()
   const dropped = await app.metrics.registry.getSingleMetric('security_events_dropped_total')?.get()
   assert.equal(dropped?.values[0]?.value, 1, 'the one refusal still in memory at shutdown is counted')
+})
+
+test('intake keeps the highest count of an event: copies in one batch, resends and late lower counts never add rows or lower it', async () => {
+  const compliance = apps.filter((a) => a.hasDecorator('securityEventStore') && a.server.listening).at(-1) ?? (await startCompliance())
+  const id = randomUUID()
+  const base = { id, type: 'AUTH_FAILURE', severity: 'medium', source: 'venue-service', code: 'INTAKE_TEST', ip: '203.0.113.9', occurredAt: '2026-01-01T00:00:00.000Z' }
+  const copy = (count: number, last: string) => ({ ...base, count, firstSeenAt: base.occurredAt, lastSeenAt: last })
+  const post = (events: object[]) => {
+    const body = JSON.stringify({ events })
+    const headers = signRequest({ service: 'venue-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['venue-service'].k1, method: 'POST', pathWithQuery: '/internal/security-events', body }) as unknown as Record<string, string>
+    return compliance.inject({ method: 'POST', url: '/internal/security-events', payload: body, headers: { 'content-type': 'application/json', ...headers } })
+  }
+  const first = await post([copy(5, '2026-01-01T00:00:05.000Z'), copy(9, '2026-01-01T00:00:09.000Z')])
+  assert.deepEqual(first.json(), { accepted: 1, duplicates: 1 })
+  assert.deepEqual((await post([copy(3, '2026-01-01T00:00:03.000Z')])).json(), { accepted: 0, duplicates: 1 }, 'a late, lower copy')
+  assert.deepEqual((await post([copy(12, '2026-01-01T00:00:12.000Z')])).json(), { accepted: 0, duplicates: 1 })
+  const rows = await db.adminQuery<{ count: number; first_seen_at: Date; last_seen_at: Date }>('select count, first_seen_at, last_seen_at from compliance.security_events where id = $1', [id])
+  assert.deepEqual(
+    rows.map((row) => [row.count, row.first_seen_at.toISOString(), row.last_seen_at.toISOString()]),
+    [[12, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:12.000Z']],
+  )
 })
