@@ -91,10 +91,15 @@ export default fp(
       const entries = (await take()).filter(([, fields]) => fields !== null)
       if (entries.length === 0) return 0
       const events: SecurityEventInput[] = []
-      for (const [, fields] of entries) {
+      for (const [id, fields] of entries) {
         const at = fields.indexOf('event')
         const raw = at >= 0 ? fields[at + 1] : undefined
-        if (raw !== undefined) events.push(JSON.parse(raw) as SecurityEventInput)
+        try {
+          if (raw !== undefined) events.push(JSON.parse(raw) as SecurityEventInput)
+        } catch {
+          // Only the reporter writes here; an entry that is not its JSON must not block the rest.
+          fastify.log.error({ entry: id }, 'unreadable security-event stream entry skipped')
+        }
       }
       if (events.length > 0) await deliver(events)
       const ids = entries.map(([id]) => id)
