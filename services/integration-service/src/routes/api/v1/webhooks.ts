@@ -1,5 +1,6 @@
 // /api/v1/integrations/webhooks/:provider/:connectionId — where providers deliver events. Public
-// (providers sign instead), body kept as raw bytes for the signature.
+// (providers sign instead), body kept as raw bytes for the signature. An unknown connection and a
+// bad signature get the same 401 WEBHOOK_SIGNATURE_INVALID, so the route reveals no connection ids.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema, UuidString } from '@hub/contracts'
@@ -16,7 +17,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/webhooks/:provider/:connectionId',
     {
-      schema: { tags, summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer() }), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema } },
+      schema: { tags, summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer() }), 400: ProblemSchema, 401: ProblemSchema, 413: ProblemSchema } },
       config: { auth: false },
     },
     async (request) => {
