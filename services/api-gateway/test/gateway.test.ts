@@ -83,6 +83,15 @@ test('passes provider webhooks without a token and byte for byte', async () => {
   assert.equal(authorize.statusCode, 401, 'OAuth authorize needs a user')
 })
 
+test('carries the OAuth browser-binding cookie both ways: Set-Cookie out at authorize, Cookie in at the callback', async () => {
+  const gateway = await build()
+  const authorize = await gateway.inject({ url: '/api/v1/integrations/oauth/square/authorize?venueId=x', headers: admin })
+  assert.equal(authorize.statusCode, 200, authorize.body)
+  assert.match(String(authorize.headers['set-cookie']), /^hub_oauth_0123456789abcdef=browser-value; Path=\/api\/v1\/integrations\/oauth\/; Max-Age=600; HttpOnly; SameSite=Lax/)
+  const callback = await gateway.inject({ url: '/api/v1/integrations/oauth/square/callback?code=c&state=s', headers: { cookie: 'hub_oauth_0123456789abcdef=browser-value' } })
+  assert.equal(callback.json().headers.cookie, 'hub_oauth_0123456789abcdef=browser-value')
+})
+
 test('maps an unreachable upstream to 503 and a slow one to 504, as problem+json', async () => {
   const gateway = await build()
   const down = await gateway.inject({ url: '/api/v1/compliance/reports', headers: admin })
