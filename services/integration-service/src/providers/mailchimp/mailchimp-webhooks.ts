@@ -100,7 +100,8 @@ export function verifyMailchimpWebhook(input: WebhookInput, options: VerifyOptio
       entity: isContact ? 'contact' : null,
       externalId: isContact && listId && typeof email === 'string' ? contactExternalId(listId, subscriberHash(email)) : null,
       occurredAt: new Date(firedMs).toISOString(),
-      accountId: null,
+      // The audience is what binds a Mailchimp event to a connection (webhook-binding.ts).
+      accountId: listId,
       raw: form,
     },
   ]

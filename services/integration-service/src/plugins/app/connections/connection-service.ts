@@ -77,7 +77,8 @@ export function createConnectionService(deps: {
   logger?: { warn(obj: object, msg?: string): void }
 }) {
   const { db, connections, vault, registry, audit } = deps
-  const webhookUrl = (provider: ProviderName, connectionId: string) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/webhooks/${provider}/${connectionId}`
+  // QuickBooks has one endpoint per app (Intuit's portal holds one URL; events carry their realm).
+  const webhookUrl = (provider: ProviderName, connectionId: string) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/webhooks/${provider === 'quickbooks' ? provider : `${provider}/${connectionId}`}`
   async function connected(tenantId: string, connectionId: string): Promise<void> {
     for (const hook of deps.onConnected ?? []) {
       await hook(tenantId, connectionId).catch((error: unknown) => deps.logger?.warn({ connectionId, err: { message: (error as Error).message } }, 'post-connect hook failed'))
