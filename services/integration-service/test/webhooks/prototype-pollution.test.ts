@@ -55,6 +55,7 @@ test('settings import and field mappings with __proto__, constructor or prototyp
   for (const settings of ['{"__proto__":{"polluted":"yes"}}', '{"constructor":{"prototype":{"polluted":"yes"}}}', '{"prototype":{"polluted":"yes"}}']) {
     const response = await app.inject({ method: 'POST', url: '/api/v1/integrations/settings/stripe/import', headers, payload: `{"settings":${settings}}` })
     assert.equal(response.statusCode, 400, `${settings}: ${response.body}`)
+    assert.match(String(response.headers['content-type']), /application\/problem\+json/)
     assert.equal(polluted(), undefined)
   }
   const mapping = { provider: 'stripe', entity: 'customer', sourcePath: 'metadata.tier', targetField: 'loyaltyTier', transform: 'none' }
