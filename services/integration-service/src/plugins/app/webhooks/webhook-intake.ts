@@ -122,26 +122,28 @@ export function createWebhookIntake(deps: {
     )
   }
 
+  /** QuickBooks, at the app endpoint: one verifier for the app, events routed by realm. */
+  async function receiveQuickBooks(input: WebhookDelivery): Promise<IntakeResult> {
+    const verified = verify('quickbooks', input, deps.quickbooksVerifier ?? decoySecret)
+    if (!deps.quickbooksVerifier) return refuse('quickbooks', input, 'WEBHOOK_NO_VERIFIER', null, {})
+    if (verified instanceof WebhookVerificationError) return refuse('quickbooks', input, `WEBHOOK_${verified.reason.toUpperCase()}`, null, {})
+    const targets = await connectionsOfRealms([...new Set(verified.flatMap((event) => (event.accountId ? [event.accountId] : [])))])
+    const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
+    for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
+    for (const connection of targets) {
+      const { stored, duplicates } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
+      result.stored.push(...stored)
+      result.duplicates += duplicates
+    }
+    return result
+  }
+
   return {
-    /** QuickBooks, at the app endpoint: one verifier for the app, events routed by realm. */
-    async receiveQuickBooks(input: WebhookDelivery): Promise<IntakeResult> {
-      const verified = verify('quickbooks', input, deps.quickbooksVerifier ?? decoySecret)
-      if (!deps.quickbooksVerifier) return refuse('quickbooks', input, 'WEBHOOK_NO_VERIFIER', null, {})
-      if (verified instanceof WebhookVerificationError) return refuse('quickbooks', input, `WEBHOOK_${verified.reason.toUpperCase()}`, null, {})
-      const targets = await connectionsOfRealms([...new Set(verified.flatMap((event) => (event.accountId ? [event.accountId] : [])))])
-      const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
-      for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
-      for (const connection of targets) {
-        const { stored, duplicates } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
-        result.stored.push(...stored)
-        result.duplicates += duplicates
-      }
-      return result
-    },
+    receiveQuickBooks,
 
     /** Returns the inbox rows that were new (duplicates are acknowledged and dropped). */
     async receive(input: WebhookDelivery & { provider: ProviderName; connectionId: string }): Promise<IntakeResult> {
-      if (input.provider === 'quickbooks') return this.receiveQuickBooks(input)
+      if (input.provider === 'quickbooks') return receiveQuickBooks(input)
       // The provider knows only the URL: find the connection (and its tenant) by id alone.
       const connection = await deps.db.withSystemScope((trx) => deps.connections.findById(trx, input.connectionId))
       const usable = connection && connection.provider === input.provider && connection.status !== 'disconnected' ? connection : null
