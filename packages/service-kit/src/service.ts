@@ -38,6 +38,10 @@ export function createFastify(opts: FastifyFactoryOptions) {
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,
+    // JSON bodies naming __proto__ (Fastify's default) or constructor.prototype are refused
+    // outright (400): objects built from client-chosen names must never reach a prototype.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 }

@@ -58,7 +58,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
-  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncEngine, { config })
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)
