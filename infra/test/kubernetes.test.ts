@@ -326,7 +326,7 @@ test('each process\'s config loads from its ConfigMaps, env and Secret keys, in 
   const production = new Map(rendered.production.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o as { data?: Record<string, string> }).data ?? {}]))
   assert.equal(production.get('venue-hub-config')?.NODE_ENV, 'production')
   assert.match(production.get('api-gateway-config')?.TRUST_PROXY ?? '', /\d+\.\d+\.\d+\.\d+\/\d+/, 'production TRUST_PROXY names the proxies')
-  assert.ok(production.get('integration-config')?.OPERATOR_TENANT_IDS, 'production sets OPERATOR_TENANT_IDS')
+  assert.ok(production.get('venue-hub-config')?.OPERATOR_TENANT_IDS, 'production sets OPERATOR_TENANT_IDS')
 })
 
 // ---- capacity ------------------------------------------------------------------------------------------

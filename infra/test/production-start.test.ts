@@ -114,7 +114,7 @@ test('the compiled services start with plain node, refuse readiness before migra
   assert.match(migrate.stdout, /venue: applied/)
   await waitFor(`${urls.VENUE_SERVICE_URL}/ready`, 200, venue)
 
-  const encryption = { ENCRYPTION_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 7).toString('base64') }), OPERATOR_TENANT_IDS: '00000000-0000-4000-8000-000000000001' }
+  const encryption = { ENCRYPTION_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 7).toString('base64') }), OPERATOR_TENANT_IDS: '00000000-0000-4000-8000-000000000001', QUICKBOOKS_WEBHOOK_VERIFIER: 'production-start-test-verifier-0001' }
   const others = [
     start('integration-service', 'services/integration-service/src/server.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_SERVICE_PORT: String(integrationPort) }),
     start('integration-worker', 'services/integration-service/src/worker.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_WORKER_PORT: String(workerPort) }),

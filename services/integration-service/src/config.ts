@@ -75,6 +75,9 @@ export const IntegrationServiceEnv = Type.Object({
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 
+/** Verifier tokens published with the development stack and tests; never valid in production. */
+const KNOWN_QUICKBOOKS_VERIFIERS = new Set(['devhub-quickbooks-verifier', 'qbo-verifier-token-000000'])
+
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationServiceConfig =>
   parseConfig(IntegrationServiceEnv, env, {
     secrets: [...COMMON_SECRETS, 'STRIPE_PLATFORM_SECRET_KEY', 'SQUARE_CLIENT_SECRET', 'MAILCHIMP_CLIENT_SECRET', 'QUICKBOOKS_CLIENT_SECRET', 'QUICKBOOKS_WEBHOOK_VERIFIER'],
@@ -88,6 +91,13 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationSer
       // Empty means "any tenant's admin may pause every queue": tolerable on a laptop, not in production.
       if (config.NODE_ENV === 'production' && String(config.OPERATOR_TENANT_IDS).trim() === '') {
         problems.push('OPERATOR_TENANT_IDS: required in production (the tenants whose admins operate the queues)')
+      }
+      // One verifier authenticates every realm's QuickBooks notifications: a missing one refuses
+      // them all, and a known one lets anybody forge them.
+      if (config.NODE_ENV === 'production') {
+        const verifier = config.QUICKBOOKS_WEBHOOK_VERIFIER
+        if (typeof verifier !== 'string') problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: is required in production (the verifier token of the Intuit app)')
+        else if (KNOWN_QUICKBOOKS_VERIFIERS.has(verifier) || /^devhub-/.test(verifier)) problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: a development default is not allowed in production')
       }
       return problems
     },
