@@ -92,6 +92,14 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // Two cores run six processes, the test and Postgres: start-up stalls are expected, not pressure.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     SYNC_LOG_POLL_MS: '500',
+    // The tests poll through the gateway; the per-user limit is proven elsewhere, not tripped here.
+    RATE_LIMIT_USER_MAX: '100000',
+    // A killed worker's job goes to the next worker within seconds, not the production 30 s.
+    SYNC_LOCK_DURATION_MS: '4000',
+    SYNC_STALLED_INTERVAL_MS: '1000',
+    SYNC_BACKOFF_BASE_MS: '200',
+    SYNC_BACKOFF_MAX_MS: '1000',
+    SYNC_WEBHOOK_RELAY_INTERVAL_MS: '1000',
     ...options.env,
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
