@@ -57,6 +57,7 @@ describe('audit log', () => {
     const connected = await auditedOnce(connectionId, 'connection.created')
     assert.equal(connected.source, 'integration-service')
     assert.ok(!JSON.stringify(connected).includes(apiKey), 'the audit image carries no secret')
+    assert.equal(connected.after.credentials, undefined, 'secret-looking members never leave the service, not even masked')
 
     await api.ok('POST', `/api/v1/integrations/connections/${connectionId}/test`)
     await auditedOnce(connectionId, 'connection.tested')
@@ -141,19 +142,36 @@ describe('sync and webhooks', () => {
 })
 
 describe('venue deletion', () => {
-  scenario('deleting a venue disconnects its connections at the provider first', async () => {
+  scenario('deleting a venue disconnects its connections (and only its) at the provider first; with integration-service down the venue stays', async () => {
     const venueId = await api.createVenue('E2E Closing Hall')
-    const { connectionId, accountId } = await api.connectStripe(venueId)
-    const endpointsOf = async () => ((await stack.sim('stripe', 'GET', '/_sim/webhooks')).endpoints as Json[]).filter((endpoint) => endpoint.accountId === accountId)
-    assert.equal((await endpointsOf()).length, 1, 'the webhook endpoint is registered at the provider')
+    const otherVenueId = await api.createVenue('E2E Staying Hall')
+    const doomed = [{ provider: 'stripe' as const, ...(await api.connectStripe(venueId)) }, { provider: 'square' as const, ...(await api.connectSquare(venueId)) }]
+    const kept = { provider: 'stripe' as const, ...(await api.connectStripe(otherVenueId)) }
+    for (const { provider, accountId } of [...doomed, kept]) assert.equal((await api.webhooksAt(provider, accountId)).length, 1, `the webhook is registered at ${provider}`)
 
-    await api.ok('DELETE', `/api/v1/venues/${venueId}`)
-    assert.deepEqual(await endpointsOf(), [], 'the webhook endpoint is removed at the provider')
-    const connection = await stack.api('GET', `/api/v1/integrations/connections/${connectionId}`)
-    assert.ok(connection.status === 404 || connection.body.status === 'disconnected', JSON.stringify(connection.body))
+    // integration-service unreachable: refused with 503, nothing deleted or disconnected.
+    await stack.kill('integration-service')
+    const refused = await stack.api('DELETE', `/api/v1/venues/${venueId}`)
+    assert.equal(refused.status, 503, JSON.stringify(refused.body))
+    assert.equal(refused.body.code, 'INTEGRATIONS_UNAVAILABLE')
+    assert.match(refused.headers.get('content-type') ?? '', /application\/problem\+json/)
+    await stack.restart('integration-service')
+    assert.equal((await stack.api('GET', `/api/v1/venues/${venueId}`)).status, 200, 'the venue is still there')
+    for (const { provider, accountId } of doomed) assert.equal((await api.webhooksAt(provider, accountId)).length, 1, 'nothing disconnected yet')
+
+    // Repeated, as the 503 invites: now it goes through.
+    await api.ok('DELETE', `/api/v1/venues/${venueId}`, undefined, [204])
     assert.equal((await stack.api('GET', `/api/v1/venues/${venueId}`)).status, 404)
-    const disconnect = await auditedOnce(connectionId, 'connection.disconnected')
-    assert.equal(disconnect.source, 'integration-service')
+    assert.equal((await stack.api('DELETE', `/api/v1/venues/${venueId}`)).status, 404, 'a repeat finds nothing to delete (and audits nothing)')
+    for (const { provider, connectionId, accountId } of doomed) {
+      assert.deepEqual(await api.webhooksAt(provider, accountId), [], `the webhook is removed at ${provider}`)
+      const connection = await stack.api('GET', `/api/v1/integrations/connections/${connectionId}`)
+      assert.ok(connection.status === 404 || connection.body.status === 'disconnected', JSON.stringify(connection.body))
+      const disconnect = await auditedOnce(connectionId, 'connection.disconnected')
+      assert.equal(disconnect.source, 'integration-service')
+    }
+    assert.equal((await api.webhooksAt('stripe', kept.accountId)).length, 1, "the other venue's endpoint stays")
+    assert.equal((await api.ok('GET', `/api/v1/integrations/connections/${kept.connectionId}`)).status, 'active')
     await auditedOnce(venueId, 'venue.deleted')
   })
 })

@@ -26,6 +26,19 @@ export function hub(stack: E2EStack) {
       assert.equal(connection.status, 'active', JSON.stringify(connection))
       return { connectionId: connection.id as string, accountId: accountId as string, apiKey }
     },
+    /** A Square connection with a personal access token (opens its own simulator account). */
+    async connectSquare(venueId: string): Promise<{ connectionId: string; accountId: string }> {
+      const token = `EAAA${randomBytes(30).toString('hex')}`
+      const { accountId } = await stack.sim('square', 'GET', `/_sim/accounts/lookup?credential=${token}`)
+      const connection = await ok('POST', '/api/v1/integrations/connections', { venueId, provider: 'square', credentials: { apiKey: token } }, [201])
+      assert.equal(connection.status, 'active', JSON.stringify(connection))
+      return { connectionId: connection.id as string, accountId: accountId as string }
+    },
+    /** Webhook registrations the provider holds for an account (Stripe endpoints, Square subscriptions). */
+    async webhooksAt(provider: 'stripe' | 'square', accountId: string): Promise<Json[]> {
+      const state = await stack.sim(provider, 'GET', '/_sim/webhooks')
+      return ((provider === 'stripe' ? state.endpoints : state.subscriptions) as Json[]).filter((registration) => registration.accountId === accountId)
+    },
     async startSync(venueId: string, entities: string[], mode: 'full' | 'incremental' = 'full'): Promise<{ jobId: string; syncLogId: string }> {
       const enqueued = await ok('POST', '/api/v1/integrations/sync/stripe/sync', { venueId, entities, mode }, [202])
       const job = (enqueued.jobs as Json[])[0] as Json
