@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { SIMULATOR_OAUTH_APPS } from '../scripts/stack/launcher.ts'
 import { TERMINAL_SYNC_STATUSES, hub } from './support/hub.ts'
 import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
@@ -81,9 +82,9 @@ describe('audit log', () => {
 })
 
 describe('sync and webhooks', () => {
-  scenario('a sync through the gateway runs in the worker, its records are readable, and compliance-service copies its log', async () => {
+  scenario('a sync through the gateway runs in the worker (its job carrying ids only), its records are readable, and compliance-service copies its log', async () => {
     const venueId = await api.createVenue('E2E Sync Hall')
-    const { connectionId, accountId } = await api.connectStripe(venueId)
+    const { connectionId, accountId, apiKey } = await api.connectStripe(venueId)
     const { jobId, syncLogId } = await api.startSync(venueId, ['customer'])
 
     const log = await api.finishedSync(connectionId, syncLogId, 60_000)
@@ -91,6 +92,8 @@ describe('sync and webhooks', () => {
     assert.deepEqual([log.counts.fetched, log.counts.created], [SEEDED_PER_ENTITY, SEEDED_PER_ENTITY])
     const job = await api.ok('GET', `/api/v1/integrations/sync/jobs/${encodeURIComponent(jobId)}`)
     assert.equal(job.state, 'completed', JSON.stringify(job))
+    assert.ok(!JSON.stringify(job.data).includes(apiKey) && !JSON.stringify(job.data).includes(apiKey.slice(-8)), 'the job carries ids, never credentials')
+    assert.equal(job.data.connectionId, connectionId)
 
     const truth = (await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)).ids as string[]
     const records = await api.records(venueId, 'customer')
@@ -173,6 +176,31 @@ describe('venue deletion', () => {
     assert.equal((await api.webhooksAt('stripe', kept.accountId)).length, 1, "the other venue's endpoint stays")
     assert.equal((await api.ok('GET', `/api/v1/integrations/connections/${kept.connectionId}`)).status, 'active')
     await auditedOnce(venueId, 'venue.deleted')
+  })
+})
+
+describe('venue deletion revokes OAuth', () => {
+  scenario('deleting a venue revokes its OAuth (Stripe Connect) connection at the provider', async () => {
+    const venueId = await api.createVenue('E2E Connected Hall')
+    // Consent as a browser would: authorize at the hub, approve at the provider, back through the gateway.
+    const { authorizeUrl } = await api.ok('GET', `/api/v1/integrations/oauth/stripe/authorize?venueId=${venueId}`)
+    const consent = await fetch(authorizeUrl as string, { redirect: 'manual' })
+    assert.equal(consent.status, 302)
+    const back = new URL(consent.headers.get('location') ?? '')
+    const callback = await fetch(`${stack.gateway}${back.pathname}${back.search}`, { redirect: 'manual' })
+    assert.equal(callback.status, 302, await callback.text())
+    const outcome = new URL(callback.headers.get('location') ?? '')
+    assert.equal(outcome.searchParams.get('status'), 'success', outcome.search)
+    const connection = await api.ok('GET', `/api/v1/integrations/connections/${outcome.searchParams.get('connectionId') ?? ''}`)
+    const connectedAccount = connection.accountId as string
+
+    // The platform acts for the connected account while the grant stands, and not once it is revoked.
+    const actAs = () => fetch(`http://127.0.0.1:${stack.sims.stripe}/v1/customers?limit=1`, { headers: { authorization: `Bearer ${SIMULATOR_OAUTH_APPS.STRIPE_PLATFORM_SECRET_KEY}`, 'stripe-account': connectedAccount } })
+    assert.equal((await actAs()).status, 200, 'the grant works before the deletion')
+    await api.ok('DELETE', `/api/v1/venues/${venueId}`, undefined, [204])
+    const refused = await actAs()
+    assert.ok([401, 403].includes(refused.status), `the grant is revoked at Stripe (${refused.status})`)
+    await auditedOnce(connection.id as string, 'connection.disconnected')
   })
 })
 
