@@ -11,4 +11,5 @@ const config = loadConfig()
 const app = createFastify({ service: WORKER_NAME, logLevel: config.LOG_LEVEL })
 await app.register(integrationWorker, { config })
 await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, graceMs: 30_000 })
-startSyncProcessing(app)
+// The worker also keeps Redis in line with Postgres (lost runs re-enqueued, schedules restored).
+startSyncProcessing(app, { reconcile: true })

@@ -18,6 +18,7 @@ import { PUSH_OPERATIONS, type PushJob } from './push-runner.ts'
 import { DeadLetterNotFoundError, JobNotFoundError, SyncAlreadyRunningError } from './sync-errors.ts'
 import { QUEUES, QUEUE_KEYS, type JobData, type PushJobData, type QueueKey, type QueueName, type SyncJobData, type SyncQueues } from './sync-queues.ts'
 import { isActiveRunConflict, type NewRun, type RunKind, type SyncRunRepository } from './sync-run-repository.ts'
+import { jobHealth } from './sync-reconciler.ts'
 
 /** Who asked, for the audit trail (what `auditActor(request)` returns). */
 export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
@@ -146,16 +147,21 @@ export function createSyncService(deps: {
 
   async function jobLost(run: { queue: string; job_id: string | null; created_at?: Date }): Promise<boolean> {
     if (!run.job_id) return run.created_at !== undefined && Date.now() - run.created_at.getTime() > STALE_UNENQUEUED_MS
-    const queue = queues.byName(run.queue)
-    const job = queue ? await queue.getJob(run.job_id) : null
-    if (!job) return true
-    const state = await job.getState()
-    return state === 'completed' || state === 'failed'
+    const { health, job } = await jobHealth(queues, run.queue, run.job_id)
+    if (health === 'live') return false
+    // A partial record (written into an emptied Redis) would otherwise answer every later
+    // request with SYNC_ALREADY_RUNNING: it goes with its run.
+    if (health === 'partial' && job) {
+      const key = job.queue.toKey(run.job_id)
+      await job.queue.client.del(key, `${key}:logs`, `${key}:lock`)
+    }
+    return true
   }
 
   /**
-   * An active run whose job no longer exists (Redis flushed, a crash between commit and enqueue)
-   * would block its (connection, entity) forever: such runs are failed as JOB_LOST.
+   * An active run whose job no longer exists or is a partial record (Redis emptied, a crash
+   * between commit and enqueue) would block its (connection, entity) forever: when a new run is
+   * asked for, such runs are failed as JOB_LOST (the reconciler resumes the ones nobody asks for).
    */
   async function repairLostRuns(tenantId: string, connectionId: string, kind: RunKind, entities: string[]): Promise<boolean> {
     const active = await db.withTenant(tenantId, (trx) => trx('integration.sync_logs').select('id', 'queue', 'job_id', 'created_at').where({ connection_id: connectionId, kind }).whereIn('entity', entities).whereIn('status', ['queued', 'running']))
