@@ -54,6 +54,7 @@ import { createSyncStateRepository } from './sync-state-repository.ts'
 import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
 import { scheduleIntervalFor } from '../sync-schedules.ts'
+import { retryTransient, withTransientRetries } from './transient-retry.ts'
 import { createWebhookProcessor } from './webhook-processor.ts'
 
 export type SyncEngine = SyncService
@@ -176,11 +177,20 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
         reconcileTimer = setInterval(reconcileNow, config.SYNC_RECONCILE_INTERVAL_MS)
         reconcileTimer.unref()
       }
-      const shared = { db: fastify.db, connectionContext: fastify.connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
+      // A dropped connection, a failover, a serialization failure or a deadlock is retried inside
+      // the step that met it and does not spend one of the job's attempts.
+      const retry = { onRetry: (err: unknown) => logger.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'transient database error; retrying the step') }
+      const db = withTransientRetries(fastify.db, retry)
+      const context = fastify.connectionContext
+      const connectionContext = {
+        forSync: (tenantId: string, connectionId: string) => retryTransient(() => context.forSync(tenantId, connectionId), retry),
+        onAuthFailure: (tenantId: string, connectionId: string, failedToken: string | undefined) => context.onAuthFailure(tenantId, connectionId, failedToken),
+      }
+      const shared = { db, connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
       worker = startSyncWorker(
         {
           queues: syncQueues,
-          db: fastify.db,
+          db,
           redis: fastify.redis,
           redisPrefix: prefix,
           syncLogs: fastify.syncLogs,
