@@ -13,9 +13,14 @@ declare module 'fastify' {
 export function createRedis(url: string, name: string): Redis {
   return new Redis(url, {
     connectionName: name,
-    // Fail requests fast while Redis is down so /ready answers 503 instead of hanging.
-    maxRetriesPerRequest: 2,
+    // Nothing waits on a Redis that is down: a command is refused after one failed reconnect,
+    // and none takes longer than a second (a black-holed host would otherwise hold it for the
+    // 10 s connect timeout), so callers answer 503 or fall back instead of hanging. Commands
+    // issued while (re)connecting still queue for that long, so start-up needs no special care.
+    maxRetriesPerRequest: 1,
     enableOfflineQueue: true,
+    connectTimeout: 2_000,
+    commandTimeout: 1_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   })
 }
