@@ -54,11 +54,11 @@ export const IntegrationServiceEnv = Type.Object({
   /**
    * Bull job lock (renewed every half of it): a worker that stops renewing it (killed) loses its
    * job to another once it lapses and the next stalled check runs, so a killed worker's run is
-   * resumed within about lock + stalled interval (8 s by default). Raise both only for workers
+   * resumed within about lock + stalled interval (6.5 s by default). Raise both only for workers
    * whose event loop can stall for seconds.
    */
-  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 6_000 }),
-  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 2_000 }),
+  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 5_000 }),
+  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 1_500 }),
   SYNC_MAX_STALLED_COUNT: Type.Integer({ minimum: 1, default: 5 }),
   /** Provider waits up to this long are slept inside the job; longer ones reschedule it. */
   SYNC_MAX_INLINE_WAIT_MS: Type.Integer({ minimum: 0, default: 60_000 }),
