@@ -120,7 +120,7 @@ export const serviceKit = fp(
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
-    if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service })
+    if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service, requireNoEviction: process.env.NODE_ENV === 'production' })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
     if (opts.auditRelay && opts.databaseUrl && opts.internal?.complianceUrl) {
       await fastify.register(auditRelay, { ...opts.auditRelay, source: opts.service, complianceUrl: opts.internal.complianceUrl })
