@@ -40,6 +40,10 @@ export const CommonEnv = {
    * turned 503, so load balancers stop sending before it closes. Unset: 5 s in production, 0 elsewhere.
    */
   DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
+  /** Repeats of one refusal (source, code, principal or IP) within this window are stored once, with a count. */
+  SECURITY_EVENT_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
+  /** Pause between deliveries of buffered security events to compliance-service; 0 runs no timer. */
+  SECURITY_RELAY_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
 } satisfies TProperties
 
 export const DatabaseEnv = {
