@@ -64,14 +64,14 @@ describe('reliability across processes', () => {
     'Redis emptied mid-sync: every run completes exactly once without a user request, and the schedules are back',
     async () => {
       const TOTAL = 3_000
-      const connections = []
+      const connections: Array<{ venueId: string; connectionId: string }> = []
       for (let i = 0; i < 4; i++) connections.push(await stripeConnection(TOTAL))
       // Connecting schedules each connection (hourly, the default setting).
       const schedulesBefore = await eventually('the schedules of the new connections', 20_000, async () => {
         const count = await scheduledRuns()
         return count >= connections.length ? count : undefined
       })
-      const runs = []
+      const runs: string[] = []
       for (const connection of connections) runs.push(await requestSync(connection.venueId))
       await eventually('two runs in the middle', 60_000, async () => {
         const logs = await Promise.all(runs.map(syncLog))
