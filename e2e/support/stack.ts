@@ -40,6 +40,8 @@ export interface E2EStack {
   serviceUrl(service: 'venue-service' | 'integration-service' | 'compliance-service'): string
   kill(name: ProcessName): Promise<void>
   restart(name: ProcessName): Promise<void>
+  /** Starts one more integration-worker (own port and log directory), as a deployment with several runs; stop it with `stop()`. */
+  startExtraWorker(): Promise<Stack>
 }
 
 export interface E2EOptions {
@@ -161,6 +163,15 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     serviceUrl,
     kill: (name) => processes.kill(name, 'SIGKILL'),
     restart: (name) => processes.restart(name),
+    startExtraWorker: async () => {
+      const spec = processes.specs.find((candidate) => candidate.name === 'integration-worker')
+      if (!spec) throw new Error('the stack has no integration-worker')
+      const port = await freePort()
+      const extra = new Stack([{ ...spec, env: { ...spec.env, INTEGRATION_WORKER_PORT: String(port) }, readyUrl: `http://127.0.0.1:${port}/ready` }], env, { output: { kind: 'files', dir: join(logDir, `extra-worker-${port}`) }, cwd: logDir, exitWithParent: true, readyTimeoutMs: 120_000 })
+      process.once('exit', () => extra.killAllNow())
+      await extra.start()
+      return extra
+    },
     markFailed: () => {
       failed = true
     },
