@@ -4,12 +4,12 @@ import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../../config.ts'
-import { isSensitive } from './upstreams.ts'
+import { isSensitive, normalisedPath } from './upstreams.ts'
 
 type Bucket = 'user' | 'sensitive' | 'anonymous' | 'webhook'
 
 function bucketOf(request: FastifyRequest): Bucket {
-  const path = request.url.split('?')[0] ?? request.url
+  const path = normalisedPath(request.url)
   if (path.startsWith('/api/v1/integrations/webhooks/')) return 'webhook'
   if (!request.principal) return 'anonymous'
   return isSensitive(request.method, path) ? 'sensitive' : 'user'
