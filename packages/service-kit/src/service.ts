@@ -1,13 +1,17 @@
 // How every service is put together: a Fastify instance with the kit's options, and the kit
 // plugin that adds errors, health, metrics, OpenAPI, auth, Postgres and Redis.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import { PROBLEM_CONTENT_TYPE, problemType } from '@hub/contracts'
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import closeWithGrace from 'close-with-grace'
 import type { SecurityEventReporter } from '@hub/contracts'
 import { loggerOptions, requestIdFrom } from './logger.ts'
-import errorHandler, { sendProblem } from './plugins/error-handler.ts'
+import errorHandler, { FRAMEWORK_CODES, frameworkProblem, sendProblem } from './plugins/error-handler.ts'
 import health, { type HealthDetails } from './plugins/health.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
@@ -26,15 +30,78 @@ export interface FastifyFactoryOptions {
   loggerInstance?: FastifyServerOptions['loggerInstance']
   bodyLimit?: number
   trustProxy?: boolean | string
+  timeouts?: Partial<ServerTimeouts>
+}
+
+/**
+ * Deadlines of every listener, so a slow or silent client cannot hold a socket for ever: the
+ * headers must arrive within `headersMs`, the whole request (body included) within `requestMs`,
+ * a socket idle for `idleMs` is closed, and a kept-alive socket waits `keepAliveMs` for the next
+ * request. Node would check the first two only every 30 s; the check interval follows them.
+ */
+export interface ServerTimeouts {
+  headersMs: number
+  requestMs: number
+  idleMs: number
+  keepAliveMs: number
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 10_000 }
+
+/**
+ * Path parameters up to this many bytes reach the route (and its schema, which sets the real
+ * bound); longer ones are a 414. Schemas allow ids of up to 200 characters, which percent-encoded
+ * take up to three times as many.
+ */
+export const MAX_PARAM_LENGTH = 1024
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers too large, a malformed
+ * request line, a request that missed its deadline) are written straight to the socket; without
+ * this they get Node's or Fastify's own JSON body. The socket is closed after: its framing can no
+ * longer be trusted.
+ */
+export function writeClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const { status, code, detail } =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? { status: 408, code: 'REQUEST_TIMEOUT', detail: 'The request did not arrive in time.' }
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? { status: 431, code: 'HEADERS_TOO_LARGE', detail: 'The request line and headers are too large.' }
+        : { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP.' }
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && !inProgress?.headersSent) {
+    const title = STATUS_CODES[status] ?? 'Bad Request'
+    const body = JSON.stringify({ type: problemType(code), title, status, detail, code, requestId: randomUUID() })
+    socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 export function createFastify(opts: FastifyFactoryOptions) {
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
   return Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
     genReqId: requestIdFrom,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 4))),
+    },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    clientErrorHandler: writeClientError,
+    // Router refusals (bad percent-encoding, an over-long parameter) skip the error handler.
+    frameworkErrors: (error: FastifyError, _request, reply) => {
+      const known = FRAMEWORK_CODES[error.code]
+      if (!known) return sendProblem(reply, { title: 'Bad Request', status: 400, code: 'BAD_REQUEST', detail: 'The request could not be routed.' })
+      return sendProblem(reply, frameworkProblem(known))
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 }

@@ -229,3 +229,5 @@ export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] =
   }
   return gaps
 }
+
+export { rawRequest, type RawResponse } from './raw-http.ts'
