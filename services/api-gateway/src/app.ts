@@ -8,6 +8,7 @@ import type { SecurityEventReporter } from '@hub/contracts'
 import type { GatewayConfig } from './config.ts'
 import edgeGuard from './plugins/app/edge-guard.ts'
 import gatewayRateLimit from './plugins/app/rate-limit.ts'
+import inFlightLimit from './plugins/app/in-flight-limit.ts'
 import proxy from './plugins/app/proxy.ts'
 import openapiMerge from './plugins/app/openapi-merge.ts'
 import { upstreamHealth } from './plugins/app/upstream-health.ts'
@@ -33,6 +34,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   await fastify.register(cors, { origin: origins.length > 0 ? origins : false, credentials: false, exposedHeaders: ['x-request-id', 'retry-after', 'location'] })
   await fastify.register(edgeGuard, { bodyLimit: config.BODY_LIMIT_BYTES })
+  await fastify.register(inFlightLimit, { maxPerClient: config.MAX_IN_FLIGHT_PER_CLIENT })
   await fastify.register(gatewayRateLimit, { config })
   await fastify.register(openapiMerge, { upstreams })
   await fastify.register(proxy, { config })

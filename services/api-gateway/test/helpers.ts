@@ -8,7 +8,7 @@ import venueService from '../../venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
 import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
 import apiGateway, { SERVICE_NAME } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
+import { edgeServerOptions, loadConfig } from '../src/config.ts'
 
 
 /** A stand-in integration-service: echoes what reached it, byte for byte. */
@@ -56,10 +56,9 @@ export async function setupGateway() {
   return {
     common,
     build: async (extra: Record<string, string> = {}) => {
-      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', bodyLimit: 1024 * 1024 })
-      await app.register(apiGateway, {
-        config: loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra }),
-      })
+      const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra })
+      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...edgeServerOptions(config) })
+      await app.register(apiGateway, { config })
       await app.ready()
       gateways.push(app)
       return app
