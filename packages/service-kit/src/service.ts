@@ -1,6 +1,7 @@
 // How every service is put together: a Fastify instance with the kit's options, and the kit
 // plugin that adds errors, health, metrics, OpenAPI, auth, Postgres and Redis.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Socket } from 'node:net'
@@ -10,7 +11,8 @@ import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import closeWithGrace from 'close-with-grace'
 import type { SecurityEventReporter } from '@hub/contracts'
-import { loggerOptions, requestIdFrom } from './logger.ts'
+import { loggerOptions, requestIdGenerator } from './logger.ts'
+import { peerTrusted, type TrustProxy } from './proxy-trust.ts'
 import errorHandler, { FRAMEWORK_CODES, frameworkProblem, sendProblem } from './plugins/error-handler.ts'
 import health, { type HealthDetails } from './plugins/health.ts'
 import metrics from './plugins/metrics.ts'
@@ -29,7 +31,10 @@ export interface FastifyFactoryOptions {
   /** A pino-compatible stream or logger instance for tests that capture logs. */
   loggerInstance?: FastifyServerOptions['loggerInstance']
   bodyLimit?: number
-  trustProxy?: boolean | string
+  /** Proxies whose X-Forwarded-For and X-Request-Id are believed (see trustProxyOption). */
+  trustProxy?: TrustProxy
+  /** `generate`: never take a request id from a request (the edge). Default: from trusted proxies. */
+  requestIds?: 'generate' | 'from-trusted-proxy'
   timeouts?: Partial<ServerTimeouts>
 }
 
@@ -80,11 +85,13 @@ export function writeClientError(error: Error & { code?: string }, socket: Socke
 
 export function createFastify(opts: FastifyFactoryOptions) {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
-  return Fastify({
+  const trust = opts.trustProxy ?? false
+  const options: FastifyHttpOptions<Server> = {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
-    genReqId: requestIdFrom,
+    genReqId: requestIdGenerator(opts.requestIds === 'generate' || trust === false ? null : (address) => peerTrusted(trust, address)),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
-    trustProxy: opts.trustProxy ?? false,
+    // Fastify takes a hop count at run time; its types only omit it.
+    trustProxy: trust as FastifyHttpOptions<Server>['trustProxy'],
     return503OnClosing: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     http: {
@@ -103,7 +110,8 @@ export function createFastify(opts: FastifyFactoryOptions) {
       return sendProblem(reply, frameworkProblem(known))
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
-  }).withTypeProvider<TypeBoxTypeProvider>()
+  }
+  return Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
 }
 
 export type ServiceInstance = ReturnType<typeof createFastify>
@@ -116,7 +124,7 @@ export interface KitOptions {
   databasePoolMax?: number
   redisUrl?: string
   redisPrefix?: string
-  jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean }
+  jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean; maxAgeSeconds?: number; clockSkewSeconds?: number }
   securityEvents?: SecurityEventReporter
   /** Extra members of GET /health (the gateway's upstreams). */
   healthDetails?: HealthDetails

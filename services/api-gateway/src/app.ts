@@ -25,7 +25,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     description: 'The public door of the hub.',
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, deferFailures: true },
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS, deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),

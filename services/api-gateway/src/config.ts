@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { COMMON_SECRETS, CommonEnv, parseConfig } from '@hub/service-kit'
+import { COMMON_SECRETS, CommonEnv, parseConfig, trustProxyOption } from '@hub/service-kit'
 
 const Url = Type.String({ pattern: '^https?://' })
 
@@ -20,7 +20,6 @@ export const GatewayEnv = Type.Object({
   RATE_LIMIT_ANONYMOUS_MAX: Type.Integer({ minimum: 1, default: 300 }),
   /** Writes to credential and configuration routes per window per user. */
   RATE_LIMIT_SENSITIVE_MAX: Type.Integer({ minimum: 1, default: 30 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
   /** Edge deadlines: headers, the whole request (body included), an idle socket, an idle kept-alive socket. */
   EDGE_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
   EDGE_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
@@ -38,7 +37,10 @@ export type GatewayConfig = Static<typeof GatewayEnv>
 export function edgeServerOptions(config: GatewayConfig) {
   return {
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: config.TRUST_PROXY,
+    // The edge trusts a load balancer only when told to (TRUST_PROXY), never by default, and
+    // never takes a request id from outside.
+    trustProxy: config.TRUST_PROXY ? trustProxyOption(config) : false,
+    requestIds: 'generate' as const,
     timeouts: { headersMs: Math.min(config.EDGE_HEADERS_TIMEOUT_MS, config.EDGE_REQUEST_TIMEOUT_MS), requestMs: config.EDGE_REQUEST_TIMEOUT_MS, idleMs: config.EDGE_IDLE_TIMEOUT_MS, keepAliveMs: config.EDGE_KEEP_ALIVE_TIMEOUT_MS },
   }
 }

@@ -36,7 +36,8 @@ export async function setupGateway() {
   const common = {
     ...testServiceEnv(prefix),
   }
-  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  // Behind the gateway on loopback, as in the dev stack: it believes the gateway's forwarded address and request id.
+  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustProxy: ['loopback'] })
   await venue.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole) }) })
   const venueUrl = await listenLocal(venue)
   const integration = echoUpstream()
@@ -55,6 +56,7 @@ export async function setupGateway() {
 
   return {
     common,
+    db,
     build: async (extra: Record<string, string> = {}) => {
       const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra })
       const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...edgeServerOptions(config) })

@@ -13,6 +13,7 @@ import { dropDatabase, ensureDatabase, migrateSchema, type SchemaSpec } from '..
 import { mintDevToken } from '../tokens.ts'
 import { loggerOptions } from '../logger.ts'
 import { createFastify, type ServiceInstance } from '../service.ts'
+import { trustProxyOption } from '../proxy-trust.ts'
 import type { Role } from '../plugins/auth.ts'
 
 export const TEST_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -188,7 +189,7 @@ export async function setupServiceTests(options: {
     db,
     env,
     build: async (extraEnv = {}) => {
-      const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+      const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustProxy: trustProxyOption({ ...env, ...extraEnv }) })
       apps.push(app)
       routes.set(app, recordRoutes(app))
       await options.register(app, { ...env, ...extraEnv })
