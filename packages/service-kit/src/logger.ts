@@ -49,6 +49,13 @@ export function requestIdGenerator(trustedPeer: ((address: string | undefined) =
   }
 }
 
+/** Longest path a log line carries: ten requests with 15 KB paths must not write 150 KB of log. */
+export const MAX_LOGGED_PATH = 512
+
+export function clipPath<T extends string | null | undefined>(path: T): T {
+  return (typeof path === 'string' && path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path) as T
+}
+
 /** A header value as it may be logged: one string, at most `max` characters. */
 export function clipHeader(value: string | string[] | undefined, max = 128): string | undefined {
   if (value === undefined) return undefined
@@ -65,7 +72,7 @@ export function loggerOptions(level: string, service: string): FastifyServerOpti
       req: (req: { method: string; url: string; id?: string; ip?: string; headers?: Record<string, string | string[] | undefined> }) => ({
         method: req.method,
         // Query strings can carry OAuth codes and states; keep the path only.
-        url: req.url.split('?')[0],
+        url: clipPath(req.url.split('?')[0]),
         ip: req.ip,
         // What the caller called this request, kept apart from the id we gave it.
         ...(req.headers?.['x-request-id'] !== undefined ? { clientRequestId: clipHeader(req.headers['x-request-id']) } : {}),

@@ -88,6 +88,9 @@ export function createFastify(opts: FastifyFactoryOptions) {
   const trust = opts.trustProxy ?? false
   const options: FastifyHttpOptions<Server> = {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
+    // One line per request, written by the kit when the answer is sent (see serviceKit), so a
+    // refusal that is not worth a line (a caller already rate-limited) can stay silent.
+    disableRequestLogging: true,
     genReqId: requestIdGenerator(opts.requestIds === 'generate' || trust === false ? null : (address) => peerTrusted(trust, address)),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     // Fastify takes a hop count at run time; its types only omit it.
@@ -115,6 +118,13 @@ export function createFastify(opts: FastifyFactoryOptions) {
 }
 
 export type ServiceInstance = ReturnType<typeof createFastify>
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set for a refusal already logged once in its window: no per-request log line. */
+    quietLog: boolean
+  }
+}
 
 export interface KitOptions {
   service: string
@@ -153,6 +163,11 @@ export const serviceKit = fp(
     fastify.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id)
       if (closing) reply.header('connection', 'close')
+    })
+    fastify.decorateRequest('quietLog', false)
+    fastify.addHook('onResponse', async (request, reply) => {
+      if (request.quietLog) return
+      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
     })
     await fastify.register(errorHandler, { service: opts.service })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })

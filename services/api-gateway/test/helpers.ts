@@ -1,7 +1,7 @@
 import { after } from 'node:test'
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
 import venueService from '../../venue-service/src/app.ts'
@@ -57,9 +57,9 @@ export async function setupGateway() {
   return {
     common,
     db,
-    build: async (extra: Record<string, string> = {}) => {
+    build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance'] } = {}) => {
       const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra })
-      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...edgeServerOptions(config) })
+      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...options, ...edgeServerOptions(config) })
       await app.register(apiGateway, { config })
       await app.ready()
       gateways.push(app)

@@ -118,7 +118,7 @@ export default fp(
   async (fastify, opts: { service: string }) => {
     fastify.setErrorHandler((error, request, reply) => {
       const problem = toProblem(error as FastifyError, request)
-      if (problem.status >= 400 && problem.status < 500) request.log.info({ code: problem.code, status: problem.status }, 'request refused')
+      if (problem.status >= 400 && problem.status < 500 && !(request as { quietLog?: boolean }).quietLog) request.log.info({ code: problem.code, status: problem.status }, 'request refused')
       if (problem.status === 403 && !wasReported(error)) reportForbidden(request, opts.service, problem.code)
       if (problem.status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
       // The rest of a refused body may still be on its way: hang up rather than read it.

@@ -3,6 +3,7 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
+import { clipPath } from '@hub/service-kit'
 import type { GatewayConfig } from '../../config.ts'
 import { isSensitive, normalisedPath } from './upstreams.ts'
 
@@ -25,6 +26,16 @@ export default fp(
       // Providers deliver bursts from few addresses; their signatures are checked downstream.
       webhook: config.RATE_LIMIT_ANONYMOUS_MAX * 10,
     }
+    // A caller over its budget is logged (and reported) once per window, not once per refused
+    // request: a flood of refusals would otherwise cost more log than the requests it refuses.
+    const loggedUntil = new Map<string, number>()
+    const firstRefusalInWindow = (key: string): boolean => {
+      const now = Date.now()
+      if ((loggedUntil.get(key) ?? 0) > now) return false
+      if (loggedUntil.size >= 10_000) for (const [k, until] of loggedUntil) if (until <= now) loggedUntil.delete(k)
+      loggedUntil.set(key, now + config.RATE_LIMIT_WINDOW_MS)
+      return true
+    }
     await fastify.register(rateLimit, {
       global: true,
       redis: fastify.redis,
@@ -38,7 +49,12 @@ export default fp(
         return `${bucket}:${who}`
       },
       max: (request) => max[bucketOf(request)],
-      onExceeded: (request) => {
+      onExceeded: (request, key) => {
+        if (!firstRefusalInWindow(key)) {
+          request.quietLog = true
+          return
+        }
+        request.log.warn({ bucket: bucketOf(request) }, 'rate limit reached; further refusals in this window are not logged')
         fastify.securityEvents.report({
           type: 'RATE_LIMIT',
           severity: 'low',
@@ -48,7 +64,7 @@ export default fp(
           actor: request.principal?.userId ?? null,
           ip: request.ip,
           method: request.method,
-          path: request.url.split('?')[0] ?? request.url,
+          path: clipPath(request.url.split('?')[0] ?? request.url),
           requestId: String(request.id),
           details: { bucket: bucketOf(request) },
         })
