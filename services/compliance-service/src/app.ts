@@ -41,7 +41,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
-  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance', operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean) })
   await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
 }
