@@ -36,7 +36,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   await fastify.register(edgeGuard, { bodyLimit: config.BODY_LIMIT_BYTES })
   await fastify.register(inFlightLimit, { maxPerClient: config.MAX_IN_FLIGHT_PER_CLIENT })
   await fastify.register(gatewayRateLimit, { config })
-  await fastify.register(openapiMerge, { upstreams })
+  await fastify.register(openapiMerge, { upstreams, ttlMs: config.OPENAPI_CACHE_TTL_MS })
   await fastify.register(proxy, { config })
 }
 

@@ -27,6 +27,8 @@ export const GatewayEnv = Type.Object({
   EDGE_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
   /** Requests one caller (user of a tenant, or IP when anonymous) may have in flight at once, per replica. */
   MAX_IN_FLIGHT_PER_CLIENT: Type.Integer({ minimum: 1, maximum: 10_000, default: 32 }),
+  /** How long the merged OpenAPI document is served before it is refreshed (in the background). */
+  OPENAPI_CACHE_TTL_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
   /** Sockets to each upstream per proxied route group (webhooks, OAuth and each API prefix have their own pool). */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_024, default: 64 }),
   PUBLIC_URL: Type.Optional(Url),
