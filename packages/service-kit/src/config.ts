@@ -34,6 +34,9 @@ export const CommonEnv = {
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'venue-hub' }),
   INTERNAL_AUTH_KEYS: Type.String({ minLength: 2 }),
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
+  /** The metrics listener's port (default per service, 9464-9468; 0: any free port) and address (default HOST). */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   /** Proxies believed about the client's address and request id (see trustProxyOption); unset: loopback outside production. */
   TRUST_PROXY: Type.Optional(Type.String()),
   /** Longest a user token is accepted after its `iat`, whatever its `exp` says. */

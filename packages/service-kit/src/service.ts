@@ -1,6 +1,6 @@
 // How every service is put together: a Fastify instance with the kit's options, and the kit
 // plugin that adds errors, health, metrics, OpenAPI, auth, Postgres and Redis.
-import Fastify, { type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Server } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
@@ -90,7 +90,7 @@ export function createFastify(opts: FastifyFactoryOptions) {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
     // One line per request, written by the kit when the answer is sent (see serviceKit), so a
     // refusal that is not worth a line (a caller already rate-limited) can stay silent.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: requestIdGenerator(opts.requestIds === 'generate' || trust === false ? null : (address) => peerTrusted(trust, address)),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     // Fastify takes a hop count at run time; its types only omit it.
@@ -149,6 +149,8 @@ export interface KitOptions {
   auditRelay?: { table: string; intervalMs: number }
   /** Mean event-loop delay above which requests are refused with 503; 0 disables. Default 2 s. */
   maxEventLoopDelayMs?: number
+  /** The metrics listener (METRICS_PORT, METRICS_HOST); never the public one. */
+  metrics?: { port?: number | undefined; host?: string | undefined }
 }
 
 export const serviceKit = fp(
@@ -171,7 +173,7 @@ export const serviceKit = fp(
     })
     await fastify.register(errorHandler, { service: opts.service })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
-    await fastify.register(metrics, { service: opts.service })
+    await fastify.register(metrics, { service: opts.service, port: opts.metrics?.port, host: opts.metrics?.host })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })
     let reporter = opts.securityEvents
     if (!reporter && opts.internal?.complianceUrl) {

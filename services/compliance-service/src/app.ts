@@ -22,6 +22,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Audit log, security events and sync-log records for auditors.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -36,6 +36,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Provider connections, sync engine, webhooks and sync logs.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -16,6 +16,7 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Venues and who may manage them, isolated per tenant.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

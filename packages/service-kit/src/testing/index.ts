@@ -49,7 +49,18 @@ export function testServiceEnv(redisPrefix: string): Record<string, string> {
     // provider SDKs) stalls the loop the others measure and they would refuse with 503. In
     // production each service is a process of its own.
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Each app's metrics listener on a free port, so test files never collide.
+    METRICS_PORT: '0',
   }
+}
+
+/** The Prometheus text an app serves on its metrics listener. */
+export async function scrapeMetrics(app: FastifyInstance): Promise<string> {
+  const base = app.metrics.url()
+  if (!base) throw new Error('the metrics listener is not listening')
+  const response = await fetch(`${base}/metrics`)
+  if (response.status !== 200) throw new Error(`metrics answered ${response.status}`)
+  return response.text()
 }
 
 export interface TestDatabase {
