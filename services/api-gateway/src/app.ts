@@ -29,6 +29,11 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS, deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
+    // No database: refusals wait in a Redis stream until compliance-service has them.
+    securityEventBuffer: 'redis',
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
+    securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
+    internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: {}, complianceUrl: config.COMPLIANCE_SERVICE_URL },
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
   })
   await fastify.register(helmet, { global: true })

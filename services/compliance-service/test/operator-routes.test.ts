@@ -38,4 +38,11 @@ test('POST /sync-logs/pull is for operator admins only and reveals no global fig
   const operator = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
   assert.equal(operator.statusCode, 204, operator.body)
   assert.equal(operator.body, '', 'no count of other tenants\' runs')
+
+  // No operators configured: nobody pulls by hand (the consumer loop still does).
+  const unconfigured = createFastify({ service: 'compliance-service', logLevel: 'silent' })
+  apps.push(unconfigured)
+  await unconfigured.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false' }) })
+  const anyAdmin = await unconfigured.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
+  assert.equal(anyAdmin.statusCode, 403)
 })

@@ -26,8 +26,9 @@ export default fp(
       // Providers deliver bursts from few addresses; their signatures are checked downstream.
       webhook: config.RATE_LIMIT_ANONYMOUS_MAX * 10,
     }
-    // A caller over its budget is logged (and reported) once per window, not once per refused
-    // request: a flood of refusals would otherwise cost more log than the requests it refuses.
+    // A caller over its budget is logged once per window, not once per refused request: a flood
+    // of refusals would otherwise cost more log than the requests it refuses. Every refusal is
+    // still reported; the reporter folds repeats into one stored event with a count.
     const loggedUntil = new Map<string, number>()
     const firstRefusalInWindow = (key: string): boolean => {
       const now = Date.now()
@@ -50,11 +51,8 @@ export default fp(
       },
       max: (request) => max[bucketOf(request)],
       onExceeded: (request, key) => {
-        if (!firstRefusalInWindow(key)) {
-          request.quietLog = true
-          return
-        }
-        request.log.warn({ bucket: bucketOf(request) }, 'rate limit reached; further refusals in this window are not logged')
+        if (firstRefusalInWindow(key)) request.log.warn({ bucket: bucketOf(request) }, 'rate limit reached; further refusals in this window are not logged')
+        else request.quietLog = true
         fastify.securityEvents.report({
           type: 'RATE_LIMIT',
           severity: 'low',

@@ -69,13 +69,14 @@ const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> 
   fastify.post(
     '/sync-logs/pull',
     {
-      // The feed spans every tenant: only the operators may drive it, and the answer says that
-      // the pull ran, not how many runs of other tenants it stored.
+      // The feed spans every tenant: only the operators (OPERATOR_TENANT_IDS; nobody when empty,
+      // as for tenantless security events) may drive it, and the answer says that the pull ran,
+      // not how many runs of other tenants it stored.
       schema: { tags, security, summary: 'Pull the sync-log feed now (operator admins)', response: { 204: Type.Null(), ...Problems, 503: Problems[400] } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request, reply) => {
-      if (opts.operatorTenantIds.length > 0 && !opts.operatorTenantIds.includes(request.principal.tenantId)) {
+      if (!opts.operatorTenantIds.includes(request.principal.tenantId)) {
         throw new ForbiddenError('OPERATOR_ONLY', 'The sync-log pull is for the platform operators.')
       }
       await fastify.syncLogConsumer.pullOnce()
