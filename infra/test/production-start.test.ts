@@ -91,7 +91,7 @@ test('the compiled services start with plain node, refuse readiness before migra
   })
 
   const [venuePort, integrationPort, workerPort, compliancePort, gatewayPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()])
-  const base = { ...testServiceEnv(prefix), NODE_ENV: 'production', LOG_LEVEL: 'info', JWT_JWKS_URL: 'https://auth.example.test/.well-known/jwks.json', HOST: '127.0.0.1' }
+  const base = { ...testServiceEnv(prefix), NODE_ENV: 'production', LOG_LEVEL: 'info', JWT_JWKS_URL: 'https://auth.example.test/.well-known/jwks.json', HOST: '127.0.0.1', METRICS_PORT: '0' }
   // Production refuses a shared JWT secret; JWKS is fetched lazily, so /health and /ready do not need it.
   delete (base as Record<string, string>).JWT_SECRET
   const urls = {
@@ -120,7 +120,7 @@ test('the compiled services start with plain node, refuse readiness before migra
     start('integration-service', 'services/integration-service/src/server.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_SERVICE_PORT: String(integrationPort) }),
     start('integration-worker', 'services/integration-service/src/worker.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_WORKER_PORT: String(workerPort) }),
     start('compliance-service', 'services/compliance-service/src/server.js', { ...base, ...urls, DATABASE_URL: db('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(compliancePort), SYNC_LOG_CONSUMER: 'false' }),
-    start('api-gateway', 'services/api-gateway/src/server.js', { ...base, ...urls, API_GATEWAY_PORT: String(gatewayPort), TRUST_PROXY: 'true' }),
+    start('api-gateway', 'services/api-gateway/src/server.js', { ...base, ...urls, API_GATEWAY_PORT: String(gatewayPort), TRUST_PROXY: 'loopback' }),
   ]
   running.push(...others)
   const ports: Record<string, number> = { 'integration-service': integrationPort, 'integration-worker': workerPort, 'compliance-service': compliancePort, 'api-gateway': gatewayPort }
