@@ -51,6 +51,13 @@ export interface E2EOptions {
 
 const secret = () => randomBytes(24).toString('base64url')
 
+/**
+ * How long a process may take to answer /ready. Generous: on a saturated two-core box (load 30+)
+ * loading integration-service's provider SDKs through tsx alone has taken over two minutes, and a
+ * slow start is not what these tests are about.
+ */
+const READY_TIMEOUT_MS = 240_000
+
 /** Polls `probe` until it returns something other than undefined, or fails with `what` at the deadline. */
 export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
   const deadline = Date.now() + timeoutMs
@@ -106,7 +113,7 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
   // The children run in the log directory, so a developer's .env in the repository never leaks in.
-  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: 120_000 })
+  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: READY_TIMEOUT_MS })
   const killNow = () => processes.killAllNow()
   process.once('exit', killNow)
   after(async () => {
