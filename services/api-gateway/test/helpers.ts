@@ -63,7 +63,7 @@ export async function setupGateway() {
     common,
     db,
     build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance'] } = {}) => {
-      const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra })
+      const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '10000', ...extra })
       const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...options, ...edgeServerOptions(config) })
       await app.register(apiGateway, { config })
       await app.ready()
