@@ -101,6 +101,8 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // Two cores run six processes, the test and Postgres: start-up stalls are expected, not pressure.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     SYNC_LOG_POLL_MS: '500',
+    // Metrics listeners on free ports too, like every other port of a test stack.
+    METRICS_PORT: '0',
     // The tests poll through the gateway; the per-user limit is proven elsewhere, not tripped here.
     RATE_LIMIT_USER_MAX: '100000',
     // A killed worker's job goes to the next worker within seconds, not the production 30 s.
