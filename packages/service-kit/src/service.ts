@@ -16,6 +16,7 @@ import database from './plugins/database.ts'
 import redis from './plugins/redis.ts'
 import securityEvents from './plugins/security-events.ts'
 import auditRelay from './plugins/audit-relay.ts'
+import inputGuard from './plugins/input-guard.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
 import { createInternalClient, createSecurityEventReporter, newestKey, parseInternalAuthKeys } from '@hub/internal-auth'
 
@@ -35,7 +36,9 @@ export function createFastify(opts: FastifyFactoryOptions) {
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    // No coercion: a JSON body must carry the declared types. Query and path values are converted
+    // to their declared type strictly by the input guard before validation.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 }
 
@@ -62,6 +65,8 @@ export interface KitOptions {
   }
   /** Delivers this service's audit outbox to compliance-service (needs databaseUrl and internal.complianceUrl). */
   auditRelay?: { table: string; intervalMs: number }
+  /** false on the gateway: it passes bodies through to the services, which parse them. */
+  parseJsonBodies?: boolean
   /** Mean event-loop delay above which requests are refused with 503; 0 disables. Default 2 s. */
   maxEventLoopDelayMs?: number
 }
@@ -80,6 +85,7 @@ export const serviceKit = fp(
       if (closing) reply.header('connection', 'close')
     })
     await fastify.register(errorHandler, { service: opts.service })
+    await fastify.register(inputGuard, { parseJson: opts.parseJsonBodies })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
     await fastify.register(metrics, { service: opts.service })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })

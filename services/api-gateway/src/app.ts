@@ -27,6 +27,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
+    parseJsonBodies: false,
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
   })
   await fastify.register(helmet, { global: true })

@@ -3,13 +3,13 @@
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import type { IntegrationClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { CreateVenue, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
 import { IntegrationsUnavailableError, InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
 const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
-const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: CursorField.uuid() })
 
 export interface RequestContext {
   principal: Principal
@@ -80,7 +80,8 @@ export function createVenueService(deps: {
       let after: { key: string; id: string } | undefined
       if (query.cursor) {
         const cursor = decodeCursor(query.cursor, CursorSchema)
-        if (!cursor || cursor.s !== query.sort) throw new InvalidCursorError()
+        // The key is a timestamp when sorting by creation time: Postgres would refuse a bad one.
+        if (!cursor || cursor.s !== query.sort || (sort === 'created_at' && !isTimestampInRange(cursor.k)) || !isCleanString(cursor.k)) throw new InvalidCursorError()
         after = { key: cursor.k, id: cursor.id }
       }
       const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds

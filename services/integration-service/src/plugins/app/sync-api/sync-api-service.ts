@@ -2,7 +2,7 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database } from '@hub/service-kit'
+import { auditActor, canManageVenue, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database } from '@hub/service-kit'
 import type { FastifyRequest } from 'fastify'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
@@ -11,8 +11,8 @@ import type { FieldMappingInput, RecordList, SyncLogList, SyncRequest } from '..
 import { VenueAccessDeniedError } from '../connections/venue-access.ts'
 import { toSyncLog } from '../sync-log-repository.ts'
 
-const SeqCursor = Type.Object({ s: Type.String({ pattern: '^[0-9]{1,19}$' }) })
-const LogCursor = Type.Object({ c: Type.String({ maxLength: 40 }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const SeqCursor = Type.Object({ s: CursorField.int64() })
+const LogCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
 interface FieldMappingRow {
   id: string
@@ -78,8 +78,7 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async listSyncLogs(request: FastifyRequest, query: SyncLogList): Promise<{ data: SyncLog[]; nextCursor: string | null }> {
       const principal = request.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
-      const after = query.cursor ? decodeCursor(query.cursor, LogCursor) : undefined
-      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const after = query.cursor ? readCursor(query.cursor, LogCursor) : undefined
       const rows = await db.withTenant(principal.tenantId, (trx) => {
         const q = trx('integration.sync_logs').select('*')
         if (query.venueId) q.where('venue_id', query.venueId)
@@ -99,8 +98,7 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async listRecords(request: FastifyRequest, query: RecordList) {
       const principal = request.principal
       const venueId = query.venueId.toLowerCase()
-      const after = query.cursor ? decodeCursor(query.cursor, SeqCursor) : { s: '0' }
-      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
       if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: query.cursor ?? encodeCursor(after), hasMore: false }
       const rows = await db.withTenant(principal.tenantId, (trx) => {
         const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(query.includeRaw ? ['raw'] : [])).where('venue_id', venueId)
