@@ -34,4 +34,17 @@ const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test
   stdio: 'inherit',
   env: { ...process.env, NODE_ENV: 'test' },
 })
-process.exit(result.status ?? 1)
+if (result.status !== 0) process.exit(result.status ?? 1)
+
+// The public contract: the merged OpenAPI document (built in-process from the three services, as
+// the gateway merges it) must lint clean, and a bounded fuzz run over it must find no 5xx.
+if (filter.length === 0) {
+  for (const [title, file, env] of [
+    ['linting the merged OpenAPI document (Spectral, Redocly)', 'scripts/contract/openapi-lint.ts', {}],
+    ['fuzzing the API from its OpenAPI document (bounded budget)', 'scripts/contract/fuzz.ts', { FUZZ_BUDGET: process.env.FUZZ_BUDGET ?? 'ci' }],
+  ]) {
+    step(title)
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-force-exit', '--test-reporter=spec', file], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', ...env } })
+    if (run.status !== 0) process.exit(run.status ?? 1)
+  }
+}

@@ -16,7 +16,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/webhooks/:provider/:connectionId',
     {
-      schema: { tags, summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer() }), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema } },
+      schema: { tags, security: [], summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer() }), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema } },
       config: { auth: false },
     },
     async (request) => {
@@ -29,7 +29,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   )
 
   // Mailchimp checks a webhook URL with a GET before accepting it.
-  fastify.get('/webhooks/:provider/:connectionId', { schema: { tags, summary: 'URL check some providers make before registering', params: Params, response: { 200: Type.Object({ ok: Type.Boolean() }) } }, config: { auth: false } }, async () => ({ ok: true }))
+  fastify.get('/webhooks/:provider/:connectionId', { schema: { tags, security: [], summary: 'URL check some providers make before registering', params: Params, response: { 200: Type.Object({ ok: Type.Boolean() }), 400: ProblemSchema } }, config: { auth: false } }, async () => ({ ok: true }))
 }
 
 export default webhookRoutes

@@ -5,12 +5,12 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
-import { decodeCursor, encodeCursor } from '@hub/service-kit'
+import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
 import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../plugins/app/report.ts'
 import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
 
-const CursorSchema = Type.Object({ seq: Type.String({ pattern: '^[0-9]{1,19}$' }) })
+const CursorSchema = Type.Object({ seq: CursorField.int64() })
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]
 const EXPORT_BATCH = 1000
@@ -28,8 +28,7 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const { limit, cursor, entityType, entityId, action, actorId } = request.query
-      const before = cursor ? decodeCursor(cursor, CursorSchema) : undefined
-      if (before === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const before = cursor ? readCursor(cursor, CursorSchema) : undefined
       const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
         fastify.auditLogStore.list(trx, { limit: limit + 1, ...(entityType ? { entityType } : {}), ...(entityId ? { entityId } : {}), ...(action ? { action } : {}), ...(actorId ? { actorId } : {}), ...(before ? { beforeSeq: before.seq } : {}) }),
       )
@@ -42,7 +41,7 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/audit-log/export',
     {
-      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: Type.String({ description: 'text/csv' }), ...Problems } },
+      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: { description: 'The entries as CSV (RFC 4180), one header line first', content: { 'text/csv': { schema: Type.String() } } }, ...Problems } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request, reply) => {

@@ -2,11 +2,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, NotFoundError } from '@hub/contracts'
-import { canReadVenue, decodeCursor, encodeCursor, type Principal } from '@hub/service-kit'
+import { CursorField, canReadVenue, encodeCursor, readCursor, type Principal } from '@hub/service-kit'
 import { Problems, ReportQuery, ReportSchema, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../schemas/compliance.ts'
 import { buildReport, reportCsv } from '../../../../plugins/app/report.ts'
 
-const CursorSchema = Type.Object({ at: Type.String({ maxLength: 40 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid() })
 const REPORT_MAX_RUNS = 50_000
 const tags = ['compliance']
 const security = [{ bearerAuth: [] }]
@@ -25,11 +25,7 @@ const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       checkVenue(request.principal, venueId)
       const { limit, cursor, ...filter } = request.query
       let before: { at: string; id: string } | undefined
-      if (cursor) {
-        const decoded = decodeCursor(cursor, CursorSchema)
-        if (!decoded) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
-        before = decoded
-      }
+      if (cursor) before = readCursor(cursor, CursorSchema)
       const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.syncLogStore.page(trx, { venueId, ...filter }, limit + 1, before))
       const page = rows.slice(0, limit)
       const last = page.at(-1)
@@ -46,7 +42,7 @@ const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         summary: 'Sync report for a period (JSON, or CSV with Accept: text/csv)',
         params: VenueParams,
         querystring: ReportQuery,
-        response: { 200: ReportSchema, ...Problems },
+        response: { 200: { description: 'The report', content: { 'application/json': { schema: ReportSchema }, 'text/csv': { schema: Type.String() } } }, ...Problems },
       },
     },
     async (request, reply) => {
