@@ -3,12 +3,14 @@
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import type { IntegrationClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
-import type { CreateVenue, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
+import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
 import { IntegrationsUnavailableError, InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
 const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
+// Member user ids are clean strings of at most 200 characters (MemberParams).
+const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/\\s\\u0000]+$' }) })
 const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: CursorField.uuid() })
 
 export interface RequestContext {
@@ -173,11 +175,15 @@ export function createVenueService(deps: {
       })
     },
 
-    async listMembers(ctx: RequestContext, venueId: string): Promise<Member[]> {
-      return db.withTenant(ctx.principal.tenantId, async (trx) => {
+    async listMembers(ctx: RequestContext, venueId: string, query: ListMembers): Promise<{ data: Member[]; nextCursor: string | null }> {
+      const after = query.cursor ? readCursor(query.cursor, MemberCursor).u : undefined
+      const rows = await db.withTenant(ctx.principal.tenantId, async (trx) => {
         await visibleVenue(trx, ctx, venueId)
-        return venues.listMembers(trx, venueId)
+        return venues.listMembers(trx, venueId, { limit: query.limit + 1, after })
       })
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.userId }) : null }
     },
 
     async putMember(ctx: RequestContext, venueId: string, userId: string, role: Member['role']): Promise<Member> {
