@@ -133,7 +133,7 @@ test('members are listed a page at a time as {data, nextCursor}, and a tampered 
   const seen: string[] = []
   let cursor: string | null = null
   do {
-    const response = await app.inject({ url: `/api/v1/venues/${id}/members?limit=3${cursor ? `&cursor=${cursor}` : ''}`, headers: admin })
+    const response: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/venues/${id}/members?limit=3${cursor ? `&cursor=${cursor}` : ''}`, headers: admin })
     assert.equal(response.statusCode, 200)
     const body = response.json() as { data: Array<{ userId: string }>; nextCursor: string | null }
     assert.ok(body.data.length <= 3)

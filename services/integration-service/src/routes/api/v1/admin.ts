@@ -68,10 +68,10 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
 
   fastify.get(
     '/admin/dead-letters',
-    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ items: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
+    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ data: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
     async (request) => {
       const page = await engine.listDeadLetters(request.principal.tenantId, request.query.cursor ?? null, request.query.limit)
-      return { items: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
+      return { data: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
     },
   )
 
