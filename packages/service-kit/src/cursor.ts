@@ -21,6 +21,16 @@ export function isTimestampInRange(value: string): boolean {
   return day <= daysInMonth
 }
 
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i
+
+/**
+ * The `date-time` format of every route schema: RFC 3339, and a year Postgres and JavaScript both
+ * take (0001 to 9999), so `0000-01-01T00:00:00Z` in a filter is a 400 rather than a driver error.
+ */
+export function isDateTimeInRange(value: string): boolean {
+  return RFC3339.test(value) && isTimestampInRange(value.toUpperCase().replace(/(\.\d{6})\d+/, '$1'))
+}
+
 const isLeap = (year: number): boolean => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0
 
 /** A decimal integer that fits Postgres's bigint (sequence numbers, xids). */

@@ -17,6 +17,8 @@ import redis from './plugins/redis.ts'
 import securityEvents from './plugins/security-events.ts'
 import auditRelay from './plugins/audit-relay.ts'
 import inputGuard from './plugins/input-guard.ts'
+import { isDateTimeInRange } from './cursor.ts'
+import addFormatsModule from 'ajv-formats'
 import internal, { type InternalOptions } from './plugins/internal.ts'
 import { createInternalClient, createSecurityEventReporter, newestKey, parseInternalAuthKeys } from '@hub/internal-auth'
 
@@ -29,6 +31,16 @@ export interface FastifyFactoryOptions {
   trustProxy?: boolean | string
 }
 
+// Fastify adds ajv-formats after the plugins unless one is named formatsPlugin: this one adds
+// them itself, then replaces date-time with one limited to years 0001-9999 (what Postgres takes).
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+type FormatsPlugin = Parameters<typeof addFormats>[0]
+function formatsPlugin(ajv: FormatsPlugin): FormatsPlugin {
+  addFormats(ajv)
+  ajv.addFormat('date-time', { type: 'string', validate: isDateTimeInRange })
+  return ajv
+}
+
 export function createFastify(opts: FastifyFactoryOptions) {
   return Fastify({
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
@@ -38,7 +50,11 @@ export function createFastify(opts: FastifyFactoryOptions) {
     return503OnClosing: true,
     // No coercion: a JSON body must carry the declared types. Query and path values are converted
     // to their declared type strictly by the input guard before validation.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true } },
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
+      // Runs after ajv-formats, so this date-time (years 0001-9999) replaces its own.
+      plugins: [formatsPlugin],
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 }
 

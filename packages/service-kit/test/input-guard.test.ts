@@ -93,3 +93,18 @@ test('a cursor of the right shape with contents the database would refuse is 400
     assert.equal(response.json().code, 'INVALID_CURSOR', JSON.stringify(value))
   }
 })
+
+test('a date-time outside years 0001-9999 is a 400 at validation, not a database error', async (t) => {
+  const app = createFastify({ service: 'guard-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'guard-test' })
+  app.get('/period', { schema: { querystring: Type.Object({ from: Type.String({ format: 'date-time' }) }) } }, async () => ({ ok: true }))
+  await app.ready()
+  t.after(() => app.close())
+  assert.equal((await app.inject({ url: '/period?from=2026-01-02T03:04:05.123Z' })).statusCode, 200)
+  assert.equal((await app.inject({ url: '/period?from=2026-01-02T03:04:05%2B02:00' })).statusCode, 200)
+  for (const bad of ['0000-01-01T00:00:00Z', '10000-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '2026-01-01', 'yesterday']) {
+    const response = await app.inject({ url: `/period?from=${encodeURIComponent(bad)}` })
+    assert.equal(response.statusCode, 400, bad)
+    assert.equal(response.json().code, 'VALIDATION_FAILED', bad)
+  }
+})

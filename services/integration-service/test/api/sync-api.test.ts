@@ -158,6 +158,9 @@ test('operators: queue counts, pause and resume, the dashboard, and the signed i
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/queues', headers: otherAdmin })).statusCode, 403)
   assert.deepEqual((await app.inject({ url: '/api/v1/integrations/admin/dead-letters', headers: admin })).json(), { data: [], nextCursor: null })
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/circuit-breakers', headers: admin })).statusCode, 200)
+  const unknownBreaker = await app.inject({ method: 'POST', url: `/api/v1/integrations/admin/circuit-breakers/${randomUUID()}/reset`, headers: admin })
+  assert.equal(unknownBreaker.statusCode, 404, 'an unknown connection is a 404, not 200 reset:false')
+  assert.equal(unknownBreaker.json().code, 'CONNECTION_NOT_FOUND')
 
   const body = JSON.stringify({ tenantId: tenant, venueId, provider: 'stripe', entities: ['payment'] })
   const trigger = await app.inject({ method: 'POST', url: '/internal/sync/trigger', payload: body, headers: { 'content-type': 'application/json', ...signedAs('venue-service', 'POST', '/internal/sync/trigger', body) } })

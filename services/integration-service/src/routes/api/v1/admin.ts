@@ -11,6 +11,7 @@ import type { FastifyRequest } from 'fastify'
 import { ForbiddenError, UuidString, Nullable } from '@hub/contracts'
 import { auditActor, hasRole } from '@hub/service-kit'
 import { Problems } from '../../../schemas/sync.ts'
+import { ConnectionNotFoundError } from '../../../plugins/app/connections/connection-errors.ts'
 
 const BOARD_PATH = '/api/v1/integrations/admin/queues'
 const security = [{ bearerAuth: [] }]
@@ -90,7 +91,8 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
 
   fastify.post('/admin/circuit-breakers/:connectionId/reset', { schema: { tags, security, summary: 'Close a circuit breaker now', params: ConnectionParams, response: { 200: Type.Object({ connectionId: Type.String(), reset: Type.Boolean() }), ...Problems } }, config: admins }, async (request) => {
     const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
-    if (!connection) return { connectionId: request.params.connectionId, reset: false }
+    // Another tenant's connection looks exactly like one that does not exist.
+    if (!connection) throw new ConnectionNotFoundError()
     return engine.resetBreaker(request.params.connectionId, auditActor(request))
   })
 

@@ -50,25 +50,36 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const tenantId = request.principal.tenantId
       const db = fastify.db
       const store = fastify.auditLogStore
-      // Read in batches as the client takes them, so a long period never sits in memory at once.
+      const batch = (afterSeq: string) => db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
+      // The first batch is read before anything is sent, so a failure there is still a clean
+      // problem document; later batches are read as the client takes them, so a long period never
+      // sits in memory at once.
+      const first = await batch('0')
       async function* lines(): AsyncGenerator<string> {
         yield `${EXPORT_COLUMNS.join(',')}\r\n`
-        let afterSeq = '0'
+        let rows = first
         for (;;) {
-          const rows = await db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
           for (const row of rows) {
             const entry = toEntry(row)
             yield `${[entry.seq, entry.occurredAt, entry.recordedAt, entry.source, entry.actorType, entry.actorId, entry.action, entry.entityType, entry.entityId, entry.requestId, entry.ip, json(entry.before), json(entry.after), entry.prevHash, entry.hash].map(csvCell).join(',')}\r\n`
           }
           if (rows.length < EXPORT_BATCH) return
-          afterSeq = String(rows.at(-1)?.seq)
+          rows = await batch(String(rows.at(-1)?.seq))
         }
       }
+      const body = Readable.from(lines())
+      // After the headers, an error can only cut the body short. The chunked body then never gets
+      // its last chunk and the socket is destroyed, so the client sees an incomplete response
+      // instead of a 200 that looks complete.
+      body.once('error', (error) => {
+        request.log.error({ err: { message: error.message } }, 'audit-log export failed mid-stream')
+        reply.raw.destroy(error)
+      })
       return reply
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
-        // Streams go out as they are; the declared string schema documents the body for OpenAPI.
-        .send(Readable.from(lines()) as never)
+        // Streams go out as they are; the declared text/csv schema documents the body for OpenAPI.
+        .send(body as never)
     },
   )
 
