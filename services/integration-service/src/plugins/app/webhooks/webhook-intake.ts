@@ -3,8 +3,8 @@
 // hand the new rows to the critical queue. A resent event is answered 2xx and stored once; a row
 // that never reached Redis is picked up again by the relay.
 import type { SecurityEventReporter } from '@hub/contracts'
-import { AppError, NotFoundError } from '@hub/contracts'
-import type { Database } from '@hub/service-kit'
+import { AppError, BadRequestError, NotFoundError } from '@hub/contracts'
+import { findBadString, JsonTooDeepError, MAX_JSON_DEPTH, parseJsonBounded, type Database } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { NormalizedWebhookEvent } from '../../../providers/provider-adapter.ts'
 import { WebhookVerificationError } from '../../../providers/provider-errors.ts'
@@ -15,6 +15,16 @@ import type { CredentialVault } from '../connections/credential-vault.ts'
 export class WebhookSignatureError extends AppError {
   constructor() {
     super(401, 'WEBHOOK_SIGNATURE_INVALID', 'Unauthorized', 'The webhook signature does not verify.')
+  }
+}
+
+/** True when the body is JSON nested deeper than the kit allows (scanned, never recursed into). */
+function tooDeep(rawBody: Buffer): boolean {
+  try {
+    parseJsonBounded(rawBody.toString('utf8'), MAX_JSON_DEPTH)
+    return false
+  } catch (error) {
+    return error instanceof JsonTooDeepError
   }
 }
 
@@ -31,17 +41,22 @@ export function createWebhookIntake(deps: {
   registry: ProviderRegistry
   securityEvents: SecurityEventReporter
   publicUrl: string
+  logger?: { warn(details: object, message: string): void }
 }) {
   const notFound = () => new NotFoundError('WEBHOOK_ENDPOINT_NOT_FOUND', 'No webhook endpoint here.')
 
   return {
     /** Returns the inbox rows that were new (duplicates are acknowledged and dropped). */
-    async receive(input: { provider: ProviderName; connectionId: string; rawBody: Buffer; headers: Record<string, string | string[] | undefined>; url: string; ip: string; requestId: string }): Promise<{ stored: StoredWebhook[]; duplicates: number }> {
+    async receive(input: { provider: ProviderName; connectionId: string; rawBody: Buffer; headers: Record<string, string | string[] | undefined>; url: string; ip: string; requestId: string }): Promise<{ stored: StoredWebhook[]; duplicates: number; ignored: number }> {
       // The provider knows only the URL: find the connection (and its tenant) by id alone.
       const connection = await deps.db.withSystemScope((trx) => deps.connections.findById(trx, input.connectionId))
       if (!connection || connection.provider !== input.provider || connection.status === 'disconnected') throw notFound()
       const secret = deps.vault.open(connection.tenant_id, connection.id, connection.secrets).webhookSecret
       if (!secret) throw notFound()
+
+      // Before any parser recurses into it: a body nested thousands deep is refused as a 400 (not
+      // a signature failure, so no security event; and never a 5xx a provider would retry forever).
+      if (tooDeep(input.rawBody)) throw new BadRequestError('WEBHOOK_PAYLOAD_TOO_DEEP', `The payload is nested more than ${MAX_JSON_DEPTH} levels deep.`)
 
       let events: NormalizedWebhookEvent[]
       try {
@@ -64,7 +79,13 @@ export function createWebhookIntake(deps: {
         throw new WebhookSignatureError()
       }
 
-      if (events.length === 0) return { stored: [], duplicates: 0 }
+      // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
+      // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
+      const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.raw ?? null], '') === null)
+      const ignored = events.length - storable.length
+      if (ignored > 0) deps.logger?.warn({ provider: input.provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
+      events = storable
+      if (events.length === 0) return { stored: [], duplicates: 0, ignored }
       const rows = await deps.db.withTenant(connection.tenant_id, (trx) =>
         trx('integration.webhook_inbox')
           .insert(
@@ -83,7 +104,7 @@ export function createWebhookIntake(deps: {
           .ignore()
           .returning('id'),
       )
-      return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length }
+      return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length, ignored }
     },
   }
 }

@@ -16,7 +16,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/webhooks/:provider/:connectionId',
     {
-      schema: { tags, security: [], summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer() }), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema } },
+      schema: { tags, security: [], summary: 'Provider webhook delivery (signed by the provider)', params: Params, response: { 200: Type.Object({ received: Type.Integer(), duplicates: Type.Integer(), ignored: Type.Integer({ description: 'Authentic events that could not be stored (NUL or unpaired surrogates) and were dropped' }) }), 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema } },
       config: { auth: false },
     },
     async (request) => {
@@ -24,7 +24,7 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const result = await fastify.webhookIntake.receive({ provider: request.params.provider, connectionId: request.params.connectionId.toLowerCase(), rawBody, headers: request.headers, url: request.url, ip: request.ip, requestId: String(request.id) })
       // Answer first; queueing happens after and the relay covers any row that misses Redis.
       if (result.stored.length > 0) setImmediate(() => void fastify.webhookDispatch(result.stored))
-      return { received: result.stored.length, duplicates: result.duplicates }
+      return { received: result.stored.length, duplicates: result.duplicates, ignored: result.ignored }
     },
   )
 
