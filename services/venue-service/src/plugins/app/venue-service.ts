@@ -6,8 +6,10 @@ import type { IntegrationClient } from '@hub/contracts'
 import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
-import { IntegrationsUnavailableError, InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+import { IntegrationsUnavailableError, InvalidCursorError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
+// ICU's list of ISO 4217 codes, as Node ships it ("ABC" matches the pattern but is no currency).
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
 const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
 // Member user ids are clean strings of at most 200 characters (MemberParams).
 const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/\\s\\u0000]+$' }) })
@@ -71,6 +73,10 @@ export function createVenueService(deps: {
     return venue
   }
 
+  function checkCurrency(currency: string | undefined): void {
+    if (currency !== undefined && !CURRENCIES.has(currency)) throw new InvalidCurrencyError(currency)
+  }
+
   function checkTimezone(timezone: string | undefined): void {
     if (timezone !== undefined && !TIMEZONES.has(timezone)) throw new InvalidTimezoneError(timezone)
   }
@@ -103,6 +109,7 @@ export function createVenueService(deps: {
     async create(ctx: RequestContext, input: CreateVenue): Promise<Venue> {
       if (!hasRole(ctx.principal, 'admin')) throw new VenueAccessDeniedError('create')
       checkTimezone(input.timezone)
+      checkCurrency(input.currency)
       const slug = input.slug ?? slugify(input.name)
       try {
         return await db.withTenant(ctx.principal.tenantId, async (trx) => {
@@ -127,6 +134,7 @@ export function createVenueService(deps: {
 
     async update(ctx: RequestContext, id: string, input: UpdateVenue): Promise<Venue> {
       checkTimezone(input.timezone)
+      checkCurrency(input.currency)
       try {
         return await db.withTenant(ctx.principal.tenantId, async (trx) => {
           const before = await writableVenue(trx, ctx, id, 'update')
