@@ -27,6 +27,13 @@ export const SecurityEventInputSchema = Type.Object({
   /** Free-form context; never a secret or a signature. */
   details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   occurredAt: Type.String({ format: 'date-time' }),
+  /**
+   * Repeats folded into this event by the reporter (1 when absent). A reporter may send one id
+   * again with a higher count while its window is open; the receiver keeps the highest.
+   */
+  count: Type.Optional(Type.Integer({ minimum: 1 })),
+  firstSeenAt: Type.Optional(Type.String({ format: 'date-time' })),
+  lastSeenAt: Type.Optional(Type.String({ format: 'date-time' })),
 })
 export type SecurityEventInput = Static<typeof SecurityEventInputSchema>
 

@@ -76,11 +76,59 @@ describe('security event reporter', () => {
     await reporter.close()
   })
 
-  test('the queue is bounded: events beyond maxQueue are dropped and counted', async () => {
-    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', maxQueue: 2, batchSize: 100, flushIntervalMs: 60_000 })
+  test('the queue is bounded: beyond maxQueue distinct events fold into one coarser event, and past twice that they are dropped and counted', async () => {
+    batches.length = 0
+    const drops: number[] = []
+    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', maxQueue: 2, batchSize: 100, flushIntervalMs: 60_000, onDrop: (n) => drops.push(n) })
     for (let i = 0; i < 5; i++) reporter.report(baseEvent)
-    assert.deepEqual([reporter.pending, reporter.dropped], [2, 3])
+    assert.deepEqual([reporter.pending, reporter.dropped], [3, 0], 'two kept as they are, three folded into one')
+    for (let i = 0; i < 5; i++) reporter.report({ ...baseEvent, code: `OTHER_${i}` })
+    assert.equal(reporter.pending, 4, 'one more folded event fits under 2 × maxQueue')
+    assert.equal(reporter.dropped, 4)
+    assert.deepEqual(drops, [1, 1, 1, 1], 'every drop reaches the metric')
     await reporter.close()
+    const folded = batches.flatMap((b) => b.events).find((e) => e.count === 3)
+    assert.ok(folded, 'the folded event carries the count of what it stands for')
+    assert.equal(folded.actor, null)
+    assert.deepEqual(folded.details, { folded: true })
+  })
+
+  test('regression: a flush with nothing queued does not stop later flushes from sending', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'venue-service', flushIntervalMs: 60_000 })
+    await reporter.flush()
+    reporter.report({ ...baseEvent, requestId: 'after-idle' })
+    await reporter.flush()
+    assert.deepEqual(
+      batches.flatMap((b) => b.events.map((e) => e.requestId)),
+      ['after-idle'],
+      'the event reported after an idle flush is delivered by the next flush',
+    )
+    assert.equal(reporter.pending, 0)
+    await reporter.close()
+  })
+
+  test('repeated refusals within the window become one event with a count and first/last seen', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'api-gateway', windowMs: 60_000, flushIntervalMs: 60_000 })
+    const anonymous = { type: 'AUTH_FAILURE', severity: 'medium', source: 'api-gateway', code: 'AUTH_TOKEN_INVALID', actor: null } as const
+    for (let i = 0; i < 120; i++) reporter.report({ ...anonymous, ip: '203.0.113.7', requestId: `r${i}` })
+    await reporter.flush()
+    for (let i = 0; i < 80; i++) reporter.report({ ...anonymous, ip: '203.0.113.7', requestId: `s${i}` })
+    reporter.report({ ...anonymous, ip: '198.51.100.1' })
+    await reporter.close()
+    const events = batches.flatMap((b) => b.events)
+    const fromFlooder = events.filter((e) => e.ip === '203.0.113.7')
+    assert.equal(new Set(fromFlooder.map((e) => e.id)).size, 1, 'one event id for the whole window')
+    assert.deepEqual(
+      fromFlooder.map((e) => e.count),
+      [120, 200],
+      'written again with the grown count, never once per refusal',
+    )
+    const last = fromFlooder.at(-1)
+    assert.ok(last?.firstSeenAt && last.lastSeenAt && last.firstSeenAt <= last.lastSeenAt)
+    assert.equal(events.filter((e) => e.ip === '198.51.100.1').length, 1, 'another IP is another event')
+    assert.ok(Value.Check(SecurityEventBatchSchema, { events }), 'aggregated events match the contract')
   })
 
   test('an unreachable receiver never makes report or close throw; undelivered events are kept until close', async () => {

@@ -35,6 +35,10 @@ export const CommonEnv = {
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
   /** Above this mean event-loop delay the service answers 503 UNDER_PRESSURE; 0 turns the guard off. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2_000 }),
+  /** Repeats of one refusal (source, code, principal or IP) within this window are stored once, with a count. */
+  SECURITY_EVENT_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
+  /** Pause between deliveries of buffered security events to compliance-service; 0 runs no timer. */
+  SECURITY_RELAY_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 600_000, default: 1_000 }),
 } satisfies TProperties
 
 export const DatabaseEnv = {

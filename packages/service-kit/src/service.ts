@@ -19,8 +19,11 @@ import auditRelay from './plugins/audit-relay.ts'
 import inputGuard from './plugins/input-guard.ts'
 import { isDateTimeInRange } from './cursor.ts'
 import addFormatsModule from 'ajv-formats'
+import securityRelay from './plugins/security-relay.ts'
+import { Counter } from 'prom-client'
+import { outboxSecurityEventSink, streamSecurityEventSink } from './security-event-outbox.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
-import { createInternalClient, createSecurityEventReporter, newestKey, parseInternalAuthKeys } from '@hub/internal-auth'
+import { createInternalClient, createSecurityEventReporter, httpSecurityEventSink, newestKey, parseInternalAuthKeys, type SecurityEventSink } from '@hub/internal-auth'
 
 export interface FastifyFactoryOptions {
   service: string
@@ -48,11 +51,16 @@ export function createFastify(opts: FastifyFactoryOptions) {
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     trustProxy: opts.trustProxy ?? false,
     return503OnClosing: true,
+    // JSON bodies naming __proto__ (Fastify's default) or constructor.prototype are refused
+    // outright (400): objects built from client-chosen names must never reach a prototype. (The
+    // kit's input guard parses JSON itself and refuses both the same way.)
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
     // No coercion: a JSON body must carry the declared types. Query and path values are converted
     // to their declared type strictly by the input guard before validation.
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
-      // Runs after ajv-formats, so this date-time (years 0001-9999) replaces its own.
+      // Runs instead of Fastify's ajv-formats step, so this date-time (years 0001-9999) wins.
       plugins: [formatsPlugin],
     },
   }).withTypeProvider<TypeBoxTypeProvider>()
@@ -70,6 +78,8 @@ export interface KitOptions {
   redisPrefix?: string
   jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean }
   securityEvents?: SecurityEventReporter
+  /** Where this service's own reporter writes (compliance-service: straight into its store). */
+  securityEventSink?: SecurityEventSink
   /** Extra members of GET /health (the gateway's upstreams). */
   healthDetails?: HealthDetails
   /** false when the service serves its own /openapi.json (the gateway merges everyone's). */
@@ -79,6 +89,17 @@ export interface KitOptions {
     /** Where security events go; compliance-service itself passes its own reporter instead. */
     complianceUrl?: string | undefined
   }
+  /**
+   * Where security events wait until compliance-service has them: the service's outbox table
+   * (schema-qualified; needs databaseUrl) or, without a database, a Redis stream under the prefix
+   * (needs redisUrl). A relay delivers them when internal.complianceUrl is set; without a buffer
+   * they are posted straight from memory.
+   */
+  securityEventBuffer?: { table: string } | 'redis'
+  /** Repeats of one refusal within this window are stored once with a count (default 60 s). */
+  securityEventWindowMs?: number
+  /** Pause between security-event deliveries from the buffer; 0 runs no timer (default 1 s). */
+  securityRelayIntervalMs?: number
   /** Delivers this service's audit outbox to compliance-service (needs databaseUrl and internal.complianceUrl). */
   auditRelay?: { table: string; intervalMs: number }
   /** false on the gateway: it passes bodies through to the services, which parse them. */
@@ -106,12 +127,31 @@ export const serviceKit = fp(
     await fastify.register(metrics, { service: opts.service })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })
     let reporter = opts.securityEvents
-    if (!reporter && opts.internal?.complianceUrl) {
+    const dropped = new Counter({ name: 'security_events_dropped_total', help: 'Refusals whose security event was lost (buffer full, or unwritten at shutdown)', registers: [fastify.metrics.registry] })
+    const buffer = opts.securityEventBuffer
+    const streamKey = `${opts.redisPrefix ?? 'hub:'}security-events`
+    let sink: SecurityEventSink | null = null
+    let closeReporter: (() => Promise<void>) | null = null
+    if (!reporter && opts.securityEventSink) {
+      sink = opts.securityEventSink
+    } else if (!reporter && buffer !== undefined && buffer !== 'redis' && opts.databaseUrl) {
+      sink = outboxSecurityEventSink(() => fastify.db, buffer.table)
+    } else if (!reporter && buffer === 'redis' && opts.redisUrl) {
+      sink = streamSecurityEventSink(() => fastify.redis, streamKey)
+    } else if (!reporter && opts.internal?.complianceUrl) {
       const keys = parseInternalAuthKeys(opts.internal.keysJson)
       const key = newestKey(keys, opts.service)
-      const client = createInternalClient({ service: opts.service, keyId: key.keyId, secret: key.secret, baseUrl: opts.internal.complianceUrl, retries: 0, timeoutMs: 3_000 })
-      const batching = createSecurityEventReporter({ client, source: opts.service, logger: fastify.log })
-      fastify.addHook('onClose', async () => batching.close())
+      sink = httpSecurityEventSink(createInternalClient({ service: opts.service, keyId: key.keyId, secret: key.secret, baseUrl: opts.internal.complianceUrl, retries: 0, timeoutMs: 3_000 }))
+    }
+    if (sink) {
+      const batching = createSecurityEventReporter({
+        sink,
+        source: opts.service,
+        logger: fastify.log,
+        windowMs: opts.securityEventWindowMs ?? 60_000,
+        onDrop: (refusals) => dropped.inc(refusals),
+      })
+      closeReporter = () => batching.close()
       reporter = batching
     }
     await fastify.register(securityEvents, { reporter })
@@ -127,6 +167,16 @@ export const serviceKit = fp(
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
     if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
+    // onClose hooks run last-added first: the reporter writes what it holds before the database
+    // and Redis it writes to are closed.
+    if (closeReporter) fastify.addHook('onClose', closeReporter)
+    if (buffer !== undefined && !opts.securityEvents && opts.internal?.complianceUrl) {
+      await fastify.register(securityRelay, {
+        buffer: buffer === 'redis' ? { stream: streamKey } : { table: buffer.table },
+        complianceUrl: opts.internal.complianceUrl,
+        intervalMs: opts.securityRelayIntervalMs ?? 1_000,
+      })
+    }
     if (opts.auditRelay && opts.databaseUrl && opts.internal?.complianceUrl) {
       await fastify.register(auditRelay, { ...opts.auditRelay, source: opts.service, complianceUrl: opts.internal.complianceUrl })
     } else if (opts.auditRelay) {

@@ -28,6 +28,11 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
     parseJsonBodies: false,
+    // No database: refusals wait in a Redis stream until compliance-service has them.
+    securityEventBuffer: 'redis',
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
+    securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
+    internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: {}, complianceUrl: config.COMPLIANCE_SERVICE_URL },
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
   })
   await fastify.register(helmet, { global: true })

@@ -77,10 +77,23 @@ test('passes provider webhooks without a token and byte for byte', async () => {
   const form = Buffer.from('type=subscribe&data%5Bemail%5D=a%40b.c')
   const formResponse = await gateway.inject({ method: 'POST', url: '/api/v1/integrations/webhooks/mailchimp/abc?secret=s', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: form })
   assert.equal(formResponse.json().sha256, createHash('sha256').update(form).digest('hex'))
+  const intuit = Buffer.from('{"eventNotifications":[{"realmId":"123"}]}')
+  const intuitResponse = await gateway.inject({ method: 'POST', url: '/api/v1/integrations/webhooks/quickbooks', headers: { 'content-type': 'application/json', 'intuit-signature': 'c2ln' }, payload: intuit })
+  assert.equal(intuitResponse.statusCode, 200, 'the QuickBooks app endpoint is public too')
+  assert.equal(intuitResponse.json().sha256, createHash('sha256').update(intuit).digest('hex'))
   const callback = await gateway.inject({ url: '/api/v1/integrations/oauth/square/callback?code=c&state=s' })
   assert.equal(callback.statusCode, 200, 'OAuth callback is public')
   const authorize = await gateway.inject({ url: '/api/v1/integrations/oauth/square/authorize?venueId=x' })
   assert.equal(authorize.statusCode, 401, 'OAuth authorize needs a user')
+})
+
+test('carries the OAuth browser-binding cookie both ways: Set-Cookie out at authorize, Cookie in at the callback', async () => {
+  const gateway = await build()
+  const authorize = await gateway.inject({ url: '/api/v1/integrations/oauth/square/authorize?venueId=x', headers: admin })
+  assert.equal(authorize.statusCode, 200, authorize.body)
+  assert.match(String(authorize.headers['set-cookie']), /^hub_oauth_0123456789abcdef=browser-value; Path=\/api\/v1\/integrations\/oauth\/; Max-Age=600; HttpOnly; SameSite=Lax/)
+  const callback = await gateway.inject({ url: '/api/v1/integrations/oauth/square/callback?code=c&state=s', headers: { cookie: 'hub_oauth_0123456789abcdef=browser-value' } })
+  assert.equal(callback.json().headers.cookie, 'hub_oauth_0123456789abcdef=browser-value')
 })
 
 test('maps an unreachable upstream to 503 and a slow one to 504, as problem+json', async () => {

@@ -26,6 +26,11 @@ function echoUpstream(): FastifyInstance {
     await sleep(1_500)
     return { late: true }
   })
+  // Answers with a cookie when asked, as the OAuth authorize route does (binding the flow to a browser).
+  app.get('/api/v1/integrations/oauth/:provider/authorize', async (request, reply) => {
+    reply.header('set-cookie', 'hub_oauth_0123456789abcdef=browser-value; Path=/api/v1/integrations/oauth/; Max-Age=600; HttpOnly; SameSite=Lax')
+    return echo(request)
+  })
   app.all('/api/v1/integrations/*', echo)
   return app
 }

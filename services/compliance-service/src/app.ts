@@ -5,7 +5,7 @@ import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
 import type { ComplianceServiceConfig } from './config.ts'
 import compliance from './plugins/app/compliance.ts'
-import { localSecurityEventReporter } from './plugins/app/local-security-events.ts'
+import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
 import auditLogRoutes from './routes/api/v1/compliance/audit-log.ts'
@@ -27,7 +27,8 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
-    securityEvents: localSecurityEventReporter(fastify),
+    securityEventSink: localSecurityEventSink(fastify),
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,
@@ -42,7 +43,10 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
   await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance' })
-  await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(securityEventRoutes, {
+    prefix: '/api/v1/compliance',
+    operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean),
+  })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
 }
 

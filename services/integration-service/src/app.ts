@@ -42,6 +42,9 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
     auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
+    securityEventBuffer: { table: 'integration.security_event_outbox' },
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
+    securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,
@@ -55,7 +58,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
-  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncEngine, { config })
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)

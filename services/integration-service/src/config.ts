@@ -75,15 +75,26 @@ export const IntegrationServiceEnv = Type.Object({
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 
+/** Verifier tokens published with the development stack and tests; never valid in production. */
+const KNOWN_QUICKBOOKS_VERIFIERS = new Set(['devhub-quickbooks-verifier', 'qbo-verifier-token-000000'])
+
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationServiceConfig =>
   parseConfig(IntegrationServiceEnv, env, {
     secrets: [...COMMON_SECRETS, 'STRIPE_PLATFORM_SECRET_KEY', 'SQUARE_CLIENT_SECRET', 'MAILCHIMP_CLIENT_SECRET', 'QUICKBOOKS_CLIENT_SECRET', 'QUICKBOOKS_WEBHOOK_VERIFIER'],
     refine: (config) => {
+      const problems: string[] = []
       try {
         KeyRing.fromEnv(String(config.ENCRYPTION_KEYS))
-        return []
       } catch (error) {
-        return [`ENCRYPTION_KEYS: ${(error as Error).message}`]
+        problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`)
       }
+      // One verifier authenticates every realm's QuickBooks notifications: a missing one refuses
+      // them all, and a known one lets anybody forge them.
+      if (config.NODE_ENV === 'production') {
+        const verifier = config.QUICKBOOKS_WEBHOOK_VERIFIER
+        if (typeof verifier !== 'string') problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: is required in production (the verifier token of the Intuit app)')
+        else if (KNOWN_QUICKBOOKS_VERIFIERS.has(verifier) || /^devhub-/.test(verifier)) problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: a development default is not allowed in production')
+      }
+      return problems
     },
   })

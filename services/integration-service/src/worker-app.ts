@@ -30,6 +30,9 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
+    // Writes its refusals to integration-service's outbox; that service's relay delivers them.
+    securityEventBuffer: { table: 'integration.security_event_outbox' },
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     // Signs its calls (venue lookups) as integration-service: it is that service's worker.
     internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {}) },
   })

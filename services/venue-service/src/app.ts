@@ -22,6 +22,9 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
     auditRelay: { table: 'venue.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
+    securityEventBuffer: { table: 'venue.security_event_outbox' },
+    securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
+    securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,

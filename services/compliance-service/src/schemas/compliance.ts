@@ -71,7 +71,12 @@ export const SecurityEventSchema = Type.Object({
   path: Nullable(Type.String()),
   requestId: Nullable(Type.String()),
   details: Type.Record(Type.String(), Type.Unknown()),
+  /** When the first refusal this event stands for happened. */
   occurredAt: DateTime,
+  /** Refusals of one caller with one code within the reporter's window, stored once. */
+  count: Type.Integer({ minimum: 1 }),
+  firstSeenAt: DateTime,
+  lastSeenAt: DateTime,
   receivedAt: DateTime,
   resolvedAt: Nullable(DateTime),
   resolvedBy: Nullable(Type.String()),
@@ -84,6 +89,11 @@ export const SecurityEventListQuery = Type.Object(
     type: Type.Optional(StringEnum(SECURITY_EVENT_TYPES)),
     limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
     cursor: Type.Optional(Type.String({ maxLength: 512 })),
+    /**
+     * `tenant` (default): the caller's tenant. `system`: refusals that belong to no tenant
+     * (anonymous callers, unknown services), for admins of the operator tenants only.
+     */
+    scope: Type.Optional(StringEnum(['tenant', 'system'] as const)),
   },
   { additionalProperties: false },
 )

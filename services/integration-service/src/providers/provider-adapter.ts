@@ -85,7 +85,10 @@ export interface NormalizedWebhookEvent {
   entity: EntityName | null
   externalId: string | null
   occurredAt: string | null
-  /** Account the event belongs to, when the provider says (Stripe Connect account, realm, ...). */
+  /**
+   * What binds the event to a connection, when the provider says: Stripe Connect account, Square
+   * merchant, QuickBooks realm, Mailchimp audience (list) id. Checked in webhook-binding.ts.
+   */
   accountId: string | null
   raw: unknown
 }

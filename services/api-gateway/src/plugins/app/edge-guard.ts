@@ -6,14 +6,20 @@ import { sendProblem } from '@hub/service-kit'
 /** Any `internal` or dot segment, raw or percent-encoded, anywhere in the path. */
 const FORBIDDEN_SEGMENT = /(^|\/)(internal|\.{1,2})(\/|$)/i
 
-export function isHiddenPath(rawPath: string): boolean {
+/** The path decoded as far as it goes (so %252e%252e does not slip through as a literal); null when malformed. */
+function decodedPath(rawPath: string): string | null {
   let decoded = rawPath
   try {
-    // Decode repeatedly so %252e%252e does not slip through as a literal.
     for (let i = 0; i < 3 && /%[0-9a-f]{2}/i.test(decoded); i++) decoded = decodeURIComponent(decoded)
   } catch {
-    return true
+    return null
   }
+  return decoded
+}
+
+export function isHiddenPath(rawPath: string): boolean {
+  const decoded = decodedPath(rawPath)
+  if (decoded === null) return true
   return FORBIDDEN_SEGMENT.test(decoded) || decoded.includes('\\')
 }
 
@@ -22,13 +28,15 @@ export default fp(
     fastify.addHook('onRequest', async (request, reply) => {
       const path = request.url.split('?')[0] ?? request.url
       if (isHiddenPath(path)) {
-        if (/internal/i.test(path)) {
+        // On the decoded path: an encoded probe (/%69nternal) is the more deliberate one.
+        if (/internal/i.test(decodedPath(path) ?? path)) {
           fastify.securityEvents.report({
             type: 'SUSPICIOUS_ACCESS',
             severity: 'medium',
             source: 'api-gateway',
             code: 'INTERNAL_ROUTE_PROBE',
-            actor: null,
+            tenantId: request.principal?.tenantId ?? null,
+            actor: request.principal?.userId ?? null,
             ip: request.ip,
             method: request.method,
             path: path.slice(0, 2048),

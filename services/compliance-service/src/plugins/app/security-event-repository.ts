@@ -16,6 +16,9 @@ export interface SecurityEventRow {
   request_id: string | null
   details: Record<string, unknown>
   occurred_at: Date
+  count: number
+  first_seen_at: Date
+  last_seen_at: Date
   received_at: Date
   resolved_at: Date | null
   resolved_by: string | null
@@ -37,6 +40,9 @@ export function toSecurityEvent(row: SecurityEventRow) {
     requestId: row.request_id,
     details: row.details,
     occurredAt: row.occurred_at.toISOString(),
+    count: row.count,
+    firstSeenAt: row.first_seen_at.toISOString(),
+    lastSeenAt: row.last_seen_at.toISOString(),
     receivedAt: row.received_at.toISOString(),
     resolvedAt: row.resolved_at ? row.resolved_at.toISOString() : null,
     resolvedBy: row.resolved_by,
@@ -47,10 +53,20 @@ export function toSecurityEvent(row: SecurityEventRow) {
 export function createSecurityEventRepository() {
   const table = (trx: Knex.Transaction) => trx<SecurityEventRow>('compliance.security_events')
   return {
-    /** Inserts the events not seen before; a resent event is ignored. Returns how many were new. */
+    /**
+     * Stores events, idempotent by id. An id seen before is a repeat of an aggregated event whose
+     * window grew: it keeps the highest count and the widest first/last seen, so a resend or an
+     * out-of-order copy never lowers it. Returns how many ids were new.
+     */
     async insertMany(trx: Knex.Transaction, events: SecurityEventInput[]): Promise<number> {
       if (events.length === 0) return 0
-      const rows = events.map((event) => ({
+      // One statement may not touch a row twice: fold copies of one id first.
+      const byId = new Map<string, SecurityEventInput>()
+      for (const event of events) {
+        const seen = byId.get(event.id)
+        if (!seen || (event.count ?? 1) >= (seen.count ?? 1)) byId.set(event.id, event)
+      }
+      const rows = [...byId.values()].map((event) => ({
         id: event.id,
         tenant_id: event.tenantId ?? null,
         type: event.type,
@@ -64,13 +80,26 @@ export function createSecurityEventRepository() {
         request_id: event.requestId ?? null,
         details: JSON.stringify(event.details ?? {}) as unknown as Record<string, unknown>,
         occurred_at: new Date(event.occurredAt),
+        count: event.count ?? 1,
+        first_seen_at: new Date(event.firstSeenAt ?? event.occurredAt),
+        last_seen_at: new Date(event.lastSeenAt ?? event.occurredAt),
       }))
-      const inserted = await table(trx).insert(rows).onConflict('id').ignore().returning('id')
-      return inserted.length
+      const stored = (await table(trx)
+        .insert(rows)
+        .onConflict('id')
+        .merge({
+          count: trx.raw('greatest(security_events.count, excluded.count)'),
+          first_seen_at: trx.raw('least(security_events.first_seen_at, excluded.first_seen_at)'),
+          last_seen_at: trx.raw('greatest(security_events.last_seen_at, excluded.last_seen_at)'),
+        } as unknown as Partial<SecurityEventRow>)
+        .returning(trx.raw('(xmax = 0) as inserted') as unknown as 'id')) as unknown as { inserted: boolean }[]
+      return stored.filter((row) => row.inserted).length
     },
 
-    async list(trx: Knex.Transaction, filter: { open?: boolean; type?: string; limit: number; before?: { at: string; id: string } }) {
+    /** Lists what the transaction may see; `tenantless` keeps only events of no tenant (system scope). */
+    async list(trx: Knex.Transaction, filter: { open?: boolean; type?: string; limit: number; before?: { at: string; id: string }; tenantless?: boolean }) {
       const query = table(trx).select('*')
+      if (filter.tenantless) query.whereNull('tenant_id')
       if (filter.open) query.whereNull('resolved_at')
       if (filter.type) query.where('type', filter.type)
       if (filter.before) query.whereRaw('(occurred_at, id) < (?::timestamptz, ?::uuid)', [filter.before.at, filter.before.id])

@@ -1,4 +1,5 @@
-// POST /internal/security-events — every service ships its refusals here (idempotent by id).
+// POST /internal/security-events — every service ships its refusals here, idempotent by id: a
+// known id is a repeat delivery, or the same event with a grown count, which raises the stored one.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { INTERNAL_PERMISSIONS, ProblemSchema, SecurityEventBatchSchema } from '@hub/contracts'

@@ -107,6 +107,10 @@ function queueKeyOf(name: string): QueueKey {
   return key
 }
 
+/** Throws when the caller may not act on this venue's objects (see venue-access.ts). */
+export type VenueCheck = (venueId: string) => void
+const allowAnyVenue: VenueCheck = () => undefined
+
 export function createSyncService(deps: {
   db: Pick<Database, 'withTenant'>
   queues: SyncQueues
@@ -121,6 +125,13 @@ export function createSyncService(deps: {
   logger: FastifyBaseLogger
 }) {
   const { db, queues, runs, audit } = deps
+
+  /** The venue a job works for: in its data, or (webhook jobs) its connection's. */
+  async function venueOfJob(tenantId: string, data: JobData): Promise<string | null> {
+    if (data.kind !== 'webhook') return data.venueId
+    const connection = await db.withTenant(tenantId, (trx) => deps.connections.findById(trx, data.connectionId))
+    return connection?.venue_id ?? null
+  }
 
   async function loadConnection(tenantId: string, connectionId: string, venueId?: string): Promise<ConnectionRow> {
     const connection = await db.withTenant(tenantId, (trx) => deps.connections.findById(trx, connectionId))
@@ -315,12 +326,22 @@ export function createSyncService(deps: {
     enqueueWebhook,
 
     /** A job of the caller's tenant (404 otherwise); falls back to its sync log once Bull forgot it. */
-    async getJob(tenantId: string, jobId: string): Promise<JobView> {
+    /**
+     * `checkVenue` applies the caller's venue access to the job's venue (throwing 404 or 403);
+     * the tenant alone is not enough, a manager of one venue must not see another's jobs.
+     */
+    async getJob(tenantId: string, jobId: string, checkVenue: VenueCheck = allowAnyVenue): Promise<JobView> {
       const job = await findJob(jobId)
-      if (job && job.data.tenantId === tenantId) return viewOf(job)
+      if (job && job.data.tenantId === tenantId) {
+        const venueId = await venueOfJob(tenantId, job.data)
+        if (venueId === null) throw new JobNotFoundError()
+        checkVenue(venueId)
+        return viewOf(job)
+      }
       if (job) throw new JobNotFoundError()
       const log = await db.withTenant(tenantId, (trx) => runs.findByJobId(trx, jobId))
       if (!log) throw new JobNotFoundError()
+      checkVenue(log.venueId)
       const state: JobState = log.status === 'failed' ? 'failed' : log.status === 'queued' ? 'waiting' : log.status === 'running' ? 'active' : 'completed'
       return {
         id: jobId,
@@ -343,9 +364,12 @@ export function createSyncService(deps: {
      * Cancels a job: a waiting or delayed one is removed; a running one is asked to stop at its
      * next page (its log turns `cancelled`, what it wrote and its checkpoint stay).
      */
-    async cancelJob(tenantId: string, jobId: string, actor?: AuditActor): Promise<{ jobId: string; state: 'cancelled' | 'cancelling' }> {
+    async cancelJob(tenantId: string, jobId: string, actor?: AuditActor, checkVenue: VenueCheck = allowAnyVenue): Promise<{ jobId: string; state: 'cancelled' | 'cancelling' }> {
       const job = await findJob(jobId)
       if (!job || job.data.tenantId !== tenantId) throw new JobNotFoundError()
+      const venueId = await venueOfJob(tenantId, job.data)
+      if (venueId === null) throw new JobNotFoundError()
+      checkVenue(venueId)
       const state = await job.getState()
       if (state === 'completed' || state === 'failed') throw new ConflictError('JOB_FINISHED', `The job already ${state === 'completed' ? 'completed' : 'failed'}.`)
       const syncLogId = job.data.kind === 'webhook' ? null : job.data.syncLogId || null

@@ -1,8 +1,10 @@
-// /api/v1/compliance/security-events — a tenant admin reviews and resolves refusals in its tenant.
+// /api/v1/compliance/security-events — a tenant admin reviews and resolves refusals in its tenant;
+// admins of the operator tenants (OPERATOR_TENANT_IDS) also review the tenantless ones
+// (`scope=system`: anonymous callers, unknown services). Nobody else ever sees those.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { BadRequestError, NotFoundError } from '@hub/contracts'
+import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
 import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
 import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
 
@@ -10,19 +12,27 @@ const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.
 const tags = ['security events']
 const security = [{ bearerAuth: [] }]
 
-const securityEventRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = async (fastify, opts) => {
   fastify.get(
     '/security-events',
     {
-      schema: { tags, security, summary: "Security events of the caller's tenant, newest first", querystring: SecurityEventListQuery, response: { 200: Type.Object({ data: Type.Array(SecurityEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } },
+      schema: { tags, security, summary: "Security events of the caller's tenant (or, for operators, of no tenant), newest first", querystring: SecurityEventListQuery, response: { 200: Type.Object({ data: Type.Array(SecurityEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request) => {
-      const { limit, cursor, open, type } = request.query
+      const { limit, cursor, open, type, scope } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
-      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
-        fastify.securityEventStore.list(trx, { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), limit: limit + 1, ...(before ? { before } : {}) }),
-      )
+      const filter = { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), limit: limit + 1, ...(before ? { before } : {}) }
+      let rows
+      if (scope === 'system') {
+        // No operators configured means nobody: tenantless events name other tenants' attackers.
+        if (!opts.operatorTenantIds.includes(request.principal.tenantId)) {
+          throw new ForbiddenError('OPERATOR_ONLY', 'Tenantless security events are for admins of the operator tenants (OPERATOR_TENANT_IDS).')
+        }
+        rows = await fastify.db.withSystemScope((trx) => fastify.securityEventStore.list(trx, { ...filter, tenantless: true }))
+      } else {
+        rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.securityEventStore.list(trx, filter))
+      }
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.occurredAt, id: last.id }) : null }
