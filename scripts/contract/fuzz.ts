@@ -4,7 +4,8 @@
 // JSON, wrong content types, bad path and query values, tampered cursors. Every answer must be
 // below 500; every 4xx a problem document with a `code`; every 2xx must match its declared
 // schema; and every service must still be ready afterwards.
-// Budget: FUZZ_BUDGET=ci (npm test, about a minute) or full (npm run fuzz); FUZZ_SEED replays.
+// Budget: FUZZ_BUDGET=ci (npm test, about a minute) or full (npm run fuzz); FUZZ_RUNS and
+// FUZZ_SECONDS override it; FUZZ_SEED replays a run.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
@@ -56,7 +57,9 @@ interface FuzzRequest {
 }
 
 const BUDGETS = { ci: { runs: 1_500, ms: 50_000 }, full: { runs: 20_000, ms: 600_000 } } as const
-const budget = BUDGETS[(process.env.FUZZ_BUDGET as keyof typeof BUDGETS) ?? 'ci'] ?? BUDGETS.ci
+const preset = BUDGETS[(process.env.FUZZ_BUDGET as keyof typeof BUDGETS) ?? 'ci'] ?? BUDGETS.ci
+// FUZZ_RUNS and FUZZ_SECONDS override the preset (e.g. a longer soak).
+const budget = { runs: Number(process.env.FUZZ_RUNS ?? preset.runs), ms: Number(process.env.FUZZ_SECONDS ?? preset.ms / 1000) * 1000 }
 const seed = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Date.now() % 2 ** 31
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv
