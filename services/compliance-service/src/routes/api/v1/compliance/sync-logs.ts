@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
-import { BadRequestError, NotFoundError } from '@hub/contracts'
+import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
 import { CursorField, canReadVenue, encodeCursor, readCursor, type Principal } from '@hub/service-kit'
 import { Problems, ReportQuery, ReportSchema, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../schemas/compliance.ts'
 import { buildReport, reportCsv } from '../../../../plugins/app/report.ts'
@@ -37,7 +37,7 @@ async function requireKnownVenue(trx: Knex.Transaction, venueId: string): Promis
   if (!result.rows[0]?.known) throw new VenueNotFoundError()
 }
 
-const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = async (fastify, opts) => {
   fastify.get(
     '/venues/:venueId/sync-logs',
     { schema: { tags, security, summary: "A venue's sync runs, newest first", params: VenueParams, querystring: SyncLogListQuery, response: { 200: SyncLogListSchema, ...Problems } } },
@@ -92,10 +92,19 @@ const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/sync-logs/pull',
     {
-      schema: { tags, security, summary: 'Pull the sync-log feed now (admin)', response: { 200: Type.Object({ stored: Type.Integer() }), ...Problems, 503: Problems[400] } },
+      // The feed spans every tenant: only the operators (OPERATOR_TENANT_IDS; nobody when empty,
+      // as for tenantless security events) may drive it, and the answer says that the pull ran,
+      // not how many runs of other tenants it stored.
+      schema: { tags, security, summary: 'Pull the sync-log feed now (operator admins)', response: { 204: Type.Null(), ...Problems, 503: Problems[400] } },
       config: { auth: { roles: ['admin'] } },
     },
-    async () => ({ stored: await fastify.syncLogConsumer.pullOnce() }),
+    async (request, reply) => {
+      if (!opts.operatorTenantIds.includes(request.principal.tenantId)) {
+        throw new ForbiddenError('OPERATOR_ONLY', 'The sync-log pull is for the platform operators.')
+      }
+      await fastify.syncLogConsumer.pullOnce()
+      return reply.code(204).send(null)
+    },
   )
 }
 
