@@ -55,17 +55,24 @@ const e2eFiles = matching(testFiles(join(ROOT, 'e2e')))
 if (files.length + e2eFiles.length === 0) fail('no test files found')
 if (files.some((file) => file.startsWith('infra'))) ensureDebianTools()
 
-function run(label, list, concurrency) {
+function run(label, list, concurrency, env = {}) {
   if (list.length === 0) return 0
   step(`running ${list.length} ${label}`)
   const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-force-exit', '--test-reporter=spec', ...list], {
     cwd: ROOT,
     stdio: 'inherit',
-    env: { ...process.env, NODE_ENV: 'test' },
+    env: { ...process.env, NODE_ENV: 'test', ...env },
   })
   return result.status ?? 1
 }
 
 const status = run('test files', files, 2)
 const e2eStatus = run('system test files (e2e/)', e2eFiles, 1)
-process.exit(status || e2eStatus)
+// The public contract: the merged OpenAPI document (built in-process from the three services, as
+// the gateway merges it) must lint clean, and a bounded fuzz run over it must find no 5xx.
+const contractStatus =
+  filter.length > 0
+    ? 0
+    : run('OpenAPI lint (Spectral, Redocly)', ['scripts/contract/openapi-lint.ts'], 1) ||
+      run('fuzz run over the OpenAPI document (bounded budget)', ['scripts/contract/fuzz.ts'], 1, { FUZZ_BUDGET: process.env.FUZZ_BUDGET ?? 'ci' })
+process.exit(status || e2eStatus || contractStatus)

@@ -23,6 +23,9 @@ import database from './plugins/database.ts'
 import redis from './plugins/redis.ts'
 import securityEvents from './plugins/security-events.ts'
 import auditRelay from './plugins/audit-relay.ts'
+import inputGuard from './plugins/input-guard.ts'
+import { isDateTimeInRange } from './cursor.ts'
+import addFormatsModule from 'ajv-formats'
 import securityRelay from './plugins/security-relay.ts'
 import { Counter } from 'prom-client'
 import { outboxSecurityEventSink, streamSecurityEventSink } from './security-event-outbox.ts'
@@ -95,6 +98,15 @@ export function writeClientError(error: Error & { code?: string }, socket: Socke
   socket.destroy()
 }
 
+// Fastify adds ajv-formats after the plugins unless one is named formatsPlugin: this one adds
+// them itself, then replaces date-time with one limited to years 0001-9999 (what Postgres takes).
+const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
+type FormatsPlugin = Parameters<typeof addFormats>[0]
+function formatsPlugin(ajv: FormatsPlugin): FormatsPlugin {
+  addFormats(ajv)
+  ajv.addFormat('date-time', { type: 'string', validate: isDateTimeInRange })
+  return ajv
+}
 
 export function createFastify(opts: FastifyFactoryOptions) {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
@@ -126,10 +138,17 @@ export function createFastify(opts: FastifyFactoryOptions) {
       return sendProblem(reply, frameworkProblem(known))
     },
     // JSON bodies naming __proto__ (Fastify's default) or constructor.prototype are refused
-    // outright (400): objects built from client-chosen names must never reach a prototype.
+    // outright (400): objects built from client-chosen names must never reach a prototype. (The
+    // kit's input guard parses JSON itself and refuses both the same way.)
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    // No coercion: a JSON body must carry the declared types. Query and path values are converted
+    // to their declared type strictly by the input guard before validation.
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: true },
+      // Runs instead of Fastify's ajv-formats step, so this date-time (years 0001-9999) wins.
+      plugins: [formatsPlugin],
+    },
   }
   return Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
 }
@@ -179,6 +198,8 @@ export interface KitOptions {
   securityRelayIntervalMs?: number
   /** Delivers this service's audit outbox to compliance-service (needs databaseUrl and internal.complianceUrl). */
   auditRelay?: { table: string; intervalMs: number }
+  /** false on the gateway: it passes bodies through to the services, which parse them. */
+  parseJsonBodies?: boolean
   /** Mean event-loop delay above which requests are refused with 503; 0 disables. Default 2 s. */
   maxEventLoopDelayMs?: number
   /** The metrics listener (METRICS_PORT, METRICS_HOST); never the public one. */
@@ -210,6 +231,7 @@ export const serviceKit = fp(
       request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
     })
     await fastify.register(errorHandler, { service: opts.service })
+    await fastify.register(inputGuard, { parseJson: opts.parseJsonBodies })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
     fastify.addReadinessCheck('shutdown', async () => {
       if (draining) throw new Error('draining before shutdown')

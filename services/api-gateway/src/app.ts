@@ -29,6 +29,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS, deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
+    parseJsonBodies: false,
     // No database: refusals wait in a Redis stream until compliance-service has them.
     securityEventBuffer: 'redis',
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,

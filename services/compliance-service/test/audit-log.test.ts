@@ -87,6 +87,9 @@ test('venue changes reach the audit log through the relay, chained per tenant, a
   assert.equal(updated.prevHash, created.hash)
   assert.equal(deleted.prevHash, updated.hash)
   assert.deepEqual(await verify(tenant), { ok: true, checked: 3, headHash: deleted.hash, firstBroken: null })
+  const report = await compliance.inject({ url: `/api/v1/compliance/venues/${venueId}/report?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, headers: adminOf(tenant) })
+  assert.equal(report.statusCode, 200, 'a venue known from its audit trail has a report, deleted or not')
+  assert.equal(report.json().totalRuns, 0)
 
   // The relay crashed after compliance-service took the batch but before marking it: it sends again.
   await db.adminQuery('update venue.audit_outbox set delivered_at = null where tenant_id = $1', [tenant])

@@ -124,3 +124,26 @@ test('readiness is 503 when Postgres is unreachable', async () => {
   const list = await app.inject({ url: '/api/v1/venues', headers: admin })
   assert.equal(list.statusCode, 503, list.body)
 })
+
+test('members are listed a page at a time as {data, nextCursor}, and a tampered cursor is 400', async () => {
+  const app = await build()
+  const id = await createVenue(app, 'Paged Members Hall')
+  const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'] }))
+  const users = Array.from({ length: 7 }, (_, i) => `user-${String(i).padStart(2, '0')}`)
+  for (const user of users) assert.equal((await app.inject({ method: 'PUT', url: `/api/v1/venues/${id}/members/${user}`, headers: admin, payload: { role: 'viewer' } })).statusCode, 200)
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const response: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/venues/${id}/members?limit=3${cursor ? `&cursor=${cursor}` : ''}`, headers: admin })
+    assert.equal(response.statusCode, 200)
+    const body = response.json() as { data: Array<{ userId: string }>; nextCursor: string | null }
+    assert.ok(body.data.length <= 3)
+    seen.push(...body.data.map((m) => m.userId))
+    cursor = body.nextCursor
+  } while (cursor)
+  assert.deepEqual(seen, users)
+  const tampered = Buffer.from(JSON.stringify({ u: 'a\u0000b' })).toString('base64url')
+  const refused = await app.inject({ url: `/api/v1/venues/${id}/members?cursor=${tampered}`, headers: admin })
+  assert.equal(refused.statusCode, 400)
+  assert.equal(refused.json().code, 'INVALID_CURSOR')
+})

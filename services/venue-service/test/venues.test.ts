@@ -79,6 +79,14 @@ test('bad bodies, ids and queries give 400 problem+json with errors[], never 500
     { method: 'PATCH' as const, url: `/api/v1/venues/${randomUUID()}`, payload: {}, path: '/body' },
     { method: 'GET' as const, url: '/api/v1/venues?limit=1000', path: '/querystring/limit' },
     { method: 'GET' as const, url: '/api/v1/venues?sort=price', path: '/querystring/sort' },
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', timezone: 'UTC', currency: 'ABC' }, path: '/body/currency' },
+    { method: 'PATCH' as const, url: `/api/v1/venues/${randomUUID()}`, payload: { currency: 'XYZ' }, path: '/body/currency' },
+    // Strict types: nothing is coerced into a string, an integer or out of hex.
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 12345, timezone: 'UTC', currency: 'GBP' }, path: '/body/name' },
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', slug: ['x'], timezone: 'UTC', currency: 'GBP' }, path: '/body/slug' },
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', timezone: 'UTC', currency: 'GBP', capacity: true }, path: '/body/capacity' },
+    { method: 'GET' as const, url: '/api/v1/venues?limit=0x10', path: '/querystring/limit' },
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X\u0000', timezone: 'UTC', currency: 'GBP' }, path: '/body/name' },
   ]
   for (const c of cases) {
     const response = await app.inject({ method: c.method, url: c.url, headers: adminA, ...(c.payload ? { payload: c.payload } : {}) })

@@ -79,16 +79,17 @@ export const RecordSchema = Type.Object({
   deletedAt: Nullable(DateTime),
   updatedAt: DateTime,
 })
-/** `nextCursor` is always returned: keep it to ask later for what changed since. */
-export const RecordPageSchema = Type.Object({ data: Type.Array(RecordSchema), nextCursor: Type.String(), hasMore: Type.Boolean() })
+/** Like every list: `nextCursor` is null on the last page. */
+export const RecordPageSchema = Type.Object({ data: Type.Array(RecordSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 
+const TRANSFORMS = ['none', 'lowercase', 'uppercase', 'trim', 'string', 'number', 'boolean', 'date'] as const
 export const FieldMappingBody = Type.Object(
   {
     provider: ProviderParam,
     entity: EntityParam,
     sourcePath: Type.String({ minLength: 1, maxLength: 200, pattern: '^(?!(?:.*\\.)?(?:__proto__|constructor|prototype)(?:\\.|$))[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$', description: 'Dot path into the provider record, e.g. metadata.loyalty_tier (no __proto__, constructor or prototype segment)' }),
     targetField: Type.String({ pattern: '^(?!(?:constructor|prototype)$)[a-zA-Z][a-zA-Z0-9_]{0,63}$', description: 'Lands in record data as custom.<targetField> (not constructor or prototype)' }),
-    transform: Type.Optional(StringEnum(['none', 'lowercase', 'uppercase', 'trim', 'string', 'number', 'boolean', 'date'] as const, { default: 'none' })),
+    transform: Type.Optional(StringEnum(TRANSFORMS, { default: 'none' })),
   },
   { additionalProperties: false },
 )
@@ -96,7 +97,8 @@ export type FieldMappingInput = Static<typeof FieldMappingBody>
 export const FieldMappingPatch = Type.Object(
   {
     sourcePath: Type.Optional(FieldMappingBody.properties.sourcePath),
-    transform: Type.Optional(FieldMappingBody.properties.transform),
+    // No default here: a default would fill in `{}` (making it pass minProperties) and reset the transform.
+    transform: Type.Optional(StringEnum(TRANSFORMS)),
   },
   { additionalProperties: false, minProperties: 1 },
 )
@@ -110,7 +112,12 @@ export const FieldMappingSchema = Type.Object({
   createdAt: DateTime,
   updatedAt: DateTime,
 })
-export const FieldMappingListQuery = Type.Object({ provider: Type.Optional(ProviderParam), entity: Type.Optional(EntityParam) }, { additionalProperties: false })
+export const FieldMappingListQuery = Type.Object(
+  { provider: Type.Optional(ProviderParam), entity: Type.Optional(EntityParam), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 512 })) },
+  { additionalProperties: false },
+)
+export type FieldMappingList = Static<typeof FieldMappingListQuery>
+export const FieldMappingPageSchema = Type.Object({ data: Type.Array(FieldMappingSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 export const IdParams = Type.Object({ id: UuidString }, { additionalProperties: false })
 
 export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema }

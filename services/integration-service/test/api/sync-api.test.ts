@@ -56,17 +56,18 @@ test('a manual sync runs on integration-high, reports progress, and its records 
   assert.equal(log.trigger, 'manual')
 
   const seen = new Set<string>()
-  let cursor: string | undefined
-  for (;;) {
-    const page = await app.inject({ url: `/api/v1/integrations/records?venueId=${venueId}&provider=stripe&entity=customer&limit=7${cursor ? `&cursor=${cursor}` : ''}`, headers: viewer })
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const page: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/integrations/records?venueId=${venueId}&provider=stripe&entity=customer&limit=7${cursor ? `&cursor=${cursor}` : ''}`, headers: viewer })
     assert.equal(page.statusCode, 200, page.body)
+    assert.deepEqual(Object.keys(page.json()).sort(), ['data', 'nextCursor'], 'the one list shape')
     for (const record of page.json().data) seen.add(record.externalId)
     cursor = page.json().nextCursor
-    if (!page.json().hasMore) break
-  }
+    pages++
+  } while (cursor)
   assert.equal(seen.size, 20)
-  const nothingNew = await app.inject({ url: `/api/v1/integrations/records?venueId=${venueId}&cursor=${cursor}`, headers: viewer })
-  assert.deepEqual(nothingNew.json().data, [], 'nothing changed since the cursor')
+  assert.equal(pages, 3, '7 + 7 + 6: the last page says so with nextCursor null')
   const stranger = bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] }))
   assert.deepEqual((await app.inject({ url: `/api/v1/integrations/records?venueId=${venueId}`, headers: stranger })).json().data, [], 'another tenant sees nothing')
   assert.equal((await app.inject({ url: `/api/v1/integrations/sync/jobs/${job.jobId}`, headers: stranger })).statusCode, 404)
@@ -106,11 +107,35 @@ test('field mappings: admins manage them, each change is audited and queues a fu
   const id = created.json().id
   const patched = await app.inject({ method: 'PATCH', url: `/api/v1/integrations/field-mappings/${id}`, headers: admin, payload: { transform: 'lowercase' } })
   assert.equal(patched.json().transform, 'lowercase')
+  const empty = await app.inject({ method: 'PATCH', url: `/api/v1/integrations/field-mappings/${id}`, headers: admin, payload: {} })
+  assert.equal(empty.statusCode, 400, 'PATCH {} changes nothing and is refused')
+  assert.equal(empty.json().code, 'VALIDATION_FAILED')
+  assert.equal((await app.inject({ method: 'PATCH', url: `/api/v1/integrations/field-mappings/${randomUUID()}`, headers: admin, payload: { transform: 'trim' } })).json().code, 'FIELD_MAPPING_NOT_FOUND')
   assert.equal((await app.inject({ url: '/api/v1/integrations/field-mappings?provider=stripe', headers: viewer })).json().data.length, 1)
   assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/field-mappings/${id}`, headers: admin })).statusCode, 204)
   const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where entity_id = $1 order by occurred_at', [id])
   assert.deepEqual(actions.map((a) => a.action), ['field_mapping.created', 'field_mapping.updated', 'field_mapping.deleted'])
   assert.equal((await app.inject({ method: 'POST', url: '/api/v1/integrations/field-mappings', headers: admin, payload: { ...payload, sourcePath: 'a..b' } })).statusCode, 400)
+})
+
+test('field mappings are listed a page at a time as {data, nextCursor}', async () => {
+  const app = await rig.build()
+  const fields = ['alpha', 'bravo', 'charlie', 'delta', 'echo']
+  for (const targetField of fields) {
+    const created = await app.inject({ method: 'POST', url: '/api/v1/integrations/field-mappings', headers: admin, payload: { provider: 'square', entity: 'product', sourcePath: `x.${targetField}`, targetField } })
+    assert.equal(created.statusCode, 201, created.body)
+  }
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const page: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/integrations/field-mappings?provider=square&limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: viewer })
+    assert.equal(page.statusCode, 200, page.body)
+    seen.push(...page.json().data.map((m: { targetField: string }) => m.targetField))
+    cursor = page.json().nextCursor
+  } while (cursor)
+  assert.deepEqual(seen, fields)
+  const tampered = Buffer.from(JSON.stringify({ p: 'square', e: 'product', t: "x' or 1=1" })).toString('base64url')
+  assert.equal((await app.inject({ url: `/api/v1/integrations/field-mappings?cursor=${tampered}`, headers: viewer })).json().code, 'INVALID_CURSOR')
 })
 
 test('operators: queue counts, pause and resume, the dashboard, and the signed internal trigger', async () => {
@@ -131,8 +156,11 @@ test('operators: queue counts, pause and resume, the dashboard, and the signed i
   assert.match(board.body, /<html/i)
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/queues' })).statusCode, 401)
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/queues', headers: otherAdmin })).statusCode, 403)
-  assert.deepEqual((await app.inject({ url: '/api/v1/integrations/admin/dead-letters', headers: admin })).json(), { items: [], nextCursor: null })
+  assert.deepEqual((await app.inject({ url: '/api/v1/integrations/admin/dead-letters', headers: admin })).json(), { data: [], nextCursor: null })
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/circuit-breakers', headers: admin })).statusCode, 200)
+  const unknownBreaker = await app.inject({ method: 'POST', url: `/api/v1/integrations/admin/circuit-breakers/${randomUUID()}/reset`, headers: admin })
+  assert.equal(unknownBreaker.statusCode, 404, 'an unknown connection is a 404, not 200 reset:false')
+  assert.equal(unknownBreaker.json().code, 'CONNECTION_NOT_FOUND')
 
   const body = JSON.stringify({ tenantId: tenant, venueId, provider: 'stripe', entities: ['payment'] })
   const trigger = await app.inject({ method: 'POST', url: '/internal/sync/trigger', payload: body, headers: { 'content-type': 'application/json', ...signedAs('venue-service', 'POST', '/internal/sync/trigger', body) } })

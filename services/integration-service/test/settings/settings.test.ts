@@ -451,3 +451,19 @@ test('exactly one outbox row per write, rollback, import and secret read; none f
   const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where tenant_id = $1 order by occurred_at', [tenant])
   assert.deepEqual(actions.map((row) => row.action), ['settings.updated', 'settings.updated', 'settings.imported', 'settings.rolled_back', 'settings.secret_read'])
 })
+
+test('a settings import nested thousands deep, or carrying NUL or a lone surrogate, is a 400 and stores nothing', async (t) => {
+  const { app } = await rig.build(t)
+  const tenant = randomUUID()
+  const admin = rig.user(tenant, ['admin'])
+  const deep = `{"settings":{"incomeAccountId":${'['.repeat(10_000)}${']'.repeat(10_000)}}}`
+  const tooDeep = await app.inject({ method: 'POST', url: `${base}/quickbooks/import`, headers: { ...admin, 'content-type': 'application/json' }, payload: deep })
+  assert.equal(tooDeep.statusCode, 400, tooDeep.body)
+  assert.equal(tooDeep.json().code, 'JSON_TOO_DEEP')
+  for (const value of ['4000\u0000', '\ud800']) {
+    const refused = await app.inject({ method: 'POST', url: `${base}/quickbooks/import`, headers: admin, payload: { settings: { incomeAccountId: value } } })
+    assert.equal(refused.statusCode, 400, refused.body)
+    assert.equal(refused.json().code, 'INVALID_STRING')
+  }
+  assert.equal((await app.inject({ url: `${base}/quickbooks`, headers: admin })).json().version, 0, 'nothing was stored')
+})

@@ -61,7 +61,7 @@ describe('webhook events', () => {
     const delivery = fired.deliveries[0] as { payload: string; headers: Record<string, string> }
     const again = await fetch(`${base}/api/v1/integrations/webhooks/stripe/${connection.id}`, { method: 'POST', headers: delivery.headers, body: delivery.payload })
     assert.equal(again.status, 200)
-    assert.deepEqual(await again.json(), { received: 0, duplicates: 1 })
+    assert.deepEqual(await again.json(), { received: 0, duplicates: 1, ignored: 0 })
     await sleep(300)
     assert.equal((await rig.db.adminQuery<Json>("select id from integration.sync_logs where connection_id = $1 and trigger = 'webhook'", [connection.id])).length, 1, 'processed once')
   })

@@ -29,7 +29,7 @@ test('QuickBooks: one app endpoint, each event filed under the connection of its
 
   const response = await post(app, '/api/v1/integrations/webhooks/quickbooks', intuitDelivery(VERIFIER, [realmA, realmB, '999999999']))
   assert.equal(response.statusCode, 200, response.body)
-  assert.deepEqual(response.json(), { received: 2, duplicates: 0 })
+  assert.deepEqual(response.json(), { received: 2, duplicates: 0, ignored: 1 })
   assert.deepEqual(await inbox(a.id), [realmA])
   assert.deepEqual(await inbox(b.id), [realmB])
 
@@ -50,7 +50,7 @@ test("QuickBooks: the old per-connection URL routes by realm too, never filing a
   assert.deepEqual(await inbox(attacker.id), [], "the victim's realm is not stored under the connection of the URL")
   assert.deepEqual(await inbox(victim.id), [realmB])
   const unknownRealm = await post(app, `/api/v1/integrations/webhooks/quickbooks/${attacker.id}`, intuitDelivery(VERIFIER, ['424242'], '8'))
-  assert.deepEqual(unknownRealm.json(), { received: 0, duplicates: 0 })
+  assert.deepEqual(unknownRealm.json(), { received: 0, duplicates: 0, ignored: 1 })
   assert.deepEqual(await inbox(attacker.id), [])
 })
 

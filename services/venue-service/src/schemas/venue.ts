@@ -110,3 +110,13 @@ export const ProblemResponses = {
   429: ProblemSchema,
   503: ProblemSchema,
 }
+
+export const ListMembersQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+  },
+  { additionalProperties: false },
+)
+export type ListMembers = Static<typeof ListMembersQuery>
+export const MemberPageSchema = Type.Object({ data: Type.Array(MemberSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })

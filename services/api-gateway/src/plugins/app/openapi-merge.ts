@@ -7,7 +7,63 @@ import swaggerUi from '@fastify/swagger-ui'
 import { request } from 'undici'
 import type { Upstream } from './upstreams.ts'
 
-type OpenApiDocument = { openapi: string; info: Record<string, unknown>; paths: Record<string, unknown>; components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> }; tags?: unknown[] }
+export type OpenApiDocument = {
+  openapi: string
+  info: Record<string, unknown>
+  servers?: Array<{ url: string; description?: string }>
+  paths: Record<string, unknown>
+  components?: { schemas?: Record<string, unknown>; securitySchemes?: Record<string, unknown> }
+  tags?: Array<{ name: string; description?: string }>
+  security?: Array<Record<string, string[]>>
+}
+
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  venues: 'Venues of a tenant and their members (venue-service).',
+  members: 'Who may work on a venue (venue-service).',
+  connections: 'Provider connections of a venue (integration-service).',
+  oauth: 'Connecting a provider through OAuth 2 (integration-service).',
+  webhooks: 'Where providers deliver signed events; public, the provider signs instead of a JWT.',
+  sync: 'Sync runs, records, logs and field mappings (integration-service).',
+  settings: 'Versioned integration settings (integration-service).',
+  admin: 'Operator controls: dead letters, circuit breakers, queues (integration-service).',
+  compliance: 'Sync-log history and reports for auditors (compliance-service).',
+  'audit log': 'The tamper-evident audit log (compliance-service).',
+  'security events': 'Security events of the tenant (compliance-service).',
+}
+
+/**
+ * The public document: each service's public paths (internal routes are never published), their
+ * schemas, every tag used with a description, and the gateway as the one server. The bull-board
+ * queue dashboard (an operator UI with its own JSON API) is left out on purpose: it is not part
+ * of the API contract and changes with the bull-board version.
+ */
+export function mergeOpenApiDocuments(documents: Array<OpenApiDocument | null>, upstreams: Upstream[]): OpenApiDocument {
+  const paths: Record<string, unknown> = {}
+  const schemas: Record<string, unknown> = {}
+  const tags = new Set<string>()
+  for (const document of documents) {
+    if (!document) continue
+    for (const [path, item] of Object.entries(document.paths ?? {})) {
+      if (!upstreams.some((u) => u.prefixes.some((prefix) => path.startsWith(prefix)))) continue
+      paths[path] = item
+      for (const operation of Object.values(item as Record<string, { tags?: string[] }>)) for (const tag of operation.tags ?? []) tags.add(tag)
+    }
+    Object.assign(schemas, document.components?.schemas ?? {})
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Venue Integration Hub API',
+      version: '0.1.0',
+      description: 'Public API of the hub, through the api-gateway. Authenticate with a bearer JWT; errors are RFC 9457 problem documents with a stable `code`. The queue dashboard is an operator UI and is not described here.',
+    },
+    servers: [{ url: '/', description: 'The api-gateway this document was served by' }],
+    security: [{ bearerAuth: [] }],
+    tags: [...tags].sort().map((name) => ({ name, description: TAG_DESCRIPTIONS[name] ?? name })),
+    paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),
+    components: { schemas, securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+  }
+}
 
 export default fp(
   async (fastify, opts: { upstreams: Upstream[]; ttlMs: number }) => {
@@ -42,21 +98,7 @@ export default fp(
           }
         }),
       )
-      const paths: Record<string, unknown> = {}
-      const schemas: Record<string, unknown> = {}
-      for (const document of documents) {
-        if (!document) continue
-        for (const [path, item] of Object.entries(document.paths ?? {})) {
-          if (opts.upstreams.some((u) => u.prefixes.some((prefix) => path.startsWith(prefix)))) paths[path] = item
-        }
-        Object.assign(schemas, document.components?.schemas ?? {})
-      }
-      merged = {
-        openapi: '3.1.0',
-        info: { title: 'Venue Integration Hub API', version: '0.1.0', description: 'Public API of the hub, through the api-gateway. Authenticate with a bearer JWT.' },
-        paths: Object.fromEntries(Object.entries(paths).sort(([a], [b]) => a.localeCompare(b))),
-        components: { schemas, securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
-      }
+      merged = mergeOpenApiDocuments(documents, opts.upstreams)
       refreshedAt = Date.now()
       return merged
     }

@@ -1,18 +1,17 @@
 // Reading sync logs for other services: the cross-tenant change feed and one venue's runs.
 import { Type } from '@sinclair/typebox'
-import { BadRequestError, type SyncLogFeed, type VenueSyncLogPage } from '@hub/contracts'
-import { decodeCursor, encodeCursor, type Database } from '@hub/service-kit'
+import type { SyncLogFeed, VenueSyncLogPage } from '@hub/contracts'
+import { CursorField, encodeCursor, readCursor, type Database } from '@hub/service-kit'
 import type { FeedPosition, SyncLogRepository } from './sync-log-repository.ts'
 
-const PositionSchema = Type.Object({ x: Type.String({ pattern: '^[0-9]{1,20}$' }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const PositionSchema = Type.Object({ x: CursorField.int64(), i: CursorField.uuid() })
 const START: FeedPosition = { xid: '0', id: '00000000-0000-0000-0000-000000000000' }
 
 const encode = (position: FeedPosition): string => encodeCursor({ x: position.xid, i: position.id })
 
 function decode(cursor: string | undefined): FeedPosition | undefined {
   if (cursor === undefined) return undefined
-  const value = decodeCursor(cursor, PositionSchema)
-  if (!value) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+  const value = readCursor(cursor, PositionSchema)
   return { xid: value.x, id: value.i }
 }
 

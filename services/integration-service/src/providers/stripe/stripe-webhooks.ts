@@ -61,6 +61,14 @@ export function eventSubject(type: string, object: Record<string, unknown>): { e
   return { entity: null, externalId: idOf(object.id) }
 }
 
+/** Unix seconds to ISO, or null for anything that is not a date in years 0001-9999. */
+function occurredAtOf(created: unknown): string | null {
+  if (typeof created !== 'number' || !Number.isFinite(created)) return null
+  const date = new Date(created * 1000)
+  const year = date.getUTCFullYear()
+  return Number.isNaN(date.getTime()) || year < 1 || year > 9999 ? null : date.toISOString()
+}
+
 export function verifyStripeWebhook(input: WebhookInput, now = Date.now()): NormalizedWebhookEvent[] {
   const header = headerValue(input.headers, 'stripe-signature')
   if (!header) throw new WebhookVerificationError('missing_signature', 'No Stripe-Signature header')
@@ -89,7 +97,7 @@ export function verifyStripeWebhook(input: WebhookInput, now = Date.now()): Norm
       type: event.type,
       entity,
       externalId,
-      occurredAt: typeof event.created === 'number' ? new Date(event.created * 1000).toISOString() : null,
+      occurredAt: occurredAtOf(event.created),
       accountId: typeof event.account === 'string' ? event.account : null,
       raw: event,
     },

@@ -12,6 +12,12 @@ export class VenueSlugTakenError extends ConflictError {
   }
 }
 
+export class InvalidCurrencyError extends BadRequestError {
+  constructor(currency: string) {
+    super('INVALID_CURRENCY', `"${currency.slice(0, 8)}" is not an ISO 4217 currency code.`, { errors: [{ path: '/body/currency', message: 'must be an ISO 4217 currency code' }] })
+  }
+}
+
 export class InvalidTimezoneError extends BadRequestError {
   constructor(timezone: string) {
     super('INVALID_TIMEZONE', `"${timezone.slice(0, 64)}" is not an IANA time zone.`, { errors: [{ path: '/body/timezone', message: 'must be an IANA time zone' }] })

@@ -147,8 +147,10 @@ export function createVenueRepository() {
       return rows.map((row) => ({ ...toVenue(row), cursorKey: String(row.created_key) }))
     },
 
-    async listMembers(trx: Knex.Transaction, venueId: string): Promise<Member[]> {
-      const rows = await trx<MemberRow>('venue.venue_members').where({ venue_id: venueId }).orderBy('user_id')
+    async listMembers(trx: Knex.Transaction, venueId: string, page: { limit: number; after?: string | undefined }): Promise<Member[]> {
+      const query = trx<MemberRow>('venue.venue_members').where({ venue_id: venueId })
+      if (page.after !== undefined) query.where('user_id', '>', page.after)
+      const rows = await query.orderBy('user_id').limit(page.limit)
       return rows.map(toMember)
     },
 

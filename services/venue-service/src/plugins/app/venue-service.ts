@@ -3,13 +3,17 @@
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import type { IntegrationClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
-import type { CreateVenue, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
+import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
-import { IntegrationsUnavailableError, InvalidCursorError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+import { IntegrationsUnavailableError, InvalidCursorError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
+// ICU's list of ISO 4217 codes, as Node ships it ("ABC" matches the pattern but is no currency).
+const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
 const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
-const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+// Member user ids are clean strings of at most 200 characters (MemberParams).
+const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/\\s\\u0000]+$' }) })
+const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: CursorField.uuid() })
 
 export interface RequestContext {
   principal: Principal
@@ -69,6 +73,10 @@ export function createVenueService(deps: {
     return venue
   }
 
+  function checkCurrency(currency: string | undefined): void {
+    if (currency !== undefined && !CURRENCIES.has(currency)) throw new InvalidCurrencyError(currency)
+  }
+
   function checkTimezone(timezone: string | undefined): void {
     if (timezone !== undefined && !TIMEZONES.has(timezone)) throw new InvalidTimezoneError(timezone)
   }
@@ -80,7 +88,8 @@ export function createVenueService(deps: {
       let after: { key: string; id: string } | undefined
       if (query.cursor) {
         const cursor = decodeCursor(query.cursor, CursorSchema)
-        if (!cursor || cursor.s !== query.sort) throw new InvalidCursorError()
+        // The key is a timestamp when sorting by creation time: Postgres would refuse a bad one.
+        if (!cursor || cursor.s !== query.sort || (sort === 'created_at' && !isTimestampInRange(cursor.k)) || !isCleanString(cursor.k)) throw new InvalidCursorError()
         after = { key: cursor.k, id: cursor.id }
       }
       const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
@@ -100,6 +109,7 @@ export function createVenueService(deps: {
     async create(ctx: RequestContext, input: CreateVenue): Promise<Venue> {
       if (!hasRole(ctx.principal, 'admin')) throw new VenueAccessDeniedError('create')
       checkTimezone(input.timezone)
+      checkCurrency(input.currency)
       const slug = input.slug ?? slugify(input.name)
       try {
         return await db.withTenant(ctx.principal.tenantId, async (trx) => {
@@ -124,6 +134,7 @@ export function createVenueService(deps: {
 
     async update(ctx: RequestContext, id: string, input: UpdateVenue): Promise<Venue> {
       checkTimezone(input.timezone)
+      checkCurrency(input.currency)
       try {
         return await db.withTenant(ctx.principal.tenantId, async (trx) => {
           const before = await writableVenue(trx, ctx, id, 'update')
@@ -172,11 +183,15 @@ export function createVenueService(deps: {
       })
     },
 
-    async listMembers(ctx: RequestContext, venueId: string): Promise<Member[]> {
-      return db.withTenant(ctx.principal.tenantId, async (trx) => {
+    async listMembers(ctx: RequestContext, venueId: string, query: ListMembers): Promise<{ data: Member[]; nextCursor: string | null }> {
+      const after = query.cursor ? readCursor(query.cursor, MemberCursor).u : undefined
+      const rows = await db.withTenant(ctx.principal.tenantId, async (trx) => {
         await visibleVenue(trx, ctx, venueId)
-        return venues.listMembers(trx, venueId)
+        return venues.listMembers(trx, venueId, { limit: query.limit + 1, after })
       })
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.userId }) : null }
     },
 
     async putMember(ctx: RequestContext, venueId: string, userId: string, role: Member['role']): Promise<Member> {

@@ -3,8 +3,8 @@
 // and every touch is audited in the same transaction as the change.
 import { randomUUID } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
-import { BadRequestError, type VenueClient } from '@hub/contracts'
-import { canManageVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import type { VenueClient } from '@hub/contracts'
+import { canManageVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
@@ -31,7 +31,7 @@ export interface RequestContext {
   ip: string
 }
 
-const CursorSchema = Type.Object({ c: Type.String({ maxLength: 64 }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const CursorSchema = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
 export function toConnectionView(row: ConnectionRow): ConnectionView {
   return {
@@ -190,8 +190,7 @@ export function createConnectionService(deps: {
     async list(ctx: RequestContext, query: ListConnections): Promise<{ data: ConnectionView[]; nextCursor: string | null }> {
       let after: ConnectionListFilter['after']
       if (query.cursor) {
-        const cursor = decodeCursor(query.cursor, CursorSchema)
-        if (!cursor) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+        const cursor = readCursor(query.cursor, CursorSchema)
         after = { createdAt: cursor.c, id: cursor.i }
       }
       const onlyVenueIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds

@@ -5,7 +5,7 @@
 // mention one keeps it, `null` removes any key.
 import { BadRequestError, ServiceUnavailableError, UUID_PATTERN, type ValidationIssue, type VenueClient } from '@hub/contracts'
 import { decryptSecret, encryptSecret, envelopeKeyVersion, maskSecret, type KeyRing } from '@hub/crypto'
-import { decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import {
@@ -111,7 +111,7 @@ interface PlainDocument {
 }
 
 const UUID = new RegExp(UUID_PATTERN)
-const VersionCursor = Type.Object({ v: Type.Integer({ minimum: 1 }) })
+const VersionCursor = Type.Object({ v: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) })
 const EMPTY: PlainDocument = { values: {}, secrets: {} }
 
 const sorted = <T>(record: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)))
@@ -405,8 +405,7 @@ export function createSettingsService(deps: {
       assertReadable(ctx, scope)
       let before: number | undefined
       if (page.cursor) {
-        const cursor = decodeCursor(page.cursor, VersionCursor)
-        if (!cursor) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+        const cursor = readCursor(page.cursor, VersionCursor)
         before = cursor.v
       }
       const rows = await db.withTenant(ctx.principal.tenantId, async (trx) => {

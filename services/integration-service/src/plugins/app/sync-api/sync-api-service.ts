@@ -2,17 +2,18 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database } from '@hub/service-kit'
+import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database } from '@hub/service-kit'
 import type { FastifyRequest } from 'fastify'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncEngine } from '../sync/index.ts'
-import type { FieldMappingInput, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
+import type { FieldMappingInput, FieldMappingList, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
 import { assertVenueAccess } from '../connections/venue-access.ts'
 import { toSyncLog } from '../sync-log-repository.ts'
 
-const SeqCursor = Type.Object({ s: Type.String({ pattern: '^[0-9]{1,19}$' }) })
-const LogCursor = Type.Object({ c: Type.String({ maxLength: 40 }), i: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const SeqCursor = Type.Object({ s: CursorField.int64() })
+const MappingCursor = Type.Object({ p: Type.String({ pattern: '^[a-z_]{1,40}$' }), e: Type.String({ pattern: '^[a-z_]{1,40}$' }), t: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }) })
+const LogCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
 interface FieldMappingRow {
   id: string
@@ -77,8 +78,7 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async listSyncLogs(request: FastifyRequest, query: SyncLogList): Promise<{ data: SyncLog[]; nextCursor: string | null }> {
       const principal = request.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
-      const after = query.cursor ? decodeCursor(query.cursor, LogCursor) : undefined
-      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const after = query.cursor ? readCursor(query.cursor, LogCursor) : undefined
       const rows = await db.withTenant(principal.tenantId, (trx) => {
         const q = trx('integration.sync_logs').select('*')
         if (query.venueId) q.where('venue_id', query.venueId)
@@ -98,9 +98,8 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async listRecords(request: FastifyRequest, query: RecordList) {
       const principal = request.principal
       const venueId = query.venueId.toLowerCase()
-      const after = query.cursor ? decodeCursor(query.cursor, SeqCursor) : { s: '0' }
-      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
-      if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: query.cursor ?? encodeCursor(after), hasMore: false }
+      const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
+      if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
       const rows = await db.withTenant(principal.tenantId, (trx) => {
         const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(query.includeRaw ? ['raw'] : [])).where('venue_id', venueId)
         if (query.provider) q.where('provider', query.provider)
@@ -122,19 +121,23 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
           deletedAt: row.deleted_at ? (row.deleted_at as Date).toISOString() : null,
           updatedAt: (row.updated_at as Date).toISOString(),
         })),
-        nextCursor: encodeCursor({ s: last ? String(last.change_seq_text) : after.s }),
-        hasMore: rows.length > query.limit,
+        nextCursor: rows.length > query.limit && last ? encodeCursor({ s: String(last.change_seq_text) }) : null,
       }
     },
 
-    async listFieldMappings(request: FastifyRequest, filter: { provider?: ProviderName | undefined; entity?: EntityName | undefined }) {
+    async listFieldMappings(request: FastifyRequest, query: FieldMappingList) {
+      const after = query.cursor ? readCursor(query.cursor, MappingCursor) : undefined
       const rows = await db.withTenant(request.principal.tenantId, (trx) => {
         const q = trx<FieldMappingRow>('integration.field_mappings').select('*')
-        if (filter.provider) q.where('provider', filter.provider)
-        if (filter.entity) q.where('entity', filter.entity)
-        return q.orderBy(['provider', 'entity', 'target_field'])
+        if (query.provider) q.where('provider', query.provider)
+        if (query.entity) q.where('entity', query.entity)
+        // (provider, entity, target_field) is unique per tenant: a total order for keyset paging.
+        if (after) q.whereRaw('(provider, entity, target_field) > (?, ?, ?)', [after.p, after.e, after.t])
+        return q.orderBy(['provider', 'entity', 'target_field']).limit(query.limit + 1)
       })
-      return { data: rows.map(toFieldMapping) }
+      const page = rows.slice(0, query.limit)
+      const last = page.at(-1)
+      return { data: page.map(toFieldMapping), nextCursor: rows.length > query.limit && last ? encodeCursor({ p: last.provider, e: last.entity, t: last.target_field }) : null }
     },
 
     async createFieldMapping(request: FastifyRequest, input: FieldMappingInput) {

@@ -4,7 +4,7 @@
 import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import { BadRequestError, ConflictError, NotFoundError, ServiceUnavailableError, type SyncLog } from '@hub/contracts'
-import { decodeCursor, encodeCursor, type AuditEvent, type AuditOutbox, type Database } from '@hub/service-kit'
+import { CursorField, encodeCursor, readCursor, type AuditEvent, type AuditOutbox, type Database } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
@@ -96,7 +96,7 @@ export interface Schedule {
   next: string | null
 }
 
-const DeadLetterCursor = Type.Object({ failedAt: Type.String(), id: Type.String() })
+const DeadLetterCursor = Type.Object({ failedAt: CursorField.timestamp(), id: CursorField.uuid() })
 
 const iso = (millis: number | null | undefined): string | null => (millis ? new Date(millis).toISOString() : null)
 const scheduleJobId = (connectionId: string, entity: string) => `schedule-${connectionId}-${entity}`
@@ -469,8 +469,7 @@ export function createSyncService(deps: {
 
     /** Open dead letters of the tenant, newest first; `cursor` from the previous page. */
     async listDeadLetters(tenantId: string, cursor?: string | null, limit = 50): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
-      const after = cursor ? decodeCursor(cursor, DeadLetterCursor) : undefined
-      if (after === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is not one this endpoint issued.')
+      const after = cursor ? readCursor(cursor, DeadLetterCursor) : undefined
       const rows = await db.withTenant(tenantId, (trx) => deps.deadLetters.list(trx, { ...(after ? { after } : {}), limit: limit + 1 }))
       const page = rows.slice(0, limit)
       const last = page[page.length - 1]

@@ -12,7 +12,7 @@ declare module 'fastify' {
 
 export default fp(
   async (fastify, opts: { publicUrl: string; quickbooksVerifier?: string | undefined }) => {
-    fastify.decorate('webhookIntake', createWebhookIntake({ db: fastify.db, connections: fastify.connections, vault: fastify.vault, registry: fastify.providers, securityEvents: fastify.securityEvents, publicUrl: opts.publicUrl, quickbooksVerifier: opts.quickbooksVerifier }))
+    fastify.decorate('webhookIntake', createWebhookIntake({ db: fastify.db, connections: fastify.connections, vault: fastify.vault, registry: fastify.providers, securityEvents: fastify.securityEvents, publicUrl: opts.publicUrl, quickbooksVerifier: opts.quickbooksVerifier, logger: fastify.log }))
     // Until the sync engine plugs in its own, rows wait in the inbox for the relay.
     fastify.decorate('webhookDispatch', async () => undefined)
   },

@@ -12,8 +12,8 @@
 // portal still pointing at it keeps working and can never file one realm's event under another's.
 import { randomBytes } from 'node:crypto'
 import type { SecurityEventReporter } from '@hub/contracts'
-import { AppError } from '@hub/contracts'
-import type { Database } from '@hub/service-kit'
+import { AppError, BadRequestError } from '@hub/contracts'
+import { findBadString, JsonTooDeepError, MAX_JSON_DEPTH, parseJsonBounded, type Database } from '@hub/service-kit'
 import type { Knex } from 'knex'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { NormalizedWebhookEvent } from '../../../providers/provider-adapter.ts'
@@ -46,7 +46,7 @@ export interface WebhookDelivery {
 export interface IntakeResult {
   stored: StoredWebhook[]
   duplicates: number
-  /** QuickBooks: events of realms no live connection holds, dropped. */
+  /** Events acknowledged but dropped: QuickBooks realms no live connection holds, and events carrying NUL or unpaired surrogates. */
   ignored: number
 }
 
@@ -59,6 +59,7 @@ export function createWebhookIntake(deps: {
   publicUrl: string
   /** The Intuit app's verifier token; without it every QuickBooks delivery is refused. */
   quickbooksVerifier?: string | undefined
+  logger?: { warn(details: object, message: string): void }
 }) {
   // An unknown connection id is answered exactly like a bad signature (same status, code and
   // body), after the same verification work against a secret nobody knows: the answer and its
@@ -82,6 +83,16 @@ export function createWebhookIntake(deps: {
     throw new WebhookSignatureError()
   }
 
+  // Before any parser recurses into it: a body nested thousands deep is refused as a 400 (not a
+  // signature failure, so no security event; and never a 5xx a provider would retry forever).
+  function refuseTooDeep(input: WebhookDelivery): void {
+    try {
+      parseJsonBounded(input.rawBody.toString('utf8'), MAX_JSON_DEPTH)
+    } catch (error) {
+      if (error instanceof JsonTooDeepError) throw new BadRequestError('WEBHOOK_PAYLOAD_TOO_DEEP', `The payload is nested more than ${MAX_JSON_DEPTH} levels deep.`)
+    }
+  }
+
   function verify(provider: ProviderName, input: WebhookDelivery, secret: string): NormalizedWebhookEvent[] | WebhookVerificationError {
     try {
       return deps.registry[provider].adapter.verifyWebhook({ rawBody: input.rawBody, headers: input.headers, url: `${deps.publicUrl.replace(/\/$/, '')}${input.url}`, secret })
@@ -91,8 +102,14 @@ export function createWebhookIntake(deps: {
     }
   }
 
-  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id'>, provider: ProviderName, events: NormalizedWebhookEvent[]): Promise<{ stored: StoredWebhook[]; duplicates: number }> {
-    if (events.length === 0) return { stored: [], duplicates: 0 }
+  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id'>, provider: ProviderName, events: NormalizedWebhookEvent[]): Promise<IntakeResult> {
+    // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
+    // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
+    const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.raw ?? null], '') === null)
+    const ignored = events.length - storable.length
+    if (ignored > 0) deps.logger?.warn({ provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
+    events = storable
+    if (events.length === 0) return { stored: [], duplicates: 0, ignored }
     const rows = await deps.db.withTenant(connection.tenant_id, (trx) =>
       trx('integration.webhook_inbox')
         .insert(
@@ -111,7 +128,7 @@ export function createWebhookIntake(deps: {
         .ignore()
         .returning('id'),
     )
-    return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length }
+    return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length, ignored }
   }
 
   /** Live QuickBooks connections of these realms, across tenants (the realm is all Intuit names). */
@@ -124,6 +141,7 @@ export function createWebhookIntake(deps: {
 
   /** QuickBooks, at the app endpoint: one verifier for the app, events routed by realm. */
   async function receiveQuickBooks(input: WebhookDelivery): Promise<IntakeResult> {
+    refuseTooDeep(input)
     const verified = verify('quickbooks', input, deps.quickbooksVerifier ?? decoySecret)
     if (!deps.quickbooksVerifier) return refuse('quickbooks', input, 'WEBHOOK_NO_VERIFIER', null, {})
     if (verified instanceof WebhookVerificationError) return refuse('quickbooks', input, `WEBHOOK_${verified.reason.toUpperCase()}`, null, {})
@@ -131,9 +149,10 @@ export function createWebhookIntake(deps: {
     const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
     for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
     for (const connection of targets) {
-      const { stored, duplicates } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
+      const { stored, duplicates, ignored } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
       result.stored.push(...stored)
       result.duplicates += duplicates
+      result.ignored += ignored
     }
     return result
   }
@@ -144,6 +163,7 @@ export function createWebhookIntake(deps: {
     /** Returns the inbox rows that were new (duplicates are acknowledged and dropped). */
     async receive(input: WebhookDelivery & { provider: ProviderName; connectionId: string }): Promise<IntakeResult> {
       if (input.provider === 'quickbooks') return receiveQuickBooks(input)
+      refuseTooDeep(input)
       // The provider knows only the URL: find the connection (and its tenant) by id alone.
       const connection = await deps.db.withSystemScope((trx) => deps.connections.findById(trx, input.connectionId))
       const usable = connection && connection.provider === input.provider && connection.status !== 'disconnected' ? connection : null
@@ -158,7 +178,7 @@ export function createWebhookIntake(deps: {
       // Signed with this connection's secret but about another account: refused, like a bad
       // signature, and reported (a secret shared between connections, or a misrouted delivery).
       if (!events.every((event) => eventBelongsTo(event, usable))) return refuse(input.provider, input, 'WEBHOOK_ACCOUNT_MISMATCH', usable.tenant_id, { connectionId: usable.id })
-      return { ...(await store(usable, input.provider, events)), ignored: 0 }
+      return store(usable, input.provider, events)
     },
   }
 }

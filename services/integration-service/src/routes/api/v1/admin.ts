@@ -11,6 +11,7 @@ import type { FastifyRequest } from 'fastify'
 import { ForbiddenError, UuidString, Nullable } from '@hub/contracts'
 import { auditActor, hasRole, sendProblem } from '@hub/service-kit'
 import { Problems } from '../../../schemas/sync.ts'
+import { ConnectionNotFoundError } from '../../../plugins/app/connections/connection-errors.ts'
 
 const BOARD_PATH = '/api/v1/integrations/admin/queues'
 const security = [{ bearerAuth: [] }]
@@ -68,10 +69,10 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
 
   fastify.get(
     '/admin/dead-letters',
-    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ items: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
+    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ data: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
     async (request) => {
       const page = await engine.listDeadLetters(request.principal.tenantId, request.query.cursor ?? null, request.query.limit)
-      return { items: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
+      return { data: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
     },
   )
 
@@ -90,7 +91,8 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
 
   fastify.post('/admin/circuit-breakers/:connectionId/reset', { schema: { tags, security, summary: 'Close a circuit breaker now', params: ConnectionParams, response: { 200: Type.Object({ connectionId: Type.String(), reset: Type.Boolean() }), ...Problems } }, config: admins }, async (request) => {
     const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
-    if (!connection) return { connectionId: request.params.connectionId, reset: false }
+    // Another tenant's connection looks exactly like one that does not exist.
+    if (!connection) throw new ConnectionNotFoundError()
     return engine.resetBreaker(request.params.connectionId, auditActor(request))
   })
 

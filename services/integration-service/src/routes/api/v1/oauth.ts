@@ -1,5 +1,6 @@
 // /api/v1/integrations/oauth/:provider/{authorize,callback} — connecting an account through OAuth 2.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
 import { AuthorizeQuery, AuthorizeResponse, CallbackQuery, Problems, ProviderParams } from '../../../schemas/connection.ts'
 import { requestContext } from './connections.ts'
 
@@ -23,7 +24,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/oauth/:provider/callback',
     {
-      schema: { tags, summary: 'Where the provider sends the browser back; redirects to the configured return URL with the outcome', params: ProviderParams, querystring: CallbackQuery, response: { ...Problems } },
+      schema: { tags, security: [], summary: 'Where the provider sends the browser back; redirects to the configured return URL with the outcome', params: ProviderParams, querystring: CallbackQuery, response: { 302: Type.Null({ description: 'Redirect to the return URL, with the outcome in its query' }), ...Problems } },
       // Reached by the user's browser coming back from the provider, without our token.
       config: { auth: false },
     },

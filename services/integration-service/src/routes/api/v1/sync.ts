@@ -11,6 +11,7 @@ import {
   EnqueuedSchema,
   FieldMappingBody,
   FieldMappingListQuery,
+  FieldMappingPageSchema,
   FieldMappingPatch,
   FieldMappingSchema,
   IdParams,
@@ -55,7 +56,7 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     api.listRecords(request, request.query),
   )
 
-  fastify.get('/field-mappings', { schema: { tags: ['field mappings'], security, querystring: FieldMappingListQuery, response: { 200: Type.Object({ data: Type.Array(FieldMappingSchema) }), ...Problems } } }, async (request) =>
+  fastify.get('/field-mappings', { schema: { tags: ['field mappings'], security, summary: 'Field mappings of the tenant, by provider, entity and target field', querystring: FieldMappingListQuery, response: { 200: FieldMappingPageSchema, ...Problems } } }, async (request) =>
     api.listFieldMappings(request, request.query),
   )
 
@@ -67,13 +68,13 @@ const syncRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.patch(
     '/field-mappings/:id',
-    { schema: { tags: ['field mappings'], security, params: IdParams, body: FieldMappingPatch, response: { 200: FieldMappingSchema, ...Problems } }, config: { auth: { roles: ['admin'] } } },
+    { schema: { tags: ['field mappings'], security, summary: 'Change where a mapping reads from or how it transforms (triggers a full re-sync)', params: IdParams, body: FieldMappingPatch, response: { 200: FieldMappingSchema, ...Problems } }, config: { auth: { roles: ['admin'] } } },
     async (request) => api.updateFieldMapping(request, request.params.id, request.body),
   )
 
   fastify.delete(
     '/field-mappings/:id',
-    { schema: { tags: ['field mappings'], security, params: IdParams, response: { 204: Type.Null(), ...Problems } }, config: { auth: { roles: ['admin'] } } },
+    { schema: { tags: ['field mappings'], security, summary: 'Remove a field mapping (triggers a full re-sync)', params: IdParams, response: { 204: Type.Null(), ...Problems } }, config: { auth: { roles: ['admin'] } } },
     async (request, reply) => {
       await api.deleteFieldMapping(request, request.params.id)
       return reply.code(204).send(null)

@@ -5,12 +5,12 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
-import { decodeCursor, encodeCursor } from '@hub/service-kit'
+import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
 import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../plugins/app/report.ts'
 import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
 
-const CursorSchema = Type.Object({ seq: Type.String({ pattern: '^[0-9]{1,19}$' }) })
+const CursorSchema = Type.Object({ seq: CursorField.int64() })
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]
 const EXPORT_BATCH = 1000
@@ -28,8 +28,7 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const { limit, cursor, entityType, entityId, action, actorId } = request.query
-      const before = cursor ? decodeCursor(cursor, CursorSchema) : undefined
-      if (before === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const before = cursor ? readCursor(cursor, CursorSchema) : undefined
       const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
         fastify.auditLogStore.list(trx, { limit: limit + 1, ...(entityType ? { entityType } : {}), ...(entityId ? { entityId } : {}), ...(action ? { action } : {}), ...(actorId ? { actorId } : {}), ...(before ? { beforeSeq: before.seq } : {}) }),
       )
@@ -42,7 +41,7 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/audit-log/export',
     {
-      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: Type.String({ description: 'text/csv' }), ...Problems } },
+      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: { description: 'The entries as CSV (RFC 4180), one header line first', content: { 'text/csv': { schema: Type.String() } } }, ...Problems } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request, reply) => {
@@ -51,25 +50,36 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const tenantId = request.principal.tenantId
       const db = fastify.db
       const store = fastify.auditLogStore
-      // Read in batches as the client takes them, so a long period never sits in memory at once.
+      const batch = (afterSeq: string) => db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
+      // The first batch is read before anything is sent, so a failure there is still a clean
+      // problem document; later batches are read as the client takes them, so a long period never
+      // sits in memory at once.
+      const first = await batch('0')
       async function* lines(): AsyncGenerator<string> {
         yield `${EXPORT_COLUMNS.join(',')}\r\n`
-        let afterSeq = '0'
+        let rows = first
         for (;;) {
-          const rows = await db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
           for (const row of rows) {
             const entry = toEntry(row)
             yield `${[entry.seq, entry.occurredAt, entry.recordedAt, entry.source, entry.actorType, entry.actorId, entry.action, entry.entityType, entry.entityId, entry.requestId, entry.ip, json(entry.before), json(entry.after), entry.prevHash, entry.hash].map(csvCell).join(',')}\r\n`
           }
           if (rows.length < EXPORT_BATCH) return
-          afterSeq = String(rows.at(-1)?.seq)
+          rows = await batch(String(rows.at(-1)?.seq))
         }
       }
+      const body = Readable.from(lines())
+      // After the headers, an error can only cut the body short. The chunked body then never gets
+      // its last chunk and the socket is destroyed, so the client sees an incomplete response
+      // instead of a 200 that looks complete.
+      body.once('error', (error) => {
+        request.log.error({ err: { message: error.message } }, 'audit-log export failed mid-stream')
+        reply.raw.destroy(error)
+      })
       return reply
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
-        // Streams go out as they are; the declared string schema documents the body for OpenAPI.
-        .send(Readable.from(lines()) as never)
+        // Streams go out as they are; the declared text/csv schema documents the body for OpenAPI.
+        .send(body as never)
     },
   )
 

@@ -5,10 +5,10 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
-import { decodeCursor, encodeCursor } from '@hub/service-kit'
+import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
 import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
 
-const CursorSchema = Type.Object({ at: Type.String({ maxLength: 40 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid() })
 const tags = ['security events']
 const security = [{ bearerAuth: [] }]
 
@@ -21,8 +21,7 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
     },
     async (request) => {
       const { limit, cursor, open, type, scope } = request.query
-      const before = cursor ? decodeCursor(cursor, CursorSchema) : undefined
-      if (before === null) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
+      const before = cursor ? readCursor(cursor, CursorSchema) : undefined
       const filter = { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), limit: limit + 1, ...(before ? { before } : {}) }
       let rows
       if (scope === 'system') {

@@ -1,19 +1,40 @@
 // /api/v1/compliance/venues/:venueId/{sync-logs,report} — what auditors read, tenant-isolated.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { Knex } from 'knex'
 import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
-import { canReadVenue, decodeCursor, encodeCursor, type Principal } from '@hub/service-kit'
+import { CursorField, canReadVenue, encodeCursor, readCursor, type Principal } from '@hub/service-kit'
 import { Problems, ReportQuery, ReportSchema, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../schemas/compliance.ts'
 import { buildReport, reportCsv } from '../../../../plugins/app/report.ts'
 
-const CursorSchema = Type.Object({ at: Type.String({ maxLength: 40 }), id: Type.String({ pattern: '^[0-9a-f-]{36}$' }) })
+const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid() })
 const REPORT_MAX_RUNS = 50_000
 const tags = ['compliance']
 const security = [{ bearerAuth: [] }]
 
+class VenueNotFoundError extends NotFoundError {
+  constructor() {
+    super('VENUE_NOT_FOUND', 'No such venue in your tenant.')
+  }
+}
+
 function checkVenue(principal: Principal, venueId: string): void {
   // A venue outside a scoped user's venue_ids looks exactly like one that does not exist.
-  if (!canReadVenue(principal, venueId)) throw new NotFoundError('VENUE_NOT_FOUND', 'No such venue in your tenant.')
+  if (!canReadVenue(principal, venueId)) throw new VenueNotFoundError()
+}
+
+/**
+ * Whether this tenant has a venue with this id, from compliance's own records (row-level security
+ * scopes both to the tenant): venue-service audits every venue it creates, and every sync run names
+ * its venue. A deleted venue stays known, so its history remains readable to auditors; a venue
+ * created a moment ago becomes known once its audit event is relayed.
+ */
+async function requireKnownVenue(trx: Knex.Transaction, venueId: string): Promise<void> {
+  const result = await trx.raw<{ rows: Array<{ known: boolean }> }>(
+    `select exists (select 1 from compliance.sync_logs where venue_id = ?) or exists (select 1 from compliance.audit_log where entity_type = 'venue' and entity_id = ?) as known`,
+    [venueId, venueId],
+  )
+  if (!result.rows[0]?.known) throw new VenueNotFoundError()
 }
 
 const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = async (fastify, opts) => {
@@ -25,12 +46,11 @@ const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> 
       checkVenue(request.principal, venueId)
       const { limit, cursor, ...filter } = request.query
       let before: { at: string; id: string } | undefined
-      if (cursor) {
-        const decoded = decodeCursor(cursor, CursorSchema)
-        if (!decoded) throw new BadRequestError('INVALID_CURSOR', 'The cursor is malformed.')
-        before = decoded
-      }
-      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.syncLogStore.page(trx, { venueId, ...filter }, limit + 1, before))
+      if (cursor) before = readCursor(cursor, CursorSchema)
+      const rows = await fastify.db.withTenant(request.principal.tenantId, async (trx) => {
+        await requireKnownVenue(trx, venueId)
+        return fastify.syncLogStore.page(trx, { venueId, ...filter }, limit + 1, before)
+      })
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null }
@@ -46,7 +66,7 @@ const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> 
         summary: 'Sync report for a period (JSON, or CSV with Accept: text/csv)',
         params: VenueParams,
         querystring: ReportQuery,
-        response: { 200: ReportSchema, ...Problems },
+        response: { 200: { description: 'The report', content: { 'application/json': { schema: ReportSchema }, 'text/csv': { schema: Type.String() } } }, ...Problems },
       },
     },
     async (request, reply) => {
@@ -54,7 +74,10 @@ const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> 
       checkVenue(request.principal, venueId)
       const { from, to } = request.query
       if (Date.parse(from) >= Date.parse(to)) throw new BadRequestError('INVALID_PERIOD', '`from` must be before `to`.', { errors: [{ path: '/querystring/from', message: 'must be before to' }] })
-      const runs = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.syncLogStore.all(trx, { venueId, from, to }, REPORT_MAX_RUNS))
+      const runs = await fastify.db.withTenant(request.principal.tenantId, async (trx) => {
+        await requireKnownVenue(trx, venueId)
+        return fastify.syncLogStore.all(trx, { venueId, from, to }, REPORT_MAX_RUNS)
+      })
       if (request.headers.accept?.includes('text/csv')) {
         return reply
           .type('text/csv; charset=utf-8')

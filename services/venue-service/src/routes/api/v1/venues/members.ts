@@ -1,7 +1,7 @@
 // /api/v1/venues/:id/members — who may manage or view a venue.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { MemberParams, MemberSchema, ProblemResponses, PutMemberBody, VenueParams } from '../../../../schemas/venue.ts'
+import { ListMembersQuery, MemberPageSchema, MemberParams, MemberSchema, ProblemResponses, PutMemberBody, VenueParams } from '../../../../schemas/venue.ts'
 import { context } from './index.ts'
 
 const tags = ['venue members']
@@ -10,9 +10,11 @@ const security = [{ bearerAuth: [] }]
 const memberRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const venues = fastify.venueService
 
-  fastify.get('/:id/members', { schema: { tags, security, summary: 'List members of a venue', params: VenueParams, response: { 200: Type.Object({ data: Type.Array(MemberSchema) }), ...ProblemResponses } } }, async (request) => ({
-    data: await venues.listMembers(context(request), request.params.id),
-  }))
+  fastify.get(
+    '/:id/members',
+    { schema: { tags, security, summary: 'List members of a venue, by user id', params: VenueParams, querystring: ListMembersQuery, response: { 200: MemberPageSchema, ...ProblemResponses } } },
+    async (request) => venues.listMembers(context(request), request.params.id, request.query),
+  )
 
   fastify.put(
     '/:id/members/:userId',
