@@ -92,6 +92,8 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // Two cores run six processes, the test and Postgres: start-up stalls are expected, not pressure.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     SYNC_LOG_POLL_MS: '500',
+    // The console's development sign-in mints its tokens in this run's tenant.
+    DEMO_TENANT_ID: tenantId,
     ...options.env,
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }

@@ -10,12 +10,13 @@ import edgeGuard from './plugins/app/edge-guard.ts'
 import gatewayRateLimit from './plugins/app/rate-limit.ts'
 import proxy from './plugins/app/proxy.ts'
 import openapiMerge from './plugins/app/openapi-merge.ts'
+import consoleApp from './plugins/app/console.ts'
 import { upstreamHealth } from './plugins/app/upstream-health.ts'
 import { upstreamsFrom } from './plugins/app/upstreams.ts'
 
 export const SERVICE_NAME = 'api-gateway'
 
-async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfig; securityEvents?: SecurityEventReporter }): Promise<void> {
+async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfig; securityEvents?: SecurityEventReporter; consoleRoot?: string }): Promise<void> {
   const { config } = opts
   const upstreams = upstreamsFrom(config)
   await fastify.register(serviceKit, {
@@ -41,6 +42,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   await fastify.register(gatewayRateLimit, { config })
   await fastify.register(openapiMerge, { upstreams })
   await fastify.register(proxy, { config })
+  await fastify.register(consoleApp, { config, ...(opts.consoleRoot ? { root: opts.consoleRoot } : {}) })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

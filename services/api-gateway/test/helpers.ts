@@ -55,9 +55,10 @@ export async function setupGateway() {
 
   return {
     common,
-    build: async (extra: Record<string, string> = {}) => {
+    build: async (extra: Record<string, string> = {}, options: { consoleRoot?: string } = {}) => {
       const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', bodyLimit: 1024 * 1024 })
       await app.register(apiGateway, {
+        ...options,
         config: loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra }),
       })
       await app.ready()
