@@ -41,6 +41,8 @@ export const IntegrationServiceEnv = Type.Object({
   OPERATOR_TENANT_IDS: Type.String({ default: '' }),
   /** The integration-worker process (queue processors): health, readiness and metrics only. */
   INTEGRATION_WORKER_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3019 }),
+  /** The worker's metrics listener (the API process uses METRICS_PORT); default 9468. */
+  METRICS_WORKER_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Jobs each worker process runs at once, per queue. */
   SYNC_CONCURRENCY_CRITICAL: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
   SYNC_CONCURRENCY_HIGH: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),
@@ -51,9 +53,14 @@ export const IntegrationServiceEnv = Type.Object({
   /** Full-jitter exponential backoff between attempts: random(0, min(max, base * 2^attempt)). */
   SYNC_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 2_000 }),
   SYNC_BACKOFF_MAX_MS: Type.Integer({ minimum: 1, default: 300_000 }),
-  /** Bull job lock: a worker that stops renewing it (killed) loses its job to another after this. */
-  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
-  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  /**
+   * Bull job lock (renewed every half of it): a worker that stops renewing it (killed) loses its
+   * job to another once it lapses and the next stalled check runs, so a killed worker's run is
+   * resumed within about lock + stalled interval (6.5 s by default). Raise both only for workers
+   * whose event loop can stall for seconds.
+   */
+  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 5_000 }),
+  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 1_500 }),
   SYNC_MAX_STALLED_COUNT: Type.Integer({ minimum: 1, default: 5 }),
   /** Provider waits up to this long are slept inside the job; longer ones reschedule it. */
   SYNC_MAX_INLINE_WAIT_MS: Type.Integer({ minimum: 0, default: 60_000 }),
@@ -70,20 +77,36 @@ export const IntegrationServiceEnv = Type.Object({
   /** Circuit breaker per connection: consecutive provider outages that open it, and for how long. */
   SYNC_BREAKER_FAILURES: Type.Integer({ minimum: 1, default: 5 }),
   SYNC_BREAKER_OPEN_MS: Type.Integer({ minimum: 100, default: 30_000 }),
+  /**
+   * How often the worker puts Redis back in line with Postgres (runs whose job was lost are
+   * re-enqueued and resume from their checkpoint; schedules are restored from settings).
+   */
+  SYNC_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   /** How often the worker re-enqueues stored webhook events that never reached Redis. */
   SYNC_WEBHOOK_RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 
+/** Verifier tokens published with the development stack and tests; never valid in production. */
+const KNOWN_QUICKBOOKS_VERIFIERS = new Set(['devhub-quickbooks-verifier', 'qbo-verifier-token-000000'])
+
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationServiceConfig =>
   parseConfig(IntegrationServiceEnv, env, {
     secrets: [...COMMON_SECRETS, 'STRIPE_PLATFORM_SECRET_KEY', 'SQUARE_CLIENT_SECRET', 'MAILCHIMP_CLIENT_SECRET', 'QUICKBOOKS_CLIENT_SECRET', 'QUICKBOOKS_WEBHOOK_VERIFIER'],
     refine: (config) => {
+      const problems: string[] = []
       try {
         KeyRing.fromEnv(String(config.ENCRYPTION_KEYS))
-        return []
       } catch (error) {
-        return [`ENCRYPTION_KEYS: ${(error as Error).message}`]
+        problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`)
       }
+      // One verifier authenticates every realm's QuickBooks notifications: a missing one refuses
+      // them all, and a known one lets anybody forge them.
+      if (config.NODE_ENV === 'production') {
+        const verifier = config.QUICKBOOKS_WEBHOOK_VERIFIER
+        if (typeof verifier !== 'string') problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: is required in production (the verifier token of the Intuit app)')
+        else if (KNOWN_QUICKBOOKS_VERIFIERS.has(verifier) || /^devhub-/.test(verifier)) problems.push('QUICKBOOKS_WEBHOOK_VERIFIER: a development default is not allowed in production')
+      }
+      return problems
     },
   })

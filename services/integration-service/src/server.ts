@@ -1,9 +1,9 @@
-import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
+import { createFastify, loadDotEnv, runServer, trustProxyOption } from '@hub/service-kit'
 import integrationService, { SERVICE_NAME } from './app.ts'
 import { loadConfig } from './config.ts'
 
 loadDotEnv()
 const config = loadConfig()
-const app = createFastify({ service: SERVICE_NAME, logLevel: config.LOG_LEVEL })
+const app = createFastify({ service: SERVICE_NAME, logLevel: config.LOG_LEVEL, trustProxy: trustProxyOption(config) })
 await app.register(integrationService, { config })
-await runServer(app, { port: config.INTEGRATION_SERVICE_PORT, host: config.HOST })
+await runServer(app, { port: config.INTEGRATION_SERVICE_PORT, host: config.HOST, drainMs: config.DRAIN_MS })

@@ -1,12 +1,16 @@
 // `fields` / `exclude_fields`: comma-separated dot paths (`members.email_address`) that trim a
-// response, applied through arrays as Mailchimp does for collection members.
+// response, applied through arrays as Mailchimp does for collection members. The paths come from
+// the query string, so the tree has no prototype and `__proto__`-like segments are ignored.
+import { isUnsafeKey, nullObject } from '@hub/contracts'
+
 type PathTree = { [key: string]: PathTree | true }
 
 function buildTree(spec: string): PathTree {
-  const tree: PathTree = {}
+  const tree: PathTree = nullObject<PathTree | true>()
   for (const path of spec.split(',').map((part) => part.trim()).filter(Boolean)) {
     let node = tree
     const parts = path.split('.')
+    if (parts.some(isUnsafeKey)) continue
     parts.forEach((part, index) => {
       if (index === parts.length - 1) {
         node[part] = true
@@ -14,7 +18,7 @@ function buildTree(spec: string): PathTree {
       }
       const next = node[part]
       if (next === true) return
-      node = next ?? (node[part] = {})
+      node = next ?? (node[part] = nullObject<PathTree | true>())
     })
   }
   return tree
@@ -25,7 +29,7 @@ function include(value: unknown, tree: PathTree): unknown {
   if (value === null || typeof value !== 'object') return value
   const out: Record<string, unknown> = {}
   for (const [key, node] of Object.entries(tree)) {
-    if (!(key in value)) continue
+    if (!Object.hasOwn(value, key)) continue
     const child = (value as Record<string, unknown>)[key]
     out[key] = node === true ? child : include(child, node)
   }
@@ -37,7 +41,7 @@ function exclude(value: unknown, tree: PathTree): unknown {
   if (value === null || typeof value !== 'object') return value
   const out: Record<string, unknown> = { ...(value as Record<string, unknown>) }
   for (const [key, node] of Object.entries(tree)) {
-    if (!(key in out)) continue
+    if (!Object.hasOwn(out, key)) continue
     if (node === true) delete out[key]
     else out[key] = exclude(out[key], node)
   }

@@ -1,13 +1,12 @@
 // Stripe's wire format for parameters: form encoding with bracket notation (`metadata[a]=b`,
 // `expand[]=x`, `types[0]=y`, `created[gte]=1`), in request bodies and query strings alike.
 // The official SDKs send indexed arrays (`expand[0]=...`); curl users send `expand[]=...`.
+import { isUnsafeKey } from '@hub/contracts'
+
 export type FormValue = string | FormValue[] | FormObject
 export interface FormObject {
   [key: string]: FormValue
 }
-
-// Keys that would reach Object.prototype through a plain object; Stripe has no such params.
-const FORBIDDEN = new Set(['__proto__', 'constructor', 'prototype'])
 
 function decode(text: string): string {
   const spaced = text.replace(/\+/g, ' ')
@@ -41,7 +40,8 @@ function assign(target: FormObject, segments: string[], value: string, arrays: A
   let node = target
   for (let i = 0; i < segments.length; i++) {
     let segment = segments[i] as string
-    if (FORBIDDEN.has(segment)) return
+    // Stripe has no such params; following one would reach Object.prototype.
+    if (isUnsafeKey(segment)) return
     const last = i === segments.length - 1
     if (segment === '' && arrays.has(node)) segment = String(Object.keys(node).length)
     if (last) {

@@ -9,19 +9,30 @@ const rig = await setupRig()
 const tenant = randomUUID()
 const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'], sub: 'oauth-admin' }))
 
-/** Walks the consent like a browser: authorize at the hub, approve at the provider, come back. */
-async function connect(app: ServiceInstance, provider: string, venueId: string, options: { tamperCode?: boolean } = {}) {
-  const started = await app.inject({ url: `/api/v1/integrations/oauth/${provider}/authorize?venueId=${venueId}`, headers: admin })
+/** The `name=value` part of each Set-Cookie, as a browser would send it back. */
+function cookiesFrom(setCookie: string | string[] | undefined): string {
+  return [setCookie ?? []].flat().map((line) => line.split(';')[0]).join('; ')
+}
+
+/** Authorize at the hub and approve at the provider: the callback path, and the browser's cookies. */
+async function startConsent(app: ServiceInstance, provider: string, venueId: string, headers = admin) {
+  const started = await app.inject({ url: `/api/v1/integrations/oauth/${provider}/authorize?venueId=${venueId}`, headers })
   assert.equal(started.statusCode, 200, started.body)
   const { authorizeUrl, state } = started.json()
   const consent = await fetch(authorizeUrl, { redirect: 'manual' })
   assert.equal(consent.status, 302, `${provider} consent redirects`)
   const back = new URL(consent.headers.get('location') ?? '')
   assert.equal(back.searchParams.get('state'), state, 'the provider returns our state')
+  return { back, state, cookie: cookiesFrom(started.headers['set-cookie']), setCookie: [started.headers['set-cookie'] ?? []].flat() }
+}
+
+/** Walks the consent like a browser: authorize at the hub, approve at the provider, come back. */
+async function connect(app: ServiceInstance, provider: string, venueId: string, options: { tamperCode?: boolean } = {}) {
+  const { back, state, cookie } = await startConsent(app, provider, venueId)
   if (options.tamperCode) back.searchParams.set('code', 'not-a-code-the-provider-issued')
-  const callback = await app.inject({ url: `${back.pathname}${back.search}` })
+  const callback = await app.inject({ url: `${back.pathname}${back.search}`, headers: { cookie } })
   assert.equal(callback.statusCode, 302, callback.body)
-  return { location: new URL(String(callback.headers.location)), callbackPath: `${back.pathname}${back.search}`, state }
+  return { location: new URL(String(callback.headers.location)), callbackPath: `${back.pathname}${back.search}`, state, cookie }
 }
 
 test('connects Square (PKCE), QuickBooks, Mailchimp and Stripe Connect through OAuth end to end', async (t) => {
@@ -59,20 +70,58 @@ test('a refused code, a replayed state and an expired state end in an error redi
 
   const ok = await connect(app, 'quickbooks', venueId)
   assert.equal(ok.location.searchParams.get('status'), 'success')
-  const replay = await app.inject({ url: ok.callbackPath })
+  const replay = await app.inject({ url: ok.callbackPath, headers: { cookie: ok.cookie } })
   assert.equal(new URL(String(replay.headers.location)).searchParams.get('reason'), 'invalid_state')
 
-  const started = (await app.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}`, headers: admin })).json()
+  const started = await startConsent(app, 'square', venueId)
   await rig.db.adminQuery("update integration.oauth_states set expires_at = now() - interval '1 minute' where used_at is null")
-  const consent = await fetch(started.authorizeUrl, { redirect: 'manual' })
-  const back = new URL(consent.headers.get('location') ?? '')
-  const expired = await app.inject({ url: `${back.pathname}${back.search}` })
+  const expired = await app.inject({ url: `${started.back.pathname}${started.back.search}`, headers: { cookie: started.cookie } })
   assert.equal(new URL(String(expired.headers.location)).searchParams.get('reason'), 'expired_state')
   const forged = await app.inject({ url: `/api/v1/integrations/oauth/square/callback?code=x&state=${'a'.repeat(43)}` })
   assert.equal(new URL(String(forged.headers.location)).searchParams.get('reason'), 'invalid_state')
   assert.equal(await count(), '1', 'only the QuickBooks connection')
   const [stored] = await rig.db.adminQuery<{ state_hash: string }>('select state_hash from integration.oauth_states limit 1')
   assert.match(stored?.state_hash ?? '', /^[0-9a-f]{64}$/, 'only a hash of the state is kept')
+})
+
+test('a callback finished in another browser connects nothing; the browser that started the flow connects', async () => {
+  const app = await rig.build()
+  const venueId = await rig.createVenue(tenant)
+  const count = async () => Number((await rig.db.adminQuery<{ n: string }>('select count(*)::text as n from integration.connections where venue_id = $1', [venueId]))[0]?.n)
+  const flow = await startConsent(app, 'stripe', venueId)
+  const setCookie = flow.setCookie.join('\n')
+  assert.match(setCookie, /HttpOnly/)
+  assert.match(setCookie, /SameSite=Lax/)
+  assert.match(setCookie, /Max-Age=600/)
+  assert.match(setCookie, /Path=\/api\/v1\/integrations\/oauth\//)
+  assert.doesNotMatch(setCookie, /Secure/, 'plain http (the test hub) gets no Secure flag')
+  const callbackPath = `${flow.back.pathname}${flow.back.search}`
+
+  // The victim's browser: no cookie, or a cookie of another flow, or a forged value.
+  const other = await startConsent(app, 'stripe', venueId)
+  const otherValue = other.cookie.split('=')[1] ?? ''
+  const [name] = flow.cookie.split('=')
+  for (const cookie of [undefined, other.cookie, `${name}=${otherValue}`, `${name}=`, `${name}=${'A'.repeat(43)}`]) {
+    const response = await app.inject({ url: callbackPath, headers: cookie === undefined ? {} : { cookie } })
+    assert.equal(response.statusCode, 403, `${cookie}: ${response.body}`)
+    assert.match(String(response.headers['content-type']), /application\/problem\+json/)
+    assert.equal(response.json().code, 'OAUTH_BROWSER_MISMATCH')
+  }
+  assert.equal(await count(), 0, 'nothing connected')
+
+  // The browser that started it (with unrelated cookies around it) still finishes.
+  const done = await app.inject({ url: callbackPath, headers: { cookie: `theme=dark; ${flow.cookie}; other=1` } })
+  assert.equal(done.statusCode, 302, done.body)
+  assert.equal(new URL(String(done.headers.location)).searchParams.get('status'), 'success')
+  assert.match(String(done.headers['set-cookie']), /Max-Age=0/, 'the binding cookie is cleared')
+  assert.equal(await count(), 1)
+})
+
+test('the binding cookie is Secure when the hub is served over https', async () => {
+  const app = await rig.build({ PUBLIC_URL: 'https://hub.example.test' })
+  const venueId = await rig.createVenue(tenant)
+  const started = await app.inject({ url: `/api/v1/integrations/oauth/square/authorize?venueId=${venueId}`, headers: admin })
+  assert.match(String(started.headers['set-cookie']), /; Secure/)
 })
 
 test('authorize is for managers of the venue, and the callback needs no token', async () => {

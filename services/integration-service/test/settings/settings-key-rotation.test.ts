@@ -17,7 +17,7 @@ const ringJson = (keys: Record<string, string>) => JSON.stringify(keys)
 
 test('rotation re-encrypts every version under the newest key, resumably; the old key can then leave the ring', async (t) => {
   const tenant = randomUUID()
-  const venue = randomUUID()
+  const venue = await rig.venue(tenant)
   const first = distinctiveSecret('rot1')
   const second = distinctiveSecret('rot2')
   {
@@ -67,7 +67,7 @@ test('the service refuses to start when a secret setting is sealed with a key mi
 test('a ciphertext moved to another settings row does not decrypt', async (t) => {
   const { app } = await rig.build(t, { ENCRYPTION_KEYS: ringJson({ '2': keyTwo }) })
   const tenant = randomUUID()
-  const [venueA, venueB] = [randomUUID(), randomUUID()]
+  const [venueA, venueB] = [await rig.venue(tenant), await rig.venue(tenant)]
   const admin = rig.user(tenant, ['admin'])
   const secret = distinctiveSecret('moved')
   await app.inject({ method: 'PUT', url: `${base}/quickbooks?venueId=${venueA}`, headers: admin, payload: { settings: { webhookVerifierToken: secret } } })

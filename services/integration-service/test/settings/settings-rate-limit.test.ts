@@ -9,7 +9,7 @@ const base = '/api/v1/integrations/settings'
 test('the 11th write of a user within a minute is refused with 429 problem+json and retry-after; nothing is stored', async (t) => {
   const { app } = await rig.build(t)
   const tenant = randomUUID()
-  const venue = randomUUID()
+  const venue = await rig.venue(tenant)
   const admin = rig.user(tenant, ['admin'])
   const writes = [
     { method: 'PUT' as const, url: `${base}/stripe`, payload: { settings: { payoutReporting: true } } },

@@ -84,7 +84,7 @@ test('every change is a new version; history shows who, when and what (secrets m
 test('a venue overrides the tenant key by key; effective() merges and decrypts; onChange hears committed changes only', async (t) => {
   const { app } = await rig.build(t)
   const tenant = randomUUID()
-  const venue = randomUUID()
+  const venue = await rig.venue(tenant)
   const admin = rig.user(tenant, ['admin'])
   const events: SettingsChangeEvent[] = []
   const unsubscribe = app.settingsService.onChange((event) => {
@@ -141,7 +141,7 @@ test('a venue overrides the tenant key by key; effective() merges and decrypts; 
 test('export leaves secrets out and names them; import validates, encrypts secrets in the file and keeps those it omits', async (t) => {
   const { app } = await rig.build(t)
   const tenant = randomUUID()
-  const [venueA, venueB] = [randomUUID(), randomUUID()]
+  const [venueA, venueB] = [await rig.venue(tenant), await rig.venue(tenant)]
   const admin = rig.user(tenant, ['admin'])
   const secret = distinctiveSecret('export')
   await app.inject({ method: 'PUT', url: `${base}/quickbooks?venueId=${venueA}`, headers: admin, payload: { settings: { incomeAccountId: '4000', depositAccountId: '1200', syncSchedule: 'daily', webhookVerifierToken: secret } } })
@@ -250,7 +250,7 @@ test('unknown keys, wrong types, unknown types and bad venue ids are refused wit
 test('roles and tenancy: viewers read masked, managers write only their venues, admins own the tenant; other tenants see nothing', async (t) => {
   const { app } = await rig.build(t)
   const tenant = randomUUID()
-  const [mine, theirs] = [randomUUID(), randomUUID()]
+  const [mine, theirs] = [await rig.venue(tenant), await rig.venue(tenant)]
   const admin = rig.user(tenant, ['admin'])
   const manager = rig.user(tenant, ['manager'], [mine])
   const viewer = rig.user(tenant, ['viewer'])
@@ -261,16 +261,20 @@ test('roles and tenancy: viewers read masked, managers write only their venues, 
   const ownVenue = await app.inject({ method: 'PUT', url: `${base}/square?venueId=${mine}`, headers: manager, payload: { settings: { locationIds: ['L1'] } } })
   assert.equal(ownVenue.statusCode, 200, ownVenue.body)
   const before = await rig.storedCounts(tenant)
+  // A venue outside the manager's venue_ids is not even visible to it: 404, like a missing one.
   for (const request of [
-    { method: 'PUT' as const, url: `${base}/quickbooks?venueId=${theirs}`, payload: { settings: { incomeAccountId: '9999' } } },
-    { method: 'PATCH' as const, url: `${base}/quickbooks?venueId=${theirs}`, payload: { settings: { incomeAccountId: '9999' } } },
-    { method: 'POST' as const, url: `${base}/quickbooks/versions/1/rollback?venueId=${theirs}`, payload: {} },
-    { method: 'POST' as const, url: `${base}/quickbooks/import?venueId=${theirs}`, payload: { settings: {} } },
-    { method: 'PUT' as const, url: `${base}/stripe`, payload: { settings: { payoutReporting: false } } },
+    { method: 'PUT' as const, url: `${base}/quickbooks?venueId=${theirs}`, payload: { settings: { incomeAccountId: '9999' } }, status: 404, code: 'VENUE_NOT_FOUND' },
+    { method: 'PATCH' as const, url: `${base}/quickbooks?venueId=${theirs}`, payload: { settings: { incomeAccountId: '9999' } }, status: 404, code: 'VENUE_NOT_FOUND' },
+    { method: 'POST' as const, url: `${base}/quickbooks/versions/1/rollback?venueId=${theirs}`, payload: {}, status: 404, code: 'VENUE_NOT_FOUND' },
+    { method: 'POST' as const, url: `${base}/quickbooks/import?venueId=${theirs}`, payload: { settings: {} }, status: 404, code: 'VENUE_NOT_FOUND' },
+    { method: 'PUT' as const, url: `${base}/stripe`, payload: { settings: { payoutReporting: false } }, status: 403, code: 'SETTINGS_ACCESS_DENIED' },
   ]) {
-    const response = await app.inject({ ...request, headers: manager })
-    assert.equal(response.statusCode, 403, `${request.method} ${request.url}: ${response.body}`)
-    assert.equal(response.json().code, 'SETTINGS_ACCESS_DENIED')
+    const response = await app.inject({ method: request.method, url: request.url, payload: request.payload, headers: manager })
+    assert.deepEqual([response.statusCode, response.json().code], [request.status, request.code], `${request.method} ${request.url}: ${response.body}`)
+  }
+  for (const path of ['', '/effective', '/versions', '/versions/1', '/export']) {
+    const response = await app.inject({ url: `${base}/quickbooks${path}?venueId=${theirs}`, headers: manager })
+    assert.deepEqual([response.statusCode, response.json().code], [404, 'VENUE_NOT_FOUND'], `manager reads ${path}`)
   }
   const managerSecret = await app.inject({ url: `${base}/quickbooks/secrets/webhookVerifierToken?venueId=${theirs}`, headers: manager })
   assert.deepEqual([managerSecret.statusCode, managerSecret.json().code], [403, 'INSUFFICIENT_ROLE'])
@@ -283,7 +287,7 @@ test('roles and tenancy: viewers read masked, managers write only their venues, 
   assert.ok(viewed.json().settings.webhookVerifierToken.endsWith(secret.slice(-4)) && !viewed.body.includes(secret), 'viewers see secrets masked')
   assert.equal((await app.inject({ url: `${base}/quickbooks/secrets/webhookVerifierToken?venueId=${theirs}`, headers: viewer })).statusCode, 403)
   const limitedViewer = rig.user(tenant, ['viewer'], [mine])
-  assert.equal((await app.inject({ url: `${base}/quickbooks?venueId=${theirs}`, headers: limitedViewer })).json().code, 'SETTINGS_ACCESS_DENIED')
+  assert.equal((await app.inject({ url: `${base}/quickbooks?venueId=${theirs}`, headers: limitedViewer })).json().code, 'VENUE_NOT_FOUND')
   assert.equal((await app.inject({ url: `${base}/stripe`, headers: limitedViewer })).statusCode, 200, 'tenant-wide settings are readable by everyone in the tenant')
   assert.equal((await app.inject({ url: `${base}/stripe`, headers: manager })).json().settings.payoutReporting, true)
 
@@ -296,7 +300,7 @@ test('roles and tenancy: viewers read masked, managers write only their venues, 
   assert.deepEqual((await app.inject({ url: theirsUrl('/export'), headers: stranger })).json().settings, {})
   for (const request of [
     { method: 'GET' as const, url: theirsUrl('/versions/1'), code: 'SETTINGS_VERSION_NOT_FOUND' },
-    { method: 'POST' as const, url: theirsUrl('/versions/1/rollback'), code: 'SETTINGS_VERSION_NOT_FOUND' },
+    { method: 'POST' as const, url: theirsUrl('/versions/1/rollback'), code: 'VENUE_NOT_FOUND' },
     { method: 'GET' as const, url: theirsUrl('/secrets/webhookVerifierToken'), code: 'SECRET_SETTING_NOT_SET' },
   ]) {
     const response = await app.inject({ method: request.method, url: request.url, headers: stranger, ...(request.method === 'POST' ? { payload: {} } : {}) })
@@ -305,10 +309,30 @@ test('roles and tenancy: viewers read masked, managers write only their venues, 
   assert.deepEqual(await rig.storedCounts(tenant), before, "another tenant's calls leave this tenant untouched")
 })
 
+test("settings for a venue that is not one of the caller's tenant answer 404 and store nothing", async (t) => {
+  const { app } = await rig.build(t)
+  const tenant = randomUUID()
+  const other = randomUUID()
+  const foreignVenue = await rig.venue(other)
+  const admin = rig.user(tenant, ['admin'])
+  for (const venueId of [randomUUID(), foreignVenue]) {
+    for (const request of [
+      { method: 'PUT' as const, url: `${base}/stripe?venueId=${venueId}`, payload: { settings: { payoutReporting: true } } },
+      { method: 'PATCH' as const, url: `${base}/stripe?venueId=${venueId}`, payload: { settings: { payoutReporting: true } } },
+      { method: 'POST' as const, url: `${base}/stripe/import?venueId=${venueId}`, payload: { settings: { payoutReporting: true } } },
+    ]) {
+      const response = await app.inject({ ...request, headers: admin })
+      assert.deepEqual([response.statusCode, response.json().code], [404, 'VENUE_NOT_FOUND'], `${request.method} ${request.url}: ${response.body}`)
+    }
+  }
+  assert.deepEqual(await rig.storedCounts(tenant), { documents: 0, versions: 0, outbox: 0 }, 'no orphan document')
+  assert.deepEqual(await rig.storedCounts(other), { documents: 0, versions: 0, outbox: 0 })
+})
+
 test('a decrypted secret read is for admins, not cached, and audited as a credential read', async (t) => {
   const { app } = await rig.build(t)
   const tenant = randomUUID()
-  const venue = randomUUID()
+  const venue = await rig.venue(tenant)
   const admin = rig.user(tenant, ['admin'])
   const secret = distinctiveSecret('read')
   await app.inject({ method: 'PUT', url: `${base}/quickbooks?venueId=${venue}`, headers: admin, payload: { settings: { webhookVerifierToken: secret } } })
@@ -361,7 +385,7 @@ test('optimistic concurrency: a stale If-Match or expectedVersion is refused wit
 test('a distinctive secret never appears in a response body (other than the admin secret read) or in a log line', async (t) => {
   const { app, logs } = await rig.build(t)
   const tenant = randomUUID()
-  const venue = randomUUID()
+  const venue = await rig.venue(tenant)
   const admin = rig.user(tenant, ['admin'])
   const secret = distinctiveSecret('leak')
   const replacement = distinctiveSecret('leak2')

@@ -66,6 +66,32 @@ describe('webhook events', () => {
     assert.equal((await rig.db.adminQuery<Json>("select id from integration.sync_logs where connection_id = $1 and trigger = 'webhook'", [connection.id])).length, 1, 'processed once')
   })
 
+  test("a QuickBooks notification from the Intuit simulator at the app endpoint is processed for its realm's connection only", async () => {
+    const verifier = `intuit-verifier-${randomUUID()}`
+    // The under-pressure guard would answer 503 on a loaded test machine; it is not what this test is about.
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}qbo-app:`, QUICKBOOKS_WEBHOOK_VERIFIER: verifier, MAX_EVENT_LOOP_DELAY_MS: '0' }, { worker: true })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+    const [realmA, realmB] = [await rig.account('quickbooks'), await rig.account('quickbooks')]
+    const a = await rig.connect(app, { tenantId: randomUUID(), provider: 'quickbooks', ...realmA })
+    const b = await rig.connect(app, { tenantId: randomUUID(), provider: 'quickbooks', ...realmB })
+
+    const fired = await rig.control('quickbooks', 'POST', '/_sim/webhooks/fire', { accountId: realmA.accountId, type: 'Customer.Update', url: `${base}/api/v1/integrations/webhooks/quickbooks`, verifierToken: verifier })
+    assert.equal(fired.status, 200, JSON.stringify(fired))
+    const deadline = Date.now() + 10_000
+    let log = (await rig.db.adminQuery<Json>("select status from integration.sync_logs where connection_id = $1 and trigger = 'webhook'", [a.id]))[0]
+    while (log?.status !== 'succeeded' && Date.now() < deadline) {
+      await sleep(100)
+      log = (await rig.db.adminQuery<Json>("select status from integration.sync_logs where connection_id = $1 and trigger = 'webhook'", [a.id]))[0]
+    }
+    assert.equal(log?.status, 'succeeded')
+    assert.equal((await rig.db.adminQuery<Json>('select id from integration.webhook_inbox where connection_id = $1', [b.id])).length, 0, "the other realm's connection got nothing")
+
+    const forged = await rig.control('quickbooks', 'POST', '/_sim/webhooks/fire', { accountId: realmB.accountId, type: 'Customer.Update', url: `${base}/api/v1/integrations/webhooks/quickbooks`, verifierToken: 'not-the-app-verifier' })
+    assert.equal(forged.status, 401)
+    assert.equal((await rig.db.adminQuery<Json>('select id from integration.webhook_inbox where connection_id = $1', [b.id])).length, 0)
+  })
+
   test('the same inbox row processed twice changes nothing the second time; a deletion is applied', async () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}twice:` }, { worker: true })
     const tenantId = randomUUID()

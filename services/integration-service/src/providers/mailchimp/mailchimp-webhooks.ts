@@ -4,6 +4,7 @@
 // the bytes: a body changed in transit cannot be detected (TLS is what protects it), and there
 // is no signed timestamp, so staleness is judged from the body's own `fired_at`.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { nullObject, setPath } from '@hub/contracts'
 import type { NormalizedWebhookEvent, WebhookInput } from '../provider-adapter.ts'
 import { WebhookVerificationError } from '../provider-errors.ts'
 import { contactExternalId, subscriberHash } from './mailchimp-mapper.ts'
@@ -35,22 +36,18 @@ function secretsEqual(a: string, b: string): boolean {
 
 type Nested = { [key: string]: string | Nested }
 
-/** PHP-style form keys (`data[merges][FNAME]`) into nested objects. */
+/**
+ * PHP-style form keys (`data[merges][FNAME]`) into nested objects. Every level has no prototype
+ * and a pair naming `__proto__`, `constructor` or `prototype` anywhere in its key is dropped:
+ * the sender chooses these names, and following them would reach Object.prototype.
+ */
 export function parseForm(body: string): Nested {
-  const out: Nested = {}
+  const out: Nested = nullObject()
   for (const [key, value] of new URLSearchParams(body)) {
     const match = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(key)
     if (!match) continue
     const path = [match[1] as string, ...[...(match[2] ?? '').matchAll(/\[([^[\]]*)\]/g)].map((part) => part[1] as string)]
-    let node = out
-    path.forEach((part, index) => {
-      if (index === path.length - 1) {
-        node[part] = value
-        return
-      }
-      const next = node[part]
-      node = typeof next === 'object' ? next : (node[part] = {})
-    })
+    setPath(out, path, value)
   }
   return out
 }
@@ -103,7 +100,8 @@ export function verifyMailchimpWebhook(input: WebhookInput, options: VerifyOptio
       entity: isContact ? 'contact' : null,
       externalId: isContact && listId && typeof email === 'string' ? contactExternalId(listId, subscriberHash(email)) : null,
       occurredAt: new Date(firedMs).toISOString(),
-      accountId: null,
+      // The audience is what binds a Mailchimp event to a connection (webhook-binding.ts).
+      accountId: listId,
       raw: form,
     },
   ]

@@ -1,4 +1,4 @@
-import { AppError, BadRequestError, ConflictError, NotFoundError } from '@hub/contracts'
+import { AppError, BadRequestError, ConflictError, ForbiddenError, NotFoundError } from '@hub/contracts'
 
 export class ConnectionNotFoundError extends NotFoundError {
   constructor() {
@@ -46,6 +46,13 @@ export class AlreadyConnectedError extends ConflictError {
 export class ConnectionDisconnectedError extends ConflictError {
   constructor() {
     super('CONNECTION_DISCONNECTED', 'This connection is disconnected; create a new one.')
+  }
+}
+
+/** The callback came back in a browser that did not start the flow (no or another binding cookie). */
+export class OAuthBrowserMismatchError extends ForbiddenError {
+  constructor() {
+    super('OAUTH_BROWSER_MISMATCH', 'This sign-in was not started in this browser; start connecting again from the hub.')
   }
 }
 

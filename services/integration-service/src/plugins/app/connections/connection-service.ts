@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, type VenueClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { canManageVenue, decodeCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
@@ -23,7 +23,7 @@ import {
   ProviderUnreachableError,
   VenueNotFoundError,
 } from './connection-errors.ts'
-import { VenueAccessDeniedError } from './venue-access.ts'
+import { assertVenueAccess, VenueAccessDeniedError } from './venue-access.ts'
 
 export interface RequestContext {
   principal: Principal
@@ -77,7 +77,8 @@ export function createConnectionService(deps: {
   logger?: { warn(obj: object, msg?: string): void }
 }) {
   const { db, connections, vault, registry, audit } = deps
-  const webhookUrl = (provider: ProviderName, connectionId: string) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/webhooks/${provider}/${connectionId}`
+  // QuickBooks has one endpoint per app (Intuit's portal holds one URL; events carry their realm).
+  const webhookUrl = (provider: ProviderName, connectionId: string) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/webhooks/${provider === 'quickbooks' ? provider : `${provider}/${connectionId}`}`
   async function connected(tenantId: string, connectionId: string): Promise<void> {
     for (const hook of deps.onConnected ?? []) {
       await hook(tenantId, connectionId).catch((error: unknown) => deps.logger?.warn({ connectionId, err: { message: (error as Error).message } }, 'post-connect hook failed'))
@@ -99,8 +100,8 @@ export function createConnectionService(deps: {
 
   async function loadVisible(ctx: RequestContext, id: string, forWrite: boolean): Promise<ConnectionRow> {
     const row = await db.withTenant(ctx.principal.tenantId, (trx) => connections.findById(trx, id))
-    if (!row || !canReadVenue(ctx.principal, row.venue_id)) throw new ConnectionNotFoundError()
-    if (forWrite && !canManageVenue(ctx.principal, row.venue_id)) throw new VenueAccessDeniedError()
+    if (!row) throw new ConnectionNotFoundError()
+    assertVenueAccess(ctx.principal, row.venue_id, forWrite ? 'manage' : 'read', () => new ConnectionNotFoundError())
     return row
   }
 
@@ -145,7 +146,7 @@ export function createConnectionService(deps: {
     if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
       const token = values.refreshToken ?? values.accessToken
       if (token) {
-        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token }).catch((error: unknown) => {
+        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token, accountId: current.account_id }).catch((error: unknown) => {
           deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
         })
       }

@@ -12,7 +12,7 @@ import { createConnectionContext, type ConnectionContext } from './connection-co
 import { createConnectionService, type ConnectionService } from './connection-service.ts'
 import { createOAuthService, type OAuthService } from './oauth-service.ts'
 import { assertKeyVersionsAvailable } from './key-rotation.ts'
-import { venueClient } from '@hub/contracts'
+import { venueClient, type VenueClient } from '@hub/contracts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,6 +21,8 @@ declare module 'fastify' {
     connections: ConnectionRepository
     connectionContext: ConnectionContext
     auditOutbox: AuditOutbox
+    /** venue-service, asked whether a venue exists in a tenant (connections and settings). */
+    venues: VenueClient
     connectionService: ConnectionService
     oauthService: OAuthService
     /** Hooks run after a connection is disconnected (the sync engine drops its schedules). */
@@ -52,13 +54,15 @@ export default fp(
     fastify.decorate('connectionDisconnectHooks', disconnectHooks)
     const connectHooks: Array<(tenantId: string, connectionId: string) => Promise<void>> = []
     fastify.decorate('connectionConnectHooks', connectHooks)
+    const venues = venueClient(fastify.internalClient(opts.config.VENUE_SERVICE_URL))
+    fastify.decorate('venues', venues)
     const connectionService = createConnectionService({
       db: fastify.db,
       connections,
       vault,
       registry: providers,
       context,
-      venues: venueClient(fastify.internalClient(opts.config.VENUE_SERVICE_URL)),
+      venues,
       audit: auditOutbox,
       publicUrl: opts.config.PUBLIC_URL,
       onDisconnected: disconnectHooks,

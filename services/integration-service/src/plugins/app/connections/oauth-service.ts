@@ -1,14 +1,17 @@
 // OAuth 2 connections. The state is single-use, expires in ten minutes, is bound to the tenant,
 // venue and user who asked, and only its hash is stored; PKCE where the provider supports it.
-// The callback is public (the user's browser returns from the provider) and always ends in a
-// redirect to the configured return URL carrying the outcome, never an error page with details.
+// The callback is public (the user's browser returns from the provider) and ends in a redirect to
+// the configured return URL carrying the outcome, never an error page with details; the one
+// exception is a callback in a browser that did not start the flow (oauth-browser-binding.ts),
+// refused with a 403 problem+json and nothing connected.
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { decryptSecret, encryptSecret, type KeyRing } from '@hub/crypto'
-import type { SecurityEventReporter } from '@hub/contracts'
+import { markReported, type SecurityEventReporter } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
-import { OAuthNotConfiguredError } from './connection-errors.ts'
+import { OAuthBrowserMismatchError, OAuthNotConfiguredError } from './connection-errors.ts'
+import { bindingCookie, bindingCookieName, bindingMatches, clearedBindingCookie, newBrowserBinding, readCookie } from './oauth-browser-binding.ts'
 import type { ConnectionService, RequestContext } from './connection-service.ts'
 
 export const STATE_TTL_MS = 10 * 60_000
@@ -24,6 +27,7 @@ interface StateRow {
   redirect_uri: string
   expires_at: Date
   used_at: Date | null
+  browser_binding_hash: string | null
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
@@ -40,6 +44,8 @@ export function createOAuthService(deps: {
   now?: () => number
 }) {
   const now = deps.now ?? Date.now
+  // Browsers drop Secure cookies on plain http, which only a development hub uses.
+  const secureCookie = deps.publicUrl.startsWith('https:')
   const callbackUrl = (provider: ProviderName) => `${deps.publicUrl.replace(/\/$/, '')}/api/v1/integrations/oauth/${provider}/callback`
   const outcome = (params: Record<string, string>) => {
     const url = new URL(deps.returnUrl)
@@ -55,12 +61,14 @@ export function createOAuthService(deps: {
   }
 
   return {
-    async authorize(ctx: RequestContext, provider: ProviderName, venueId: string): Promise<{ authorizeUrl: string; state: string; expiresAt: string }> {
+    /** `setCookie` goes on the response: it binds the flow to the browser that asked. */
+    async authorize(ctx: RequestContext, provider: ProviderName, venueId: string): Promise<{ authorizeUrl: string; state: string; expiresAt: string; setCookie: string }> {
       const { client, description, oauth } = binding(provider)
       await deps.connections.assertVenueManageable(ctx, venueId)
       const state = randomBytes(32).toString('base64url')
       const verifier = description.pkce ? randomBytes(32).toString('base64url') : null
       const id = randomUUID()
+      const browser = newBrowserBinding()
       const expiresAt = new Date(now() + STATE_TTL_MS)
       const tenantId = ctx.principal.tenantId
       await deps.db.withTenant(tenantId, (trx) =>
@@ -74,6 +82,7 @@ export function createOAuthService(deps: {
           code_verifier: verifier ? encryptSecret(deps.ring, verifier, { tenantId, rowId: id, field: 'codeVerifier' }) : null,
           redirect_uri: callbackUrl(provider),
           expires_at: expiresAt,
+          browser_binding_hash: browser.hash,
         }),
       )
       const authorizeUrl = oauth.authorizeUrl({
@@ -83,26 +92,40 @@ export function createOAuthService(deps: {
         state,
         ...(verifier ? { codeChallenge: createHash('sha256').update(verifier).digest('base64url') } : {}),
       })
-      return { authorizeUrl, state, expiresAt: expiresAt.toISOString() }
+      const setCookie = bindingCookie(bindingCookieName(state), browser.value, { secure: secureCookie, maxAgeSeconds: STATE_TTL_MS / 1000 })
+      return { authorizeUrl, state, expiresAt: expiresAt.toISOString(), setCookie }
     },
 
-    /** Returns where to send the browser. */
-    async callback(provider: ProviderName, query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; realmId?: string | undefined }, request: { requestId: string; ip: string }): Promise<string> {
+    /**
+     * Returns where to send the browser, and the Set-Cookie that clears the flow's binding cookie.
+     * Throws OAuthBrowserMismatchError when the browser is not the one that started the flow.
+     */
+    async callback(provider: ProviderName, query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; realmId?: string | undefined }, request: { requestId: string; ip: string; cookieHeader?: string | undefined }): Promise<{ location: string; clearCookie: string | null }> {
+      const report = (code: string) =>
+        deps.securityEvents.report({ type: 'SUSPICIOUS_ACCESS', severity: 'medium', source: 'integration-service', code, actor: null, ip: request.ip, method: 'GET', path: `/api/v1/integrations/oauth/${provider}/callback`, requestId: request.requestId })
+      const cookieName = query.state ? bindingCookieName(query.state) : null
+      const clearCookie = cookieName ? clearedBindingCookie(cookieName, { secure: secureCookie }) : null
       const refuse = (reason: string, suspicious: boolean) => {
-        if (suspicious) {
-          deps.securityEvents.report({ type: 'SUSPICIOUS_ACCESS', severity: 'medium', source: 'integration-service', code: `OAUTH_${reason.toUpperCase()}`, actor: null, ip: request.ip, method: 'GET', path: `/api/v1/integrations/oauth/${provider}/callback`, requestId: request.requestId })
-        }
-        return outcome({ status: 'error', provider, reason })
+        if (suspicious) report(`OAUTH_${reason.toUpperCase()}`)
+        return { location: outcome({ status: 'error', provider, reason }), clearCookie }
       }
-      if (!query.state) return refuse('missing_state', true)
+      if (!query.state || !cookieName) return refuse('missing_state', true)
+      const stateHash = sha256(query.state)
+      // The browser first, before the state is spent: a victim's browser carrying an attacker's
+      // state has no cookie for it and connects nothing (the attacker's state stays unused).
+      const pending = (await deps.db.withSystemScope((trx) => trx('integration.oauth_states').where({ state_hash: stateHash, provider }).whereNull('used_at').first())) as StateRow | undefined
+      if (pending && !bindingMatches(readCookie(request.cookieHeader, cookieName), pending.browser_binding_hash)) {
+        report('OAUTH_BROWSER_MISMATCH')
+        throw markReported(new OAuthBrowserMismatchError())
+      }
       // Claim the state in one statement: a replay, even a concurrent one, finds it used.
       const claimed = await deps.db.withSystemScope(async (trx) => {
-        const [row] = (await trx('integration.oauth_states').where({ state_hash: sha256(query.state as string), provider }).whereNull('used_at').update({ used_at: new Date(now()) }).returning('*')) as StateRow[]
+        const [row] = (await trx('integration.oauth_states').where({ state_hash: stateHash, provider }).whereNull('used_at').update({ used_at: new Date(now()) }).returning('*')) as StateRow[]
         return row ?? null
       })
       if (!claimed) return refuse('invalid_state', true)
       if (claimed.expires_at.getTime() < now()) return refuse('expired_state', false)
-      if (query.error || !query.code) return outcome({ status: 'error', provider, reason: query.error ? 'access_denied' : 'missing_code' })
+      if (query.error || !query.code) return { location: outcome({ status: 'error', provider, reason: query.error ? 'access_denied' : 'missing_code' }), clearCookie }
 
       const { client, oauth } = binding(provider)
       try {
@@ -119,10 +142,10 @@ export function createOAuthService(deps: {
         })
         if (query.realmId && !tokens.realmId) tokens.realmId = query.realmId
         const connection = await deps.connections.completeOAuth({ tenantId: claimed.tenant_id, venueId: claimed.venue_id, userId: claimed.user_id, provider, tokens, requestId: request.requestId, ip: request.ip })
-        return outcome({ status: 'success', provider, connectionId: connection.id, venueId: claimed.venue_id })
+        return { location: outcome({ status: 'success', provider, connectionId: connection.id, venueId: claimed.venue_id }), clearCookie }
       } catch (error) {
         deps.logger?.warn({ provider, err: { message: (error as Error).message, code: (error as { code?: string }).code } }, 'OAuth completion failed')
-        return outcome({ status: 'error', provider, reason: 'exchange_failed' })
+        return { location: outcome({ status: 'error', provider, reason: 'exchange_failed' }), clearCookie }
       }
     },
   }

@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 export default fp(
   async (fastify) => {
-    const service = createSettingsService({ db: fastify.db, repo: createSettingsRepository(), ring: fastify.vault.ring, audit: fastify.auditOutbox, logger: fastify.log })
+    const service = createSettingsService({ db: fastify.db, repo: createSettingsRepository(), ring: fastify.vault.ring, audit: fastify.auditOutbox, venues: fastify.venues, logger: fastify.log })
     fastify.decorate('settingsService', service)
     // Refuse to start when a secret setting was sealed with a key no longer in the ring.
     fastify.addHook('onReady', async () => assertSettingsKeyVersionsAvailable(fastify.db, fastify.vault.ring))

@@ -3,9 +3,9 @@
 // ones are kept), checked against the type's schema first, with secret keys encrypted and every
 // change audited in the same transaction. Secret keys are write-only: a write that does not
 // mention one keeps it, `null` removes any key.
-import { BadRequestError, UUID_PATTERN, type ValidationIssue } from '@hub/contracts'
+import { BadRequestError, ServiceUnavailableError, UUID_PATTERN, type ValidationIssue, type VenueClient } from '@hub/contracts'
 import { decryptSecret, encryptSecret, envelopeKeyVersion, maskSecret, type KeyRing } from '@hub/crypto'
-import { canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import {
@@ -20,6 +20,8 @@ import {
   type SettingsValues,
 } from './settings-registry.ts'
 import type { ChangeKind, SettingChange, SettingsRepository, SettingsRow, SettingsVersionRow } from './settings-repository.ts'
+import { VenueNotFoundError } from '../connections/connection-errors.ts'
+import { assertVenueAccess } from '../connections/venue-access.ts'
 import {
   ImportTypeMismatchError,
   IntegrationTypeNotFoundError,
@@ -121,6 +123,7 @@ export function createSettingsService(deps: {
   repo: SettingsRepository
   ring: KeyRing
   audit: AuditOutbox
+  venues: Pick<VenueClient, 'getVenue'>
   logger?: { warn(obj: object, msg?: string): void }
 }) {
   const { db, repo, ring, audit } = deps
@@ -135,16 +138,28 @@ export function createSettingsService(deps: {
     return { type, venueId: venueId.toLowerCase() }
   }
 
+  // Venue-scoped settings follow the rule of every venue object (venue-access.ts): a venue the
+  // caller may not read answers 404, as if it had no settings at all.
   function assertReadable(ctx: SettingsRequestContext, scope: SettingsScope): void {
-    if (scope.venueId !== null && !canReadVenue(ctx.principal, scope.venueId)) throw new SettingsAccessDeniedError('You cannot read the settings of this venue.')
+    if (scope.venueId !== null) assertVenueAccess(ctx.principal, scope.venueId, 'read', () => new VenueNotFoundError())
   }
 
   function assertWritable(ctx: SettingsRequestContext, scope: SettingsScope): void {
     if (scope.venueId === null) {
       if (!hasRole(ctx.principal, 'admin')) throw new SettingsAccessDeniedError('Only admins change tenant-wide settings.')
-    } else if (!canManageVenue(ctx.principal, scope.venueId)) {
-      throw new SettingsAccessDeniedError('Your role does not allow you to change the settings of this venue.')
+    } else {
+      assertVenueAccess(ctx.principal, scope.venueId, 'manage', () => new VenueNotFoundError(), () => new SettingsAccessDeniedError('Your role does not allow you to change the settings of this venue.'))
     }
+  }
+
+  /** A document for a venue that is not one of the tenant's would be an orphan nobody could see. */
+  async function assertVenueExists(tenantId: string, scope: SettingsScope): Promise<void> {
+    if (scope.venueId === null) return
+    const venue = await deps.venues.getVenue(tenantId, scope.venueId).catch((error: unknown) => {
+      deps.logger?.warn({ err: { message: (error as Error).message } }, 'venue-service lookup failed')
+      throw new ServiceUnavailableError('VENUE_SERVICE_UNAVAILABLE', 'venue-service could not be reached to check the venue.')
+    })
+    if (!venue) throw new VenueNotFoundError()
   }
 
   function seal(tenantId: string, settingsId: string, secrets: Record<string, string>) {
@@ -278,6 +293,7 @@ export function createSettingsService(deps: {
   ): Promise<SettingsWriteView> {
     assertWritable(ctx, scope)
     const tenantId = ctx.principal.tenantId
+    await assertVenueExists(tenantId, scope)
     const action = change.kind === 'rollback' ? 'rolled_back' : change.kind === 'import' ? 'imported' : 'updated'
     const { view, event } = await db.withTenant(tenantId, async (trx) => {
       const document = await repo.lockOrCreate(trx, { tenantId, venueId: scope.venueId, type: scope.type })

@@ -2,13 +2,13 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canManageVenue, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database } from '@hub/service-kit'
+import { auditActor, canReadVenue, decodeCursor, encodeCursor, hasRole, type AuditOutbox, type Database } from '@hub/service-kit'
 import type { FastifyRequest } from 'fastify'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncEngine } from '../sync/index.ts'
 import type { FieldMappingInput, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
-import { VenueAccessDeniedError } from '../connections/venue-access.ts'
+import { assertVenueAccess } from '../connections/venue-access.ts'
 import { toSyncLog } from '../sync-log-repository.ts'
 
 const SeqCursor = Type.Object({ s: Type.String({ pattern: '^[0-9]{1,19}$' }) })
@@ -58,8 +58,7 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async requestSync(request: FastifyRequest, provider: ProviderName, body: SyncRequest) {
       const principal = request.principal
       const venueId = body.venueId.toLowerCase()
-      if (!canReadVenue(principal, venueId)) throw new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`)
-      if (!canManageVenue(principal, venueId)) throw new VenueAccessDeniedError()
+      assertVenueAccess(principal, venueId, 'manage', () => new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`))
       const connection = await db.withTenant(principal.tenantId, (trx) => connections.findLive(trx, venueId, provider))
       if (!connection) throw new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`)
       const { jobs } = await engine.enqueueSync({

@@ -4,6 +4,7 @@
 // used, the next run is a full re-sync so every record picks the change up.
 import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
+import { isUnsafeKey, nullObject } from '@hub/contracts'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 
 export const FIELD_TRANSFORMS = ['none', 'lowercase', 'uppercase', 'trim', 'string', 'number', 'boolean', 'date'] as const
@@ -41,6 +42,7 @@ export function mappingVersion(mappings: FieldMapping[]): number {
 export function readPath(value: unknown, path: string): unknown {
   let current = value
   for (const step of path.split('.')) {
+    if (isUnsafeKey(step)) return undefined
     if (current === null || current === undefined) return undefined
     if (Array.isArray(current)) {
       const index = Number(step)
@@ -97,7 +99,10 @@ export function applyTransform(value: unknown, transform: FieldTransform): unkno
 /** The `custom` object a record carries for the mappings (undefined when there are none). */
 export function mapCustomFields(raw: unknown, mappings: FieldMapping[]): Record<string, unknown> | undefined {
   if (mappings.length === 0) return undefined
-  const custom: Record<string, unknown> = {}
-  for (const mapping of mappings) custom[mapping.targetField] = applyTransform(readPath(raw, mapping.sourcePath), mapping.transform)
+  // The route refuses unsafe names; rows stored before that rule are skipped here all the same.
+  const custom = nullObject()
+  for (const mapping of mappings) {
+    if (!isUnsafeKey(mapping.targetField)) custom[mapping.targetField] = applyTransform(readPath(raw, mapping.sourcePath), mapping.transform)
+  }
   return custom
 }

@@ -11,8 +11,8 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async (fastify, opts: { publicUrl: string }) => {
-    fastify.decorate('webhookIntake', createWebhookIntake({ db: fastify.db, connections: fastify.connections, vault: fastify.vault, registry: fastify.providers, securityEvents: fastify.securityEvents, publicUrl: opts.publicUrl }))
+  async (fastify, opts: { publicUrl: string; quickbooksVerifier?: string | undefined }) => {
+    fastify.decorate('webhookIntake', createWebhookIntake({ db: fastify.db, connections: fastify.connections, vault: fastify.vault, registry: fastify.providers, securityEvents: fastify.securityEvents, publicUrl: opts.publicUrl, quickbooksVerifier: opts.quickbooksVerifier }))
     // Until the sync engine plugs in its own, rows wait in the inbox for the relay.
     fastify.decorate('webhookDispatch', async () => undefined)
   },

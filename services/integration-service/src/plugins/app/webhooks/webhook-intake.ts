@@ -1,15 +1,26 @@
-// Provider webhooks in: verify the signature on the exact bytes received, store every event in the
-// inbox (unique per provider, connection and event id) in this request, answer 2xx, and only then
-// hand the new rows to the critical queue. A resent event is answered 2xx and stored once; a row
-// that never reached Redis is picked up again by the relay.
+// Provider webhooks in: verify the signature on the exact bytes received, check each event names
+// the connection's own account (webhook-binding.ts), store every event in the inbox (unique per
+// provider, connection and event id) in this request, answer 2xx, and only then hand the new rows
+// to the critical queue. A resent event is answered 2xx and stored once; a row that never reached
+// Redis is picked up again by the relay.
+//
+// QuickBooks is different: Intuit sends every realm's notifications to one URL per app, signed
+// with the app's one verifier token. They arrive at /webhooks/quickbooks and each event is routed
+// by its realmId to that realm's connection(s); events of realms no connection holds are dropped.
+// The older per-connection URL (/webhooks/quickbooks/:connectionId) is kept as an alias of the
+// app endpoint: its connection id is ignored and events are routed by realm all the same, so a
+// portal still pointing at it keeps working and can never file one realm's event under another's.
+import { randomBytes } from 'node:crypto'
 import type { SecurityEventReporter } from '@hub/contracts'
-import { AppError, NotFoundError } from '@hub/contracts'
+import { AppError } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
+import type { Knex } from 'knex'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { NormalizedWebhookEvent } from '../../../providers/provider-adapter.ts'
 import { WebhookVerificationError } from '../../../providers/provider-errors.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
-import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
+import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
 import type { CredentialVault } from '../connections/credential-vault.ts'
 
 export class WebhookSignatureError extends AppError {
@@ -24,6 +35,21 @@ export interface StoredWebhook {
   connectionId: string
 }
 
+export interface WebhookDelivery {
+  rawBody: Buffer
+  headers: Record<string, string | string[] | undefined>
+  url: string
+  ip: string
+  requestId: string
+}
+
+export interface IntakeResult {
+  stored: StoredWebhook[]
+  duplicates: number
+  /** QuickBooks: events of realms no live connection holds, dropped. */
+  ignored: number
+}
+
 export function createWebhookIntake(deps: {
   db: Pick<Database, 'withTenant' | 'withSystemScope'>
   connections: ConnectionRepository
@@ -31,59 +57,108 @@ export function createWebhookIntake(deps: {
   registry: ProviderRegistry
   securityEvents: SecurityEventReporter
   publicUrl: string
+  /** The Intuit app's verifier token; without it every QuickBooks delivery is refused. */
+  quickbooksVerifier?: string | undefined
 }) {
-  const notFound = () => new NotFoundError('WEBHOOK_ENDPOINT_NOT_FOUND', 'No webhook endpoint here.')
+  // An unknown connection id is answered exactly like a bad signature (same status, code and
+  // body), after the same verification work against a secret nobody knows: the answer and its
+  // timing must not tell an anonymous caller which connection ids exist.
+  const decoySecret = randomBytes(32).toString('base64url')
+
+  function refuse(provider: ProviderName, input: WebhookDelivery, code: string, tenantId: string | null, details: Record<string, unknown>): never {
+    deps.securityEvents.report({
+      type: 'INVALID_SIGNATURE',
+      severity: 'high',
+      source: 'integration-service',
+      code,
+      tenantId,
+      actor: provider,
+      ip: input.ip,
+      method: 'POST',
+      path: input.url.split('?')[0] ?? input.url,
+      requestId: input.requestId,
+      details,
+    })
+    throw new WebhookSignatureError()
+  }
+
+  function verify(provider: ProviderName, input: WebhookDelivery, secret: string): NormalizedWebhookEvent[] | WebhookVerificationError {
+    try {
+      return deps.registry[provider].adapter.verifyWebhook({ rawBody: input.rawBody, headers: input.headers, url: `${deps.publicUrl.replace(/\/$/, '')}${input.url}`, secret })
+    } catch (error) {
+      if (error instanceof WebhookVerificationError) return error
+      throw error
+    }
+  }
+
+  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id'>, provider: ProviderName, events: NormalizedWebhookEvent[]): Promise<{ stored: StoredWebhook[]; duplicates: number }> {
+    if (events.length === 0) return { stored: [], duplicates: 0 }
+    const rows = await deps.db.withTenant(connection.tenant_id, (trx) =>
+      trx('integration.webhook_inbox')
+        .insert(
+          events.map((event) => ({
+            tenant_id: connection.tenant_id,
+            connection_id: connection.id,
+            provider,
+            event_id: event.eventId.slice(0, 255),
+            event_type: event.type.slice(0, 255),
+            entity: event.entity,
+            external_id: event.externalId,
+            payload: JSON.stringify(event.raw ?? {}),
+          })),
+        )
+        .onConflict(['provider', 'connection_id', 'event_id'])
+        .ignore()
+        .returning('id'),
+    )
+    return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length }
+  }
+
+  /** Live QuickBooks connections of these realms, across tenants (the realm is all Intuit names). */
+  async function connectionsOfRealms(realms: string[]): Promise<ConnectionRow[]> {
+    if (realms.length === 0) return []
+    return deps.db.withSystemScope(
+      async (trx: Knex.Transaction) => (await trx<ConnectionRow>('integration.connections').select('*').where({ provider: 'quickbooks' }).whereIn('account_id', realms).whereNot('status', 'disconnected')) as ConnectionRow[],
+    )
+  }
+
+  /** QuickBooks, at the app endpoint: one verifier for the app, events routed by realm. */
+  async function receiveQuickBooks(input: WebhookDelivery): Promise<IntakeResult> {
+    const verified = verify('quickbooks', input, deps.quickbooksVerifier ?? decoySecret)
+    if (!deps.quickbooksVerifier) return refuse('quickbooks', input, 'WEBHOOK_NO_VERIFIER', null, {})
+    if (verified instanceof WebhookVerificationError) return refuse('quickbooks', input, `WEBHOOK_${verified.reason.toUpperCase()}`, null, {})
+    const targets = await connectionsOfRealms([...new Set(verified.flatMap((event) => (event.accountId ? [event.accountId] : [])))])
+    const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
+    for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
+    for (const connection of targets) {
+      const { stored, duplicates } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
+      result.stored.push(...stored)
+      result.duplicates += duplicates
+    }
+    return result
+  }
 
   return {
+    receiveQuickBooks,
+
     /** Returns the inbox rows that were new (duplicates are acknowledged and dropped). */
-    async receive(input: { provider: ProviderName; connectionId: string; rawBody: Buffer; headers: Record<string, string | string[] | undefined>; url: string; ip: string; requestId: string }): Promise<{ stored: StoredWebhook[]; duplicates: number }> {
+    async receive(input: WebhookDelivery & { provider: ProviderName; connectionId: string }): Promise<IntakeResult> {
+      if (input.provider === 'quickbooks') return receiveQuickBooks(input)
       // The provider knows only the URL: find the connection (and its tenant) by id alone.
       const connection = await deps.db.withSystemScope((trx) => deps.connections.findById(trx, input.connectionId))
-      if (!connection || connection.provider !== input.provider || connection.status === 'disconnected') throw notFound()
-      const secret = deps.vault.open(connection.tenant_id, connection.id, connection.secrets).webhookSecret
-      if (!secret) throw notFound()
-
-      let events: NormalizedWebhookEvent[]
-      try {
-        events = deps.registry[input.provider].adapter.verifyWebhook({ rawBody: input.rawBody, headers: input.headers, url: `${deps.publicUrl.replace(/\/$/, '')}${input.url}`, secret })
-      } catch (error) {
-        if (!(error instanceof WebhookVerificationError)) throw error
-        deps.securityEvents.report({
-          type: 'INVALID_SIGNATURE',
-          severity: 'high',
-          source: 'integration-service',
-          code: `WEBHOOK_${error.reason.toUpperCase()}`,
-          tenantId: connection.tenant_id,
-          actor: input.provider,
-          ip: input.ip,
-          method: 'POST',
-          path: input.url.split('?')[0] ?? input.url,
-          requestId: input.requestId,
-          details: { connectionId: connection.id },
-        })
-        throw new WebhookSignatureError()
+      const usable = connection && connection.provider === input.provider && connection.status !== 'disconnected' ? connection : null
+      const secret = usable ? deps.vault.open(usable.tenant_id, usable.id, usable.secrets).webhookSecret : undefined
+      if (!usable || !secret) {
+        verify(input.provider, input, decoySecret)
+        return refuse(input.provider, input, 'WEBHOOK_UNKNOWN_ENDPOINT', null, { connectionId: input.connectionId })
       }
 
-      if (events.length === 0) return { stored: [], duplicates: 0 }
-      const rows = await deps.db.withTenant(connection.tenant_id, (trx) =>
-        trx('integration.webhook_inbox')
-          .insert(
-            events.map((event) => ({
-              tenant_id: connection.tenant_id,
-              connection_id: connection.id,
-              provider: input.provider,
-              event_id: event.eventId.slice(0, 255),
-              event_type: event.type.slice(0, 255),
-              entity: event.entity,
-              external_id: event.externalId,
-              payload: JSON.stringify(event.raw ?? {}),
-            })),
-          )
-          .onConflict(['provider', 'connection_id', 'event_id'])
-          .ignore()
-          .returning('id'),
-      )
-      return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length }
+      const events = verify(input.provider, input, secret)
+      if (events instanceof WebhookVerificationError) return refuse(input.provider, input, `WEBHOOK_${events.reason.toUpperCase()}`, usable.tenant_id, { connectionId: usable.id })
+      // Signed with this connection's secret but about another account: refused, like a bad
+      // signature, and reported (a secret shared between connections, or a misrouted delivery).
+      if (!events.every((event) => eventBelongsTo(event, usable))) return refuse(input.provider, input, 'WEBHOOK_ACCOUNT_MISMATCH', usable.tenant_id, { connectionId: usable.id })
+      return { ...(await store(usable, input.provider, events)), ignored: 0 }
     },
   }
 }

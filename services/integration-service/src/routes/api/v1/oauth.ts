@@ -12,7 +12,12 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: { tags, security: [{ bearerAuth: [] }], summary: "Start connecting a venue: returns the provider's consent URL", params: ProviderParams, querystring: AuthorizeQuery, response: { 200: AuthorizeResponse, ...Problems } },
       config: { auth: { roles: ['admin', 'manager'] } },
     },
-    async (request) => fastify.oauthService.authorize(requestContext(request), request.params.provider, request.query.venueId.toLowerCase()),
+    async (request, reply) => {
+      const { setCookie, ...started } = await fastify.oauthService.authorize(requestContext(request), request.params.provider, request.query.venueId.toLowerCase())
+      // The browser that asked keeps this cookie; only it can finish the flow at the callback.
+      reply.header('set-cookie', setCookie)
+      return started
+    },
   )
 
   fastify.get(
@@ -23,7 +28,8 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { auth: false },
     },
     async (request, reply) => {
-      const location = await fastify.oauthService.callback(request.params.provider, request.query, { requestId: String(request.id), ip: request.ip })
+      const { location, clearCookie } = await fastify.oauthService.callback(request.params.provider, request.query, { requestId: String(request.id), ip: request.ip, cookieHeader: request.headers.cookie })
+      if (clearCookie) reply.header('set-cookie', clearCookie)
       return reply.redirect(location, 302)
     },
   )

@@ -1,0 +1,48 @@
+// Webhook intake as an anonymous caller sees it: an unknown connection id, a connection of
+// another provider, a disconnected one and a bad signature are answered alike.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { test } from 'node:test'
+import type { ServiceInstance } from '@hub/service-kit'
+import { setupIntegrationTests } from '../helpers.ts'
+import { mailchimpForm, seedConnection, squareDelivery, stripeDelivery } from './webhook-fixtures.ts'
+
+const tests = await setupIntegrationTests()
+
+/** What a caller can compare between two refusals: everything but the request id. */
+async function answer(app: ServiceInstance, url: string, delivery: { headers: Record<string, string>; payload: string }) {
+  const response = await app.inject({ method: 'POST', url, headers: delivery.headers, payload: delivery.payload })
+  const body = response.json() as Record<string, unknown>
+  return { status: response.statusCode, contentType: response.headers['content-type'], keys: Object.keys(body).sort(), code: body.code, title: body.title, detail: body.detail, type: body.type }
+}
+
+test('an unknown connection id and a bad signature get the same status, code and body', async () => {
+  const app = await tests.build({ PUBLIC_URL: 'https://hub.example.test' })
+  const stripe = await seedConnection(app, { provider: 'stripe', webhookSecret: 'whsec_known000000000000000000000001' })
+  const square = await seedConnection(app, { provider: 'square', webhookSecret: 'square-signature-key-0001' })
+  const mailchimp = await seedConnection(app, { provider: 'mailchimp', webhookSecret: 'mailchimp-secret-0001' })
+  const gone = await seedConnection(app, { provider: 'stripe', webhookSecret: 'whsec_gone0000000000000000000000001' })
+  await app.db.withTenant(gone.tenantId, (trx) => app.connections.update(trx, gone.id, { status: 'disconnected' }))
+
+  const forged = stripeDelivery('whsec_attacker00000000000000000001')
+  const badSignature = await answer(app, `/api/v1/integrations/webhooks/stripe/${stripe.id}`, forged)
+  assert.equal(badSignature.status, 401)
+  assert.equal(badSignature.code, 'WEBHOOK_SIGNATURE_INVALID')
+  assert.deepEqual(await answer(app, `/api/v1/integrations/webhooks/stripe/${randomUUID()}`, forged), badSignature, 'unknown connection id')
+  assert.deepEqual(await answer(app, `/api/v1/integrations/webhooks/stripe/${square.id}`, forged), badSignature, 'a connection of another provider')
+  assert.deepEqual(await answer(app, `/api/v1/integrations/webhooks/stripe/${gone.id}`, forged), badSignature, 'a disconnected connection')
+
+  const squarePath = (id: string) => `/api/v1/integrations/webhooks/square/${id}`
+  const squareForged = squareDelivery('not-the-key', `https://hub.example.test${squarePath(square.id)}`)
+  const squareBad = await answer(app, squarePath(square.id), squareForged)
+  assert.deepEqual(await answer(app, squarePath(randomUUID()), squareForged), squareBad)
+
+  const form = { headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: mailchimpForm({ 'data[list_id]': 'l1', 'data[email]': 'a@example.org' }) }
+  const mailchimpBad = await answer(app, `/api/v1/integrations/webhooks/mailchimp/${mailchimp.id}?secret=guess`, form)
+  assert.deepEqual(await answer(app, `/api/v1/integrations/webhooks/mailchimp/${randomUUID()}?secret=guess`, form), mailchimpBad)
+  assert.deepEqual(mailchimpBad, badSignature)
+
+  // The genuine delivery still goes through.
+  const genuine = stripeDelivery('whsec_known000000000000000000000001')
+  assert.equal((await app.inject({ method: 'POST', url: `/api/v1/integrations/webhooks/stripe/${stripe.id}`, headers: genuine.headers, payload: genuine.payload })).statusCode, 200)
+})
