@@ -878,7 +878,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Pull the sync-log feed now (admin) */
+        /** Pull the sync-log feed now (operator admins) */
         post: {
             parameters: {
                 query?: never;
@@ -889,15 +889,11 @@ export interface paths {
             requestBody?: never;
             responses: {
                 /** @description Default Response */
-                200: {
+                204: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content: {
-                        "application/json": {
-                            stored: number;
-                        };
-                    };
+                    content?: never;
                 };
                 /** @description Default Response */
                 400: {
@@ -4710,9 +4706,9 @@ export interface paths {
                         entity: "customer" | "payment" | "product" | "invoice" | "contact";
                         /** @enum {string} */
                         provider: "stripe" | "square" | "mailchimp" | "quickbooks";
-                        /** @description Dot path into the provider record, e.g. metadata.loyalty_tier */
+                        /** @description Dot path into the provider record, e.g. metadata.loyalty_tier (no __proto__, constructor or prototype segment) */
                         sourcePath: string;
-                        /** @description Lands in record data as custom.<targetField> */
+                        /** @description Lands in record data as custom.<targetField> (not constructor or prototype) */
                         targetField: string;
                         /**
                          * @default none
@@ -5103,7 +5099,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description Dot path into the provider record, e.g. metadata.loyalty_tier */
+                        /** @description Dot path into the provider record, e.g. metadata.loyalty_tier (no __proto__, constructor or prototype segment) */
                         sourcePath?: string;
                         /**
                          * @default none
@@ -9313,7 +9309,90 @@ export interface paths {
                     };
                 };
                 /** @description Default Response */
-                404: {
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            detail?: string;
+                            errors?: {
+                                message: string;
+                                path: string;
+                            }[];
+                            requestId?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/webhooks/quickbooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** QuickBooks webhook delivery for the whole app (signed with the app verifier; routed by realmId) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            duplicates: number;
+                            received: number;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            detail?: string;
+                            errors?: {
+                                message: string;
+                                path: string;
+                            }[];
+                            requestId?: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
                     headers: {
                         [name: string]: unknown;
                     };
