@@ -97,7 +97,7 @@ describe('the integration console in Chromium', () => {
     const { accountId } = await stack.sim('stripe', 'GET', `/_sim/accounts/lookup?credential=${STRIPE_KEY}`)
     await stack.sim('stripe', 'POST', `/_sim/accounts/${accountId}/seed`, { entity: 'customer', count: 250 })
     const { ids } = await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)
-    await stack.sim('stripe', 'PATCH', `/_sim/accounts/${accountId}/customer/${ids[0]}`, { name: 'Ada Lovelace', email: 'ada@analytical.example' })
+    await stack.sim('stripe', 'PATCH', `/_sim/accounts/${accountId}/customer/${ids[0]}`, { name: 'Zelda Consoletest', email: 'zelda@consoletest.example' })
 
     const page = await context.newPage()
     await signIn(page, 'Demo admin')
@@ -114,10 +114,10 @@ describe('the integration console in Chromium', () => {
     await shoot(page, 'sync')
 
     await page.getByRole('link', { name: 'Records' }).click()
-    await page.getByLabel('Search').fill('lovelace')
-    const row = page.getByRole('row').filter({ hasText: 'Ada Lovelace' })
+    await page.getByLabel('Search').fill('consoletest')
+    const row = page.getByRole('row').filter({ hasText: 'Zelda Consoletest' })
     await row.waitFor()
-    assert.match(await row.innerText(), /ada@analytical\.example/)
+    assert.match(await row.innerText(), /zelda@consoletest\.example/)
     assert.match(await row.innerText(), new RegExp(ids[0] as string))
     await expectAccessible(page, 'records')
     await shoot(page, 'records')
@@ -139,7 +139,7 @@ describe('the integration console in Chromium', () => {
     await page.getByRole('button', { name: 'Roll back to version 1' }).click()
     const rollback = page.getByTestId('settings-version-3')
     await rollback.getByText('rollback of version 1').waitFor()
-    assert.match(await page.getByTestId('current-settings').innerText(), /syncSchedule\s+daily/)
+    await page.getByTestId('current-settings').getByText('daily', { exact: true }).waitFor()
     await expectAccessible(page, 'settings')
     await shoot(page, 'settings')
 
@@ -181,7 +181,7 @@ describe('the integration console in Chromium', () => {
     // Keyboard only: tab to the Viewer button and press Enter.
     for (let i = 0; i < 10; i++) {
       await page.keyboard.press('Tab')
-      if ((await page.evaluate(() => document.activeElement?.textContent?.trim())) === 'Viewer') break
+      if ((await page.evaluate<string | undefined>('document.activeElement?.textContent?.trim()')) === 'Viewer') break
     }
     await page.keyboard.press('Enter')
     await page.waitForURL('**/venues')
@@ -198,7 +198,7 @@ describe('the integration console in Chromium', () => {
       await page.waitForLoadState('networkidle')
       const buttons = await page.getByRole('button').allInnerTexts()
       assert.deepEqual(buttons.filter((label) => writeActions.test(label.trim())), [], `write actions on ${tab}`)
-      const width = await page.evaluate(() => document.documentElement.scrollWidth)
+      const width = await page.evaluate<number>('document.documentElement.scrollWidth')
       assert.ok(width <= 375, `${tab} fits 375 px (scrollWidth ${width})`)
       await expectAccessible(page, `${tab} as a viewer at 375 px`)
     }

@@ -52,7 +52,7 @@ function AuditLog(): JSX.Element {
         </form>
         {log.loading && !log.data ? <Loading what="the audit log" /> : null}
         <ErrorNote error={log.error} />
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0}>
           <table>
             <caption class="sr-only">Audit entries, newest first</caption>
             <thead>

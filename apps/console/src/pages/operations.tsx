@@ -17,7 +17,7 @@ export function OperationsPage({ queueDashboard }: { queueDashboard: string }): 
       <Section title="Queues" actions={<a href={queueDashboard} target="_blank" rel="noopener">Open the queue dashboard</a>}>
         {queues.loading && !queues.data ? <Loading what="queues" /> : null}
         <ErrorNote error={queues.error} />
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0}>
           <table>
             <caption class="sr-only">Jobs per queue</caption>
             <thead>

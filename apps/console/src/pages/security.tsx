@@ -22,7 +22,7 @@ export function SecurityPage({ session }: { session: Session }): JSX.Element {
         </label>
         {events.loading && !events.data ? <Loading what="security events" /> : null}
         <ErrorNote error={events.error ?? action.error} />
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0}>
           <table>
             <caption class="sr-only">Security events, newest first</caption>
             <thead>

@@ -100,7 +100,7 @@ function Connections({ venueId, writable, connections }: { venueId: string; writ
         {connections.loading && !connections.data ? <Loading what="connections" /> : null}
         <ErrorNote error={connections.error} />
         {connections.data && connections.data.data.length === 0 ? <p>No provider is connected yet.</p> : null}
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0}>
           <table>
             <caption class="sr-only">Provider connections of this venue</caption>
             <thead>
@@ -275,7 +275,7 @@ function Sync({ venueId, writable, connections }: { venueId: string; writable: b
       </Section>
       <Section title="Sync history" actions={<button type="button" onClick={history.reload}>Refresh</button>}>
         <ErrorNote error={history.error} />
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0}>
           <table>
             <caption class="sr-only">Sync runs, newest first</caption>
             <thead>
@@ -316,7 +316,7 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
   const [since, setSince] = useState<string | null>(null)
   const [mark, setMark] = useState<string | null>(null)
   const records = useLoad(
-    () => call(api.GET('/api/v1/integrations/records', { params: { query: { venueId, limit: 200, includeRaw: false, ...(provider ? { provider } : {}), ...(entity ? { entity } : {}), ...(since ? { cursor: since } : {}) } } })),
+    () => call(api.GET('/api/v1/integrations/records', { params: { query: { venueId, limit: 1000, includeRaw: false, ...(provider ? { provider } : {}), ...(entity ? { entity } : {}), ...(since ? { cursor: since } : {}) } } })),
     [venueId, provider, entity, since],
   )
   const needle = search.trim().toLowerCase()
@@ -354,7 +354,7 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
       </div>
       {records.loading && !records.data ? <Loading what="records" /> : null}
       <ErrorNote error={records.error} />
-      <div class="table-wrap">
+      <div class="table-wrap" tabIndex={0}>
         <table>
           <caption class="sr-only">Synced records</caption>
           <thead>
@@ -389,7 +389,8 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
 function summary(data: unknown): string {
   if (typeof data !== 'object' || data === null) return String(data ?? '')
   const record = data as Record<string, unknown>
-  const picked = ['name', 'email', 'amount', 'currency', 'status'].filter((k) => record[k] !== undefined && record[k] !== null).map((k) => `${k}: ${String(record[k])}`)
+  const person = [record.givenName, record.familyName].filter((part) => typeof part === 'string' && part !== '').join(' ')
+  const picked = (person ? [person] : []).concat(['name', 'companyName', 'email', 'amount', 'currency', 'status'].filter((k) => record[k] !== undefined && record[k] !== null).map((k) => `${k}: ${String(record[k])}`))
   return picked.length ? picked.join(' · ') : JSON.stringify(data).slice(0, 160)
 }
 
