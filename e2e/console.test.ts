@@ -212,6 +212,22 @@ describe('the integration console in Chromium', () => {
     await page.close()
   })
 
+  scenario("an admin resolves the viewer's refused write from the security events page", async () => {
+    const page = await context.newPage()
+    await signIn(page, 'Demo admin')
+    await page.getByRole('link', { name: 'Security events' }).click()
+    const refusal = page.getByTestId('security-event').filter({ hasText: 'FORBIDDEN' }).first()
+    await eventually('the refusal among the security events', 20_000, async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click()
+      return (await refusal.count()) > 0 ? true : undefined
+    }, 500)
+    await refusal.getByRole('button', { name: 'Resolve' }).click()
+    await page.getByTestId('security-event').filter({ hasText: 'FORBIDDEN' }).first().getByText(/^resolved/).waitFor()
+    await expectAccessible(page, 'security events')
+    await shoot(page, 'security-events')
+    await page.close()
+  })
+
   scenario('no page needed an inline script or style the CSP would block', async () => {
     assert.deepEqual(cspViolations, [])
   })

@@ -12,7 +12,7 @@ export function SecurityPage({ session }: { session: Session }): JSX.Element {
   return (
     <>
       <h1>Security events</h1>
-      <Section title="Refusals and suspicious access">
+      <Section title="Refusals and suspicious access" actions={<button type="button" onClick={events.reload}>Refresh</button>}>
         <label>
           Show{' '}
           <select value={scope} onChange={(e) => setScope(e.currentTarget.value as 'tenant' | 'system')}>
@@ -38,7 +38,7 @@ export function SecurityPage({ session }: { session: Session }): JSX.Element {
             </thead>
             <tbody>
               {(events.data?.data ?? []).map((event) => (
-                <tr key={event.id}>
+                <tr key={event.id} data-testid="security-event">
                   <td>{when(event.lastSeenAt)}</td>
                   <td>{event.type}</td>
                   <td><Badge status={event.severity === 'high' || event.severity === 'critical' ? 'error' : event.severity === 'medium' ? 'pending' : 'muted'} /> {event.severity}</td>
