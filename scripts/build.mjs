@@ -16,6 +16,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync,
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
+import { spawnSync } from 'node:child_process'
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -94,6 +95,21 @@ function linkDependencies(outDir, pkgDir, hubDirs) {
   }
 }
 
+/**
+ * The console is static files: Vite builds them (hashed, no inline script) and they are copied as
+ * they are, with the package's manifest so the copied workspace and its lockfile still agree. The
+ * gateway serves dist/apps/console/dist.
+ */
+function buildConsole(outDir) {
+  const dir = join(ROOT, 'apps', 'console')
+  if (!existsSync(join(dir, 'package.json'))) return
+  const vite = join(dir, 'node_modules', 'vite', 'bin', 'vite.js')
+  const result = spawnSync(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: dir, stdio: 'inherit' })
+  if (result.status !== 0) throw new Error(`building the console failed (exit ${result.status ?? result.signal})`)
+  cpSync(join(dir, 'dist'), join(outDir, 'apps', 'console', 'dist'), { recursive: true })
+  cpSync(join(dir, 'package.json'), join(outDir, 'apps', 'console', 'package.json'))
+}
+
 export function build({ outDir = join(ROOT, 'dist'), link = true } = {}) {
   rmSync(outDir, { recursive: true, force: true })
   const hubDirs = new Map()
@@ -108,6 +124,7 @@ export function build({ outDir = join(ROOT, 'dist'), link = true } = {}) {
     writeFileSync(join(outDir, pkgDir, 'package.json'), `${JSON.stringify({ ...manifest, exports: jsExports(manifest.exports), scripts }, null, 2)}\n`)
   }
   transpile(join(ROOT, 'scripts', 'migrate.ts'), outDir)
+  buildConsole(outDir)
   for (const file of ['package.json', 'pnpm-workspace.yaml', 'pnpm-lock.yaml']) cpSync(join(ROOT, file), join(outDir, file))
   if (link) for (const pkgDir of workspacePackages()) linkDependencies(outDir, pkgDir, hubDirs)
   return outDir

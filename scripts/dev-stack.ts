@@ -65,6 +65,7 @@ const gateway = `http://127.0.0.1:${ports.gateway}`
 console.log(`
 \x1b[1mVenue Integration Hub is running\x1b[0m
   Gateway      ${gateway}
+  Console      ${gateway}/  (development sign-in: pick a persona)
   API docs     ${gateway}/docs
   Health       ${gateway}/health
   Simulators   ${simulated ? Object.entries(sims).map(([name, port]) => `${name} :${port}`).join(', ') : 'off (PROVIDER_MODE=live)'}

@@ -44,6 +44,11 @@ if (!process.argv.includes('--no-build')) {
   pnpm(['run', '--silent', 'typecheck'])
 }
 
+// The gateway serves the console from apps/console/dist; Vite names assets by content, so a
+// rebuild never leaves a browser with a stale mix.
+step('building the console (apps/console)')
+pnpm(['--filter', '@hub/console', 'run', 'build'])
+
 step('starting the stack')
 const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts', 'dev-stack.ts')], { cwd: ROOT, stdio: 'inherit' })
 const forward = (signal) => child.kill(signal)

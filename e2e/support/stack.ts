@@ -111,6 +111,8 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     SYNC_BACKOFF_BASE_MS: '200',
     SYNC_BACKOFF_MAX_MS: '1000',
     SYNC_WEBHOOK_RELAY_INTERVAL_MS: '1000',
+    // The console's development sign-in mints its tokens in this run's tenant.
+    DEMO_TENANT_ID: tenantId,
     ...options.env,
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }

@@ -90,7 +90,7 @@ export function buildProcessSpecs(config: StackConfig): ProcessSpec[] {
     {
       name: 'integration-service',
       script: 'services/integration-service/src/server.ts',
-      env: { ...urls, ...providerBases, PUBLIC_URL: publicUrl, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_integration'), INTEGRATION_SERVICE_PORT: String(ports.integration) },
+      env: { ...urls, ...providerBases, PUBLIC_URL: publicUrl, OAUTH_RETURN_URL: `${publicUrl}/oauth-complete`, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_integration'), INTEGRATION_SERVICE_PORT: String(ports.integration) },
       readyUrl: `${urls.INTEGRATION_SERVICE_URL}/ready`,
     },
     {
@@ -105,7 +105,7 @@ export function buildProcessSpecs(config: StackConfig): ProcessSpec[] {
       env: { ...urls, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(ports.compliance) },
       readyUrl: `${urls.COMPLIANCE_SERVICE_URL}/ready`,
     },
-    { name: 'api-gateway', script: 'services/api-gateway/src/server.ts', env: { ...urls, API_GATEWAY_PORT: String(ports.gateway) }, readyUrl: `${publicUrl}/health` },
+    { name: 'api-gateway', script: 'services/api-gateway/src/server.ts', env: { ...urls, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', API_GATEWAY_PORT: String(ports.gateway) }, readyUrl: `${publicUrl}/health` },
   ]
 }
 

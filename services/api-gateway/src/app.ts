@@ -11,12 +11,13 @@ import gatewayRateLimit from './plugins/app/rate-limit.ts'
 import inFlightLimit from './plugins/app/in-flight-limit.ts'
 import proxy from './plugins/app/proxy.ts'
 import openapiMerge from './plugins/app/openapi-merge.ts'
+import consoleApp from './plugins/app/console.ts'
 import { upstreamHealth } from './plugins/app/upstream-health.ts'
 import { upstreamsFrom } from './plugins/app/upstreams.ts'
 
 export const SERVICE_NAME = 'api-gateway'
 
-async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfig; securityEvents?: SecurityEventReporter }): Promise<void> {
+async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfig; securityEvents?: SecurityEventReporter; consoleRoot?: string }): Promise<void> {
   const { config } = opts
   const upstreams = upstreamsFrom(config)
   await fastify.register(serviceKit, {
@@ -45,6 +46,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   await fastify.register(gatewayRateLimit, { config })
   await fastify.register(openapiMerge, { upstreams, ttlMs: config.OPENAPI_CACHE_TTL_MS })
   await fastify.register(proxy, { config })
+  await fastify.register(consoleApp, { config, ...(opts.consoleRoot ? { root: opts.consoleRoot } : {}) })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

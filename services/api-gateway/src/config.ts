@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { COMMON_SECRETS, CommonEnv, parseConfig, trustProxyOption } from '@hub/service-kit'
+import { UUID_PATTERN } from '@hub/contracts'
 
 const Url = Type.String({ pattern: '^https?://' })
 
@@ -34,6 +35,16 @@ export const GatewayEnv = Type.Object({
   /** Sockets to each upstream per proxied route group (webhooks, OAuth and each API prefix have their own pool). */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_024, default: 64 }),
   PUBLIC_URL: Type.Optional(Url),
+  /** The console's development sign-in mints tokens in this tenant (never in production). */
+  DEMO_TENANT_ID: Type.String({ pattern: UUID_PATTERN, default: '00000000-0000-4000-8000-000000000000' }),
+  /** Tenants whose admins operate the hub; the console's "operator" sign-in uses the first. */
+  OPERATOR_TENANT_IDS: Type.String({ default: '' }),
+  /** The console's production sign-in: the platform's OpenID Connect provider (authorization code + PKCE). */
+  OIDC_ISSUER: Type.Optional(Url),
+  OIDC_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  /** Audience of the access tokens the console asks for; JWT_AUDIENCE when unset. */
+  OIDC_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  OIDC_SCOPES: Type.String({ default: 'openid profile' }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
 

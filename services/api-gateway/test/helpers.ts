@@ -62,10 +62,11 @@ export async function setupGateway() {
   return {
     common,
     db,
-    build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance'] } = {}) => {
+    build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance']; consoleRoot?: string } = {}) => {
+      const { consoleRoot, ...serverOptions } = options
       const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '10000', ...extra })
-      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...options, ...edgeServerOptions(config) })
-      await app.register(apiGateway, { config })
+      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...serverOptions, ...edgeServerOptions(config) })
+      await app.register(apiGateway, { config, ...(consoleRoot ? { consoleRoot } : {}) })
       await app.ready()
       gateways.push(app)
       return app
