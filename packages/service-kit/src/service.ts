@@ -6,6 +6,7 @@ import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import closeWithGrace from 'close-with-grace'
 import type { SecurityEventReporter } from '@hub/contracts'
+import { activeTraceIds } from '@hub/telemetry'
 import { loggerOptions, requestIdFrom } from './logger.ts'
 import errorHandler, { sendProblem } from './plugins/error-handler.ts'
 import health, { type HealthDetails } from './plugins/health.ts'
@@ -97,6 +98,8 @@ export const serviceKit = fp(
     })
     fastify.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id)
+      const trace = activeTraceIds()
+      if (trace) reply.header('x-trace-id', trace.trace_id)
       if (closing) reply.header('connection', 'close')
     })
     await fastify.register(errorHandler, { service: opts.service })

@@ -45,7 +45,9 @@ async function register(fastify: FastifyInstance, config: GatewayConfig, upstrea
     config: extra.auth === false ? { auth: false } : {},
     undici: { connections: 128, pipelining: 1, headersTimeout: config.UPSTREAM_TIMEOUT_MS, bodyTimeout: config.UPSTREAM_TIMEOUT_MS, keepAliveTimeout: 30_000 },
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) => ({ ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }),
+      // A caller's trace context stops here: the upstream's parent is the gateway's own span, which
+      // the undici instrumentation injects (with tracing off, none is sent).
+      rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => ({ ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }),
       // reply-from types the reply for HTTP/2 servers too; this gateway only serves HTTP/1.1.
       onError: upstreamErrorHandler(upstream.name) as never,
     },
