@@ -40,6 +40,8 @@ export interface E2EStack {
   serviceUrl(service: 'venue-service' | 'integration-service' | 'compliance-service'): string
   kill(name: ProcessName): Promise<void>
   restart(name: ProcessName): Promise<void>
+  /** Starts one more integration-worker (own port and log directory), as a deployment with several runs; stop it with `stop()`. */
+  startExtraWorker(): Promise<Stack>
 }
 
 export interface E2EOptions {
@@ -92,6 +94,14 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // Two cores run six processes, the test and Postgres: start-up stalls are expected, not pressure.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     SYNC_LOG_POLL_MS: '500',
+    // The tests poll through the gateway; the per-user limit is proven elsewhere, not tripped here.
+    RATE_LIMIT_USER_MAX: '100000',
+    // A killed worker's job goes to the next worker within seconds, not the production 30 s.
+    SYNC_LOCK_DURATION_MS: '4000',
+    SYNC_STALLED_INTERVAL_MS: '1000',
+    SYNC_BACKOFF_BASE_MS: '200',
+    SYNC_BACKOFF_MAX_MS: '1000',
+    SYNC_WEBHOOK_RELAY_INTERVAL_MS: '1000',
     ...options.env,
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
@@ -153,6 +163,15 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     serviceUrl,
     kill: (name) => processes.kill(name, 'SIGKILL'),
     restart: (name) => processes.restart(name),
+    startExtraWorker: async () => {
+      const spec = processes.specs.find((candidate) => candidate.name === 'integration-worker')
+      if (!spec) throw new Error('the stack has no integration-worker')
+      const port = await freePort()
+      const extra = new Stack([{ ...spec, env: { ...spec.env, INTEGRATION_WORKER_PORT: String(port) }, readyUrl: `http://127.0.0.1:${port}/ready` }], env, { output: { kind: 'files', dir: join(logDir, `extra-worker-${port}`) }, cwd: logDir, exitWithParent: true, readyTimeoutMs: 120_000 })
+      process.once('exit', () => extra.killAllNow())
+      await extra.start()
+      return extra
+    },
     markFailed: () => {
       failed = true
     },

@@ -50,7 +50,7 @@ export interface StackConfig {
   databaseUrlFor: (role: string) => string
   /** Variables every process gets (secrets, Redis, log level…); each spec adds its own on top. */
   env: Record<string, string | undefined>
-  /** Tenants whose admins may use the global queue controls. */
+  /** Tenants whose admins operate the hub (global queue controls, tenantless security events). */
   operatorTenantIds?: string
 }
 
@@ -99,7 +99,12 @@ export function buildProcessSpecs(config: StackConfig): ProcessSpec[] {
       env: { ...urls, ...providerBases, PUBLIC_URL: publicUrl, DATABASE_URL: config.databaseUrlFor('hub_integration'), INTEGRATION_WORKER_PORT: String(ports.worker) },
       readyUrl: `${local(ports.worker)}/ready`,
     },
-    { name: 'compliance-service', script: 'services/compliance-service/src/server.ts', env: { ...urls, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(ports.compliance) }, readyUrl: `${urls.COMPLIANCE_SERVICE_URL}/ready` },
+    {
+      name: 'compliance-service',
+      script: 'services/compliance-service/src/server.ts',
+      env: { ...urls, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(ports.compliance) },
+      readyUrl: `${urls.COMPLIANCE_SERVICE_URL}/ready`,
+    },
     { name: 'api-gateway', script: 'services/api-gateway/src/server.ts', env: { ...urls, API_GATEWAY_PORT: String(ports.gateway) }, readyUrl: `${publicUrl}/health` },
   ]
 }

@@ -35,6 +35,11 @@ export const CommonEnv = {
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
   /** Above this mean event-loop delay the service answers 503 UNDER_PRESSURE; 0 turns the guard off. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2_000 }),
+  /**
+   * On SIGTERM, how long the service keeps serving (answering `Connection: close`) after /ready
+   * turned 503, so load balancers stop sending before it closes. Unset: 5 s in production, 0 elsewhere.
+   */
+  DRAIN_MS: Type.Optional(Type.Integer({ minimum: 0, maximum: 120_000 })),
   /** Repeats of one refusal (source, code, principal or IP) within this window are stored once, with a count. */
   SECURITY_EVENT_WINDOW_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 60_000 }),
   /** Pause between deliveries of buffered security events to compliance-service; 0 runs no timer. */

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import closeWithGrace from 'close-with-grace'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { SecurityEventReporter } from '@hub/contracts'
 import { activeTraceIds } from '@hub/telemetry'
 import { loggerOptions, requestIdFrom } from './logger.ts'
@@ -22,6 +23,13 @@ import { Counter } from 'prom-client'
 import { outboxSecurityEventSink, streamSecurityEventSink } from './security-event-outbox.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
 import { createInternalClient, createSecurityEventReporter, httpSecurityEventSink, newestKey, parseInternalAuthKeys, type SecurityEventSink } from '@hub/internal-auth'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Fails readiness and answers `Connection: close` from now on (the first step of a shutdown). */
+    startDraining(): void
+  }
+}
 
 export interface FastifyFactoryOptions {
   service: string
@@ -93,6 +101,12 @@ export const serviceKit = fp(
     // gateway's upstream pool always is one) holds its socket open after the last in-flight
     // answer and shutdown waits for the keep-alive timeout instead of finishing.
     let closing = false
+    // Draining (SIGTERM received, still serving): readiness fails so load balancers stop sending,
+    // and every answer asks its client to hang up, so no keep-alive socket is left to break.
+    let draining = false
+    fastify.decorate('startDraining', () => {
+      draining = true
+    })
     fastify.addHook('preClose', async () => {
       closing = true
     })
@@ -100,10 +114,13 @@ export const serviceKit = fp(
       reply.header('x-request-id', request.id)
       const trace = activeTraceIds()
       if (trace) reply.header('x-trace-id', trace.trace_id)
-      if (closing) reply.header('connection', 'close')
+      if (closing || draining) reply.header('connection', 'close')
     })
     await fastify.register(errorHandler, { service: opts.service })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
+    fastify.addReadinessCheck('shutdown', async () => {
+      if (draining) throw new Error('draining before shutdown')
+    })
     await fastify.register(metrics, { service: opts.service })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })
     let reporter = opts.securityEvents
@@ -145,7 +162,7 @@ export const serviceKit = fp(
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
-    if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service })
+    if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service, requireNoEviction: process.env.NODE_ENV === 'production' })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
     // onClose hooks run last-added first: the reporter writes what it holds before the database
     // and Redis it writes to are closed.
@@ -166,11 +183,21 @@ export const serviceKit = fp(
   { name: '@hub/service-kit', fastify: '5.x' },
 )
 
-/** Listens and shuts down gracefully: in-flight requests finish, then resources close. */
-export async function runServer(app: FastifyInstance, opts: { port: number; host: string; graceMs?: number }): Promise<void> {
-  closeWithGrace({ delay: opts.graceMs ?? 10_000 }, async ({ signal, err }) => {
+/**
+ * Listens and shuts down gracefully. On a signal the service first drains — /ready answers 503
+ * and every answer carries `Connection: close` for `drainMs` (DRAIN_MS; 5 s in production, 0
+ * elsewhere), the pattern a rolling deployment needs — then stops accepting, lets in-flight
+ * requests finish and closes its resources. A fatal error skips the drain.
+ */
+export async function runServer(app: FastifyInstance, opts: { port: number; host: string; graceMs?: number; drainMs?: number | undefined }): Promise<void> {
+  const drainMs = opts.drainMs ?? (process.env.NODE_ENV === 'production' ? 5_000 : 0)
+  closeWithGrace({ delay: (opts.graceMs ?? 10_000) + drainMs }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'closing after an error')
-    else app.log.info({ signal }, 'closing')
+    else app.log.info({ signal, drainMs }, 'closing')
+    if (!err && drainMs > 0) {
+      app.startDraining()
+      await sleep(drainMs)
+    }
     await app.close()
   })
   await app.listen({ port: opts.port, host: opts.host })

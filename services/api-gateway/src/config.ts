@@ -20,6 +20,8 @@ export const GatewayEnv = Type.Object({
   RATE_LIMIT_ANONYMOUS_MAX: Type.Integer({ minimum: 1, default: 300 }),
   /** Writes to credential and configuration routes per window per user. */
   RATE_LIMIT_SENSITIVE_MAX: Type.Integer({ minimum: 1, default: 30 }),
+  /** A Redis rate-limit call slower than this is decided by the per-instance in-memory limiter instead. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100 }),
   TRUST_PROXY: Type.Boolean({ default: false }),
   PUBLIC_URL: Type.Optional(Url),
 })

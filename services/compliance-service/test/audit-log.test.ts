@@ -1,14 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { createAuditOutbox, createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
+import { createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
 import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import { signRequest } from '@hub/internal-auth'
-import { generateKeyRingJson } from '@hub/crypto'
-import integrationService from '../../integration-service/src/app.ts'
-import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
-import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
 import venueService from '../../venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
 import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
@@ -17,7 +12,7 @@ import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
 import { GENESIS_HASH } from '../src/plugins/app/audit-log-store.ts'
 
-const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const db = await createTestDatabase([VENUE_SCHEMA, COMPLIANCE_SCHEMA])
 const prefix = testRedisPrefix()
 const common = testServiceEnv(prefix)
 const apps: ServiceInstance[] = []
@@ -131,46 +126,6 @@ test('venue changes reach the audit log through the relay, chained per tenant, a
   assert.equal(empty.body.trimEnd().split('\r\n').length, 1, 'a period with nothing in it is the header alone')
   const backwards = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${to}&to=${from}`, headers: adminOf(tenant) })
   assert.equal(backwards.json().code, 'INVALID_PERIOD')
-})
-
-test("integration-service's outbox is relayed the same way", async () => {
-  const integration = createFastify({ service: 'integration-service', logLevel: 'silent' })
-  await integration.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), COMPLIANCE_SERVICE_URL: complianceUrl }) })
-  apps.push(integration)
-  await integration.ready()
-  const tenant = randomUUID()
-  const connectionId = randomUUID()
-  await integration.db.withTenant(tenant, (trx) =>
-    createAuditOutbox('integration.audit_outbox').record(trx, { tenantId: tenant, actorType: 'user', actorId: 'u-9', action: 'connection.created', entityType: 'connection', entityId: connectionId, after: { provider: 'stripe', credentials: { apiKey: 'sk_test_•••• 4242' } } }),
-  )
-  assert.equal(await integration.auditRelay.flush(), 1)
-  const [entry] = await auditLog(tenant)
-  assert.deepEqual([entry?.source, entry?.action, entry?.entityId, entry?.after], ['integration-service', 'connection.created', connectionId, { provider: 'stripe' }], 'secret-looking members never leave the service')
-})
-
-test('the relay delivers on its own timer', async () => {
-  const venue = await startVenueService({ AUDIT_RELAY_INTERVAL_MS: '50' })
-  try {
-    const tenant = randomUUID()
-    await venueLifecycle(venue, tenant)
-    const deadline = Date.now() + 10_000
-    let entries = await auditLog(tenant)
-    while (entries.length < 3 && Date.now() < deadline) {
-      await sleep(50)
-      entries = await auditLog(tenant)
-    }
-    assert.equal(entries.length, 3, 'delivered without a flush')
-    // The relay marks its rows after compliance-service answered, in its own commit: poll for it.
-    let waiting = await undelivered(tenant)
-    while (waiting !== '0' && Date.now() < deadline) {
-      await sleep(50)
-      waiting = await undelivered(tenant)
-    }
-    assert.equal(waiting, '0')
-  } finally {
-    // Its timer would otherwise keep taking rows the later tests flush themselves.
-    await venue.close()
-  }
 })
 
 test('the audit log refuses UPDATE, DELETE and TRUNCATE from its service role and its owner; verify names the first tampered entry', async () => {

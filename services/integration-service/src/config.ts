@@ -51,9 +51,14 @@ export const IntegrationServiceEnv = Type.Object({
   /** Full-jitter exponential backoff between attempts: random(0, min(max, base * 2^attempt)). */
   SYNC_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 2_000 }),
   SYNC_BACKOFF_MAX_MS: Type.Integer({ minimum: 1, default: 300_000 }),
-  /** Bull job lock: a worker that stops renewing it (killed) loses its job to another after this. */
-  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
-  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  /**
+   * Bull job lock (renewed every half of it): a worker that stops renewing it (killed) loses its
+   * job to another once it lapses and the next stalled check runs, so a killed worker's run is
+   * resumed within about lock + stalled interval (6.5 s by default). Raise both only for workers
+   * whose event loop can stall for seconds.
+   */
+  SYNC_LOCK_DURATION_MS: Type.Integer({ minimum: 1_000, default: 5_000 }),
+  SYNC_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, default: 1_500 }),
   SYNC_MAX_STALLED_COUNT: Type.Integer({ minimum: 1, default: 5 }),
   /** Provider waits up to this long are slept inside the job; longer ones reschedule it. */
   SYNC_MAX_INLINE_WAIT_MS: Type.Integer({ minimum: 0, default: 60_000 }),
@@ -70,6 +75,11 @@ export const IntegrationServiceEnv = Type.Object({
   /** Circuit breaker per connection: consecutive provider outages that open it, and for how long. */
   SYNC_BREAKER_FAILURES: Type.Integer({ minimum: 1, default: 5 }),
   SYNC_BREAKER_OPEN_MS: Type.Integer({ minimum: 100, default: 30_000 }),
+  /**
+   * How often the worker puts Redis back in line with Postgres (runs whose job was lost are
+   * re-enqueued and resume from their checkpoint; schedules are restored from settings).
+   */
+  SYNC_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   /** How often the worker re-enqueues stored webhook events that never reached Redis. */
   SYNC_WEBHOOK_RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
 })

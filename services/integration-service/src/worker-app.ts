@@ -8,6 +8,7 @@ import syncLogs from './plugins/app/sync-logs.ts'
 import connections from './plugins/app/connections/index.ts'
 import webhooks from './plugins/app/webhooks/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
+import integrationSettings from './plugins/app/settings/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -40,6 +41,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
   await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
   await fastify.register(syncEngine, { config })
+  // The reconciler restores schedules from each integration's settings.
+  await fastify.register(integrationSettings)
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

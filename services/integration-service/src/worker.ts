@@ -12,5 +12,7 @@ loadDotEnv()
 const config = loadConfig()
 const app = createFastify({ service: WORKER_NAME, logLevel: config.LOG_LEVEL })
 await app.register(integrationWorker, { config })
-await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, graceMs: 30_000 })
-startSyncProcessing(app)
+// No load balancer sends to the worker: it drains only when told to.
+await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, drainMs: config.DRAIN_MS ?? 0, graceMs: 30_000 })
+// The worker also keeps Redis in line with Postgres (lost runs re-enqueued, schedules restored).
+startSyncProcessing(app, { reconcile: true })

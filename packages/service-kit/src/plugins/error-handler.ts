@@ -110,7 +110,8 @@ export default fp(
       const problem = toProblem(error as FastifyError, request)
       if (problem.status >= 400 && problem.status < 500) request.log.info({ code: problem.code, status: problem.status }, 'request refused')
       if (problem.status === 403 && !wasReported(error)) reportForbidden(request, opts.service, problem.code)
-      if (problem.status === 429 && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
+      // A refusal the client should simply repeat says when (a dependency down is a 503, not a hang).
+      if ((problem.status === 429 || problem.status === 503) && reply.getHeader('retry-after') === undefined) reply.header('retry-after', '1')
       return sendProblem(reply, problem)
     })
     fastify.setNotFoundHandler((request, reply) =>

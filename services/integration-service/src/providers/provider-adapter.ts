@@ -151,7 +151,8 @@ export interface ProviderAdapter {
     authorizeUrl(params: { authBaseUrl: string; clientId: string; redirectUri: string; state: string; codeChallenge?: string }): string
     exchangeCode(params: { authBaseUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string; codeVerifier?: string }): Promise<OAuthTokens>
     refresh(params: { authBaseUrl: string; clientId: string; clientSecret: string; refreshToken: string }): Promise<OAuthTokens>
-    revoke(params: { authBaseUrl: string; clientId: string; clientSecret: string; token: string }): Promise<void>
+    /** `accountId`: the provider account of the grant, for providers that revoke by account (Stripe). */
+    revoke(params: { authBaseUrl: string; clientId: string; clientSecret: string; token: string; accountId?: string | null }): Promise<void>
   }
 
   /** Mailchimp: members into an audience. */

@@ -6,6 +6,7 @@ import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { rejectDeferredAuth, sendProblem } from '@hub/service-kit'
 import { upstreamsFrom } from './upstreams.ts'
+import { retryOnClosedSocket } from './upstream-retry.ts'
 import type { GatewayConfig } from '../../config.ts'
 
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNRESET', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_HTTP2_STREAM_CANCEL', 'FST_REPLY_FROM_SERVICE_UNAVAILABLE'])
@@ -50,6 +51,7 @@ async function register(fastify: FastifyInstance, config: GatewayConfig, upstrea
       rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => ({ ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }),
       // reply-from types the reply for HTTP/2 servers too; this gateway only serves HTTP/1.1.
       onError: upstreamErrorHandler(upstream.name) as never,
+      retryDelay: retryOnClosedSocket,
     },
   })
 }

@@ -5,6 +5,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import type { GatewayConfig } from '../../config.ts'
 import { isSensitive } from './upstreams.ts'
+import { fallbackRateLimitStore } from './rate-limit-store.ts'
 
 type Bucket = 'user' | 'sensitive' | 'anonymous' | 'webhook'
 
@@ -27,10 +28,10 @@ export default fp(
     }
     await fastify.register(rateLimit, {
       global: true,
-      redis: fastify.redis,
-      nameSpace: `${fastify.redisPrefix}rl:`,
+      // Shared in Redis; per instance, in memory, within milliseconds when Redis is unavailable.
+      store: fallbackRateLimitStore({ redis: fastify.redis, prefix: `${fastify.redisPrefix}rl:`, timeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS, registry: fastify.metrics.registry }),
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
-      // Keep serving if Redis blips; the services behind still authenticate every call.
+      // The store answers even without Redis; an error left over still does not block traffic.
       skipOnError: true,
       keyGenerator: (request) => {
         const bucket = bucketOf(request)

@@ -8,11 +8,15 @@ import type { ProviderName } from '../../providers/canonical.ts'
 export const DEFAULT_SCHEDULE = 'hourly'
 export const SCHEDULE_INTERVALS: Record<string, number> = { every_15_minutes: 15 * 60_000, hourly: 60 * 60_000, daily: 24 * 60 * 60_000 }
 
+/** The interval (ms) a connection's settings ask for, or null when it is not to be scheduled. */
+export async function scheduleIntervalFor(fastify: FastifyInstance, tenantId: string, venueId: string, provider: ProviderName): Promise<number | null> {
+  const settings = fastify.hasDecorator('settingsService') ? ((await fastify.settingsService.effective(tenantId, venueId, provider)) as { syncSchedule?: string }) : {}
+  return SCHEDULE_INTERVALS[settings.syncSchedule ?? DEFAULT_SCHEDULE] ?? null
+}
+
 async function applySchedule(fastify: FastifyInstance, tenantId: string, connection: { id: string; venue_id: string; provider: ProviderName }): Promise<void> {
-  const settings = (await fastify.settingsService.effective(tenantId, connection.venue_id, connection.provider)) as { syncSchedule?: string }
-  const schedule = settings.syncSchedule ?? DEFAULT_SCHEDULE
-  const every = SCHEDULE_INTERVALS[schedule]
-  if (every === undefined) await fastify.syncEngine.unscheduleConnection(tenantId, connection.id)
+  const every = await scheduleIntervalFor(fastify, tenantId, connection.venue_id, connection.provider)
+  if (every === null) await fastify.syncEngine.unscheduleConnection(tenantId, connection.id)
   else await fastify.syncEngine.scheduleConnection(tenantId, connection.id, undefined, every)
 }
 

@@ -45,12 +45,14 @@ export async function refreshToken(params: { authBaseUrl: string; clientSecret: 
 }
 
 /**
- * Deauthorizes the connected account. Stripe revokes by account id, so `token` may be the
- * `acct_` id itself or the account's access token (whose account is looked up first; a token
- * that no longer works means access is already gone).
+ * Deauthorizes the connected account. Stripe revokes by account id, so `accountId` (or `token`)
+ * may be the `acct_` id itself, or `token` the account's access token (whose account is looked up
+ * first; a token that no longer works means access is already gone).
  */
-export async function revoke(params: { authBaseUrl: string; clientId: string; clientSecret: string; token: string }, options: StripeClientOptions): Promise<void> {
-  let accountId = params.token
+export async function revoke(params: { authBaseUrl: string; clientId: string; clientSecret: string; token: string; accountId?: string | null }, options: StripeClientOptions): Promise<void> {
+  // The account id when known: a refresh token cannot look its account up, and treating that as
+  // "access already gone" left every Connect grant standing after a disconnect.
+  let accountId = params.accountId?.startsWith('acct_') ? params.accountId : params.token
   if (!accountId.startsWith('acct_')) {
     try {
       const account = await call(() => new Stripe(params.token, sdkConfig(params.authBaseUrl, options)).accounts.retrieveCurrent())

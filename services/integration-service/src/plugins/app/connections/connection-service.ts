@@ -146,7 +146,7 @@ export function createConnectionService(deps: {
     if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
       const token = values.refreshToken ?? values.accessToken
       if (token) {
-        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token }).catch((error: unknown) => {
+        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token, accountId: current.account_id }).catch((error: unknown) => {
           deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
         })
       }

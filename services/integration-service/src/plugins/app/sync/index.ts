@@ -52,6 +52,9 @@ import { createSyncRunRepository } from './sync-run-repository.ts'
 import { createSyncService, type SyncService } from './sync-service.ts'
 import { createSyncStateRepository } from './sync-state-repository.ts'
 import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
+import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
+import { scheduleIntervalFor } from '../sync-schedules.ts'
+import { retryTransient, withTransientRetries } from './transient-retry.ts'
 import { createWebhookProcessor } from './webhook-processor.ts'
 
 export type SyncEngine = SyncService
@@ -83,6 +86,7 @@ export type SyncEngineConfig = Pick<
   | 'SYNC_BREAKER_FAILURES'
   | 'SYNC_BREAKER_OPEN_MS'
   | 'SYNC_WEBHOOK_RELAY_INTERVAL_MS'
+  | 'SYNC_RECONCILE_INTERVAL_MS'
 >
 
 /** What only the worker process uses: the processors' wiring. */
@@ -90,7 +94,9 @@ export interface SyncEngineInternals {
   syncQueues: SyncQueues
   control: JobControl
   breakers: CircuitBreakers
-  start(options?: { skip?: QueueKey[] }): SyncWorker
+  reconciler: SyncReconciler
+  /** `reconcile`: also run the reconciler (the worker process does; in-process test workers opt in). */
+  start(options?: { skip?: QueueKey[]; reconcile?: boolean }): SyncWorker
 }
 
 declare module 'fastify' {
@@ -135,18 +141,56 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   const service = createSyncService({ db: fastify.db, queues: syncQueues, connections: fastify.connections, providers: fastify.providers, runs, syncLogs: fastify.syncLogs, deadLetters, control, breakers, audit: fastify.auditOutbox, logger })
   fastify.decorate('syncEngine', service)
 
+  const reconciler = createSyncReconciler({
+    db: fastify.db,
+    queues: syncQueues,
+    providers: fastify.providers,
+    logger,
+    scheduleFor: (tenantId, venueId, provider) => scheduleIntervalFor(fastify, tenantId, venueId, provider),
+    schedule: (tenantId, connectionId, every) => service.scheduleConnection(tenantId, connectionId, undefined, every),
+    unschedule: (tenantId, connectionId) => service.unscheduleConnection(tenantId, connectionId),
+  })
+  let reconcileTimer: NodeJS.Timeout | null = null
+  let reconciling: Promise<unknown> | null = null
+  const reconcileNow = (): void => {
+    // One pass at a time; a pass that fails (Redis still down) is simply tried at the next tick.
+    if (reconciling) return
+    reconciling = reconciler
+      .reconcile()
+      .catch((err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'reconciler pass failed'))
+      .finally(() => {
+        reconciling = null
+      })
+  }
+
   let worker: SyncWorker | null = null
   fastify.decorate('syncEngineInternals', {
     syncQueues,
     control,
     breakers,
+    reconciler,
     start(options = {}) {
       if (worker) return worker
-      const shared = { db: fastify.db, connectionContext: fastify.connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
+      // Postgres is the truth: at start and then periodically, Redis is put back in line with it.
+      if (options.reconcile) {
+        reconcileNow()
+        reconcileTimer = setInterval(reconcileNow, config.SYNC_RECONCILE_INTERVAL_MS)
+        reconcileTimer.unref()
+      }
+      // A dropped connection, a failover, a serialization failure or a deadlock is retried inside
+      // the step that met it and does not spend one of the job's attempts.
+      const retry = { onRetry: (err: unknown) => logger.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code } }, 'transient database error; retrying the step') }
+      const db = withTransientRetries(fastify.db, retry)
+      const context = fastify.connectionContext
+      const connectionContext = {
+        forSync: (tenantId: string, connectionId: string) => retryTransient(() => context.forSync(tenantId, connectionId), retry),
+        onAuthFailure: (tenantId: string, connectionId: string, failedToken: string | undefined) => context.onAuthFailure(tenantId, connectionId, failedToken),
+      }
+      const shared = { db, connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
       worker = startSyncWorker(
         {
           queues: syncQueues,
-          db: fastify.db,
+          db,
           redis: fastify.redis,
           redisPrefix: prefix,
           syncLogs: fastify.syncLogs,
@@ -188,7 +232,9 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   })
   // Running jobs checkpoint and hand back before Postgres and Redis close.
   fastify.addHook('preClose', async () => {
+    if (reconcileTimer) clearInterval(reconcileTimer)
     await worker?.stop()
+    await reconciling
   })
   fastify.addHook('onClose', async () => {
     await syncQueues.close()
@@ -198,6 +244,6 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
 export default fp(syncEnginePlugin, { name: 'sync-engine', dependencies: ['@hub/service-kit', 'connections', 'sync-logs'] })
 
 /** Starts the queue processors on this instance (the integration-worker process only). */
-export function startSyncProcessing(fastify: FastifyInstance, options: { skip?: QueueKey[] } = {}): SyncWorker {
+export function startSyncProcessing(fastify: FastifyInstance, options: { skip?: QueueKey[]; reconcile?: boolean } = {}): SyncWorker {
   return fastify.syncEngineInternals.start(options)
 }

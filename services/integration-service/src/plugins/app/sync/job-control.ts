@@ -9,6 +9,8 @@ import { SyncFailure } from './sync-errors.ts'
 
 const RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 const RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+// Writing into the hash of a job Redis no longer has would leave a partial job record behind.
+const SET_OPTS_IF_EXISTS = "if redis.call('exists', KEYS[1]) == 1 then return redis.call('hset', KEYS[1], 'opts', ARGV[1]) else return -1 end"
 
 export interface RunLock {
   /** False once the lock was lost (expired and taken by someone else). */
@@ -78,5 +80,5 @@ export type JobControl = ReturnType<typeof createJobControl>
  */
 export async function keepAttempt(job: Bull.Job): Promise<void> {
   job.opts.attempts = (job.opts.attempts ?? 1) + 1
-  await job.queue.client.hset(job.queue.toKey(String(job.id)), 'opts', JSON.stringify(job.opts))
+  await job.queue.client.eval(SET_OPTS_IF_EXISTS, 1, job.queue.toKey(String(job.id)), JSON.stringify(job.opts))
 }

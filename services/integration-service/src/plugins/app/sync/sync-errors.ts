@@ -53,6 +53,9 @@ export class CircuitOpenError extends SyncFailure {
   }
 }
 
+/** Another worker moved this run past where this one stands: this one leaves the run (and its log) to it. */
+export const runSuperseded = (): SyncFailure => new SyncFailure('RUN_SUPERSEDED', 'Another worker has taken this run over.', { disposition: 'defer', retryAfterMs: 1_000, deadLetter: false })
+
 export const workerStopping = (): SyncFailure => new SyncFailure('WORKER_STOPPING', 'The worker is shutting down; another worker resumes from the last checkpoint.', { disposition: 'handback' })
 
 const SECRET_PATTERNS: RegExp[] = [

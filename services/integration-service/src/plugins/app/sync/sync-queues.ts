@@ -95,11 +95,14 @@ export function jitteredBackoff(options: BackoffOptions = DEFAULT_BACKOFF, rando
 export function createSyncQueues(options: { redisUrl: string; prefix: string; settings?: Bull.AdvancedSettings; backoff?: BackoffOptions; jobOptions?: Bull.JobOptions }): SyncQueues {
   // Bull wants one shared client and subscriber, and a fresh blocking client per queue.
   const base: RedisOptions = { maxRetriesPerRequest: null, enableReadyCheck: false }
-  const shared = { client: new Redis(options.redisUrl, base), subscriber: new Redis(options.redisUrl, base) }
+  // Connection errors surface through the queues' `error` events and the readiness check; a
+  // client without a listener of its own would also print each one as unhandled.
+  const connect = () => new Redis(options.redisUrl, base).on('error', () => undefined)
+  const shared = { client: connect(), subscriber: connect() }
   const blocking: Redis[] = []
   const createClient = (type: 'client' | 'subscriber' | 'bclient') => {
     if (type === 'bclient') {
-      const client = new Redis(options.redisUrl, base)
+      const client = connect()
       blocking.push(client)
       return client
     }

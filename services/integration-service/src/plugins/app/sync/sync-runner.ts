@@ -16,7 +16,7 @@ import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
 import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
 import type { RunSignal } from './run-signal.ts'
-import { SyncFailure, workerStopping } from './sync-errors.ts'
+import { SyncFailure, runSuperseded, workerStopping } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
 import type { SyncJobData } from './sync-queues.ts'
 import { isActiveRunConflict, type SyncRunRepository } from './sync-run-repository.ts'
@@ -156,6 +156,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
         mode,
         resuming,
         startCursor: current.run_cursor ?? (mode === 'full' ? null : current.cursor),
+        runCursor: current.run_cursor,
         previousCursor: current.cursor,
         runStartedAt: current.run_started_at ?? new Date(),
         counts: log.counts,
@@ -166,6 +167,8 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
 
     let counts: Counts = { ...prep.counts }
     let checkpoint = prep.startCursor
+    // sync_state.run_cursor as this run last left it: the fence every write checks.
+    let runCursor = prep.runCursor
     let finalCursor: string | null = null
     let pages = 0
     const seenBy = prep.mode === 'full' ? syncLogId : null
@@ -179,6 +182,15 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     const writePage = async (page: ChangePage<EntityName>): Promise<void> => {
       const { rows, failed } = prepareRecords(page.records, prep.mappings)
       const next = await db.withTenant(tenantId, async (trx) => {
+        const at = await state.position(trx, connectionId, entity)
+        if (!at || at.syncLogId !== syncLogId) throw runSuperseded()
+        if (at.runCursor !== runCursor) {
+          // This page is in already: a retried step whose first commit landed though its answer
+          // was lost, or another worker holding the run for a moment. The log has the counts.
+          if (at.runCursor !== page.cursor) throw runSuperseded()
+          const log = await runs.findRow(trx, syncLogId)
+          return { after: log?.counts ?? counts, written: { created: 0, updated: 0, unchanged: 0 }, deleted: 0, failed: 0 }
+        }
         const written = await records.upsertBatch(trx, scope, rows, seenBy)
         const deleted = await records.markDeleted(trx, scope, page.deletedIds)
         const after = addCounts(counts, { fetched: page.records.length, ...written, deleted, failed })
@@ -189,6 +201,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
       metrics.records(provider, entity, { ...next.written, deleted: next.deleted, failed: next.failed })
       counts = next.after
       checkpoint = page.cursor
+      runCursor = page.cursor
       pages++
     }
 
@@ -244,6 +257,8 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     const cursor = finalCursor ?? prep.previousCursor
     const status: SyncLog['status'] = counts.failed > 0 ? 'partial' : 'succeeded'
     counts = await db.withTenant(tenantId, async (trx) => {
+      const at = await state.position(trx, connectionId, entity)
+      if (!at || at.syncLogId !== syncLogId || at.runCursor !== runCursor) throw runSuperseded()
       const swept = prep.mode === 'full' ? await records.sweepUnseen(trx, scope, syncLogId, prep.runStartedAt) : 0
       const after = addCounts(counts, { deleted: swept })
       await state.finishRun(trx, connectionId, entity, { cursor, mappingVersion: prep.version, full: prep.mode === 'full' })

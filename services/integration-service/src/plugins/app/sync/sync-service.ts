@@ -18,6 +18,7 @@ import { PUSH_OPERATIONS, type PushJob } from './push-runner.ts'
 import { DeadLetterNotFoundError, JobNotFoundError, SyncAlreadyRunningError } from './sync-errors.ts'
 import { QUEUES, QUEUE_KEYS, type JobData, type PushJobData, type QueueKey, type QueueName, type SyncJobData, type SyncQueues } from './sync-queues.ts'
 import { isActiveRunConflict, type NewRun, type RunKind, type SyncRunRepository } from './sync-run-repository.ts'
+import { jobHealth } from './sync-reconciler.ts'
 
 /** Who asked, for the audit trail (what `auditActor(request)` returns). */
 export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
@@ -100,6 +101,23 @@ const DeadLetterCursor = Type.Object({ failedAt: Type.String(), id: Type.String(
 const iso = (millis: number | null | undefined): string | null => (millis ? new Date(millis).toISOString() : null)
 const scheduleJobId = (connectionId: string, entity: string) => `schedule-${connectionId}-${entity}`
 const STALE_UNENQUEUED_MS = 60_000
+/** How long a request waits on Redis before it answers without it (Bull's own client would wait for Redis to return). */
+const QUEUE_WAIT_MS = 500
+
+class QueueTimeout extends Error {}
+const isRedisDown = (error: unknown): boolean => /Connection is closed|ECONNREFUSED|Stream isn't writeable|MaxRetriesPerRequest|Command timed out/i.test((error as Error)?.message ?? '')
+
+/** The promise, or a QueueTimeout after `ms`; the operation itself goes on (Bull adds are idempotent by job id). */
+function withinQueueWait<T>(operation: Promise<T>, ms = QUEUE_WAIT_MS): Promise<T> {
+  operation.catch(() => undefined)
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new QueueTimeout('the queue did not answer in time')), ms)
+  })
+  return Promise.race([operation, timeout]).finally(() => clearTimeout(timer))
+}
+
+const queueUnavailable = () => new ServiceUnavailableError('QUEUE_UNAVAILABLE', 'The job queue is unavailable; retry shortly.')
 
 function queueKeyOf(name: string): QueueKey {
   const key = QUEUE_KEYS.find((candidate) => QUEUES[candidate] === name || candidate === name)
@@ -147,26 +165,43 @@ export function createSyncService(deps: {
     return entities
   }
 
+  // Bull's clients wait for Redis to come back; a request does not: it asks only a connected one.
+  const queueConnected = (): boolean => queues.queues.high.client.status === 'ready'
+
   async function findJob(jobId: string): Promise<Bull.Job<JobData> | null> {
-    for (const key of QUEUE_KEYS) {
-      const job = await queues.queues[key].getJob(jobId)
-      if (job) return job
+    if (!queueConnected()) throw queueUnavailable()
+    const lookup = async () => {
+      for (const key of QUEUE_KEYS) {
+        const job = await queues.queues[key].getJob(jobId)
+        if (job) return job
+      }
+      return null
     }
-    return null
+    try {
+      return await withinQueueWait(lookup())
+    } catch (error) {
+      deps.logger.warn({ err: { message: (error as Error).message }, jobId }, 'job lookup without the queue')
+      throw queueUnavailable()
+    }
   }
 
   async function jobLost(run: { queue: string; job_id: string | null; created_at?: Date }): Promise<boolean> {
     if (!run.job_id) return run.created_at !== undefined && Date.now() - run.created_at.getTime() > STALE_UNENQUEUED_MS
-    const queue = queues.byName(run.queue)
-    const job = queue ? await queue.getJob(run.job_id) : null
-    if (!job) return true
-    const state = await job.getState()
-    return state === 'completed' || state === 'failed'
+    const { health, job } = await jobHealth(queues, run.queue, run.job_id)
+    if (health === 'live') return false
+    // A partial record (written into an emptied Redis) would otherwise answer every later
+    // request with SYNC_ALREADY_RUNNING: it goes with its run.
+    if (health === 'partial' && job) {
+      const key = job.queue.toKey(run.job_id)
+      await job.queue.client.del(key, `${key}:logs`, `${key}:lock`)
+    }
+    return true
   }
 
   /**
-   * An active run whose job no longer exists (Redis flushed, a crash between commit and enqueue)
-   * would block its (connection, entity) forever: such runs are failed as JOB_LOST.
+   * An active run whose job no longer exists or is a partial record (Redis emptied, a crash
+   * between commit and enqueue) would block its (connection, entity) forever: when a new run is
+   * asked for, such runs are failed as JOB_LOST (the reconciler resumes the ones nobody asks for).
    */
   async function repairLostRuns(tenantId: string, connectionId: string, kind: RunKind, entities: string[]): Promise<boolean> {
     const active = await db.withTenant(tenantId, (trx) => trx('integration.sync_logs').select('id', 'queue', 'job_id', 'created_at').where({ connection_id: connectionId, kind }).whereIn('entity', entities).whereIn('status', ['queued', 'running']))
@@ -192,19 +227,33 @@ export function createSyncService(deps: {
         })
       } catch (error) {
         if (!isActiveRunConflict(error)) throw error
-        if (attempt === 0 && (await repairLostRuns(tenantId, connectionId, kind, entities))) continue
+        // Whether the active run is still alive is Redis's to say: without it, refuse fast.
+        if (attempt === 0 && !queueConnected()) throw queueUnavailable()
+        if (attempt === 0 && (await withinQueueWait(repairLostRuns(tenantId, connectionId, kind, entities)).catch((lookup: unknown) => {
+          if (lookup instanceof QueueTimeout || isRedisDown(lookup)) throw queueUnavailable()
+          throw lookup
+        }))) continue
         const active = await db.withTenant(tenantId, (trx) => runs.findActive(trx, connectionId, kind, entities))
         throw new SyncAlreadyRunningError(active.length > 0 ? [...new Set(active.map((run) => run.entity))] : entities)
       }
     }
   }
 
-  async function failUnenqueued(tenantId: string, logIds: string[], error: unknown): Promise<never> {
-    deps.logger.error({ err: error, syncLogIds: logIds }, 'could not add sync jobs to the queue')
-    await db
-      .withTenant(tenantId, (trx) => trx('integration.sync_logs').whereIn('id', logIds).update({ status: 'failed', finished_at: trx.fn.now(), error_code: 'ENQUEUE_FAILED', error_message: 'The job could not be queued.' }))
-      .catch(() => undefined)
-    throw new ServiceUnavailableError('QUEUE_UNAVAILABLE', 'The job queue is unavailable; retry shortly.')
+  /**
+   * Adds the jobs of runs already committed in Postgres. When Redis does not answer within a
+   * second the request is still accepted: the runs stay `queued` in Postgres (the truth) and the
+   * add completes when Redis returns, or the worker's reconciler enqueues them — the 202 stays true.
+   */
+  async function addDurably(logIds: string[], add: () => Promise<unknown>): Promise<void> {
+    if (!queueConnected()) {
+      deps.logger.warn({ syncLogIds: logIds }, 'queue disconnected: runs accepted in Postgres, the reconciler enqueues them')
+      return
+    }
+    try {
+      await withinQueueWait(add())
+    } catch (error) {
+      deps.logger.warn({ err: { message: (error as Error).message }, syncLogIds: logIds }, 'queue unavailable: runs accepted in Postgres, the reconciler enqueues them')
+    }
   }
 
   async function viewOf(job: Bull.Job<JobData>): Promise<JobView> {
@@ -283,17 +332,17 @@ export function createSyncService(deps: {
         entities.map((entity) => ({ tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, provider: connection.provider, entity, mode: input.mode, trigger: input.trigger, queue: queue.name, kind: 'pull' })),
         input.actor ? (logs) => ({ ...(input.actor as AuditActor), action: 'sync.triggered', entityType: 'connection', entityId: input.connectionId, after: { mode: input.mode, trigger: input.trigger, queue: queue.name, runs: logs.map((log) => ({ entity: log.entity, syncLogId: log.id })) } }) : null,
       )
-      try {
-        await queue.addBulk(
-          logs.map((log) => ({
-            name: 'sync',
-            data: { kind: 'sync', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, provider: connection.provider, entity: log.entity, mode: input.mode, trigger: input.trigger, syncLogId: log.id } satisfies SyncJobData,
-            opts: { jobId: log.id },
-          })),
-        )
-      } catch (error) {
-        return failUnenqueued(input.tenantId, logs.map((log) => log.id), error)
-      }
+      await addDurably(
+        logs.map((log) => log.id),
+        () =>
+          queue.addBulk(
+            logs.map((log) => ({
+              name: 'sync',
+              data: { kind: 'sync', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, provider: connection.provider, entity: log.entity, mode: input.mode, trigger: input.trigger, syncLogId: log.id } satisfies SyncJobData,
+              opts: { jobId: log.id },
+            })),
+          ),
+      )
       return { jobs: logs.map((log) => ({ entity: log.entity, jobId: log.id, syncLogId: log.id, queue: queue.name as QueueName })) }
     },
 
@@ -314,11 +363,7 @@ export function createSyncService(deps: {
       )
       if (!log) throw new Error('no sync log was created')
       const data: PushJob = { kind: 'push', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, operation: input.operation, syncLogId: log.id, ...(input.listId ? { listId: input.listId } : {}) }
-      try {
-        await queue.add('push', data, { jobId: log.id })
-      } catch (error) {
-        return failUnenqueued(input.tenantId, [log.id], error)
-      }
+      await addDurably([log.id], () => queue.add('push', data, { jobId: log.id }))
       return { entity: spec.entity, jobId: log.id, syncLogId: log.id, queue: queue.name as QueueName }
     },
 
@@ -331,7 +376,8 @@ export function createSyncService(deps: {
      * the tenant alone is not enough, a manager of one venue must not see another's jobs.
      */
     async getJob(tenantId: string, jobId: string, checkVenue: VenueCheck = allowAnyVenue): Promise<JobView> {
-      const job = await findJob(jobId)
+      // Without Redis the run's sync log still answers.
+      const job = await findJob(jobId).catch(() => null)
       if (job && job.data.tenantId === tenantId) {
         const venueId = await venueOfJob(tenantId, job.data)
         if (venueId === null) throw new JobNotFoundError()

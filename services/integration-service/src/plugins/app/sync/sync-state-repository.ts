@@ -39,6 +39,18 @@ export function createSyncStateRepository() {
       return row as SyncStateRow
     },
 
+    /**
+     * The fence of a run's write: locks the state row and says where the run in progress stands.
+     * Two workers can hold one run for a moment (Redis emptied under a live worker and the run
+     * re-enqueued): each write checks the row still names its run at the checkpoint it started
+     * from, so the first to write a page wins and the other backs off — no page is written or
+     * counted twice.
+     */
+    async position(trx: Knex.Transaction, connectionId: string, entity: EntityName): Promise<{ syncLogId: string | null; runCursor: string | null } | null> {
+      const row = (await table(trx).select('run_sync_log_id', 'run_cursor').where({ connection_id: connectionId, entity }).forUpdate().first()) as Pick<SyncStateRow, 'run_sync_log_id' | 'run_cursor'> | undefined
+      return row ? { syncLogId: row.run_sync_log_id, runCursor: row.run_cursor } : null
+    },
+
     async checkpoint(trx: Knex.Transaction, connectionId: string, entity: EntityName, syncLogId: string, cursor: string): Promise<void> {
       await table(trx).where({ connection_id: connectionId, entity, run_sync_log_id: syncLogId }).update({ run_cursor: cursor, updated_at: trx.fn.now() as unknown as Date })
     },

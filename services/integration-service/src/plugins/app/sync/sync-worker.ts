@@ -22,6 +22,7 @@ import type { WebhookProcessor } from './webhook-processor.ts'
 /** A job deferred (provider wait, busy lock) more often than this starts spending attempts. */
 const MAX_FREE_DEFERRALS = 50
 const STALLED_MESSAGE = /stalled more than allowable limit/i
+const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
 
 export interface SyncWorkerDeps {
   queues: SyncQueues
@@ -80,9 +81,13 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
   async function markLog(data: JobData, status: 'queued' | 'failed', failure: SyncFailure): Promise<void> {
     const syncLogId = syncLogIdOf(data)
     if (!syncLogId) return
-    await db.withTenant(data.tenantId, (trx) =>
-      deps.syncLogs.update(trx, syncLogId, { status, errorCode: failure.code, errorMessage: failure.message, ...(status === 'failed' ? { finishedAt: new Date() } : {}) }),
-    )
+    await db.withTenant(data.tenantId, async (trx) => {
+      // A run another worker already finished stays finished: a late failure of a superseded
+      // attempt must not send it back to `queued` (and so into a second run).
+      const current = (await trx('integration.sync_logs').select('status').where({ id: syncLogId }).forUpdate().first()) as { status: string } | undefined
+      if (!current || !['queued', 'running'].includes(current.status)) return
+      await deps.syncLogs.update(trx, syncLogId, { status, errorCode: failure.code, errorMessage: failure.message, ...(status === 'failed' ? { finishedAt: new Date() } : {}) })
+    })
   }
 
   async function deferralsOf(job: Bull.Job<JobData>): Promise<number> {
@@ -96,6 +101,12 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
   async function onFailure(job: Bull.Job<JobData>, failure: SyncFailure): Promise<string> {
     const data = job.data
     if (data.kind === 'webhook') await deps.webhooks.recordAttempt(data, failure.message)
+    // The run belongs to another attempt now (Redis lost under a live worker, the run re-enqueued):
+    // its log and job are that attempt's to report on.
+    if (OWNERSHIP_LOST.has(failure.code)) {
+      await keepAttempt(job).catch(() => undefined)
+      return 'superseded'
+    }
     let disposition = failure.disposition
     if (disposition === 'defer' && (await deferralsOf(job)) > MAX_FREE_DEFERRALS) disposition = 'retry'
     if (disposition === 'handback' || disposition === 'defer') {

@@ -1,0 +1,130 @@
+// Losing Redis and losing a worker, on the real processes: every key of the hub's Redis prefix
+// deleted in the middle of several syncs (as a Redis restarted without persistence leaves it), and
+// a worker killed with SIGKILL while another one stands by. Postgres is the truth: every run ends
+// exactly once without anyone asking again, the schedules come back, and a killed worker's run is
+// resumed within 10 s.
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { deleteRedisPrefix } from '@hub/service-kit/testing'
+import { eventually, scenario, startStack, type Json } from './support/stack.ts'
+
+const stack = await startStack({
+  env: {
+    // Slow enough to be caught in the middle: 10 pages of 100 a second per Stripe account.
+    SYNC_RATE_LIMIT_STRIPE: '10/1s',
+    SYNC_CONCURRENCY_HIGH: '2',
+    // The production default is a minute; the scenario does not wait that long.
+    SYNC_RECONCILE_INTERVAL_MS: '2000',
+  },
+})
+
+async function stripeConnection(customers: number): Promise<{ venueId: string; connectionId: string }> {
+  const venue = await stack.api('POST', '/api/v1/venues', { body: { name: `E2E Reliability ${randomBytes(3).toString('hex')}`, timezone: 'Europe/London', currency: 'GBP' } })
+  assert.equal(venue.status, 201, JSON.stringify(venue.body))
+  const apiKey = `sk_test_${randomBytes(18).toString('hex')}`
+  const { accountId } = await stack.sim('stripe', 'GET', `/_sim/accounts/lookup?credential=${apiKey}`)
+  await stack.sim('stripe', 'POST', `/_sim/accounts/${String(accountId)}/seed`, { entity: 'customer', count: customers })
+  const connection = await stack.api('POST', '/api/v1/integrations/connections', { body: { venueId: venue.body.id, provider: 'stripe', credentials: { apiKey } } })
+  assert.equal(connection.status, 201, JSON.stringify(connection.body))
+  return { venueId: venue.body.id as string, connectionId: connection.body.id as string }
+}
+
+async function requestSync(venueId: string): Promise<string> {
+  const response = await stack.api('POST', '/api/v1/integrations/sync/stripe/sync', { body: { venueId, entities: ['customer'], mode: 'full' } })
+  assert.equal(response.status, 202, JSON.stringify(response.body))
+  return response.body.jobs[0].syncLogId as string
+}
+
+async function syncLog(id: string): Promise<Json> {
+  const [row] = await stack.db.adminQuery<Json>('select status, error_code, error_message, records_fetched, records_created from integration.sync_logs where id = $1', [id])
+  assert.ok(row, `sync log ${id}`)
+  return row
+}
+
+async function scheduledRuns(): Promise<number> {
+  const { status, body } = await stack.api('GET', '/api/v1/integrations/admin/queue-counts')
+  assert.equal(status, 200, JSON.stringify(body))
+  // Each schedule keeps its next run delayed in the normal queue.
+  return ((body.queues as Json[]).find((queue) => queue.key === 'normal')?.delayed as number | undefined) ?? 0
+}
+
+async function assertExactlyOnce(connectionId: string, syncLogId: string, total: number): Promise<void> {
+  const log = await syncLog(syncLogId)
+  assert.deepEqual([log.status, log.error_code, log.records_fetched, log.records_created], ['succeeded', null, total, total], String(log.error_message))
+  const [stats] = await stack.db.adminQuery<{ total: string; distinct_ids: string }>('select count(*) as total, count(distinct external_id) as distinct_ids from integration.records where connection_id = $1', [connectionId])
+  assert.deepEqual(stats, { total: String(total), distinct_ids: String(total) })
+  const runs = await stack.db.adminQuery<{ id: string }>("select id from integration.sync_logs where connection_id = $1 and kind = 'pull'", [connectionId])
+  assert.deepEqual(runs.map((row) => row.id), [syncLogId], 'one run for the one request')
+}
+
+describe('reliability across processes', () => {
+  scenario(
+    'Redis emptied mid-sync: every run completes exactly once without a user request, and the schedules are back',
+    async () => {
+      const TOTAL = 3_000
+      const connections: Array<{ venueId: string; connectionId: string }> = []
+      for (let i = 0; i < 4; i++) connections.push(await stripeConnection(TOTAL))
+      // Connecting schedules each connection (hourly, the default setting).
+      const schedulesBefore = await eventually('the schedules of the new connections', 20_000, async () => {
+        const count = await scheduledRuns()
+        return count >= connections.length ? count : undefined
+      })
+      const runs: string[] = []
+      for (const connection of connections) runs.push(await requestSync(connection.venueId))
+      await eventually('two runs in the middle', 60_000, async () => {
+        const logs = await Promise.all(runs.map(syncLog))
+        return logs.filter((log) => log.status === 'running' && (log.records_fetched as number) >= 300).length >= 2 ? true : undefined
+      })
+
+      await deleteRedisPrefix(stack.redisPrefix)
+      assert.ok((await Promise.all(runs.map(syncLog))).some((log) => log.status === 'queued'), 'some runs were still waiting')
+
+      for (const id of runs) {
+        await eventually(`run ${id} to finish`, 120_000, async () => {
+          const log = await syncLog(id)
+          return ['succeeded', 'partial', 'failed', 'cancelled'].includes(log.status as string) ? log : undefined
+        }, 250)
+      }
+      for (const [i, connection] of connections.entries()) await assertExactlyOnce(connection.connectionId, runs[i] as string, TOTAL)
+      assert.ok((await scheduledRuns()) >= schedulesBefore, 'the schedules are back')
+    },
+    { timeout: 300_000 },
+  )
+
+  scenario(
+    'a SIGKILLed worker: a standby worker resumes its run within 10 s, exactly once',
+    async () => {
+      const TOTAL = 30_000
+      const connection = await stripeConnection(TOTAL)
+      const syncLogId = await requestSync(connection.venueId)
+      await eventually('the run to get going', 60_000, async () => ((await syncLog(syncLogId)).records_fetched >= 300 ? true : undefined))
+      // The standby comes up while the stack's own worker holds the run.
+      const standby = await stack.startExtraWorker()
+      try {
+        const before = await syncLog(syncLogId)
+        assert.ok(before.status === 'running' && (before.records_fetched as number) < TOTAL, `still in the middle (${String(before.status)}, ${String(before.records_fetched)})`)
+        await stack.kill('integration-worker')
+        const killedAt = Date.now()
+        const atKill = (await syncLog(syncLogId)).records_fetched as number
+        let resumedAfterMs = 0
+        for (;;) {
+          if (((await syncLog(syncLogId)).records_fetched as number) > atKill) {
+            resumedAfterMs = Date.now() - killedAt
+            break
+          }
+          assert.ok(Date.now() - killedAt < 30_000, 'the run was resumed')
+          await sleep(100)
+        }
+        assert.ok(resumedAfterMs < 10_000, `resumed ${resumedAfterMs} ms after the kill`)
+        await eventually('the run to finish', 120_000, async () => ((await syncLog(syncLogId)).status === 'running' || (await syncLog(syncLogId)).status === 'queued' ? undefined : true), 250)
+        await assertExactlyOnce(connection.connectionId, syncLogId, TOTAL)
+      } finally {
+        await standby.stop(10_000)
+        await stack.restart('integration-worker')
+      }
+    },
+    { timeout: 300_000 },
+  )
+})

@@ -1,0 +1,183 @@
+// Postgres is the truth, Redis can be rebuilt: puts Bull back in line with the runs and schedules
+// Postgres holds. A run that Postgres says is queued or running but whose job is gone (Redis
+// emptied, failed over, evicted) or is a partial record (a worker that kept writing progress into
+// an emptied Redis) is re-enqueued under its own job id and resumes from its checkpoint; the
+// schedules of active connections are upserted from their settings. The worker runs it at start
+// and every SYNC_RECONCILE_INTERVAL_MS.
+import type Bull from 'bull'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from '@hub/service-kit'
+import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
+import type { ProviderRegistry } from '../../../providers/registry.ts'
+import { PUSH_OPERATIONS } from './push-runner.ts'
+import type { JobData, PushJobData, SyncJobData, SyncQueues } from './sync-queues.ts'
+
+export interface LostRunRow {
+  id: string
+  tenant_id: string
+  venue_id: string
+  connection_id: string
+  provider: ProviderName
+  entity: EntityName
+  mode: SyncJobData['mode']
+  trigger: SyncJobData['trigger']
+  queue: string
+  kind: 'pull' | 'push' | 'webhook'
+  job_id: string | null
+}
+
+export type JobHealth = 'live' | 'missing' | 'partial' | 'finished'
+
+/** A job record without the fields Bull writes when it adds a job: what an emptied Redis leaves behind. */
+export const isPartialJob = (job: Bull.Job<JobData>): boolean => !job.name || !Number.isFinite(job.timestamp) || typeof (job.data as { kind?: unknown } | undefined)?.kind !== 'string'
+
+/** How the Bull job of a run stands. `finished` jobs of an active run lost their run's ending. */
+export async function jobHealth(queues: SyncQueues, queueName: string, jobId: string): Promise<{ health: JobHealth; job: Bull.Job<JobData> | null }> {
+  const queue = queues.byName(queueName)
+  if (!queue) return { health: 'missing', job: null }
+  const job = await queue.getJob(jobId)
+  if (!job) return { health: 'missing', job: null }
+  if (isPartialJob(job)) return { health: 'partial', job }
+  let state: string = await job.getState()
+  // Bull reads the lists one after another: a job moving between two can look `stuck` for an
+  // instant. Only one that stays in none of its lists is.
+  if (state === 'stuck') state = await job.getState()
+  if (state === 'completed' || state === 'failed') return { health: 'finished', job }
+  // In none of Bull's lists: nothing will ever pick it up.
+  if (state === 'stuck') return { health: 'partial', job }
+  return { health: 'live', job }
+}
+
+/** Which data a run's job carries, rebuilt from its sync log row (jobs carry ids only). */
+export function jobDataOf(run: LostRunRow): JobData | null {
+  if (run.kind === 'pull') {
+    return { kind: 'sync', tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id, provider: run.provider, entity: run.entity, mode: run.mode, trigger: run.trigger, syncLogId: run.id } satisfies SyncJobData
+  }
+  if (run.kind === 'push') {
+    const operation = (Object.keys(PUSH_OPERATIONS) as Array<PushJobData['operation']>).find((name) => PUSH_OPERATIONS[name].provider === run.provider && PUSH_OPERATIONS[name].entity === run.entity)
+    return operation ? ({ kind: 'push', tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id, operation, syncLogId: run.id } satisfies PushJobData) : null
+  }
+  return null
+}
+
+/**
+ * Puts the job of an active run back: a partial or finished record under its id is removed first
+ * (Bull ignores an add whose id exists), then the job is added under the same id so the runner
+ * finds the run's sync log and its checkpoint. Returns false when the job is live after all.
+ */
+export async function requeueRun(queues: SyncQueues, run: LostRunRow): Promise<boolean> {
+  const jobId = run.job_id ?? run.id
+  const { health, job } = await jobHealth(queues, run.queue, jobId)
+  if (health === 'live') return false
+  const queue = queues.byName(run.queue) ?? queues.queues.high
+  if (job) {
+    // A partial record is in no list and holds no lock of a live worker; its keys go directly.
+    const key = queue.toKey(jobId)
+    await queue.client.del(key, `${key}:logs`, `${key}:lock`)
+  }
+  const data = jobDataOf(run)
+  if (!data) return false
+  await queue.add(data.kind === 'push' ? 'push' : 'sync', data, { jobId })
+  return true
+}
+
+export interface SyncReconcilerDeps {
+  db: Pick<Database, 'withSystemScope'>
+  queues: SyncQueues
+  providers: ProviderRegistry
+  logger: FastifyBaseLogger
+  /** The schedule interval (ms) a connection should have from its settings; null: not scheduled. */
+  scheduleFor: (tenantId: string, venueId: string, provider: ProviderName) => Promise<number | null>
+  schedule: (tenantId: string, connectionId: string, every: number) => Promise<unknown>
+  unschedule: (tenantId: string, connectionId: string) => Promise<unknown>
+  /** Runs younger than this are being enqueued right now by the API process; left alone. */
+  minRunAgeMs?: number
+}
+
+export interface ReconcileReport {
+  requeued: number
+  schedulesUpserted: number
+  schedulesRemoved: number
+}
+
+const SCHEDULE_ID = /^schedule-([0-9a-f-]{36})-(.+)$/
+
+export function createSyncReconciler(deps: SyncReconcilerDeps) {
+  const { db, queues, logger } = deps
+
+  async function reconcileRuns(): Promise<number> {
+    const minAge = deps.minRunAgeMs ?? 2_000
+    const rows = (await db.withSystemScope((trx) =>
+      trx('integration.sync_logs')
+        .select('id', 'tenant_id', 'venue_id', 'connection_id', 'provider', 'entity', 'mode', 'trigger', 'queue', 'kind', 'job_id')
+        .whereIn('status', ['queued', 'running'])
+        .whereIn('kind', ['pull', 'push'])
+        .where('created_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [minAge / 1000]))
+        .orderBy('created_at')
+        .limit(5_000),
+    )) as LostRunRow[]
+    let requeued = 0
+    for (const run of rows) {
+      try {
+        if (await requeueRun(queues, run)) {
+          requeued++
+          logger.info({ syncLogId: run.id, jobId: run.job_id ?? run.id, queue: run.queue }, 'reconciler re-enqueued a run whose job was lost')
+        }
+      } catch (err) {
+        logger.warn({ err, syncLogId: run.id }, 'reconciler could not re-enqueue a run')
+      }
+    }
+    return requeued
+  }
+
+  async function reconcileSchedules(): Promise<{ upserted: number; removed: number }> {
+    const connections = (await db.withSystemScope((trx) => trx('integration.connections').select('id', 'tenant_id', 'venue_id', 'provider').where({ status: 'active' }))) as Array<{ id: string; tenant_id: string; venue_id: string; provider: ProviderName }>
+    const repeatables = await queues.queues.normal.getRepeatableJobs()
+    const existing = new Map<string, number | null>()
+    for (const repeatable of repeatables) existing.set(repeatable.id ?? '', repeatable.every ? Number(repeatable.every) : null)
+    let upserted = 0
+    let removed = 0
+    const active = new Set<string>()
+    for (const connection of connections) {
+      active.add(connection.id)
+      try {
+        const every = await deps.scheduleFor(connection.tenant_id, connection.venue_id, connection.provider)
+        const entities = deps.providers[connection.provider].adapter.entities
+        const ids = entities.map((entity) => `schedule-${connection.id}-${entity}`)
+        if (every === null) {
+          if (ids.some((id) => existing.has(id))) {
+            await deps.unschedule(connection.tenant_id, connection.id)
+            removed++
+          }
+          continue
+        }
+        if (ids.every((id) => existing.get(id) === every)) continue
+        await deps.schedule(connection.tenant_id, connection.id, every)
+        upserted++
+      } catch (err) {
+        logger.warn({ err, connectionId: connection.id }, 'reconciler could not restore a schedule')
+      }
+    }
+    // Schedules of connections that are no longer active would only open runs that fail.
+    for (const repeatable of repeatables) {
+      const match = SCHEDULE_ID.exec(repeatable.id ?? '')
+      if (!match || active.has(match[1] as string)) continue
+      await queues.queues.normal.removeRepeatableByKey(repeatable.key)
+      removed++
+    }
+    return { upserted, removed }
+  }
+
+  return {
+    reconcileRuns,
+    reconcileSchedules,
+    async reconcile(): Promise<ReconcileReport> {
+      const requeued = await reconcileRuns()
+      const schedules = await reconcileSchedules()
+      if (requeued > 0 || schedules.upserted > 0 || schedules.removed > 0) logger.info({ requeued, ...schedules }, 'reconciled Redis with Postgres')
+      return { requeued, schedulesUpserted: schedules.upserted, schedulesRemoved: schedules.removed }
+    },
+  }
+}
+
+export type SyncReconciler = ReturnType<typeof createSyncReconciler>

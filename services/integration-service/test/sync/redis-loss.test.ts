@@ -1,0 +1,137 @@
+// Postgres is the truth, Redis can be rebuilt: every key of the hub's Redis prefix is deleted in
+// the middle of several syncs (some running in a real worker process, some waiting, schedules set),
+// and the worker's reconciler puts Redis back in line — every run completes exactly once without
+// anyone asking again, and the schedules come back. A partial job record never blocks a connection.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { deleteRedisPrefix } from '@hub/service-kit/testing'
+import type { ServiceInstance } from '@hub/service-kit'
+import { setupSyncRig } from './sync-rig.ts'
+
+type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const rig = await setupSyncRig({ sims: { stripe: { recordsPerEntity: 5 } } })
+
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
+    await sleep(100)
+  }
+}
+
+async function seededConnection(app: ServiceInstance, tenantId: string, count: number) {
+  const account = await rig.account('stripe')
+  await rig.control('stripe', 'POST', `/_sim/accounts/${account.accountId}/seed`, { entity: 'customer', count })
+  return rig.connect(app, { tenantId, provider: 'stripe', ...account })
+}
+
+describe('Redis emptied', () => {
+  test('keys of the prefix deleted mid-sync: every run completes exactly once without a user request, and the schedules come back', { timeout: 180_000 }, async () => {
+    const app = await rig.build({ REDIS_KEY_PREFIX: rig.prefix })
+    const tenantId = randomUUID()
+    const TOTAL = 3_000
+    const connections = []
+    for (let i = 0; i < 5; i++) connections.push(await seededConnection(app, tenantId, TOTAL))
+    const runs: string[] = []
+    for (const connection of connections) {
+      const { jobs } = await app.syncEngine.enqueueSync({ tenantId, venueId: connection.venueId, connectionId: connection.id, entities: ['customer'], mode: 'full', trigger: 'manual', queue: 'high' })
+      runs.push(jobs[0]?.syncLogId as string)
+    }
+    const stripeEntities = app.providers.stripe.adapter.entities.length
+    const expectedSchedules = connections.length * stripeEntities
+    const schedules = async () => (await app.syncEngine.queues.normal.getRepeatableJobs()).filter((job) => (job.id ?? '').startsWith('schedule-'))
+
+    // Two runs at a time, each slowed to 10 pages a second: caught in the middle, with more waiting.
+    await rig.spawnWorker({ SYNC_RATE_LIMIT_STRIPE: '10/1s', SYNC_CONCURRENCY_HIGH: '2', SYNC_RECONCILE_INTERVAL_MS: '1000' })
+    // The worker's first reconciler pass schedules every active connection from its settings (hourly).
+    await until('the schedules of every connection', async () => (await schedules()).length === expectedSchedules)
+    await until('two runs in the middle', async () => {
+      const logs = await Promise.all(runs.map((id) => rig.syncLog(id)))
+      return logs.filter((log) => log.status === 'running' && log.records_fetched >= 300).length >= 2
+    })
+
+    // Redis restarted empty, as a failover or an eviction leaves it.
+    await deleteRedisPrefix(rig.prefix)
+    const before = await Promise.all(runs.map((id) => rig.syncLog(id)))
+    assert.ok(before.some((log) => log.status === 'queued'), 'some runs were still waiting when Redis was emptied')
+
+    // Nobody asks again: the reconciler re-enqueues what Postgres says is queued or running.
+    const done: Json[] = []
+    for (const id of runs) done.push(await rig.waitForLog(id, ['succeeded', 'partial', 'failed', 'cancelled'], 120_000))
+    for (const [i, log] of done.entries()) {
+      assert.deepEqual([log.status, log.error_code], ['succeeded', null], `run ${i}: ${String(log.error_message)}`)
+      assert.equal(log.records_fetched, TOTAL, `run ${i} counted every record once`)
+      assert.equal(log.records_created, TOTAL, `run ${i} created every record once`)
+      const connectionId = connections[i]?.id as string
+      const [stats] = await rig.db.adminQuery<{ total: string; distinct_ids: string }>('select count(*) as total, count(distinct external_id) as distinct_ids from integration.records where connection_id = $1', [connectionId])
+      assert.deepEqual(stats, { total: String(TOTAL), distinct_ids: String(TOTAL) })
+      const logs = await rig.db.adminQuery<{ id: string }>('select id from integration.sync_logs where connection_id = $1', [connectionId])
+      assert.deepEqual(logs.map((row) => row.id), [runs[i]], 'one run per request: nothing was started twice')
+    }
+    assert.equal((await schedules()).length, expectedSchedules, 'the schedules are back')
+  })
+})
+
+describe('partial job records', () => {
+  // What a worker writing into an emptied Redis used to leave: a job hash with no name, data or timestamp.
+  async function partialize(app: ServiceInstance, jobId: string): Promise<void> {
+    const queue = app.syncEngine.queues.high
+    const key = queue.toKey(jobId)
+    await queue.client.del(key)
+    await queue.client.hset(key, 'opts', JSON.stringify({ attempts: 7 }))
+  }
+
+  test('a run whose job is a partial record does not answer SYNC_ALREADY_RUNNING forever', async () => {
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}partial:` })
+    const tenantId = randomUUID()
+    const connection = await seededConnection(app, tenantId, 10)
+    const request = () => app.syncEngine.enqueueSync({ tenantId, venueId: connection.venueId, connectionId: connection.id, entities: ['customer'], mode: 'full', trigger: 'manual', queue: 'high' })
+    const first = (await request()).jobs[0] as { jobId: string; syncLogId: string }
+    await partialize(app, first.jobId)
+
+    const second = (await request()).jobs[0] as { jobId: string; syncLogId: string }
+    assert.notEqual(second.syncLogId, first.syncLogId)
+    assert.deepEqual([(await rig.syncLog(first.syncLogId)).status, (await rig.syncLog(first.syncLogId)).error_code], ['failed', 'JOB_LOST'])
+    assert.equal(await app.syncEngine.queues.high.client.exists(app.syncEngine.queues.high.toKey(first.jobId)), 0, 'the partial record is gone')
+    const job = await app.syncEngine.getJob(tenantId, second.jobId)
+    assert.equal(job.state, 'waiting')
+  })
+
+  test('the reconciler re-enqueues a run whose job is partial or gone under its own job id, and resumes it', async () => {
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}reconcile:` })
+    const tenantId = randomUUID()
+    const partialRun = await seededConnection(app, tenantId, 250)
+    const goneRun = await seededConnection(app, tenantId, 250)
+    const enqueue = async (connection: { id: string; venueId: string }) =>
+      (await app.syncEngine.enqueueSync({ tenantId, venueId: connection.venueId, connectionId: connection.id, entities: ['customer'], mode: 'full', trigger: 'manual', queue: 'high' })).jobs[0] as { jobId: string; syncLogId: string }
+    const a = await enqueue(partialRun)
+    const b = await enqueue(goneRun)
+    await partialize(app, a.jobId)
+    await (await app.syncEngine.queues.high.getJob(b.jobId))?.remove()
+
+    // Runs younger than a couple of seconds may be mid-enqueue in the API process: left alone.
+    const { reconciler } = app.syncEngineInternals
+    await until('the reconciler to requeue both runs', async () => (await reconciler.reconcileRuns()) === 2 || null)
+    for (const run of [a, b]) {
+      const job = await app.syncEngine.getJob(tenantId, run.jobId)
+      assert.deepEqual([job.state, job.syncLogId, job.data.kind], ['waiting', run.syncLogId, 'sync'])
+    }
+    assert.equal(await reconciler.reconcileRuns(), 0, 'a live job is left alone')
+
+    // A worker now runs them to the end, each in its own sync log.
+    startWorker(app)
+    for (const run of [a, b]) {
+      const log = await rig.waitForLog(run.syncLogId)
+      assert.deepEqual([log.status, log.records_fetched, log.records_created], ['succeeded', 250, 250])
+    }
+  })
+})
+
+function startWorker(app: ServiceInstance): void {
+  app.syncEngineInternals.start()
+}
