@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { Type, type Static, type TObject, type TProperties } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { InternalAuthConfigError, parseInternalAuthKeys } from '@hub/internal-auth'
+import { trustProxyProblems } from './proxy-trust.ts'
 
 export class ConfigError extends Error {
   readonly problems: string[]
@@ -33,6 +34,15 @@ export const CommonEnv = {
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'venue-hub' }),
   INTERNAL_AUTH_KEYS: Type.String({ minLength: 2 }),
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
+  /** The metrics listener's port (default per service, 9464-9468; 0: any free port) and address (default HOST). */
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  /** Proxies believed about the client's address and request id (see trustProxyOption); unset: loopback outside production. */
+  TRUST_PROXY: Type.Optional(Type.String()),
+  /** Longest a user token is accepted after its `iat`, whatever its `exp` says. */
+  JWT_MAX_AGE_SECONDS: Type.Integer({ minimum: 60, maximum: 30 * 86_400, default: 86_400 }),
+  /** How far in the future a token's `iat` may be (clock skew between issuer and us). */
+  JWT_CLOCK_SKEW_SECONDS: Type.Integer({ minimum: 0, maximum: 600, default: 60 }),
   /** Above this mean event-loop delay the service answers 503 UNDER_PRESSURE; 0 turns the guard off. */
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 2_000 }),
   /**
@@ -100,6 +110,7 @@ export function parseConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv
       problems.push(...issues.map((issue) => `INTERNAL_AUTH_KEYS: ${issue}`))
     }
   }
+  if (typeof withDefaults.TRUST_PROXY === 'string') problems.push(...trustProxyProblems(withDefaults.TRUST_PROXY))
   // Cross-field rules need well-typed fields; they still run next to the schema's own problems.
   if (schemaProblems === 0) problems.push(...(options.refine?.(withDefaults) ?? []))
   if (problems.length > 0) throw new ConfigError(problems)

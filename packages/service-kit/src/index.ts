@@ -1,6 +1,7 @@
 export * from './config.ts'
 export * from './logger.ts'
 export * from './service.ts'
+export * from './proxy-trust.ts'
 export * from './migrations.ts'
 export * from './tokens.ts'
 export { sendProblem, toProblem } from './plugins/error-handler.ts'

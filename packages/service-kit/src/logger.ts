@@ -37,14 +37,34 @@ export const REDACT_PATHS = [
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
-/** Keeps a caller's request id when it is sane, so one id follows a request across services. */
-export function requestIdFrom(req: IncomingMessage): string {
-  const incoming = req.headers['x-request-id']
-  const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID()
-  // Fastify asks for the id while the request's server span is the active one: the id goes on
-  // it, so a problem's requestId finds its trace (and the x-trace-id header finds the id).
-  annotateActiveSpan({ 'http.request.id': id })
-  return id
+/**
+ * Request ids. The edge always makes its own (a client's value would otherwise land in the
+ * hash-chained audit log); a service keeps the id the gateway forwards, so one id follows a
+ * request across services, but only when the peer is a trusted proxy.
+ */
+export function requestIdGenerator(trustedPeer: ((address: string | undefined) => boolean) | null) {
+  return (req: IncomingMessage): string => {
+    const incoming = req.headers['x-request-id']
+    const id = trustedPeer && typeof incoming === 'string' && REQUEST_ID.test(incoming) && trustedPeer(req.socket?.remoteAddress) ? incoming : randomUUID()
+    // Fastify asks for the id while the request's server span is the active one: the id goes on
+    // it, so a problem's requestId finds its trace (and the x-trace-id header finds the id).
+    annotateActiveSpan({ 'http.request.id': id })
+    return id
+  }
+}
+
+/** Longest path a log line carries: ten requests with 15 KB paths must not write 150 KB of log. */
+export const MAX_LOGGED_PATH = 512
+
+export function clipPath<T extends string | null | undefined>(path: T): T {
+  return (typeof path === 'string' && path.length > MAX_LOGGED_PATH ? `${path.slice(0, MAX_LOGGED_PATH)}…` : path) as T
+}
+
+/** A header value as it may be logged: one string, at most `max` characters. */
+export function clipHeader(value: string | string[] | undefined, max = 128): string | undefined {
+  if (value === undefined) return undefined
+  const text = Array.isArray(value) ? value.join(', ') : value
+  return text.length > max ? `${text.slice(0, max)}…` : text
 }
 
 export function loggerOptions(level: string, service: string): FastifyServerOptions['logger'] {
@@ -55,11 +75,13 @@ export function loggerOptions(level: string, service: string): FastifyServerOpti
     mixin: () => activeTraceIds() ?? {},
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: {
-      req: (req: { method: string; url: string; id?: string; ip?: string }) => ({
+      req: (req: { method: string; url: string; id?: string; ip?: string; headers?: Record<string, string | string[] | undefined> }) => ({
         method: req.method,
         // Query strings can carry OAuth codes and states; keep the path only.
-        url: req.url.split('?')[0],
+        url: clipPath(req.url.split('?')[0]),
         ip: req.ip,
+        // What the caller called this request, kept apart from the id we gave it.
+        ...(req.headers?.['x-request-id'] !== undefined ? { clientRequestId: clipHeader(req.headers['x-request-id']) } : {}),
       }),
     },
   }

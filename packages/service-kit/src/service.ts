@@ -1,6 +1,11 @@
 // How every service is put together: a Fastify instance with the kit's options, and the kit
 // plugin that adds errors, health, metrics, OpenAPI, auth, Postgres and Redis.
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyError, type FastifyHttpOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Server } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
+import { PROBLEM_CONTENT_TYPE, problemType } from '@hub/contracts'
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
@@ -8,8 +13,9 @@ import closeWithGrace from 'close-with-grace'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SecurityEventReporter } from '@hub/contracts'
 import { activeTraceIds } from '@hub/telemetry'
-import { loggerOptions, requestIdFrom } from './logger.ts'
-import errorHandler, { sendProblem } from './plugins/error-handler.ts'
+import { loggerOptions, requestIdGenerator } from './logger.ts'
+import { peerTrusted, type TrustProxy } from './proxy-trust.ts'
+import errorHandler, { FRAMEWORK_CODES, frameworkProblem, sendProblem } from './plugins/error-handler.ts'
 import health, { type HealthDetails } from './plugins/health.ts'
 import metrics from './plugins/metrics.ts'
 import openapi from './plugins/openapi.ts'
@@ -37,25 +43,104 @@ export interface FastifyFactoryOptions {
   /** A pino-compatible stream or logger instance for tests that capture logs. */
   loggerInstance?: FastifyServerOptions['loggerInstance']
   bodyLimit?: number
-  trustProxy?: boolean | string
+  /** Proxies whose X-Forwarded-For and X-Request-Id are believed (see trustProxyOption). */
+  trustProxy?: TrustProxy
+  /** `generate`: never take a request id from a request (the edge). Default: from trusted proxies. */
+  requestIds?: 'generate' | 'from-trusted-proxy'
+  timeouts?: Partial<ServerTimeouts>
+}
+
+/**
+ * Deadlines of every listener, so a slow or silent client cannot hold a socket for ever: the
+ * headers must arrive within `headersMs`, the whole request (body included) within `requestMs`,
+ * a socket idle for `idleMs` is closed, and a kept-alive socket waits `keepAliveMs` for the next
+ * request. Node would check the first two only every 30 s; the check interval follows them.
+ */
+export interface ServerTimeouts {
+  headersMs: number
+  requestMs: number
+  idleMs: number
+  keepAliveMs: number
+}
+
+export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 10_000 }
+
+/**
+ * Path parameters up to this many bytes reach the route (and its schema, which sets the real
+ * bound); longer ones are a 414. Schemas allow ids of up to 200 characters, which percent-encoded
+ * take up to three times as many.
+ */
+export const MAX_PARAM_LENGTH = 1024
+
+/**
+ * Errors Node's HTTP parser meets before Fastify sees a request (headers too large, a malformed
+ * request line, a request that missed its deadline) are written straight to the socket; without
+ * this they get Node's or Fastify's own JSON body. The socket is closed after: its framing can no
+ * longer be trusted.
+ */
+export function writeClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const { status, code, detail } =
+    error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? { status: 408, code: 'REQUEST_TIMEOUT', detail: 'The request did not arrive in time.' }
+      : error.code === 'HPE_HEADER_OVERFLOW'
+        ? { status: 431, code: 'HEADERS_TOO_LARGE', detail: 'The request line and headers are too large.' }
+        : { status: 400, code: 'MALFORMED_REQUEST', detail: 'The request is not valid HTTP.' }
+  const inProgress = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage
+  if (socket.writable && !inProgress?.headersSent) {
+    const title = STATUS_CODES[status] ?? 'Bad Request'
+    const body = JSON.stringify({ type: problemType(code), title, status, detail, code, requestId: randomUUID() })
+    socket.write(`HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
 
 export function createFastify(opts: FastifyFactoryOptions) {
-  return Fastify({
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
+  const trust = opts.trustProxy ?? false
+  const options: FastifyHttpOptions<Server> = {
     ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: loggerOptions(opts.logLevel ?? 'info', opts.service) }),
-    genReqId: requestIdFrom,
+    // One line per request, written by the kit when the answer is sent (see serviceKit), so a
+    // refusal that is not worth a line (a caller already rate-limited) can stay silent.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: requestIdGenerator(opts.requestIds === 'generate' || trust === false ? null : (address) => peerTrusted(trust, address)),
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
-    trustProxy: opts.trustProxy ?? false,
+    // Fastify takes a hop count at run time; its types only omit it.
+    trustProxy: trust as FastifyHttpOptions<Server>['trustProxy'],
     return503OnClosing: true,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 4))),
+    },
+    requestTimeout: timeouts.requestMs,
+    connectionTimeout: timeouts.idleMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    clientErrorHandler: writeClientError,
+    // Router refusals (bad percent-encoding, an over-long parameter) skip the error handler.
+    frameworkErrors: (error: FastifyError, _request, reply) => {
+      const known = FRAMEWORK_CODES[error.code]
+      if (!known) return sendProblem(reply, { title: 'Bad Request', status: 400, code: 'BAD_REQUEST', detail: 'The request could not be routed.' })
+      return sendProblem(reply, frameworkProblem(known))
+    },
     // JSON bodies naming __proto__ (Fastify's default) or constructor.prototype are refused
     // outright (400): objects built from client-chosen names must never reach a prototype.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
-  }).withTypeProvider<TypeBoxTypeProvider>()
+  }
+  return Fastify(options).withTypeProvider<TypeBoxTypeProvider>()
 }
 
 export type ServiceInstance = ReturnType<typeof createFastify>
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set for a refusal already logged once in its window: no per-request log line. */
+    quietLog: boolean
+  }
+}
 
 export interface KitOptions {
   service: string
@@ -65,7 +150,7 @@ export interface KitOptions {
   databasePoolMax?: number
   redisUrl?: string
   redisPrefix?: string
-  jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean }
+  jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean; maxAgeSeconds?: number; clockSkewSeconds?: number }
   securityEvents?: SecurityEventReporter
   /** Where this service's own reporter writes (compliance-service: straight into its store). */
   securityEventSink?: SecurityEventSink
@@ -93,6 +178,8 @@ export interface KitOptions {
   auditRelay?: { table: string; intervalMs: number }
   /** Mean event-loop delay above which requests are refused with 503; 0 disables. Default 2 s. */
   maxEventLoopDelayMs?: number
+  /** The metrics listener (METRICS_PORT, METRICS_HOST); never the public one. */
+  metrics?: { port?: number | undefined; host?: string | undefined }
 }
 
 export const serviceKit = fp(
@@ -116,12 +203,17 @@ export const serviceKit = fp(
       if (trace) reply.header('x-trace-id', trace.trace_id)
       if (closing || draining) reply.header('connection', 'close')
     })
+    fastify.decorateRequest('quietLog', false)
+    fastify.addHook('onResponse', async (request, reply) => {
+      if (request.quietLog) return
+      request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    })
     await fastify.register(errorHandler, { service: opts.service })
     await fastify.register(health, { service: opts.service, details: opts.healthDetails })
     fastify.addReadinessCheck('shutdown', async () => {
       if (draining) throw new Error('draining before shutdown')
     })
-    await fastify.register(metrics, { service: opts.service })
+    await fastify.register(metrics, { service: opts.service, port: opts.metrics?.port, host: opts.metrics?.host })
     await fastify.register(openapi, { service: opts.service, version: opts.version, description: opts.description, route: opts.openapiRoute })
     let reporter = opts.securityEvents
     const dropped = new Counter({ name: 'security_events_dropped_total', help: 'Refusals whose security event was lost (buffer full, or unwritten at shutdown)', registers: [fastify.metrics.registry] })

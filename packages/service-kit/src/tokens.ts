@@ -13,6 +13,8 @@ export interface TokenRequest {
   sub?: string
   /** Seconds; default one hour. */
   expiresIn?: number
+  /** Unix seconds; default now. For tests of refusals (future or stale tokens). */
+  issuedAt?: number
   /** For tests of refusals only. */
   algorithm?: 'HS256' | 'HS384' | 'HS512'
 }
@@ -30,5 +32,6 @@ export function mintDevToken(request: TokenRequest): string {
     tenant_id: request.tenantId,
     roles: request.roles,
     ...(request.venueIds ? { venue_ids: request.venueIds } : {}),
+    ...(request.issuedAt !== undefined ? { iat: request.issuedAt } : {}),
   })
 }

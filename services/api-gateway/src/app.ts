@@ -8,6 +8,7 @@ import type { SecurityEventReporter } from '@hub/contracts'
 import type { GatewayConfig } from './config.ts'
 import edgeGuard from './plugins/app/edge-guard.ts'
 import gatewayRateLimit from './plugins/app/rate-limit.ts'
+import inFlightLimit from './plugins/app/in-flight-limit.ts'
 import proxy from './plugins/app/proxy.ts'
 import openapiMerge from './plugins/app/openapi-merge.ts'
 import { upstreamHealth } from './plugins/app/upstream-health.ts'
@@ -21,10 +22,11 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'The public door of the hub.',
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, deferFailures: true },
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS, deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
     // No database: refusals wait in a Redis stream until compliance-service has them.
@@ -38,8 +40,9 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
   const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
   await fastify.register(cors, { origin: origins.length > 0 ? origins : false, credentials: false, exposedHeaders: ['x-request-id', 'retry-after', 'location'] })
   await fastify.register(edgeGuard, { bodyLimit: config.BODY_LIMIT_BYTES })
+  await fastify.register(inFlightLimit, { maxPerClient: config.MAX_IN_FLIGHT_PER_CLIENT })
   await fastify.register(gatewayRateLimit, { config })
-  await fastify.register(openapiMerge, { upstreams })
+  await fastify.register(openapiMerge, { upstreams, ttlMs: config.OPENAPI_CACHE_TTL_MS })
   await fastify.register(proxy, { config })
 }
 

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { COMMON_SECRETS, CommonEnv, parseConfig } from '@hub/service-kit'
+import { COMMON_SECRETS, CommonEnv, parseConfig, trustProxyOption } from '@hub/service-kit'
 
 const Url = Type.String({ pattern: '^https?://' })
 
@@ -22,9 +22,31 @@ export const GatewayEnv = Type.Object({
   RATE_LIMIT_SENSITIVE_MAX: Type.Integer({ minimum: 1, default: 30 }),
   /** A Redis rate-limit call slower than this is decided by the per-instance in-memory limiter instead. */
   RATE_LIMIT_REDIS_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 100 }),
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Edge deadlines: headers, the whole request (body included), an idle socket, an idle kept-alive socket. */
+  EDGE_HEADERS_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 10_000 }),
+  EDGE_REQUEST_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  EDGE_IDLE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 30_000 }),
+  EDGE_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 120_000, default: 5_000 }),
+  /** Requests one caller (user of a tenant, or IP when anonymous) may have in flight at once, per replica. */
+  MAX_IN_FLIGHT_PER_CLIENT: Type.Integer({ minimum: 1, maximum: 10_000, default: 32 }),
+  /** How long the merged OpenAPI document is served before it is refreshed (in the background). */
+  OPENAPI_CACHE_TTL_MS: Type.Integer({ minimum: 100, maximum: 86_400_000, default: 60_000 }),
+  /** Sockets to each upstream per proxied route group (webhooks, OAuth and each API prefix have their own pool). */
+  UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, maximum: 1_024, default: 64 }),
   PUBLIC_URL: Type.Optional(Url),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
+
+/** Listener options that follow from the configuration (server.ts and the tests build with them). */
+export function edgeServerOptions(config: GatewayConfig) {
+  return {
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // The edge trusts a load balancer only when told to (TRUST_PROXY), never by default, and
+    // never takes a request id from outside.
+    trustProxy: config.TRUST_PROXY ? trustProxyOption(config) : false,
+    requestIds: 'generate' as const,
+    timeouts: { headersMs: Math.min(config.EDGE_HEADERS_TIMEOUT_MS, config.EDGE_REQUEST_TIMEOUT_MS), requestMs: config.EDGE_REQUEST_TIMEOUT_MS, idleMs: config.EDGE_IDLE_TIMEOUT_MS, keepAliveMs: config.EDGE_KEEP_ALIVE_TIMEOUT_MS },
+  }
+}
 
 export const loadConfig = (env: NodeJS.ProcessEnv = process.env): GatewayConfig => parseConfig(GatewayEnv, env, { secrets: COMMON_SECRETS })

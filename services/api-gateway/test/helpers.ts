@@ -1,14 +1,14 @@
 import { after } from 'node:test'
 import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
 import venueService from '../../venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
 import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
 import apiGateway, { SERVICE_NAME } from '../src/app.ts'
-import { loadConfig } from '../src/config.ts'
+import { edgeServerOptions, loadConfig } from '../src/config.ts'
 
 
 /** A stand-in integration-service: echoes what reached it, byte for byte. */
@@ -41,7 +41,8 @@ export async function setupGateway() {
   const common = {
     ...testServiceEnv(prefix),
   }
-  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+  // Behind the gateway on loopback, as in the dev stack: it believes the gateway's forwarded address and request id.
+  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustProxy: ['loopback'] })
   await venue.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole) }) })
   const venueUrl = await listenLocal(venue)
   const integration = echoUpstream()
@@ -60,11 +61,11 @@ export async function setupGateway() {
 
   return {
     common,
-    build: async (extra: Record<string, string> = {}) => {
-      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', bodyLimit: 1024 * 1024 })
-      await app.register(apiGateway, {
-        config: loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '500', ...extra }),
-      })
+    db,
+    build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance'] } = {}) => {
+      const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '10000', ...extra })
+      const app = createFastify({ service: SERVICE_NAME, logLevel: 'silent', ...options, ...edgeServerOptions(config) })
+      await app.register(apiGateway, { config })
       await app.ready()
       gateways.push(app)
       return app

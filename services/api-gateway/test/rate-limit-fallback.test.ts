@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
-import { bearer, testToken } from '@hub/service-kit/testing'
+import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import { createLocalWindows } from '../src/plugins/app/rate-limit-store.ts'
 import { setupGateway } from './helpers.ts'
 
@@ -22,10 +22,11 @@ test('with Redis unreachable the gateway limits per instance, answers in millise
     timings.push(performance.now() - started)
   }
   assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200, 429, 429], 'the budget still holds, counted in memory')
-  // The first request warms the route up; the rest must not wait on Redis reconnects.
+  // The first request warms the route up; the rest must not wait on Redis reconnects (which take
+  // seconds). The bound is the issue's "within a second", loose enough for a loaded machine.
   const slowest = Math.max(...timings.slice(1))
-  assert.ok(slowest < 250, `every request answered without waiting on Redis (slowest ${Math.round(slowest)} ms)`)
-  const metrics = (await gateway.inject({ url: '/metrics' })).body
+  assert.ok(slowest < 1_000, `every request answered without waiting on Redis (slowest ${Math.round(slowest)} ms)`)
+  const metrics = await scrapeMetrics(gateway)
   assert.match(metrics, /gateway_rate_limit_fallback_total\{[^}]*reason="disconnected"[^}]*\} (\d+)/)
   assert.match(metrics, /gateway_rate_limit_degraded\{[^}]*\} 1/)
 })

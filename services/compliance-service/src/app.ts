@@ -22,11 +22,12 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Audit log, security events and sync-log records for auditors.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
     securityEventSink: localSecurityEventSink(fastify),
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     internal: {
@@ -42,11 +43,9 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
-  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance' })
-  await fastify.register(securityEventRoutes, {
-    prefix: '/api/v1/compliance',
-    operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean),
-  })
+  const operatorTenantIds = config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean)
+  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
+  await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
 }
 

@@ -10,7 +10,7 @@ export const ComplianceServiceEnv = Type.Object({
   SYNC_LOG_POLL_MS: Type.Integer({ minimum: 100, default: 5_000 }),
   /** Turn the consumer loop off (e.g. API-only replicas); the admin trigger still works. */
   SYNC_LOG_CONSUMER: Type.Boolean({ default: true }),
-  /** Comma-separated tenants whose admins are operators: they see tenantless security events. None when empty. */
+  /** Comma-separated tenants whose admins are operators: they see tenantless security events and may trigger the global sync-log pull. None when empty. */
   OPERATOR_TENANT_IDS: Type.String({ default: '' }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>

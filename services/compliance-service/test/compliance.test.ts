@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createDatabase, createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, listenLocal, scrapeMetrics } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
 import { signRequest } from '@hub/internal-auth'
 import integrationService from '../../integration-service/src/app.ts'
@@ -116,7 +116,7 @@ test('backs off while integration-service is down and catches up when it returns
   )
   assert.ok(failing[0]?.last_error, 'the outage is recorded')
   assert.equal((await stored(venue)).length, 0)
-  const metrics = await compliance.inject({ url: '/metrics' })
+  const metrics = { body: await scrapeMetrics(compliance) }
   assert.match(metrics.body, /compliance_sync_log_consumer_failures_total\{[^}]*\} [1-9]/)
   assert.match(metrics.body, /compliance_sync_log_consumer_lag_seconds/)
   await startIntegration(integration.port)

@@ -36,11 +36,12 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Provider connections, sync engine, webhooks and sync logs.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
     auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     securityEventBuffer: { table: 'integration.security_event_outbox' },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,

@@ -41,6 +41,8 @@ export const IntegrationServiceEnv = Type.Object({
   OPERATOR_TENANT_IDS: Type.String({ default: '' }),
   /** The integration-worker process (queue processors): health, readiness and metrics only. */
   INTEGRATION_WORKER_PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3019 }),
+  /** The worker's metrics listener (the API process uses METRICS_PORT); default 9468. */
+  METRICS_WORKER_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   /** Jobs each worker process runs at once, per queue. */
   SYNC_CONCURRENCY_CRITICAL: Type.Integer({ minimum: 1, maximum: 100, default: 8 }),
   SYNC_CONCURRENCY_HIGH: Type.Integer({ minimum: 1, maximum: 100, default: 4 }),

@@ -27,6 +27,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(serviceKit, {
     service: WORKER_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    // METRICS_PORT=0 (any free port) holds for the worker too, so tests never collide.
+    metrics: { port: config.METRICS_WORKER_PORT ?? (config.METRICS_PORT === 0 ? 0 : undefined), host: config.METRICS_HOST ?? config.HOST },
     description: 'Queue processors of integration-service: syncs, pushes and webhook events.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,

@@ -16,11 +16,12 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
   await fastify.register(serviceKit, {
     service: SERVICE_NAME,
     maxEventLoopDelayMs: config.MAX_EVENT_LOOP_DELAY_MS,
+    metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Venues and who may manage them, isolated per tenant.',
     databaseUrl: config.DATABASE_URL,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE },
+    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
     auditRelay: { table: 'venue.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     securityEventBuffer: { table: 'venue.security_event_outbox' },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,

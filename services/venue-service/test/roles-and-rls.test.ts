@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createDatabase, createKnex } from '@hub/service-kit'
-import { bearer, testToken } from '@hub/service-kit/testing'
+import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import { createVenueRepository } from '../src/plugins/app/venue-repository.ts'
 import { setupVenueTests } from './helpers.ts'
 import { VENUE_SCHEMA } from '../src/db/schema.ts'
@@ -107,7 +107,8 @@ test('health, readiness, metrics and OpenAPI answer without a token', async () =
   assert.equal(ready.statusCode, 200, ready.body)
   assert.deepEqual(ready.json().checks, { postgres: { status: 'up' }, redis: { status: 'up' }, shutdown: { status: 'up' } })
   await app.inject({ url: `/api/v1/venues/${randomUUID()}`, headers: admin })
-  const metrics = await app.inject({ url: '/metrics' })
+  assert.equal((await app.inject({ url: '/metrics' })).statusCode, 404, 'metrics are not on the public listener')
+  const metrics = { body: await scrapeMetrics(app) }
   assert.match(metrics.body, /http_request_duration_seconds_count\{[^}]*route="\/api\/v1\/venues\/:id"[^}]*status_code="404"/)
   const openapi = (await app.inject({ url: '/openapi.json' })).json()
   assert.equal(openapi.openapi, '3.1.0')

@@ -46,6 +46,10 @@ declare module 'fastify' {
 }
 
 export interface AuthOptions {
+  /** Tokens are refused this long after their `iat`, even when `exp` is later. Default one day. */
+  maxAgeSeconds?: number | undefined
+  /** An `iat` further than this in the future is refused. Default 60 s. */
+  clockSkewSeconds?: number | undefined
   secret?: string | undefined
   jwksUrl?: string | undefined
   issuer: string
@@ -101,6 +105,9 @@ function authFailure(request: FastifyRequest, opts: AuthOptions, code: string, d
 
 export default fp(
   async (fastify, opts: AuthOptions) => {
+    // @fastify/jwt reads a numeric maxAge as seconds.
+    const maxAgeSeconds = opts.maxAgeSeconds ?? 86_400
+    const skewSeconds = opts.clockSkewSeconds ?? 60
     if (opts.jwksUrl) {
       const url = new URL(opts.jwksUrl)
       const jwks = buildGetJwks({ providerDiscovery: false, jwksPath: url.pathname, issuersWhitelist: [url.origin], max: 100, ttl: 10 * 60_000 })
@@ -110,7 +117,7 @@ export default fp(
           const { header } = token as { header: { kid?: string; alg: string } }
           return jwks.getPublicKey({ domain: url.origin, alg: header.alg, kid: header.kid ?? '' })
         },
-        verify: { algorithms: [...JWKS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iss', 'aud'], cache: 10_000, cacheTTL: 600_000 },
+        verify: { algorithms: [...JWKS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'], maxAge: maxAgeSeconds, cache: 10_000, cacheTTL: 600_000 },
       })
     } else if (opts.secret) {
       await fastify.register(jwt, {
@@ -118,7 +125,7 @@ export default fp(
         sign: { algorithm: 'HS256', iss: opts.issuer, aud: opts.audience },
         // The cache remembers verified tokens (bounded, and never past their exp): a token is
         // typically presented many times, and HMAC plus JSON parsing per request adds up.
-        verify: { algorithms: [...HS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iss', 'aud'], cache: 10_000, cacheTTL: 600_000 },
+        verify: { algorithms: [...HS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'], maxAge: maxAgeSeconds, cache: 10_000, cacheTTL: 600_000 },
       })
     } else {
       throw new Error('auth: JWT_SECRET or JWT_JWKS_URL is required')
@@ -151,6 +158,12 @@ export default fp(
         const code = (error as { code?: string }).code
         if (code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED') throw authFailure(request, opts, 'AUTH_TOKEN_EXPIRED', 'The token has expired.')
         throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is invalid.')
+      }
+      // fast-jwt caps a token's life at iat + maxAge but accepts an iat in the future, which
+      // would stretch that cap as far as the issuer (or a forger holding an old key) likes.
+      const issuedAt = (payload as { iat?: unknown }).iat
+      if (typeof issuedAt !== 'number' || issuedAt > Date.now() / 1000 + skewSeconds) {
+        throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is issued in the future.')
       }
       if (!Value.Check(ClaimsSchema, payload)) {
         throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token lacks required claims (sub, tenant_id, roles).')

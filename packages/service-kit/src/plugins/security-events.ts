@@ -2,6 +2,7 @@
 // that ships them to compliance-service. Reporting never blocks or fails the refused request.
 import fp from 'fastify-plugin'
 import type { SecurityEventReporter } from '@hub/contracts'
+import { clipPath } from '../logger.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,7 +13,7 @@ declare module 'fastify' {
 export default fp(
   async (fastify, opts: { reporter?: SecurityEventReporter | undefined }) => {
     const reporter: SecurityEventReporter = opts.reporter ?? {
-      report: (event) => fastify.log.warn({ securityEvent: event }, 'security event'),
+      report: (event) => fastify.log.warn({ securityEvent: { ...event, path: clipPath(event.path) } }, 'security event'),
     }
     fastify.decorate('securityEvents', reporter)
   },

@@ -13,6 +13,7 @@ import { dropDatabase, ensureDatabase, migrateSchema, type SchemaSpec } from '..
 import { mintDevToken } from '../tokens.ts'
 import { loggerOptions } from '../logger.ts'
 import { createFastify, type ServiceInstance } from '../service.ts'
+import { trustProxyOption } from '../proxy-trust.ts'
 import type { Role } from '../plugins/auth.ts'
 
 export const TEST_ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -48,7 +49,18 @@ export function testServiceEnv(redisPrefix: string): Record<string, string> {
     // provider SDKs) stalls the loop the others measure and they would refuse with 503. In
     // production each service is a process of its own.
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    // Each app's metrics listener on a free port, so test files never collide.
+    METRICS_PORT: '0',
   }
+}
+
+/** The Prometheus text an app serves on its metrics listener. */
+export async function scrapeMetrics(app: FastifyInstance): Promise<string> {
+  const base = app.metrics.url()
+  if (!base) throw new Error('the metrics listener is not listening')
+  const response = await fetch(`${base}/metrics`)
+  if (response.status !== 200) throw new Error(`metrics answered ${response.status}`)
+  return response.text()
 }
 
 export interface TestDatabase {
@@ -188,7 +200,7 @@ export async function setupServiceTests(options: {
     db,
     env,
     build: async (extraEnv = {}) => {
-      const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
+      const app = createFastify({ service: options.service, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustProxy: trustProxyOption({ ...env, ...extraEnv }) })
       apps.push(app)
       routes.set(app, recordRoutes(app))
       await options.register(app, { ...env, ...extraEnv })
@@ -229,3 +241,5 @@ export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] =
   }
   return gaps
 }
+
+export { rawRequest, type RawResponse } from './raw-http.ts'

@@ -66,6 +66,7 @@ export async function setupSyncRig(options: { sims?: Partial<Record<ProviderName
     ENCRYPTION_KEYS: generateKeyRingJson([1]),
     COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
     VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+    METRICS_PORT: '0',
     // Fast failure handling for tests: short backoff, quick stall detection.
     SYNC_BACKOFF_BASE_MS: '200',
     SYNC_BACKOFF_MAX_MS: '1000',

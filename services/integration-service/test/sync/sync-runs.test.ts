@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServiceInstance } from '@hub/service-kit'
+import { scrapeMetrics } from '@hub/service-kit/testing'
 import type { SyncJobData } from '../../src/plugins/app/sync/sync-queues.ts'
 import { setupSyncRig } from './sync-rig.ts'
 
@@ -215,7 +216,7 @@ describe('operators', () => {
     assert.equal((await rig.waitForLog(job.syncLogId)).status, 'succeeded')
     await assert.rejects(app.syncEngine.pauseQueue('nope'), (error: Json) => error.code === 'QUEUE_NOT_FOUND')
 
-    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    const metrics = await scrapeMetrics(app)
     assert.match(metrics, /integration_sync_jobs_total\{[^}]*queue="integration-high",kind="sync",outcome="succeeded"[^}]*\} 1/)
     assert.match(metrics, /integration_sync_records_total\{[^}]*provider="stripe",entity="customer",result="created"[^}]*\} 30/)
     assert.match(metrics, /integration_sync_run_duration_seconds_count\{[^}]*kind="sync",provider="stripe",outcome="succeeded"/)

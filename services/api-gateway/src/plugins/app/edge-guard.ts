@@ -47,6 +47,8 @@ export default fp(
       }
       const length = Number(request.headers['content-length'] ?? 0)
       if (length > opts.bodyLimit) {
+        // Hang up after answering instead of reading (or waiting for) the refused body.
+        reply.header('connection', 'close')
         return sendProblem(reply, { title: 'Payload Too Large', status: 413, code: 'PAYLOAD_TOO_LARGE', detail: `Request bodies are limited to ${opts.bodyLimit} bytes.` })
       }
     })

@@ -1,6 +1,10 @@
-// One @fastify/http-proxy registration per upstream prefix. Bodies pass through as raw streams
-// (webhook signatures are over the exact bytes); request ids travel both ways; upstream failures
-// become problem+json 503/504 instead of leaking transport errors.
+// One @fastify/http-proxy registration per upstream prefix. Bodies are read whole at the edge
+// (bounded by BODY_LIMIT_BYTES and the request deadline) and forwarded byte for byte (webhook
+// signatures are over the exact bytes): a slow or oversized body then costs the edge one socket
+// and never holds an upstream connection, and an oversized chunked body is a 413 instead of a
+// half-sent upstream request. Request ids travel both ways; upstream failures become
+// problem+json 503/504 instead of leaking transport errors.
+import { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -34,21 +38,36 @@ export function upstreamErrorHandler(upstream: string) {
   }
 }
 
+/** Length of each buffered body, so the upstream gets a Content-Length even for a chunked request. */
+const bodyLengths = new WeakMap<object, number>()
+
 async function register(fastify: FastifyInstance, config: GatewayConfig, upstream: { name: string; url: string }, prefix: string, extra: { auth?: false; routes?: string[]; httpMethods?: string[] } = {}) {
   await fastify.register(httpProxy, {
     upstream: upstream.url,
     prefix,
     rewritePrefix: prefix,
+    // The scope's buffering parser below replaces the proxy's pass-through one.
+    proxyPayloads: false,
     ...(extra.routes ? { routes: extra.routes } : {}),
     ...(extra.httpMethods ? { httpMethods: extra.httpMethods } : {}),
     // Runs after the (route-level) rate limiter, so refused tokens still spend the IP's budget.
     preHandler: rejectDeferredAuth,
     config: extra.auth === false ? { auth: false } : {},
-    undici: { connections: 128, pipelining: 1, headersTimeout: config.UPSTREAM_TIMEOUT_MS, bodyTimeout: config.UPSTREAM_TIMEOUT_MS, keepAliveTimeout: 30_000 },
+    // Each registration has its own pool, so webhooks, OAuth and each API prefix cannot exhaust
+    // one another's sockets; with bodies buffered, a socket is held only while the upstream works.
+    undici: { connections: config.UPSTREAM_CONNECTIONS, pipelining: 1, headersTimeout: config.UPSTREAM_TIMEOUT_MS, bodyTimeout: config.UPSTREAM_TIMEOUT_MS, keepAliveTimeout: 30_000 },
     replyOptions: {
       // A caller's trace context stops here: the upstream's parent is the gateway's own span, which
       // the undici instrumentation injects (with tracing off, none is sent).
-      rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => ({ ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }),
+      rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => {
+        const rewritten: Record<string, string | string[] | undefined> = { ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }
+        const length = bodyLengths.get(request)
+        if (length !== undefined) {
+          rewritten['content-length'] = String(length)
+          delete rewritten['transfer-encoding']
+        }
+        return rewritten
+      },
       // reply-from types the reply for HTTP/2 servers too; this gateway only serves HTTP/1.1.
       onError: upstreamErrorHandler(upstream.name) as never,
       retryDelay: retryOnClosedSocket,
@@ -56,19 +75,31 @@ async function register(fastify: FastifyInstance, config: GatewayConfig, upstrea
   })
 }
 
+async function proxies(fastify: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
+  fastify.removeAllContentTypeParsers()
+  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: opts.config.BODY_LIMIT_BYTES }, (request, body, done) => {
+    const bytes = body as Buffer
+    bodyLengths.set(request, bytes.length)
+    // A stream, so reply-from forwards the bytes as they are instead of re-encoding "JSON".
+    done(null, Readable.from([bytes], { objectMode: false }))
+  })
+  const upstreams = upstreamsFrom(opts.config)
+  const integration = upstreams.find((u) => u.name === 'integration-service')
+  if (integration) {
+    // Providers sign webhooks themselves; the browser returns from OAuth without our token.
+    await register(fastify, opts.config, integration, '/api/v1/integrations/webhooks', { auth: false })
+    await register(fastify, opts.config, integration, '/api/v1/integrations/oauth', { auth: false, routes: ['/:provider/callback'], httpMethods: ['GET'] })
+    await register(fastify, opts.config, integration, '/api/v1/integrations/oauth')
+  }
+  for (const upstream of upstreams) {
+    for (const prefix of upstream.prefixes) await register(fastify, opts.config, upstream, prefix)
+  }
+}
+
 export default fp(
   async (fastify, opts: { config: GatewayConfig }) => {
-    const upstreams = upstreamsFrom(opts.config)
-    const integration = upstreams.find((u) => u.name === 'integration-service')
-    if (integration) {
-      // Providers sign webhooks themselves; the browser returns from OAuth without our token.
-      await register(fastify, opts.config, integration, '/api/v1/integrations/webhooks', { auth: false })
-      await register(fastify, opts.config, integration, '/api/v1/integrations/oauth', { auth: false, routes: ['/:provider/callback'], httpMethods: ['GET'] })
-      await register(fastify, opts.config, integration, '/api/v1/integrations/oauth')
-    }
-    for (const upstream of upstreams) {
-      for (const prefix of upstream.prefixes) await register(fastify, opts.config, upstream, prefix)
-    }
+    // Encapsulated: the buffering parser applies to the proxied routes only.
+    await fastify.register(proxies, opts)
   },
   { name: 'gateway-proxy', dependencies: ['@hub/service-kit', 'gateway-rate-limit'] },
 )

@@ -3,14 +3,15 @@
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
+import { clipPath } from '@hub/service-kit'
 import type { GatewayConfig } from '../../config.ts'
-import { isSensitive } from './upstreams.ts'
+import { isSensitive, normalisedPath } from './upstreams.ts'
 import { fallbackRateLimitStore } from './rate-limit-store.ts'
 
 type Bucket = 'user' | 'sensitive' | 'anonymous' | 'webhook'
 
 function bucketOf(request: FastifyRequest): Bucket {
-  const path = request.url.split('?')[0] ?? request.url
+  const path = normalisedPath(request.url)
   if (path.startsWith('/api/v1/integrations/webhooks/')) return 'webhook'
   if (!request.principal) return 'anonymous'
   return isSensitive(request.method, path) ? 'sensitive' : 'user'
@@ -26,6 +27,17 @@ export default fp(
       // Providers deliver bursts from few addresses; their signatures are checked downstream.
       webhook: config.RATE_LIMIT_ANONYMOUS_MAX * 10,
     }
+    // A caller over its budget is logged once per window, not once per refused request: a flood
+    // of refusals would otherwise cost more log than the requests it refuses. Every refusal is
+    // still reported; the reporter folds repeats into one stored event with a count.
+    const loggedUntil = new Map<string, number>()
+    const firstRefusalInWindow = (key: string): boolean => {
+      const now = Date.now()
+      if ((loggedUntil.get(key) ?? 0) > now) return false
+      if (loggedUntil.size >= 10_000) for (const [k, until] of loggedUntil) if (until <= now) loggedUntil.delete(k)
+      loggedUntil.set(key, now + config.RATE_LIMIT_WINDOW_MS)
+      return true
+    }
     await fastify.register(rateLimit, {
       global: true,
       // Shared in Redis; per instance, in memory, within milliseconds when Redis is unavailable.
@@ -39,7 +51,9 @@ export default fp(
         return `${bucket}:${who}`
       },
       max: (request) => max[bucketOf(request)],
-      onExceeded: (request) => {
+      onExceeded: (request, key) => {
+        if (firstRefusalInWindow(key)) request.log.warn({ bucket: bucketOf(request) }, 'rate limit reached; further refusals in this window are not logged')
+        else request.quietLog = true
         fastify.securityEvents.report({
           type: 'RATE_LIMIT',
           severity: 'low',
@@ -49,7 +63,7 @@ export default fp(
           actor: request.principal?.userId ?? null,
           ip: request.ip,
           method: request.method,
-          path: request.url.split('?')[0] ?? request.url,
+          path: clipPath(request.url.split('?')[0] ?? request.url),
           requestId: String(request.id),
           details: { bucket: bucketOf(request) },
         })

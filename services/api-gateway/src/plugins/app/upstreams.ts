@@ -24,6 +24,22 @@ export const PUBLIC_PREFIXES = ['/api/v1/integrations/webhooks/', '/api/v1/integ
 export const isPublicPath = (path: string): boolean =>
   path.startsWith('/api/v1/integrations/webhooks/') || /^\/api\/v1\/integrations\/oauth\/[^/]+\/callback$/.test(path)
 
-/** Credential and configuration writes get a stricter budget. */
+/**
+ * The path as the upstream's router will see it: percent-decoded (find-my-way decodes before
+ * matching, so `%63onnections` reaches the connections routes), duplicate slashes collapsed and
+ * lower-cased. Classifying on the raw URL let an encoded letter move a request into a laxer bucket.
+ */
+export function normalisedPath(url: string): string {
+  const raw = url.split('?')[0] ?? url
+  let decoded = raw
+  try {
+    decoded = decodeURIComponent(raw)
+  } catch {
+    // Malformed escapes are refused by the router anyway; classify what was sent.
+  }
+  return decoded.replace(/\/{2,}/g, '/').toLowerCase()
+}
+
+/** Credential and configuration writes get a stricter budget (`path` normalised). */
 export const isSensitive = (method: string, path: string): boolean =>
   method !== 'GET' && method !== 'HEAD' && /^\/api\/v1\/integrations\/(connections|settings|oauth|field-mappings)(\/|$)/.test(path)

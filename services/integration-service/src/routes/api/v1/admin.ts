@@ -9,7 +9,7 @@ import { BullAdapter } from '@bull-board/api/bullAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import type { FastifyRequest } from 'fastify'
 import { ForbiddenError, UuidString, Nullable } from '@hub/contracts'
-import { auditActor, hasRole } from '@hub/service-kit'
+import { auditActor, hasRole, sendProblem } from '@hub/service-kit'
 import { Problems } from '../../../schemas/sync.ts'
 
 const BOARD_PATH = '/api/v1/integrations/admin/queues'
@@ -95,14 +95,21 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
   })
 
   // The dashboard, in its own encapsulated scope: every page and API call needs an operator admin.
+  // It is read-only. Its mutations (pause, resume, clean, retry, remove, promote, …) would bypass
+  // the audit trail and act on every tenant's jobs at once; each change an operator needs has an
+  // audited route above (queue-control, dead-letter retry and discard), so the board only shows.
   await fastify.register(async (board) => {
-    board.addHook('onRequest', async (request) => {
+    board.addHook('onRequest', async (request, reply) => {
       if (request.authFailure) throw request.authFailure
       requireOperator(request)
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        // Answered here: errors thrown in this scope would reach bull-board's own error handler.
+        return sendProblem(reply, { title: 'Method Not Allowed', status: 405, code: 'QUEUE_DASHBOARD_READ_ONLY', detail: 'The queue dashboard is read-only; use the audited queue-control and dead-letter routes.' })
+      }
     })
     const serverAdapter = new FastifyAdapter()
     serverAdapter.setBasePath(BOARD_PATH)
-    createBullBoard({ queues: Object.values(engine.queues).map((queue) => new BullAdapter(queue)), serverAdapter, options: { uiConfig: { boardTitle: 'Venue Hub queues' } } })
+    createBullBoard({ queues: Object.values(engine.queues).map((queue) => new BullAdapter(queue, { readOnlyMode: true })), serverAdapter, options: { uiConfig: { boardTitle: 'Venue Hub queues' } } })
     await board.register(serverAdapter.registerPlugin(), { prefix: '/admin/queues' })
   })
 }

@@ -1,7 +1,7 @@
 // /api/v1/compliance/venues/:venueId/{sync-logs,report} — what auditors read, tenant-isolated.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { BadRequestError, NotFoundError } from '@hub/contracts'
+import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
 import { canReadVenue, decodeCursor, encodeCursor, type Principal } from '@hub/service-kit'
 import { Problems, ReportQuery, ReportSchema, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../schemas/compliance.ts'
 import { buildReport, reportCsv } from '../../../../plugins/app/report.ts'
@@ -16,7 +16,7 @@ function checkVenue(principal: Principal, venueId: string): void {
   if (!canReadVenue(principal, venueId)) throw new NotFoundError('VENUE_NOT_FOUND', 'No such venue in your tenant.')
 }
 
-const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+const syncLogRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = async (fastify, opts) => {
   fastify.get(
     '/venues/:venueId/sync-logs',
     { schema: { tags, security, summary: "A venue's sync runs, newest first", params: VenueParams, querystring: SyncLogListQuery, response: { 200: SyncLogListSchema, ...Problems } } },
@@ -69,10 +69,19 @@ const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/sync-logs/pull',
     {
-      schema: { tags, security, summary: 'Pull the sync-log feed now (admin)', response: { 200: Type.Object({ stored: Type.Integer() }), ...Problems, 503: Problems[400] } },
+      // The feed spans every tenant: only the operators (OPERATOR_TENANT_IDS; nobody when empty,
+      // as for tenantless security events) may drive it, and the answer says that the pull ran,
+      // not how many runs of other tenants it stored.
+      schema: { tags, security, summary: 'Pull the sync-log feed now (operator admins)', response: { 204: Type.Null(), ...Problems, 503: Problems[400] } },
       config: { auth: { roles: ['admin'] } },
     },
-    async () => ({ stored: await fastify.syncLogConsumer.pullOnce() }),
+    async (request, reply) => {
+      if (!opts.operatorTenantIds.includes(request.principal.tenantId)) {
+        throw new ForbiddenError('OPERATOR_ONLY', 'The sync-log pull is for the platform operators.')
+      }
+      await fastify.syncLogConsumer.pullOnce()
+      return reply.code(204).send(null)
+    },
   )
 }
 

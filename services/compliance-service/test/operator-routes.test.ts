@@ -1,0 +1,48 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { createFastify, type ServiceInstance } from '@hub/service-kit'
+import { bearer, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { generateKeyRingJson } from '@hub/crypto'
+import integrationService from '../../integration-service/src/app.ts'
+import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
+import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
+import complianceService from '../src/app.ts'
+import { loadConfig } from '../src/config.ts'
+import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
+
+const db = await createTestDatabase([INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const prefix = testRedisPrefix()
+const common = testServiceEnv(prefix)
+const apps: ServiceInstance[] = []
+test.after(async () => {
+  await Promise.all(apps.map((app) => app.close()))
+  await db.drop()
+  await deleteRedisPrefix(prefix)
+})
+
+test('POST /sync-logs/pull is for operator admins only and reveals no global figures', async () => {
+  const integration = createFastify({ service: 'integration-service', logLevel: 'silent' })
+  apps.push(integration)
+  await integration.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]) }) })
+  const integrationUrl = await listenLocal(integration)
+  const operatorTenant = randomUUID()
+  const compliance = createFastify({ service: 'compliance-service', logLevel: 'silent' })
+  apps.push(compliance)
+  await compliance.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false', OPERATOR_TENANT_IDS: operatorTenant }) })
+  await compliance.ready()
+
+  const tenantAdmin = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] })) })
+  assert.equal(tenantAdmin.statusCode, 403, tenantAdmin.body)
+  assert.equal(tenantAdmin.json().code, 'OPERATOR_ONLY')
+  const operator = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
+  assert.equal(operator.statusCode, 204, operator.body)
+  assert.equal(operator.body, '', 'no count of other tenants\' runs')
+
+  // No operators configured: nobody pulls by hand (the consumer loop still does).
+  const unconfigured = createFastify({ service: 'compliance-service', logLevel: 'silent' })
+  apps.push(unconfigured)
+  await unconfigured.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false' }) })
+  const anyAdmin = await unconfigured.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
+  assert.equal(anyAdmin.statusCode, 403)
+})
