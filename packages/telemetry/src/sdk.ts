@@ -67,16 +67,21 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }))
   trace.setGlobalTracerProvider(provider)
   const ignoreIncoming = (path: string | undefined) => UNTRACED_PATHS.has((path ?? '').split('?')[0] ?? '')
+  // OTEL_NODE_DISABLED_INSTRUMENTATIONS (as in the SDK's auto-instrumentations): e.g. `fastify`
+  // keeps the HTTP server span but drops the per-route and per-hook spans.
+  const disabled = new Set((env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ?? '').split(',').map((name) => name.trim()).filter(Boolean))
+  const wanted = <T>(name: string, make: () => T): T[] => (disabled.has(name) ? [] : [make()])
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ignoreIncoming(req.url), requireParentforOutgoingSpans: true }),
-      new UndiciInstrumentation({ requireParentforSpans: true }),
-      new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (route) => ignoreIncoming(route.url) }),
+      // Trace context goes out on every request; the server span of a probe or scrape is skipped.
+      ...wanted('http', () => new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ignoreIncoming(req.url), requireParentforOutgoingSpans: true })),
+      ...wanted('undici', () => new UndiciInstrumentation({ requireParentforSpans: true })),
+      ...wanted('fastify', () => new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (route) => ignoreIncoming(route.url) })),
       // Statements as written ($1 placeholders), never their values; no spans for pool checkouts.
-      new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true }),
+      ...wanted('pg', () => new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true })),
       // The command name only: keys and values can carry ids, IPs and nonces.
-      new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
+      ...wanted('ioredis', () => new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command })),
     ],
   })
   return {
