@@ -1,29 +1,36 @@
-# One image for every service; SERVICE picks which one runs (see docker-compose.yml).
-FROM node:20-bookworm-slim AS base
-ENV PNPM_VERSION=9.15.4 NODE_ENV=production
-WORKDIR /app
+# syntax=docker/dockerfile:1
+# One image for every process of the hub; the command picks which one runs (docker-compose.yml,
+# infra/k8s). It holds compiled JavaScript and production dependencies only: no TypeScript, no tsx,
+# no tests.
+#
+# Node 22 LTS pinned by digest (a tag moves, a digest does not). Bump tag and digest together,
+# e.g. with Dependabot or Renovate; `docker buildx imagetools inspect node:22-bookworm-slim` prints
+# the current one.
+ARG NODE_IMAGE=node:22-bookworm-slim@sha256:43ac6c60b8f89723f746e8a92ce91abd5017e627ce1ddfe4238355d3a30b772c
+
+FROM ${NODE_IMAGE} AS base
+ENV PNPM_VERSION=9.15.4 CI=true
 RUN npm install -g pnpm@${PNPM_VERSION}
+WORKDIR /app
 
-FROM base AS deps
-COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
-COPY packages/contracts/package.json packages/contracts/
-COPY packages/crypto/package.json packages/crypto/
-COPY packages/internal-auth/package.json packages/internal-auth/
-COPY packages/service-kit/package.json packages/service-kit/
-COPY packages/provider-simulators/package.json packages/provider-simulators/
-COPY services/api-gateway/package.json services/api-gateway/
-COPY services/venue-service/package.json services/venue-service/
-COPY services/integration-service/package.json services/integration-service/
-COPY services/compliance-service/package.json services/compliance-service/
-RUN pnpm install --frozen-lockfile --prod=false
-
-FROM base AS runtime
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=deps /app/packages ./packages
-COPY --from=deps /app/services ./services
+# Everything installed (TypeScript is a devDependency), then src/ transpiled into /out with the
+# repository's layout (scripts/build.mjs).
+FROM base AS build
 COPY . .
-RUN pnpm install --frozen-lockfile --offline --prod=false && pnpm typecheck
-USER node
-ARG SERVICE=api-gateway
-ENV SERVICE=${SERVICE}
-CMD ["sh", "-c", "exec node --import tsx services/${SERVICE}/src/server.ts"]
+RUN pnpm install --frozen-lockfile && node scripts/build.mjs --out=/out --no-link
+
+# The compiled workspace with production dependencies only, from the same lockfile.
+FROM base AS prod-deps
+COPY --from=build /out /app
+RUN pnpm install --frozen-lockfile --prod && rm -rf /root/.local/share/pnpm /root/.cache
+
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production HOME=/tmp NODE_OPTIONS=--enable-source-maps
+WORKDIR /app
+# Owned by root and not writable by the app user: the root filesystem is read-only anyway in
+# Kubernetes, and only /tmp (an emptyDir there) is written.
+COPY --from=prod-deps /app /app
+# Numeric, so Kubernetes can prove runAsNonRoot without a passwd lookup; matches runAsUser in infra/k8s.
+USER 10001:10001
+EXPOSE 3000 3002 3009 3010 3019
+CMD ["node", "services/api-gateway/src/server.js"]

@@ -185,11 +185,14 @@ describe('venue deletion revokes OAuth', () => {
   scenario('deleting a venue revokes its OAuth (Stripe Connect) connection at the provider', async () => {
     const venueId = await api.createVenue('E2E Connected Hall')
     // Consent as a browser would: authorize at the hub, approve at the provider, back through the gateway.
-    const { authorizeUrl } = await api.ok('GET', `/api/v1/integrations/oauth/stripe/authorize?venueId=${venueId}`)
-    const consent = await fetch(authorizeUrl as string, { redirect: 'manual' })
+    const started = await stack.api('GET', `/api/v1/integrations/oauth/stripe/authorize?venueId=${venueId}`)
+    assert.equal(started.status, 200, JSON.stringify(started.body))
+    // The flow is bound to the browser that started it: the cookie goes back with the callback.
+    const cookie = (started.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+    const consent = await fetch(started.body.authorizeUrl as string, { redirect: 'manual' })
     assert.equal(consent.status, 302)
     const back = new URL(consent.headers.get('location') ?? '')
-    const callback = await fetch(`${stack.gateway}${back.pathname}${back.search}`, { redirect: 'manual' })
+    const callback = await fetch(`${stack.gateway}${back.pathname}${back.search}`, { redirect: 'manual', headers: { cookie } })
     assert.equal(callback.status, 302, await callback.text())
     const outcome = new URL(callback.headers.get('location') ?? '')
     assert.equal(outcome.searchParams.get('status'), 'success', outcome.search)
@@ -279,4 +282,25 @@ describe('outages', () => {
     const truth = (await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)).ids as string[]
     assert.deepEqual(ids.sort(), [...truth].sort())
   }, { timeout: 240_000 })
+})
+
+// Last in the file: tripping the anonymous limit blocks this IP's anonymous calls for a window.
+describe('security events at the edge', () => {
+  scenario('probing /internal and tripping the anonymous rate limit at the gateway are listed for operators within 5 s', async () => {
+    const since = Date.now() - 1_000
+    const probe = await fetch(`${stack.gateway}/internal/venues/${stack.tenantId}`)
+    assert.equal(probe.status, 404)
+    let limited = false
+    for (let i = 0; i < 400 && !limited; i++) {
+      const response = await fetch(`${stack.gateway}/api/v1/venues`)
+      await response.body?.cancel()
+      limited = response.status === 429
+    }
+    assert.ok(limited, 'the anonymous limit answers 429')
+    await eventually('the probe and the rate limit listed as security events', 5_000, async () => {
+      const { body } = await stack.api('GET', '/api/v1/compliance/security-events?scope=system&limit=500')
+      const seen = (type: string) => (body.data as Json[]).some((event) => event.source === 'api-gateway' && event.type === type && Date.parse(String(event.lastSeenAt ?? event.occurredAt)) >= since)
+      return seen('SUSPICIOUS_ACCESS') && seen('RATE_LIMIT') ? true : undefined
+    }, 250)
+  })
 })

@@ -10,6 +10,25 @@ checkNode()
 if (!process.argv.includes('--no-install')) install()
 await checkServices({ DATABASE_ADMIN_URL: process.env.TEST_DATABASE_ADMIN_URL, REDIS_URL: process.env.TEST_REDIS_URL })
 
+// Tools the deployment tests run (infra/test): installed from Debian when missing and we are root
+// (CI is), otherwise a clear failure. Never a silent skip.
+const DEBIAN_TOOLS = [
+  ['promtool', 'prometheus'],
+  ['amtool', 'prometheus-alertmanager'],
+]
+function ensureDebianTools() {
+  const missing = DEBIAN_TOOLS.filter(([binary]) => spawnSync('sh', ['-c', `command -v ${binary}`], { stdio: 'ignore' }).status !== 0)
+  if (missing.length === 0) return
+  const packages = missing.map(([, pkg]) => pkg)
+  if (process.getuid?.() !== 0) fail(`${missing.map(([b]) => b).join(', ')} not found. Install them first: sudo apt-get install --no-install-recommends ${packages.join(' ')}`)
+  step(`installing ${packages.join(', ')} (apt-get)`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
+    const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env })
+    if (result.status !== 0) fail(`apt-get ${args.join(' ')} failed (exit ${result.status ?? result.signal})`)
+  }
+}
+
 step('type-checking')
 pnpm(['run', '--silent', 'typecheck'])
 step('linting')
@@ -28,11 +47,13 @@ function testFiles(dir) {
 
 const filter = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))
 const matching = (files) => files.filter((file) => filter.length === 0 || filter.some((f) => file.includes(f))).sort()
-const files = matching(['packages', 'services'].flatMap((dir) => testFiles(join(ROOT, dir))))
+// infra/test: the deployment artifacts (build, Compose, Kubernetes, Prometheus) and the compiled start path.
+const files = matching(['packages', 'services', 'infra'].flatMap((dir) => testFiles(join(ROOT, dir))))
 // The system tests start the whole stack per file as real processes: one file at a time, after the
 // rest, so two stacks never compete for the two cores they are budgeted on (README, Testing).
 const e2eFiles = matching(testFiles(join(ROOT, 'e2e')))
 if (files.length + e2eFiles.length === 0) fail('no test files found')
+if (files.some((file) => file.startsWith('infra'))) ensureDebianTools()
 
 function run(label, list, concurrency) {
   if (list.length === 0) return 0

@@ -47,11 +47,18 @@ export interface E2EStack {
 export interface E2EOptions {
   /** Extra variables for every process (e.g. a shorter poll interval). */
   env?: Record<string, string>
-  /** How long each process may take to become ready (default 120 s). */
+  /** How long each process may take to become ready (default READY_TIMEOUT_MS). */
   readyTimeoutMs?: number
 }
 
 const secret = () => randomBytes(24).toString('base64url')
+
+/**
+ * How long a process may take to answer /ready. Generous: on a saturated two-core box (load 30+)
+ * loading integration-service's provider SDKs through tsx alone has taken over two minutes, and a
+ * slow start is not what these tests are about.
+ */
+const READY_TIMEOUT_MS = 240_000
 
 /** Polls `probe` until it returns something other than undefined, or fails with `what` at the deadline. */
 export async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {
@@ -96,6 +103,8 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // Two cores run six processes, the test and Postgres: start-up stalls are expected, not pressure.
     MAX_EVENT_LOOP_DELAY_MS: '0',
     SYNC_LOG_POLL_MS: '500',
+    // Metrics listeners on free ports too, like every other port of a test stack.
+    METRICS_PORT: '0',
     // The tests poll through the gateway; the per-user limit is proven elsewhere, not tripped here.
     RATE_LIMIT_USER_MAX: '100000',
     // A killed worker's job goes to the next worker within seconds, not the production 30 s.
@@ -108,7 +117,7 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
   // The children run in the log directory, so a developer's .env in the repository never leaks in.
-  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: options.readyTimeoutMs ?? 120_000 })
+  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: options.readyTimeoutMs ?? READY_TIMEOUT_MS })
   const killNow = () => processes.killAllNow()
   process.once('exit', killNow)
   after(async () => {

@@ -58,6 +58,8 @@ export const CommonEnv = {
 
 export const DatabaseEnv = {
   DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://' }),
+  /** Connections per process; replicas × this must stay under Postgres' max_connections (README, Capacity). */
+  DATABASE_POOL_MAX: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
 } satisfies TProperties
 
 /** Loads `.env` from the working directory (or `path`) without overriding real variables. */

@@ -70,14 +70,36 @@ class DirectorySource implements Knex.MigrationSource<string> {
     this.directory = directory
   }
   async getMigrations(): Promise<string[]> {
-    return (await readdir(this.directory)).filter((file) => /^\d{14}_[a-z0-9_]+\.ts$/.test(file)).sort()
+    return (await readdir(this.directory)).filter((file) => /^\d{14}_[a-z0-9_]+\.(ts|js)$/.test(file)).sort()
   }
+  /** The compiled `.js` of a migration keeps its `.ts` name: knex_migrations rows stay the same in both. */
   getMigrationName(migration: string): string {
-    return migration
+    return migration.replace(/\.js$/, '.ts')
   }
   async getMigration(migration: string): Promise<Knex.Migration> {
     return (await import(pathToFileURL(join(this.directory, migration)).href)) as Knex.Migration
   }
+}
+
+/**
+ * Migrations in the service's folder that its schema has not applied. Readiness uses it: a pod of a
+ * new release whose migration Job has not run yet stays out of the load balancer instead of
+ * answering 500s from a missing column.
+ */
+export async function pendingMigrations(knex: Knex, spec: Pick<SchemaSpec, 'schema' | 'directory'>): Promise<string[]> {
+  const source = new DirectorySource(spec.directory)
+  const expected = (await source.getMigrations()).map((file) => source.getMigrationName(file))
+  let applied: string[]
+  try {
+    applied = ((await knex.raw(`select name from ${ident(spec.schema)}.knex_migrations`)) as { rows: Array<{ name: string }> }).rows.map((row) => row.name)
+  } catch (error) {
+    // 42P01: no knex_migrations table yet (3F000: no schema): nothing is applied.
+    const code = (error as { code?: string }).code
+    if (code === '42P01' || code === '3F000') return expected
+    throw error
+  }
+  const done = new Set(applied)
+  return expected.filter((name) => !done.has(name))
 }
 
 /**

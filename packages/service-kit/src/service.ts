@@ -28,6 +28,7 @@ import securityRelay from './plugins/security-relay.ts'
 import { Counter } from 'prom-client'
 import { outboxSecurityEventSink, streamSecurityEventSink } from './security-event-outbox.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
+import { pendingMigrations, type SchemaSpec } from './migrations.ts'
 import { createInternalClient, createSecurityEventReporter, httpSecurityEventSink, newestKey, parseInternalAuthKeys, type SecurityEventSink } from '@hub/internal-auth'
 
 declare module 'fastify' {
@@ -95,6 +96,7 @@ export function writeClientError(error: Error & { code?: string }, socket: Socke
   socket.destroy()
 }
 
+
 export function createFastify(opts: FastifyFactoryOptions) {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
   const trust = opts.trustProxy ?? false
@@ -148,6 +150,8 @@ export interface KitOptions {
   description?: string
   databaseUrl?: string
   databasePoolMax?: number
+  /** The schema this service owns: /ready answers 503 while it has migrations pending. */
+  databaseSchema?: Pick<SchemaSpec, 'schema' | 'directory'>
   redisUrl?: string
   redisPrefix?: string
   jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; issuer: string; audience: string; deferFailures?: boolean; maxAgeSeconds?: number; clockSkewSeconds?: number }
@@ -254,6 +258,13 @@ export const serviceKit = fp(
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
     if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
+    const schema = opts.databaseSchema
+    if (opts.databaseUrl && schema) {
+      fastify.addReadinessCheck('migrations', async () => {
+        const pending = await pendingMigrations(fastify.db.knex, schema)
+        if (pending.length > 0) throw new Error(`${pending.length} migration(s) pending in schema ${schema.schema}, e.g. ${pending[0]}`)
+      })
+    }
     if (opts.redisUrl) await fastify.register(redis, { url: opts.redisUrl, prefix: opts.redisPrefix ?? 'hub:', service: opts.service, requireNoEviction: process.env.NODE_ENV === 'production' })
     if (opts.internal) await fastify.register(internal, { service: opts.internal.service, keysJson: opts.internal.keysJson, permissions: opts.internal.permissions })
     // onClose hooks run last-added first: the reporter writes what it holds before the database

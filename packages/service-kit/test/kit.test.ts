@@ -70,14 +70,18 @@ test('JWKS: RS256 tokens from the key set pass; wrong key, wrong algorithm and s
 test('graceful shutdown lets in-flight requests finish', async () => {
   const app = createFastify({ service: 'shutdown-test', logLevel: 'silent' })
   await app.register(serviceKit, { service: 'shutdown-test' })
+  let arrived!: () => void
+  const inHandler = new Promise<void>((resolve) => (arrived = resolve))
   app.get('/slow', { config: { auth: false } }, async () => {
+    arrived()
     await sleep(300)
     return { done: true }
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = app.server.address() as { port: number }
   const inFlight = fetch(`http://127.0.0.1:${port}/slow`)
-  await sleep(50)
+  // Close only once the request is being handled: one that arrives after close() is refused 503.
+  await inHandler
   const closing = app.close()
   const response = await inFlight
   assert.equal(response.status, 200)

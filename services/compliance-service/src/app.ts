@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
 import type { ComplianceServiceConfig } from './config.ts'
+import { COMPLIANCE_SCHEMA } from './db/schema.ts'
 import compliance from './plugins/app/compliance.ts'
 import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
@@ -25,6 +26,8 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Audit log, security events and sync-log records for auditors.',
     databaseUrl: config.DATABASE_URL,
+    databasePoolMax: config.DATABASE_POOL_MAX,
+    databaseSchema: COMPLIANCE_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },

@@ -125,6 +125,19 @@ test('backs off while integration-service is down and catches up when it returns
   assert.deepEqual(caughtUp.map((r) => r.id), runs.map((r) => r.id))
 })
 
+test('a replica that does not run the consumer reports no sync-log lag, however long it has been up', async (t) => {
+  const compliance = await startCompliance('http://127.0.0.1:9')
+  const gauge = compliance.metrics.registry.getSingleMetric('compliance_sync_log_consumer_lag_seconds')
+  assert.ok(gauge)
+  // An hour later, for the gauge's collect() only: it runs synchronously inside get(), and the
+  // clock is real again before anything else (other apps' timers) can read it.
+  t.mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  t.mock.timers.tick(3_600_000)
+  const reading = gauge.get()
+  t.mock.timers.reset()
+  assert.deepEqual((await reading).values.map((sample) => sample.value), [0])
+})
+
 test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV", async () => {
   const integration = await startIntegration()
   const compliance = await startCompliance(integration.url)

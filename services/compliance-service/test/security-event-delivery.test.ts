@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { signRequest } from '@hub/internal-auth'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_REDIS_URL, bearer, createTestDatabase, deleteRedisPrefix, freePort, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, TEST_REDIS_URL, bearer, createTestDatabase, deleteRedisPrefix, freePort, listenLocal, scrapeMetrics, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import venueService from '../../venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
 import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
@@ -206,7 +206,7 @@ test('two gateway replicas share one stream: every 429 is counted once in the st
     (rows) => total(rows) === refused,
   )
   assert.ok(stored.length <= 4, `one event per replica and window, give or take a tick (${stored.length})`)
-  const metrics = await replicas[0]!.inject({ url: '/metrics' })
+  const metrics = { body: await scrapeMetrics(replicas[0]!) }
   assert.match(metrics.body, /^security_events_dropped_total\{service="api-gateway"\} 0$/m, 'the drop counter is exported, and nothing was dropped')
 })
 

@@ -20,6 +20,7 @@ import syncTriggerRoutes from './routes/internal/sync-trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import settingsRoutes from './routes/api/v1/settings.ts'
 import type { IntegrationServiceConfig } from './config.ts'
+import { INTEGRATION_SCHEMA } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -39,6 +40,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Provider connections, sync engine, webhooks and sync logs.',
     databaseUrl: config.DATABASE_URL,
+    databasePoolMax: config.DATABASE_POOL_MAX,
+    databaseSchema: INTEGRATION_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },

@@ -100,6 +100,10 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationSer
       } catch (error) {
         problems.push(`ENCRYPTION_KEYS: ${(error as Error).message}`)
       }
+      // Empty means "any tenant's admin may pause every queue": tolerable on a laptop, not in production.
+      if (config.NODE_ENV === 'production' && String(config.OPERATOR_TENANT_IDS).trim() === '') {
+        problems.push('OPERATOR_TENANT_IDS: required in production (the tenants whose admins operate the queues)')
+      }
       // One verifier authenticates every realm's QuickBooks notifications: a missing one refuses
       // them all, and a known one lets anybody forge them.
       if (config.NODE_ENV === 'production') {

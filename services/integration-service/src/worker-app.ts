@@ -11,6 +11,7 @@ import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
+import { INTEGRATION_SCHEMA } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -31,6 +32,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
     metrics: { port: config.METRICS_WORKER_PORT ?? (config.METRICS_PORT === 0 ? 0 : undefined), host: config.METRICS_HOST ?? config.HOST },
     description: 'Queue processors of integration-service: syncs, pushes and webhook events.',
     databaseUrl: config.DATABASE_URL,
+    databasePoolMax: config.DATABASE_POOL_MAX,
+    databaseSchema: INTEGRATION_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     // Writes its refusals to integration-service's outbox; that service's relay delivers them.

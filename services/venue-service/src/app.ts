@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
 import type { VenueServiceConfig } from './config.ts'
+import { VENUE_SCHEMA } from './db/schema.ts'
 import venues from './plugins/app/venues.ts'
 import venueRoutes from './routes/api/v1/venues/index.ts'
 import memberRoutes from './routes/api/v1/venues/members.ts'
@@ -19,6 +20,8 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
     metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST ?? config.HOST },
     description: 'Venues and who may manage them, isolated per tenant.',
     databaseUrl: config.DATABASE_URL,
+    databasePoolMax: config.DATABASE_POOL_MAX,
+    databaseSchema: VENUE_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },

@@ -105,7 +105,7 @@ test('health, readiness, metrics and OpenAPI answer without a token', async () =
   assert.equal((await app.inject({ url: '/health' })).json().status, 'ok')
   const ready = await app.inject({ url: '/ready' })
   assert.equal(ready.statusCode, 200, ready.body)
-  assert.deepEqual(ready.json().checks, { postgres: { status: 'up' }, redis: { status: 'up' }, shutdown: { status: 'up' } })
+  assert.deepEqual(ready.json().checks, { postgres: { status: 'up' }, migrations: { status: 'up' }, redis: { status: 'up' }, shutdown: { status: 'up' } })
   await app.inject({ url: `/api/v1/venues/${randomUUID()}`, headers: admin })
   assert.equal((await app.inject({ url: '/metrics' })).statusCode, 404, 'metrics are not on the public listener')
   const metrics = { body: await scrapeMetrics(app) }

@@ -54,6 +54,14 @@ export default fp(
       async () => ({ status: 'ok' as const, service: opts.service, uptimeSeconds: Math.round(process.uptime()), ...(opts.details ? await opts.details() : {}) }),
     )
 
+    // Liveness for the kubelet: the process answers, whatever its dependencies (the gateway's /health
+    // asks every upstream, and restarting a gateway because venue-service is down helps no one).
+    fastify.get(
+      '/live',
+      { schema: { tags: ['operations'], summary: 'Liveness without dependencies', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }, config: { auth: false, rateLimit: false } },
+      async () => ({ status: 'ok' as const }),
+    )
+
     fastify.get(
       '/ready',
       { schema: { tags: ['operations'], summary: 'Readiness: Postgres, Redis and other dependencies', response: { 200: ReadySchema, 503: ReadySchema } }, config: { auth: false, rateLimit: false } },

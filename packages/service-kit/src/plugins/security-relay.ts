@@ -88,7 +88,14 @@ export default fp(
 
     async function deliverBatch(): Promise<number> {
       await ensureGroup()
-      const entries = (await take()).filter(([, fields]) => fields !== null)
+      const taken = await take().catch(async (error: unknown) => {
+        // Redis emptied (restart without persistence, failover): the group went with the stream.
+        if (!String((error as Error).message).includes('NOGROUP')) throw error
+        groupReady = false
+        await ensureGroup()
+        return take()
+      })
+      const entries = taken.filter(([, fields]) => fields !== null)
       if (entries.length === 0) return 0
       const events: SecurityEventInput[] = []
       for (const [id, fields] of entries) {

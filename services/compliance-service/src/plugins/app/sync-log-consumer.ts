@@ -30,8 +30,10 @@ export function createSyncLogConsumer(deps: {
     name: 'compliance_sync_log_consumer_lag_seconds',
     help: 'Seconds since the consumer last reached the end of the sync-log feed',
     registers: [deps.registry],
+    // Only a replica that runs the consumer has a lag: API-only replicas (SYNC_LOG_CONSUMER=false)
+    // report 0 instead of the time since they started, which would page after ten minutes.
     collect() {
-      this.set((Date.now() - lastCaughtUp) / 1000)
+      this.set(running ? (Date.now() - lastCaughtUp) / 1000 : 0)
     },
   })
   const consumed = new Counter({ name: 'compliance_sync_log_consumer_rows_total', help: 'Sync-log rows stored from the feed', registers: [deps.registry] })
