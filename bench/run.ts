@@ -6,7 +6,7 @@ import { join } from 'node:path'
 
 const ROOT = join(import.meta.dirname, '..')
 const BENCHES: Record<string, string[]> = {
-  gateway: ['bench/gateway/gateway.ts'],
+  gateway: ['bench/gateway/gateway.ts', 'bench/gateway/tracing.ts'],
   secrets: ['bench/secrets/crypto.ts', 'bench/secrets/connection-get.ts'],
   'internal-auth': ['bench/internal-auth/sign-verify.ts', 'bench/internal-auth/signed-vs-unsigned.ts'],
   providers: ['bench/providers/providers.ts'],

@@ -22,7 +22,7 @@ export async function run() {
     JWT_SECRET: secret,
     JWT_ISSUER: 'bench',
     JWT_AUDIENCE: 'venue-hub',
-    INTERNAL_AUTH_KEYS: JSON.stringify({ 'venue-service': { k1: 'bench-internal-key' } }),
+    INTERNAL_AUTH_KEYS: JSON.stringify({ 'venue-service': { k1: 'bench-internal-key' }, 'api-gateway': { k1: 'bench-gateway-key' } }),
   }
   const [venuePort, gatewayPort] = [await freePort(), await freePort()]
   const children = [
@@ -33,6 +33,8 @@ export async function run() {
       VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`,
       // Rate limiting stays on (its Redis round trip is part of the cost) but never trips.
       RATE_LIMIT_USER_MAX: '1000000000',
+      // One load generator is one caller here: its 50 connections are all in flight at once.
+      MAX_IN_FLIGHT_PER_CLIENT: '1000',
     }),
   ]
   try {

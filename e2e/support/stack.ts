@@ -47,6 +47,8 @@ export interface E2EStack {
 export interface E2EOptions {
   /** Extra variables for every process (e.g. a shorter poll interval). */
   env?: Record<string, string>
+  /** How long each process may take to become ready (default READY_TIMEOUT_MS). */
+  readyTimeoutMs?: number
 }
 
 const secret = () => randomBytes(24).toString('base64url')
@@ -117,7 +119,7 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
   // The children run in the log directory, so a developer's .env in the repository never leaks in.
-  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: READY_TIMEOUT_MS })
+  const processes = new Stack(buildProcessSpecs(config), env, { output: { kind: 'files', dir: logDir }, cwd: logDir, exitWithParent: true, readyTimeoutMs: options.readyTimeoutMs ?? READY_TIMEOUT_MS })
   const killNow = () => processes.killAllNow()
   process.once('exit', killNow)
   after(async () => {

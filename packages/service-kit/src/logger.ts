@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyServerOptions } from 'fastify'
+import { activeTraceIds, annotateActiveSpan } from '@hub/telemetry'
 
 const SECRET_FIELDS = [
   'password',
@@ -44,8 +45,11 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 export function requestIdGenerator(trustedPeer: ((address: string | undefined) => boolean) | null) {
   return (req: IncomingMessage): string => {
     const incoming = req.headers['x-request-id']
-    if (trustedPeer && typeof incoming === 'string' && REQUEST_ID.test(incoming) && trustedPeer(req.socket?.remoteAddress)) return incoming
-    return randomUUID()
+    const id = trustedPeer && typeof incoming === 'string' && REQUEST_ID.test(incoming) && trustedPeer(req.socket?.remoteAddress) ? incoming : randomUUID()
+    // Fastify asks for the id while the request's server span is the active one: the id goes on
+    // it, so a problem's requestId finds its trace (and the x-trace-id header finds the id).
+    annotateActiveSpan({ 'http.request.id': id })
+    return id
   }
 }
 
@@ -67,6 +71,8 @@ export function loggerOptions(level: string, service: string): FastifyServerOpti
   return {
     level,
     base: { service },
+    // trace_id/span_id of the active span, so a log line leads to its trace (nothing when untraced).
+    mixin: () => activeTraceIds() ?? {},
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: {
       req: (req: { method: string; url: string; id?: string; ip?: string; headers?: Record<string, string | string[] | undefined> }) => ({

@@ -5,6 +5,7 @@
 // Nothing is ever dropped: a batch that cannot be delivered stays and is retried on the next tick.
 import type { FastifyInstance } from 'fastify'
 import { Counter } from 'prom-client'
+import { inSpan, SpanKind } from '@hub/telemetry'
 
 export interface OutboxRelay {
   /** Delivers everything undelivered now; resolves with how many rows were delivered. */
@@ -39,13 +40,17 @@ export function startOutboxRelay<Row extends { id: string }>(fastify: FastifyIns
     return fastify.db.withSystemScope(async (trx) => {
       const rows = (await trx(opts.table).whereNull('delivered_at').orderBy([{ column: 'occurred_at' }, { column: 'id' }]).limit(batchSize).forUpdate().skipLocked()) as Row[]
       if (rows.length === 0) return 0
-      await opts.deliver(rows)
-      const done = trx(opts.table).whereIn(
-        'id',
-        rows.map((row) => row.id),
-      )
-      await (opts.delivered === 'delete' ? done.delete() : done.update({ delivered_at: trx.fn.now() }))
-      return rows.length
+      // A span only for a batch that goes out (empty polls, every second, would be noise); the
+      // delivery's HTTP call is its child, so the receiver's handling joins the same trace.
+      return inSpan(`${opts.kind} outbox relay`, { kind: SpanKind.PRODUCER, attributes: { 'outbox.kind': opts.kind, 'outbox.table': opts.table, 'outbox.batch_size': rows.length } }, async () => {
+        await opts.deliver(rows)
+        const done = trx(opts.table).whereIn(
+          'id',
+          rows.map((row) => row.id),
+        )
+        await (opts.delivered === 'delete' ? done.delete() : done.update({ delivered_at: trx.fn.now() }))
+        return rows.length
+      })
     })
   }
 

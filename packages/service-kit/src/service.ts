@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import closeWithGrace from 'close-with-grace'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { SecurityEventReporter } from '@hub/contracts'
+import { activeTraceIds } from '@hub/telemetry'
 import { loggerOptions, requestIdGenerator } from './logger.ts'
 import { peerTrusted, type TrustProxy } from './proxy-trust.ts'
 import errorHandler, { FRAMEWORK_CODES, frameworkProblem, sendProblem } from './plugins/error-handler.ts'
@@ -223,6 +224,8 @@ export const serviceKit = fp(
     })
     fastify.addHook('onSend', async (request, reply) => {
       reply.header('x-request-id', request.id)
+      const trace = activeTraceIds()
+      if (trace) reply.header('x-trace-id', trace.trace_id)
       if (closing || draining) reply.header('connection', 'close')
     })
     fastify.decorateRequest('quietLog', false)

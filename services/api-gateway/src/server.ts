@@ -1,3 +1,5 @@
+// First: starts tracing (when configured) before anything it instruments is loaded.
+import '@hub/telemetry/register'
 import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
 import apiGateway, { SERVICE_NAME } from './app.ts'
 import { edgeServerOptions, loadConfig } from './config.ts'

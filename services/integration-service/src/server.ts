@@ -1,3 +1,5 @@
+// First: starts tracing (when configured) before anything it instruments is loaded.
+import '@hub/telemetry/register'
 import { createFastify, loadDotEnv, runServer, trustProxyOption } from '@hub/service-kit'
 import integrationService, { SERVICE_NAME } from './app.ts'
 import { loadConfig } from './config.ts'

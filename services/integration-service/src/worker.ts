@@ -1,6 +1,8 @@
 // Entry of the integration-worker process: health, readiness and metrics on
 // INTEGRATION_WORKER_PORT, and the queue processors. SIGTERM/SIGINT stop taking jobs; running
 // jobs checkpoint at their next page and are handed back for another worker to resume.
+// First: starts tracing (when configured) before anything it instruments is loaded.
+import '@hub/telemetry/register'
 import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
 import integrationWorker, { WORKER_NAME } from './worker-app.ts'
 import { startSyncProcessing } from './plugins/app/sync/index.ts'

@@ -57,7 +57,9 @@ async function register(fastify: FastifyInstance, config: GatewayConfig, upstrea
     // one another's sockets; with bodies buffered, a socket is held only while the upstream works.
     undici: { connections: config.UPSTREAM_CONNECTIONS, pipelining: 1, headersTimeout: config.UPSTREAM_TIMEOUT_MS, bodyTimeout: config.UPSTREAM_TIMEOUT_MS, keepAliveTimeout: 30_000 },
     replyOptions: {
-      rewriteRequestHeaders: (request, headers) => {
+      // A caller's trace context stops here: the upstream's parent is the gateway's own span, which
+      // the undici instrumentation injects (with tracing off, none is sent).
+      rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => {
         const rewritten: Record<string, string | string[] | undefined> = { ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }
         const length = bodyLengths.get(request)
         if (length !== undefined) {

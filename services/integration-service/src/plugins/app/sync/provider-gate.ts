@@ -2,6 +2,7 @@
 // provider's shared request budget, then the call; failures are counted, a 429 blocks the account
 // for every worker, and short provider waits and one OAuth refresh are absorbed in place so they
 // cost no job attempt.
+import { inSpan, SpanKind } from '@hub/telemetry'
 import { ProviderAuthError, ProviderError, ProviderRateLimitedError, ProviderUnavailableError } from '../../../providers/provider-errors.ts'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { CircuitBreakers } from './circuit-breaker.ts'
@@ -43,7 +44,26 @@ export function createProviderGate(deps: { limiter: RateLimiter; breakers: Circu
   const maxInlineRetries = deps.maxInlineRetries ?? 50
 
   /** One provider request (or one page of them) under the breaker and the budget. */
-  async function call<T>(target: GateTarget, fn: () => Promise<T>, options: { cost?: number; stopReason?: () => StopReason | null } = {}): Promise<T> {
+  async function call<T>(target: GateTarget, fn: () => Promise<T>, options: { cost?: number; stopReason?: () => StopReason | null; operation?: string } = {}): Promise<T> {
+    // One span per provider call (breaker and budget waits included, as they are part of its time);
+    // the SDK's own HTTP request is its child. Ids, names and outcomes only: never the payload.
+    return inSpan(`provider ${target.provider} ${options.operation ?? 'call'}`, { kind: SpanKind.CLIENT, attributes: { 'provider.name': target.provider, 'provider.operation': options.operation ?? 'call', 'provider.cost': options.cost ?? 1 } }, async (span) => {
+      try {
+        const result = await gatedCall(target, fn, options)
+        span.setAttribute('provider.outcome', 'ok')
+        return result
+      } catch (error) {
+        const kind = error instanceof ProviderError ? error.kind : error instanceof SyncFailure ? error.code : error instanceof Error ? error.name : 'error'
+        span.setAttribute('provider.outcome', kind)
+        if (error instanceof ProviderError && error.status !== undefined) span.setAttribute('http.response.status_code', error.status)
+        if (error instanceof ProviderRateLimitedError) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
+        if (error instanceof SyncFailure && error.retryAfterMs !== undefined) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
+        throw error
+      }
+    }, { expected: (error) => error instanceof RunInterrupted })
+  }
+
+  async function gatedCall<T>(target: GateTarget, fn: () => Promise<T>, options: { cost?: number; stopReason?: () => StopReason | null }): Promise<T> {
     try {
       await breakers.before(target.connectionId)
     } catch (error) {

@@ -139,7 +139,7 @@ export function createPushRunner(deps: {
 
       const pushBatch = async (batch: Candidate[]): Promise<Set<string>> => {
         const call = <T>(fn: () => Promise<T>, cost: number) =>
-          gate.withRetries(() => gate.call(target, fn, { cost, stopReason: signal.stopReason }), {
+          gate.withRetries(() => gate.call(target, fn, { cost, stopReason: signal.stopReason, operation: data.operation }), {
             stopReason: signal.stopReason,
             onAuthFailure: async () => {
               const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)

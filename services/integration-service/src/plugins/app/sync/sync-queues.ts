@@ -2,6 +2,7 @@
 // webhook (critical) never waits behind a backlog of batch work (low). Jobs carry ids only.
 import Bull from 'bull'
 import { Redis, type RedisOptions } from 'ioredis'
+import { currentTraceCarrier, type TraceCarrier } from '@hub/telemetry'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 
 export const QUEUES = {
@@ -47,7 +48,11 @@ export interface PushJobData {
   syncLogId: string
 }
 
-export type JobData = SyncJobData | WebhookJobData | PushJobData
+/**
+ * Every job may carry the W3C trace context of the request that enqueued it, so the worker's span
+ * for the job continues that trace (see carryTraceContext).
+ */
+export type JobData = (SyncJobData | WebhookJobData | PushJobData) & { trace?: TraceCarrier }
 
 export interface SyncQueues {
   queues: Record<QueueKey, Bull.Queue<JobData>>
@@ -108,6 +113,7 @@ export function createSyncQueues(options: { redisUrl: string; prefix: string; se
   const queues = Object.fromEntries(
     QUEUE_KEYS.map((key) => [key, new Bull<JobData>(QUEUES[key], { createClient, prefix: `${options.prefix}bull`, defaultJobOptions: { ...DEFAULT_JOB_OPTIONS, ...options.jobOptions }, settings })]),
   ) as Record<QueueKey, Bull.Queue<JobData>>
+  for (const key of QUEUE_KEYS) carryTraceContext(queues[key])
   return {
     queues,
     byName: (name) => QUEUE_KEYS.map((key) => queues[key]).find((queue) => queue.name === name),
@@ -116,4 +122,27 @@ export function createSyncQueues(options: { redisUrl: string; prefix: string; se
       for (const client of [shared.client, shared.subscriber, ...blocking]) client.disconnect()
     },
   }
+}
+
+/**
+ * Jobs added with a traced request active carry its trace context in their data (`trace`), so the
+ * worker continues the trace. Repeatable jobs do not: every repetition is a run of its own.
+ * Wrapping the queue here covers every enqueue path (API, relays, admin retries) in one place.
+ */
+function carryTraceContext(queue: Bull.Queue<JobData>): void {
+  const withTrace = (data: JobData, opts: Bull.JobOptions | undefined): JobData => {
+    if (opts?.repeat || data.trace) return data
+    const trace = currentTraceCarrier()
+    return trace ? { ...data, trace } : data
+  }
+  const add = queue.add.bind(queue) as (...args: unknown[]) => Promise<Bull.Job<JobData>>
+  const addBulk = queue.addBulk.bind(queue)
+  queue.add = ((...args: unknown[]) => {
+    const named = typeof args[0] === 'string'
+    const at = named ? 1 : 0
+    const next = [...args]
+    next[at] = withTrace(args[at] as JobData, args[at + 1] as Bull.JobOptions | undefined)
+    return add(...next)
+  }) as typeof queue.add
+  queue.addBulk = ((jobs: Parameters<typeof queue.addBulk>[0]) => addBulk(jobs.map((job) => ({ ...job, data: withTrace(job.data, job.opts) })))) as typeof queue.addBulk
 }

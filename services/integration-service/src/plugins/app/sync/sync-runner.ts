@@ -208,7 +208,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     const pump = async (): Promise<void> => {
       const iterator = adapter.listChanges(connection.ctx, entity, { mode: prep.mode, cursor: checkpoint, ...(deps.pageSize ? { pageSize: deps.pageSize } : {}) })[Symbol.asyncIterator]()
       const fetchNext = () => {
-        const promise = gate.call(target, () => iterator.next(), { stopReason: signal.stopReason })
+        const promise = gate.call(target, () => iterator.next(), { stopReason: signal.stopReason, operation: `list ${entity}` })
         // Awaited below; until then a failure must not count as unhandled.
         promise.catch(() => undefined)
         return promise

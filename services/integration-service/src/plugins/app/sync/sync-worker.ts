@@ -7,6 +7,7 @@ import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Database } from '@hub/service-kit'
+import { annotateActiveSpan, contextFromCarrier, inSpan, SpanKind } from '@hub/telemetry'
 import type { SyncLogRepository } from '../sync-log-repository.ts'
 import type { DeadLetterRepository } from './dead-letter-repository.ts'
 import { keepAttempt, type JobControl } from './job-control.ts'
@@ -162,6 +163,7 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
       }
       throw failure
     } finally {
+      annotateActiveSpan({ 'job.outcome': outcome })
       signal.dispose()
       metrics.job(job.queue.name, data.kind, outcome)
       metrics.runDuration(data.kind, providerOf(data), outcome, (performance.now() - started) / 1000)
@@ -172,7 +174,9 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
   for (const key of processors) {
     const queue = deps.queues.queues[key]
     void queue.process('*', options.concurrency[key], (job: Bull.Job<JobData>) => {
-      const running = handle(job)
+      // One span per attempt, continuing the trace of the request that enqueued the job.
+      const attributes = { 'messaging.system': 'bull', 'messaging.operation.type': 'process', 'messaging.destination.name': queue.name, 'messaging.message.id': String(job.id), 'job.kind': job.data.kind, 'job.attempt': job.attemptsMade + 1, 'job.max_attempts': job.opts.attempts ?? 1 }
+      const running = inSpan(`${queue.name} process`, { kind: SpanKind.CONSUMER, parent: contextFromCarrier(job.data.trace), attributes }, () => handle(job))
       active.add(running)
       void running.finally(() => active.delete(running)).catch(() => undefined)
       return running

@@ -79,7 +79,7 @@ export function createWebhookProcessor(deps: {
     let fetched: CanonicalRecord | null = null
     let invalid: ProviderInvalidError | null = null
     try {
-      fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason }), {
+      fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason, operation: `fetch ${entity}` }), {
         stopReason: signal.stopReason,
         onAuthFailure: async () => {
           const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
