@@ -9,8 +9,11 @@ import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
 /** What the README promises, with room for a busy two-core box. */
 const DEADLINE_MS = 5_000
-/** Long enough for every reporter and relay to have ticked with nothing to do many times. */
-const IDLE_MS = 20_000
+/**
+ * The issue's "a stack left idle for two minutes": every reporter and relay ticks with nothing to
+ * do many times over, and the folding window (60 s) of the first refusals has closed.
+ */
+const IDLE_MS = 120_000
 
 const stack = await startStack()
 
@@ -65,7 +68,7 @@ async function anonymousBadTokens(): Promise<number> {
 }
 
 describe('security events across processes', () => {
-  scenario('a refusal at each of the four services is listed within 5 s, and again after 20 s of idleness', async () => {
+  scenario('a refusal at each of the four services is listed within 5 s, and again after two minutes of idleness', async () => {
     const first = await allListed(await refuseEverywhere())
     for (const event of first) assert.equal(event.tenantId, stack.tenantId, 'a refusal of a signed-in user is its tenant event')
 
@@ -80,7 +83,7 @@ describe('security events across processes', () => {
     const before = await anonymousBadTokens()
     await stack.api('GET', '/api/v1/venues', { token: 'not.a.jwt' })
     await eventually('the second anonymous refusal counted', DEADLINE_MS, async () => ((await anonymousBadTokens()) === before + 1 ? true : undefined))
-  })
+  }, { timeout: IDLE_MS + 120_000 })
 
   scenario('a flood of 200 bad tokens at the gateway is stored as a handful of events counting 200', async () => {
     const rows = async () => (await listed('&scope=system')).filter((e) => e.source === 'api-gateway' && e.code === 'AUTH_TOKEN_INVALID')
