@@ -96,12 +96,14 @@ function AuditLog(): JSX.Element {
 }
 
 function Reports(): JSX.Element {
-  const venues = useLoad(() => call(api.GET('/api/v1/venues/', { params: { query: { limit: 100, sort: 'name' } } })), [])
+  const venues = useLoad(() => call(api.GET('/api/v1/venues', { params: { query: { limit: 100, sort: 'name' } } })), [])
   const [venueId, setVenueId] = useState('')
   const from = '2020-01-01T00:00:00Z'
   const to = new Date(Date.now() + 86400_000).toISOString()
   const report = useLoad(async () => (venueId ? call(api.GET('/api/v1/compliance/venues/{venueId}/report', { params: { path: { venueId }, query: { from, to } } })) : null), [venueId])
   const exporting = useAction()
+  // The route answers CSV too (Accept: text/csv); this page asks for JSON.
+  const summary = report.data !== null && typeof report.data === 'object' ? report.data : null
   return (
     <Section title="Sync report per venue">
       <label>
@@ -112,14 +114,14 @@ function Reports(): JSX.Element {
         </select>
       </label>
       <ErrorNote error={report.error ?? venues.error ?? exporting.error} />
-      {report.data ? (
+      {summary ? (
         <>
           <h3>Records moved</h3>
           <ul class="list">
-            {Object.entries(report.data.recordsMoved).map(([k, c]) => <li key={k}><code>{k}</code>: +{c.created} −{c.deleted} ✗{c.failed}</li>)}
+            {Object.entries(summary.recordsMoved).map(([k, c]) => <li key={k}><code>{k}</code>: +{c.created} −{c.deleted} ✗{c.failed}</li>)}
           </ul>
           <h3>Failures</h3>
-          {report.data.failures.length === 0 ? <p>None.</p> : <ul class="list">{report.data.failures.map((f) => <li key={f.syncLogId}>{f.provider} {f.entity}: {f.errorMessage ?? f.status}</li>)}</ul>}
+          {summary.failures.length === 0 ? <p>None.</p> : <ul class="list">{summary.failures.map((f) => <li key={f.syncLogId}>{f.provider} {f.entity}: {f.errorMessage ?? f.status}</li>)}</ul>}
           <button type="button" onClick={() => exporting.run(() => download(`/api/v1/compliance/venues/${venueId}/report?from=${from}&to=${encodeURIComponent(to)}`, `sync-report-${venueId}.csv`))}>Download CSV</button>
         </>
       ) : null}

@@ -43,9 +43,9 @@ export function OperationsPage({ queueDashboard }: { queueDashboard: string }): 
       </Section>
       <Section title="Dead letters">
         <ErrorNote error={dead.error} />
-        {dead.data && dead.data.items.length === 0 ? <p>No dead letters.</p> : null}
+        {dead.data && dead.data.data.length === 0 ? <p>No dead letters.</p> : null}
         <ul class="list">
-          {(dead.data?.items ?? []).map((d) => (
+          {(dead.data?.data ?? []).map((d) => (
             <li key={d.id}>
               <code>{d.queue}</code> {d.jobName} · {d.attempts} attempts · {when(d.failedAt)} · {d.errorMessage ?? d.errorCode}{' '}
               {d.retriedAt || d.discardedAt ? <span class="muted">{d.retriedAt ? 'retried' : 'discarded'}</span> : (

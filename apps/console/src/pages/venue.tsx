@@ -381,7 +381,7 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
           </tbody>
         </table>
       </div>
-      {records.data ? <p class="muted">{rows.length} shown{records.data.hasMore ? '; more exist — narrow the filters' : ''}.</p> : null}
+      {records.data ? <p class="muted">{rows.length} shown{records.data.nextCursor ? '; more exist — narrow the filters' : ''}.</p> : null}
     </Section>
   )
 }

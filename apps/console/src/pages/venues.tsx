@@ -6,7 +6,7 @@ import { isAdmin, type Session } from '../auth/session.ts'
 import { ErrorNote, Link, Loading, Section, useAction, useLoad } from '../ui.tsx'
 
 export function VenuesPage({ session }: { session: Session }): JSX.Element {
-  const venues = useLoad(() => call(api.GET('/api/v1/venues/', { params: { query: { limit: 100, sort: 'name' } } })), [])
+  const venues = useLoad(() => call(api.GET('/api/v1/venues', { params: { query: { limit: 100, sort: 'name' } } })), [])
   const [name, setName] = useState('')
   const [timezone, setTimezone] = useState('Europe/London')
   const [currency, setCurrency] = useState('GBP')
@@ -34,7 +34,7 @@ export function VenuesPage({ session }: { session: Session }): JSX.Element {
             onSubmit={(event) => {
               event.preventDefault()
               void create.run(async () => {
-                await call(api.POST('/api/v1/venues/', { body: { name, timezone, currency } }))
+                await call(api.POST('/api/v1/venues', { body: { name, timezone, currency } }))
                 setName('')
                 venues.reload()
               })
