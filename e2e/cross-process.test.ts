@@ -132,7 +132,7 @@ describe('sync and webhooks', () => {
     // The same bytes again, as a provider retry would send them: acknowledged, not stored again.
     const again = await fetch(`${stack.gateway}/api/v1/integrations/webhooks/stripe/${connectionId}`, { method: 'POST', headers: delivery.headers as Record<string, string>, body: delivery.payload as string })
     assert.equal(again.status, 200)
-    assert.deepEqual(await again.json(), { received: 0, duplicates: 1 })
+    assert.deepEqual(await again.json(), { received: 0, duplicates: 1, ignored: 0 })
 
     // A later event is the barrier: once it is processed, the duplicate had its chance to be too.
     const barrier = await stack.sim('stripe', 'POST', '/_sim/webhooks/fire', { accountId, type: 'customer.updated', objectId: second })
