@@ -54,19 +54,41 @@ export function startOutboxRelay<Row extends { id: string }>(fastify: FastifyIns
     })
   }
 
+  const drainer = startDrainer(fastify, { kind: opts.kind, intervalMs: opts.intervalMs, batch: deliverBatch, last: (count) => count < batchSize, delivered, failures })
+  fastify.addHook('onClose', async () => drainer.stop())
+  return { flush: drainer.flush }
+}
+
+export interface Drainer {
+  /** Delivers batches until the buffer is drained; a flush during a drain shares it. */
+  flush(): Promise<number>
+  /** Stops the timer and waits for a drain under way. */
+  stop(): Promise<void>
+}
+
+/**
+ * The loop both relays (outbox tables, the gateway's Redis stream) run: batches one after another
+ * until `last` says the buffer is drained, one drain at a time, then again `intervalMs` after the
+ * drain ended (no timer when 0). A failed batch is counted and logged; what it held is retried on
+ * the next drain.
+ */
+export function startDrainer(
+  fastify: FastifyInstance,
+  opts: { kind: string; intervalMs: number; batch(): Promise<number>; last(count: number): boolean; delivered: Counter; failures: Counter },
+): Drainer {
   let running: Promise<number> | null = null
   function flush(): Promise<number> {
     running ??= (async () => {
       let total = 0
       try {
         for (;;) {
-          const count = await deliverBatch()
+          const count = await opts.batch()
           total += count
-          delivered.inc(count)
-          if (count < batchSize) return total
+          opts.delivered.inc(count)
+          if (opts.last(count)) return total
         }
       } catch (error) {
-        failures.inc()
+        opts.failures.inc()
         fastify.log.warn({ err: { message: (error as Error).message }, delivered: total }, `${opts.kind} events not delivered; will retry`)
         return total
       }
@@ -87,10 +109,12 @@ export function startOutboxRelay<Row extends { id: string }>(fastify: FastifyIns
     timer.unref()
   }
   if (opts.intervalMs > 0) fastify.addHook('onReady', async () => tick())
-  fastify.addHook('onClose', async () => {
-    closing = true
-    if (timer) clearTimeout(timer)
-    await running
-  })
-  return { flush }
+  return {
+    flush,
+    async stop() {
+      closing = true
+      if (timer) clearTimeout(timer)
+      await running
+    },
+  }
 }

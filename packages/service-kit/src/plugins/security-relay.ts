@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { Counter } from 'prom-client'
 import { complianceClient, type SecurityEventInput } from '@hub/contracts'
-import { startOutboxRelay, type OutboxRelay } from '../outbox-relay.ts'
+import { startDrainer, startOutboxRelay, type OutboxRelay } from '../outbox-relay.ts'
 import { newestCopies, type SecurityEventOutboxRow } from '../security-event-outbox.ts'
 
 declare module 'fastify' {
@@ -114,45 +114,12 @@ export default fp(
       return entries.length
     }
 
-    let running: Promise<number> | null = null
-    function flush(): Promise<number> {
-      running ??= (async () => {
-        let total = 0
-        try {
-          for (;;) {
-            const count = await deliverBatch()
-            total += count
-            delivered.inc(count)
-            if (count === 0) return total
-          }
-        } catch (error) {
-          failures.inc()
-          fastify.log.warn({ err: { message: (error as Error).message }, delivered: total }, 'security events not delivered; will retry')
-          return total
-        }
-      })().finally(() => {
-        running = null
-      })
-      return running
-    }
-    fastify.decorate('securityRelay', { flush })
+    const drainer = startDrainer(fastify, { kind: 'security', intervalMs: opts.intervalMs, batch: deliverBatch, last: (count) => count === 0, delivered, failures })
+    fastify.decorate('securityRelay', { flush: drainer.flush })
 
-    let timer: NodeJS.Timeout | null = null
-    let closing = false
-    const tick = () => {
-      timer = setTimeout(() => {
-        void flush().finally(() => {
-          if (!closing) tick()
-        })
-      }, opts.intervalMs)
-      timer.unref()
-    }
-    if (opts.intervalMs > 0) fastify.addHook('onReady', async () => tick())
     // The consumer leaves the group only when it holds nothing: leaving drops its pending list.
     fastify.addHook('onClose', async () => {
-      closing = true
-      if (timer) clearTimeout(timer)
-      await running
+      await drainer.stop()
       try {
         const pending = (await redis.xpending(key, GROUP, '-', '+', 1, consumer)) as unknown[]
         if (pending.length === 0) await redis.xgroup('DELCONSUMER', key, GROUP, consumer)
