@@ -64,8 +64,9 @@ export function hub(stack: E2EStack) {
       for (;;) {
         const page = await ok('GET', `/api/v1/integrations/records?venueId=${venueId}&provider=stripe&entity=${entity}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`)
         all.push(...(page.data as Json[]))
+        // Every list answers {data, nextCursor}; null on the last page.
+        if (page.nextCursor === null) return all
         cursor = page.nextCursor as string
-        if (!page.hasMore) return all
       }
     },
     async auditTrail(entityId: string): Promise<Json[]> {
