@@ -1,5 +1,6 @@
 // Shared by the benchmarks: spawn a service as its own process (as in production) and wait for it.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
@@ -9,6 +10,24 @@ import type autocannon from 'autocannon'
 export { freePort } from '@hub/service-kit/testing'
 
 export const ROOT = join(import.meta.dirname, '..')
+
+/**
+ * What every benchmarked process shares: its own Redis prefix, a shared-secret JWT (test mode:
+ * production would rightly refuse one; the code measured is the same) and an internal key per service.
+ */
+export function benchEnv(): Record<string, string> {
+  const keys = Object.fromEntries(['api-gateway', 'venue-service', 'integration-service', 'compliance-service'].map((service) => [service, { k1: `bench-${service}-${randomUUID()}` }]))
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: 'redis://127.0.0.1:6379',
+    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
+    JWT_SECRET: `bench-secret-${randomUUID()}`,
+    JWT_ISSUER: 'bench',
+    JWT_AUDIENCE: 'venue-hub',
+    INTERNAL_AUTH_KEYS: JSON.stringify(keys),
+  }
+}
 
 
 export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {

@@ -5,25 +5,15 @@ import autocannon from 'autocannon'
 import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { figuresOf, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { benchEnv, figuresOf, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 const CONNECTIONS = 50
 
 export async function run() {
   const db = await createTestDatabase([VENUE_SCHEMA])
-  const secret = `bench-secret-${randomUUID()}`
-  // Test mode: production would (rightly) refuse a shared-secret JWT; the code measured is the same.
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
-    JWT_SECRET: secret,
-    JWT_ISSUER: 'bench',
-    JWT_AUDIENCE: 'venue-hub',
-    INTERNAL_AUTH_KEYS: JSON.stringify({ 'venue-service': { k1: 'bench-internal-key' }, 'api-gateway': { k1: 'bench-gateway-key' } }),
-  }
+  const common = benchEnv()
+  const secret = common.JWT_SECRET ?? ''
   const [venuePort, gatewayPort] = [await freePort(), await freePort()]
   const children = [
     startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),

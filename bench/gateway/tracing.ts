@@ -9,7 +9,7 @@ import autocannon from 'autocannon'
 import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { figuresOf, fmt, freePort, startService, stopAll, waitFor, type LoadFigures } from '../support.ts'
+import { benchEnv, figuresOf, fmt, freePort, startService, stopAll, waitFor, type LoadFigures } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const CONNECTIONS = 50
@@ -35,17 +35,8 @@ async function startSink(): Promise<{ url: string; exports: () => number; close:
 export async function run() {
   const db = await createTestDatabase([VENUE_SCHEMA])
   const sink = await startSink()
-  const secret = `bench-secret-${randomUUID()}`
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
-    JWT_SECRET: secret,
-    JWT_ISSUER: 'bench',
-    JWT_AUDIENCE: 'venue-hub',
-    INTERNAL_AUTH_KEYS: JSON.stringify({ 'venue-service': { k1: 'bench-internal-key' }, 'api-gateway': { k1: 'bench-gateway-key' } }),
-  }
+  const common = benchEnv()
+  const secret = common.JWT_SECRET ?? ''
   const tracing = { ...(process.env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ? { OTEL_NODE_DISABLED_INSTRUMENTATIONS: process.env.OTEL_NODE_DISABLED_INSTRUMENTATIONS } : {}), OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO) }
   const stacks = [
     { label: 'tracing off', env: {} },
