@@ -155,3 +155,15 @@ test('reports upstream readiness on /health, merges OpenAPI without internal rou
   assert.equal(big.statusCode, 413)
   assert.equal(big.json().code, 'PAYLOAD_TOO_LARGE')
 })
+
+test('the audit digests\' public keys need no token (GET only); every other audit-log path still does', async () => {
+  const gateway = await build()
+  // compliance-service is stopped in this rig: a 503 means the edge let the request through.
+  const keys = await gateway.inject({ url: '/api/v1/compliance/audit-log/signing-keys' })
+  assert.equal(keys.statusCode, 503, keys.body)
+  assert.equal(keys.json().code, 'UPSTREAM_UNAVAILABLE')
+  for (const [method, url] of [['POST', '/api/v1/compliance/audit-log/signing-keys'], ['GET', '/api/v1/compliance/audit-log/digests'], ['GET', '/api/v1/compliance/audit-log/signing-keys/x'], ['GET', '/api/v1/compliance/audit-log']] as const) {
+    const response = await gateway.inject({ method, url })
+    assert.equal(response.statusCode, 401, `${method} ${url}: ${response.body}`)
+  }
+})

@@ -10,6 +10,7 @@ import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
 import auditLogRoutes from './routes/api/v1/compliance/audit-log.ts'
+import auditDigestRoutes from './routes/api/v1/compliance/audit-digests.ts'
 import syncLogRoutes from './routes/api/v1/compliance/sync-logs.ts'
 import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
 
@@ -42,7 +43,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
       ),
     },
   })
-  await fastify.register(compliance, { integrationUrl: config.INTEGRATION_SERVICE_URL, pollMs: config.SYNC_LOG_POLL_MS, runConsumer: config.SYNC_LOG_CONSUMER })
+  await fastify.register(compliance, { integrationUrl: config.INTEGRATION_SERVICE_URL, pollMs: config.SYNC_LOG_POLL_MS, runConsumer: config.SYNC_LOG_CONSUMER, signingKeysJson: config.AUDIT_SIGNING_KEYS, digestIntervalMs: config.AUDIT_DIGEST_INTERVAL_MS })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
@@ -50,6 +51,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(auditDigestRoutes, { prefix: '/api/v1/compliance' })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

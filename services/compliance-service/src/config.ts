@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { SigningKeyRing } from '@hub/crypto'
 import { COMMON_SECRETS, CommonEnv, DatabaseEnv, parseConfig } from '@hub/service-kit'
 
 export const ComplianceServiceEnv = Type.Object({
@@ -12,7 +13,27 @@ export const ComplianceServiceEnv = Type.Object({
   SYNC_LOG_CONSUMER: Type.Boolean({ default: true }),
   /** Comma-separated tenants whose admins are operators: they see tenantless security events and may trigger the global sync-log pull. None when empty. */
   OPERATOR_TENANT_IDS: Type.String({ default: '' }),
+  /**
+   * Ed25519 keys that sign audit digests: `{"<version>": "<base64 of a 32-byte seed>"}`; the
+   * highest version signs, and every public key stays published. Unset: a key made at start-up
+   * signs (its public key is kept, so what it signed stays verifiable) and a warning is logged.
+   */
+  AUDIT_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
+  /** How often every tenant's audit chain head is signed (0: never on a timer; POST .../digests still signs). */
+  AUDIT_DIGEST_INTERVAL_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
 
-export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ComplianceServiceConfig => parseConfig(ComplianceServiceEnv, env, { secrets: COMMON_SECRETS })
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ComplianceServiceConfig =>
+  parseConfig(ComplianceServiceEnv, env, {
+    secrets: [...COMMON_SECRETS, 'AUDIT_SIGNING_KEYS'],
+    refine: (config) => {
+      if (config.AUDIT_SIGNING_KEYS === undefined) return []
+      try {
+        SigningKeyRing.fromEnv(String(config.AUDIT_SIGNING_KEYS))
+        return []
+      } catch (error) {
+        return [(error as Error).message.replace(/^AUDIT_SIGNING_KEYS is invalid: /, 'AUDIT_SIGNING_KEYS: ')]
+      }
+    },
+  })

@@ -151,3 +151,53 @@ export const AuditChainVerificationSchema = Type.Object({
     }),
   ),
 })
+
+export const AuditExportQuery = Type.Object(
+  {
+    from: DateTime,
+    to: DateTime,
+    /**
+     * `csv` (default): the entries that happened in [from, to). `jsonl`: one JSON object a line,
+     * made for `npm run audit:verify`: a header, then the contiguous stretch of the chain from the
+     * first entry that happened in the period to the last (so every link can be checked), then
+     * the signed digests whose head lies in that stretch and the public keys they name.
+     */
+    format: Type.Optional(StringEnum(['csv', 'jsonl'] as const)),
+  },
+  { additionalProperties: false },
+)
+
+const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$' })
+
+export const SignedDigestSchema = Type.Object({
+  tenantId: UuidString,
+  /** 1 for the tenant's first digest, then one more each time its head is signed. */
+  digestNo: Type.Integer({ minimum: 1 }),
+  headSeq: Type.String({ pattern: '^[0-9]+$' }),
+  headHash: Sha256Hex,
+  /** digestHash of the digest before (the genesis hash for the first): digests form a chain. */
+  previousDigestHash: Sha256Hex,
+  signedAt: DateTime,
+  keyId: Type.String(),
+  /** SHA-256 of the signed message (the canonical JSON of the fields above with `format`). */
+  digestHash: Sha256Hex,
+  /** Ed25519 signature of the signed message, base64. */
+  signature: Type.String(),
+})
+
+export const DigestListQuery = Type.Object(
+  { limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 512 })) },
+  { additionalProperties: false },
+)
+export const DigestListSchema = Type.Object({ data: Type.Array(SignedDigestSchema), nextCursor: Nullable(Type.String()) })
+
+export const SigningKeySchema = Type.Object({
+  keyId: Type.String(),
+  algorithm: Type.Literal('Ed25519'),
+  /** SubjectPublicKeyInfo, PEM. */
+  publicKeyPem: Type.String(),
+  firstSeenAt: DateTime,
+  /** Whether new digests are signed with it; rotated-out keys stay listed so old digests verify. */
+  current: Type.Boolean(),
+})
+export const SigningKeyListSchema = Type.Object({ keys: Type.Array(SigningKeySchema) })

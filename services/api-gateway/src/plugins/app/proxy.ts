@@ -91,6 +91,11 @@ async function proxies(fastify: FastifyInstance, opts: { config: GatewayConfig }
     await register(fastify, opts.config, integration, '/api/v1/integrations/oauth', { auth: false, routes: ['/:provider/callback'], httpMethods: ['GET'] })
     await register(fastify, opts.config, integration, '/api/v1/integrations/oauth')
   }
+  const compliance = upstreams.find((u) => u.name === 'compliance-service')
+  if (compliance) {
+    // The audit digests' public keys are for outside auditors, who hold no token of ours.
+    await register(fastify, opts.config, compliance, '/api/v1/compliance/audit-log/signing-keys', { auth: false, routes: ['/'], httpMethods: ['GET'] })
+  }
   for (const upstream of upstreams) {
     for (const prefix of upstream.prefixes) await register(fastify, opts.config, upstream, prefix)
   }

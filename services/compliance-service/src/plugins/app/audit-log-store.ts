@@ -2,11 +2,11 @@
 // hash = SHA-256(prev_hash "\n" canonical event), where the canonical event is its JSON with keys
 // sorted at every depth. Appends for one tenant are serialised by an advisory lock, so the chain
 // has exactly one head; an event id seen before is skipped, so a relay may deliver twice.
-import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
 import type { AuditEventInput } from '@hub/contracts'
+import { GENESIS_HASH, eventHash } from './audit-chain.ts'
 
-export const GENESIS_HASH = '0'.repeat(64)
+export { GENESIS_HASH }
 
 export interface AuditLogRow {
   seq: string
@@ -45,17 +45,6 @@ export interface ChainVerification {
   firstBroken: { seq: string; eventId: string; reason: 'hash_mismatch' | 'chain_broken' } | null
 }
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, inner]) => inner !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonicalJson(inner)}`).join(',')}}`
-  }
-  return JSON.stringify(value ?? null)
-}
-
 type EventColumns = Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>
 
 /** The event as auditors read it; the hash covers exactly these fields. */
@@ -78,7 +67,7 @@ export function auditEventOf(row: EventColumns) {
 }
 
 export function chainHash(prevHash: string, row: EventColumns): string {
-  return createHash('sha256').update(`${prevHash}\n${canonicalJson(auditEventOf(row))}`).digest('hex')
+  return eventHash(prevHash, auditEventOf(row))
 }
 
 const table = (trx: Knex.Transaction) => trx<AuditLogRow>('compliance.audit_log')
@@ -138,6 +127,17 @@ export function createAuditLogStore() {
     /** Entries that happened in [from, to), in log order, after a sequence number (for exports). */
     async range(trx: Knex.Transaction, filter: { from: string; to: string; afterSeq: string; limit: number }): Promise<AuditLogRow[]> {
       return (await table(trx).where('occurred_at', '>=', filter.from).andWhere('occurred_at', '<', filter.to).andWhere('seq', '>', filter.afterSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
+    },
+
+    /** First and last sequence numbers of the entries that happened in [from, to); null when none did. */
+    async seqSpan(trx: Knex.Transaction, from: string, to: string): Promise<{ firstSeq: string; lastSeq: string } | null> {
+      const span = (await table(trx).where('occurred_at', '>=', from).andWhere('occurred_at', '<', to).min('seq as first').max('seq as last').first()) as { first: string | null; last: string | null } | undefined
+      return span?.first && span.last ? { firstSeq: String(span.first), lastSeq: String(span.last) } : null
+    },
+
+    /** Every entry after `afterSeq` up to `throughSeq`, in chain order: a contiguous stretch of the chain. */
+    async stretch(trx: Knex.Transaction, filter: { afterSeq: string; throughSeq: string; limit: number }): Promise<AuditLogRow[]> {
+      return (await table(trx).where('seq', '>', filter.afterSeq).andWhere('seq', '<=', filter.throughSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
     },
 
     /** Recomputes the tenant's chain from the start and names the first row that does not fit. */

@@ -2,6 +2,9 @@
 // the audit log.
 import fp from 'fastify-plugin'
 import { integrationClient } from '@hub/contracts'
+import { SigningKeyRing, generateSigningKeyRingJson } from '@hub/crypto'
+import { createAuditDigestStore, type AuditDigestStore } from './audit-digest-store.ts'
+import { createAuditDigestJob, type AuditDigestJob } from './audit-digest-job.ts'
 import { createAuditLogStore, type AuditLogStore } from './audit-log-store.ts'
 import { createSecurityEventRepository, type SecurityEventRepository } from './security-event-repository.ts'
 import { createSyncLogStore, type SyncLogStore } from './sync-log-store.ts'
@@ -13,11 +16,13 @@ declare module 'fastify' {
     auditLogStore: AuditLogStore
     syncLogStore: SyncLogStore
     syncLogConsumer: SyncLogConsumer
+    auditDigestStore: AuditDigestStore
+    auditDigestJob: AuditDigestJob
   }
 }
 
 export default fp(
-  async (fastify, opts: { integrationUrl: string; pollMs: number; runConsumer: boolean }) => {
+  async (fastify, opts: { integrationUrl: string; pollMs: number; runConsumer: boolean; signingKeysJson: string | undefined; digestIntervalMs: number }) => {
     fastify.decorate('securityEventStore', createSecurityEventRepository())
     fastify.decorate('auditLogStore', createAuditLogStore())
     const store = createSyncLogStore()
@@ -33,6 +38,15 @@ export default fp(
     fastify.decorate('syncLogConsumer', consumer)
     if (opts.runConsumer) fastify.addHook('onReady', async () => consumer.start())
     fastify.addHook('onClose', async () => consumer.stop())
+
+    if (opts.signingKeysJson === undefined) fastify.log.warn('AUDIT_SIGNING_KEYS is not set: audit digests are signed with a key made at start-up, which no restart can sign with again')
+    const ring = SigningKeyRing.fromEnv(opts.signingKeysJson ?? generateSigningKeyRingJson([1]))
+    const digestStore = createAuditDigestStore(ring)
+    fastify.decorate('auditDigestStore', digestStore)
+    const digestJob = createAuditDigestJob({ db: fastify.db, store: digestStore, registry: fastify.metrics.registry, logger: fastify.log, intervalMs: opts.digestIntervalMs })
+    fastify.decorate('auditDigestJob', digestJob)
+    if (opts.digestIntervalMs > 0) fastify.addHook('onReady', async () => digestJob.start())
+    fastify.addHook('onClose', async () => digestJob.stop())
   },
   { name: 'compliance', dependencies: ['@hub/service-kit'] },
 )

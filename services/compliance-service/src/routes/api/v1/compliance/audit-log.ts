@@ -8,7 +8,8 @@ import { BadRequestError } from '@hub/contracts'
 import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
 import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../plugins/app/report.ts'
-import { AuditChainVerificationSchema, AuditLogListQuery, AuditLogListSchema, Problems, ReportQuery } from '../../../../schemas/compliance.ts'
+import { EXPORT_FORMAT } from '../../../../plugins/app/audit-chain.ts'
+import { AuditChainVerificationSchema, AuditExportQuery, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ seq: CursorField.int64() })
 const tags = ['audit log']
@@ -41,15 +42,32 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/audit-log/export',
     {
-      schema: { tags, security, summary: 'Every entry that happened in [from, to), oldest first, as CSV', querystring: ReportQuery, response: { 200: { description: 'The entries as CSV (RFC 4180), one header line first', content: { 'text/csv': { schema: Type.String() } } }, ...Problems } },
+      schema: {
+        tags,
+        security,
+        summary: 'Every entry that happened in [from, to), oldest first, as CSV; or, as JSON lines with the signed digests, for offline verification',
+        querystring: AuditExportQuery,
+        response: {
+          200: {
+            description: 'CSV (RFC 4180, one header line first), or JSON lines (format=jsonl) that `npm run audit:verify` checks without the database',
+            content: { 'text/csv': { schema: Type.String() }, 'application/x-ndjson': { schema: Type.String() } },
+          },
+          ...Problems,
+        },
+      },
       config: { auth: { roles: ['admin'] } },
     },
     async (request, reply) => {
-      const { from, to } = request.query
+      const { from, to, format } = request.query
       if (Date.parse(from) >= Date.parse(to)) throw new BadRequestError('INVALID_PERIOD', '`from` must be before `to`.', { errors: [{ path: '/querystring/from', message: 'must be before to' }] })
       const tenantId = request.principal.tenantId
       const db = fastify.db
       const store = fastify.auditLogStore
+      if (format === 'jsonl') {
+        // Read before anything is sent, as the CSV's first batch is.
+        const span = await db.withTenant(tenantId, (trx) => store.seqSpan(trx, from, to))
+        return sendJsonLines(streamed(jsonLines(tenantId, from, to, span)), `audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl`)
+      }
       const batch = (afterSeq: string) => db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
       // The first batch is read before anything is sent, so a failure there is still a clean
       // problem document; later batches are read as the client takes them, so a long period never
@@ -67,21 +85,53 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           rows = await batch(String(rows.at(-1)?.seq))
         }
       }
-      const body = Readable.from(lines())
-      // After the headers, an error can only cut the body short. The chunked body then never gets
-      // its last chunk and the socket is destroyed, so the client sees an incomplete response
-      // instead of a 200 that looks complete.
-      body.once('error', (error) => {
-        request.log.error({ err: { message: error.message } }, 'audit-log export failed mid-stream')
-        reply.raw.destroy(error)
-      })
       return reply
         .type('text/csv; charset=utf-8')
         .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
         // Streams go out as they are; the declared text/csv schema documents the body for OpenAPI.
-        .send(body as never)
+        .send(streamed(lines()) as never)
+
+      function streamed(source: AsyncGenerator<string>): Readable {
+        const body = Readable.from(source)
+        // After the headers, an error can only cut the body short. The chunked body then never gets
+        // its last chunk and the socket is destroyed, so the client sees an incomplete response
+        // instead of a 200 that looks complete.
+        body.once('error', (error) => {
+          request.log.error({ err: { message: error.message } }, 'audit-log export failed mid-stream')
+          reply.raw.destroy(error)
+        })
+        return body
+      }
+
+      function sendJsonLines(body: Readable, filename: string) {
+        return reply.type('application/x-ndjson; charset=utf-8').header('content-disposition', `attachment; filename="${filename}"`).send(body as never)
+      }
     },
   )
+
+  /**
+   * The JSON-lines export: a contiguous stretch of the chain (from the first entry that happened
+   * in the period to the last, whatever happened in between, so every link can be checked), then
+   * the digests signed over heads in that stretch and the public keys they name.
+   */
+  async function* jsonLines(tenantId: string, from: string, to: string, span: { firstSeq: string; lastSeq: string } | null): AsyncGenerator<string> {
+    const db = fastify.db
+    yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, kind: 'export', tenantId, from, to, exportedAt: new Date().toISOString(), firstSeq: span?.firstSeq ?? null, lastSeq: span?.lastSeq ?? null })}\n`
+    if (!span) return
+    let afterSeq = String(BigInt(span.firstSeq) - 1n)
+    for (;;) {
+      const rows = await db.withTenant(tenantId, (trx) => fastify.auditLogStore.stretch(trx, { afterSeq, throughSeq: span.lastSeq, limit: EXPORT_BATCH }))
+      for (const row of rows) yield `${JSON.stringify({ type: 'entry', ...toEntry(row) })}\n`
+      if (rows.length < EXPORT_BATCH) break
+      afterSeq = String(rows.at(-1)?.seq)
+    }
+    const digests = await db.withTenant(tenantId, (trx) => fastify.auditDigestStore.covering(trx, tenantId, span.firstSeq, span.lastSeq))
+    for (const digest of digests) yield `${JSON.stringify({ type: 'digest', ...digest })}\n`
+    const keyIds = [...new Set(digests.map((digest) => digest.keyId))]
+    if (keyIds.length === 0) return
+    const keys = await db.withSystemScope((trx) => fastify.auditDigestStore.publicKeys(trx, keyIds))
+    for (const key of keys) yield `${JSON.stringify({ type: 'key', keyId: key.keyId, algorithm: key.algorithm, publicKeyPem: key.publicKeyPem })}\n`
+  }
 
   fastify.get(
     '/audit-log/verify',

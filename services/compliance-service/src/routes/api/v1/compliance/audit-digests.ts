@@ -1,0 +1,63 @@
+// /api/v1/compliance/audit-log/digests and /signing-keys — the signed digests of a tenant's chain
+// head (signed hourly, or now on an admin's request), and the public keys that verify them. The
+// keys are public: an outside auditor fetches them without an account and pins them.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ConflictError, ProblemSchema } from '@hub/contracts'
+import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { DigestListQuery, DigestListSchema, Problems, SignedDigestSchema, SigningKeyListSchema } from '../../../../schemas/compliance.ts'
+
+const CursorSchema = Type.Object({ no: CursorField.int64() })
+const tags = ['audit log']
+const security = [{ bearerAuth: [] }]
+
+const auditDigestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/audit-log/signing-keys',
+    {
+      schema: { tags, security: [], summary: 'Public keys that verify audit digests, rotated-out ones included (public)', response: { 200: SigningKeyListSchema, 429: ProblemSchema } },
+      config: { auth: false },
+    },
+    async () => {
+      await fastify.auditDigestJob.storeKeys()
+      return { keys: await fastify.db.withSystemScope((trx) => fastify.auditDigestStore.publicKeys(trx)) }
+    },
+  )
+
+  fastify.get(
+    '/audit-log/digests',
+    {
+      schema: { tags, security, summary: "Signed digests of the caller's tenant's chain head, newest first", querystring: DigestListQuery, response: { 200: DigestListSchema, ...Problems } },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query
+      const before = cursor ? readCursor(cursor, CursorSchema) : undefined
+      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.auditDigestStore.list(trx, { limit: limit + 1, ...(before ? { beforeNo: Number(before.no) } : {}) }))
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ no: String(last.digestNo) }) : null }
+    },
+  )
+
+  fastify.post(
+    '/audit-log/digests',
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Sign the caller's tenant's chain head now (the hourly job does it for every tenant)",
+        response: { 201: SignedDigestSchema, ...Problems, 409: ProblemSchema },
+      },
+      config: { auth: { roles: ['admin'] } },
+    },
+    async (request, reply) => {
+      const tenantId = request.principal.tenantId
+      const digest = await fastify.auditDigestJob.signTenant(tenantId)
+      if (!digest) throw new ConflictError('AUDIT_HEAD_ALREADY_SIGNED', 'The chain head is already signed by the latest digest, or the audit log is empty.')
+      return reply.code(201).send(digest)
+    },
+  )
+}
+
+export default auditDigestRoutes
