@@ -11,6 +11,7 @@ import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
 import auditLogRoutes from './routes/api/v1/compliance/audit-log.ts'
 import auditDigestRoutes from './routes/api/v1/compliance/audit-digests.ts'
+import auditSegmentRoutes from './routes/api/v1/compliance/audit-segments.ts'
 import syncLogRoutes from './routes/api/v1/compliance/sync-logs.ts'
 import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
 
@@ -52,6 +53,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditDigestRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(auditSegmentRoutes, { prefix: '/api/v1/compliance', maxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

@@ -21,6 +21,8 @@ export const ComplianceServiceEnv = Type.Object({
   AUDIT_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   /** How often every tenant's audit chain head is signed (0: never on a timer; POST .../digests still signs). */
   AUDIT_DIGEST_INTERVAL_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
+  /** The most entries one sealed audit segment holds (its archive is built in memory, and removed in one transaction). */
+  AUDIT_SEGMENT_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
 

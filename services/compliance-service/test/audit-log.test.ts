@@ -48,7 +48,7 @@ async function auditLog(tenantId: string, query = ''): Promise<Entry[]> {
 async function verify(tenantId: string) {
   const response = await compliance.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenantId) })
   assert.equal(response.statusCode, 200, response.body)
-  return response.json() as { ok: boolean; checked: number; headHash: string; firstBroken: { seq: string; eventId: string; reason: string } | null }
+  return response.json() as { ok: boolean; checked: number; archived: number; headHash: string; firstBroken: { seq: string; eventId: string; reason: string } | null }
 }
 
 /** Creates, renames and deletes a venue: three audited changes. */
@@ -86,7 +86,7 @@ test('venue changes reach the audit log through the relay, chained per tenant, a
   assert.equal(created.prevHash, GENESIS_HASH, "the tenant's chain starts at the genesis hash")
   assert.equal(updated.prevHash, created.hash)
   assert.equal(deleted.prevHash, updated.hash)
-  assert.deepEqual(await verify(tenant), { ok: true, checked: 3, headHash: deleted.hash, firstBroken: null })
+  assert.deepEqual(await verify(tenant), { ok: true, checked: 3, archived: 0, headHash: deleted.hash, firstBroken: null })
   const report = await compliance.inject({ url: `/api/v1/compliance/venues/${venueId}/report?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z`, headers: adminOf(tenant) })
   assert.equal(report.statusCode, 200, 'a venue known from its audit trail has a report, deleted or not')
   assert.equal(report.json().totalRuns, 0)
@@ -162,7 +162,7 @@ test('the audit log refuses UPDATE, DELETE and TRUNCATE from its service role an
   await db.adminQuery(`alter table compliance.audit_log disable trigger audit_log_no_update_or_delete;
     update compliance.audit_log set after = '{"name":"Forged"}' where seq = ${second.seq};
     alter table compliance.audit_log enable trigger audit_log_no_update_or_delete`)
-  assert.deepEqual(await verify(tenant), { ok: false, checked: 1, headHash: second.prevHash, firstBroken: { seq: second.seq, eventId: second.eventId, reason: 'hash_mismatch' } })
+  assert.deepEqual(await verify(tenant), { ok: false, checked: 1, archived: 0, headHash: second.prevHash, firstBroken: { seq: second.seq, eventId: second.eventId, reason: 'hash_mismatch' } })
 
   const other = randomUUID()
   await venueLifecycle(venue, other)
@@ -171,7 +171,7 @@ test('the audit log refuses UPDATE, DELETE and TRUNCATE from its service role an
   await db.adminQuery(`alter table compliance.audit_log disable trigger audit_log_no_update_or_delete;
     delete from compliance.audit_log where seq = ${middle.seq};
     alter table compliance.audit_log enable trigger audit_log_no_update_or_delete`)
-  assert.deepEqual(await verify(other), { ok: false, checked: 1, headHash: first.hash, firstBroken: { seq: last.seq, eventId: last.eventId, reason: 'chain_broken' } })
+  assert.deepEqual(await verify(other), { ok: false, checked: 1, archived: 0, headHash: first.hash, firstBroken: { seq: last.seq, eventId: last.eventId, reason: 'chain_broken' } })
 })
 
 test('POST /internal/audit-events: signed callers with the permission only, bad batches refused, nothing half-written', async () => {

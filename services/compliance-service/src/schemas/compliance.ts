@@ -141,13 +141,17 @@ export const AuditChainVerificationSchema = Type.Object({
   ok: Type.Boolean(),
   /** Entries that fit the chain, from the first, before any break. */
   checked: Type.Integer(),
+  /** Entries of archived and removed segments, crossed by their sealed checkpoints. */
+  archived: Type.Integer(),
   /** The hash of the last entry that fit (the chain's head when ok). */
   headHash: Type.String(),
   firstBroken: Nullable(
     Type.Object({
       seq: Type.String(),
       eventId: UuidString,
-      reason: Type.Union([Type.Literal('hash_mismatch'), Type.Literal('chain_broken')], { description: 'hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered' }),
+      reason: Type.Union([Type.Literal('hash_mismatch'), Type.Literal('chain_broken'), Type.Literal('checkpoint_mismatch')], {
+        description: "hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered; checkpoint_mismatch: a removed segment's checkpoint does not start where the chain before it ends",
+      }),
     }),
   ),
 })
@@ -201,3 +205,30 @@ export const SigningKeySchema = Type.Object({
   current: Type.Boolean(),
 })
 export const SigningKeyListSchema = Type.Object({ keys: Type.Array(SigningKeySchema) })
+
+export const SealSegmentBody = Type.Object(
+  {
+    /** The segment runs from the end of the last one, in chain order, up to (not including) the first entry that happened at or after this instant. */
+    before: DateTime,
+  },
+  { additionalProperties: false },
+)
+export const SegmentParams = Type.Object({ segmentNo: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }, { additionalProperties: false })
+export const RemoveSegmentBody = Type.Object({ archiveSha256: Sha256Hex }, { additionalProperties: false })
+
+export const AuditSegmentSchema = Type.Object({
+  segmentNo: Type.Integer({ minimum: 1 }),
+  fromSeq: Type.String({ pattern: '^[0-9]+$' }),
+  throughSeq: Type.String({ pattern: '^[0-9]+$' }),
+  entryCount: Type.Integer({ minimum: 1 }),
+  /** The hash the segment's first entry links to (the previous segment's head, or the genesis hash). */
+  firstPrevHash: Sha256Hex,
+  headHash: Sha256Hex,
+  /** The signed digest of the segment's head, included in its archive. */
+  digestNo: Type.Integer({ minimum: 1 }),
+  /** SHA-256 of the archive's bytes: removal needs it, so only someone holding the archive removes. */
+  archiveSha256: Sha256Hex,
+  sealedAt: DateTime,
+  removedAt: Nullable(DateTime),
+})
+export const AuditSegmentListSchema = Type.Object({ data: Type.Array(AuditSegmentSchema) })

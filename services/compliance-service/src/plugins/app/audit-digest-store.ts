@@ -33,6 +33,18 @@ function toDigest(row: DigestRow): SignedDigest {
 
 export function createAuditDigestStore(ring: SigningKeyRing) {
   const digests = (trx: Knex.Transaction) => trx<DigestRow>('compliance.audit_digests')
+
+  // Two replicas signing at once would both take the same digest number: one waits here.
+  const lockDigests = (trx: Knex.Transaction, tenantId: string) => trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`compliance.audit_digests:${tenantId}`])
+
+  async function sign(trx: Knex.Transaction, tenantId: string, head: { seq: string; hash: string }, last: DigestRow | undefined, now: Date): Promise<SignedDigest> {
+    const unsigned = payloadOf({ tenantId, digestNo: (last?.digest_no ?? 0) + 1, headSeq: head.seq, headHash: head.hash, previousDigestHash: last?.digest_hash ?? GENESIS_HASH, signedAt: now.toISOString(), keyId: ring.currentKeyId })
+    const message = digestMessage(unsigned)
+    const { signature } = ring.sign(message)
+    const digestHash = digestHashOf(message)
+    await digests(trx).insert({ tenant_id: tenantId, digest_no: unsigned.digestNo, head_seq: unsigned.headSeq, head_hash: unsigned.headHash, previous_digest_hash: unsigned.previousDigestHash, signed_at: now, key_id: unsigned.keyId, payload: message, digest_hash: digestHash, signature })
+    return { ...unsigned, digestHash, signature }
+  }
   return {
     /** Records the ring's public keys (system scope); a key seen before is left as it is. */
     async registerKeys(trx: Knex.Transaction): Promise<void> {
@@ -52,18 +64,24 @@ export function createAuditDigestStore(ring: SigningKeyRing) {
      * when the head is the one the last digest signed already (or the chain is empty).
      */
     async signHead(trx: Knex.Transaction, tenantId: string, now = new Date()): Promise<SignedDigest | null> {
-      // Two replicas signing at once would both take the same digest number: one waits here.
-      await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`compliance.audit_digests:${tenantId}`])
+      await lockDigests(trx, tenantId)
       const head = (await trx('compliance.audit_log').where('tenant_id', tenantId).orderBy('seq', 'desc').first('seq', 'hash')) as { seq: string; hash: string } | undefined
       if (!head) return null
       const last = await digests(trx).where('tenant_id', tenantId).orderBy('digest_no', 'desc').first()
       if (last && String(last.head_seq) === String(head.seq)) return null
-      const unsigned = payloadOf({ tenantId, digestNo: (last?.digest_no ?? 0) + 1, headSeq: String(head.seq), headHash: head.hash, previousDigestHash: last?.digest_hash ?? GENESIS_HASH, signedAt: now.toISOString(), keyId: ring.currentKeyId })
-      const message = digestMessage(unsigned)
-      const { signature } = ring.sign(message)
-      const digestHash = digestHashOf(message)
-      await digests(trx).insert({ tenant_id: tenantId, digest_no: unsigned.digestNo, head_seq: unsigned.headSeq, head_hash: unsigned.headHash, previous_digest_hash: unsigned.previousDigestHash, signed_at: now, key_id: unsigned.keyId, payload: message, digest_hash: digestHash, signature })
-      return { ...unsigned, digestHash, signature }
+      return sign(trx, tenantId, { seq: String(head.seq), hash: head.hash }, last, now)
+    },
+
+    /**
+     * A digest whose head is the given entry (a sealed segment's last one): an existing digest of
+     * exactly that head, or a new one. Call inside `withTenant`.
+     */
+    async signEntry(trx: Knex.Transaction, tenantId: string, entry: { seq: string; hash: string }, now = new Date()): Promise<SignedDigest> {
+      await lockDigests(trx, tenantId)
+      const existing = await digests(trx).where({ tenant_id: tenantId, head_seq: entry.seq, head_hash: entry.hash }).orderBy('digest_no').first()
+      if (existing) return toDigest(existing)
+      const last = await digests(trx).where('tenant_id', tenantId).orderBy('digest_no', 'desc').first()
+      return sign(trx, tenantId, entry, last, now)
     },
 
     /** The tenant's digests newest first, before a digest number (the cursor). */
@@ -73,9 +91,11 @@ export function createAuditDigestStore(ring: SigningKeyRing) {
       return (await query.orderBy('digest_no', 'desc').limit(filter.limit)).map(toDigest)
     },
 
-    /** Digests whose head lies in [fromSeq, toSeq], oldest first (what an export can check). */
-    async covering(trx: Knex.Transaction, tenantId: string, fromSeq: string, toSeq: string): Promise<SignedDigest[]> {
-      return (await digests(trx).where('tenant_id', tenantId).andWhere('head_seq', '>=', fromSeq).andWhere('head_seq', '<=', toSeq).orderBy('digest_no')).map(toDigest)
+    /** Digests whose head lies in [fromSeq, toSeq], oldest first (what an export can check); up to a digest number when given. */
+    async covering(trx: Knex.Transaction, tenantId: string, fromSeq: string, toSeq: string, throughNo?: number): Promise<SignedDigest[]> {
+      const query = digests(trx).where('tenant_id', tenantId).andWhere('head_seq', '>=', fromSeq).andWhere('head_seq', '<=', toSeq)
+      if (throughNo !== undefined) query.andWhere('digest_no', '<=', throughNo)
+      return (await query.orderBy('digest_no')).map(toDigest)
     },
   }
 }

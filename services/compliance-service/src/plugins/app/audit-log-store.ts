@@ -41,8 +41,10 @@ export interface AuditLogFilter {
 export interface ChainVerification {
   ok: boolean
   checked: number
+  /** Entries of removed segments, vouched for by their checkpoints. */
+  archived: number
   headHash: string
-  firstBroken: { seq: string; eventId: string; reason: 'hash_mismatch' | 'chain_broken' } | null
+  firstBroken: { seq: string; eventId: string; reason: 'hash_mismatch' | 'chain_broken' | 'checkpoint_mismatch' } | null
 }
 
 type EventColumns = Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>
@@ -69,6 +71,9 @@ export function auditEventOf(row: EventColumns) {
 export function chainHash(prevHash: string, row: EventColumns): string {
   return eventHash(prevHash, auditEventOf(row))
 }
+
+/** An entry as auditors read it, in lists and exports. */
+export const toAuditEntry = (row: AuditLogRow) => ({ seq: String(row.seq), ...auditEventOf(row), recordedAt: row.recorded_at.toISOString(), prevHash: row.prev_hash, hash: row.hash })
 
 const table = (trx: Knex.Transaction) => trx<AuditLogRow>('compliance.audit_log')
 
@@ -140,20 +145,45 @@ export function createAuditLogStore() {
       return (await table(trx).where('seq', '>', filter.afterSeq).andWhere('seq', '<=', filter.throughSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
     },
 
-    /** Recomputes the tenant's chain from the start and names the first row that does not fit. */
+    /**
+     * Recomputes the tenant's chain from the start and names the first row that does not fit. A
+     * removed segment is crossed by its checkpoint: it must start from the hash reached so far,
+     * and the chain goes on from its sealed head.
+     */
     async verify(trx: Knex.Transaction, tenantId: string, batchSize = 1000): Promise<ChainVerification> {
+      const removed = (await trx('compliance.audit_segments as s')
+        .join('compliance.audit_segment_removals as r', function () {
+          this.on('r.tenant_id', 's.tenant_id').andOn('r.segment_no', 's.segment_no')
+        })
+        .where('s.tenant_id', tenantId)
+        .orderBy('s.from_seq')
+        .select('s.from_seq', 's.through_seq', 's.first_event_id', 's.first_prev_hash', 's.head_hash', 's.entry_count')) as Array<{ from_seq: string; through_seq: string; first_event_id: string; first_prev_hash: string; head_hash: string; entry_count: number }>
       let prevHash = GENESIS_HASH
       let checked = 0
+      let archived = 0
+      let nextGap = 0
+      const result = (firstBroken: ChainVerification['firstBroken']): ChainVerification => ({ ok: firstBroken === null, checked, archived, headHash: prevHash, firstBroken })
+      /** Crosses every removed segment that ends before `seq` (all of them when null). */
+      const crossGaps = (seq: bigint | null): ChainVerification | null => {
+        for (let gap = removed[nextGap]; gap && (seq === null || BigInt(gap.through_seq) < seq); gap = removed[++nextGap]) {
+          if (gap.first_prev_hash !== prevHash) return result({ seq: String(gap.from_seq), eventId: gap.first_event_id, reason: 'checkpoint_mismatch' })
+          prevHash = gap.head_hash
+          archived += gap.entry_count
+        }
+        return null
+      }
       let afterSeq = '0'
       for (;;) {
         const rows = (await table(trx).where('tenant_id', tenantId).andWhere('seq', '>', afterSeq).orderBy('seq').limit(batchSize)) as AuditLogRow[]
         for (const row of rows) {
-          if (row.prev_hash !== prevHash) return { ok: false, checked, headHash: prevHash, firstBroken: { seq: String(row.seq), eventId: row.event_id, reason: 'chain_broken' } }
-          if (chainHash(prevHash, row) !== row.hash) return { ok: false, checked, headHash: prevHash, firstBroken: { seq: String(row.seq), eventId: row.event_id, reason: 'hash_mismatch' } }
+          const broken = crossGaps(BigInt(row.seq))
+          if (broken) return broken
+          if (row.prev_hash !== prevHash) return result({ seq: String(row.seq), eventId: row.event_id, reason: 'chain_broken' })
+          if (chainHash(prevHash, row) !== row.hash) return result({ seq: String(row.seq), eventId: row.event_id, reason: 'hash_mismatch' })
           prevHash = row.hash
           checked++
         }
-        if (rows.length < batchSize) return { ok: true, checked, headHash: prevHash, firstBroken: null }
+        if (rows.length < batchSize) return crossGaps(null) ?? result(null)
         afterSeq = String(rows.at(-1)?.seq)
       }
     },

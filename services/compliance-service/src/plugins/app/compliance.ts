@@ -5,6 +5,7 @@ import { integrationClient } from '@hub/contracts'
 import { SigningKeyRing, generateSigningKeyRingJson } from '@hub/crypto'
 import { createAuditDigestStore, type AuditDigestStore } from './audit-digest-store.ts'
 import { createAuditDigestJob, type AuditDigestJob } from './audit-digest-job.ts'
+import { createAuditSegmentStore, type AuditSegmentStore } from './audit-segment-store.ts'
 import { createAuditLogStore, type AuditLogStore } from './audit-log-store.ts'
 import { createSecurityEventRepository, type SecurityEventRepository } from './security-event-repository.ts'
 import { createSyncLogStore, type SyncLogStore } from './sync-log-store.ts'
@@ -18,6 +19,7 @@ declare module 'fastify' {
     syncLogConsumer: SyncLogConsumer
     auditDigestStore: AuditDigestStore
     auditDigestJob: AuditDigestJob
+    auditSegmentStore: AuditSegmentStore
   }
 }
 
@@ -43,6 +45,7 @@ export default fp(
     const ring = SigningKeyRing.fromEnv(opts.signingKeysJson ?? generateSigningKeyRingJson([1]))
     const digestStore = createAuditDigestStore(ring)
     fastify.decorate('auditDigestStore', digestStore)
+    fastify.decorate('auditSegmentStore', createAuditSegmentStore(digestStore))
     const digestJob = createAuditDigestJob({ db: fastify.db, store: digestStore, registry: fastify.metrics.registry, logger: fastify.log, intervalMs: opts.digestIntervalMs })
     fastify.decorate('auditDigestJob', digestJob)
     if (opts.digestIntervalMs > 0) fastify.addHook('onReady', async () => digestJob.start())

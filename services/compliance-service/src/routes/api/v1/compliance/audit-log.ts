@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
 import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
-import { auditEventOf, type AuditLogRow } from '../../../../plugins/app/audit-log-store.ts'
+import { toAuditEntry } from '../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../plugins/app/report.ts'
 import { EXPORT_FORMAT } from '../../../../plugins/app/audit-chain.ts'
 import { AuditChainVerificationSchema, AuditExportQuery, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../schemas/compliance.ts'
@@ -18,7 +18,7 @@ const EXPORT_BATCH = 1000
 const EXPORT_COLUMNS = ['seq', 'occurred_at', 'recorded_at', 'source', 'actor_type', 'actor_id', 'action', 'entity_type', 'entity_id', 'request_id', 'ip', 'before', 'after', 'prev_hash', 'hash']
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value))
 
-const toEntry = (row: AuditLogRow) => ({ seq: String(row.seq), ...auditEventOf(row), recordedAt: row.recorded_at.toISOString(), prevHash: row.prev_hash, hash: row.hash })
+const toEntry = toAuditEntry
 
 const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
@@ -118,6 +118,14 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     const db = fastify.db
     yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, kind: 'export', tenantId, from, to, exportedAt: new Date().toISOString(), firstSeq: span?.firstSeq ?? null, lastSeq: span?.lastSeq ?? null })}\n`
     if (!span) return
+    // Right after a removed segment, its checkpoint anchors the first entry's link.
+    const anchor = await db.withTenant(tenantId, async (trx) => {
+      const segment = (await trx('compliance.audit_segments').where('tenant_id', tenantId).andWhere('through_seq', '<', span.firstSeq).orderBy('through_seq', 'desc').first('through_seq', 'head_hash')) as { through_seq: string; head_hash: string } | undefined
+      if (!segment) return null
+      const between = await trx('compliance.audit_log').where('tenant_id', tenantId).andWhere('seq', '>', segment.through_seq).andWhere('seq', '<', span.firstSeq).first('seq')
+      return between ? null : segment
+    })
+    if (anchor) yield `${JSON.stringify({ type: 'checkpoint', tenantId, throughSeq: String(anchor.through_seq), headHash: anchor.head_hash })}\n`
     let afterSeq = String(BigInt(span.firstSeq) - 1n)
     for (;;) {
       const rows = await db.withTenant(tenantId, (trx) => fastify.auditLogStore.stretch(trx, { afterSeq, throughSeq: span.lastSeq, limit: EXPORT_BATCH }))
