@@ -116,7 +116,7 @@ export function createAuditSegmentStore(digestStore: AuditDigestStore) {
         entry_count: rows.length,
         digest_no: digest.digestNo,
         archive_sha256: '',
-        sealed_at: new Date(Math.floor(now.getTime())),
+        sealed_at: now,
       }
       segment.archive_sha256 = sha256(await build(trx, segment))
       await segments(trx).insert(segment)
