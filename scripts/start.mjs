@@ -29,6 +29,7 @@ if (!existsSync(envPath)) {
       'JWT_AUDIENCE=venue-hub',
       `INTERNAL_AUTH_KEYS=${JSON.stringify(keys)}`,
       `ENCRYPTION_KEYS=${JSON.stringify({ 1: randomBytes(32).toString('base64') })}`,
+      `AUDIT_SIGNING_KEYS=${JSON.stringify({ 1: randomBytes(32).toString('base64') })}`,
       'PROVIDER_MODE=simulators',
       `DEMO_TENANT_ID=${randomUUID()}`,
       '',

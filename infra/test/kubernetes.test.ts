@@ -297,6 +297,7 @@ function secretValues(name: string, development: boolean): Record<string, string
     REDIS_URL: 'rediss://:pw@redis.internal:6380',
     INTERNAL_AUTH_KEYS: JSON.stringify({ 'api-gateway': { k1: key }, 'venue-service': { k1: key }, 'integration-service': { k1: key }, 'compliance-service': { k1: key } }),
     ENCRYPTION_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 3).toString('base64') }),
+    AUDIT_SIGNING_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 5).toString('base64') }),
   }
   const out = Object.fromEntries(secretKeys(name).map((k) => [k, values[k] ?? 'x'.repeat(40)]))
   // Development clusters add a JWT_SECRET for HS256 tokens (scripts/deploy-smoke.sh creates it).

@@ -16,7 +16,8 @@ export const ComplianceServiceEnv = Type.Object({
   /**
    * Ed25519 keys that sign audit digests: `{"<version>": "<base64 of a 32-byte seed>"}`; the
    * highest version signs, and every public key stays published. Unset: a key made at start-up
-   * signs (its public key is kept, so what it signed stays verifiable) and a warning is logged.
+   * signs (its public key is kept, so what it signed stays verifiable) and a warning is logged;
+   * production refuses to start without it, since each restart would sign with a new key.
    */
   AUDIT_SIGNING_KEYS: Type.Optional(Type.String({ minLength: 2 })),
   /** How often every tenant's audit chain head is signed (0: never on a timer; POST .../digests still signs). */
@@ -30,7 +31,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): ComplianceServ
   parseConfig(ComplianceServiceEnv, env, {
     secrets: [...COMMON_SECRETS, 'AUDIT_SIGNING_KEYS'],
     refine: (config) => {
-      if (config.AUDIT_SIGNING_KEYS === undefined) return []
+      if (config.AUDIT_SIGNING_KEYS === undefined) {
+        return config.NODE_ENV === 'production' ? ['AUDIT_SIGNING_KEYS: required in production (digests must be signed by a kept key)'] : []
+      }
       try {
         SigningKeyRing.fromEnv(String(config.AUDIT_SIGNING_KEYS))
         return []
