@@ -2,7 +2,7 @@
 // events and audit events on the @hub/contracts intake routes, signed and permitted as the real
 // service requires, and keeps them as the real store does (one row per event id; for security
 // events the highest count seen), so a test can say what arrived and that nothing arrived twice.
-import { AuditEventBatchResultSchema, AuditEventBatchSchema, INTERNAL_PERMISSIONS, ProblemSchema, SecurityEventBatchSchema, type AuditEventInput, type SecurityEventInput } from '@hub/contracts'
+import { AuditEventBatchResultSchema, AuditEventBatchSchema, ConflictError, INTERNAL_PERMISSIONS, ProblemSchema, SecurityEventBatchSchema, type AuditEventInput, type SecurityEventInput } from '@hub/contracts'
 import { Type } from '@sinclair/typebox'
 import { createFakeService, type FakeService } from './fake-service.ts'
 
@@ -35,8 +35,8 @@ export async function createFakeComplianceService(options: { redisPrefix: string
     routes: (app) => {
       app.post(
         '/internal/security-events',
-        { schema: { body: SecurityEventBatchSchema, response: { 200: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.securityEventsWrite } } },
-        async (request) => {
+        { schema: { body: SecurityEventBatchSchema, response: { 202: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.securityEventsWrite } } },
+        async (request, reply) => {
           let accepted = 0
           for (const event of request.body.events) {
             deliveries.set(event.id, (deliveries.get(event.id) ?? 0) + 1)
@@ -44,13 +44,17 @@ export async function createFakeComplianceService(options: { redisPrefix: string
             if (!known) accepted++
             if (!known || (event.count ?? 1) > (known.count ?? 1)) securityEvents.set(event.id, event)
           }
-          return { accepted, duplicates: request.body.events.length - accepted }
+          return reply.code(202).send({ accepted, duplicates: request.body.events.length - accepted })
         },
       )
       app.post(
         '/internal/audit-events',
-        { schema: { body: AuditEventBatchSchema, response: { 200: AuditEventBatchResultSchema, ...problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.auditEventsWrite } } },
+        { schema: { body: AuditEventBatchSchema, response: { 200: AuditEventBatchResultSchema, ...problems, 409: ProblemSchema } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.auditEventsWrite } } },
         async (request) => {
+          // An event id already kept for another tenant is never merged (the real store refuses it whole).
+          if (request.body.events.some((event) => auditEvents.has(event.id) && auditEvents.get(event.id)?.tenantId !== event.tenantId)) {
+            throw new ConflictError('AUDIT_EVENT_CONFLICT', 'An event with this id belongs to another tenant.')
+          }
           let accepted = 0
           for (const event of request.body.events) {
             if (auditEvents.has(event.id)) continue
