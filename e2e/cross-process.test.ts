@@ -6,12 +6,15 @@ import { describe } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { SIMULATOR_OAUTH_APPS } from '../scripts/stack/launcher.ts'
 import { TERMINAL_SYNC_STATUSES, hub } from './support/hub.ts'
+import { forgeInternalCall, refusalsListed, refuseAtEachService, storedCount, type TenantRefusal } from './support/refusals.ts'
 import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
 /** The README promises audit events are relayed within a second; the tests allow 5 s on a busy box. */
 const AUDIT_DEADLINE_MS = 5_000
-/** How long compliance-service stays dead while work goes on (the issue asks 60 s; 20 s keeps the suite in budget). */
-const COMPLIANCE_OUTAGE_MS = 20_000
+/** How long compliance-service stays dead while work goes on (issue 10: a minute). */
+const COMPLIANCE_OUTAGE_MS = 60_000
+/** Refusals made during the outage: a handful, spread over it, not one per loop turn. */
+const OUTAGE_REFUSAL_ROUNDS = 3
 /** Customers seeded for the worker crash: enough pages that a kill lands in the middle of the run. */
 const CRASH_SYNC_CUSTOMERS = 20_000
 /** Records a new simulator account starts with (the simulators' default). */
@@ -210,14 +213,19 @@ describe('venue deletion revokes OAuth', () => {
 })
 
 describe('outages', () => {
-  scenario(`compliance-service killed for ${COMPLIANCE_OUTAGE_MS / 1000} s while work goes on: afterwards every audit event is there exactly once and the sync-log copy caught up`, async () => {
+  scenario(`compliance-service killed for ${COMPLIANCE_OUTAGE_MS / 1000} s while work goes on: afterwards every audit and security event is there exactly once and the sync-log copy caught up`, async () => {
+    const forgedBefore = await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')
     await stack.kill('compliance-service')
     const downUntil = Date.now() + COMPLIANCE_OUTAGE_MS
     const venues: string[] = []
     const connections: string[] = []
     const syncs: Array<{ venueId: string; connectionId: string; syncLogId: string }> = []
-    // Work through the gateway for the whole outage: every write is audited, every sync logged.
-    while (Date.now() < downUntil) {
+    const refusals: TenantRefusal[] = []
+    let forged = 0
+    // Work through the gateway for the whole outage: every write is audited, every sync logged,
+    // and refusals at the gateway, venue- and integration-service (plus forged internal calls to
+    // integration-service) wait in their outboxes and the gateway's Redis stream.
+    for (let turn = 0; Date.now() < downUntil; turn++) {
       const venueId = await api.createVenue(`E2E Outage Hall ${venues.length + 1}`)
       venues.push(venueId)
       await api.ok('PATCH', `/api/v1/venues/${venueId}`, { name: `E2E Outage Hall ${venues.length} (renamed)` })
@@ -226,8 +234,14 @@ describe('outages', () => {
         connections.push(connectionId)
         syncs.push({ venueId, connectionId, syncLogId: (await api.startSync(venueId, ['customer'])).syncLogId })
       }
+      if (turn % 4 === 0 && forged < OUTAGE_REFUSAL_ROUNDS) {
+        refusals.push(...(await refuseAtEachService(stack, `outage-${turn}`)))
+        await forgeInternalCall(stack)
+        forged++
+      }
       await sleep(Math.min(2_000, Math.max(0, downUntil - Date.now())))
     }
+    assert.ok(forged > 0, 'refusals were made during the outage')
     assert.equal((await stack.api('GET', '/api/v1/compliance/audit-log')).status >= 500, true, 'compliance-service is really down')
     for (const sync of syncs) assert.equal((await api.finishedSync(sync.connectionId, sync.syncLogId, 60_000)).status, 'succeeded')
 
@@ -252,7 +266,14 @@ describe('outages', () => {
     const expected = [...venues.map(() => ['venue.created', 'venue.updated']), ...connections.map(() => ['connection.created', 'sync.triggered'])]
     assert.deepEqual(trails.map((trail) => trail.map((entry) => entry.action as string).sort()), expected, 'each action exactly once')
     await verifyChain()
-  }, { timeout: 240_000 })
+
+    // Each refusal of the outage: one stored event counting one, for the tenant admin.
+    const listed = await eventually('every refusal of the outage listed', catchUpMs, () => refusalsListed(stack, refusals), 250)
+    assert.equal(listed.length, refusals.length)
+    assert.equal(new Set(listed.map((event) => event.id as string)).size, refusals.length, 'no event stored twice')
+    // The forged calls are tenantless (the operator's view), counted once each into the folded event.
+    await eventually('the forged internal calls counted once each', catchUpMs, async () => ((await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')) === forgedBefore + forged ? true : undefined), 250)
+  }, { timeout: 300_000 })
 
   scenario(`the worker killed with SIGKILL mid-sync (${CRASH_SYNC_CUSTOMERS} customers) and restarted: the run completes with every record exactly once`, async () => {
     const venueId = await api.createVenue('E2E Crash Hall')

@@ -3,10 +3,7 @@ import { createHash } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
-import venueService from '../../venue-service/src/app.ts'
-import { loadConfig as loadVenueConfig } from '../../venue-service/src/config.ts'
-import { VENUE_SCHEMA } from '../../venue-service/src/db/schema.ts'
+import { createFakeVenueService, deleteRedisPrefix, testRedisPrefix, testServiceEnv, listenLocal } from '@hub/service-kit/testing'
 import apiGateway, { SERVICE_NAME } from '../src/app.ts'
 import { edgeServerOptions, loadConfig } from '../src/config.ts'
 
@@ -36,15 +33,14 @@ function echoUpstream(): FastifyInstance {
 }
 
 export async function setupGateway() {
-  const db = await createTestDatabase([VENUE_SCHEMA])
   const prefix = testRedisPrefix()
   const common = {
     ...testServiceEnv(prefix),
   }
-  // Behind the gateway on loopback, as in the dev stack: it believes the gateway's forwarded address and request id.
-  const venue = createFastify({ service: 'venue-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', trustProxy: ['loopback'] })
-  await venue.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole) }) })
-  const venueUrl = await listenLocal(venue)
+  // venue-service's public venue routes, faked: it keeps venues in memory, verifies the bearer token
+  // as the real one does, and records what reached it (the forwarded request id and address).
+  const venue = await createFakeVenueService({ redisPrefix: prefix })
+  const venueUrl = await venue.start()
   const integration = echoUpstream()
   const integrationUrl = await listenLocal(integration)
   // Nothing listens here: a stopped compliance-service.
@@ -53,15 +49,14 @@ export async function setupGateway() {
   const gateways: ServiceInstance[] = []
   after(async () => {
     await Promise.all(gateways.map((g) => g.close()))
-    await venue.close()
+    await venue.stop()
     await integration.close()
-    await db.drop()
     await deleteRedisPrefix(prefix)
   })
 
   return {
     common,
-    db,
+    venue,
     build: async (extra: Record<string, string> = {}, options: { loggerInstance?: FastifyServerOptions['loggerInstance']; consoleRoot?: string } = {}) => {
       const { consoleRoot, ...serverOptions } = options
       const config = loadConfig({ ...common, VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: integrationUrl, COMPLIANCE_SERVICE_URL: deadUrl, UPSTREAM_TIMEOUT_MS: '10000', ...extra })

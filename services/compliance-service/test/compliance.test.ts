@@ -2,43 +2,30 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createDatabase, createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, listenLocal, scrapeMetrics } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { createFastify, type ServiceInstance } from '@hub/service-kit'
+import { TEST_INTERNAL_KEYS, bearer, createFakeIntegrationService, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, scrapeMetrics } from '@hub/service-kit/testing'
 import { signRequest } from '@hub/internal-auth'
-import integrationService from '../../integration-service/src/app.ts'
-import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
-import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
-import { createSyncLogRepository, type NewSyncLog } from '../../integration-service/src/plugins/app/sync-log-repository.ts'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
 
-const db = await createTestDatabase([INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const db = await createTestDatabase([COMPLIANCE_SCHEMA])
 const prefix = testRedisPrefix()
 const common = {
   ...testServiceEnv(prefix),
 }
-const integrationKnex = createKnex(db.urlFor(INTEGRATION_SCHEMA.appRole))
-const integrationDb = createDatabase(integrationKnex)
-const repo = createSyncLogRepository()
+// One integration-service for the file, as one real one would be: compliance-service keeps its
+// feed cursor in this database across tests. A fake, serving the sync-log contract of
+// @hub/contracts; the real services' copy across processes is proven in e2e/.
+const integration = await createFakeIntegrationService({ redisPrefix: prefix })
+await integration.start()
 const apps: ServiceInstance[] = []
 test.after(async () => {
   await Promise.all(apps.map((app) => app.close().catch(() => undefined)))
-  await integrationKnex.destroy()
+  await integration.stop()
   await db.drop()
   await deleteRedisPrefix(prefix)
 })
-
-async function startIntegration(port = 0, complianceUrl = 'http://127.0.0.1:9'): Promise<{ app: ServiceInstance; url: string; port: number }> {
-  const app = createFastify({ service: 'integration-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
-  await app.register(integrationService, {
-    config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), COMPLIANCE_SERVICE_URL: complianceUrl }),
-  })
-  apps.push(app)
-  const url = await listenLocal(app, port)
-  return { app, url, port: Number(new URL(url).port) }
-}
 
 async function startCompliance(integrationUrl: string, extra: Record<string, string> = {}): Promise<ServiceInstance> {
   const app = createFastify({ service: 'compliance-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
@@ -50,8 +37,7 @@ async function startCompliance(integrationUrl: string, extra: Record<string, str
   return app
 }
 
-const newRun = (tenantId: string, venueId: string): NewSyncLog => ({ tenantId, venueId, connectionId: randomUUID(), provider: 'square', entity: 'customer', mode: 'incremental', trigger: 'scheduled', queue: 'integration-normal' })
-const insertRun = (tenantId: string, venueId: string) => integrationDb.withTenant(tenantId, (trx) => repo.insert(trx, newRun(tenantId, venueId)))
+const insertRun = async (tenantId: string, venueId: string) => integration.recordRun({ tenantId, venueId })
 
 async function stored(venueId: string) {
   return db.adminQuery<{ id: string; status: string; times_seen: number; records_created: number }>('select id, status, times_seen, records_created from compliance.sync_logs where venue_id = $1 order by source_created_at, id', [venueId])
@@ -68,7 +54,6 @@ async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean
 }
 
 test('runs created, then updated, then created again while the consumer is stopped are each stored once with their latest state', async () => {
-  const integration = await startIntegration()
   const compliance = await startCompliance(integration.url)
   const tenant = randomUUID()
   const venue = randomUUID()
@@ -80,8 +65,8 @@ test('runs created, then updated, then created again while the consumer is stopp
     }, done)
   assert.deepEqual((await pullUntil(() => stored(venue), (rows) => rows.length === 3)).map((r) => r.id), first.map((r) => r.id))
 
-  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, first[1]!.id, { status: 'running', startedAt: new Date() }))
-  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, first[1]!.id, { status: 'succeeded', finishedAt: new Date(), counts: { fetched: 40, created: 40 } }))
+  integration.changeRun(first[1]!.id, { status: 'running', startedAt: new Date().toISOString() })
+  integration.changeRun(first[1]!.id, { status: 'succeeded', finishedAt: new Date().toISOString(), counts: { fetched: 40, created: 40 } })
   const afterUpdate = await pullUntil(() => stored(venue), (rows) => rows.some((r) => r.status === 'succeeded'))
   assert.equal(afterUpdate.length, 3)
   assert.deepEqual(afterUpdate.find((r) => r.id === first[1]!.id), { id: first[1]!.id, status: 'succeeded', times_seen: 2, records_created: 40 })
@@ -90,7 +75,7 @@ test('runs created, then updated, then created again while the consumer is stopp
   compliance.syncLogConsumer.start()
   await compliance.syncLogConsumer.stop()
   const whileStopped = [await insertRun(tenant, venue), await insertRun(tenant, venue)]
-  await integrationDb.withTenant(tenant, (trx) => repo.update(trx, whileStopped[0]!.id, { status: 'failed', errorCode: 'PROVIDER_AUTH', errorMessage: 'token revoked' }))
+  integration.changeRun(whileStopped[0]!.id, { status: 'failed', errorCode: 'PROVIDER_AUTH', errorMessage: 'token revoked' })
   compliance.syncLogConsumer.start()
   const final = await eventually(() => stored(venue), (rows) => rows.length === 5 && rows.some((r) => r.status === 'failed'))
   await compliance.syncLogConsumer.stop()
@@ -102,10 +87,9 @@ test('runs created, then updated, then created again while the consumer is stopp
 })
 
 test('backs off while integration-service is down and catches up when it returns', async () => {
-  const integration = await startIntegration()
   const compliance = await startCompliance(integration.url)
   await compliance.syncLogConsumer.pullOnce()
-  await integration.app.close()
+  await integration.stop()
   const tenant = randomUUID()
   const venue = randomUUID()
   const runs = [await insertRun(tenant, venue), await insertRun(tenant, venue)]
@@ -119,7 +103,7 @@ test('backs off while integration-service is down and catches up when it returns
   const metrics = { body: await scrapeMetrics(compliance) }
   assert.match(metrics.body, /compliance_sync_log_consumer_failures_total\{[^}]*\} [1-9]/)
   assert.match(metrics.body, /compliance_sync_log_consumer_lag_seconds/)
-  await startIntegration(integration.port)
+  await integration.start()
   const caughtUp = await eventually(() => stored(venue), (rows) => rows.length === 2, 40_000)
   await compliance.syncLogConsumer.stop()
   assert.deepEqual(caughtUp.map((r) => r.id), runs.map((r) => r.id))
@@ -139,14 +123,13 @@ test('a replica that does not run the consumer reports no sync-log lag, however 
 })
 
 test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV", async () => {
-  const integration = await startIntegration()
   const compliance = await startCompliance(integration.url)
   const [tenantA, tenantB] = [randomUUID(), randomUUID()]
   const [venueA, venueB] = [randomUUID(), randomUUID()]
   const ok = await insertRun(tenantA, venueA)
-  await integrationDb.withTenant(tenantA, (trx) => repo.update(trx, ok.id, { status: 'succeeded', startedAt: new Date(), finishedAt: new Date(), counts: { fetched: 12, created: 10, updated: 2 } }))
+  integration.changeRun(ok.id, { status: 'succeeded', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString(), counts: { fetched: 12, created: 10, updated: 2 } })
   const bad = await insertRun(tenantA, venueA)
-  await integrationDb.withTenant(tenantA, (trx) => repo.update(trx, bad.id, { status: 'failed', finishedAt: new Date(), errorCode: 'RATE_LIMITED', errorMessage: '=HYPERLINK("x") too many, "quoted"' }))
+  integration.changeRun(bad.id, { status: 'failed', finishedAt: new Date().toISOString(), errorCode: 'RATE_LIMITED', errorMessage: '=HYPERLINK("x") too many, "quoted"' })
   const runB = await insertRun(tenantB, venueB)
   const pulled = async (venue: string) => {
     await compliance.syncLogConsumer.pullOnce()
@@ -200,7 +183,6 @@ test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV
 
 test('security events: intake is idempotent, and refused internal calls leave one', async () => {
   const compliance = await startCompliance('http://127.0.0.1:9')
-  const address = await listenLocal(compliance)
   const tenant = randomUUID()
   const event = { id: randomUUID(), type: 'AUTH_FAILURE', severity: 'medium', source: 'venue-service', code: 'AUTH_TOKEN_INVALID', tenantId: tenant, occurredAt: new Date().toISOString() }
   const body = JSON.stringify({ events: [event] })
@@ -231,11 +213,4 @@ test('security events: intake is idempotent, and refused internal calls leave on
   const own = await eventually(() => db.adminQuery<{ code: string; source: string }>("select code, source from compliance.security_events where code = 'INTERNAL_AUTH_BAD_SIGNATURE' and source = 'compliance-service'"), (rows) => rows.length > 0)
   assert.equal(own.length, 1)
 
-  // A refusal at integration-service travels to compliance-service over a signed call.
-  const integration = await startIntegration(0, address)
-  const replayHeaders = signRequest({ service: 'compliance-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['compliance-service'].k1, method: 'GET', pathWithQuery: '/internal/sync-logs' }) as unknown as Record<string, string>
-  assert.equal((await integration.app.inject({ url: '/internal/sync-logs', headers: replayHeaders })).statusCode, 200)
-  assert.equal((await integration.app.inject({ url: '/internal/sync-logs', headers: replayHeaders })).statusCode, 401)
-  const shipped = await eventually(() => db.adminQuery<{ type: string; actor: string }>("select type, actor from compliance.security_events where source = 'integration-service'"), (rows) => rows.length > 0)
-  assert.deepEqual(shipped, [{ type: 'REPLAY', actor: 'compliance-service' }])
 })

@@ -2,30 +2,27 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { bearer, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
-import integrationService from '../../integration-service/src/app.ts'
-import { loadConfig as loadIntegrationConfig } from '../../integration-service/src/config.ts'
-import { INTEGRATION_SCHEMA } from '../../integration-service/src/db/schema.ts'
+import { bearer, createFakeIntegrationService, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
 
-const db = await createTestDatabase([INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
+const db = await createTestDatabase([COMPLIANCE_SCHEMA])
 const prefix = testRedisPrefix()
 const common = testServiceEnv(prefix)
+// The pull reads integration-service's sync-log feed: a fake serving that contract.
+const integration = await createFakeIntegrationService({ redisPrefix: prefix })
 const apps: ServiceInstance[] = []
 test.after(async () => {
   await Promise.all(apps.map((app) => app.close()))
+  await integration.stop()
   await db.drop()
   await deleteRedisPrefix(prefix)
 })
 
 test('POST /sync-logs/pull is for operator admins only and reveals no global figures', async () => {
-  const integration = createFastify({ service: 'integration-service', logLevel: 'silent' })
-  apps.push(integration)
-  await integration.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]) }) })
-  const integrationUrl = await listenLocal(integration)
+  const integrationUrl = await integration.start()
+  integration.recordRun({ tenantId: randomUUID(), venueId: randomUUID() })
   const operatorTenant = randomUUID()
   const compliance = createFastify({ service: 'compliance-service', logLevel: 'silent' })
   apps.push(compliance)
@@ -38,6 +35,7 @@ test('POST /sync-logs/pull is for operator admins only and reveals no global fig
   const operator = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
   assert.equal(operator.statusCode, 204, operator.body)
   assert.equal(operator.body, '', 'no count of other tenants\' runs')
+  assert.ok(integration.received.some((request) => request.url.startsWith('/internal/sync-logs') && request.caller === 'compliance-service' && request.status === 200), 'the pull read the feed, signed')
 
   // No operators configured: nobody pulls by hand (the consumer loop still does).
   const unconfigured = createFastify({ service: 'compliance-service', logLevel: 'silent' })

@@ -243,3 +243,4 @@ export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] =
 }
 
 export { rawRequest, type RawResponse } from './raw-http.ts'
+export * from './fakes/index.ts'

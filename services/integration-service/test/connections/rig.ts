@@ -1,14 +1,14 @@
-// A full rig for connection tests: the real venue-service, the four provider simulators and
-// integration-service, on one fresh database and Redis prefix.
+// A full rig for connection tests: a fake venue-service (the internal venue contract), the four
+// provider simulators and integration-service, on one fresh database and Redis prefix. That the real
+// venue-service's deletion disconnects at the provider is proven across processes in e2e/.
 import { after } from 'node:test'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
 import type { captureLogs} from '@hub/service-kit/testing';
-import { bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testToken, testServiceEnv, freePort, listenLocal } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, createFakeVenueService, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, freePort, listenLocal } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
+import { integrationClient } from '@hub/contracts'
+import { createInternalClient } from '@hub/internal-auth'
 import { createMailchimpSimulator, createQuickBooksSimulator, createSquareSimulator, createStripeSimulator } from '@hub/provider-simulators'
-import venueService from '../../../venue-service/src/app.ts'
-import { loadConfig as loadVenueConfig } from '../../../venue-service/src/config.ts'
-import { VENUE_SCHEMA } from '../../../venue-service/src/db/schema.ts'
 import integrationService from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
@@ -21,7 +21,7 @@ export async function setupRig() {
   // Providers call the hub back (Mailchimp checks the webhook URL): the app listening here is "public".
   const publicPort = await freePort()
   const PUBLIC_URL = `http://127.0.0.1:${publicPort}`
-  const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA])
+  const db = await createTestDatabase([INTEGRATION_SCHEMA])
   const prefix = testRedisPrefix()
   const closers: Array<() => Promise<unknown>> = []
   after(async () => {
@@ -32,16 +32,9 @@ export async function setupRig() {
   const common = {
     ...testServiceEnv(prefix),
   }
-  // venue-service tells integration-service when a venue is deleted: at the public URL, where a
-  // test puts integration-service with `build(…, { listen: true })`.
-  const buildVenueService = async (integrationUrl: string) => {
-    const app = createFastify({ service: 'venue-service', logLevel: 'silent' })
-    await app.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl }) })
-    closers.push(() => app.close())
-    return app
-  }
-  const venue = await buildVenueService(PUBLIC_URL)
-  const venueUrl = await listenLocal(venue)
+  const venues = await createFakeVenueService({ redisPrefix: prefix })
+  const venueUrl = await venues.start()
+  closers.push(() => venues.stop())
 
   const sims = {
     stripe: await createStripeSimulator({ recordsPerEntity: 20 }),
@@ -102,14 +95,20 @@ export async function setupRig() {
       }
       return app
     },
-    venue,
-    /** Another venue-service on the same database, telling integration-service at `integrationUrl`. */
-    buildVenueService,
-    /** Creates a venue through the real venue-service and returns its id. */
-    async createVenue(tenantId: string, name = `Venue ${Math.random().toString(36).slice(2, 8)}`): Promise<string> {
-      const response = await venue.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(testToken({ tenantId, roles: ['admin'] })), payload: { name, timezone: 'Europe/London', currency: 'GBP' } })
-      if (response.statusCode !== 201) throw new Error(`venue creation failed: ${response.body}`)
-      return response.json().id as string
+    venues,
+    /** A venue of the tenant, known to venue-service; returns its id. */
+    async createVenue(tenantId: string): Promise<string> {
+      return venues.addVenue(tenantId)
+    },
+    /**
+     * What venue-service does when an admin deletes a venue: asks integration-service (listening at
+     * the public URL) to disconnect the venue's connections, signed as venue-service, then forgets it.
+     */
+    async deleteVenue(tenantId: string, venueId: string) {
+      const integration = integrationClient(createInternalClient({ service: 'venue-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['venue-service'].k1, baseUrl: PUBLIC_URL, retries: 0 }))
+      const result = await integration.disconnectVenue(tenantId, venueId)
+      venues.removeVenue(venueId)
+      return result
     },
   }
 }

@@ -3,10 +3,7 @@
 import { after, type TestContext } from 'node:test'
 import { randomUUID } from 'node:crypto'
 import { createFastify } from '@hub/service-kit'
-import { bearer, captureLogs, createTestDatabase, listenLocal, testToken } from '@hub/service-kit/testing'
-import venueService from '../../../venue-service/src/app.ts'
-import { loadConfig as loadVenueConfig } from '../../../venue-service/src/config.ts'
-import { VENUE_SCHEMA } from '../../../venue-service/src/db/schema.ts'
+import { bearer, captureLogs, createFakeVenueService, testToken } from '@hub/service-kit/testing'
 import integrationService, { SERVICE_NAME } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { setupIntegrationTests } from '../helpers.ts'
@@ -15,21 +12,15 @@ export type Role = 'admin' | 'manager' | 'viewer'
 
 export async function setupSettingsRig() {
   const { env: integrationEnv, db } = await setupIntegrationTests()
-  // Venue-scoped settings need the venue to exist in the tenant: the real venue-service answers.
-  const venueDb = await createTestDatabase([VENUE_SCHEMA])
-  const venues = createFastify({ service: 'venue-service', logLevel: 'silent' })
-  await venues.register(venueService, { config: loadVenueConfig({ ...integrationEnv, DATABASE_URL: venueDb.urlFor(VENUE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: 'http://127.0.0.1:9' }) })
-  const env: Record<string, string> = { ...integrationEnv, VENUE_SERVICE_URL: await listenLocal(venues) }
-  after(async () => {
-    await venues.close()
-    await venueDb.drop()
-  })
+  // Venue-scoped settings need the venue to exist in the tenant: a fake venue-service answers the
+  // internal venue lookup (its contract, signed and permitted as the real one).
+  const venues = await createFakeVenueService({ redisPrefix: integrationEnv.REDIS_KEY_PREFIX ?? '' })
+  const env: Record<string, string> = { ...integrationEnv, VENUE_SERVICE_URL: await venues.start() }
+  after(() => venues.stop())
 
-  /** Creates a venue of `tenantId` through venue-service and returns its id. */
+  /** A venue of `tenantId`, known to venue-service; returns its id. */
   async function venue(tenantId: string): Promise<string> {
-    const response = await venues.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(testToken({ tenantId, roles: ['admin'] })), payload: { name: `Venue ${randomUUID().slice(0, 8)}`, timezone: 'Europe/London', currency: 'GBP' } })
-    if (response.statusCode !== 201) throw new Error(`venue creation failed: ${response.body}`)
-    return response.json().id as string
+    return venues.addVenue(tenantId)
   }
 
   async function build(t: TestContext, extraEnv: Record<string, string> = {}) {
