@@ -4,6 +4,7 @@
 // (off, on, off, on, …) so drift on a shared machine hits both. Prints req/s, p99, each process's
 // CPU time per request, and the cost. On a shared box the throughput ratio moves with whatever else
 // runs; CPU per request (from /proc, user + system) is what the code costs, whatever the load.
+import type { ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -86,21 +87,20 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
   const sink = await startSink()
   const common = benchEnv()
   const ports = await Promise.all(stacks.map(async () => ({ venue: await freePort(), gateway: await freePort() })))
-  const started = stacks.map((stack, i) => {
-    const port = ports[i] as { venue: number; gateway: number }
-    const env = { ...common, ...stack.env }
-    // A stack's own endpoint is the sink's (the label says tracing is on; where spans go does not matter).
-    if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
-    return {
-      venue: startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }),
-      gateway: startService('services/api-gateway/src/server.ts', { ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }),
-    }
-  })
+  const started: { venue: ChildProcess; gateway: ChildProcess }[] = []
   try {
-    // Several processes start at once on two cores: give them longer than one.
-    for (const port of ports) {
-      await waitFor(`http://127.0.0.1:${port.venue}/ready`, 180_000)
-      await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 180_000)
+    // One process at a time: several compiling at once on a busy two-core box can take minutes.
+    for (const [i, stack] of stacks.entries()) {
+      const port = ports[i] as { venue: number; gateway: number }
+      const env = { ...common, ...stack.env }
+      // "sink": this run's OTLP sink (where spans go does not matter, only that they are sent).
+      if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
+      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) })
+      started.push({ venue, gateway: venue })
+      await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
+      const gateway = startService('services/api-gateway/src/server.ts', { ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' })
+      started[i] = { venue, gateway }
+      await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
     }
     const tenantId = randomUUID()
     const token = mintDevToken({ secret: common.JWT_SECRET ?? '', issuer: 'bench', audience: 'venue-hub', tenantId, roles: ['admin'], expiresIn: 3600 })
@@ -146,7 +146,7 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
     })
     return { summaries, exports: sink.exports() }
   } finally {
-    await stopAll(started.flatMap((stack) => [stack.gateway, stack.venue]))
+    await stopAll([...new Set(started.flatMap((stack) => [stack.gateway, stack.venue]))])
     await sink.close()
     await db.drop()
   }
