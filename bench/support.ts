@@ -54,7 +54,12 @@ export async function stopAll(children: ChildProcess[]): Promise<void> {
       (child) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null) return resolve()
-          child.once('exit', () => resolve())
+          // A process still closing after 20 s is not going to: the figures are taken, do not hang on it.
+          const stuck = setTimeout(() => child.kill('SIGKILL'), 20_000)
+          child.once('exit', () => {
+            clearTimeout(stuck)
+            resolve()
+          })
           child.kill('SIGTERM')
         }),
     ),

@@ -1,25 +1,31 @@
 // bench/gateway tracing: GET /api/v1/venues/:id through the gateway (and on to venue-service),
 // with tracing off and with tracing on at 10 % sampling (parent-based trace-id ratio, exporting
 // OTLP/HTTP to a local sink), in one run: two identical stacks, measured alternately
-// (off, on, off, on) so drift on a shared machine hits both. Prints req/s, p99 and the cost.
+// (off, on, off, on, …) so drift on a shared machine hits both. Prints req/s, p99, each process's
+// CPU time per request, and the cost. On a shared box the throughput ratio moves with whatever else
+// runs; CPU per request (from /proc, user + system) is what the code costs, whatever the load.
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { loadavg } from 'node:os'
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
 import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { benchEnv, figuresOf, fmt, freePort, startService, stopAll, waitFor, type LoadFigures } from '../support.ts'
+import { benchEnv, figuresOf, fmt, freePort, startService, steadyLoad, stopAll, waitFor, type LoadFigures } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const CONNECTIONS = 50
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
 const SAMPLE_RATIO = 0.1
 /** The issue's target: tracing at 10 % sampling costs at most 5 % of throughput. */
 const TARGET_COST = 0.05
+const CLOCK_TICKS_PER_SECOND = 100
 
 /** Accepts OTLP exports and only counts them, so the sink costs the box as little as possible. */
-async function startSink(): Promise<{ url: string; exports: () => number; close: () => Promise<void> }> {
+export async function startSink(): Promise<{ url: string; exports: () => number; close: () => Promise<void> }> {
   let exports = 0
   const server = createServer((req, res) => {
     req.resume()
@@ -32,32 +38,72 @@ async function startSink(): Promise<{ url: string; exports: () => number; close:
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exports: () => exports, close: () => new Promise((resolve) => server.close(() => resolve())) }
 }
 
-export async function run() {
+/** Tracing on at 10 % (parent-based ratio), exporting to `endpoint`; OTEL_* set for the bench itself pass through (e.g. OTEL_NODE_DISABLED_INSTRUMENTATIONS). */
+export function tracingEnv(endpoint: string): Record<string, string> {
+  const passed = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('OTEL_') && entry[1] !== undefined))
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO), ...passed }
+}
+
+/** User + system CPU a process has used so far, in ms (Linux /proc). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN
+  // The command name (field 2) may hold spaces; the fields counted from after it are fixed.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+export interface Stack {
+  label: string
+  env: Record<string, string>
+}
+
+export interface RoundFigures extends LoadFigures {
+  requests: number
+  /** CPU per request, µs. */
+  gatewayCpu: number
+  venueCpu: number
+}
+
+export interface Summary {
+  label: string
+  rps: number
+  p99: number
+  gatewayCpu: number
+  venueCpu: number
+  rounds: RoundFigures[]
+}
+
+const mean = (list: number[]) => list.reduce((sum, n) => sum + n, 0) / list.length
+const range = (list: number[], digits = 0) => `${fmt(Math.min(...list), digits)}–${fmt(Math.max(...list), digits)}`
+
+/**
+ * Starts one gateway + venue-service pair per stack (the stack's env on top of the common one),
+ * then measures them alternately, `rounds` times each, on the same venue.
+ */
+export async function compareStacks(stacks: Stack[], options: { rounds?: number; seconds?: number; rate?: number } = {}): Promise<{ summaries: Summary[]; exports: number }> {
+  const rounds = options.rounds ?? ROUNDS
+  const seconds = options.seconds ?? DURATION
   const db = await createTestDatabase([VENUE_SCHEMA])
   const sink = await startSink()
   const common = benchEnv()
-  const secret = common.JWT_SECRET ?? ''
-  const tracing = { ...(process.env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ? { OTEL_NODE_DISABLED_INSTRUMENTATIONS: process.env.OTEL_NODE_DISABLED_INSTRUMENTATIONS } : {}), OTEL_EXPORTER_OTLP_ENDPOINT: sink.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO) }
-  const stacks = [
-    { label: 'tracing off', env: {} },
-    { label: `tracing on, ${SAMPLE_RATIO * 100} % sampled`, env: tracing },
-  ]
   const ports = await Promise.all(stacks.map(async () => ({ venue: await freePort(), gateway: await freePort() })))
-  const children = stacks.flatMap((stack, i) => {
-    const port = ports[i] as { venue: number; gateway: number }
-    return [
-      startService('services/venue-service/src/server.ts', { ...common, ...stack.env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }),
-      startService('services/api-gateway/src/server.ts', { ...common, ...stack.env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }),
-    ]
-  })
+  const started: { venue: ChildProcess; gateway: ChildProcess }[] = []
   try {
-    // Four processes start at once on two cores: give them longer than one.
-    for (const port of ports) {
-      await waitFor(`http://127.0.0.1:${port.venue}/ready`, 180_000)
-      await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 180_000)
+    // One process at a time: several compiling at once on a busy two-core box can take minutes.
+    for (const [i, stack] of stacks.entries()) {
+      const port = ports[i] as { venue: number; gateway: number }
+      const env = { ...common, ...stack.env }
+      // "sink": this run's OTLP sink (where spans go does not matter, only that they are sent).
+      if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
+      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) })
+      started.push({ venue, gateway: venue })
+      await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
+      const gateway = startService('services/api-gateway/src/server.ts', { ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' })
+      started[i] = { venue, gateway }
+      await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
     }
     const tenantId = randomUUID()
-    const token = mintDevToken({ secret, issuer: 'bench', audience: 'venue-hub', tenantId, roles: ['admin'], expiresIn: 3600 })
+    const token = mintDevToken({ secret: common.JWT_SECRET ?? '', issuer: 'bench', audience: 'venue-hub', tenantId, roles: ['admin'], expiresIn: 3600 })
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
     const created = await fetch(`http://127.0.0.1:${ports[0]?.gateway}/api/v1/venues`, { method: 'POST', headers, body: JSON.stringify({ name: 'Bench Hall', timezone: 'UTC', currency: 'USD' }) })
     const venue = (await created.json()) as { id: string }
@@ -67,29 +113,77 @@ export async function run() {
       const probe = await fetch(`http://127.0.0.1:${ports[i]?.gateway}${path}`, { headers })
       if (!probe.ok) throw new Error(`${stack.label}: GET ${path} answered ${probe.status} ${await probe.text()}`)
     }
-    const results: LoadFigures[][] = stacks.map(() => [])
-    for (let round = 0; round < ROUNDS; round++) {
+    const results: RoundFigures[][] = stacks.map(() => [])
+    for (let round = 0; round < rounds; round++) {
       for (const [i, stack] of stacks.entries()) {
         const url = `http://127.0.0.1:${ports[i]?.gateway}${path}`
+        const { gateway, venue: upstream } = started[i] as { gateway: { pid?: number }; venue: { pid?: number } }
         // Warm up connection pools and JIT before measuring.
         await autocannon({ url, connections: CONNECTIONS, duration: 2, headers })
-        const result = await autocannon({ url, connections: CONNECTIONS, duration: DURATION, headers })
-        results[i]?.push(figuresOf(stack.label, result))
+        const before = { gateway: cpuMs(gateway.pid), venue: cpuMs(upstream.pid) }
+        let requests: number
+        let figures: LoadFigures
+        if (options.rate) {
+          // A fixed rate well under capacity: CPU per request without the queueing of a saturated box.
+          const steady = await steadyLoad({ url, headers, connections: CONNECTIONS, rate: options.rate, seconds, warmupSeconds: 0 })
+          // A request that failed (timed out on a box too busy to answer) still cost what it cost; it is counted and printed.
+          if (steady.failures > 0) console.log(`  ${stack.label}: ${steady.failures} of ${Math.round(options.rate * seconds)} requests failed at ${options.rate} req/s`)
+          requests = Math.round(options.rate * seconds)
+          figures = { rps: steady.achieved, p50: steady.p50, p99: steady.p99 }
+        } else {
+          const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers })
+          requests = result.requests.total
+          figures = figuresOf(stack.label, result)
+        }
+        // Responses are all in; the last few spans' export is in the next round's window (same for every round).
+        const figuresOfRound = { ...figures, requests, gatewayCpu: ((cpuMs(gateway.pid) - before.gateway) * 1000) / requests, venueCpu: ((cpuMs(upstream.pid) - before.venue) * 1000) / requests }
+        results[i]?.push(figuresOfRound)
+        if (process.env.BENCH_VERBOSE) console.log(`  round ${round + 1} ${stack.label}: ${fmt(figuresOfRound.rps)} req/s, CPU per request gateway ${fmt(figuresOfRound.gatewayCpu)} µs, venue-service ${fmt(figuresOfRound.venueCpu)} µs`)
       }
     }
-    const mean = (list: LoadFigures[], key: 'rps' | 'p99') => list.reduce((sum, r) => sum + r[key], 0) / list.length
-    const [off, on] = results.map((list) => ({ rps: mean(list, 'rps'), p99: mean(list, 'p99'), runs: list.map((r) => fmt(r.rps)).join(', ') })) as [{ rps: number; p99: number; runs: string }, { rps: number; p99: number; runs: string }]
-    const cost = 1 - on.rps / off.rps
-    console.log(`\nbench/gateway tracing — GET /api/v1/venues/:id through the gateway, ${CONNECTIONS} connections, ${ROUNDS} × ${DURATION} s each, alternating`)
-    console.log(`  ${stacks[0]?.label.padEnd(28)} ${fmt(off.rps).padStart(8)} req/s   p99 ${fmt(off.p99, 1)} ms   (runs: ${off.runs})`)
-    console.log(`  ${stacks[1]?.label.padEnd(28)} ${fmt(on.rps).padStart(8)} req/s   p99 ${fmt(on.p99, 1)} ms   (runs: ${on.runs}; ${sink.exports()} OTLP exports received)`)
-    console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} %   (target and limit: at most ${TARGET_COST * 100} %: ${cost <= TARGET_COST ? 'met' : 'NOT met'})`)
-    return { off, on, cost }
+    const summaries = stacks.map((stack, i) => {
+      const list = results[i] ?? []
+      return { label: stack.label, rps: mean(list.map((r) => r.rps)), p99: mean(list.map((r) => r.p99)), gatewayCpu: mean(list.map((r) => r.gatewayCpu)), venueCpu: mean(list.map((r) => r.venueCpu)), rounds: list }
+    })
+    return { summaries, exports: sink.exports() }
   } finally {
-    await stopAll(children)
+    await stopAll([...new Set(started.flatMap((stack) => [stack.gateway, stack.venue]))])
     await sink.close()
     await db.drop()
   }
+}
+
+export function printSummaries(title: string, summaries: Summary[], note = ''): void {
+  const [base] = summaries
+  if (!base) return
+  console.log(`\n${title}, ${CONNECTIONS} connections, ${base.rounds.length} rounds alternating; load average ${loadavg().map((n) => fmt(n, 1)).join(' ')}${note}`)
+  for (const s of summaries) {
+    const rps = s.rounds.map((r) => r.rps)
+    const cost = (value: number, reference: number) => (s === base ? '' : ` (${value >= reference ? '+' : ''}${fmt(((value - reference) / reference) * 100, 1)} %)`)
+    console.log(`  ${s.label.padEnd(34)} ${fmt(s.rps).padStart(6)} req/s (runs ${range(rps)})  p99 ${fmt(s.p99, 1)} ms  CPU per request: gateway ${fmt(s.gatewayCpu)} µs${cost(s.gatewayCpu, base.gatewayCpu)}, venue-service ${fmt(s.venueCpu)} µs${cost(s.venueCpu, base.venueCpu)}`)
+  }
+}
+
+export async function run() {
+  // BENCH_TRACING_VARIANTS adds stacks for an ablation: '|' between stacks, ';' between the
+  // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`.
+  const variants = (process.env.BENCH_TRACING_VARIANTS ?? '').split('|').filter(Boolean)
+  const stacks: Stack[] = [
+    { label: 'tracing off', env: {} },
+    { label: `tracing on, ${SAMPLE_RATIO * 100} % sampled`, env: tracingEnv('sink') },
+    ...variants.map((variant) => ({ label: `on, ${variant}`, env: { ...tracingEnv('sink'), ...Object.fromEntries(variant.split(';').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])) } })),
+  ]
+  // BENCH_RATE: a fixed request rate instead of as fast as the box goes (CPU per request on a busy box).
+  const { summaries, exports } = await compareStacks(stacks, process.env.BENCH_RATE ? { rate: Number(process.env.BENCH_RATE) } : {})
+  const [off, on] = summaries as [Summary, Summary]
+  printSummaries(`bench/gateway tracing — GET /api/v1/venues/:id through the gateway, ${DURATION} s per run`, summaries, `; ${exports} OTLP exports received`)
+  const cost = 1 - on.rps / off.rps
+  // Per round, on against the off run just before it: a ratio of neighbours is less moved by drift.
+  const paired = on.rounds.map((r, i) => 1 - r.rps / (off.rounds[i]?.rps ?? Number.NaN))
+  const cpuCost = (on.gatewayCpu + on.venueCpu) / (off.gatewayCpu + off.venueCpu) - 1
+  console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} % (per round: ${paired.map((c) => fmt(c * 100, 1)).join(', ')} %); CPU per request, both processes: ${cpuCost >= 0 ? '+' : ''}${fmt(cpuCost * 100, 1)} %`)
+  console.log(`  target: at most ${TARGET_COST * 100} %: ${cost <= TARGET_COST ? 'met' : 'NOT met'} on throughput, ${cpuCost <= TARGET_COST ? 'met' : 'NOT met'} on CPU`)
+  return { off, on, cost, cpuCost }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await run()

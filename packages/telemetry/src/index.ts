@@ -1,7 +1,7 @@
 // The tracing helpers the services call: they use only @opentelemetry/api, so with the SDK not
 // started (the default) every helper is a no-op costing a function call, and nothing of the SDK
 // is loaded. The SDK itself is started by `@hub/telemetry/register` (see sdk.ts).
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api'
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api'
 
 export const TRACER_NAME = '@hub/telemetry'
 const tracer = () => trace.getTracer(TRACER_NAME)
@@ -41,9 +41,22 @@ export function annotateActiveSpan(attributes: Attributes): void {
   trace.getActiveSpan()?.setAttributes(attributes)
 }
 
+/** What exports a failed span of an unrecorded trace (set by the SDK when tracing is on; see kept-failures.ts). */
+export interface FailureKeeper {
+  (failure: { name: string; kind: SpanKind; spanContext: SpanContext; parent: Context; startTime?: number; attributes?: Attributes }): void
+}
+
+let keepFailure: FailureKeeper | undefined
+
+export function setFailureKeeper(keeper: FailureKeeper | undefined): void {
+  keepFailure = keeper
+}
+
+const errorType = (error: unknown) => (error instanceof Error ? error.name : typeof error)
+
 function recordFailure(span: Span, error: unknown): void {
   // Only the error's class and a fixed message: an SDK error's message can quote the request.
-  const name = error instanceof Error ? error.name : typeof error
+  const name = errorType(error)
   span.setStatus({ code: SpanStatusCode.ERROR, message: name })
   span.setAttribute('error.type', name)
 }
@@ -55,12 +68,18 @@ function recordFailure(span: Span, error: unknown): void {
 export async function inSpan<T>(name: string, options: { kind?: SpanKind; attributes?: Attributes; parent?: Context; links?: Context[] }, fn: (span: Span) => Promise<T>, more: { expected?: (error: unknown) => boolean } = {}): Promise<T> {
   const parent = options.parent ?? context.active()
   const links = (options.links ?? []).map((ctx) => trace.getSpanContext(ctx)).filter((link) => link !== undefined).map((spanContext) => ({ context: spanContext }))
-  return tracer().startActiveSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, ...(options.attributes ? { attributes: options.attributes } : {}), ...(links.length ? { links } : {}) }, parent, async (span) => {
+  const kind = options.kind ?? SpanKind.INTERNAL
+  const startTime = keepFailure ? Date.now() : 0
+  return tracer().startActiveSpan(name, { kind, ...(options.attributes ? { attributes: options.attributes } : {}), ...(links.length ? { links } : {}) }, parent, async (span) => {
     try {
       return await fn(span)
     } catch (error) {
       // An expected rejection (a run asked to stop) ends the span without marking it failed.
-      if (!more.expected?.(error)) recordFailure(span, error)
+      if (!more.expected?.(error)) {
+        recordFailure(span, error)
+        // A trace the sampler dropped still keeps its failures (errors always kept).
+        if (!span.isRecording() && trace.isSpanContextValid(span.spanContext())) keepFailure?.({ name, kind, spanContext: span.spanContext(), parent, startTime, attributes: { ...options.attributes, 'error.type': errorType(error) } })
+      }
       throw error
     } finally {
       span.end()

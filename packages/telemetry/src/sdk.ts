@@ -1,11 +1,13 @@
 // Starts OpenTelemetry tracing in this process: W3C trace context, an async-local context manager,
 // the http, undici, Fastify, pg and ioredis instrumentations, the privacy processor, and an OTLP/HTTP
 // exporter (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT. Loaded only when tracing is on (see register.ts).
-import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, trace } from '@opentelemetry/api'
+import diagnosticsChannel from 'node:diagnostics_channel'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
+import { CompositePropagator, getRPCMetadata, RPCType, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { registerInstrumentations } from '@opentelemetry/instrumentation'
+import { InstrumentationBase, registerInstrumentations } from '@opentelemetry/instrumentation'
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis'
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg'
@@ -14,6 +16,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources'
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
+import { setFailureKeeper } from './index.ts'
+import { failureKeeper, type KeepFailure } from './kept-failures.ts'
 import { PrivacySpanProcessor } from './privacy.ts'
 
 export interface TelemetryOptions {
@@ -57,26 +61,27 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const env = options.env ?? process.env
   if (env.OTEL_LOG_LEVEL?.toLowerCase() === 'debug') diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.DEBUG)
   const exporter = options.exporter ?? new OTLPTraceExporter()
-  const provider = new TracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
-    sampler: samplerFromEnv(env, options.edge),
-    // The privacy processor runs first, so the exporter only ever sees scrubbed spans.
-    spanProcessors: [new PrivacySpanProcessor(), options.exporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, scheduledDelayMillis: positive(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5_000 })],
-  })
+  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName })
+  // The privacy processor runs first, so the exporter only ever sees scrubbed spans.
+  const spanProcessors = [new PrivacySpanProcessor(), options.exporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, scheduledDelayMillis: positive(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5_000 })]
+  const provider = new TracerProvider({ resource, sampler: samplerFromEnv(env, options.edge), spanProcessors })
+  const failures = failureKeeper(resource, spanProcessors)
+  setFailureKeeper(failures.keep)
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }))
   trace.setGlobalTracerProvider(provider)
   const ignoreIncoming = (path: string | undefined) => UNTRACED_PATHS.has((path ?? '').split('?')[0] ?? '')
-  // OTEL_NODE_DISABLED_INSTRUMENTATIONS (as in the SDK's auto-instrumentations): e.g. `fastify`
-  // keeps the HTTP server span but drops the per-route and per-hook spans.
-  const disabled = new Set((env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ?? '').split(',').map((name) => name.trim()).filter(Boolean))
-  const wanted = <T>(name: string, make: () => T): T[] => (disabled.has(name) ? [] : [make()])
+  const wanted = instrumentationFilter(env)
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       // Trace context goes out on every request; the server span of a probe or scrape is skipped.
-      ...wanted('http', () => new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => ignoreIncoming(req.url), requireParentforOutgoingSpans: true })),
+      // A 5xx of a request the sampler dropped is still exported (errors always kept).
+      ...wanted('http', () => new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => markStart(req) && ignoreIncoming(req.url), applyCustomAttributesOnSpan: (span, req, res) => keepFailedRequest(span, req as IncomingMessage, res, failures.keep), requireParentforOutgoingSpans: true })),
       ...wanted('undici', () => new UndiciInstrumentation({ requireParentforSpans: true })),
+      // The route on the server span (`GET /api/v1/venues/:id`) from one onRequest hook.
+      ...wanted('fastify-route', () => new FastifyRouteInstrumentation()),
+      // A span per Fastify hook and handler: detailed, and the largest share of tracing's cost (off by default).
       ...wanted('fastify', () => new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (route) => ignoreIncoming(route.url) })),
       // Statements as written ($1 placeholders), never their values; no spans for pool checkouts.
       ...wanted('pg', () => new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true })),
@@ -85,7 +90,98 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     ],
   })
   return {
-    shutdown: () => provider.shutdown(),
+    shutdown: async () => {
+      setFailureKeeper(undefined)
+      await provider.shutdown()
+      await failures.shutdown()
+    },
     forceFlush: () => provider.forceFlush(),
+  }
+}
+
+/** The instrumentations a process runs (`fastify`, per-hook spans, only when asked for). */
+const DEFAULT_INSTRUMENTATIONS = ['http', 'undici', 'fastify-route', 'pg', 'ioredis']
+
+/**
+ * OTEL_NODE_ENABLED_INSTRUMENTATIONS (the exact set, e.g. adding `fastify`) and
+ * OTEL_NODE_DISABLED_INSTRUMENTATIONS (removed from it), as the SDK's auto-instrumentations name them.
+ */
+export function instrumentationFilter(env: Record<string, string | undefined>): <T>(name: string, make: () => T) => T[] {
+  const list = (value: string | undefined) => (value ?? '').split(',').map((name) => name.trim()).filter(Boolean)
+  const enabled = new Set(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim() ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS) : DEFAULT_INSTRUMENTATIONS)
+  for (const name of list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS)) enabled.delete(name)
+  return (name, make) => (enabled.has(name) ? [make()] : [])
+}
+
+const kStart = Symbol('hub.telemetry.start')
+
+/** Notes when a request arrived (for the span of a failure kept later); always true, to chain in a hook. */
+function markStart(req: IncomingMessage): true {
+  ;(req as IncomingMessage & { [kStart]?: number })[kStart] = Date.now()
+  return true
+}
+
+function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, keep: KeepFailure): void {
+  if (span.isRecording() || !('getHeader' in res) || res.statusCode < 500) return
+  const spanContext = span.spanContext()
+  if (!trace.isSpanContextValid(spanContext)) return
+  const route = getRPCMetadata(context.active())?.route
+  const method = req.method ?? 'GET'
+  const requestId = res.getHeader('x-request-id')
+  const startTime = (req as IncomingMessage & { [kStart]?: number })[kStart]
+  keep({
+    name: route ? `${method} ${route}` : method,
+    kind: SpanKind.SERVER,
+    spanContext,
+    // The caller's span, as the unrecorded server span had it (the privacy processor cuts the path's query).
+    parent: propagation.extract(ROOT_CONTEXT, req.headers),
+    ...(startTime !== undefined ? { startTime } : {}),
+    attributes: {
+      'http.request.method': method,
+      ...(route ? { 'http.route': route } : {}),
+      'url.path': req.url ?? '',
+      'http.response.status_code': res.statusCode,
+      'error.type': String(res.statusCode),
+      ...(typeof requestId === 'string' ? { 'http.request.id': requestId } : {}),
+    },
+  })
+}
+
+/**
+ * Names the HTTP server span by its Fastify route, from one onRequest hook on every instance (the
+ * route is what `http.route` and the span name carry; the path would make every id a new name).
+ */
+/** What the hook needs of a Fastify instance (this package does not depend on Fastify). */
+interface FastifyLike {
+  addHook(name: 'onRequest', hook: (request: { routeOptions: { url?: string } }, reply: unknown, done: () => void) => void): unknown
+}
+
+class FastifyRouteInstrumentation extends InstrumentationBase {
+  private subscribed: ((message: unknown) => void) | undefined
+
+  constructor() {
+    super('@hub/telemetry/fastify-route', '0.1.0', {})
+  }
+
+  protected init(): [] {
+    return []
+  }
+
+  override enable(): void {
+    if (this.subscribed) return
+    this.subscribed = (message) => {
+      const app = (message as { fastify: FastifyLike }).fastify
+      app.addHook('onRequest', function nameServerSpan(request, _reply, done) {
+        const metadata = getRPCMetadata(context.active())
+        if (metadata?.type === RPCType.HTTP && request.routeOptions.url !== undefined) metadata.route = request.routeOptions.url
+        done()
+      })
+    }
+    diagnosticsChannel.subscribe('fastify.initialization', this.subscribed)
+  }
+
+  override disable(): void {
+    if (this.subscribed) diagnosticsChannel.unsubscribe('fastify.initialization', this.subscribed)
+    this.subscribed = undefined
   }
 }
