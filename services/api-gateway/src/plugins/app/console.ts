@@ -50,7 +50,7 @@ const SignInBody = Type.Object({ persona: Type.Union(PERSONAS.map((p) => Type.Li
 const SignInResponse = Type.Object({ token: Type.String(), expiresAt: Type.String(), persona: Type.String(), tenantId: Type.String(), venueIds: Type.Array(Type.String()) })
 const ConsoleSettings = Type.Object({
   devSignIn: Type.Boolean(),
-  oidc: Type.Union([Type.Null(), Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String(), scopes: Type.String() })]),
+  oidc: Type.Union([Type.Null(), Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String(), scopes: Type.String(), claimsNamespace: Type.String() })]),
   queueDashboard: Type.String(),
 })
 
@@ -95,9 +95,12 @@ export default fp(
   async (fastify, opts: { config: GatewayConfig; root?: string }) => {
     const { config } = opts
     const root = opts.root ?? CONSOLE_DIST
-    const oidc = config.OIDC_ISSUER && config.OIDC_CLIENT_ID ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES } : null
-    // Development sign-in needs the shared secret, and never exists in production whatever else is set.
-    const devSignIn = config.NODE_ENV !== 'production' && Boolean(config.JWT_SECRET)
+    // claimsNamespace: where the console finds tenant, roles and venues in the provider's access token.
+    const oidc = config.OIDC_ISSUER && config.OIDC_CLIENT_ID ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES, claimsNamespace: config.JWT_CLAIMS_NAMESPACE ?? '' } : null
+    // Development sign-in needs the shared secret, never exists in production whatever else is set,
+    // and is not offered beside a configured OpenID provider (the shared secret may still verify
+    // the development tokens of scripts and tests there).
+    const devSignIn = config.NODE_ENV !== 'production' && Boolean(config.JWT_SECRET) && !oidc
     const csp = consoleCsp(oidc?.issuer)
 
     fastify.get('/console/settings.json', { schema: { hide: true, response: { 200: ConsoleSettings } }, config: { auth: false } }, async (_request, reply) => {
