@@ -82,7 +82,10 @@ test('development sign-in mints a working token per persona, the manager bound t
   assert.equal(admin.json().tenantId, demoTenant)
   const created = await gateway.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(admin.json().token), payload: { name: 'Dev Sign-in Hall', timezone: 'UTC', currency: 'EUR' } })
   assert.equal(created.statusCode, 201, created.body)
+  const later = await gateway.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(admin.json().token), payload: { name: 'Later Hall', timezone: 'UTC', currency: 'EUR' } })
+  assert.equal(later.statusCode, 201, later.body)
 
+  // The manager persona manages the tenant's first venue, not whichever was created last.
   const manager = await gateway.inject({ method: 'POST', url: '/console/dev-sign-in', payload: { persona: 'manager' } })
   assert.equal(manager.statusCode, 200, manager.body)
   assert.deepEqual(manager.json().venueIds, [created.json().id])

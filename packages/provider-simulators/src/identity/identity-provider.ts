@@ -87,9 +87,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
   const ns = options.claimsNamespace ?? ''
 
   // The issuer names the port, so listen first and hand requests to the provider once it exists.
-  let handle: ((request: IncomingMessage, response: ServerResponse) => void) | undefined
+  const routes: { handle?: (request: IncomingMessage, response: ServerResponse) => void } = {}
   const server = createServer((request, response) => {
-    if (handle) handle(request, response)
+    if (routes.handle) routes.handle(request, response)
     else response.writeHead(503).end()
   })
   server.listen(options.port ?? 0, options.host ?? '127.0.0.1')
@@ -160,7 +160,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     await provider.interactionFinished(request, response, { login: { accountId: subOf(user) } }, { mergeWithLastSubmission: false })
   }
 
-  handle = (request, response) => {
+  routes.handle = (request, response) => {
     const path = new URL(request.url ?? '/', issuer).pathname
     const match = /^\/interaction\/([\w-]+)(\/login)?$/.exec(path)
     if (!match) return void callback(request, response)

@@ -54,10 +54,10 @@ const ConsoleSettings = Type.Object({
   queueDashboard: Type.String(),
 })
 
-/** The first venue of the tenant (or the one asked for), read through venue-service as its admin would. */
+/** The first venue of the tenant, oldest first (or the one asked for), read through venue-service as its admin would. */
 async function venueForManager(config: GatewayConfig, secret: string, tenantId: string, wanted?: string): Promise<string | null> {
   const admin = mintDevToken({ secret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, tenantId, roles: ['admin'], sub: 'console-dev-sign-in', expiresIn: 60 })
-  const response = await fetch(`${config.VENUE_SERVICE_URL}/api/v1/venues?limit=100`, { headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(5_000) })
+  const response = await fetch(`${config.VENUE_SERVICE_URL}/api/v1/venues?limit=100&sort=created_at`, { headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(5_000) })
   if (!response.ok) return null
   const body = (await response.json()) as { data?: { id: string }[] }
   const ids = (body.data ?? []).map((venue) => venue.id)
