@@ -75,8 +75,8 @@ describe('the console signed in through OpenID Connect', () => {
     await page.waitForURL(`${stack.gateway}/venues`)
     await page.getByRole('link', { name: 'OIDC Hall' }).waitFor()
     assert.equal(await page.getByRole('link', { name: 'Not Yours Arena' }).count(), 0, 'a manager sees only its venues')
-    assert.equal(await page.getByTestId('signed-in-as').innerText(), 'manager@oidc-hall.example')
-    assert.match(await page.locator('header').innerText(), /\(manager\)/)
+    assert.equal(await page.getByTestId('signed-in-as').innerText(), 'Morgan Manager', 'named from the ID token')
+    assert.match(await page.locator('header.top').innerText(), /\(manager\)/)
 
     // The API calls carried the provider's ES256 access token, and the services accepted it.
     assert.ok(apiAuthorizations.length > 0, 'the console called the API')
