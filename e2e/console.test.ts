@@ -41,8 +41,8 @@ async function expectAccessible(page: Page, name: string): Promise<void> {
   assert.deepEqual(violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`), [], `axe on ${name}`)
 }
 
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), scale: 'css' })
+async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), scale: 'css', fullPage })
 }
 
 /** Signs in as a persona; from the home page, or (`fromHome` false) from the sign-in page the current page sent the browser to, which it then returns to. */
@@ -297,7 +297,7 @@ describe('the integration console in Chromium', () => {
     await page.getByTestId('dead-letter').filter({ hasText: connectionId.slice(0, 8) }).first().waitFor()
     await page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) }).getByText('open', { exact: true }).waitFor()
     await expectAccessible(page, 'operations with dead letters and an open breaker')
-    await shoot(page, 'operations')
+    await shoot(page, 'operations', true)
 
     const queueState = async (name: string) => ((await h.ok('GET', '/api/v1/integrations/admin/queue-counts')).queues as Json[]).find((q) => q.queue === name)?.paused as boolean
     const lowRow = page.getByRole('row').filter({ hasText: 'integration-low' })
