@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 import type { BrowserContext, Page } from 'playwright-core'
-import { eventually, scenario, startStack, type E2EStack } from './support/stack.ts'
+import { eventually, scenario, startStack, type E2EStack, type Json } from './support/stack.ts'
+import { hub } from './support/hub.ts'
 import { SCREENSHOTS, buildConsole, firstLoadJsBytes, launchBrowser, requireChromium, seriousA11yViolations } from './support/browser.ts'
 
 const FIRST_LOAD_BUDGET = 200 * 1024
@@ -16,7 +17,10 @@ const STRIPE_KEY = 'sk_test_console00000000000000001'
 
 requireChromium()
 buildConsole()
-const stack: E2EStack = await startStack({ env: { AUDIT_RELAY_INTERVAL_MS: '200' } })
+// Few attempts and a low breaker threshold, so a provider outage dead-letters a job and opens the
+// connection's breaker within seconds for the operator to act on; a long open period keeps it open.
+const stack: E2EStack = await startStack({ env: { AUDIT_RELAY_INTERVAL_MS: '200', SYNC_JOB_ATTEMPTS: '2', SYNC_BREAKER_FAILURES: '2', SYNC_BREAKER_OPEN_MS: '600000' } })
+const h = hub(stack)
 let context: BrowserContext
 let closeBrowser: () => Promise<void>
 const cspViolations: string[] = []
@@ -37,14 +41,16 @@ async function expectAccessible(page: Page, name: string): Promise<void> {
   assert.deepEqual(violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`), [], `axe on ${name}`)
 }
 
-async function shoot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), scale: 'css' })
+async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), scale: 'css', fullPage })
 }
 
-async function signIn(page: Page, persona: 'Demo admin' | 'Venue manager' | 'Viewer' | 'Operator'): Promise<void> {
-  await page.goto(`${stack.gateway}/`)
+/** Signs in as a persona; from the home page, or (`fromHome` false) from the sign-in page the current page sent the browser to, which it then returns to. */
+async function signIn(page: Page, persona: 'Demo admin' | 'Venue manager' | 'Viewer' | 'Operator', fromHome = true): Promise<void> {
+  if (fromHome) await page.goto(`${stack.gateway}/`)
   await page.waitForURL('**/sign-in')
   await page.getByRole('button', { name: persona, exact: true }).click()
+  if (!fromHome) return
   await page.waitForURL('**/venues')
   await page.getByRole('heading', { name: 'Venues', level: 1 }).waitFor()
 }
@@ -169,7 +175,6 @@ describe('the integration console in Chromium', () => {
     await page.getByRole('link', { name: 'Operations' }).click()
     await page.getByRole('cell', { name: 'integration-high' }).waitFor()
     await expectAccessible(page, 'operations')
-    await shoot(page, 'operations')
     await page.close()
   })
 
@@ -227,6 +232,118 @@ describe('the integration console in Chromium', () => {
     await shoot(page, 'security-events')
     await page.close()
   })
+
+  scenario("a manager of one venue sees only that venue, no admin action, and a human error with the request id on another venue's page", async () => {
+    // Created after Console Hall, so the development sign-in's manager (of the tenant's first venue) does not manage it.
+    const otherId = await h.createVenue('Zeta Arena')
+    const page = await context.newPage()
+    await signIn(page, 'Venue manager')
+    await page.getByRole('link', { name: 'Console Hall' }).waitFor()
+    assert.equal(await page.getByRole('link', { name: 'Zeta Arena' }).count(), 0, 'another venue of the tenant is not listed')
+    for (const adminOnly of ['Audit', 'Security events', 'Operations']) {
+      assert.equal(await page.getByRole('link', { name: adminOnly, exact: true }).count(), 0, `no ${adminOnly} for a manager`)
+    }
+    assert.equal(await page.getByRole('button', { name: 'Add venue' }).count(), 0)
+    await expectAccessible(page, 'venues as a manager')
+    await shoot(page, 'manager-venues')
+
+    // In its own venue the manager may act, but settings and field mappings stay with admins.
+    await page.getByRole('link', { name: 'Console Hall' }).click()
+    await page.getByRole('button', { name: 'Connect with API key' }).waitFor()
+    await page.getByRole('link', { name: 'Settings', exact: true }).click()
+    await page.getByTestId('current-settings').waitFor()
+    assert.equal(await page.getByRole('button', { name: 'Save setting' }).count(), 0, 'settings are admin-only')
+    assert.equal(await page.getByRole('button', { name: /^Roll back/ }).count(), 0)
+
+    // Straight to the other venue's page: the API refuses, and the page says so in words with the request id.
+    const refused = page.waitForResponse((response) => response.url().endsWith(`/api/v1/venues/${otherId}`))
+    await page.goto(`${stack.gateway}/venues/${otherId}`)
+    await signIn(page, 'Venue manager', false)
+    const response = await refused
+    assert.ok([403, 404].includes(response.status()), `the API refused (${response.status()})`)
+    const requestId = response.headers()['x-request-id'] ?? ''
+    assert.ok(requestId, 'the refusal carries a request id')
+    const alert = page.getByRole('alert').first()
+    await alert.waitFor()
+    const text = await alert.innerText()
+    assert.match(text, /You do not have permission to do this|That could not be found/)
+    assert.ok(text.includes(`Request id to quote: ${requestId}`), `the request id is shown: ${text}`)
+    assert.ok(!/VENUE_|problem\+json|"status"/.test(text), `no raw error codes or JSON: ${text}`)
+    assert.equal(await page.getByRole('button', { name: 'Connect with API key' }).count(), 0, 'no write action on a venue it does not manage')
+    await expectAccessible(page, "another venue's page as a manager")
+    await shoot(page, 'manager-refused')
+    await page.close()
+  })
+
+  scenario('an operator pauses and resumes a queue, resets an open breaker, retries and discards dead letters, and the audit log shows each', async () => {
+    // A real outage: every call of this Stripe account fails until the fault is lifted.
+    const venue = await h.createVenue('Outage Hall')
+    const { connectionId, accountId } = await h.connectStripe(venue)
+    await stack.sim('stripe', 'POST', '/_sim/faults', { kind: 'server_error', account: accountId })
+    const enqueued = await h.ok('POST', '/api/v1/integrations/sync/stripe/sync', { venueId: venue, entities: ['customer', 'product'], mode: 'full' }, [202])
+    const jobs = enqueued.jobs as Json[]
+    assert.equal(jobs.length, 2)
+    const letters = await eventually('both jobs dead-lettered', 120_000, async () => {
+      const open = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).filter((letter) => letter.payload.connectionId === connectionId)
+      return open.length === 2 ? open : undefined
+    }, 500)
+    const breaker = async () => ((await h.ok('GET', '/api/v1/integrations/admin/circuit-breakers')).breakers as Json[]).find((b) => b.connectionId === connectionId)
+    assert.equal((await breaker())?.state, 'open', 'the outage opened the breaker')
+    await stack.sim('stripe', 'DELETE', '/_sim/faults')
+
+    const page = await context.newPage()
+    await signIn(page, 'Operator')
+    await page.getByRole('link', { name: 'Operations' }).click()
+    await page.getByTestId('dead-letter').filter({ hasText: connectionId.slice(0, 8) }).first().waitFor()
+    await page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) }).getByText('open', { exact: true }).waitFor()
+    await expectAccessible(page, 'operations with dead letters and an open breaker')
+    await shoot(page, 'operations', true)
+
+    const queueState = async (name: string) => ((await h.ok('GET', '/api/v1/integrations/admin/queue-counts')).queues as Json[]).find((q) => q.queue === name)?.paused as boolean
+    const lowRow = page.getByRole('row').filter({ hasText: 'integration-low' })
+    await lowRow.getByRole('button', { name: 'Pause' }).click()
+    await lowRow.getByRole('button', { name: 'Resume' }).waitFor()
+    await lowRow.getByText('paused', { exact: true }).waitFor()
+    assert.equal(await queueState('integration-low'), true, 'the queue is paused')
+    await lowRow.getByRole('button', { name: 'Resume' }).click()
+    await lowRow.getByRole('button', { name: 'Pause' }).waitFor()
+    assert.equal(await queueState('integration-low'), false, 'the queue runs again')
+
+    const breakerItem = page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) })
+    await breakerItem.getByRole('button', { name: 'Reset' }).click()
+    await eventually('the breaker closed', 20_000, async () => ((await breaker())?.state ?? 'closed') === 'closed' ? true : undefined, 250)
+    await page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) }).getByText('open', { exact: true }).waitFor({ state: 'detached' })
+
+    const customerLetter = letters.find((letter) => letter.payload.entity === 'customer') as Json
+    const productLetter = letters.find((letter) => letter.payload.entity === 'product') as Json
+    await page.getByTestId('dead-letter').filter({ hasText: `customer of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Retry' }).click()
+    await page.getByTestId('dead-letter').filter({ hasText: `customer of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Retry' }).waitFor({ state: 'detached' })
+    // The retried job runs again against the recovered provider, under its original sync log.
+    const retried = await eventually('the retried sync succeeded', 120_000, async () => {
+      const log = await h.syncLog(connectionId, customerLetter.payload.syncLogId as string)
+      return log?.status === 'succeeded' ? log : undefined
+    }, 500)
+    assert.ok((retried.counts.created as number) > 0, JSON.stringify(retried))
+
+    await page.getByTestId('dead-letter').filter({ hasText: `product of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Discard' }).click()
+    await page.getByTestId('dead-letter').filter({ hasText: `product of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Discard' }).waitFor({ state: 'detached' })
+    const stillOpen = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).map((letter) => letter.id)
+    assert.ok(!stillOpen.includes(customerLetter.id) && !stillOpen.includes(productLetter.id), 'neither letter is open any more')
+
+    await page.getByRole('link', { name: 'Audit', exact: true }).click()
+    const wanted = ['sync.queue_paused', 'sync.queue_resumed', 'sync.breaker_reset', 'sync.dead_letter_retried', 'sync.dead_letter_discarded']
+    await eventually('every operator action in the audit log', 30_000, async () => {
+      await page.getByRole('button', { name: 'Filter' }).click()
+      await page.getByTestId('audit-entry').first().waitFor()
+      const text = await page.locator('tbody').innerText()
+      return wanted.every((action) => text.includes(action)) ? true : undefined
+    }, 500).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\nshown: ${await page.locator('tbody').innerText()}`)
+    })
+    const trail = ((await h.ok('GET', '/api/v1/compliance/audit-log?limit=500')).data as Json[])
+    for (const action of wanted) assert.ok(trail.some((entry) => entry.action === action && entry.actorId === 'demo-operator'), `${action} by the operator in the audit log`)
+    await page.close()
+  }, { timeout: 300_000 })
 
   scenario('no page needed an inline script or style the CSP would block', async () => {
     assert.deepEqual(cspViolations, [])

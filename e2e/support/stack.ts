@@ -49,6 +49,8 @@ export interface E2EOptions {
   env?: Record<string, string>
   /** How long each process may take to become ready (default READY_TIMEOUT_MS). */
   readyTimeoutMs?: number
+  /** More variables once the ports are chosen (e.g. an identity provider that must know the gateway's URL). */
+  envFor?: (ports: StackPorts) => Promise<Record<string, string>>
 }
 
 const secret = () => randomBytes(24).toString('base64url')
@@ -116,6 +118,7 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     // The console's development sign-in mints its tokens in this run's tenant.
     DEMO_TENANT_ID: tenantId,
     ...options.env,
+    ...(options.envFor ? await options.envFor(ports) : {}),
   }
   const config: StackConfig = { ports, simulators: sims, databaseUrlFor: (role) => db.urlFor(role), env, operatorTenantIds: tenantId }
   // The children run in the log directory, so a developer's .env in the repository never leaks in.

@@ -31,6 +31,10 @@ export const CommonEnv = {
   JWT_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   JWT_ISSUER: Type.String({ minLength: 1, default: 'venue-hub-dev' }),
+  /** Issuer of the tokens verified against JWT_JWKS_URL (the OpenID Connect provider); JWT_ISSUER when unset. */
+  JWT_JWKS_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  /** Prefix of the hub's claims (tenant_id, roles, venue_ids) in provider tokens, e.g. `https://hub.example.com/`. */
+  JWT_CLAIMS_NAMESPACE: Type.Optional(Type.String({ minLength: 1 })),
   JWT_AUDIENCE: Type.String({ minLength: 1, default: 'venue-hub' }),
   INTERNAL_AUTH_KEYS: Type.String({ minLength: 2 }),
   INTERNAL_PERMISSIONS: Type.Optional(Type.String()),
@@ -102,6 +106,9 @@ export function parseConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv
     }
     if (withDefaults.JWT_SECRET && !withDefaults.JWT_JWKS_URL) {
       problems.push('JWT_JWKS_URL: production verifies tokens against a JWKS, not a shared secret')
+    } else if (withDefaults.JWT_SECRET) {
+      // Beside a JWKS the secret would still be accepted for HS256 tokens: one leak mints anyone.
+      problems.push('JWT_SECRET: production accepts only the JWKS-signed tokens of JWT_JWKS_URL; unset JWT_SECRET')
     }
   }
   if (typeof withDefaults.INTERNAL_AUTH_KEYS === 'string') {
@@ -117,6 +124,20 @@ export function parseConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv
   if (schemaProblems === 0) problems.push(...(options.refine?.(withDefaults) ?? []))
   if (problems.length > 0) throw new ConfigError(problems)
   return withDefaults as Static<T>
+}
+
+/** The user-token options of serviceKit({ jwt }) from the common variables. */
+export function jwtOptions(config: { JWT_SECRET?: string | undefined; JWT_JWKS_URL?: string | undefined; JWT_JWKS_ISSUER?: string | undefined; JWT_CLAIMS_NAMESPACE?: string | undefined; JWT_ISSUER: string; JWT_AUDIENCE: string; JWT_MAX_AGE_SECONDS: number; JWT_CLOCK_SKEW_SECONDS: number }) {
+  return {
+    secret: config.JWT_SECRET,
+    jwksUrl: config.JWT_JWKS_URL,
+    jwksIssuer: config.JWT_JWKS_ISSUER,
+    claimsNamespace: config.JWT_CLAIMS_NAMESPACE,
+    issuer: config.JWT_ISSUER,
+    audience: config.JWT_AUDIENCE,
+    maxAgeSeconds: config.JWT_MAX_AGE_SECONDS,
+    clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS,
+  }
 }
 
 /** Secrets every service holds, checked against development placeholders in production. */

@@ -67,6 +67,50 @@ test('JWKS: RS256 tokens from the key set pass; wrong key, wrong algorithm and s
   assert.equal(hs.statusCode, 401, 'a shared-secret token is refused when keys come from a JWKS')
 })
 
+test('JWKS beside a development secret: provider ES256 tokens and HS256 dev tokens pass, each with its own issuer only; namespaced claims map to tenant, roles and venues', async (t) => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = { ...publicKey.export({ format: 'jwk' }), kid: 'ec-1', alg: 'ES256', use: 'sig' }
+  const jwks = createServer((_request, response) => {
+    response.setHeader('content-type', 'application/json')
+    response.end(JSON.stringify({ keys: [jwk] }))
+  })
+  jwks.listen(0, '127.0.0.1')
+  await once(jwks, 'listening')
+  t.after(() => jwks.close())
+  const { port } = jwks.address() as { port: number }
+  const providerIssuer = `http://127.0.0.1:${port}`
+  const namespace = 'https://hub.example.com/'
+  const app = createFastify({ service: 'mixed-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'mixed-test', jwt: { secret: TEST_JWT.secret, issuer: TEST_JWT.issuer, audience: TEST_JWT.audience, jwksUrl: `${providerIssuer}/jwks`, jwksIssuer: providerIssuer, claimsNamespace: namespace } })
+  app.get('/api/whoami', async (request) => request.principal)
+  t.after(() => app.close())
+  const tenantId = randomUUID()
+  const venueId = randomUUID()
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
+  const providerToken = (iss: string, claims: Record<string, unknown>) => createSigner({ key: pem, algorithm: 'ES256', kid: 'ec-1', iss, aud: TEST_JWT.audience, expiresIn: 60_000 })({ sub: 'oidc-user-1', ...claims })
+  const namespaced = { [`${namespace}tenant_id`]: tenantId, [`${namespace}roles`]: ['manager'], [`${namespace}venue_ids`]: [venueId.toUpperCase()] }
+
+  const provider = await app.inject({ url: '/api/whoami', headers: bearer(providerToken(providerIssuer, namespaced)) })
+  assert.equal(provider.statusCode, 200, provider.body)
+  assert.deepEqual(provider.json(), { userId: 'oidc-user-1', tenantId, roles: ['manager'], venueIds: [venueId] })
+  const plain = await app.inject({ url: '/api/whoami', headers: bearer(providerToken(providerIssuer, { tenant_id: tenantId, roles: ['viewer'] })) })
+  assert.equal(plain.statusCode, 200, plain.body)
+  assert.deepEqual(plain.json().roles, ['viewer'])
+  const dev = await app.inject({ url: '/api/whoami', headers: bearer(mintDevToken({ ...TEST_JWT, tenantId, roles: ['admin'] })) })
+  assert.equal(dev.statusCode, 200, 'HS256 development tokens keep working')
+  // The provider's key does not vouch for the development issuer, nor the secret for the provider's.
+  assert.equal((await app.inject({ url: '/api/whoami', headers: bearer(providerToken(TEST_JWT.issuer, namespaced)) })).statusCode, 401)
+  const forgedDev = createSigner({ key: TEST_JWT.secret, algorithm: 'HS256', iss: providerIssuer, aud: TEST_JWT.audience, expiresIn: 60_000 })({ sub: 'x', tenant_id: tenantId, roles: ['admin'] })
+  assert.equal((await app.inject({ url: '/api/whoami', headers: bearer(forgedDev) })).statusCode, 401)
+  // Without the hub's claims the provider's token grants nothing.
+  assert.equal((await app.inject({ url: '/api/whoami', headers: bearer(providerToken(providerIssuer, {})) })).statusCode, 401)
+})
+
+test('production refuses a development secret beside the JWKS', () => {
+  const env = { NODE_ENV: 'production', PORT: '80', DATABASE_URL: 'postgres://db/hub', JWT_JWKS_URL: 'https://auth.example.com/jwks', JWT_SECRET: 'a-real-looking-secret-0123456789abcdef', INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-real-production-secret' } }) }
+  assert.throws(() => parseConfig(Env, env, { secrets: COMMON_SECRETS }), /JWT_SECRET: production accepts only the JWKS-signed tokens/)
+})
+
 test('graceful shutdown lets in-flight requests finish', async () => {
   const app = createFastify({ service: 'shutdown-test', logLevel: 'silent' })
   await app.register(serviceKit, { service: 'shutdown-test' })

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
-import { serviceKit } from '@hub/service-kit'
+import { jwtOptions, serviceKit } from '@hub/service-kit'
 import type { SecurityEventReporter } from '@hub/contracts'
 import type { GatewayConfig } from './config.ts'
 import edgeGuard from './plugins/app/edge-guard.ts'
@@ -27,7 +27,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     description: 'The public door of the hub.',
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS, deferFailures: true },
+    jwt: { ...jwtOptions(config), deferFailures: true },
     healthDetails: upstreamHealth(upstreams),
     openapiRoute: false,
     parseJsonBodies: false,

@@ -82,7 +82,10 @@ test('development sign-in mints a working token per persona, the manager bound t
   assert.equal(admin.json().tenantId, demoTenant)
   const created = await gateway.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(admin.json().token), payload: { name: 'Dev Sign-in Hall', timezone: 'UTC', currency: 'EUR' } })
   assert.equal(created.statusCode, 201, created.body)
+  const later = await gateway.inject({ method: 'POST', url: '/api/v1/venues', headers: bearer(admin.json().token), payload: { name: 'Later Hall', timezone: 'UTC', currency: 'EUR' } })
+  assert.equal(later.statusCode, 201, later.body)
 
+  // The manager persona manages the tenant's first venue, not whichever was created last.
   const manager = await gateway.inject({ method: 'POST', url: '/console/dev-sign-in', payload: { persona: 'manager' } })
   assert.equal(manager.statusCode, 200, manager.body)
   assert.deepEqual(manager.json().venueIds, [created.json().id])
@@ -100,13 +103,15 @@ test('development sign-in mints a working token per persona, the manager bound t
   assert.equal(bad.statusCode, 400)
 })
 
-test('development sign-in does not exist with NODE_ENV=production, even with a shared secret configured', async () => {
-  const gateway = await build({ NODE_ENV: 'production', JWT_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json', OIDC_ISSUER: 'https://login.example.com/', OIDC_CLIENT_ID: 'venue-hub-console' })
+test('development sign-in does not exist with NODE_ENV=production, where a shared secret is refused outright', async () => {
+  const production = { NODE_ENV: 'production', JWT_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json', OIDC_ISSUER: 'https://login.example.com/', OIDC_CLIENT_ID: 'venue-hub-console' }
+  await assert.rejects(build(production), /JWT_SECRET: production accepts only the JWKS-signed tokens/)
+  const gateway = await build({ ...production, JWT_SECRET: '' })
   const signIn = await gateway.inject({ method: 'POST', url: '/console/dev-sign-in', payload: { persona: 'admin' } })
   assert.equal(signIn.statusCode, 404)
   const settings = (await gateway.inject({ url: '/console/settings.json' })).json()
   assert.equal(settings.devSignIn, false)
-  assert.deepEqual(settings.oidc, { issuer: 'https://login.example.com/', clientId: 'venue-hub-console', audience: 'venue-hub', scopes: 'openid profile' })
+  assert.deepEqual(settings.oidc, { issuer: 'https://login.example.com/', clientId: 'venue-hub-console', audience: 'venue-hub', scopes: 'openid profile', claimsNamespace: '' })
   // The token of a dev sign-in elsewhere is no use here: production verifies against the JWKS.
   const token = testToken({ tenantId: randomUUID(), roles: ['admin'] })
   assert.equal((await gateway.inject({ url: '/api/v1/venues', headers: bearer(token) })).statusCode, 401)
@@ -118,4 +123,14 @@ test("the console's CSP lets the browser reach the OpenID provider and nothing e
   const gateway = await build({ OIDC_ISSUER: 'https://login.example.com/realms/hub', OIDC_CLIENT_ID: 'console' }, { consoleRoot: root })
   const csp = String((await gateway.inject({ url: '/' })).headers['content-security-policy'])
   assert.match(csp, /connect-src 'self' https:\/\/login\.example\.com(;|$)/)
+})
+
+test('beside a configured OpenID provider the development sign-in is not offered, even outside production', async (t) => {
+  const root = fakeBuild()
+  t.after(() => rmSync(root, { recursive: true, force: true }))
+  const gateway = await build({ OIDC_ISSUER: 'http://127.0.0.1:9', OIDC_CLIENT_ID: 'console', JWT_CLAIMS_NAMESPACE: 'https://hub.example/' }, { consoleRoot: root })
+  const settings = (await gateway.inject({ url: '/console/settings.json' })).json()
+  assert.equal(settings.devSignIn, false)
+  assert.equal(settings.oidc.claimsNamespace, 'https://hub.example/')
+  assert.equal((await gateway.inject({ method: 'POST', url: '/console/dev-sign-in', payload: { persona: 'admin' } })).statusCode, 404)
 })

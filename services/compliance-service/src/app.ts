@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
-import { internalPermissions, serviceKit } from '@hub/service-kit'
+import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import type { ComplianceServiceConfig } from './config.ts'
 import { COMPLIANCE_SCHEMA } from './db/schema.ts'
 import compliance from './plugins/app/compliance.ts'
@@ -32,7 +32,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     databaseSchema: COMPLIANCE_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
+    jwt: jwtOptions(config),
     securityEventSink: localSecurityEventSink(fastify),
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     internal: {

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
-import { internalPermissions, serviceKit } from '@hub/service-kit'
+import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncLogRoutes from './routes/internal/sync-logs.ts'
@@ -44,7 +44,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     databaseSchema: INTEGRATION_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
+    jwt: jwtOptions(config),
     auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     securityEventBuffer: { table: 'integration.security_event_outbox' },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,

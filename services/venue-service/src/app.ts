@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
-import { internalPermissions, serviceKit } from '@hub/service-kit'
+import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import type { VenueServiceConfig } from './config.ts'
 import { VENUE_SCHEMA } from './db/schema.ts'
 import venues from './plugins/app/venues.ts'
@@ -24,7 +24,7 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
     databaseSchema: VENUE_SCHEMA,
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
-    jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
+    jwt: jwtOptions(config),
     auditRelay: { table: 'venue.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
     securityEventBuffer: { table: 'venue.security_event_outbox' },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,

@@ -10,14 +10,23 @@ export interface OidcSettings {
   clientId: string
   audience: string
   scopes: string
+  claimsNamespace: string
 }
 
 const PENDING_KEY = 'console.oidc.pending'
 const redirectUri = (): string => `${location.origin}/auth/callback`
 
+// Plain HTTP only for a provider on this machine (a development provider, as loopback redirect
+// URIs are allowed for native apps); anything else must be HTTPS, which oauth4webapi enforces.
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+function insecure(settings: OidcSettings): { [oauth.allowInsecureRequests]?: boolean } {
+  const issuer = new URL(settings.issuer)
+  return issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname) ? { [oauth.allowInsecureRequests]: true } : {}
+}
+
 async function discover(settings: OidcSettings): Promise<oauth.AuthorizationServer> {
   const issuer = new URL(settings.issuer)
-  return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc' }))
+  return oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oidc', ...insecure(settings) }))
 }
 
 export async function startSignIn(settings: OidcSettings): Promise<void> {
@@ -47,9 +56,9 @@ export async function completeSignIn(settings: OidcSettings): Promise<string> {
   const as = await discover(settings)
   const client: oauth.Client = { client_id: settings.clientId }
   const params = oauth.validateAuthResponse(as, client, new URL(location.href), pending.state)
-  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri(), pending.verifier)
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, redirectUri(), pending.verifier, insecure(settings))
   const result = await oauth.processAuthorizationCodeResponse(as, client, response)
   const claims = oauth.getValidatedIdTokenClaims(result)
-  setSession(sessionFromToken(result.access_token, typeof claims?.email === 'string' ? claims.email : undefined))
+  setSession(sessionFromToken(result.access_token, typeof claims?.email === 'string' ? claims.email : typeof claims?.name === 'string' ? claims.name : undefined, settings.claimsNamespace))
   return pending.returnTo
 }

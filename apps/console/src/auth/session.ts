@@ -22,8 +22,11 @@ function base64UrlJson(part: string): Record<string, unknown> {
 }
 
 /** Reads the claims for display and role-aware screens; the API verifies the token itself. */
-export function sessionFromToken(token: string, label?: string): Session {
-  const claims = base64UrlJson(token.split('.')[1] ?? '')
+export function sessionFromToken(token: string, label?: string, claimsNamespace = ''): Session {
+  const payload = base64UrlJson(token.split('.')[1] ?? '')
+  // Providers that require namespaced custom claims carry the hub's as `<namespace>roles` etc.
+  const hub = (name: string): unknown => (claimsNamespace && payload[`${claimsNamespace}${name}`] !== undefined ? payload[`${claimsNamespace}${name}`] : payload[name])
+  const claims: Record<string, unknown> = { ...payload, tenant_id: hub('tenant_id'), roles: hub('roles'), venue_ids: hub('venue_ids') }
   const roles = Array.isArray(claims.roles) ? (claims.roles.filter((r) => r === 'admin' || r === 'manager' || r === 'viewer') as Role[]) : []
   return {
     token,

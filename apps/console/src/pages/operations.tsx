@@ -46,8 +46,8 @@ export function OperationsPage({ queueDashboard }: { queueDashboard: string }): 
         {dead.data && dead.data.data.length === 0 ? <p>No dead letters.</p> : null}
         <ul class="list">
           {(dead.data?.data ?? []).map((d) => (
-            <li key={d.id}>
-              <code>{d.queue}</code> {d.jobName} · {d.attempts} attempts · {when(d.failedAt)} · {d.errorMessage ?? d.errorCode}{' '}
+            <li key={d.id} data-testid="dead-letter">
+              <code>{d.queue}</code> {d.jobName}{typeof d.payload.entity === 'string' ? ` ${d.payload.entity}` : ''}{typeof d.payload.connectionId === 'string' ? <> of <code>{d.payload.connectionId.slice(0, 8)}</code></> : null} · {d.attempts} attempts · {when(d.failedAt)} · {d.errorMessage ?? d.errorCode}{' '}
               {d.retriedAt || d.discardedAt ? <span class="muted">{d.retriedAt ? 'retried' : 'discarded'}</span> : (
                 <>
                   <button type="button" disabled={action.busy} onClick={() => act(() => call(api.POST('/api/v1/integrations/admin/dead-letters/{id}/retry', { params: { path: { id: d.id } } })), dead.reload)}>Retry</button>
@@ -63,7 +63,7 @@ export function OperationsPage({ queueDashboard }: { queueDashboard: string }): 
         {breakers.data && breakers.data.breakers.length === 0 ? <p>Every breaker is closed.</p> : null}
         <ul class="list">
           {(breakers.data?.breakers ?? []).map((b) => (
-            <li key={b.connectionId}>
+            <li key={b.connectionId} data-testid="breaker">
               {b.provider} <code>{b.connectionId.slice(0, 8)}</code> <Badge status={b.state} /> {b.failures} failures {b.lastError ? `· ${b.lastError}` : ''}{' '}
               <button type="button" disabled={action.busy} onClick={() => act(() => call(api.POST('/api/v1/integrations/admin/circuit-breakers/{connectionId}/reset', { params: { path: { connectionId: b.connectionId } } })), breakers.reload)}>Reset</button>
             </li>

@@ -50,8 +50,18 @@ export interface AuthOptions {
   maxAgeSeconds?: number | undefined
   /** An `iat` further than this in the future is refused. Default 60 s. */
   clockSkewSeconds?: number | undefined
+  /** HS256 tokens (development): verified with this secret and must carry `issuer`. */
   secret?: string | undefined
+  /** RS256/ES256 tokens from the OpenID Connect provider: keys from this JWKS, issuer `jwksIssuer`. */
   jwksUrl?: string | undefined
+  /** Issuer of the JWKS-verified tokens; `issuer` when unset. */
+  jwksIssuer?: string | undefined
+  /**
+   * Prefix of the hub's claims in provider tokens (`https://hub.example.com/` reads
+   * `https://hub.example.com/tenant_id`, `.../roles`, `.../venue_ids`), as providers such as Auth0
+   * require for custom claims; the plain names are read when the prefixed ones are absent.
+   */
+  claimsNamespace?: string | undefined
   issuer: string
   audience: string
   securityEvents?: SecurityEventReporter
@@ -71,6 +81,27 @@ export async function rejectDeferredAuth(request: FastifyRequest): Promise<void>
 
 export const HS_ALGORITHMS = ['HS256'] as const
 export const JWKS_ALGORITHMS = ['RS256', 'ES256'] as const
+
+/** The hub's claims out of a verified payload, namespaced names first (see AuthOptions.claimsNamespace). */
+export function hubClaims(payload: Record<string, unknown>, namespace?: string): Record<string, unknown> {
+  const pick = (name: string): unknown => (namespace && payload[`${namespace}${name}`] !== undefined ? payload[`${namespace}${name}`] : payload[name])
+  const claims: Record<string, unknown> = Object.create(null)
+  claims.sub = payload.sub
+  claims.tenant_id = pick('tenant_id')
+  claims.roles = pick('roles')
+  const venueIds = pick('venue_ids')
+  if (venueIds !== undefined) claims.venue_ids = venueIds
+  return claims
+}
+
+function tokenAlgorithm(header: string | undefined): string {
+  try {
+    const encoded = header?.replace(/^Bearer\s+/i, '').split('.')[0] ?? ''
+    return String((JSON.parse(Buffer.from(encoded, 'base64url').toString('utf8')) as { alg?: unknown }).alg ?? '')
+  } catch {
+    return ''
+  }
+}
 
 export function hasRole(principal: Principal, ...roles: Role[]): boolean {
   return principal.roles.some((role) => roles.includes(role))
@@ -108,28 +139,29 @@ export default fp(
     // @fastify/jwt reads a numeric maxAge as seconds.
     const maxAgeSeconds = opts.maxAgeSeconds ?? 86_400
     const skewSeconds = opts.clockSkewSeconds ?? 60
-    if (opts.jwksUrl) {
-      const url = new URL(opts.jwksUrl)
-      const jwks = buildGetJwks({ providerDiscovery: false, jwksPath: url.pathname, issuersWhitelist: [url.origin], max: 100, ttl: 10 * 60_000 })
-      await fastify.register(jwt, {
-        decode: { complete: true },
-        secret: (_request: FastifyRequest, token: unknown) => {
-          const { header } = token as { header: { kid?: string; alg: string } }
-          return jwks.getPublicKey({ domain: url.origin, alg: header.alg, kid: header.kid ?? '' })
-        },
-        verify: { algorithms: [...JWKS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'], maxAge: maxAgeSeconds, cache: 10_000, cacheTTL: 600_000 },
-      })
-    } else if (opts.secret) {
-      await fastify.register(jwt, {
-        secret: opts.secret,
-        sign: { algorithm: 'HS256', iss: opts.issuer, aud: opts.audience },
-        // The cache remembers verified tokens (bounded, and never past their exp): a token is
-        // typically presented many times, and HMAC plus JSON parsing per request adds up.
-        verify: { algorithms: [...HS_ALGORITHMS], allowedIss: opts.issuer, allowedAud: opts.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'], maxAge: maxAgeSeconds, cache: 10_000, cacheTTL: 600_000 },
-      })
-    } else {
-      throw new Error('auth: JWT_SECRET or JWT_JWKS_URL is required')
-    }
+    if (!opts.jwksUrl && !opts.secret) throw new Error('auth: JWT_SECRET or JWT_JWKS_URL is required')
+    // Both may be configured (development beside a real provider): the key is chosen by the
+    // token's algorithm, so an HS256 token is only ever checked against the secret and an RS256 or
+    // ES256 one only against the provider's published keys; no key serves two algorithm families.
+    const jwksUrl = opts.jwksUrl ? new URL(opts.jwksUrl) : null
+    const jwks = jwksUrl ? buildGetJwks({ providerDiscovery: false, jwksPath: jwksUrl.pathname, issuersWhitelist: [jwksUrl.origin], max: 100, ttl: 10 * 60_000 }) : null
+    const jwksIssuer = opts.jwksIssuer ?? opts.issuer
+    const algorithms = [...(opts.secret ? HS_ALGORITHMS : []), ...(jwks ? JWKS_ALGORITHMS : [])]
+    await fastify.register(jwt, {
+      decode: { complete: true },
+      secret: async (_request: FastifyRequest, token: unknown) => {
+        const { header } = token as { header: { kid?: string; alg: string } }
+        if ((HS_ALGORITHMS as readonly string[]).includes(header.alg)) {
+          if (opts.secret) return opts.secret
+        } else if (jwks && jwksUrl && (JWKS_ALGORITHMS as readonly string[]).includes(header.alg)) {
+          return jwks.getPublicKey({ domain: jwksUrl.origin, alg: header.alg, kid: header.kid ?? '' })
+        }
+        throw new Error(`no key for algorithm ${header.alg}`)
+      },
+      // The cache remembers verified tokens (bounded, and never past their exp): a token is
+      // typically presented many times, and signature checks plus JSON parsing per request add up.
+      verify: { algorithms, allowedIss: [...new Set([opts.issuer, ...(jwks ? [jwksIssuer] : [])])], allowedAud: opts.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'], maxAge: maxAgeSeconds, cache: 10_000, cacheTTL: 600_000 },
+    })
 
     fastify.decorateRequest('principal', null as unknown as Principal)
     fastify.decorateRequest('authFailure', null)
@@ -165,14 +197,19 @@ export default fp(
       if (typeof issuedAt !== 'number' || issuedAt > Date.now() / 1000 + skewSeconds) {
         throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is issued in the future.')
       }
-      if (!Value.Check(ClaimsSchema, payload)) {
+      // Each key source vouches for its own issuer only.
+      const issuer = (payload as { iss?: unknown }).iss
+      const expectedIssuer = (HS_ALGORITHMS as readonly string[]).includes(tokenAlgorithm(header)) ? opts.issuer : jwksIssuer
+      if (issuer !== expectedIssuer) throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is invalid.')
+      const claims = hubClaims(payload as Record<string, unknown>, opts.claimsNamespace)
+      if (!Value.Check(ClaimsSchema, claims)) {
         throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token lacks required claims (sub, tenant_id, roles).')
       }
       request.principal = {
-        userId: payload.sub,
-        tenantId: payload.tenant_id.toLowerCase(),
-        roles: [...new Set(payload.roles)],
-        venueIds: payload.venue_ids ? payload.venue_ids.map((id) => id.toLowerCase()) : null,
+        userId: claims.sub,
+        tenantId: claims.tenant_id.toLowerCase(),
+        roles: [...new Set(claims.roles)],
+        venueIds: claims.venue_ids ? claims.venue_ids.map((id) => id.toLowerCase()) : null,
       }
       const roles = config.auth ? config.auth.roles : undefined
       if (roles && !hasRole(request.principal, ...roles)) {

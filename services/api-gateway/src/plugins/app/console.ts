@@ -50,14 +50,14 @@ const SignInBody = Type.Object({ persona: Type.Union(PERSONAS.map((p) => Type.Li
 const SignInResponse = Type.Object({ token: Type.String(), expiresAt: Type.String(), persona: Type.String(), tenantId: Type.String(), venueIds: Type.Array(Type.String()) })
 const ConsoleSettings = Type.Object({
   devSignIn: Type.Boolean(),
-  oidc: Type.Union([Type.Null(), Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String(), scopes: Type.String() })]),
+  oidc: Type.Union([Type.Null(), Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String(), scopes: Type.String(), claimsNamespace: Type.String() })]),
   queueDashboard: Type.String(),
 })
 
-/** The first venue of the tenant (or the one asked for), read through venue-service as its admin would. */
+/** The first venue of the tenant, oldest first (or the one asked for), read through venue-service as its admin would. */
 async function venueForManager(config: GatewayConfig, secret: string, tenantId: string, wanted?: string): Promise<string | null> {
   const admin = mintDevToken({ secret, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, tenantId, roles: ['admin'], sub: 'console-dev-sign-in', expiresIn: 60 })
-  const response = await fetch(`${config.VENUE_SERVICE_URL}/api/v1/venues?limit=100`, { headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(5_000) })
+  const response = await fetch(`${config.VENUE_SERVICE_URL}/api/v1/venues?limit=100&sort=created_at`, { headers: { authorization: `Bearer ${admin}` }, signal: AbortSignal.timeout(5_000) })
   if (!response.ok) return null
   const body = (await response.json()) as { data?: { id: string }[] }
   const ids = (body.data ?? []).map((venue) => venue.id)
@@ -95,9 +95,12 @@ export default fp(
   async (fastify, opts: { config: GatewayConfig; root?: string }) => {
     const { config } = opts
     const root = opts.root ?? CONSOLE_DIST
-    const oidc = config.OIDC_ISSUER && config.OIDC_CLIENT_ID ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES } : null
-    // Development sign-in needs the shared secret, and never exists in production whatever else is set.
-    const devSignIn = config.NODE_ENV !== 'production' && Boolean(config.JWT_SECRET)
+    // claimsNamespace: where the console finds tenant, roles and venues in the provider's access token.
+    const oidc = config.OIDC_ISSUER && config.OIDC_CLIENT_ID ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES, claimsNamespace: config.JWT_CLAIMS_NAMESPACE ?? '' } : null
+    // Development sign-in needs the shared secret, never exists in production whatever else is set,
+    // and is not offered beside a configured OpenID provider (the shared secret may still verify
+    // the development tokens of scripts and tests there).
+    const devSignIn = config.NODE_ENV !== 'production' && Boolean(config.JWT_SECRET) && !oidc
     const csp = consoleCsp(oidc?.issuer)
 
     fastify.get('/console/settings.json', { schema: { hide: true, response: { 200: ConsoleSettings } }, config: { auth: false } }, async (_request, reply) => {
