@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
-import syncLogs from './plugins/app/sync-logs.ts'
+import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import webhooks from './plugins/app/webhooks/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'

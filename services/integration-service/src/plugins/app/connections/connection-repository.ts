@@ -1,7 +1,7 @@
 // Data access for connections: knex and nothing else. Tenant-scoped transactions in, rows out.
 import type { Knex } from 'knex'
 import type { ProviderName } from '../../../providers/canonical.ts'
-import type { SealedSecrets, SecretField } from './credential-vault.ts'
+import type { SealedSecrets, SecretField } from '../secrets/credential-vault.ts'
 
 export const CONNECTION_STATUSES = ['pending', 'active', 'error', 'needs_reauth', 'disconnected'] as const
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]

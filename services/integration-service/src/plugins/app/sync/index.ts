@@ -53,9 +53,9 @@ import { createSyncService, type SyncService } from './sync-service.ts'
 import { createSyncStateRepository } from './sync-state-repository.ts'
 import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
-import { scheduleIntervalFor } from '../sync-schedules.ts'
+import { scheduleIntervalFor } from './schedules-from-settings.ts'
 import { retryTransient, withTransientRetries } from './transient-retry.ts'
-import { createWebhookProcessor } from './webhook-processor.ts'
+import { createWebhookProcessor } from '../webhooks/webhook-processor.ts'
 
 export type SyncEngine = SyncService
 export type { AuditActor, EnqueueSyncInput, EnqueuePushInput, EnqueuedRun, JobView, JobState, QueueCounts, Schedule } from './sync-service.ts'

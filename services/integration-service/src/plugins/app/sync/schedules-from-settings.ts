@@ -2,7 +2,7 @@
 // when it turns active, and its schedule changes (or stops) when the setting does.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { ProviderName } from '../../providers/canonical.ts'
+import type { ProviderName } from '../../../providers/canonical.ts'
 
 /** Until a tenant says otherwise, connections sync hourly. */
 export const DEFAULT_SCHEDULE = 'hourly'

@@ -9,7 +9,7 @@ import type { ConnectionRepository } from '../connections/connection-repository.
 import type { SyncEngine } from '../sync/index.ts'
 import type { FieldMappingInput, FieldMappingList, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
 import { assertVenueAccess } from '../connections/venue-access.ts'
-import { toSyncLog } from '../sync-log-repository.ts'
+import { toSyncLog } from '../sync-logs/sync-log-repository.ts'
 
 const SeqCursor = Type.Object({ s: CursorField.int64() })
 const MappingCursor = Type.Object({ p: Type.String({ pattern: '^[a-z_]{1,40}$' }), e: Type.String({ pattern: '^[a-z_]{1,40}$' }), t: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }) })

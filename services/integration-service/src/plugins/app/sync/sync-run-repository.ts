@@ -2,7 +2,7 @@
 // push, webhook), the active-run lookup behind SYNC_ALREADY_RUNNING, and lookups by job id.
 import type { Knex } from 'knex'
 import type { SyncLog } from '@hub/contracts'
-import { toSyncLog } from '../sync-log-repository.ts'
+import { toSyncLog } from '../sync-logs/sync-log-repository.ts'
 
 export type RunKind = 'pull' | 'push' | 'webhook'
 

@@ -8,7 +8,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Database } from '@hub/service-kit'
 import { annotateActiveSpan, contextFromCarrier, inSpan, SpanKind } from '@hub/telemetry'
-import type { SyncLogRepository } from '../sync-log-repository.ts'
+import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { DeadLetterRepository } from './dead-letter-repository.ts'
 import { keepAttempt, type JobControl } from './job-control.ts'
 import type { PushJob, PushRunner } from './push-runner.ts'
@@ -17,7 +17,7 @@ import { SyncFailure, toSyncFailure } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
 import { QUEUE_KEYS, type JobData, type QueueKey, type SyncJobData, type SyncQueues, type WebhookJobData } from './sync-queues.ts'
 import type { RunOutcome, SyncRunner } from './sync-runner.ts'
-import type { WebhookProcessor } from './webhook-processor.ts'
+import type { WebhookProcessor } from '../webhooks/webhook-processor.ts'
 
 /** A job deferred (provider wait, busy lock) more often than this starts spending attempts. */
 const MAX_FREE_DEFERRALS = 50

@@ -21,7 +21,7 @@ import { WebhookVerificationError } from '../../../providers/provider-errors.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
-import type { CredentialVault } from '../connections/credential-vault.ts'
+import type { CredentialVault } from '../secrets/credential-vault.ts'
 
 export class WebhookSignatureError extends AppError {
   constructor() {

@@ -3,9 +3,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { auditActor } from '@hub/service-kit'
-import { assertVenueAccess } from '../../../plugins/app/connections/venue-access.ts'
-import { JobNotFoundError } from '../../../plugins/app/sync/sync-errors.ts'
-import { ProviderParams } from '../../../schemas/connection.ts'
+import { assertVenueAccess } from '../../../../../plugins/app/connections/venue-access.ts'
+import { JobNotFoundError } from '../../../../../plugins/app/sync/sync-errors.ts'
+import { ProviderParams } from '../../../../../schemas/connection.ts'
 import {
   CancelSchema,
   EnqueuedSchema,
@@ -23,7 +23,7 @@ import {
   SyncLogListQuery,
   SyncLogPageSchema,
   SyncRequestBody,
-} from '../../../schemas/sync.ts'
+} from '../../../../../schemas/sync.ts'
 
 const security = [{ bearerAuth: [] }]
 const writers = { auth: { roles: ['admin' as const, 'manager' as const] } }
