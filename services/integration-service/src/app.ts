@@ -5,7 +5,7 @@ import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
-import syncLogRoutes from './routes/internal/sync-logs.ts'
+import internalSyncLogRoutes from './routes/internal/sync-logs.ts'
 import internalIntegrationRoutes from './routes/internal/integrations.ts'
 import connectionRoutes from './routes/api/v1/integrations/connections.ts'
 import oauthRoutes from './routes/api/v1/integrations/oauth.ts'
@@ -14,7 +14,11 @@ import webhookRoutes from './routes/api/v1/integrations/webhooks.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import syncApi from './plugins/app/sync/sync-api.ts'
 import syncSchedules from './plugins/app/sync/schedules-from-settings.ts'
-import syncRoutes from './routes/api/v1/integrations/sync/index.ts'
+import syncRequestRoutes from './routes/api/v1/integrations/sync/index.ts'
+import syncJobRoutes from './routes/api/v1/integrations/sync/jobs.ts'
+import syncLogListRoutes from './routes/api/v1/integrations/sync-logs.ts'
+import recordRoutes from './routes/api/v1/integrations/records.ts'
+import fieldMappingRoutes from './routes/api/v1/integrations/field-mappings.ts'
 import adminRoutes from './routes/api/v1/integrations/admin.ts'
 import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
@@ -68,14 +72,18 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)
   // Routes, registered explicitly so the URL → file map stays greppable.
-  await fastify.register(syncLogRoutes, { prefix: '/internal' })
+  await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
   await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
   await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(settingsRoutes, { prefix: '/api/v1/integrations' })
-  await fastify.register(syncRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncRequestRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncJobRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, { prefix: '/api/v1/integrations', operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean) })
 }
 
