@@ -24,7 +24,7 @@ import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import settingsRoutes from './routes/api/v1/integrations/settings.ts'
 import type { IntegrationServiceConfig } from './config.ts'
-import { INTEGRATION_SCHEMA } from './db/schema.ts'
+import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -49,8 +49,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: { secret: config.JWT_SECRET, jwksUrl: config.JWT_JWKS_URL, issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, maxAgeSeconds: config.JWT_MAX_AGE_SECONDS, clockSkewSeconds: config.JWT_CLOCK_SKEW_SECONDS },
-    auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
-    securityEventBuffer: { table: 'integration.security_event_outbox' },
+    auditRelay: { table: INTEGRATION_TABLES.auditOutbox, intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
+    securityEventBuffer: { table: INTEGRATION_TABLES.securityEventOutbox },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
     internal: {
@@ -66,8 +66,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
-  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncEngine, { config })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)

@@ -1,6 +1,9 @@
-// Data access for sync logs: one row per sync run, and the change feed compliance-service reads.
+// Data access for sync logs: one row per sync run of every kind (pull, push, webhook), the
+// active-run lookup behind SYNC_ALREADY_RUNNING, the tenant's list, and the change feed
+// compliance-service reads.
 import type { Knex } from 'knex'
 import type { SyncLog } from '@hub/contracts'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 
 interface SyncLogRow {
   id: string
@@ -90,6 +93,31 @@ export interface SyncLogChanges {
   errorMessage?: string | null
 }
 
+export type RunKind = 'pull' | 'push' | 'webhook'
+
+export interface NewRun {
+  tenantId: string
+  venueId: string
+  connectionId: string
+  provider: SyncLog['provider']
+  entity: SyncLog['entity']
+  mode: SyncLog['mode']
+  trigger: SyncLog['trigger']
+  queue: string
+  kind: RunKind
+  status?: SyncLog['status']
+}
+
+export interface ActiveRun {
+  id: string
+  entity: SyncLog['entity']
+  kind: RunKind
+  job_id: string | null
+  status: SyncLog['status']
+  queue: string
+  created_at: Date
+}
+
 /** Feed position: the writing transaction id and the row id, in that order. */
 export interface FeedPosition {
   xid: string
@@ -98,7 +126,38 @@ export interface FeedPosition {
 
 export type FeedRow = SyncLog & { position: FeedPosition }
 
-const table = (trx: Knex.Transaction) => trx<SyncLogRow>('integration.sync_logs')
+const table = (trx: Knex.Transaction) => trx<SyncLogRow>(INTEGRATION_TABLES.syncLogs)
+
+/** The unique index that keeps two runs of one (connection, entity, kind) from being active. */
+export const isActiveRunConflict = (error: unknown): boolean =>
+  (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'sync_logs_one_active_run'
+
+/** A filter of the tenant's list (newest first); `venueIds` limits it to those venues. */
+export interface SyncLogListFilter {
+  venueId?: string | undefined
+  venueIds?: string[] | undefined
+  connectionId?: string | undefined
+  provider?: string | undefined
+  entity?: string | undefined
+  status?: string | undefined
+  before?: { createdAt: string; id: string } | undefined
+  limit: number
+}
+
+/** An unfinished run as the reconciler reads it. */
+export interface UnfinishedRunRow {
+  id: string
+  tenant_id: string
+  venue_id: string
+  connection_id: string
+  provider: SyncLog['provider']
+  entity: SyncLog['entity']
+  mode: SyncLog['mode']
+  trigger: SyncLog['trigger']
+  queue: string
+  kind: RunKind
+  job_id: string | null
+}
 
 export function createSyncLogRepository() {
   async function page(trx: Knex.Transaction, filter: { venueId?: string; since?: string; after?: FeedPosition; limit: number }): Promise<FeedRow[]> {
@@ -152,6 +211,103 @@ export function createSyncLogRepository() {
       return row ? toSyncLog(row) : null
     },
 
+    async insertRuns(trx: Knex.Transaction, runs: NewRun[]): Promise<SyncLog[]> {
+      if (runs.length === 0) return []
+      const rows = await trx(INTEGRATION_TABLES.syncLogs)
+        .insert(
+          runs.map((run) => ({
+            tenant_id: run.tenantId,
+            venue_id: run.venueId,
+            connection_id: run.connectionId,
+            provider: run.provider,
+            entity: run.entity,
+            mode: run.mode,
+            trigger: run.trigger,
+            queue: run.queue,
+            kind: run.kind,
+            status: run.status ?? 'queued',
+          })),
+        )
+        .returning('*')
+      return rows.map(toSyncLog)
+    },
+
+    async findActive(trx: Knex.Transaction, connectionId: string, kind: RunKind, entities: string[]): Promise<ActiveRun[]> {
+      return (await trx(INTEGRATION_TABLES.syncLogs)
+        .select('id', 'entity', 'kind', 'job_id', 'status', 'queue', 'created_at')
+        .where({ connection_id: connectionId, kind })
+        .whereIn('entity', entities)
+        .whereIn('status', ['queued', 'running'])) as ActiveRun[]
+    },
+
+    async findRow(trx: Knex.Transaction, id: string): Promise<(SyncLog & { kind: RunKind }) | null> {
+      const row = (await table(trx).where({ id }).first()) as (SyncLogRow & { kind: string }) | undefined
+      return row ? { ...toSyncLog(row), kind: row.kind as RunKind } : null
+    },
+
+    async findByJobId(trx: Knex.Transaction, jobId: string): Promise<SyncLog | null> {
+      const row = await table(trx).where({ job_id: jobId }).orderBy('created_at', 'desc').first()
+      return row ? toSyncLog(row) : null
+    },
+
+    /** The run starts (or resumes): running, first start time and cursor kept, job id current. */
+    async markRunning(trx: Knex.Transaction, id: string, changes: { jobId: string; cursorBefore: string | null }): Promise<void> {
+      await trx(INTEGRATION_TABLES.syncLogs)
+        .where({ id })
+        .update({
+          status: 'running',
+          job_id: changes.jobId,
+          started_at: trx.raw('coalesce(started_at, now())'),
+          cursor_before: trx.raw('coalesce(cursor_before, ?)', [changes.cursorBefore]),
+          finished_at: null,
+        })
+    },
+
+    async setMode(trx: Knex.Transaction, id: string, mode: SyncLog['mode']): Promise<void> {
+      await table(trx).where({ id }).update({ mode })
+    },
+
+    /** Back to queued for another attempt (a retried dead letter); throws the active-run conflict if another run is active. */
+    async requeue(trx: Knex.Transaction, id: string, jobId: string): Promise<void> {
+      await table(trx).where({ id }).update({ status: 'queued', job_id: jobId, finished_at: null, error_code: null, error_message: null })
+    },
+
+    /** A run's status under a row lock (a late failure must not reopen a run another worker finished). */
+    async lockStatus(trx: Knex.Transaction, id: string): Promise<SyncLog['status'] | null> {
+      const row = (await table(trx).select('status').where({ id }).forUpdate().first()) as { status: SyncLog['status'] } | undefined
+      return row?.status ?? null
+    },
+
+    /** The job id of each run is its own id (what makes a run's enqueue idempotent). */
+    async useIdsAsJobIds(trx: Knex.Transaction, ids: string[]): Promise<void> {
+      await table(trx).whereIn('id', ids).update({ job_id: trx.raw('id::text') as unknown as string })
+    },
+
+    /** Across tenants (system scope): queued or running pulls and pushes older than `minAgeMs`, oldest first. */
+    async listUnfinishedRuns(trx: Knex.Transaction, minAgeMs: number, limit: number): Promise<UnfinishedRunRow[]> {
+      return (await trx(INTEGRATION_TABLES.syncLogs)
+        .select('id', 'tenant_id', 'venue_id', 'connection_id', 'provider', 'entity', 'mode', 'trigger', 'queue', 'kind', 'job_id')
+        .whereIn('status', ['queued', 'running'])
+        .whereIn('kind', ['pull', 'push'])
+        .where('created_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [minAgeMs / 1000]))
+        .orderBy('created_at')
+        .limit(limit)) as UnfinishedRunRow[]
+    },
+
+    /** The tenant's runs, newest first (keyset on created_at, id). */
+    async list(trx: Knex.Transaction, filter: SyncLogListFilter): Promise<SyncLog[]> {
+      const q = table(trx).select('*')
+      if (filter.venueId) q.where('venue_id', filter.venueId)
+      else if (filter.venueIds) q.whereIn('venue_id', filter.venueIds)
+      if (filter.connectionId) q.where('connection_id', filter.connectionId)
+      if (filter.provider) q.where('provider', filter.provider)
+      if (filter.entity) q.where('entity', filter.entity)
+      if (filter.status) q.where('status', filter.status)
+      if (filter.before) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.before.createdAt, filter.before.id])
+      const rows = await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit)
+      return rows.map(toSyncLog)
+    },
+
     /** Across tenants (system scope): every change in order. */
     feed: (trx: Knex.Transaction, after: FeedPosition | undefined, limit: number) => page(trx, { after, limit }),
 
@@ -161,3 +317,5 @@ export function createSyncLogRepository() {
 }
 
 export type SyncLogRepository = ReturnType<typeof createSyncLogRepository>
+/** The run side of the repository, as the sync engine's processors see it. */
+export type SyncRunRepository = SyncLogRepository

@@ -8,16 +8,16 @@ import { CursorField, encodeCursor, readCursor, type AuditEvent, type AuditOutbo
 import { Type } from '@sinclair/typebox'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
+import type { WebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
 import { ConnectionNotActiveError } from '../connections/connection-context.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
-import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
+import { isActiveRunConflict, type NewRun, type RunKind, type SyncLogRepository, type SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import type { CircuitBreakers, BreakerStatus } from './circuit-breaker.ts'
 import { toDeadLetter, type DeadLetter, type DeadLetterRepository } from './dead-letter-repository.ts'
 import type { JobControl } from './job-control.ts'
 import { PUSH_OPERATIONS, type PushJob } from './push-runner.ts'
 import { DeadLetterNotFoundError, JobNotFoundError, SyncAlreadyRunningError } from './sync-errors.ts'
 import { QUEUES, QUEUE_KEYS, type JobData, type PushJobData, type QueueKey, type QueueName, type SyncJobData, type SyncQueues } from './sync-queues.ts'
-import { isActiveRunConflict, type NewRun, type RunKind, type SyncRunRepository } from './sync-run-repository.ts'
 import { jobHealth } from './sync-reconciler.ts'
 
 /** Who asked, for the audit trail (what `auditActor(request)` returns). */
@@ -132,6 +132,7 @@ const allowAnyVenue: VenueCheck = () => undefined
 export function createSyncService(deps: {
   db: Pick<Database, 'withTenant'>
   queues: SyncQueues
+  inbox: Pick<WebhookInboxRepository, 'markEnqueued'>
   connections: Pick<ConnectionRepository, 'findById'>
   providers: ProviderRegistry
   runs: SyncRunRepository
@@ -204,9 +205,9 @@ export function createSyncService(deps: {
    * asked for, such runs are failed as JOB_LOST (the reconciler resumes the ones nobody asks for).
    */
   async function repairLostRuns(tenantId: string, connectionId: string, kind: RunKind, entities: string[]): Promise<boolean> {
-    const active = await db.withTenant(tenantId, (trx) => trx('integration.sync_logs').select('id', 'queue', 'job_id', 'created_at').where({ connection_id: connectionId, kind }).whereIn('entity', entities).whereIn('status', ['queued', 'running']))
+    const active = await db.withTenant(tenantId, (trx) => runs.findActive(trx, connectionId, kind, entities))
     let repaired = false
-    for (const run of active as Array<{ id: string; queue: string; job_id: string | null; created_at: Date }>) {
+    for (const run of active) {
       if (!(await jobLost(run))) continue
       await db.withTenant(tenantId, (trx) => deps.syncLogs.update(trx, run.id, { status: 'failed', finishedAt: new Date(), errorCode: 'JOB_LOST', errorMessage: 'The job of this run was lost before it finished.' }))
       repaired = true
@@ -221,7 +222,7 @@ export function createSyncService(deps: {
       try {
         return await db.withTenant(tenantId, async (trx) => {
           const logs = await runs.insertRuns(trx, newRuns)
-          await trx('integration.sync_logs').whereIn('id', logs.map((log) => log.id)).update({ job_id: trx.raw('id::text') })
+          await runs.useIdsAsJobIds(trx, logs.map((log) => log.id))
           if (auditEvent) await audit.record(trx, auditEvent(logs))
           return logs.map((log) => ({ ...log, jobId: log.id }))
         })
@@ -278,7 +279,7 @@ export function createSyncService(deps: {
   async function enqueueWebhook(item: { tenantId: string; connectionId: string; inboxId: string }): Promise<string> {
     const jobId = `webhook-${item.inboxId}`
     await queues.queues.critical.add('webhook', { kind: 'webhook', tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, { jobId })
-    await db.withTenant(item.tenantId, (trx) => trx('integration.webhook_inbox').where({ id: item.inboxId }).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() }))
+    await db.withTenant(item.tenantId, (trx) => deps.inbox.markEnqueued(trx, item.inboxId))
     return jobId
   }
 
