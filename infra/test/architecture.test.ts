@@ -6,9 +6,8 @@ import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import { generateKeyRingJson } from '@hub/crypto'
-import { createFastify } from '@hub/service-kit'
+import { createFastify, type ServiceInstance } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv } from '@hub/service-kit/testing'
 import venueService from '../../services/venue-service/src/app.ts'
 import { loadConfig as loadVenueConfig } from '../../services/venue-service/src/config.ts'
@@ -199,23 +198,23 @@ test('each route file sits at the path of the URLs it registers', async () => {
   const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA, COMPLIANCE_SCHEMA])
   const prefix = testRedisPrefix()
   const common = testServiceEnv(prefix)
-  const apps: FastifyInstance[] = []
+  const apps: ServiceInstance[] = []
   after(async () => {
     await Promise.all(apps.map((app) => app.close()))
     await db.drop()
     await deleteRedisPrefix(prefix)
   })
   const nowhere = 'http://127.0.0.1:9'
-  const services: Array<{ service: string; register: (app: FastifyInstance) => Promise<unknown> }> = [
-    { service: 'venue-service', register: (app) => app.register(venueService as FastifyPluginAsync<never>, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), COMPLIANCE_SERVICE_URL: nowhere, INTEGRATION_SERVICE_URL: nowhere }) } as never) },
+  const services: Array<{ service: string; register: (app: ServiceInstance) => PromiseLike<unknown> }> = [
+    { service: 'venue-service', register: (app) => app.register(venueService, { config: loadVenueConfig({ ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), COMPLIANCE_SERVICE_URL: nowhere, INTEGRATION_SERVICE_URL: nowhere }) }) },
     {
       service: 'integration-service',
       register: (app) =>
-        app.register(integrationService as FastifyPluginAsync<never>, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), VENUE_SERVICE_URL: nowhere, COMPLIANCE_SERVICE_URL: nowhere }) } as never),
+        app.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), VENUE_SERVICE_URL: nowhere, COMPLIANCE_SERVICE_URL: nowhere }) }),
     },
     {
       service: 'compliance-service',
-      register: (app) => app.register(complianceService as FastifyPluginAsync<never>, { config: loadComplianceConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false', INTEGRATION_SERVICE_URL: nowhere, VENUE_SERVICE_URL: nowhere }) } as never),
+      register: (app) => app.register(complianceService, { config: loadComplianceConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false', INTEGRATION_SERVICE_URL: nowhere, VENUE_SERVICE_URL: nowhere }) }),
     },
   ]
   // The route file is the one on the stack when the route is added (tsx keeps .ts paths).

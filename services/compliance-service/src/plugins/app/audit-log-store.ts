@@ -125,6 +125,11 @@ export function createAuditLogStore() {
       return rows.length
     },
 
+    /** Whether venue-service ever audited this venue (row-level security scopes it to the tenant). */
+    async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
+      return (await table(trx).select(trx.raw('1')).where({ entity_type: 'venue', entity_id: venueId }).first()) !== undefined
+    },
+
     async list(trx: Knex.Transaction, filter: AuditLogFilter): Promise<AuditLogRow[]> {
       const query = table(trx).select('*')
       if (filter.entityType) query.where('entity_type', filter.entityType)
