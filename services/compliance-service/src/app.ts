@@ -9,10 +9,13 @@ import compliance from './plugins/app/compliance.ts'
 import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
-import auditLogRoutes from './routes/api/v1/compliance/audit-log.ts'
-import auditDigestRoutes from './routes/api/v1/compliance/audit-digests.ts'
-import auditSegmentRoutes from './routes/api/v1/compliance/audit-segments.ts'
-import syncLogRoutes from './routes/api/v1/compliance/sync-logs.ts'
+import auditLogRoutes from './routes/api/v1/compliance/audit-log/index.ts'
+import auditDigestRoutes from './routes/api/v1/compliance/audit-log/digests.ts'
+import signingKeyRoutes from './routes/api/v1/compliance/audit-log/signing-keys.ts'
+import auditSegmentRoutes from './routes/api/v1/compliance/audit-log/segments.ts'
+import venueSyncLogRoutes from './routes/api/v1/compliance/venues/sync-logs.ts'
+import venueReportRoutes from './routes/api/v1/compliance/venues/report.ts'
+import syncLogPullRoutes from './routes/api/v1/compliance/sync-logs.ts'
 import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
 
 export const SERVICE_NAME = 'compliance-service'
@@ -49,10 +52,13 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
   const operatorTenantIds = config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean)
-  await fastify.register(syncLogRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
+  await fastify.register(venueSyncLogRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(venueReportRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(syncLogPullRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(securityEventRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })
   await fastify.register(auditLogRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditDigestRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(signingKeyRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditSegmentRoutes, { prefix: '/api/v1/compliance', maxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES })
 }
 

@@ -3,24 +3,28 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
-import syncLogs from './plugins/app/sync-logs.ts'
+import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
-import syncLogRoutes from './routes/internal/sync-logs.ts'
+import internalSyncLogRoutes from './routes/internal/sync-logs.ts'
 import internalIntegrationRoutes from './routes/internal/integrations.ts'
-import connectionRoutes from './routes/api/v1/connections.ts'
-import oauthRoutes from './routes/api/v1/oauth.ts'
+import connectionRoutes from './routes/api/v1/integrations/connections.ts'
+import oauthRoutes from './routes/api/v1/integrations/oauth.ts'
 import webhooks from './plugins/app/webhooks/index.ts'
-import webhookRoutes from './routes/api/v1/webhooks.ts'
+import webhookRoutes from './routes/api/v1/integrations/webhooks.ts'
 import syncEngine from './plugins/app/sync/index.ts'
-import syncApi from './plugins/app/sync-api/index.ts'
-import syncSchedules from './plugins/app/sync-schedules.ts'
-import syncRoutes from './routes/api/v1/sync.ts'
-import adminRoutes from './routes/api/v1/admin.ts'
-import syncTriggerRoutes from './routes/internal/sync-trigger.ts'
+import syncApi from './plugins/app/sync/sync-api.ts'
+import syncSchedules from './plugins/app/sync/schedules-from-settings.ts'
+import syncRequestRoutes from './routes/api/v1/integrations/sync/index.ts'
+import syncJobRoutes from './routes/api/v1/integrations/sync/jobs.ts'
+import syncLogListRoutes from './routes/api/v1/integrations/sync-logs.ts'
+import recordRoutes from './routes/api/v1/integrations/records.ts'
+import fieldMappingRoutes from './routes/api/v1/integrations/field-mappings.ts'
+import adminRoutes from './routes/api/v1/integrations/admin.ts'
+import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
-import settingsRoutes from './routes/api/v1/settings.ts'
+import settingsRoutes from './routes/api/v1/integrations/settings.ts'
 import type { IntegrationServiceConfig } from './config.ts'
-import { INTEGRATION_SCHEMA } from './db/schema.ts'
+import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -45,8 +49,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: jwtOptions(config),
-    auditRelay: { table: 'integration.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
-    securityEventBuffer: { table: 'integration.security_event_outbox' },
+    auditRelay: { table: INTEGRATION_TABLES.auditOutbox, intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
+    securityEventBuffer: { table: INTEGRATION_TABLES.securityEventOutbox },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
     internal: {
@@ -62,20 +66,24 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
-  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncEngine, { config })
+  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)
   // Routes, registered explicitly so the URL → file map stays greppable.
-  await fastify.register(syncLogRoutes, { prefix: '/internal' })
+  await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
   await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
   await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(settingsRoutes, { prefix: '/api/v1/integrations' })
-  await fastify.register(syncRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncRequestRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncJobRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, { prefix: '/api/v1/integrations', operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean) })
 }
 

@@ -1,17 +1,17 @@
 // The integration-worker process as one Fastify plugin: the kit (health, readiness, metrics,
-// Postgres, Redis), the app plugins the processors need, and the sync engine. No API routes:
+// Postgres, Redis), the app plugins the processors need, and the sync engine. No API routes, no
+// webhook intake, no public sync API:
 // the worker only serves operators (health, ready, metrics) and runs the queue processors.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
-import syncLogs from './plugins/app/sync-logs.ts'
+import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
-import webhooks from './plugins/app/webhooks/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
-import { INTEGRATION_SCHEMA } from './db/schema.ts'
+import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
 import type { ProviderAdapter } from './providers/provider-adapter.ts'
 
@@ -37,14 +37,13 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     // Writes its refusals to integration-service's outbox; that service's relay delivers them.
-    securityEventBuffer: { table: 'integration.security_event_outbox' },
+    securityEventBuffer: { table: INTEGRATION_TABLES.securityEventOutbox },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     // Signs its calls (venue lookups) as integration-service: it is that service's worker.
     internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {}) },
   })
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
-  await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL })
   await fastify.register(syncEngine, { config })
   // The reconciler restores schedules from each integration's settings.
   await fastify.register(integrationSettings)

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createDatabase, createKnex } from '@hub/service-kit'
-import { createSyncLogRepository, type NewSyncLog } from '../src/plugins/app/sync-log-repository.ts'
+import { createSyncLogRepository, type NewSyncLog } from '../src/plugins/app/sync-logs/sync-log-repository.ts'
 import { INTEGRATION_SCHEMA } from '../src/db/schema.ts'
 import { setupIntegrationTests, signedAs } from './helpers.ts'
 

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import type { VenueServiceConfig } from './config.ts'
-import { VENUE_SCHEMA } from './db/schema.ts'
+import { VENUE_SCHEMA, VENUE_TABLES } from './db/schema.ts'
 import venues from './plugins/app/venues.ts'
 import venueRoutes from './routes/api/v1/venues/index.ts'
 import memberRoutes from './routes/api/v1/venues/members.ts'
@@ -25,8 +25,8 @@ async function venueService(fastify: FastifyInstance, opts: { config: VenueServi
     redisUrl: config.REDIS_URL,
     redisPrefix: config.REDIS_KEY_PREFIX,
     jwt: jwtOptions(config),
-    auditRelay: { table: 'venue.audit_outbox', intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
-    securityEventBuffer: { table: 'venue.security_event_outbox' },
+    auditRelay: { table: VENUE_TABLES.auditOutbox, intervalMs: config.AUDIT_RELAY_INTERVAL_MS },
+    securityEventBuffer: { table: VENUE_TABLES.securityEventOutbox },
     securityEventWindowMs: config.SECURITY_EVENT_WINDOW_MS,
     securityRelayIntervalMs: config.SECURITY_RELAY_INTERVAL_MS,
     internal: {

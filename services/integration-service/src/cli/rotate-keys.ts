@@ -2,8 +2,8 @@
 // Safe to interrupt and rerun; prints progress. Afterwards the old key can leave the ring.
 import { KeyRing } from '@hub/crypto'
 import { createDatabase, createKnex, loadDotEnv } from '@hub/service-kit'
-import { rotateConnectionSecrets } from '../plugins/app/connections/key-rotation.ts'
-import { rotateSettingsSecrets } from '../plugins/app/settings/settings-key-rotation.ts'
+import { rotateConnectionSecrets } from '../plugins/app/secrets/connection-key-rotation.ts'
+import { rotateSettingsSecrets } from '../plugins/app/secrets/settings-key-rotation.ts'
 import { INTEGRATION_SCHEMA } from '../db/schema.ts'
 
 loadDotEnv()

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { generateKey } from '@hub/crypto'
 import { KeyRing } from '@hub/crypto'
 import { bearer, testToken } from '@hub/service-kit/testing'
-import { rotateConnectionSecrets } from '../../src/plugins/app/connections/key-rotation.ts'
+import { rotateConnectionSecrets } from '../../src/plugins/app/secrets/connection-key-rotation.ts'
 import { setupRig } from './rig.ts'
 
 const rig = await setupRig()

@@ -6,7 +6,7 @@ import { createDatabase, createFastify, createKnex } from '@hub/service-kit'
 import integrationService, { SERVICE_NAME } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
-import { rotateSettingsSecrets } from '../../src/plugins/app/settings/settings-key-rotation.ts'
+import { rotateSettingsSecrets } from '../../src/plugins/app/secrets/settings-key-rotation.ts'
 import { distinctiveSecret, setupSettingsRig } from './settings-rig.ts'
 
 const rig = await setupSettingsRig()

@@ -15,7 +15,7 @@ import integrationService from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
 import type { ProviderName } from '../../src/providers/canonical.ts'
-import type { SecretValues } from '../../src/plugins/app/connections/credential-vault.ts'
+import type { SecretValues } from '../../src/plugins/app/secrets/credential-vault.ts'
 import { startSyncProcessing } from '../../src/plugins/app/sync/index.ts'
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..', '..')

@@ -7,3 +7,12 @@ export const VENUE_SCHEMA: SchemaSpec = {
   appRole: 'hub_venue',
   directory: fileURLToPath(new URL('../../migrations', import.meta.url)),
 }
+
+/** Every table of the `venue` schema, schema-qualified (owners: docs/architecture.md). */
+export const VENUE_TABLES = {
+  venues: 'venue.venues',
+  venueMembers: 'venue.venue_members',
+  // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
+  auditOutbox: 'venue.audit_outbox',
+  securityEventOutbox: 'venue.security_event_outbox',
+} as const

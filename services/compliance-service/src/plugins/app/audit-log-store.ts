@@ -119,6 +119,11 @@ export function createAuditLogStore() {
       return rows.length
     },
 
+    /** Whether venue-service ever audited this venue (row-level security scopes it to the tenant). */
+    async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
+      return (await table(trx).select(trx.raw('1')).where({ entity_type: 'venue', entity_id: venueId }).first()) !== undefined
+    },
+
     async list(trx: Knex.Transaction, filter: AuditLogFilter): Promise<AuditLogRow[]> {
       const query = table(trx).select('*')
       if (filter.entityType) query.where('entity_type', filter.entityType)
@@ -138,6 +143,17 @@ export function createAuditLogStore() {
     async seqSpan(trx: Knex.Transaction, from: string, to: string): Promise<{ firstSeq: string; lastSeq: string } | null> {
       const span = (await table(trx).where('occurred_at', '>=', from).andWhere('occurred_at', '<', to).min('seq as first').max('seq as last').first()) as { first: string | null; last: string | null } | undefined
       return span?.first && span.last ? { firstSeq: String(span.first), lastSeq: String(span.last) } : null
+    },
+
+    /**
+     * The checkpoint of the removed segment that ends right before `firstSeq`, when nothing lies
+     * between them: it anchors the link of an export's first entry.
+     */
+    async exportAnchor(trx: Knex.Transaction, tenantId: string, firstSeq: string): Promise<{ through_seq: string; head_hash: string } | null> {
+      const segment = (await trx('compliance.audit_segments').where('tenant_id', tenantId).andWhere('through_seq', '<', firstSeq).orderBy('through_seq', 'desc').first('through_seq', 'head_hash')) as { through_seq: string; head_hash: string } | undefined
+      if (!segment) return null
+      const between = await table(trx).where('tenant_id', tenantId).andWhere('seq', '>', segment.through_seq).andWhere('seq', '<', firstSeq).first('seq')
+      return between ? null : segment
     },
 
     /** Every entry after `afterSeq` up to `throughSeq`, in chain order: a contiguous stretch of the chain. */

@@ -122,6 +122,11 @@ export function createSyncLogStore() {
         .where('sync_logs.source_updated_at', '<=', trx.raw('excluded.source_updated_at'))
     },
 
+    /** Whether any stored run names this venue (row-level security scopes it to the tenant). */
+    async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
+      return (await table(trx).select(trx.raw('1')).where({ venue_id: venueId }).first()) !== undefined
+    },
+
     async page(trx: Knex.Transaction, filter: SyncLogFilter, limit: number, before?: { at: string; id: string }): Promise<StoredSyncLog[]> {
       const query = filtered(trx, filter)
       if (before) query.whereRaw('(source_created_at, id) < (?::timestamptz, ?::uuid)', [before.at, before.id])

@@ -4,23 +4,16 @@
 // (`connections:disconnect`): every live connection of it is disconnected.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { INTERNAL_PERMISSIONS, IntegrationStatusSchema, ProblemSchema, UuidString, VenueDisconnectBodySchema, VenueDisconnectResultSchema, type IntegrationStatus, type SyncLog } from '@hub/contracts'
+import { INTERNAL_PERMISSIONS, IntegrationStatusSchema, ProblemSchema, UuidString, VenueDisconnectBodySchema, VenueDisconnectResultSchema, type IntegrationStatus } from '@hub/contracts'
+import type { ConnectionStatusRow } from '../../plugins/app/connections/connection-repository.ts'
 
 const Params = Type.Object({ venueId: UuidString }, { additionalProperties: false })
 
 type ConnectionStatus = IntegrationStatus['connections'][number]
 
-interface StatusRow {
-  id: string
-  provider: ConnectionStatus['provider']
-  status: ConnectionStatus['status']
-  last_sync: { id: string; entity: SyncLog['entity']; status: SyncLog['status']; started_at: string | null; finished_at: string | null } | null
-  last_success_at: Date | null
-}
-
 const iso = (value: string | null) => (value ? new Date(value).toISOString() : null)
 
-function toStatus(row: StatusRow): ConnectionStatus {
+function toStatus(row: ConnectionStatusRow): ConnectionStatus {
   return {
     connectionId: row.id,
     provider: row.provider,
@@ -40,19 +33,8 @@ const internalIntegrationRoutes: FastifyPluginAsyncTypebox = async (fastify) => 
     async (request) => {
       const venueId = request.params.venueId.toLowerCase()
       // The caller is a service: the venue's tenant comes from the connections themselves.
-      const rows = await fastify.db.withSystemScope((trx) =>
-        trx('integration.connections as c')
-          .select(
-            'c.id',
-            'c.provider',
-            'c.status',
-            trx.raw(`(select row_to_json(l) from (select id, entity, status, started_at, finished_at from integration.sync_logs s where s.connection_id = c.id order by s.created_at desc limit 1) l) as last_sync`),
-            trx.raw(`(select max(finished_at) from integration.sync_logs s where s.connection_id = c.id and s.status = 'succeeded') as last_success_at`),
-          )
-          .where('c.venue_id', venueId)
-          .orderBy('c.created_at'),
-      )
-      return { venueId, connections: (rows as StatusRow[]).map(toStatus) }
+      const rows = await fastify.db.withSystemScope((trx) => fastify.connections.venueStatus(trx, venueId))
+      return { venueId, connections: rows.map(toStatus) }
     },
   )
 

@@ -2,6 +2,7 @@
 import fp from 'fastify-plugin'
 import { integrationClient } from '@hub/contracts'
 import { createAuditOutbox } from '@hub/service-kit'
+import { VENUE_TABLES } from '../../db/schema.ts'
 import { createVenueRepository } from './venue-repository.ts'
 import { createVenueService, type VenueService } from './venue-service.ts'
 
@@ -15,7 +16,7 @@ export default fp(
   async (fastify, opts: { integrationUrl?: string | undefined }) => {
     const integrations = opts.integrationUrl ? integrationClient(fastify.internalClient(opts.integrationUrl)) : null
     if (!integrations) fastify.log.warn('INTEGRATION_SERVICE_URL is not set: deleting a venue will not disconnect its provider connections')
-    fastify.decorate('venueService', createVenueService({ db: fastify.db, venues: createVenueRepository(), audit: createAuditOutbox('venue.audit_outbox'), integrations, logger: fastify.log }))
+    fastify.decorate('venueService', createVenueService({ db: fastify.db, venues: createVenueRepository(), audit: createAuditOutbox(VENUE_TABLES.auditOutbox), integrations, logger: fastify.log }))
   },
   { name: 'venues', dependencies: ['@hub/service-kit'] },
 )

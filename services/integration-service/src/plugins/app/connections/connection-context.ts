@@ -11,7 +11,7 @@ import { ProviderAuthError } from '../../../providers/provider-errors.ts'
 import type { ProviderContext } from '../../../providers/provider-adapter.ts'
 import type { ProviderBinding, ProviderRegistry } from '../../../providers/registry.ts'
 import type { ConnectionRepository, ConnectionRow } from './connection-repository.ts'
-import { toProviderCredentials, type CredentialVault, type SecretValues } from './credential-vault.ts'
+import { toProviderCredentials, type CredentialVault, type SecretValues } from '../secrets/credential-vault.ts'
 
 /** Refresh when the access token has less than this left. */
 const REFRESH_MARGIN_MS = 5 * 60_000

@@ -1,7 +1,10 @@
 // Data access for connections: knex and nothing else. Tenant-scoped transactions in, rows out.
 import type { Knex } from 'knex'
+import type { SyncLog } from '@hub/contracts'
 import type { ProviderName } from '../../../providers/canonical.ts'
-import type { SealedSecrets, SecretField } from './credential-vault.ts'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
+import type { SealedSecrets, SecretField } from '../secrets/credential-vault.ts'
+import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
 
 export const CONNECTION_STATUSES = ['pending', 'active', 'error', 'needs_reauth', 'disconnected'] as const
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]
@@ -38,7 +41,19 @@ export interface ConnectionListFilter {
   limit: number
 }
 
-const table = (trx: Knex.Transaction) => trx<ConnectionRow>('integration.connections')
+/** Connection secrets, for key rotation (secrets/sealed-secrets-rotation.ts re-encrypts them). */
+export const CONNECTION_SECRETS: SealedTable = { table: INTEGRATION_TABLES.connections, rowIdColumn: 'id', label: 'Stored secrets' }
+
+/** A connection with its last sync and last success (what other services ask about a venue). */
+export interface ConnectionStatusRow {
+  id: string
+  provider: ProviderName
+  status: ConnectionStatus
+  last_sync: { id: string; entity: SyncLog['entity']; status: SyncLog['status']; started_at: string | null; finished_at: string | null } | null
+  last_success_at: Date | null
+}
+
+const table = (trx: Knex.Transaction) => trx<ConnectionRow>(INTEGRATION_TABLES.connections)
 
 export function createConnectionRepository() {
   return {
@@ -71,6 +86,37 @@ export function createConnectionRepository() {
 
     async listLiveForVenue(trx: Knex.Transaction, venueId: string): Promise<ConnectionRow[]> {
       return (await table(trx).where({ venue_id: venueId }).whereNot('status', 'disconnected').orderBy('created_at')) as ConnectionRow[]
+    },
+
+    /** Active connections of a provider (of one venue when given): what a settings or mapping change reschedules or re-syncs. */
+    async listActiveOfProvider(trx: Knex.Transaction, provider: ProviderName, venueId?: string): Promise<Array<Pick<ConnectionRow, 'id' | 'venue_id' | 'provider'>>> {
+      const query = table(trx).select('id', 'venue_id', 'provider').where({ provider, status: 'active' })
+      if (venueId) query.where('venue_id', venueId)
+      return (await query) as Array<Pick<ConnectionRow, 'id' | 'venue_id' | 'provider'>>
+    },
+
+    /** Every active connection, across tenants (system scope): the schedules the reconciler restores. */
+    async listActive(trx: Knex.Transaction): Promise<Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>> {
+      return (await table(trx).select('id', 'tenant_id', 'venue_id', 'provider').where({ status: 'active' })) as Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>
+    },
+
+    /** Live connections of a provider for these accounts (realms), across tenants (system scope). */
+    async listLiveByRealms(trx: Knex.Transaction, provider: ProviderName, accountIds: string[]): Promise<ConnectionRow[]> {
+      return (await table(trx).select('*').where({ provider }).whereIn('account_id', accountIds).whereNot('status', 'disconnected')) as ConnectionRow[]
+    },
+
+    /** A venue's connections, each with its last sync and last success (system scope: the caller is a service). */
+    async venueStatus(trx: Knex.Transaction, venueId: string): Promise<ConnectionStatusRow[]> {
+      return (await trx(`${INTEGRATION_TABLES.connections} as c`)
+        .select(
+          'c.id',
+          'c.provider',
+          'c.status',
+          trx.raw(`(select row_to_json(l) from (select id, entity, status, started_at, finished_at from ${INTEGRATION_TABLES.syncLogs} s where s.connection_id = c.id order by s.created_at desc limit 1) l) as last_sync`),
+          trx.raw(`(select max(finished_at) from ${INTEGRATION_TABLES.syncLogs} s where s.connection_id = c.id and s.status = 'succeeded') as last_success_at`),
+        )
+        .where('c.venue_id', venueId)
+        .orderBy('c.created_at')) as ConnectionStatusRow[]
     },
 
     async list(trx: Knex.Transaction, filter: ConnectionListFilter): Promise<ConnectionRow[]> {

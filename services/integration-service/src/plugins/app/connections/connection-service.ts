@@ -10,7 +10,7 @@ import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../..
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import type { ConnectionListFilter, ConnectionRepository, ConnectionRow } from './connection-repository.ts'
-import { toProviderCredentials, type CredentialVault, type SecretValues } from './credential-vault.ts'
+import { toProviderCredentials, type CredentialVault, type SecretValues } from '../secrets/credential-vault.ts'
 import type { ConnectionContext } from './connection-context.ts'
 import type { ConnectionView, CreateConnection, ListConnections, UpdateConnection } from '../../../schemas/connection.ts'
 import {

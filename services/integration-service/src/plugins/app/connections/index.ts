@@ -6,12 +6,14 @@ import { createAuditOutbox, type AuditOutbox } from '@hub/service-kit'
 import { createProviderRegistry, type ProviderRegistry, type RegistryConfig } from '../../../providers/registry.ts'
 import type { ProviderAdapter } from '../../../providers/provider-adapter.ts'
 import type { ProviderName } from '../../../providers/canonical.ts'
-import { createCredentialVault, type CredentialVault } from './credential-vault.ts'
+import { createCredentialVault, type CredentialVault } from '../secrets/credential-vault.ts'
 import { createConnectionRepository, type ConnectionRepository } from './connection-repository.ts'
 import { createConnectionContext, type ConnectionContext } from './connection-context.ts'
 import { createConnectionService, type ConnectionService } from './connection-service.ts'
 import { createOAuthService, type OAuthService } from './oauth-service.ts'
-import { assertKeyVersionsAvailable } from './key-rotation.ts'
+import { createOAuthStateRepository } from './oauth-state-repository.ts'
+import { assertKeyVersionsAvailable } from '../secrets/connection-key-rotation.ts'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import { venueClient, type VenueClient } from '@hub/contracts'
 
 declare module 'fastify' {
@@ -43,7 +45,7 @@ export default fp(
     const providers = createProviderRegistry(opts.config, opts.adapters)
     const vault = createCredentialVault(KeyRing.fromEnv(opts.config.ENCRYPTION_KEYS))
     const connections = createConnectionRepository()
-    const auditOutbox = createAuditOutbox('integration.audit_outbox')
+    const auditOutbox = createAuditOutbox(INTEGRATION_TABLES.auditOutbox)
     fastify.decorate('providers', providers)
     fastify.decorate('vault', vault)
     fastify.decorate('connections', connections)
@@ -72,7 +74,7 @@ export default fp(
     fastify.decorate('connectionService', connectionService)
     fastify.decorate(
       'oauthService',
-      createOAuthService({ db: fastify.db, registry: providers, ring: vault.ring, connections: connectionService, securityEvents: fastify.securityEvents, publicUrl: opts.config.PUBLIC_URL, returnUrl: opts.config.OAUTH_RETURN_URL, logger: fastify.log }),
+      createOAuthService({ db: fastify.db, states: createOAuthStateRepository(), registry: providers, ring: vault.ring, connections: connectionService, securityEvents: fastify.securityEvents, publicUrl: opts.config.PUBLIC_URL, returnUrl: opts.config.OAUTH_RETURN_URL, logger: fastify.log }),
     )
     // Refuse to start when a stored secret was sealed with a key no longer in the ring.
     fastify.addHook('onReady', async () => assertKeyVersionsAvailable(fastify.db, vault.ring))

@@ -13,27 +13,15 @@ import type { ProviderRegistry } from '../../../providers/registry.ts'
 import { OAuthBrowserMismatchError, OAuthNotConfiguredError } from './connection-errors.ts'
 import { bindingCookie, bindingCookieName, bindingMatches, clearedBindingCookie, newBrowserBinding, readCookie } from './oauth-browser-binding.ts'
 import type { ConnectionService, RequestContext } from './connection-service.ts'
+import type { OAuthStateRepository } from './oauth-state-repository.ts'
 
 export const STATE_TTL_MS = 10 * 60_000
-
-interface StateRow {
-  id: string
-  state_hash: string
-  tenant_id: string
-  venue_id: string
-  user_id: string
-  provider: ProviderName
-  code_verifier: string | null
-  redirect_uri: string
-  expires_at: Date
-  used_at: Date | null
-  browser_binding_hash: string | null
-}
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 
 export function createOAuthService(deps: {
   db: Pick<Database, 'withTenant' | 'withSystemScope'>
+  states: OAuthStateRepository
   registry: ProviderRegistry
   ring: KeyRing
   connections: Pick<ConnectionService, 'assertVenueManageable' | 'completeOAuth'>
@@ -72,7 +60,7 @@ export function createOAuthService(deps: {
       const expiresAt = new Date(now() + STATE_TTL_MS)
       const tenantId = ctx.principal.tenantId
       await deps.db.withTenant(tenantId, (trx) =>
-        trx('integration.oauth_states').insert({
+        deps.states.insert(trx, {
           id,
           state_hash: sha256(state),
           tenant_id: tenantId,
@@ -113,16 +101,13 @@ export function createOAuthService(deps: {
       const stateHash = sha256(query.state)
       // The browser first, before the state is spent: a victim's browser carrying an attacker's
       // state has no cookie for it and connects nothing (the attacker's state stays unused).
-      const pending = (await deps.db.withSystemScope((trx) => trx('integration.oauth_states').where({ state_hash: stateHash, provider }).whereNull('used_at').first())) as StateRow | undefined
+      const pending = await deps.db.withSystemScope((trx) => deps.states.findPending(trx, stateHash, provider))
       if (pending && !bindingMatches(readCookie(request.cookieHeader, cookieName), pending.browser_binding_hash)) {
         report('OAUTH_BROWSER_MISMATCH')
         throw markReported(new OAuthBrowserMismatchError())
       }
       // Claim the state in one statement: a replay, even a concurrent one, finds it used.
-      const claimed = await deps.db.withSystemScope(async (trx) => {
-        const [row] = (await trx('integration.oauth_states').where({ state_hash: stateHash, provider }).whereNull('used_at').update({ used_at: new Date(now()) }).returning('*')) as StateRow[]
-        return row ?? null
-      })
+      const claimed = await deps.db.withSystemScope((trx) => deps.states.claim(trx, stateHash, provider, new Date(now())))
       if (!claimed) return refuse('invalid_state', true)
       if (claimed.expires_at.getTime() < now()) return refuse('expired_state', false)
       if (query.error || !query.code) return { location: outcome({ status: 'error', provider, reason: query.error ? 'access_denied' : 'missing_code' }), clearCookie }

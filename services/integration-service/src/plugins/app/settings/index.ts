@@ -3,7 +3,7 @@
 import fp from 'fastify-plugin'
 import { createSettingsRepository } from './settings-repository.ts'
 import { createSettingsService, type SettingsService } from './settings-service.ts'
-import { assertSettingsKeyVersionsAvailable } from './settings-key-rotation.ts'
+import { assertSettingsKeyVersionsAvailable } from '../secrets/settings-key-rotation.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {

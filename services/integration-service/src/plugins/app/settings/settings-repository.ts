@@ -1,5 +1,7 @@
 // Data access for integration settings: knex and nothing else. Tenant-scoped transactions in, rows out.
 import type { Knex } from 'knex'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
+import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
 import type { IntegrationType, SettingsValues } from './settings-registry.ts'
 
 export interface SettingsRow {
@@ -52,8 +54,11 @@ export interface NewSettingsVersion {
   createdBy: string
 }
 
-const documents = (trx: Knex.Transaction) => trx<SettingsRow>('integration.integration_settings')
-const versions = (trx: Knex.Transaction) => trx<SettingsVersionRow>('integration.integration_settings_versions')
+/** Secret settings, for key rotation: every version (old ones too, since a rollback decrypts them). */
+export const SETTINGS_SECRETS: SealedTable = { table: INTEGRATION_TABLES.integrationSettingsVersions, rowIdColumn: 'settings_id', label: 'Secret integration settings' }
+
+const documents = (trx: Knex.Transaction) => trx<SettingsRow>(INTEGRATION_TABLES.integrationSettings)
+const versions = (trx: Knex.Transaction) => trx<SettingsVersionRow>(INTEGRATION_TABLES.integrationSettingsVersions)
 
 export function createSettingsRepository() {
   return {

@@ -1,5 +1,6 @@
 // Jobs that exhausted their attempts, kept for an admin to retry or discard.
 import type { Knex } from 'knex'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { JobData } from './sync-queues.ts'
 
 export interface DeadLetterRow {
@@ -48,7 +49,7 @@ export const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({
   discardedAt: row.discarded_at?.toISOString() ?? null,
 })
 
-const table = (trx: Knex.Transaction) => trx<DeadLetterRow>('integration.dead_letters')
+const table = (trx: Knex.Transaction) => trx<DeadLetterRow>(INTEGRATION_TABLES.deadLetters)
 
 export function createDeadLetterRepository() {
   return {

@@ -3,9 +3,7 @@
 // mapping set has a version (a hash of its rows); when it differs from the one the last run
 // used, the next run is a full re-sync so every record picks the change up.
 import { createHash } from 'node:crypto'
-import type { Knex } from 'knex'
 import { isUnsafeKey, nullObject } from '@hub/contracts'
-import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 
 export const FIELD_TRANSFORMS = ['none', 'lowercase', 'uppercase', 'trim', 'string', 'number', 'boolean', 'date'] as const
 export type FieldTransform = (typeof FIELD_TRANSFORMS)[number]
@@ -14,17 +12,6 @@ export interface FieldMapping {
   sourcePath: string
   targetField: string
   transform: FieldTransform
-}
-
-interface FieldMappingRow {
-  source_path: string
-  target_field: string
-  transform: FieldTransform
-}
-
-export async function loadFieldMappings(trx: Knex.Transaction, provider: ProviderName, entity: EntityName): Promise<FieldMapping[]> {
-  const rows = (await trx('integration.field_mappings').select('source_path', 'target_field', 'transform').where({ provider, entity }).orderBy('target_field')) as FieldMappingRow[]
-  return rows.map((row) => ({ sourcePath: row.source_path, targetField: row.target_field, transform: row.transform }))
 }
 
 /** 0 for no mappings; otherwise a positive 31-bit hash of the set (order-independent). */

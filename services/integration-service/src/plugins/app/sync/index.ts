@@ -48,14 +48,16 @@ import { createRecordRepository } from './record-repository.ts'
 import { createSyncMetrics } from './sync-metrics.ts'
 import { createSyncQueues, type QueueKey, type SyncQueues } from './sync-queues.ts'
 import { createSyncRunner } from './sync-runner.ts'
-import { createSyncRunRepository } from './sync-run-repository.ts'
 import { createSyncService, type SyncService } from './sync-service.ts'
 import { createSyncStateRepository } from './sync-state-repository.ts'
 import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
-import { scheduleIntervalFor } from '../sync-schedules.ts'
+import { scheduleIntervalFor } from './schedules-from-settings.ts'
 import { retryTransient, withTransientRetries } from './transient-retry.ts'
-import { createWebhookProcessor } from './webhook-processor.ts'
+import { createWebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
+import { createWebhookProcessor } from '../webhooks/webhook-processor.ts'
+import { startWebhookRelay } from '../webhooks/webhook-relay.ts'
+import { createPushStateRepository } from './push-state-repository.ts'
 
 export type SyncEngine = SyncService
 export type { AuditActor, EnqueueSyncInput, EnqueuePushInput, EnqueuedRun, JobView, JobState, QueueCounts, Schedule } from './sync-service.ts'
@@ -127,10 +129,12 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
     },
   })
 
-  const runs = createSyncRunRepository()
+  // sync_logs has one repository: the runs the engine opens and finishes are sync logs.
+  const runs = fastify.syncLogs
   const records = createRecordRepository()
   const state = createSyncStateRepository()
   const deadLetters = createDeadLetterRepository()
+  const inbox = createWebhookInboxRepository()
   const control = createJobControl({ redis: fastify.redis, prefix, lockTtlMs: config.SYNC_LOCK_DURATION_MS })
   const breakers = createCircuitBreakers({ redis: fastify.redis, prefix, failureThreshold: config.SYNC_BREAKER_FAILURES, openMs: config.SYNC_BREAKER_OPEN_MS })
   const limiter = createRateLimiter({ redis: fastify.redis, prefix, budgets: rateBudgets(config) })
@@ -138,11 +142,13 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   const gate = createProviderGate({ limiter, breakers, metrics, maxInlineWaitMs: config.SYNC_MAX_INLINE_WAIT_MS })
   const logger = fastify.log.child({ component: 'sync-engine' })
 
-  const service = createSyncService({ db: fastify.db, queues: syncQueues, connections: fastify.connections, providers: fastify.providers, runs, syncLogs: fastify.syncLogs, deadLetters, control, breakers, audit: fastify.auditOutbox, logger })
+  const service = createSyncService({ db: fastify.db, queues: syncQueues, inbox, connections: fastify.connections, providers: fastify.providers, runs, syncLogs: fastify.syncLogs, deadLetters, control, breakers, audit: fastify.auditOutbox, logger })
   fastify.decorate('syncEngine', service)
 
   const reconciler = createSyncReconciler({
     db: fastify.db,
+    syncLogs: fastify.syncLogs,
+    connections: fastify.connections,
     queues: syncQueues,
     providers: fastify.providers,
     logger,
@@ -197,31 +203,29 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
           deadLetters,
           control,
           runner: createSyncRunner({ ...shared, state, records, control, logger }),
-          pushRunner: createPushRunner({ ...shared, control }),
-          webhooks: createWebhookProcessor({ ...shared, records }),
+          pushRunner: createPushRunner({ ...shared, records, pushState: createPushStateRepository(), control }),
+          webhooks: createWebhookProcessor({ ...shared, records, inbox }),
           metrics,
           logger,
-          enqueueWebhook: service.enqueueWebhook,
         },
         {
           concurrency: { critical: config.SYNC_CONCURRENCY_CRITICAL, high: config.SYNC_CONCURRENCY_HIGH, normal: config.SYNC_CONCURRENCY_NORMAL, low: config.SYNC_CONCURRENCY_LOW },
-          relayIntervalMs: config.SYNC_WEBHOOK_RELAY_INTERVAL_MS,
           ...(options.skip ? { skip: options.skip } : {}),
         },
       )
+      // Stored webhook events whose enqueue never happened go back to the critical queue.
+      const relay = startWebhookRelay({ db, inbox, enqueue: service.enqueueWebhook, intervalMs: config.SYNC_WEBHOOK_RELAY_INTERVAL_MS, logger })
+      const processors = worker
+      worker = {
+        async stop() {
+          relay.stop()
+          await processors.stop()
+        },
+      }
       return worker
     },
   })
 
-  // Stored webhook events go to the critical queue as soon as the intake answered; the worker's
-  // relay picks up any that miss Redis.
-  if (fastify.hasDecorator('webhookDispatch')) {
-    fastify.webhookDispatch = async (stored) => {
-      for (const item of stored) {
-        await service.enqueueWebhook(item).catch((err: unknown) => logger.warn({ err, inboxId: item.inboxId }, 'webhook event left for the relay'))
-      }
-    }
-  }
   // A disconnected connection stops being scheduled.
   fastify.connectionDisconnectHooks.push(async (tenantId, connectionId) => {
     await service.unscheduleConnection(tenantId, connectionId)

@@ -7,12 +7,11 @@
 // push_state remembers what was pushed (and its content hash), so a run sends only what is new or
 // changed and the same job delivered again sends nothing.
 import type Bull from 'bull'
-import type { Knex } from 'knex'
 import type { Database } from '@hub/service-kit'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { MailchimpMemberUpsert, PushResult, SalesReceiptPush } from '../../../providers/provider-adapter.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
-import type { SyncLogRepository } from '../sync-log-repository.ts'
+import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
 import type { RunSignal } from './run-signal.ts'
@@ -20,7 +19,8 @@ import { FINISHED_STATUSES, type Counts, type RunOutcome, type RunProgress } fro
 import { SyncFailure, scrubSecrets, workerStopping } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
 import type { PushJobData } from './sync-queues.ts'
-import type { SyncRunRepository } from './sync-run-repository.ts'
+import type { PushCandidate, PushStateRepository } from './push-state-repository.ts'
+import type { RecordRepository } from './record-repository.ts'
 
 /** A push job; `listId` names the Mailchimp audience (else the audience of the synced contacts). */
 export type PushJob = PushJobData & { listId?: string }
@@ -30,19 +30,6 @@ export const PUSH_OPERATIONS = {
   'quickbooks.sales_receipts': { provider: 'quickbooks', entity: 'payment', batchSize: 50 },
 } as const satisfies Record<PushJobData['operation'], { provider: string; entity: EntityName; batchSize: number }>
 
-const SETTLED_PAYMENT_STATUSES = ['succeeded', 'completed', 'paid']
-
-interface Candidate {
-  connection_id: string
-  external_id: string
-  entity: EntityName
-  provider: string
-  content_hash: string
-  change_seq: string
-  data: Record<string, unknown>
-  created_at: Date
-}
-
 const str = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null)
 
 export function createPushRunner(deps: {
@@ -50,59 +37,18 @@ export function createPushRunner(deps: {
   connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
   syncLogs: Pick<SyncLogRepository, 'update'>
   runs: SyncRunRepository
+  records: Pick<RecordRepository, 'contactAudience'>
+  pushState: PushStateRepository
   gate: ProviderGate
   control: Pick<JobControl, 'lockRun' | 'clearCancel'>
   metrics: SyncMetrics
 }) {
   const { db, gate, runs } = deps
 
-  /** Candidates after `afterSeq` (null: count them all instead). */
-  function candidates(trx: Knex.Transaction, job: PushJob, afterSeq: string | null, limit: number | null) {
-    const spec = PUSH_OPERATIONS[job.operation]
-    const query = trx('integration.records as r')
-      .leftJoin('integration.push_state as p', (join) => {
-        join.on('p.source_connection_id', 'r.connection_id').andOn('p.entity', 'r.entity').andOn('p.external_id', 'r.external_id').andOnVal('p.destination_connection_id', job.connectionId)
-      })
-      .where('r.venue_id', job.venueId)
-      .where('r.entity', spec.entity)
-      .whereNull('r.deleted_at')
-      .whereNot('r.connection_id', job.connectionId)
-    if (job.operation === 'mailchimp.upsert_contacts') {
-      query
-        .whereRaw("coalesce(r.data->>'email', '') <> ''")
-        .whereRaw('p.content_hash is distinct from r.content_hash')
-        .whereNotExists(
-          trx('integration.records as c')
-            .select(trx.raw('1'))
-            .where('c.connection_id', job.connectionId)
-            .where('c.entity', 'contact')
-            .whereNull('c.deleted_at')
-            .whereRaw("lower(c.data->>'email') = lower(r.data->>'email')")
-            .whereRaw("c.data->>'status' <> 'transactional'"),
-        )
-    } else {
-      query.whereNull('p.external_id').whereRaw("lower(r.data->>'status') = any(?::text[])", [SETTLED_PAYMENT_STATUSES]).whereNot('r.provider', 'quickbooks')
-    }
-    if (limit === null) return query.count<Array<{ count: string }>>('* as count')
-    if (afterSeq !== null) query.where('r.change_seq', '>', afterSeq)
-    return query
-      .select('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at')
-      .orderBy('r.change_seq')
-      .limit(limit) as unknown as Promise<Candidate[]>
-  }
+  const pushTarget = (job: PushJob) => ({ operation: job.operation, venueId: job.venueId, entity: PUSH_OPERATIONS[job.operation].entity, connectionId: job.connectionId })
 
   async function audienceOf(tenantId: string, connectionId: string): Promise<string | null> {
-    const row = await db.withTenant(tenantId, (trx) =>
-      trx('integration.records')
-        .select(trx.raw("data->>'listId' as list_id"))
-        .count('* as members')
-        .where({ connection_id: connectionId, entity: 'contact' })
-        .whereNull('deleted_at')
-        .groupByRaw("data->>'listId'")
-        .orderBy('members', 'desc')
-        .first(),
-    )
-    return str((row as { list_id?: unknown } | undefined)?.list_id)
+    return str(await db.withTenant(tenantId, (trx) => deps.records.contactAudience(trx, connectionId)))
   }
 
   async function run(job: Bull.Job<PushJob>, signal: RunSignal): Promise<RunOutcome> {
@@ -128,8 +74,7 @@ export function createPushRunner(deps: {
 
       const total = await db.withTenant(tenantId, async (trx) => {
         await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: null })
-        const [row] = (await candidates(trx, data, null, null)) as Array<{ count: string }>
-        return Number(row?.count ?? 0)
+        return deps.pushState.countCandidates(trx, pushTarget(data))
       })
       let counts: Counts = { ...log.counts }
       const fetchedBefore = counts.fetched
@@ -137,7 +82,7 @@ export function createPushRunner(deps: {
       let pages = 0
       let firstRefusal: string | null = null
 
-      const pushBatch = async (batch: Candidate[]): Promise<Set<string>> => {
+      const pushBatch = async (batch: PushCandidate[]): Promise<Set<string>> => {
         const call = <T>(fn: () => Promise<T>, cost: number) =>
           gate.withRetries(() => gate.call(target, fn, { cost, stopReason: signal.stopReason, operation: data.operation }), {
             stopReason: signal.stopReason,
@@ -187,23 +132,18 @@ export function createPushRunner(deps: {
         for (;;) {
           const stop = await signal.refresh()
           if (stop) throw new RunInterrupted(stop)
-          const batch = await db.withTenant(tenantId, (trx) => candidates(trx, data, afterSeq, spec.batchSize) as Promise<Candidate[]>)
+          const batch = await db.withTenant(tenantId, (trx) => deps.pushState.candidates(trx, pushTarget(data), afterSeq, spec.batchSize))
           if (batch.length === 0) break
           const failed = await pushBatch(batch)
           const pushed = batch.filter((record) => !failed.has(`${record.connection_id}:${record.external_id}`))
           counts = await db.withTenant(tenantId, async (trx) => {
-            if (pushed.length > 0) {
-              await trx('integration.push_state')
-                .insert(pushed.map((record) => ({ destination_connection_id: connectionId, source_connection_id: record.connection_id, entity: record.entity, external_id: record.external_id, tenant_id: tenantId, content_hash: record.content_hash })))
-                .onConflict(['destination_connection_id', 'source_connection_id', 'entity', 'external_id'])
-                .merge({ content_hash: trx.raw('excluded.content_hash'), pushed_at: trx.fn.now() })
-            }
+            if (pushed.length > 0) await deps.pushState.markPushed(trx, { tenantId, connectionId }, pushed)
             const after: Counts = { ...counts, fetched: counts.fetched + batch.length, created: counts.created + pushed.length, failed: counts.failed + failed.size }
             await deps.syncLogs.update(trx, syncLogId, { counts: after })
             return after
           })
           deps.metrics.records(provider, spec.entity, { pushed: pushed.length, failed: failed.size })
-          afterSeq = (batch[batch.length - 1] as Candidate).change_seq
+          afterSeq = (batch[batch.length - 1] as PushCandidate).change_seq
           pages++
           const percent = total > 0 ? Math.min(99, Math.floor(((counts.fetched - fetchedBefore) / total) * 100)) : null
           await job.progress({ ...counts, pages, percent } satisfies RunProgress).catch(() => undefined)

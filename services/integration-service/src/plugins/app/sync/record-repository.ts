@@ -121,7 +121,50 @@ export function createRecordRepository() {
       const row = (await trx('integration.records').where({ connection_id: scope.connectionId, entity: scope.entity }).whereNull('deleted_at').count<{ count: string }[]>('* as count'))[0]
       return Number(row?.count ?? 0)
     },
+
+    /** The Mailchimp audience most of a connection's live contacts belong to (a push's default). */
+    async contactAudience(trx: Knex.Transaction, connectionId: string): Promise<unknown> {
+      const row = (await trx('integration.records')
+        .select(trx.raw("data->>'listId' as list_id"))
+        .count('* as members')
+        .where({ connection_id: connectionId, entity: 'contact' })
+        .whereNull('deleted_at')
+        .groupByRaw("data->>'listId'")
+        .orderBy('members', 'desc')
+        .first()) as { list_id?: unknown } | undefined
+      return row?.list_id
+    },
+
+    /** A venue's records changed after `afterSeq`, deletions included, in change order (the public feed). */
+    async listChanges(trx: Knex.Transaction, filter: RecordChangeFilter): Promise<RecordChangeRow[]> {
+      const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(filter.includeRaw ? ['raw'] : [])).where('venue_id', filter.venueId)
+      if (filter.provider) q.where('provider', filter.provider)
+      if (filter.entity) q.where('entity', filter.entity)
+      // Order by the bigint column itself (its text form would sort 10 before 2).
+      return (await q.where('integration.records.change_seq', '>', filter.afterSeq).orderBy('integration.records.change_seq').limit(filter.limit)) as RecordChangeRow[]
+    },
   }
+}
+
+export interface RecordChangeFilter {
+  venueId: string
+  provider?: string | undefined
+  entity?: string | undefined
+  afterSeq: string
+  includeRaw?: boolean | undefined
+  limit: number
+}
+
+export interface RecordChangeRow {
+  connection_id: string
+  provider: string
+  entity: string
+  external_id: string
+  data: unknown
+  raw?: unknown
+  deleted_at: Date | null
+  updated_at: Date
+  change_seq_text: string
 }
 
 export type RecordRepository = ReturnType<typeof createRecordRepository>

@@ -9,6 +9,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '@hub/service-kit'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
+import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import { PUSH_OPERATIONS } from './push-runner.ts'
 import type { JobData, PushJobData, SyncJobData, SyncQueues } from './sync-queues.ts'
 
@@ -83,6 +85,8 @@ export async function requeueRun(queues: SyncQueues, run: LostRunRow): Promise<b
 
 export interface SyncReconcilerDeps {
   db: Pick<Database, 'withSystemScope'>
+  syncLogs: Pick<SyncLogRepository, 'listUnfinishedRuns'>
+  connections: Pick<ConnectionRepository, 'listActive'>
   queues: SyncQueues
   providers: ProviderRegistry
   logger: FastifyBaseLogger
@@ -107,15 +111,7 @@ export function createSyncReconciler(deps: SyncReconcilerDeps) {
 
   async function reconcileRuns(): Promise<number> {
     const minAge = deps.minRunAgeMs ?? 2_000
-    const rows = (await db.withSystemScope((trx) =>
-      trx('integration.sync_logs')
-        .select('id', 'tenant_id', 'venue_id', 'connection_id', 'provider', 'entity', 'mode', 'trigger', 'queue', 'kind', 'job_id')
-        .whereIn('status', ['queued', 'running'])
-        .whereIn('kind', ['pull', 'push'])
-        .where('created_at', '<', trx.raw(`now() - make_interval(secs => ?)`, [minAge / 1000]))
-        .orderBy('created_at')
-        .limit(5_000),
-    )) as LostRunRow[]
+    const rows: LostRunRow[] = await db.withSystemScope((trx) => deps.syncLogs.listUnfinishedRuns(trx, minAge, 5_000))
     let requeued = 0
     for (const run of rows) {
       try {
@@ -131,7 +127,7 @@ export function createSyncReconciler(deps: SyncReconcilerDeps) {
   }
 
   async function reconcileSchedules(): Promise<{ upserted: number; removed: number }> {
-    const connections = (await db.withSystemScope((trx) => trx('integration.connections').select('id', 'tenant_id', 'venue_id', 'provider').where({ status: 'active' }))) as Array<{ id: string; tenant_id: string; venue_id: string; provider: ProviderName }>
+    const connections = await db.withSystemScope((trx) => deps.connections.listActive(trx))
     const repeatables = await queues.queues.normal.getRepeatableJobs()
     const existing = new Map<string, number | null>()
     for (const repeatable of repeatables) existing.set(repeatable.id ?? '', repeatable.every ? Number(repeatable.every) : null)

@@ -1,6 +1,7 @@
 // Where each (connection, entity) stands: the cursor the next incremental run starts from, and
 // the checkpoint of the run in progress (so a killed worker's successor resumes it).
 import type { Knex } from 'knex'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { EntityName } from '../../../providers/canonical.ts'
 
 export interface SyncStateRow {
@@ -17,7 +18,7 @@ export interface SyncStateRow {
   updated_at: Date
 }
 
-const table = (trx: Knex.Transaction) => trx<SyncStateRow>('integration.sync_state')
+const table = (trx: Knex.Transaction) => trx<SyncStateRow>(INTEGRATION_TABLES.syncState)
 
 export function createSyncStateRepository() {
   return {

@@ -1,14 +1,14 @@
 // The queue processors, run only by the integration-worker process: one processor per queue with
 // its own concurrency (a critical job never waits behind low ones), the failure policy (stop,
 // retry with backoff, wait without spending an attempt, dead-letter when attempts run out),
-// metrics, the webhook-inbox relay, and a shutdown that lets running jobs checkpoint and hands
+// metrics, and a shutdown that lets running jobs checkpoint and hands
 // them back for another worker to resume.
 import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Database } from '@hub/service-kit'
 import { annotateActiveSpan, contextFromCarrier, inSpan, SpanKind } from '@hub/telemetry'
-import type { SyncLogRepository } from '../sync-log-repository.ts'
+import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { DeadLetterRepository } from './dead-letter-repository.ts'
 import { keepAttempt, type JobControl } from './job-control.ts'
 import type { PushJob, PushRunner } from './push-runner.ts'
@@ -17,7 +17,7 @@ import { SyncFailure, toSyncFailure } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
 import { QUEUE_KEYS, type JobData, type QueueKey, type SyncJobData, type SyncQueues, type WebhookJobData } from './sync-queues.ts'
 import type { RunOutcome, SyncRunner } from './sync-runner.ts'
-import type { WebhookProcessor } from './webhook-processor.ts'
+import type { WebhookProcessor } from '../webhooks/webhook-processor.ts'
 
 /** A job deferred (provider wait, busy lock) more often than this starts spending attempts. */
 const MAX_FREE_DEFERRALS = 50
@@ -26,10 +26,10 @@ const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
 
 export interface SyncWorkerDeps {
   queues: SyncQueues
-  db: Pick<Database, 'withTenant' | 'withSystemScope'>
+  db: Pick<Database, 'withTenant'>
   redis: Redis
   redisPrefix: string
-  syncLogs: Pick<SyncLogRepository, 'update'>
+  syncLogs: Pick<SyncLogRepository, 'update' | 'lockStatus'>
   deadLetters: DeadLetterRepository
   control: JobControl
   runner: SyncRunner
@@ -37,13 +37,10 @@ export interface SyncWorkerDeps {
   webhooks: WebhookProcessor
   metrics: SyncMetrics
   logger: FastifyBaseLogger
-  /** Re-enqueues a stored webhook event (the relay's way back into the critical queue). */
-  enqueueWebhook: (item: { tenantId: string; connectionId: string; inboxId: string }) => Promise<unknown>
 }
 
 export interface SyncWorkerOptions {
   concurrency: Record<QueueKey, number>
-  relayIntervalMs: number
   /** Queues this worker does not process (e.g. a worker dedicated to webhooks). */
   skip?: QueueKey[]
 }
@@ -84,8 +81,8 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
     await db.withTenant(data.tenantId, async (trx) => {
       // A run another worker already finished stays finished: a late failure of a superseded
       // attempt must not send it back to `queued` (and so into a second run).
-      const current = (await trx('integration.sync_logs').select('status').where({ id: syncLogId }).forUpdate().first()) as { status: string } | undefined
-      if (!current || !['queued', 'running'].includes(current.status)) return
+      const current = await deps.syncLogs.lockStatus(trx, syncLogId)
+      if (!current || !['queued', 'running'].includes(current)) return
       await deps.syncLogs.update(trx, syncLogId, { status, errorCode: failure.code, errorMessage: failure.message, ...(status === 'failed' ? { finishedAt: new Date() } : {}) })
     })
   }
@@ -191,32 +188,12 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
     queue.on('error', (error: Error) => logger.warn({ err: { message: error.message }, queue: queue.name }, 'queue error'))
   }
 
-  // Stored webhook events whose enqueue never happened (Redis down, process killed) go back in.
-  const relay = setInterval(() => {
-    if (stopping) return
-    void (async () => {
-      const rows = await db.withSystemScope((trx) =>
-        trx('integration.webhook_inbox')
-          .select('id', 'tenant_id', 'connection_id')
-          .whereNull('enqueued_at')
-          .whereNull('processed_at')
-          .where('received_at', '<', trx.raw("now() - interval '5 seconds'"))
-          .orderBy('received_at')
-          .limit(500),
-      )
-      for (const row of rows as Array<{ id: string; tenant_id: string; connection_id: string }>) await deps.enqueueWebhook({ inboxId: row.id, tenantId: row.tenant_id, connectionId: row.connection_id })
-      if (rows.length > 0) logger.info({ count: rows.length }, 'relayed stored webhook events to the critical queue')
-    })().catch((err: unknown) => logger.warn({ err }, 'webhook relay failed'))
-  }, options.relayIntervalMs)
-  relay.unref()
-
   logger.info({ queues: processors, concurrency: options.concurrency }, 'sync worker started')
 
   return {
     async stop() {
       if (stopping) return
       stopping = true
-      clearInterval(relay)
       // Running jobs see `stopping` between pages, checkpoint and hand their job back; a local
       // pause waits for them and takes no new job.
       await Promise.all(processors.map((key) => deps.queues.queues[key].pause(true).catch(() => undefined)))

@@ -14,14 +14,14 @@ import { randomBytes } from 'node:crypto'
 import type { SecurityEventReporter } from '@hub/contracts'
 import { AppError, BadRequestError } from '@hub/contracts'
 import { findBadString, JsonTooDeepError, MAX_JSON_DEPTH, parseJsonBounded, type Database } from '@hub/service-kit'
-import type { Knex } from 'knex'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { NormalizedWebhookEvent } from '../../../providers/provider-adapter.ts'
 import { WebhookVerificationError } from '../../../providers/provider-errors.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
-import type { CredentialVault } from '../connections/credential-vault.ts'
+import type { CredentialVault } from '../secrets/credential-vault.ts'
+import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
 
 export class WebhookSignatureError extends AppError {
   constructor() {
@@ -53,6 +53,7 @@ export interface IntakeResult {
 export function createWebhookIntake(deps: {
   db: Pick<Database, 'withTenant' | 'withSystemScope'>
   connections: ConnectionRepository
+  inbox: Pick<WebhookInboxRepository, 'insertNew'>
   vault: CredentialVault
   registry: ProviderRegistry
   securityEvents: SecurityEventReporter
@@ -110,33 +111,28 @@ export function createWebhookIntake(deps: {
     if (ignored > 0) deps.logger?.warn({ provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
     events = storable
     if (events.length === 0) return { stored: [], duplicates: 0, ignored }
-    const rows = await deps.db.withTenant(connection.tenant_id, (trx) =>
-      trx('integration.webhook_inbox')
-        .insert(
-          events.map((event) => ({
-            tenant_id: connection.tenant_id,
-            connection_id: connection.id,
-            provider,
-            event_id: event.eventId.slice(0, 255),
-            event_type: event.type.slice(0, 255),
-            entity: event.entity,
-            external_id: event.externalId,
-            payload: JSON.stringify(event.raw ?? {}),
-          })),
-        )
-        .onConflict(['provider', 'connection_id', 'event_id'])
-        .ignore()
-        .returning('id'),
+    const ids = await deps.db.withTenant(connection.tenant_id, (trx) =>
+      deps.inbox.insertNew(
+        trx,
+        events.map((event) => ({
+          tenantId: connection.tenant_id,
+          connectionId: connection.id,
+          provider,
+          eventId: event.eventId.slice(0, 255),
+          eventType: event.type.slice(0, 255),
+          entity: event.entity,
+          externalId: event.externalId,
+          payload: event.raw ?? {},
+        })),
+      ),
     )
-    return { stored: rows.map((row: { id: string }) => ({ inboxId: row.id, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - rows.length, ignored }
+    return { stored: ids.map((inboxId) => ({ inboxId, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - ids.length, ignored }
   }
 
   /** Live QuickBooks connections of these realms, across tenants (the realm is all Intuit names). */
   async function connectionsOfRealms(realms: string[]): Promise<ConnectionRow[]> {
     if (realms.length === 0) return []
-    return deps.db.withSystemScope(
-      async (trx: Knex.Transaction) => (await trx<ConnectionRow>('integration.connections').select('*').where({ provider: 'quickbooks' }).whereIn('account_id', realms).whereNot('status', 'disconnected')) as ConnectionRow[],
-    )
+    return deps.db.withSystemScope((trx) => deps.connections.listLiveByRealms(trx, 'quickbooks', realms))
   }
 
   /** QuickBooks, at the app endpoint: one verifier for the app, events routed by realm. */

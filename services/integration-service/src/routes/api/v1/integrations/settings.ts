@@ -21,9 +21,9 @@ import {
   SettingsVersionsQuery,
   SettingsWriteBody,
   SettingsWriteResultSchema,
-} from '../../../schemas/settings.ts'
-import type { SettingsRequestContext } from '../../../plugins/app/settings/settings-service.ts'
-import { InvalidPreconditionError, SettingsRateLimitedError } from '../../../plugins/app/settings/settings-errors.ts'
+} from '../../../../schemas/settings.ts'
+import type { SettingsRequestContext } from '../../../../plugins/app/settings/settings-service.ts'
+import { InvalidPreconditionError, SettingsRateLimitedError } from '../../../../plugins/app/settings/settings-errors.ts'
 
 /** Per user and bucket: writes of any kind share one budget, decrypted secret reads another. */
 export const SETTINGS_RATE_LIMIT = { max: 10, timeWindowMs: 60_000 } as const

@@ -1,7 +1,8 @@
-// Connection secrets under key rotation (see ../sealed-secrets-rotation.ts).
+// Connection secrets under key rotation (see ./sealed-secrets-rotation.ts).
 import type { KeyRing } from '@hub/crypto'
 import type { Database } from '@hub/service-kit'
-import { CONNECTION_SECRETS, assertSealedKeyVersions, rotateSealedSecrets, type RotationProgress } from '../sealed-secrets-rotation.ts'
+import { assertSealedKeyVersions, rotateSealedSecrets, type RotationProgress } from './sealed-secrets-rotation.ts'
+import { CONNECTION_SECRETS } from '../connections/connection-repository.ts'
 
 export type { RotationProgress }
 

@@ -1,7 +1,8 @@
 // Key rotation for every table that keeps AES-GCM envelopes in a `secrets` jsonb column with a
 // `min_key_version`: re-encrypts under the newest key in small locked batches (resumable: a rerun
 // picks up what is left; idempotent: rows already under the newest key are never touched), and
-// the start-up check that refuses to run when a stored envelope's key version left the ring.
+// the start-up check that refuses to run when a stored envelope's key version left the ring. The
+// tables are named by their repositories (CONNECTION_SECRETS, SETTINGS_SECRETS).
 import { reencryptSecret, type KeyRing } from '@hub/crypto'
 import type { Database } from '@hub/service-kit'
 
@@ -12,10 +13,6 @@ export interface SealedTable {
   /** How the start-up error names what it found. */
   label: string
 }
-
-export const CONNECTION_SECRETS: SealedTable = { table: 'integration.connections', rowIdColumn: 'id', label: 'Stored secrets' }
-// Every settings version (old ones too, since a rollback decrypts them).
-export const SETTINGS_SECRETS: SealedTable = { table: 'integration.integration_settings_versions', rowIdColumn: 'settings_id', label: 'Secret integration settings' }
 
 const BATCH = 100
 

@@ -10,8 +10,8 @@ import { FastifyAdapter } from '@bull-board/fastify'
 import type { FastifyRequest } from 'fastify'
 import { ForbiddenError, UuidString, Nullable } from '@hub/contracts'
 import { auditActor, hasRole, sendProblem } from '@hub/service-kit'
-import { Problems } from '../../../schemas/sync.ts'
-import { ConnectionNotFoundError } from '../../../plugins/app/connections/connection-errors.ts'
+import { Problems } from '../../../../schemas/sync.ts'
+import { ConnectionNotFoundError } from '../../../../plugins/app/connections/connection-errors.ts'
 
 const BOARD_PATH = '/api/v1/integrations/admin/queues'
 const security = [{ bearerAuth: [] }]

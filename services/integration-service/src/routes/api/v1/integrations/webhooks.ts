@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema, UuidString } from '@hub/contracts'
-import { ProviderParam } from '../../../schemas/connection.ts'
+import { ProviderParam } from '../../../../schemas/connection.ts'
 
 const Params = Type.Object({ provider: ProviderParam, connectionId: UuidString }, { additionalProperties: false })
 const tags = ['webhooks']

@@ -1,29 +1,16 @@
-// /api/v1/compliance/audit-log/digests and /signing-keys — the signed digests of a tenant's chain
-// head (signed hourly, or now on an admin's request), and the public keys that verify them. The
-// keys are public: an outside auditor fetches them without an account and pins them.
+// /api/v1/compliance/audit-log/digests — the signed digests of a tenant's chain head (signed hourly,
+// or now on an admin's request); audit-log/signing-keys.ts publishes the keys that verify them.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConflictError, ProblemSchema } from '@hub/contracts'
 import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
-import { DigestListQuery, DigestListSchema, Problems, SignedDigestSchema, SigningKeyListSchema } from '../../../../schemas/compliance.ts'
+import { DigestListQuery, DigestListSchema, Problems, SignedDigestSchema } from '../../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ no: CursorField.int64() })
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]
 
 const auditDigestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
-  fastify.get(
-    '/audit-log/signing-keys',
-    {
-      schema: { tags, security: [], summary: 'Public keys that verify audit digests, rotated-out ones included (public)', response: { 200: SigningKeyListSchema, 429: ProblemSchema } },
-      config: { auth: false },
-    },
-    async () => {
-      await fastify.auditDigestJob.storeKeys()
-      return { keys: await fastify.db.withSystemScope((trx) => fastify.auditDigestStore.publicKeys(trx)) }
-    },
-  )
-
   fastify.get(
     '/audit-log/digests',
     {

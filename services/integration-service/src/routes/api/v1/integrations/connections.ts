@@ -2,8 +2,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import type { FastifyRequest } from 'fastify'
-import { ConnectionPageSchema, ConnectionParams, ConnectionSchema, CreateConnectionBody, ListConnectionsQuery, Problems, TestResultSchema, UpdateConnectionBody } from '../../../schemas/connection.ts'
-import type { RequestContext } from '../../../plugins/app/connections/connection-service.ts'
+import { ConnectionPageSchema, ConnectionParams, ConnectionSchema, CreateConnectionBody, ListConnectionsQuery, Problems, TestResultSchema, UpdateConnectionBody } from '../../../../schemas/connection.ts'
+import type { RequestContext } from '../../../../plugins/app/connections/connection-service.ts'
 
 export const requestContext = (request: FastifyRequest): RequestContext => ({ principal: request.principal, requestId: String(request.id), ip: request.ip })
 

@@ -1,7 +1,7 @@
 // /api/v1/integrations/oauth/:provider/{authorize,callback} — connecting an account through OAuth 2.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { AuthorizeQuery, AuthorizeResponse, CallbackQuery, Problems, ProviderParams } from '../../../schemas/connection.ts'
+import { AuthorizeQuery, AuthorizeResponse, CallbackQuery, Problems, ProviderParams } from '../../../../schemas/connection.ts'
 import { requestContext } from './connections.ts'
 
 const tags = ['oauth']

@@ -3,35 +3,22 @@
 // a sync log row and mark the inbox row processed, all in one transaction that first re-checks
 // `processed_at` under a row lock, so an event processed twice changes nothing the second time.
 import type Bull from 'bull'
-import type { Knex } from 'knex'
 import type { SyncLog } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
 import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../providers/canonical.ts'
 import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
-import type { SyncLogRepository } from '../sync-log-repository.ts'
-import { loadFieldMappings } from './field-mapping.ts'
-import type { GateTarget, ProviderGate } from './provider-gate.ts'
-import type { RecordRepository, RecordScope } from './record-repository.ts'
-import type { RunSignal } from './run-signal.ts'
-import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from './sync-runner.ts'
-import { SyncFailure, scrubSecrets } from './sync-errors.ts'
-import type { SyncMetrics } from './sync-metrics.ts'
-import type { WebhookJobData } from './sync-queues.ts'
-import type { SyncRunRepository } from './sync-run-repository.ts'
+import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
+import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
+import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
+import type { RecordRepository, RecordScope } from '../sync/record-repository.ts'
+import type { RunSignal } from '../sync/run-signal.ts'
+import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from '../sync/sync-runner.ts'
+import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
+import type { SyncMetrics } from '../sync/sync-metrics.ts'
+import type { WebhookJobData } from '../sync/sync-queues.ts'
+import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
 
-interface InboxRow {
-  id: string
-  tenant_id: string
-  connection_id: string
-  provider: string
-  event_type: string
-  entity: string | null
-  external_id: string | null
-  processed_at: Date | null
-}
-
-const inbox = (trx: Knex.Transaction) => trx<InboxRow>('integration.webhook_inbox')
 
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
@@ -39,23 +26,19 @@ export function createWebhookProcessor(deps: {
   syncLogs: Pick<SyncLogRepository, 'update'>
   runs: SyncRunRepository
   records: RecordRepository
+  inbox: WebhookInboxRepository
   gate: ProviderGate
   metrics: SyncMetrics
 }) {
-  const { db, gate, records, runs } = deps
+  const { db, gate, records, runs, inbox } = deps
 
   async function markProcessed(tenantId: string, inboxId: string, lastError: string | null): Promise<void> {
-    await db.withTenant(tenantId, (trx) =>
-      inbox(trx)
-        .where({ id: inboxId })
-        .whereNull('processed_at')
-        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never),
-    )
+    await db.withTenant(tenantId, (trx) => inbox.markProcessed(trx, inboxId, lastError, { onlyUnprocessed: true }))
   }
 
   async function process(job: Bull.Job<WebhookJobData>, signal: RunSignal): Promise<RunOutcome> {
     const { tenantId, connectionId, inboxId } = job.data
-    const row = await db.withTenant(tenantId, (trx) => inbox(trx).where({ id: inboxId, connection_id: connectionId }).first())
+    const row = await db.withTenant(tenantId, (trx) => inbox.findForConnection(trx, inboxId, connectionId))
     if (!row) throw new SyncFailure('WEBHOOK_EVENT_NOT_FOUND', 'The stored webhook event no longer exists.', { disposition: 'stop', deadLetter: false })
     if (row.processed_at) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
     const entity = row.entity as EntityName | null
@@ -97,7 +80,7 @@ export function createWebhookProcessor(deps: {
     const prepared = fetched ? prepareRecords([fetched], mappings) : { rows: [], failed: 0 }
 
     const outcome = await db.withTenant(tenantId, async (trx) => {
-      const locked = await inbox(trx).where({ id: inboxId }).forUpdate().first()
+      const locked = await inbox.findForUpdate(trx, inboxId)
       if (!locked || locked.processed_at) return null
       let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
       if (fetched && prepared.rows.length > 0) {
@@ -118,9 +101,7 @@ export function createWebhookProcessor(deps: {
         counts,
         ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
       })
-      await inbox(trx)
-        .where({ id: inboxId })
-        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: invalid ? scrubSecrets(invalid.message) : null } as never)
+      await inbox.markProcessed(trx, inboxId, invalid ? scrubSecrets(invalid.message) : null)
       return { status, syncLogId: log.id, counts }
     })
     if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
@@ -131,11 +112,7 @@ export function createWebhookProcessor(deps: {
   /** After a failed attempt: the inbox row keeps count and the last (scrubbed) error. */
   async function recordAttempt(data: WebhookJobData, message: string): Promise<void> {
     await db
-      .withTenant(data.tenantId, (trx) =>
-        inbox(trx)
-          .where({ id: data.inboxId })
-          .update({ attempts: trx.raw('attempts + 1') as unknown as number, last_error: scrubSecrets(message) } as never),
-      )
+      .withTenant(data.tenantId, (trx) => inbox.recordAttempt(trx, data.inboxId, scrubSecrets(message)))
       .catch(() => undefined)
   }
 

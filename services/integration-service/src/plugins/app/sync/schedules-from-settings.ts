@@ -2,7 +2,7 @@
 // when it turns active, and its schedule changes (or stops) when the setting does.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { ProviderName } from '../../providers/canonical.ts'
+import type { ProviderName } from '../../../providers/canonical.ts'
 
 /** Until a tenant says otherwise, connections sync hourly. */
 export const DEFAULT_SCHEDULE = 'hourly'
@@ -28,12 +28,8 @@ export default fp(
     })
     fastify.settingsService.onChange(async (event) => {
       if (!event.changedKeys.includes('syncSchedule') && event.action === 'updated') return
-      const affected = await fastify.db.withTenant(event.tenantId, (trx) => {
-        const query = trx('integration.connections').select('id', 'venue_id', 'provider').where({ provider: event.type, status: 'active' })
-        if (event.venueId) query.where('venue_id', event.venueId)
-        return query
-      })
-      for (const connection of affected as Array<{ id: string; venue_id: string; provider: ProviderName }>) await applySchedule(fastify, event.tenantId, connection)
+      const affected = await fastify.db.withTenant(event.tenantId, (trx) => fastify.connections.listActiveOfProvider(trx, event.type, event.venueId ?? undefined))
+      for (const connection of affected) await applySchedule(fastify, event.tenantId, connection)
     })
   },
   { name: 'sync-schedules', dependencies: ['connections', 'sync-engine', 'integration-settings'] },

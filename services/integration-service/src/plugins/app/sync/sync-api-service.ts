@@ -9,23 +9,13 @@ import type { ConnectionRepository } from '../connections/connection-repository.
 import type { SyncEngine } from '../sync/index.ts'
 import type { FieldMappingInput, FieldMappingList, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
 import { assertVenueAccess } from '../connections/venue-access.ts'
-import { toSyncLog } from '../sync-log-repository.ts'
+import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
+import type { FieldMappingRepository, FieldMappingRow } from './field-mapping-repository.ts'
+import type { RecordRepository } from './record-repository.ts'
 
 const SeqCursor = Type.Object({ s: CursorField.int64() })
 const MappingCursor = Type.Object({ p: Type.String({ pattern: '^[a-z_]{1,40}$' }), e: Type.String({ pattern: '^[a-z_]{1,40}$' }), t: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }) })
 const LogCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
-
-interface FieldMappingRow {
-  id: string
-  tenant_id: string
-  provider: string
-  entity: string
-  source_path: string
-  target_field: string
-  transform: string
-  created_at: Date
-  updated_at: Date
-}
 
 const toFieldMapping = (row: FieldMappingRow) => ({
   id: row.id,
@@ -38,14 +28,22 @@ const toFieldMapping = (row: FieldMappingRow) => ({
   updatedAt: row.updated_at.toISOString(),
 })
 
-export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; connections: ConnectionRepository; engine: Pick<SyncEngine, 'enqueueSync'>; audit: AuditOutbox }) {
-  const { db, connections, engine, audit } = deps
+export function createSyncApiService(deps: {
+  db: Pick<Database, 'withTenant'>
+  connections: ConnectionRepository
+  syncLogs: Pick<SyncLogRepository, 'list'>
+  records: Pick<RecordRepository, 'listChanges'>
+  fieldMappings: FieldMappingRepository
+  engine: Pick<SyncEngine, 'enqueueSync'>
+  audit: AuditOutbox
+}) {
+  const { db, connections, engine, audit, fieldMappings } = deps
 
   /** Full re-syncs after a mapping change, for every live connection of that provider. */
   async function resyncAfterMappingChange(request: FastifyRequest, provider: ProviderName, entity: EntityName): Promise<void> {
     const tenantId = request.principal.tenantId
-    const live = await db.withTenant(tenantId, (trx) => trx('integration.connections').select('id', 'venue_id').where({ provider, status: 'active' }))
-    for (const row of live as Array<{ id: string; venue_id: string }>) {
+    const live = await db.withTenant(tenantId, (trx) => connections.listActiveOfProvider(trx, provider))
+    for (const row of live) {
       try {
         await engine.enqueueSync({ tenantId, venueId: row.venue_id, connectionId: row.id, entities: [entity], mode: 'full', trigger: 'manual', queue: 'high', actor: auditActor(request) })
       } catch (error) {
@@ -79,18 +77,19 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
       const principal = request.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
       const after = query.cursor ? readCursor(query.cursor, LogCursor) : undefined
-      const rows = await db.withTenant(principal.tenantId, (trx) => {
-        const q = trx('integration.sync_logs').select('*')
-        if (query.venueId) q.where('venue_id', query.venueId)
-        else if (!hasRole(principal, 'admin') && principal.venueIds) q.whereIn('venue_id', principal.venueIds)
-        if (query.connectionId) q.where('connection_id', query.connectionId)
-        if (query.provider) q.where('provider', query.provider)
-        if (query.entity) q.where('entity', query.entity)
-        if (query.status) q.where('status', query.status)
-        if (after) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [after.c, after.i])
-        return q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(query.limit + 1)
-      })
-      const page = rows.slice(0, query.limit).map(toSyncLog)
+      const rows = await db.withTenant(principal.tenantId, (trx) =>
+        deps.syncLogs.list(trx, {
+          venueId: query.venueId,
+          venueIds: !hasRole(principal, 'admin') && principal.venueIds ? principal.venueIds : undefined,
+          connectionId: query.connectionId,
+          provider: query.provider,
+          entity: query.entity,
+          status: query.status,
+          before: after ? { createdAt: after.c, id: after.i } : undefined,
+          limit: query.limit + 1,
+        }),
+      )
+      const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null }
     },
@@ -100,13 +99,9 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
       const venueId = query.venueId.toLowerCase()
       const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
       if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
-      const rows = await db.withTenant(principal.tenantId, (trx) => {
-        const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(query.includeRaw ? ['raw'] : [])).where('venue_id', venueId)
-        if (query.provider) q.where('provider', query.provider)
-        if (query.entity) q.where('entity', query.entity)
-        // Order by the bigint column itself (its text form would sort 10 before 2).
-        return q.where('integration.records.change_seq', '>', after.s).orderBy('integration.records.change_seq').limit(query.limit + 1)
-      })
+      const rows = await db.withTenant(principal.tenantId, (trx) =>
+        deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: query.limit + 1 }),
+      )
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return {
@@ -118,23 +113,18 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
           data: row.data,
           ...(query.includeRaw ? { raw: row.raw } : {}),
           deleted: row.deleted_at !== null,
-          deletedAt: row.deleted_at ? (row.deleted_at as Date).toISOString() : null,
-          updatedAt: (row.updated_at as Date).toISOString(),
+          deletedAt: row.deleted_at ? row.deleted_at.toISOString() : null,
+          updatedAt: row.updated_at.toISOString(),
         })),
-        nextCursor: rows.length > query.limit && last ? encodeCursor({ s: String(last.change_seq_text) }) : null,
+        nextCursor: rows.length > query.limit && last ? encodeCursor({ s: last.change_seq_text }) : null,
       }
     },
 
     async listFieldMappings(request: FastifyRequest, query: FieldMappingList) {
       const after = query.cursor ? readCursor(query.cursor, MappingCursor) : undefined
-      const rows = await db.withTenant(request.principal.tenantId, (trx) => {
-        const q = trx<FieldMappingRow>('integration.field_mappings').select('*')
-        if (query.provider) q.where('provider', query.provider)
-        if (query.entity) q.where('entity', query.entity)
-        // (provider, entity, target_field) is unique per tenant: a total order for keyset paging.
-        if (after) q.whereRaw('(provider, entity, target_field) > (?, ?, ?)', [after.p, after.e, after.t])
-        return q.orderBy(['provider', 'entity', 'target_field']).limit(query.limit + 1)
-      })
+      const rows = await db.withTenant(request.principal.tenantId, (trx) =>
+        fieldMappings.list(trx, { provider: query.provider, entity: query.entity, after: after ? { provider: after.p, entity: after.e, targetField: after.t } : undefined, limit: query.limit + 1 }),
+      )
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return { data: page.map(toFieldMapping), nextCursor: rows.length > query.limit && last ? encodeCursor({ p: last.provider, e: last.entity, t: last.target_field }) : null }
@@ -144,10 +134,8 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
       const actor = auditActor(request)
       try {
         const created = await db.withTenant(actor.tenantId, async (trx) => {
-          const [row] = await trx<FieldMappingRow>('integration.field_mappings')
-            .insert({ tenant_id: actor.tenantId, provider: input.provider, entity: input.entity, source_path: input.sourcePath, target_field: input.targetField, transform: input.transform ?? 'none' })
-            .returning('*')
-          const mapping = toFieldMapping(row as FieldMappingRow)
+          const row = await fieldMappings.insert(trx, { tenant_id: actor.tenantId, provider: input.provider, entity: input.entity, source_path: input.sourcePath, target_field: input.targetField, transform: input.transform ?? 'none' })
+          const mapping = toFieldMapping(row)
           await audit.record(trx, { ...actor, action: 'field_mapping.created', entityType: 'field_mapping', entityId: mapping.id, after: mapping })
           return mapping
         })
@@ -162,13 +150,9 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async updateFieldMapping(request: FastifyRequest, id: string, patch: { sourcePath?: string | undefined; transform?: string | undefined }) {
       const actor = auditActor(request)
       const updated = await db.withTenant(actor.tenantId, async (trx) => {
-        const before = await trx<FieldMappingRow>('integration.field_mappings').where({ id }).first()
+        const before = await fieldMappings.findById(trx, id)
         if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
-        const [row] = await trx<FieldMappingRow>('integration.field_mappings')
-          .where({ id })
-          .update({ ...(patch.sourcePath ? { source_path: patch.sourcePath } : {}), ...(patch.transform ? { transform: patch.transform } : {}), updated_at: trx.fn.now() as unknown as Date })
-          .returning('*')
-        const mapping = toFieldMapping(row as FieldMappingRow)
+        const mapping = toFieldMapping(await fieldMappings.update(trx, id, patch))
         await audit.record(trx, { ...actor, action: 'field_mapping.updated', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before), after: mapping })
         return mapping
       })
@@ -179,9 +163,9 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
     async deleteFieldMapping(request: FastifyRequest, id: string) {
       const actor = auditActor(request)
       const removed = await db.withTenant(actor.tenantId, async (trx) => {
-        const before = await trx<FieldMappingRow>('integration.field_mappings').where({ id }).first()
+        const before = await fieldMappings.findById(trx, id)
         if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
-        await trx('integration.field_mappings').where({ id }).delete()
+        await fieldMappings.delete(trx, id)
         await audit.record(trx, { ...actor, action: 'field_mapping.deleted', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before) })
         return before
       })

@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConflictError, ProblemSchema, type AuditEventInput } from '@hub/contracts'
 import type { FastifyRequest } from 'fastify'
-import { AuditSegmentListSchema, AuditSegmentSchema, Problems, RemoveSegmentBody, SealSegmentBody, SegmentParams } from '../../../../schemas/compliance.ts'
+import { AuditSegmentListSchema, AuditSegmentSchema, Problems, RemoveSegmentBody, SealSegmentBody, SegmentParams } from '../../../../../schemas/compliance.ts'
 
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]

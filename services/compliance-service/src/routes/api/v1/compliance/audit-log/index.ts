@@ -6,10 +6,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
 import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
-import { toAuditEntry } from '../../../../plugins/app/audit-log-store.ts'
-import { csvCell } from '../../../../plugins/app/report.ts'
-import { EXPORT_FORMAT } from '../../../../plugins/app/audit-chain.ts'
-import { AuditChainVerificationSchema, AuditExportQuery, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../schemas/compliance.ts'
+import { toAuditEntry } from '../../../../../plugins/app/audit-log-store.ts'
+import { csvCell } from '../../../../../plugins/app/report.ts'
+import { EXPORT_FORMAT } from '../../../../../plugins/app/audit-chain.ts'
+import { AuditChainVerificationSchema, AuditExportQuery, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ seq: CursorField.int64() })
 const tags = ['audit log']
@@ -119,12 +119,7 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, kind: 'export', tenantId, from, to, exportedAt: new Date().toISOString(), firstSeq: span?.firstSeq ?? null, lastSeq: span?.lastSeq ?? null })}\n`
     if (!span) return
     // Right after a removed segment, its checkpoint anchors the first entry's link.
-    const anchor = await db.withTenant(tenantId, async (trx) => {
-      const segment = (await trx('compliance.audit_segments').where('tenant_id', tenantId).andWhere('through_seq', '<', span.firstSeq).orderBy('through_seq', 'desc').first('through_seq', 'head_hash')) as { through_seq: string; head_hash: string } | undefined
-      if (!segment) return null
-      const between = await trx('compliance.audit_log').where('tenant_id', tenantId).andWhere('seq', '>', segment.through_seq).andWhere('seq', '<', span.firstSeq).first('seq')
-      return between ? null : segment
-    })
+    const anchor = await db.withTenant(tenantId, (trx) => fastify.auditLogStore.exportAnchor(trx, tenantId, span.firstSeq))
     if (anchor) yield `${JSON.stringify({ type: 'checkpoint', tenantId, throughSeq: String(anchor.through_seq), headHash: anchor.head_hash })}\n`
     let afterSeq = String(BigInt(span.firstSeq) - 1n)
     for (;;) {

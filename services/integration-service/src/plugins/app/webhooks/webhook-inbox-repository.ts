@@ -1,0 +1,93 @@
+// Data access for the webhook inbox: provider events stored by the intake in the request that
+// received them, enqueued on the critical queue, relayed when the enqueue never happened, and
+// marked processed by the webhook processor. Knex and nothing else.
+import type { Knex } from 'knex'
+import { INTEGRATION_TABLES } from '../../../db/schema.ts'
+
+export interface InboxRow {
+  id: string
+  tenant_id: string
+  connection_id: string
+  provider: string
+  event_type: string
+  entity: string | null
+  external_id: string | null
+  processed_at: Date | null
+}
+
+export interface NewInboxEvent {
+  tenantId: string
+  connectionId: string
+  provider: string
+  eventId: string
+  eventType: string
+  entity: string | null
+  externalId: string | null
+  payload: unknown
+}
+
+const inbox = (trx: Knex.Transaction) => trx<InboxRow>(INTEGRATION_TABLES.webhookInbox)
+
+export function createWebhookInboxRepository() {
+  return {
+    /** Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the new rows' ids. */
+    async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<string[]> {
+      const rows = await trx(INTEGRATION_TABLES.webhookInbox)
+        .insert(
+          events.map((event) => ({
+            tenant_id: event.tenantId,
+            connection_id: event.connectionId,
+            provider: event.provider,
+            event_id: event.eventId,
+            event_type: event.eventType,
+            entity: event.entity,
+            external_id: event.externalId,
+            payload: JSON.stringify(event.payload ?? {}),
+          })),
+        )
+        .onConflict(['provider', 'connection_id', 'event_id'])
+        .ignore()
+        .returning('id')
+      return rows.map((row: { id: string }) => row.id)
+    },
+
+    async markEnqueued(trx: Knex.Transaction, id: string): Promise<void> {
+      await trx(INTEGRATION_TABLES.webhookInbox).where({ id }).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() })
+    },
+
+    /** Across tenants (system scope): stored events older than a few seconds whose enqueue never happened. */
+    async listUnenqueued(trx: Knex.Transaction, limit: number): Promise<Array<{ id: string; tenant_id: string; connection_id: string }>> {
+      return (await trx(INTEGRATION_TABLES.webhookInbox)
+        .select('id', 'tenant_id', 'connection_id')
+        .whereNull('enqueued_at')
+        .whereNull('processed_at')
+        .where('received_at', '<', trx.raw("now() - interval '5 seconds'"))
+        .orderBy('received_at')
+        .limit(limit)) as Array<{ id: string; tenant_id: string; connection_id: string }>
+    },
+
+    async findForConnection(trx: Knex.Transaction, id: string, connectionId: string): Promise<InboxRow | undefined> {
+      return inbox(trx).where({ id, connection_id: connectionId }).first()
+    },
+
+    async findForUpdate(trx: Knex.Transaction, id: string): Promise<InboxRow | undefined> {
+      return inbox(trx).where({ id }).forUpdate().first()
+    },
+
+    /** Processed, counting the attempt; `onlyUnprocessed` leaves a row already processed alone. */
+    async markProcessed(trx: Knex.Transaction, id: string, lastError: string | null, options: { onlyUnprocessed?: boolean } = {}): Promise<void> {
+      const query = inbox(trx).where({ id })
+      if (options.onlyUnprocessed) query.whereNull('processed_at')
+      await query.update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
+    },
+
+    /** A failed attempt: the row keeps count and the last (scrubbed) error. */
+    async recordAttempt(trx: Knex.Transaction, id: string, lastError: string): Promise<void> {
+      await inbox(trx)
+        .where({ id })
+        .update({ attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
+    },
+  }
+}
+
+export type WebhookInboxRepository = ReturnType<typeof createWebhookInboxRepository>
