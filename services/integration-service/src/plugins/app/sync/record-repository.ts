@@ -34,14 +34,20 @@ const CHANGED = 'r.content_hash is distinct from excluded.content_hash or r.dele
  */
 const BY_KEY = 'select content_hash, deleted_at, ctid as row_ctid from integration.records where connection_id = ? and entity = ? and external_id = i.external_id'
 
+/** Drops the unchanged-id notes of every run of (connection, entity): at a run's end, and those left by a run that never finished. */
+async function forgetSeen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>): Promise<void> {
+  await trx.raw('delete from integration.sync_run_seen where connection_id = ? and entity = ?', [scope.connectionId, scope.entity])
+}
+
 export function createRecordRepository() {
   return {
     /**
      * Writes a batch in two statements whatever its size. The first sends only ids and hashes:
-     * records whose stored hash matches are unchanged, and in a full run (`seenBy`, its sync log
-     * id) they are only stamped as seen there (no new updated_at or change_seq, so the closing
-     * sweep spares them). Only the rest travel with their content, in one upsert that still
-     * compares hashes in its WHERE (a webhook may have written the same content in between).
+     * records whose stored hash matches are unchanged and are not touched; in a full run
+     * (`seenBy`, its sync log id) their ids are noted in one sync_run_seen row, so the closing
+     * sweep spares them. Only the rest travel with their content, in one upsert that still
+     * compares hashes in its WHERE (a webhook may have written the same content in between) and
+     * stamps what it writes as seen by the run.
      */
     async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertCounts> {
       // One statement may not touch a row twice: the last version of an id in the batch wins.
@@ -50,26 +56,23 @@ export function createRecordRepository() {
       const rows = [...byId.values()]
       if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0 }
 
-      const ids = rows.map((row) => row.externalId)
-      const hashes = rows.map((row) => row.hash)
-      // Unchanged: same hash, not deleted. Stamped in a full run, only read otherwise.
-      const same = (seenBy
-        ? await trx.raw(
-            `update integration.records set last_seen_sync_log_id = ?::uuid
-              where ctid = any(array(select r.row_ctid from unnest(?::text[], ?::text[]) as i(external_id, content_hash)
-                                       cross join lateral (${BY_KEY} limit 1) r
-                                      where r.content_hash = i.content_hash and r.deleted_at is null))
-                and connection_id = ? and entity = ? and deleted_at is null
-             returning external_id`,
-            [seenBy, ids, hashes, scope.connectionId, scope.entity, scope.connectionId, scope.entity],
-          )
-        : await trx.raw(
-            `select i.external_id
-               from unnest(?::text[], ?::text[]) as i(external_id, content_hash)
-               cross join lateral (${BY_KEY} limit 1) r
-              where r.content_hash = i.content_hash and r.deleted_at is null`,
-            [ids, hashes, scope.connectionId, scope.entity],
-          )) as { rows: Array<{ external_id: string }> }
+      // Unchanged: same hash, not deleted. Only ids and hashes travel for this.
+      const same = (await trx.raw(
+        `select i.external_id
+           from unnest(?::text[], ?::text[]) as i(external_id, content_hash)
+           cross join lateral (${BY_KEY} limit 1) r
+          where r.content_hash = i.content_hash and r.deleted_at is null`,
+        [rows.map((row) => row.externalId), rows.map((row) => row.hash), scope.connectionId, scope.entity],
+      )) as { rows: Array<{ external_id: string }> }
+      if (seenBy && same.rows.length > 0) {
+        await trx.raw('insert into integration.sync_run_seen (sync_log_id, tenant_id, connection_id, entity, external_ids) values (?::uuid, ?::uuid, ?::uuid, ?, ?::text[])', [
+          seenBy,
+          scope.tenantId,
+          scope.connectionId,
+          scope.entity,
+          same.rows.map((row) => row.external_id),
+        ])
+      }
       const unchanged = new Set(same.rows.map((row) => row.external_id))
       const counts: UpsertCounts = { created: 0, updated: 0, unchanged: unchanged.size }
       const toWrite = unchanged.size === 0 ? rows : rows.filter((row) => !unchanged.has(row.externalId))
@@ -121,18 +124,26 @@ export function createRecordRepository() {
     },
 
     /**
-     * Ends a full run: live records it did not see are deleted. Records written since the run
-     * started (a webhook meanwhile) are spared; the next run judges them.
+     * Ends a full run: live records it did not see are deleted. Seen means written by the run
+     * (stamped) or noted unchanged (sync_run_seen). Records written since the run started (a
+     * webhook meanwhile) are spared; the next run judges them. The run's notes are dropped.
      */
     async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
       const result = (await trx.raw(
-        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
-          where connection_id = ? and entity = ? and deleted_at is null
-            and last_seen_sync_log_id is distinct from ?::uuid and updated_at < ?::timestamptz`,
-        [scope.connectionId, scope.entity, syncLogId, runStartedAt],
+        `with seen as materialized (
+           select unnest(external_ids) as external_id from integration.sync_run_seen where connection_id = ? and entity = ? and sync_log_id = ?::uuid
+         )
+         update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
+          where r.connection_id = ? and r.entity = ? and r.deleted_at is null
+            and r.last_seen_sync_log_id is distinct from ?::uuid and r.updated_at < ?::timestamptz
+            and not exists (select 1 from seen where seen.external_id = r.external_id)`,
+        [scope.connectionId, scope.entity, syncLogId, scope.connectionId, scope.entity, syncLogId, runStartedAt],
       )) as { rowCount: number }
+      await forgetSeen(trx, scope)
       return result.rowCount
     },
+
+    forgetSeen,
 
     async countLive(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>): Promise<number> {
       const row = (await trx('integration.records').where({ connection_id: scope.connectionId, entity: scope.entity }).whereNull('deleted_at').count<{ count: string }[]>('* as count'))[0]

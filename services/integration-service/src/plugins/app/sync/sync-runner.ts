@@ -162,6 +162,8 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
           await runs.setMode(trx, syncLogId, 'full')
         }
         current = await state.startRun(trx, connectionId, entity, syncLogId)
+        // Notes of a run that never finished (cancelled, failed) must not spare anything now.
+        await records.forgetSeen(trx, scope)
       }
       await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: current.cursor })
       const expected = mode === 'full' ? await records.countLive(trx, scope) : 0
