@@ -129,6 +129,10 @@ export function createRecordRepository() {
      * webhook meanwhile) are spared; the next run judges them. The run's notes are dropped.
      */
     async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
+      // The planner, misled by statistics that lag a table that just grew, otherwise picks a nested
+      // loop over the seen ids for every record: quadratic (minutes at 30,000 records, measured).
+      // An anti-join by hash (or merge) is right at any size; only this statement is affected.
+      await trx.raw('set local enable_nestloop = off')
       const result = (await trx.raw(
         `with seen as materialized (
            select unnest(external_ids) as external_id from integration.sync_run_seen where connection_id = ? and entity = ? and sync_log_id = ?::uuid
@@ -139,6 +143,7 @@ export function createRecordRepository() {
             and not exists (select 1 from seen where seen.external_id = r.external_id)`,
         [scope.connectionId, scope.entity, syncLogId, scope.connectionId, scope.entity, syncLogId, runStartedAt],
       )) as { rowCount: number }
+      await trx.raw('set local enable_nestloop = on')
       await forgetSeen(trx, scope)
       return result.rowCount
     },
