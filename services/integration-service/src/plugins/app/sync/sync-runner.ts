@@ -162,7 +162,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
           await runs.setMode(trx, syncLogId, 'full')
         }
         current = await state.startRun(trx, connectionId, entity, syncLogId)
-        // Notes of a run that never finished (cancelled, failed) must not spare anything now.
+        // Housekeeping: notes left by a run that never finished (the sweep reads only its own run's).
         await records.forgetSeen(trx, scope)
       }
       await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: current.cursor })
