@@ -16,6 +16,7 @@ import { loadFieldMappings } from './field-mapping-repository.ts'
 import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
 import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
+import { createReadAhead } from './read-ahead.ts'
 import type { RunSignal } from './run-signal.ts'
 import { SyncFailure, runSuperseded, workerStopping } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
@@ -53,7 +54,14 @@ export interface SyncRunnerDeps {
   logger: FastifyBaseLogger
   /** Records per provider page (adapter default when unset). */
   pageSize?: number
+  /** Pages fetched ahead of the one being written (default 4). */
+  readAhead?: number
+  /** Pages waiting when a write starts go in with it, up to this many records (default 1,000). */
+  maxRecordsPerWrite?: number
 }
+
+export const DEFAULT_READ_AHEAD = 4
+export const DEFAULT_MAX_RECORDS_PER_WRITE = 1_000
 
 /** The rows of one page ready to write, and the records that could not be prepared. */
 export function prepareRecords(records: CanonicalRecord[], mappings: FieldMapping[]): { rows: RecordInput[]; failed: number } {
@@ -82,8 +90,15 @@ const addCounts = (a: Counts, b: Partial<Counts>): Counts => ({
   failed: a.failed + (b.failed ?? 0),
 })
 
+interface PreparedPage {
+  page: ChangePage<EntityName>
+  prepared: { rows: RecordInput[]; failed: number }
+}
+
 export function createSyncRunner(deps: SyncRunnerDeps) {
   const { db, runs, state, records, gate, metrics } = deps
+  const readAhead = deps.readAhead ?? DEFAULT_READ_AHEAD
+  const maxRecordsPerWrite = deps.maxRecordsPerWrite ?? DEFAULT_MAX_RECORDS_PER_WRITE
 
   /** A scheduled tick carries no sync log yet: it opens one, or skips when a run is active. */
   async function openScheduledRun(job: Bull.Job<SyncJobData>): Promise<string | null> {
@@ -147,6 +162,8 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
           await runs.setMode(trx, syncLogId, 'full')
         }
         current = await state.startRun(trx, connectionId, entity, syncLogId)
+        // Housekeeping: notes left by a run that never finished (the sweep reads only its own run's).
+        await records.forgetSeen(trx, scope)
       }
       await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: current.cursor })
       const expected = mode === 'full' ? await records.countLive(trx, scope) : 0
@@ -179,59 +196,98 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
       await job.progress(value).catch(() => undefined)
     }
 
-    const writePage = async (page: ChangePage<EntityName>): Promise<void> => {
-      const { rows, failed } = prepareRecords(page.records, prep.mappings)
+    /**
+     * Writes pages fetched ahead in one transaction with the checkpoint of the last of them, so a
+     * crash leaves either all of them in (and the checkpoint after them) or none.
+     */
+    const writePages = async (group: PreparedPage[]): Promise<void> => {
+      const last = (group[group.length - 1] as PreparedPage).page
       const next = await db.withTenant(tenantId, async (trx) => {
         const at = await state.position(trx, connectionId, entity)
         if (!at || at.syncLogId !== syncLogId) throw runSuperseded()
         if (at.runCursor !== runCursor) {
-          // This page is in already: a retried step whose first commit landed though its answer
-          // was lost, or another worker holding the run for a moment. The log has the counts.
-          if (at.runCursor !== page.cursor) throw runSuperseded()
+          // These pages are in already: a retried step whose first commit landed though its
+          // answer was lost, or another worker holding the run for a moment. The log has the counts.
+          if (at.runCursor !== last.cursor) throw runSuperseded()
           const log = await runs.findRow(trx, syncLogId)
           return { after: log?.counts ?? counts, written: { created: 0, updated: 0, unchanged: 0 }, deleted: 0, failed: 0 }
         }
-        const written = await records.upsertBatch(trx, scope, rows, seenBy)
-        const deleted = await records.markDeleted(trx, scope, page.deletedIds)
-        const after = addCounts(counts, { fetched: page.records.length, ...written, deleted, failed })
-        await state.checkpoint(trx, connectionId, entity, syncLogId, page.cursor)
+        const written = { created: 0, updated: 0, unchanged: 0 }
+        let deleted = 0
+        let fetched = 0
+        let failed = 0
+        // Records of consecutive pages go in one upsert; a page's deletions are applied after its
+        // records and before any later page's, as page by page would.
+        let rows: RecordInput[] = []
+        const flush = async (): Promise<void> => {
+          const result = await records.upsertBatch(trx, scope, rows, seenBy)
+          written.created += result.created
+          written.updated += result.updated
+          written.unchanged += result.unchanged
+          rows = []
+        }
+        for (const { page, prepared } of group) {
+          fetched += page.records.length
+          failed += prepared.failed
+          rows = rows.length === 0 ? prepared.rows : rows.concat(prepared.rows)
+          if (page.deletedIds.length > 0) {
+            await flush()
+            deleted += await records.markDeleted(trx, scope, page.deletedIds)
+          }
+        }
+        if (rows.length > 0) await flush()
+        const after = addCounts(counts, { fetched, ...written, deleted, failed })
+        await state.checkpoint(trx, connectionId, entity, syncLogId, last.cursor)
         await deps.syncLogs.update(trx, syncLogId, { counts: after })
         return { after, written, deleted, failed }
       })
       metrics.records(provider, entity, { ...next.written, deleted: next.deleted, failed: next.failed })
       counts = next.after
-      checkpoint = page.cursor
-      runCursor = page.cursor
-      pages++
+      checkpoint = last.cursor
+      runCursor = last.cursor
+      pages += group.length
     }
 
     const pump = async (): Promise<void> => {
       const iterator = adapter.listChanges(connection.ctx, entity, { mode: prep.mode, cursor: checkpoint, ...(deps.pageSize ? { pageSize: deps.pageSize } : {}) })[Symbol.asyncIterator]()
-      const fetchNext = () => {
-        const promise = gate.call(target, () => iterator.next(), { stopReason: signal.stopReason, operation: `list ${entity}` })
-        // Awaited below; until then a failure must not count as unhandled.
-        promise.catch(() => undefined)
-        return promise
-      }
-      // One page is fetched while the previous one is written.
-      let pending = fetchNext()
-      for (;;) {
-        const step = await pending
-        if (step.done) {
-          finalCursor = checkpoint
-          return
+      let more = true
+      // Mapping and hashing happen on the fetching side, so they overlap the previous write too.
+      const ahead = createReadAhead<PreparedPage>(async () => {
+        if (!more) return null
+        const step = await gate.call(target, () => iterator.next(), { stopReason: signal.stopReason, operation: `list ${entity}` })
+        if (step.done) return null
+        more = step.value.hasMore
+        return { page: step.value, prepared: prepareRecords(step.value.records, prep.mappings) }
+      }, readAhead)
+      try {
+        for (;;) {
+          const first = await ahead.next()
+          if (!first) {
+            finalCursor = checkpoint
+            return
+          }
+          // What the writer fell behind by goes in the same transaction, within a size bound.
+          const group = [first]
+          let size = first.page.records.length
+          while (size < maxRecordsPerWrite && group.length < readAhead + 1) {
+            const [extra] = ahead.ready(1)
+            if (!extra) break
+            group.push(extra)
+            size += extra.page.records.length
+          }
+          await writePages(group)
+          await progress(false)
+          const last = (group[group.length - 1] as PreparedPage).page
+          if (!last.hasMore) {
+            finalCursor = last.cursor
+            return
+          }
+          if (!lockHeld()) throw new SyncFailure('RUN_LOCK_LOST', 'The run lost its lock; another worker may have taken over.', { disposition: 'defer', retryAfterMs: 1_000 })
+          const stop = await signal.refresh()
+          if (stop) throw new RunInterrupted(stop)
         }
-        const page = step.value
-        if (page.hasMore) pending = fetchNext()
-        await writePage(page)
-        await progress(false)
-        if (!page.hasMore) {
-          finalCursor = page.cursor
-          return
-        }
-        if (!lockHeld()) throw new SyncFailure('RUN_LOCK_LOST', 'The run lost its lock; another worker may have taken over.', { disposition: 'defer', retryAfterMs: 1_000 })
-        const stop = await signal.refresh()
-        if (stop) throw new RunInterrupted(stop)
+      } finally {
+        ahead.stop()
       }
     }
 
