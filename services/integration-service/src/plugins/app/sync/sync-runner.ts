@@ -14,6 +14,7 @@ import { contentHash } from './content-hash.ts'
 import { loadFieldMappings, mapCustomFields, mappingVersion, type FieldMapping } from './field-mapping.ts'
 import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
+import { reauthOnFailure } from './provider-reauth.ts'
 import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
 import type { RunSignal } from './run-signal.ts'
 import { SyncFailure, runSuperseded, workerStopping } from './sync-errors.ts'
@@ -123,7 +124,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
 
   async function runLocked(job: Bull.Job<SyncJobData>, signal: RunSignal, syncLogId: string, lockHeld: () => boolean): Promise<RunOutcome> {
     const { tenantId, connectionId, entity } = job.data
-    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
     const { adapter } = connection.binding
     const provider = connection.connection.provider
     if (!adapter.entities.includes(entity)) {
@@ -238,11 +239,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     try {
       await gate.withRetries(pump, {
         stopReason: signal.stopReason,
-        onAuthFailure: async () => {
-          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
-          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
-          return recovered
-        },
+        onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
       })
     } catch (error) {
       if (!(error instanceof RunInterrupted)) throw error

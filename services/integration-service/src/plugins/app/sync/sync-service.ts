@@ -4,7 +4,7 @@
 import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import { BadRequestError, ConflictError, NotFoundError, ServiceUnavailableError, type SyncLog } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor, type AuditEvent, type AuditOutbox, type Database } from '@hub/service-kit'
+import { CursorField, encodeCursor, readCursor, type AuditActor, type AuditEvent, type AuditOutbox, type Database } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
@@ -20,8 +20,8 @@ import { QUEUES, QUEUE_KEYS, type JobData, type PushJobData, type QueueKey, type
 import { isActiveRunConflict, type NewRun, type RunKind, type SyncRunRepository } from './sync-run-repository.ts'
 import { jobHealth } from './sync-reconciler.ts'
 
-/** Who asked, for the audit trail (what `auditActor(request)` returns). */
-export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
+/** Who asked, for the audit trail (what `auditActor(request.caller)` returns). */
+export type { AuditActor }
 
 export interface EnqueueSyncInput {
   tenantId: string

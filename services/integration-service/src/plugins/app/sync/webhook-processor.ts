@@ -12,6 +12,7 @@ import type { ConnectionContext, ConnectionForSync } from '../connections/connec
 import type { SyncLogRepository } from '../sync-log-repository.ts'
 import { loadFieldMappings } from './field-mapping.ts'
 import type { GateTarget, ProviderGate } from './provider-gate.ts'
+import { reauthOnFailure } from './provider-reauth.ts'
 import type { RecordRepository, RecordScope } from './record-repository.ts'
 import type { RunSignal } from './run-signal.ts'
 import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from './sync-runner.ts'
@@ -66,7 +67,7 @@ export function createWebhookProcessor(deps: {
     }
     const externalId = row.external_id
 
-    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
       await markProcessed(tenantId, inboxId, null)
@@ -81,11 +82,7 @@ export function createWebhookProcessor(deps: {
     try {
       fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason, operation: `fetch ${entity}` }), {
         stopReason: signal.stopReason,
-        onAuthFailure: async () => {
-          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
-          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
-          return recovered
-        },
+        onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
       })
     } catch (error) {
       // The provider refused this one record: it fails, the event is done (retrying cannot help).
