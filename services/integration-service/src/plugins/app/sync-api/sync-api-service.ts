@@ -165,7 +165,7 @@ export function createSyncApiService(deps: { db: Pick<Database, 'withTenant'>; c
         if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
         const [row] = await trx<FieldMappingRow>('integration.field_mappings')
           .where({ id })
-          .update({ ...(patch.sourcePath ? { source_path: patch.sourcePath } : {}), ...(patch.transform ? { transform: patch.transform } : {}), updated_at: trx.fn.now() as unknown as Date })
+          .update({ ...(patch.sourcePath ? { source_path: patch.sourcePath } : {}), ...(patch.transform ? { transform: patch.transform } : {}), updated_at: trx.fn.now() })
           .returning('*')
         const mapping = toFieldMapping(row as FieldMappingRow)
         await audit.record(trx, { ...actor, action: 'field_mapping.updated', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before), after: mapping })

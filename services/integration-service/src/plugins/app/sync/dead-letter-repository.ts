@@ -1,6 +1,7 @@
 // Jobs that exhausted their attempts, kept for an admin to retry or discard.
 import type { Knex } from 'knex'
 import type { JobData } from './sync-queues.ts'
+import { jsonb } from '@hub/service-kit'
 
 export interface DeadLetterRow {
   id: string
@@ -59,7 +60,7 @@ export function createDeadLetterRepository() {
           queue: letter.queue,
           job_name: letter.jobName,
           job_id: letter.jobId,
-          payload: JSON.stringify(letter.payload) as never,
+          payload: jsonb(letter.payload),
           error_code: letter.errorCode,
           error_message: letter.errorMessage,
           attempts: letter.attempts,

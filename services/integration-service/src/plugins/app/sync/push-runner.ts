@@ -87,9 +87,9 @@ export function createPushRunner(deps: {
     if (limit === null) return query.count<Array<{ count: string }>>('* as count')
     if (afterSeq !== null) query.where('r.change_seq', '>', afterSeq)
     return query
-      .select('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at')
+      .select<Candidate[]>('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at')
       .orderBy('r.change_seq')
-      .limit(limit) as unknown as Promise<Candidate[]>
+      .limit(limit)
   }
 
   async function audienceOf(tenantId: string, connectionId: string): Promise<string | null> {

@@ -30,6 +30,8 @@ interface InboxRow {
   entity: string | null
   external_id: string | null
   processed_at: Date | null
+  attempts: number
+  last_error: string | null
 }
 
 const inbox = (trx: Knex.Transaction) => trx<InboxRow>('integration.webhook_inbox')
@@ -50,7 +52,7 @@ export function createWebhookProcessor(deps: {
       inbox(trx)
         .where({ id: inboxId })
         .whereNull('processed_at')
-        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never),
+        .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: lastError }),
     )
   }
 
@@ -117,7 +119,7 @@ export function createWebhookProcessor(deps: {
       })
       await inbox(trx)
         .where({ id: inboxId })
-        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: invalid ? scrubSecrets(invalid.message) : null } as never)
+        .update({ processed_at: trx.fn.now(), attempts: trx.raw('attempts + 1'), last_error: invalid ? scrubSecrets(invalid.message) : null })
       return { status, syncLogId: log.id, counts }
     })
     if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
@@ -131,7 +133,7 @@ export function createWebhookProcessor(deps: {
       .withTenant(data.tenantId, (trx) =>
         inbox(trx)
           .where({ id: data.inboxId })
-          .update({ attempts: trx.raw('attempts + 1') as unknown as number, last_error: scrubSecrets(message) } as never),
+          .update({ attempts: trx.raw('attempts + 1'), last_error: scrubSecrets(message) }),
       )
       .catch(() => undefined)
   }
