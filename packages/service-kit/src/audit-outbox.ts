@@ -3,7 +3,7 @@
 // delivers the outbox to compliance-service.
 import type { Knex } from 'knex'
 import { SYSTEM_SCOPE, forceTenantRls } from './rls.ts'
-import type { FastifyRequest } from 'fastify'
+import type { RequestContext } from './request-context.ts'
 
 export interface AuditEvent {
   tenantId: string
@@ -29,9 +29,11 @@ export function stripSecrets(value: unknown): unknown {
   return value
 }
 
-/** Who did it, from the request: the user behind the JWT. */
-export function auditActor(request: FastifyRequest): Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'> {
-  return { tenantId: request.principal.tenantId, actorType: 'user', actorId: request.principal.userId, requestId: String(request.id), ip: request.ip }
+export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
+
+/** Who did it, from the request context: the user behind the JWT. */
+export function auditActor(ctx: RequestContext): AuditActor {
+  return { tenantId: ctx.principal.tenantId, actorType: 'user', actorId: ctx.principal.userId, requestId: ctx.requestId, ip: ctx.ip }
 }
 
 export function createAuditOutbox(table: string) {

@@ -70,9 +70,16 @@ export function decodeCursor<T extends TSchema>(cursor: string, schema: T): Stat
   }
 }
 
+export interface ReadCursorOptions<T> {
+  /** Checks the schema cannot express (the cursor belongs to this sort order, a key parses). */
+  accept?: (value: T) => boolean
+  /** The problem's detail, when the endpoint has a more telling one. */
+  detail?: string
+}
+
 /** The decoded cursor, or an InvalidCursorError (400) for anything else. */
-export function readCursor<T extends TSchema>(cursor: string, schema: T, detail?: string): Static<T> {
+export function readCursor<T extends TSchema>(cursor: string, schema: T, options: ReadCursorOptions<Static<T>> = {}): Static<T> {
   const value = decodeCursor(cursor, schema)
-  if (value === null) throw new InvalidCursorError(detail)
+  if (value === null || (options.accept && !options.accept(value))) throw new InvalidCursorError(options.detail)
   return value
 }

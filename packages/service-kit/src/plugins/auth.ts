@@ -6,6 +6,7 @@ import buildGetJwks from 'get-jwks'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
+import { requestContext, type RequestContext } from '../request-context.ts'
 import { ForbiddenError, UnauthorizedError, UUID_PATTERN, markReported, type SecurityEventReporter } from '@hub/contracts'
 
 export const ROLES = ['admin', 'manager', 'viewer'] as const
@@ -164,6 +165,7 @@ export default fp(
     })
 
     fastify.decorateRequest('principal', null as unknown as Principal)
+    fastify.decorateRequest('caller', null as unknown as RequestContext)
     fastify.decorateRequest('authFailure', null)
 
     fastify.addHook('onRequest', async (request) => {
@@ -211,6 +213,7 @@ export default fp(
         roles: [...new Set(claims.roles)],
         venueIds: claims.venue_ids ? claims.venue_ids.map((id) => id.toLowerCase()) : null,
       }
+      request.caller = requestContext(request, request.principal)
       const roles = config.auth ? config.auth.roles : undefined
       if (roles && !hasRole(request.principal, ...roles)) {
         opts.securityEvents?.report({

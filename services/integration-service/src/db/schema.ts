@@ -20,6 +20,7 @@ export const INTEGRATION_TABLES = {
   syncLogs: 'integration.sync_logs',
   syncState: 'integration.sync_state',
   records: 'integration.records',
+  syncRunSeen: 'integration.sync_run_seen',
   fieldMappings: 'integration.field_mappings',
   pushState: 'integration.push_state',
   deadLetters: 'integration.dead_letters',

@@ -10,7 +10,7 @@ import type { EntityName } from '../../src/providers/canonical.ts'
 import type { ChangePage, ProviderAdapter } from '../../src/providers/provider-adapter.ts'
 import { createReadAhead } from '../../src/plugins/app/sync/read-ahead.ts'
 import { createRecordRepository, type RecordRepository } from '../../src/plugins/app/sync/record-repository.ts'
-import { createSyncRunRepository } from '../../src/plugins/app/sync/sync-run-repository.ts'
+import { createSyncLogRepository } from '../../src/plugins/app/sync-logs/sync-log-repository.ts'
 import { createSyncRunner, type SyncRunnerDeps } from '../../src/plugins/app/sync/sync-runner.ts'
 import type { SyncJobData } from '../../src/plugins/app/sync/sync-queues.ts'
 import { createSyncStateRepository } from '../../src/plugins/app/sync/sync-state-repository.ts'
@@ -103,7 +103,7 @@ test('pages fetched ahead are not checkpointed before they are written; pages th
       onAuthFailure: async () => false,
     },
     syncLogs: app.syncLogs,
-    runs: createSyncRunRepository(),
+    runs: createSyncLogRepository(),
     state: createSyncStateRepository(),
     records,
     // The budget is not what this test is about: calls go straight through.

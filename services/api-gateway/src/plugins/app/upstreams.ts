@@ -17,15 +17,6 @@ export function upstreamsFrom(config: GatewayConfig): Upstream[] {
 }
 
 /**
- * Public routes: providers sign webhooks themselves, the OAuth callback is reached by the user's
- * browser coming back from the provider, and the audit digests' public keys are for outside
- * auditors. Everything else under /api needs a JWT.
- */
-export const PUBLIC_PREFIXES = ['/api/v1/integrations/webhooks/', '/api/v1/integrations/oauth/', '/api/v1/compliance/audit-log/signing-keys']
-export const isPublicPath = (path: string): boolean =>
-  path.startsWith('/api/v1/integrations/webhooks/') || /^\/api\/v1\/integrations\/oauth\/[^/]+\/callback$/.test(path) || path === '/api/v1/compliance/audit-log/signing-keys'
-
-/**
  * The path as the upstream's router will see it: percent-decoded (find-my-way decodes before
  * matching, so `%63onnections` reaches the connections routes), duplicate slashes collapsed and
  * lower-cased. Classifying on the raw URL let an encoded letter move a request into a laxer bucket.

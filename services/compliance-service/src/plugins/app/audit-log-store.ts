@@ -115,7 +115,7 @@ export function createAuditLogStore() {
         prevHash = hash
       }
       // One statement; its rows take their sequence numbers in the order listed, the chain's order.
-      if (rows.length > 0) await table(trx).insert(rows as never)
+      if (rows.length > 0) await table(trx).insert(rows)
       return rows.length
     },
 

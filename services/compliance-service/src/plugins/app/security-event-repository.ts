@@ -1,6 +1,7 @@
 // Security events as stored by compliance-service: idempotent by the reporter's event id.
 import type { Knex } from 'knex'
 import type { SecurityEventInput } from '@hub/contracts'
+import { jsonb } from '@hub/service-kit'
 
 export interface SecurityEventRow {
   id: string
@@ -78,21 +79,21 @@ export function createSecurityEventRepository() {
         method: event.method ?? null,
         path: event.path ?? null,
         request_id: event.requestId ?? null,
-        details: JSON.stringify(event.details ?? {}) as unknown as Record<string, unknown>,
+        details: jsonb(event.details ?? {}),
         occurred_at: new Date(event.occurredAt),
         count: event.count ?? 1,
         first_seen_at: new Date(event.firstSeenAt ?? event.occurredAt),
         last_seen_at: new Date(event.lastSeenAt ?? event.occurredAt),
       }))
-      const stored = (await table(trx)
+      const stored = await table(trx)
         .insert(rows)
         .onConflict('id')
         .merge({
           count: trx.raw('greatest(security_events.count, excluded.count)'),
           first_seen_at: trx.raw('least(security_events.first_seen_at, excluded.first_seen_at)'),
           last_seen_at: trx.raw('greatest(security_events.last_seen_at, excluded.last_seen_at)'),
-        } as unknown as Partial<SecurityEventRow>)
-        .returning(trx.raw('(xmax = 0) as inserted') as unknown as 'id')) as unknown as { inserted: boolean }[]
+        })
+        .returning<{ inserted: boolean }[]>(trx.raw('(xmax = 0) as inserted'))
       return stored.filter((row) => row.inserted).length
     },
 
@@ -107,7 +108,7 @@ export function createSecurityEventRepository() {
     },
 
     async resolve(trx: Knex.Transaction, id: string, by: string, note: string | null) {
-      const [row] = await table(trx).where({ id }).whereNull('resolved_at').update({ resolved_at: trx.fn.now() as unknown as Date, resolved_by: by, resolution_note: note }).returning('*')
+      const [row] = await table(trx).where({ id }).whereNull('resolved_at').update({ resolved_at: trx.fn.now(), resolved_by: by, resolution_note: note }).returning('*')
       return row ? toSecurityEvent(row) : null
     },
 

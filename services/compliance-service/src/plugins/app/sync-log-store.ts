@@ -117,7 +117,7 @@ export function createSyncLogStore() {
       await table(trx)
         .insert(rows)
         .onConflict('id')
-        .merge({ ...Object.fromEntries(copied.map((column) => [column, excluded(column)])), last_seen_at: trx.fn.now(), times_seen: trx.raw('sync_logs.times_seen + 1') } as never)
+        .merge({ ...Object.fromEntries(copied.map((column) => [column, excluded(column)])), last_seen_at: trx.fn.now(), times_seen: trx.raw('sync_logs.times_seen + 1') })
         // An older state arriving late never overwrites a newer one.
         .where('sync_logs.source_updated_at', '<=', trx.raw('excluded.source_updated_at'))
     },

@@ -30,12 +30,6 @@ export class VenueAccessDeniedError extends ForbiddenError {
   }
 }
 
-export class InvalidCursorError extends BadRequestError {
-  constructor() {
-    super('INVALID_CURSOR', 'The cursor is malformed or belongs to another sort order.')
-  }
-}
-
 export class MemberNotFoundError extends NotFoundError {
   constructor() {
     super('MEMBER_NOT_FOUND', 'This user is not a member of the venue.')

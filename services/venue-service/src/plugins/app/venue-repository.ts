@@ -2,6 +2,7 @@
 // tenant-scoped transaction, so row-level security decides what it can see.
 import type { Knex } from 'knex'
 import type { Member, Venue } from '../../schemas/venue.ts'
+import { jsonb } from '@hub/service-kit'
 
 interface VenueRow {
   id: string
@@ -93,7 +94,7 @@ export function createVenueRepository() {
           slug: venue.slug,
           timezone: venue.timezone,
           currency: venue.currency,
-          address: JSON.stringify(venue.address ?? {}) as unknown as VenueRow['address'],
+          address: jsonb(venue.address ?? {}),
           capacity: venue.capacity,
           created_by: venue.createdBy,
         })

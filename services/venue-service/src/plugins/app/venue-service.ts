@@ -3,10 +3,10 @@
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import type { IntegrationClient } from '@hub/contracts'
-import { canManageVenue, canReadVenue, CursorField, decodeCursor, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
-import { IntegrationsUnavailableError, InvalidCursorError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+import { IntegrationsUnavailableError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
 // ICU's list of ISO 4217 codes, as Node ships it ("ABC" matches the pattern but is no currency).
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
@@ -14,12 +14,6 @@ const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc
 // Member user ids are clean strings of at most 200 characters (MemberParams).
 const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/\\s\\u0000]+$' }) })
 const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: CursorField.uuid() })
-
-export interface RequestContext {
-  principal: Principal
-  requestId: string
-  ip: string
-}
 
 export function slugify(name: string): string {
   const slug = name
@@ -48,16 +42,12 @@ export function createVenueService(deps: {
   const { db, venues, audit } = deps
 
   const auditEvent = (ctx: RequestContext, action: string, entityType: string, entityId: string, before?: unknown, after?: unknown): AuditEvent => ({
-    tenantId: ctx.principal.tenantId,
-    actorType: 'user',
-    actorId: ctx.principal.userId,
+    ...auditActor(ctx),
     action,
     entityType,
     entityId,
     before,
     after,
-    requestId: ctx.requestId,
-    ip: ctx.ip,
   })
 
   /** Not visible (other tenant, or outside a non-admin's venue_ids) is the same 404 either way. */
@@ -87,9 +77,11 @@ export function createVenueService(deps: {
       const direction = query.sort.startsWith('-') ? 'desc' : 'asc'
       let after: { key: string; id: string } | undefined
       if (query.cursor) {
-        const cursor = decodeCursor(query.cursor, CursorSchema)
-        // The key is a timestamp when sorting by creation time: Postgres would refuse a bad one.
-        if (!cursor || cursor.s !== query.sort || (sort === 'created_at' && !isTimestampInRange(cursor.k)) || !isCleanString(cursor.k)) throw new InvalidCursorError()
+        const cursor = readCursor(query.cursor, CursorSchema, {
+          // The key is a timestamp when sorting by creation time: Postgres would refuse a bad one.
+          accept: (value) => value.s === query.sort && (sort !== 'created_at' || isTimestampInRange(value.k)) && isCleanString(value.k),
+          detail: 'The cursor is malformed or belongs to another sort order.',
+        })
         after = { key: cursor.k, id: cursor.id }
       }
       const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds

@@ -5,6 +5,7 @@ import type { ProviderName } from '../../../providers/canonical.ts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { SealedSecrets, SecretField } from '../secrets/credential-vault.ts'
 import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
+import { jsonb } from '@hub/service-kit'
 
 export const CONNECTION_STATUSES = ['pending', 'active', 'error', 'needs_reauth', 'disconnected'] as const
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]
@@ -66,8 +67,8 @@ export function createConnectionRepository() {
           provider: row.provider,
           auth_type: row.authType,
           status: 'pending',
-          secrets: JSON.stringify(row.sealed.secrets) as never,
-          masked: JSON.stringify(row.sealed.masked) as never,
+          secrets: jsonb(row.sealed.secrets),
+          masked: jsonb(row.sealed.masked),
           min_key_version: row.sealed.minKeyVersion,
           created_by: row.createdBy,
         })

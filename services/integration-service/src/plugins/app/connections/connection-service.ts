@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { VenueClient } from '@hub/contracts'
-import { canManageVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditEvent, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { auditActor, canManageVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
@@ -24,12 +24,6 @@ import {
   VenueNotFoundError,
 } from './connection-errors.ts'
 import { assertVenueAccess, VenueAccessDeniedError } from './venue-access.ts'
-
-export interface RequestContext {
-  principal: Principal
-  requestId: string
-  ip: string
-}
 
 const CursorSchema = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
@@ -84,7 +78,6 @@ export function createConnectionService(deps: {
       await hook(tenantId, connectionId).catch((error: unknown) => deps.logger?.warn({ connectionId, err: { message: (error as Error).message } }, 'post-connect hook failed'))
     }
   }
-  const actor = (ctx: RequestContext) => ({ tenantId: ctx.principal.tenantId, actorType: 'user' as const, actorId: ctx.principal.userId, requestId: ctx.requestId, ip: ctx.ip })
 
   async function requireVenue(ctx: RequestContext, venueId: string): Promise<void> {
     if (!canManageVenue(ctx.principal, venueId)) {
@@ -226,7 +219,7 @@ export function createConnectionService(deps: {
         view = await db.withTenant(tenantId, async (trx) => {
           await connections.insert(trx, { id, tenantId, venueId, provider: input.provider, authType: 'api_key', createdBy: ctx.principal.userId, sealed: vault.seal(tenantId, id, secrets) })
           const row = await connections.update(trx, id, { status: 'active', statusReason: webhook.problem, accountId: account.accountId, accountName: account.name, webhookEndpointId: webhook.endpointId })
-          await audit.record(trx, { ...actor(ctx), action: 'connection.created', entityType: 'connection', entityId: id, after: toConnectionView(row) })
+          await audit.record(trx, { ...auditActor(ctx), action: 'connection.created', entityType: 'connection', entityId: id, after: toConnectionView(row) })
           return toConnectionView(row)
         })
       } catch (error) {
@@ -272,7 +265,7 @@ export function createConnectionService(deps: {
           webhookEndpointId,
           ...(account ? { status: 'active' as const, statusReason: webhookProblem, accountId: account.accountId, accountName: account.name } : {}),
         })
-        await audit.record(trx, { ...actor(ctx), action: 'connection.updated', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
+        await audit.record(trx, { ...auditActor(ctx), action: 'connection.updated', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
         return toConnectionView(row)
       })
     },
@@ -281,7 +274,7 @@ export function createConnectionService(deps: {
     async disconnect(ctx: RequestContext, id: string): Promise<void> {
       const current = await loadVisible(ctx, id, true)
       if (current.status === 'disconnected') return
-      await retire(current, actor(ctx))
+      await retire(current, auditActor(ctx))
     },
 
     /**
@@ -314,7 +307,7 @@ export function createConnectionService(deps: {
       }
       await db.withTenant(tenantId, async (trx) => {
         const row = await connections.update(trx, id, { status: outcome.status, statusReason: outcome.detail })
-        await audit.record(trx, { ...actor(ctx), action: 'connection.tested', entityType: 'connection', entityId: id, before: { status: current.status }, after: { status: row.status, ok: outcome.ok } })
+        await audit.record(trx, { ...auditActor(ctx), action: 'connection.tested', entityType: 'connection', entityId: id, before: { status: current.status }, after: { status: row.status, ok: outcome.ok } })
       })
       return outcome
     },

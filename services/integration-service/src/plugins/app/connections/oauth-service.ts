@@ -7,12 +7,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { decryptSecret, encryptSecret, type KeyRing } from '@hub/crypto'
 import { markReported, type SecurityEventReporter } from '@hub/contracts'
-import type { Database } from '@hub/service-kit'
+import type { Database, RequestContext } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import { OAuthBrowserMismatchError, OAuthNotConfiguredError } from './connection-errors.ts'
 import { bindingCookie, bindingCookieName, bindingMatches, clearedBindingCookie, newBrowserBinding, readCookie } from './oauth-browser-binding.ts'
-import type { ConnectionService, RequestContext } from './connection-service.ts'
+import type { ConnectionService } from './connection-service.ts'
 import type { OAuthStateRepository } from './oauth-state-repository.ts'
 
 export const STATE_TTL_MS = 10 * 60_000

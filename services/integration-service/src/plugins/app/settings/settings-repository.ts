@@ -3,6 +3,7 @@ import type { Knex } from 'knex'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
 import type { IntegrationType, SettingsValues } from './settings-registry.ts'
+import { jsonb } from '@hub/service-kit'
 
 export interface SettingsRow {
   id: string
@@ -115,13 +116,13 @@ export function createSettingsRepository() {
           settings_id: row.settingsId,
           tenant_id: row.tenantId,
           version: row.version,
-          values: JSON.stringify(row.values) as never,
-          secrets: JSON.stringify(row.sealed.secrets) as never,
-          masked: JSON.stringify(row.sealed.masked) as never,
+          values: jsonb(row.values),
+          secrets: jsonb(row.sealed.secrets),
+          masked: jsonb(row.sealed.masked),
           min_key_version: row.sealed.minKeyVersion,
           change_kind: row.kind,
           rolled_back_from: row.rolledBackFrom,
-          changes: JSON.stringify(row.changes) as never,
+          changes: jsonb(row.changes),
           created_by: row.createdBy,
         })
         .returning('*')
@@ -129,7 +130,7 @@ export function createSettingsRepository() {
     },
 
     async setCurrentVersion(trx: Knex.Transaction, settingsId: string, version: number): Promise<SettingsRow> {
-      const [row] = await documents(trx).where({ id: settingsId }).update({ current_version: version, updated_at: trx.fn.now() as never }).returning('*')
+      const [row] = await documents(trx).where({ id: settingsId }).update({ current_version: version, updated_at: trx.fn.now() }).returning('*')
       return row as SettingsRow
     },
   }

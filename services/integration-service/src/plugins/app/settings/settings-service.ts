@@ -5,7 +5,7 @@
 // mention one keeps it, `null` removes any key.
 import { BadRequestError, ServiceUnavailableError, UUID_PATTERN, type ValidationIssue, type VenueClient } from '@hub/contracts'
 import { decryptSecret, encryptSecret, envelopeKeyVersion, maskSecret, type KeyRing } from '@hub/crypto'
-import { encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type Principal } from '@hub/service-kit'
+import { auditActor, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import {
@@ -32,12 +32,6 @@ import {
   SettingsVersionConflictError,
   SettingsVersionNotFoundError,
 } from './settings-errors.ts'
-
-export interface SettingsRequestContext {
-  principal: Principal
-  requestId: string
-  ip: string
-}
 
 export interface SettingsScope {
   type: IntegrationType
@@ -129,7 +123,6 @@ export function createSettingsService(deps: {
   const { db, repo, ring, audit } = deps
   const listeners = new Set<SettingsChangeListener>()
   const aad = (tenantId: string, settingsId: string, key: string) => ({ tenantId, rowId: settingsId, field: key })
-  const actor = (ctx: SettingsRequestContext) => ({ tenantId: ctx.principal.tenantId, actorType: 'user' as const, actorId: ctx.principal.userId, requestId: ctx.requestId, ip: ctx.ip })
 
   function scopeOf(type: string, venueId: string | null | undefined): SettingsScope {
     if (!isIntegrationType(type)) throw new IntegrationTypeNotFoundError()
@@ -140,11 +133,11 @@ export function createSettingsService(deps: {
 
   // Venue-scoped settings follow the rule of every venue object (venue-access.ts): a venue the
   // caller may not read answers 404, as if it had no settings at all.
-  function assertReadable(ctx: SettingsRequestContext, scope: SettingsScope): void {
+  function assertReadable(ctx: RequestContext, scope: SettingsScope): void {
     if (scope.venueId !== null) assertVenueAccess(ctx.principal, scope.venueId, 'read', () => new VenueNotFoundError())
   }
 
-  function assertWritable(ctx: SettingsRequestContext, scope: SettingsScope): void {
+  function assertWritable(ctx: RequestContext, scope: SettingsScope): void {
     if (scope.venueId === null) {
       if (!hasRole(ctx.principal, 'admin')) throw new SettingsAccessDeniedError('Only admins change tenant-wide settings.')
     } else {
@@ -283,7 +276,7 @@ export function createSettingsService(deps: {
   }
 
   async function commit(
-    ctx: SettingsRequestContext,
+    ctx: RequestContext,
     scope: SettingsScope,
     change: {
       kind: ChangeKind
@@ -322,7 +315,7 @@ export function createSettingsService(deps: {
       await repo.setCurrentVersion(trx, document.id, version)
       const changedKeys = changes.map((entry) => entry.key)
       await audit.record(trx, {
-        ...actor(ctx),
+        ...auditActor(ctx),
         action: `settings.${action}`,
         entityType: 'integration_settings',
         entityId: document.id,
@@ -359,14 +352,14 @@ export function createSettingsService(deps: {
       return { ...base.values, ...base.secrets, ...own.values, ...own.secrets } as SettingsOf<T>
     },
 
-    async get(ctx: SettingsRequestContext, type: string, venueId: string | undefined): Promise<SettingsDocumentView> {
+    async get(ctx: RequestContext, type: string, venueId: string | undefined): Promise<SettingsDocumentView> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       const { row } = await db.withTenant(ctx.principal.tenantId, (trx) => currentRow(trx, scope))
       return documentView(scope, row)
     },
 
-    async effectiveView(ctx: SettingsRequestContext, type: string, venueId: string | undefined): Promise<SettingsEffectiveView> {
+    async effectiveView(ctx: RequestContext, type: string, venueId: string | undefined): Promise<SettingsEffectiveView> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       const { tenant, venue } = await db.withTenant(ctx.principal.tenantId, (trx) => layers(trx, scope))
@@ -385,7 +378,7 @@ export function createSettingsService(deps: {
     },
 
     /** Replaces the scope's document (secrets not mentioned are kept). */
-    async replace(ctx: SettingsRequestContext, type: string, venueId: string | undefined, input: { settings: Record<string, unknown>; expectedVersion?: number | undefined }): Promise<SettingsWriteView> {
+    async replace(ctx: RequestContext, type: string, venueId: string | undefined, input: { settings: Record<string, unknown>; expectedVersion?: number | undefined }): Promise<SettingsWriteView> {
       const scope = scopeOf(type, venueId)
       assertWritable(ctx, scope)
       checkInput(scope.type, input.settings, '/body/settings')
@@ -393,14 +386,14 @@ export function createSettingsService(deps: {
     },
 
     /** Sets the keys given; `null` removes a key. */
-    async patch(ctx: SettingsRequestContext, type: string, venueId: string | undefined, input: { settings: Record<string, unknown>; expectedVersion?: number | undefined }): Promise<SettingsWriteView> {
+    async patch(ctx: RequestContext, type: string, venueId: string | undefined, input: { settings: Record<string, unknown>; expectedVersion?: number | undefined }): Promise<SettingsWriteView> {
       const scope = scopeOf(type, venueId)
       assertWritable(ctx, scope)
       checkInput(scope.type, input.settings, '/body/settings')
       return commit(ctx, scope, { kind: 'patch', expectedVersion: input.expectedVersion, next: async (current) => ({ document: patched(scope.type, current, input.settings) }) })
     },
 
-    async listVersions(ctx: SettingsRequestContext, type: string, venueId: string | undefined, page: { limit: number; cursor?: string | undefined }): Promise<{ data: SettingsVersionSummary[]; nextCursor: string | null }> {
+    async listVersions(ctx: RequestContext, type: string, venueId: string | undefined, page: { limit: number; cursor?: string | undefined }): Promise<{ data: SettingsVersionSummary[]; nextCursor: string | null }> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       let before: number | undefined
@@ -417,7 +410,7 @@ export function createSettingsService(deps: {
       return { data: data.map(versionSummary), nextCursor: rows.length > page.limit && last ? encodeCursor({ v: last.version }) : null }
     },
 
-    async getVersion(ctx: SettingsRequestContext, type: string, venueId: string | undefined, version: number): Promise<SettingsVersionView> {
+    async getVersion(ctx: RequestContext, type: string, venueId: string | undefined, version: number): Promise<SettingsVersionView> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       const row = await db.withTenant(ctx.principal.tenantId, async (trx) => {
@@ -430,7 +423,7 @@ export function createSettingsService(deps: {
     },
 
     /** A new version equal to an older one, secrets included. */
-    async rollback(ctx: SettingsRequestContext, type: string, venueId: string | undefined, version: number, expectedVersion: number | undefined): Promise<SettingsWriteView> {
+    async rollback(ctx: RequestContext, type: string, venueId: string | undefined, version: number, expectedVersion: number | undefined): Promise<SettingsWriteView> {
       const scope = scopeOf(type, venueId)
       return commit(ctx, scope, {
         kind: 'rollback',
@@ -444,7 +437,7 @@ export function createSettingsService(deps: {
     },
 
     /** The scope's current document as a file; secret keys are left out and named. */
-    async exportDocument(ctx: SettingsRequestContext, type: string, venueId: string | undefined): Promise<SettingsExport> {
+    async exportDocument(ctx: RequestContext, type: string, venueId: string | undefined): Promise<SettingsExport> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       const { row } = await db.withTenant(ctx.principal.tenantId, (trx) => currentRow(trx, scope))
@@ -460,7 +453,7 @@ export function createSettingsService(deps: {
     },
 
     /** Validated like a replace; secrets in the file are encrypted, secrets it leaves out are kept. */
-    async importDocument(ctx: SettingsRequestContext, type: string, venueId: string | undefined, file: SettingsImport, expectedVersion: number | undefined): Promise<SettingsWriteView> {
+    async importDocument(ctx: RequestContext, type: string, venueId: string | undefined, file: SettingsImport, expectedVersion: number | undefined): Promise<SettingsWriteView> {
       const scope = scopeOf(type, venueId)
       assertWritable(ctx, scope)
       if (file.type !== undefined && file.type !== scope.type) throw new ImportTypeMismatchError(file.type, scope.type)
@@ -469,7 +462,7 @@ export function createSettingsService(deps: {
     },
 
     /** One secret in clear, for an admin; audited as a credential read. */
-    async readSecret(ctx: SettingsRequestContext, type: string, venueId: string | undefined, key: string): Promise<{ type: IntegrationType; venueId: string | null; key: string; version: number; value: string }> {
+    async readSecret(ctx: RequestContext, type: string, venueId: string | undefined, key: string): Promise<{ type: IntegrationType; venueId: string | null; key: string; version: number; value: string }> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       if (!isSecretKey(scope.type, key)) throw new NotASecretSettingError(key)
@@ -479,7 +472,7 @@ export function createSettingsService(deps: {
         if (!document || !row || envelope === undefined) throw new SecretSettingNotFoundError()
         const value = decryptSecret(ring, envelope, aad(row.tenant_id, row.settings_id, key))
         await audit.record(trx, {
-          ...actor(ctx),
+          ...auditActor(ctx),
           action: 'settings.secret_read',
           entityType: 'integration_settings',
           entityId: document.id,

@@ -2,6 +2,7 @@
 import type { Knex } from 'knex'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { JobData } from './sync-queues.ts'
+import { jsonb } from '@hub/service-kit'
 
 export interface DeadLetterRow {
   id: string
@@ -60,7 +61,7 @@ export function createDeadLetterRepository() {
           queue: letter.queue,
           job_name: letter.jobName,
           job_id: letter.jobId,
-          payload: JSON.stringify(letter.payload) as never,
+          payload: jsonb(letter.payload),
           error_code: letter.errorCode,
           error_message: letter.errorMessage,
           attempts: letter.attempts,

@@ -31,7 +31,7 @@
 //   unscheduleConnection(tenantId, connectionId, entities?) → Promise<number /* removed */>
 //   listSchedules(tenantId, connectionId) → Promise<Schedule[]>
 //   queues: Record<'critical' | 'high' | 'normal' | 'low', Bull.Queue> (for bull-board)
-// AuditActor = what `auditActor(request)` from @hub/service-kit returns; when given, the action is audited.
+// AuditActor = what `auditActor(request.caller)` from @hub/service-kit returns; when given, the action is audited.
 // Field mappings: FIELD_TRANSFORMS / applyTransform / mappingVersion from './field-mapping.ts'
 // (mapped values land in records.data.custom.<target_field>).
 import fp from 'fastify-plugin'

@@ -14,6 +14,7 @@ import type { ConnectionContext, ConnectionForSync } from '../connections/connec
 import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
+import { reauthOnFailure } from './provider-reauth.ts'
 import type { RunSignal } from './run-signal.ts'
 import { FINISHED_STATUSES, type Counts, type RunOutcome, type RunProgress } from './sync-runner.ts'
 import { SyncFailure, scrubSecrets, workerStopping } from './sync-errors.ts'
@@ -61,7 +62,7 @@ export function createPushRunner(deps: {
 
     const lock = await deps.control.lockRun(`${connectionId}:${spec.entity}:push`)
     try {
-      let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+      const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
       const { adapter } = connection.binding
       const provider = connection.connection.provider
       if (provider !== spec.provider) throw new SyncFailure('PUSH_TARGET_MISMATCH', `${data.operation} needs a ${spec.provider} connection, not ${provider}.`, { disposition: 'stop', deadLetter: false })
@@ -86,11 +87,7 @@ export function createPushRunner(deps: {
         const call = <T>(fn: () => Promise<T>, cost: number) =>
           gate.withRetries(() => gate.call(target, fn, { cost, stopReason: signal.stopReason, operation: data.operation }), {
             stopReason: signal.stopReason,
-            onAuthFailure: async () => {
-              const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
-              if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
-              return recovered
-            },
+            onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
           })
         const failedKeys = new Set<string>()
         let result: PushResult

@@ -2,8 +2,7 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database } from '@hub/service-kit'
-import type { FastifyRequest } from 'fastify'
+import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncEngine } from '../sync/index.ts'
@@ -40,12 +39,12 @@ export function createSyncApiService(deps: {
   const { db, connections, engine, audit, fieldMappings } = deps
 
   /** Full re-syncs after a mapping change, for every live connection of that provider. */
-  async function resyncAfterMappingChange(request: FastifyRequest, provider: ProviderName, entity: EntityName): Promise<void> {
-    const tenantId = request.principal.tenantId
+  async function resyncAfterMappingChange(ctx: RequestContext, provider: ProviderName, entity: EntityName): Promise<void> {
+    const tenantId = ctx.principal.tenantId
     const live = await db.withTenant(tenantId, (trx) => connections.listActiveOfProvider(trx, provider))
     for (const row of live) {
       try {
-        await engine.enqueueSync({ tenantId, venueId: row.venue_id, connectionId: row.id, entities: [entity], mode: 'full', trigger: 'manual', queue: 'high', actor: auditActor(request) })
+        await engine.enqueueSync({ tenantId, venueId: row.venue_id, connectionId: row.id, entities: [entity], mode: 'full', trigger: 'manual', queue: 'high', actor: auditActor(ctx) })
       } catch (error) {
         // A run already queued or running will notice the new mapping version and go full itself.
         if (!(error instanceof ConflictError) && !(error instanceof BadRequestError)) throw error
@@ -54,8 +53,8 @@ export function createSyncApiService(deps: {
   }
 
   return {
-    async requestSync(request: FastifyRequest, provider: ProviderName, body: SyncRequest) {
-      const principal = request.principal
+    async requestSync(ctx: RequestContext, provider: ProviderName, body: SyncRequest) {
+      const principal = ctx.principal
       const venueId = body.venueId.toLowerCase()
       assertVenueAccess(principal, venueId, 'manage', () => new NotFoundError('CONNECTION_NOT_FOUND', `This venue has no ${provider} connection.`))
       const connection = await db.withTenant(principal.tenantId, (trx) => connections.findLive(trx, venueId, provider))
@@ -68,13 +67,13 @@ export function createSyncApiService(deps: {
         mode: body.mode ?? 'incremental',
         trigger: 'manual',
         queue: 'high',
-        actor: auditActor(request),
+        actor: auditActor(ctx),
       })
       return { connectionId: connection.id, jobs: jobs.map((job) => ({ entity: job.entity, jobId: job.jobId, syncLogId: job.syncLogId, queue: job.queue })) }
     },
 
-    async listSyncLogs(request: FastifyRequest, query: SyncLogList): Promise<{ data: SyncLog[]; nextCursor: string | null }> {
-      const principal = request.principal
+    async listSyncLogs(ctx: RequestContext, query: SyncLogList): Promise<{ data: SyncLog[]; nextCursor: string | null }> {
+      const principal = ctx.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
       const after = query.cursor ? readCursor(query.cursor, LogCursor) : undefined
       const rows = await db.withTenant(principal.tenantId, (trx) =>
@@ -94,8 +93,8 @@ export function createSyncApiService(deps: {
       return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null }
     },
 
-    async listRecords(request: FastifyRequest, query: RecordList) {
-      const principal = request.principal
+    async listRecords(ctx: RequestContext, query: RecordList) {
+      const principal = ctx.principal
       const venueId = query.venueId.toLowerCase()
       const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
       if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
@@ -120,9 +119,9 @@ export function createSyncApiService(deps: {
       }
     },
 
-    async listFieldMappings(request: FastifyRequest, query: FieldMappingList) {
+    async listFieldMappings(ctx: RequestContext, query: FieldMappingList) {
       const after = query.cursor ? readCursor(query.cursor, MappingCursor) : undefined
-      const rows = await db.withTenant(request.principal.tenantId, (trx) =>
+      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
         fieldMappings.list(trx, { provider: query.provider, entity: query.entity, after: after ? { provider: after.p, entity: after.e, targetField: after.t } : undefined, limit: query.limit + 1 }),
       )
       const page = rows.slice(0, query.limit)
@@ -130,8 +129,8 @@ export function createSyncApiService(deps: {
       return { data: page.map(toFieldMapping), nextCursor: rows.length > query.limit && last ? encodeCursor({ p: last.provider, e: last.entity, t: last.target_field }) : null }
     },
 
-    async createFieldMapping(request: FastifyRequest, input: FieldMappingInput) {
-      const actor = auditActor(request)
+    async createFieldMapping(ctx: RequestContext, input: FieldMappingInput) {
+      const actor = auditActor(ctx)
       try {
         const created = await db.withTenant(actor.tenantId, async (trx) => {
           const row = await fieldMappings.insert(trx, { tenant_id: actor.tenantId, provider: input.provider, entity: input.entity, source_path: input.sourcePath, target_field: input.targetField, transform: input.transform ?? 'none' })
@@ -139,7 +138,7 @@ export function createSyncApiService(deps: {
           await audit.record(trx, { ...actor, action: 'field_mapping.created', entityType: 'field_mapping', entityId: mapping.id, after: mapping })
           return mapping
         })
-        await resyncAfterMappingChange(request, input.provider, input.entity)
+        await resyncAfterMappingChange(ctx, input.provider, input.entity)
         return created
       } catch (error) {
         if ((error as { code?: string }).code === '23505') throw new ConflictError('FIELD_MAPPING_EXISTS', `A mapping to "${input.targetField}" already exists for ${input.provider} ${input.entity}.`)
@@ -147,8 +146,8 @@ export function createSyncApiService(deps: {
       }
     },
 
-    async updateFieldMapping(request: FastifyRequest, id: string, patch: { sourcePath?: string | undefined; transform?: string | undefined }) {
-      const actor = auditActor(request)
+    async updateFieldMapping(ctx: RequestContext, id: string, patch: { sourcePath?: string | undefined; transform?: string | undefined }) {
+      const actor = auditActor(ctx)
       const updated = await db.withTenant(actor.tenantId, async (trx) => {
         const before = await fieldMappings.findById(trx, id)
         if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
@@ -156,12 +155,12 @@ export function createSyncApiService(deps: {
         await audit.record(trx, { ...actor, action: 'field_mapping.updated', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before), after: mapping })
         return mapping
       })
-      await resyncAfterMappingChange(request, updated.provider as ProviderName, updated.entity as EntityName)
+      await resyncAfterMappingChange(ctx, updated.provider as ProviderName, updated.entity as EntityName)
       return updated
     },
 
-    async deleteFieldMapping(request: FastifyRequest, id: string) {
-      const actor = auditActor(request)
+    async deleteFieldMapping(ctx: RequestContext, id: string) {
+      const actor = auditActor(ctx)
       const removed = await db.withTenant(actor.tenantId, async (trx) => {
         const before = await fieldMappings.findById(trx, id)
         if (!before) throw new NotFoundError('FIELD_MAPPING_NOT_FOUND', 'No field mapping with this id.')
@@ -169,7 +168,7 @@ export function createSyncApiService(deps: {
         await audit.record(trx, { ...actor, action: 'field_mapping.deleted', entityType: 'field_mapping', entityId: id, before: toFieldMapping(before) })
         return before
       })
-      await resyncAfterMappingChange(request, removed.provider as ProviderName, removed.entity as EntityName)
+      await resyncAfterMappingChange(ctx, removed.provider as ProviderName, removed.entity as EntityName)
     },
   }
 }

@@ -15,6 +15,7 @@ import { mapCustomFields, mappingVersion, type FieldMapping } from './field-mapp
 import { loadFieldMappings } from './field-mapping-repository.ts'
 import type { JobControl } from './job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-gate.ts'
+import { reauthOnFailure } from './provider-reauth.ts'
 import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
 import { createReadAhead } from './read-ahead.ts'
 import type { RunSignal } from './run-signal.ts'
@@ -138,7 +139,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
 
   async function runLocked(job: Bull.Job<SyncJobData>, signal: RunSignal, syncLogId: string, lockHeld: () => boolean): Promise<RunOutcome> {
     const { tenantId, connectionId, entity } = job.data
-    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
     const { adapter } = connection.binding
     const provider = connection.connection.provider
     if (!adapter.entities.includes(entity)) {
@@ -294,11 +295,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     try {
       await gate.withRetries(pump, {
         stopReason: signal.stopReason,
-        onAuthFailure: async () => {
-          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
-          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
-          return recovered
-        },
+        onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
       })
     } catch (error) {
       if (!(error instanceof RunInterrupted)) throw error

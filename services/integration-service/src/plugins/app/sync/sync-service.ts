@@ -3,7 +3,7 @@
 // letters and breakers (sync-operations.ts), over the shared queue access (queue-access.ts). It only
 // ever enqueues; processors run in the worker process.
 import type { FastifyBaseLogger } from 'fastify'
-import type { AuditEvent, AuditOutbox, Database } from '@hub/service-kit'
+import type { AuditActor, AuditOutbox, Database } from '@hub/service-kit'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import type { WebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
@@ -19,8 +19,8 @@ import { createSyncOperations } from './sync-operations.ts'
 import type { JobData, PushJobData, QueueKey, QueueName, SyncJobData, SyncQueues } from './sync-queues.ts'
 import { createSyncSchedules } from './sync-schedules.ts'
 
-/** Who asked, for the audit trail (what `auditActor(request)` returns). */
-export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
+/** Who asked, for the audit trail (what `auditActor(request.caller)` returns). */
+export type { AuditActor }
 
 export interface EnqueueSyncInput {
   tenantId: string

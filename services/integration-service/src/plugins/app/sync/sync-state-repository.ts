@@ -35,7 +35,7 @@ export function createSyncStateRepository() {
     async startRun(trx: Knex.Transaction, connectionId: string, entity: EntityName, syncLogId: string): Promise<SyncStateRow> {
       const [row] = await table(trx)
         .where({ connection_id: connectionId, entity })
-        .update({ run_sync_log_id: syncLogId, run_cursor: null, run_started_at: trx.fn.now() as unknown as Date, updated_at: trx.fn.now() as unknown as Date })
+        .update({ run_sync_log_id: syncLogId, run_cursor: null, run_started_at: trx.fn.now(), updated_at: trx.fn.now() })
         .returning('*')
       return row as SyncStateRow
     },
@@ -53,7 +53,7 @@ export function createSyncStateRepository() {
     },
 
     async checkpoint(trx: Knex.Transaction, connectionId: string, entity: EntityName, syncLogId: string, cursor: string): Promise<void> {
-      await table(trx).where({ connection_id: connectionId, entity, run_sync_log_id: syncLogId }).update({ run_cursor: cursor, updated_at: trx.fn.now() as unknown as Date })
+      await table(trx).where({ connection_id: connectionId, entity, run_sync_log_id: syncLogId }).update({ run_cursor: cursor, updated_at: trx.fn.now() })
     },
 
     async finishRun(trx: Knex.Transaction, connectionId: string, entity: EntityName, outcome: { cursor: string | null; mappingVersion: number; full: boolean }): Promise<void> {

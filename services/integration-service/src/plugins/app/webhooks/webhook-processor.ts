@@ -11,6 +11,7 @@ import type { ConnectionContext, ConnectionForSync } from '../connections/connec
 import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
+import { reauthOnFailure } from '../sync/provider-reauth.ts'
 import type { RecordRepository, RecordScope } from '../sync/record-repository.ts'
 import type { RunSignal } from '../sync/run-signal.ts'
 import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from '../sync/sync-runner.ts'
@@ -49,7 +50,7 @@ export function createWebhookProcessor(deps: {
     }
     const externalId = row.external_id
 
-    let connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
       await markProcessed(tenantId, inboxId, null)
@@ -64,11 +65,7 @@ export function createWebhookProcessor(deps: {
     try {
       fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason, operation: `fetch ${entity}` }), {
         stopReason: signal.stopReason,
-        onAuthFailure: async () => {
-          const recovered = await deps.connectionContext.onAuthFailure(tenantId, connectionId, connection.ctx.credentials.accessToken)
-          if (recovered) connection = await deps.connectionContext.forSync(tenantId, connectionId)
-          return recovered
-        },
+        onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
       })
     } catch (error) {
       // The provider refused this one record: it fails, the event is done (retrying cannot help).

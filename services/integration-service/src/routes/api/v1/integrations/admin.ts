@@ -62,7 +62,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
   for (const action of ['pause', 'resume'] as const) {
     fastify.post(`/admin/queue-control/:name/${action}`, { schema: { tags, security, summary: `${action === 'pause' ? 'Pause' : 'Resume'} a queue`, params: QueueParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
       requireOperator(request)
-      await (action === 'pause' ? engine.pauseQueue(request.params.name, auditActor(request)) : engine.resumeQueue(request.params.name, auditActor(request)))
+      await (action === 'pause' ? engine.pauseQueue(request.params.name, auditActor(request.caller)) : engine.resumeQueue(request.params.name, auditActor(request.caller)))
       return reply.code(204).send(null)
     })
   }
@@ -77,11 +77,11 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
   )
 
   fastify.post('/admin/dead-letters/:id/retry', { schema: { tags, security, summary: 'Put a dead-lettered job back on its queue', params: IdParams, response: { 202: Type.Object({ deadLetterId: Type.String(), jobId: Type.String(), queue: Type.String() }), ...Problems } }, config: admins }, async (request, reply) =>
-    reply.code(202).send(await engine.retryDeadLetter(request.principal.tenantId, request.params.id, auditActor(request))),
+    reply.code(202).send(await engine.retryDeadLetter(request.principal.tenantId, request.params.id, auditActor(request.caller))),
   )
 
   fastify.delete('/admin/dead-letters/:id', { schema: { tags, security, summary: 'Discard a dead-lettered job', params: IdParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
-    await engine.discardDeadLetter(request.principal.tenantId, request.params.id, auditActor(request))
+    await engine.discardDeadLetter(request.principal.tenantId, request.params.id, auditActor(request.caller))
     return reply.code(204).send(null)
   })
 
@@ -93,7 +93,7 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
     const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
     // Another tenant's connection looks exactly like one that does not exist.
     if (!connection) throw new ConnectionNotFoundError()
-    return engine.resetBreaker(request.params.connectionId, auditActor(request))
+    return engine.resetBreaker(request.params.connectionId, auditActor(request.caller))
   })
 
   // The dashboard, in its own encapsulated scope: every page and API call needs an operator admin.

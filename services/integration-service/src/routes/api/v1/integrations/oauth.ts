@@ -2,7 +2,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { AuthorizeQuery, AuthorizeResponse, CallbackQuery, Problems, ProviderParams } from '../../../../schemas/connection.ts'
-import { requestContext } from './connections.ts'
 
 const tags = ['oauth']
 
@@ -14,7 +13,7 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: { auth: { roles: ['admin', 'manager'] } },
     },
     async (request, reply) => {
-      const { setCookie, ...started } = await fastify.oauthService.authorize(requestContext(request), request.params.provider, request.query.venueId.toLowerCase())
+      const { setCookie, ...started } = await fastify.oauthService.authorize(request.caller, request.params.provider, request.query.venueId.toLowerCase())
       // The browser that asked keeps this cookie; only it can finish the flow at the callback.
       reply.header('set-cookie', setCookie)
       return started

@@ -8,7 +8,7 @@ const recordRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const api = fastify.syncApi
 
   fastify.get('/records', { schema: { tags: ['records'], security, summary: 'Synced records changed since a cursor, deletions included', querystring: RecordListQuery, response: { 200: RecordPageSchema, ...Problems } } }, async (request) =>
-    api.listRecords(request, request.query),
+    api.listRecords(request.caller, request.query),
   )
 }
 

@@ -22,7 +22,6 @@ import {
   SettingsWriteBody,
   SettingsWriteResultSchema,
 } from '../../../../schemas/settings.ts'
-import type { SettingsRequestContext } from '../../../../plugins/app/settings/settings-service.ts'
 import { InvalidPreconditionError, SettingsRateLimitedError } from '../../../../plugins/app/settings/settings-errors.ts'
 
 /** Per user and bucket: writes of any kind share one budget, decrypted secret reads another. */
@@ -33,7 +32,6 @@ const security = [{ bearerAuth: [] }]
 const writers = { auth: { roles: ['admin' as const, 'manager' as const] } }
 const unlimited = { rateLimit: false as const }
 
-const contextOf = (request: FastifyRequest): SettingsRequestContext => ({ principal: request.principal, requestId: String(request.id), ip: request.ip })
 
 /** `If-Match: "3"` (or W/"3", or 3) and `expectedVersion` say the same thing; both may be sent if they agree. */
 function expectedVersionOf(request: FastifyRequest, fromBody: number | undefined): number | undefined {
@@ -94,7 +92,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: { tags, security, summary: "A scope's own settings (secrets masked)", params: SettingsTypeParams, querystring: SettingsScopeQuery, response: { 200: SettingsDocumentSchema, ...SettingsProblems } },
       config: unlimited,
     },
-    async (request, reply) => withEtag(reply, await service.get(contextOf(request), request.params.type, request.query.venueId)),
+    async (request, reply) => withEtag(reply, await service.get(request.caller, request.params.type, request.query.venueId)),
   )
 
   fastify.put(
@@ -114,7 +112,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const expectedVersion = expectedVersionOf(request, request.body.expectedVersion)
-      return withEtag(reply, await service.replace(contextOf(request), request.params.type, request.query.venueId, { settings: request.body.settings, expectedVersion }))
+      return withEtag(reply, await service.replace(request.caller, request.params.type, request.query.venueId, { settings: request.body.settings, expectedVersion }))
     },
   )
 
@@ -135,7 +133,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const expectedVersion = expectedVersionOf(request, request.body.expectedVersion)
-      return withEtag(reply, await service.patch(contextOf(request), request.params.type, request.query.venueId, { settings: request.body.settings, expectedVersion }))
+      return withEtag(reply, await service.patch(request.caller, request.params.type, request.query.venueId, { settings: request.body.settings, expectedVersion }))
     },
   )
 
@@ -152,7 +150,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       },
       config: unlimited,
     },
-    async (request) => service.effectiveView(contextOf(request), request.params.type, request.query.venueId),
+    async (request) => service.effectiveView(request.caller, request.params.type, request.query.venueId),
   )
 
   fastify.get(
@@ -161,7 +159,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: { tags, security, summary: 'Version history, newest first: who, when, what changed', params: SettingsTypeParams, querystring: SettingsVersionsQuery, response: { 200: SettingsVersionPageSchema, ...SettingsProblems } },
       config: unlimited,
     },
-    async (request) => service.listVersions(contextOf(request), request.params.type, request.query.venueId, { limit: request.query.limit, cursor: request.query.cursor }),
+    async (request) => service.listVersions(request.caller, request.params.type, request.query.venueId, { limit: request.query.limit, cursor: request.query.cursor }),
   )
 
   fastify.get(
@@ -170,7 +168,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: { tags, security, summary: 'One version (secrets masked)', params: SettingsVersionParams, querystring: SettingsScopeQuery, response: { 200: SettingsVersionSchema, ...SettingsProblems } },
       config: unlimited,
     },
-    async (request) => service.getVersion(contextOf(request), request.params.type, request.query.venueId, request.params.version),
+    async (request) => service.getVersion(request.caller, request.params.type, request.query.venueId, request.params.version),
   )
 
   fastify.post(
@@ -193,7 +191,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const expectedVersion = expectedVersionOf(request, request.body.expectedVersion)
-      return withEtag(reply, await service.rollback(contextOf(request), request.params.type, request.query.venueId, request.params.version, expectedVersion))
+      return withEtag(reply, await service.rollback(request.caller, request.params.type, request.query.venueId, request.params.version, expectedVersion))
     },
   )
 
@@ -204,7 +202,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       config: unlimited,
     },
     async (request, reply) => {
-      const file = await service.exportDocument(contextOf(request), request.params.type, request.query.venueId)
+      const file = await service.exportDocument(request.caller, request.params.type, request.query.venueId)
       const name = `${file.type}-settings-${file.venueId ?? 'tenant'}-v${file.version}.json`
       return reply.header('content-disposition', `attachment; filename="${name}"`).send(file)
     },
@@ -227,7 +225,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       const expectedVersion = expectedVersionOf(request, request.body.expectedVersion)
-      return withEtag(reply, await service.importDocument(contextOf(request), request.params.type, request.query.venueId, { type: request.body.type, settings: request.body.settings }, expectedVersion))
+      return withEtag(reply, await service.importDocument(request.caller, request.params.type, request.query.venueId, { type: request.body.type, settings: request.body.settings }, expectedVersion))
     },
   )
 
@@ -241,7 +239,7 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
-      return service.readSecret(contextOf(request), request.params.type, request.query.venueId, request.params.key)
+      return service.readSecret(request.caller, request.params.type, request.query.venueId, request.params.key)
     },
   )
 }

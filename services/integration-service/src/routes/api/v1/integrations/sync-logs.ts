@@ -8,7 +8,7 @@ const syncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const api = fastify.syncApi
 
   fastify.get('/sync-logs', { schema: { tags: ['sync'], security, summary: 'Sync runs, newest first', querystring: SyncLogListQuery, response: { 200: SyncLogPageSchema, ...Problems } } }, async (request) =>
-    api.listSyncLogs(request, request.query),
+    api.listSyncLogs(request.caller, request.query),
   )
 }
 

@@ -2,7 +2,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ListMembersQuery, MemberPageSchema, MemberParams, MemberSchema, ProblemResponses, PutMemberBody, VenueParams } from '../../../../schemas/venue.ts'
-import { context } from './index.ts'
 
 const tags = ['venue members']
 const security = [{ bearerAuth: [] }]
@@ -13,20 +12,20 @@ const memberRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/:id/members',
     { schema: { tags, security, summary: 'List members of a venue, by user id', params: VenueParams, querystring: ListMembersQuery, response: { 200: MemberPageSchema, ...ProblemResponses } } },
-    async (request) => venues.listMembers(context(request), request.params.id, request.query),
+    async (request) => venues.listMembers(request.caller, request.params.id, request.query),
   )
 
   fastify.put(
     '/:id/members/:userId',
     { schema: { tags, security, summary: 'Add a member or change their role', params: MemberParams, body: PutMemberBody, response: { 200: MemberSchema, ...ProblemResponses } }, config: { auth: { roles: ['admin', 'manager'] } } },
-    async (request) => venues.putMember(context(request), request.params.id, request.params.userId, request.body.role),
+    async (request) => venues.putMember(request.caller, request.params.id, request.params.userId, request.body.role),
   )
 
   fastify.delete(
     '/:id/members/:userId',
     { schema: { tags, security, summary: 'Remove a member', params: MemberParams, response: { 204: Type.Null(), ...ProblemResponses } }, config: { auth: { roles: ['admin', 'manager'] } } },
     async (request, reply) => {
-      await venues.removeMember(context(request), request.params.id, request.params.userId)
+      await venues.removeMember(request.caller, request.params.id, request.params.userId)
       return reply.code(204).send(null)
     },
   )

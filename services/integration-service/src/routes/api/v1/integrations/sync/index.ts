@@ -12,7 +12,7 @@ const syncRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/sync/:provider/sync',
     { schema: { tags: ['sync'], security, summary: "Sync a venue's connection now (one job per entity, on integration-high)", params: ProviderParams, body: SyncRequestBody, response: { 202: EnqueuedSchema, ...Problems } }, config: writers },
-    async (request, reply) => reply.code(202).send(await api.requestSync(request, request.params.provider, request.body)),
+    async (request, reply) => reply.code(202).send(await api.requestSync(request.caller, request.params.provider, request.body)),
   )
 }
 

@@ -17,7 +17,7 @@ const syncJobRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.post(
     '/sync/jobs/:id/cancel',
     { schema: { tags: ['sync'], security, summary: 'Cancel a waiting or running job (it stops cleanly at its next checkpoint)', params: JobParams, response: { 200: CancelSchema, ...Problems } }, config: writers },
-    async (request) => fastify.syncEngine.cancelJob(request.principal.tenantId, request.params.id, auditActor(request), (venueId) => assertVenueAccess(request.principal, venueId, 'manage', () => new JobNotFoundError())),
+    async (request) => fastify.syncEngine.cancelJob(request.principal.tenantId, request.params.id, auditActor(request.caller), (venueId) => assertVenueAccess(request.principal, venueId, 'manage', () => new JobNotFoundError())),
   )
 }
 
