@@ -17,22 +17,27 @@ export const TERMINAL_SYNC_STATUSES = ['succeeded', 'partial', 'failed', 'cancel
 
 const SERVICE_PREFIXES = ['/api/v1/venues', '/api/v1/integrations/', '/api/v1/compliance/']
 
+/**
+ * The OpenAPI document the stack's gateway serves. The gateway merges what each service answers
+ * within 2 s and refreshes a minute later: on a loaded box its first document can lack a slow
+ * service, so this waits for one that has all three.
+ */
+export function servedDocument(stack: E2EStack): Promise<OpenApiDocument> {
+  return eventually('the gateway serves a document of all three services', 180_000, async () => {
+    const response = await fetch(`${stack.gateway}/openapi.json`, { signal: AbortSignal.timeout(30_000) })
+    if (response.status !== 200) return undefined
+    const document = (await response.json()) as OpenApiDocument
+    return SERVICE_PREFIXES.every((prefix) => Object.keys(document.paths).some((path) => path.startsWith(prefix))) ? document : undefined
+  }, 1_000)
+}
+
 /** One checker per stack: the document is fetched once and its validators compiled once. */
 const checkers = new WeakMap<E2EStack, Conformance>()
 
 function checkerFor(stack: E2EStack): Conformance {
   let checker = checkers.get(stack)
   if (!checker) {
-    // The gateway merges what each service answers within 2 s and refreshes a minute later: on a
-    // loaded box its first document can lack a slow service, so wait for one that has all three.
-    checker = conformance(() =>
-      eventually('the gateway serves a document of all three services', 180_000, async () => {
-        const response = await fetch(`${stack.gateway}/openapi.json`, { signal: AbortSignal.timeout(30_000) })
-        if (response.status !== 200) return undefined
-        const document = (await response.json()) as OpenApiDocument
-        return SERVICE_PREFIXES.every((prefix) => Object.keys(document.paths).some((path) => path.startsWith(prefix))) ? document : undefined
-      }, 1_000),
-    )
+    checker = conformance(() => servedDocument(stack))
     checkers.set(stack, checker)
   }
   return checker
