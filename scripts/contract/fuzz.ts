@@ -290,8 +290,9 @@ function responseValidators(ops: Op[], components: Record<string, unknown>): Map
 }
 
 // The whole stack as real processes, on its own database, Redis prefix and ports (stopped and
-// dropped when the file ends), exactly as the system tests run it.
-const stack = await startStack()
+// dropped when the file ends), exactly as the system tests run it. Start-up is not what this run
+// measures: on a loaded two-core box, loading integration-service's SDKs has taken minutes.
+const stack = await startStack({ readyTimeoutMs: 600_000 })
 
 test(`fuzzing the public API through the gateway from its OpenAPI document (${process.env.FUZZ_BUDGET ?? 'ci'} budget, seed ${seed})`, { timeout: budget.ms + 600_000 }, async () => {
   const document = await servedDocument(stack)
