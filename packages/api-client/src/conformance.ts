@@ -113,6 +113,12 @@ export function conformance(source: OpenApiDocument | (() => Promise<OpenApiDocu
   return {
     check,
     middleware: {
+      // The document is loaded before the first request goes out, so waiting for it never eats
+      // into a call's own deadline (a timeout signal also covers reading the body).
+      async onRequest() {
+        await load()
+        return undefined
+      },
       async onResponse({ request, response }) {
         await check(request.method, request.url, response)
         return response
