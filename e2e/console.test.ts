@@ -8,8 +8,8 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 import type { BrowserContext, Page } from 'playwright-core'
+import { apiClient, hub } from './support/hub.ts'
 import { eventually, scenario, startStack, type E2EStack, type Json } from './support/stack.ts'
-import { hub } from './support/hub.ts'
 import { SCREENSHOTS, buildConsole, firstLoadJsBytes, launchBrowser, requireChromium, seriousA11yViolations } from './support/browser.ts'
 
 const FIRST_LOAD_BUDGET = 200 * 1024
@@ -212,8 +212,8 @@ describe('the integration console in Chromium', () => {
     await shoot(page, 'viewer-mobile')
 
     // A write the screen does not offer is still refused by the API, in plain words with a request id.
-    const refused = await stack.api('POST', '/api/v1/venues', { token: stack.token({ roles: ['viewer'] }), body: { name: 'x', timezone: 'UTC', currency: 'EUR' } })
-    assert.equal(refused.status, 403)
+    const refused = await apiClient(stack, stack.token({ roles: ['viewer'] })).POST('/api/v1/venues', { body: { name: 'x', timezone: 'UTC', currency: 'EUR' } })
+    assert.equal(refused.response.status, 403)
     await page.close()
   })
 

@@ -49,9 +49,9 @@ function assertUniqueEventIds(entries: Json[]): void {
 
 describe('audit log', () => {
   scenario('every audited action (venue, connection, settings) reaches the audit log within 5 s and the chain verifies', async () => {
-    const response = await stack.api('POST', '/api/v1/venues', { body: { name: 'E2E Audit Hall', timezone: 'Europe/London', currency: 'GBP' } })
-    assert.equal(response.status, 201, JSON.stringify(response.body))
-    const venueId = response.body.id as string
+    const { data: venue, error, response } = await api.api.POST('/api/v1/venues', { body: { name: 'E2E Audit Hall', timezone: 'Europe/London', currency: 'GBP' } })
+    assert.equal(response.status, 201, JSON.stringify(error))
+    const venueId = venue!.id
     const created = await auditedOnce(venueId, 'venue.created')
     assert.deepEqual([created.source, created.actorId, created.entityType], ['venue-service', 'e2e-admin', 'venue'])
     assert.equal(created.requestId, response.headers.get('x-request-id'), "the gateway's request id travels through venue-service into the audit log")
@@ -159,22 +159,23 @@ describe('venue deletion', () => {
 
     // integration-service unreachable: refused with 503, nothing deleted or disconnected.
     await stack.kill('integration-service')
-    const refused = await stack.api('DELETE', `/api/v1/venues/${venueId}`)
-    assert.equal(refused.status, 503, JSON.stringify(refused.body))
-    assert.equal(refused.body.code, 'INTEGRATIONS_UNAVAILABLE')
-    assert.match(refused.headers.get('content-type') ?? '', /application\/problem\+json/)
+    const venuePath = { params: { path: { id: venueId } } }
+    const refused = await api.api.DELETE('/api/v1/venues/{id}', venuePath)
+    assert.equal(refused.response.status, 503, JSON.stringify(refused.error))
+    assert.equal(refused.error?.code, 'INTEGRATIONS_UNAVAILABLE')
+    assert.match(refused.response.headers.get('content-type') ?? '', /application\/problem\+json/)
     await stack.restart('integration-service')
-    assert.equal((await stack.api('GET', `/api/v1/venues/${venueId}`)).status, 200, 'the venue is still there')
+    assert.equal((await api.api.GET('/api/v1/venues/{id}', venuePath)).response.status, 200, 'the venue is still there')
     for (const { provider, accountId } of doomed) assert.equal((await api.webhooksAt(provider, accountId)).length, 1, 'nothing disconnected yet')
 
     // Repeated, as the 503 invites: now it goes through.
     await api.ok('DELETE', `/api/v1/venues/${venueId}`, undefined, [204])
-    assert.equal((await stack.api('GET', `/api/v1/venues/${venueId}`)).status, 404)
-    assert.equal((await stack.api('DELETE', `/api/v1/venues/${venueId}`)).status, 404, 'a repeat finds nothing to delete (and audits nothing)')
+    assert.equal((await api.api.GET('/api/v1/venues/{id}', venuePath)).response.status, 404)
+    assert.equal((await api.api.DELETE('/api/v1/venues/{id}', venuePath)).response.status, 404, 'a repeat finds nothing to delete (and audits nothing)')
     for (const { provider, connectionId, accountId } of doomed) {
       assert.deepEqual(await api.webhooksAt(provider, accountId), [], `the webhook is removed at ${provider}`)
-      const connection = await stack.api('GET', `/api/v1/integrations/connections/${connectionId}`)
-      assert.ok(connection.status === 404 || connection.body.status === 'disconnected', JSON.stringify(connection.body))
+      const connection = await api.api.GET('/api/v1/integrations/connections/{id}', { params: { path: { id: connectionId } } })
+      assert.ok(connection.response.status === 404 || connection.data?.status === 'disconnected', JSON.stringify(connection.data ?? connection.error))
       const disconnect = await auditedOnce(connectionId, 'connection.disconnected')
       assert.equal(disconnect.source, 'integration-service')
     }
@@ -188,11 +189,11 @@ describe('venue deletion revokes OAuth', () => {
   scenario('deleting a venue revokes its OAuth (Stripe Connect) connection at the provider', async () => {
     const venueId = await api.createVenue('E2E Connected Hall')
     // Consent as a browser would: authorize at the hub, approve at the provider, back through the gateway.
-    const started = await stack.api('GET', `/api/v1/integrations/oauth/stripe/authorize?venueId=${venueId}`)
-    assert.equal(started.status, 200, JSON.stringify(started.body))
+    const started = await api.api.GET('/api/v1/integrations/oauth/{provider}/authorize', { params: { path: { provider: 'stripe' }, query: { venueId } } })
+    assert.equal(started.response.status, 200, JSON.stringify(started.error))
     // The flow is bound to the browser that started it: the cookie goes back with the callback.
-    const cookie = (started.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
-    const consent = await fetch(started.body.authorizeUrl as string, { redirect: 'manual' })
+    const cookie = (started.response.headers.get('set-cookie') ?? '').split(';')[0] ?? ''
+    const consent = await fetch(started.data!.authorizeUrl, { redirect: 'manual' })
     assert.equal(consent.status, 302)
     const back = new URL(consent.headers.get('location') ?? '')
     const callback = await fetch(`${stack.gateway}${back.pathname}${back.search}`, { redirect: 'manual', headers: { cookie } })
@@ -242,7 +243,8 @@ describe('outages', () => {
       await sleep(Math.min(2_000, Math.max(0, downUntil - Date.now())))
     }
     assert.ok(forged > 0, 'refusals were made during the outage')
-    assert.equal((await stack.api('GET', '/api/v1/compliance/audit-log')).status >= 500, true, 'compliance-service is really down')
+    // Through the checked client: the gateway's answer for a down upstream is a problem document too.
+    assert.equal((await api.api.GET('/api/v1/compliance/audit-log')).response.status >= 500, true, 'compliance-service is really down')
     for (const sync of syncs) assert.equal((await api.finishedSync(sync.connectionId, sync.syncLogId, 60_000)).status, 'succeeded')
 
     await stack.restart('compliance-service')
@@ -319,8 +321,8 @@ describe('security events at the edge', () => {
     }
     assert.ok(limited, 'the anonymous limit answers 429')
     await eventually('the probe and the rate limit listed as security events', 5_000, async () => {
-      const { body } = await stack.api('GET', '/api/v1/compliance/security-events?scope=system&limit=500')
-      const seen = (type: string) => (body.data as Json[]).some((event) => event.source === 'api-gateway' && event.type === type && Date.parse(String(event.lastSeenAt ?? event.occurredAt)) >= since)
+      const { data } = await api.api.GET('/api/v1/compliance/security-events', { params: { query: { scope: 'system', limit: 500 } } })
+      const seen = (type: string) => ((data?.data ?? []) as Json[]).some((event) => event.source === 'api-gateway' && event.type === type && Date.parse(String(event.lastSeenAt ?? event.occurredAt)) >= since)
       return seen('SUSPICIOUS_ACCESS') && seen('RATE_LIMIT') ? true : undefined
     }, 250)
   })

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { describe } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { deleteRedisPrefix } from '@hub/service-kit/testing'
+import { apiClient } from './support/hub.ts'
 import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
 const stack = await startStack({
@@ -20,21 +21,25 @@ const stack = await startStack({
   },
 })
 
+/** The typed client, every answer checked against the document. */
+const api = apiClient(stack, stack.adminToken)
+
 async function stripeConnection(customers: number): Promise<{ venueId: string; connectionId: string }> {
-  const venue = await stack.api('POST', '/api/v1/venues', { body: { name: `E2E Reliability ${randomBytes(3).toString('hex')}`, timezone: 'Europe/London', currency: 'GBP' } })
-  assert.equal(venue.status, 201, JSON.stringify(venue.body))
+  const venue = await api.POST('/api/v1/venues', { body: { name: `E2E Reliability ${randomBytes(3).toString('hex')}`, timezone: 'Europe/London', currency: 'GBP' } })
+  assert.equal(venue.response.status, 201, JSON.stringify(venue.error))
+  const venueId = venue.data!.id
   const apiKey = `sk_test_${randomBytes(18).toString('hex')}`
   const { accountId } = await stack.sim('stripe', 'GET', `/_sim/accounts/lookup?credential=${apiKey}`)
   await stack.sim('stripe', 'POST', `/_sim/accounts/${String(accountId)}/seed`, { entity: 'customer', count: customers })
-  const connection = await stack.api('POST', '/api/v1/integrations/connections', { body: { venueId: venue.body.id, provider: 'stripe', credentials: { apiKey } } })
-  assert.equal(connection.status, 201, JSON.stringify(connection.body))
-  return { venueId: venue.body.id as string, connectionId: connection.body.id as string }
+  const connection = await api.POST('/api/v1/integrations/connections', { body: { venueId, provider: 'stripe', credentials: { apiKey } } })
+  assert.equal(connection.response.status, 201, JSON.stringify(connection.error))
+  return { venueId, connectionId: connection.data!.id }
 }
 
 async function requestSync(venueId: string): Promise<string> {
-  const response = await stack.api('POST', '/api/v1/integrations/sync/stripe/sync', { body: { venueId, entities: ['customer'], mode: 'full' } })
-  assert.equal(response.status, 202, JSON.stringify(response.body))
-  return response.body.jobs[0].syncLogId as string
+  const { data, error, response } = await api.POST('/api/v1/integrations/sync/{provider}/sync', { params: { path: { provider: 'stripe' } }, body: { venueId, entities: ['customer'], mode: 'full' } })
+  assert.equal(response.status, 202, JSON.stringify(error))
+  return data!.jobs[0]!.syncLogId
 }
 
 async function syncLog(id: string): Promise<Json> {
@@ -44,10 +49,10 @@ async function syncLog(id: string): Promise<Json> {
 }
 
 async function scheduledRuns(): Promise<number> {
-  const { status, body } = await stack.api('GET', '/api/v1/integrations/admin/queue-counts')
-  assert.equal(status, 200, JSON.stringify(body))
+  const { data, error, response } = await api.GET('/api/v1/integrations/admin/queue-counts')
+  assert.equal(response.status, 200, JSON.stringify(error))
   // Each schedule keeps its next run delayed in the normal queue.
-  return ((body.queues as Json[]).find((queue) => queue.key === 'normal')?.delayed as number | undefined) ?? 0
+  return data!.queues.find((queue) => queue.key === 'normal')?.delayed ?? 0
 }
 
 async function assertExactlyOnce(connectionId: string, syncLogId: string, total: number): Promise<void> {

@@ -88,16 +88,16 @@ describe('tracing across processes', () => {
     forbidden.set('the JWT', stack.adminToken)
     forbidden.set("the JWT's signature", stack.adminToken.split('.')[2] ?? stack.adminToken)
 
-    const enqueued = await stack.api('POST', '/api/v1/integrations/sync/stripe/sync', { body: { venueId, entities: ['customer'], mode: 'full' } })
-    assert.equal(enqueued.status, 202, JSON.stringify(enqueued.body))
-    const traceId = enqueued.headers.get('x-trace-id') ?? undefined
+    const enqueued = await api.api.POST('/api/v1/integrations/sync/{provider}/sync', { params: { path: { provider: 'stripe' } }, body: { venueId, entities: ['customer'], mode: 'full' } })
+    assert.equal(enqueued.response.status, 202, JSON.stringify(enqueued.error))
+    const traceId = enqueued.response.headers.get('x-trace-id') ?? undefined
     assert.match(traceId ?? '', /^[0-9a-f]{32}$/, 'the answer names its trace')
-    const syncLogId = ((enqueued.body.jobs as Json[])[0] as Json).syncLogId as string
+    const syncLogId = enqueued.data!.jobs[0]!.syncLogId
     assert.equal((await api.finishedSync(connectionId, syncLogId, 60_000)).status, 'succeeded')
 
     const spans = await completeTrace(() => traceId, { queue: 'integration-high', operation: 'list customer' })
     // The request id and the trace find each other: the gateway's span carries the request id.
-    const requestId = enqueued.headers.get('x-request-id')
+    const requestId = enqueued.response.headers.get('x-request-id')
     assert.ok(spans.some((span) => span.service === 'api-gateway' && span.attributes['http.request.id'] === requestId), 'the gateway span carries the request id')
     assert.equal(spans.filter((span) => span.parentSpanId === undefined).length, 1, 'one root')
 

@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { get, type IncomingMessage } from 'node:http'
 import { createFastify, createKnex, type ServiceInstance } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import { signRequest } from '@hub/internal-auth'
 import type { AuditEventBatchResult, AuditEventInput } from '@hub/contracts'
 import complianceService from '../src/app.ts'
@@ -24,6 +25,8 @@ const compliance = createFastify({ service: 'compliance-service', logLevel: 'sil
 await compliance.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: 'http://127.0.0.1:9', SYNC_LOG_CONSUMER: 'false' }) })
 apps.push(compliance)
 await compliance.ready()
+// The export's mid-stream test needs a real socket (inject buffers the whole answer).
+const complianceUrl = await listenLocal(compliance)
 
 /** Posts a batch to /internal/audit-events signed as `service`, as its outbox relay does. */
 async function deliver(events: AuditEventInput[], service: 'venue-service' | 'integration-service' = 'venue-service'): Promise<AuditEventBatchResult> {
@@ -201,4 +204,75 @@ test('POST /internal/audit-events: signed callers with the permission only, bad 
   const hijack = await post('integration-service', { events: [{ ...event, tenantId: randomUUID() }] })
   assert.equal(hijack.statusCode, 409, 'an event id of another tenant is never merged')
   assert.equal(hijack.json().code, 'AUDIT_EVENT_CONFLICT')
+})
+
+/** Polls `probe` until it returns a value, or fails with `what` at the deadline. */
+async function eventually<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Every byte of a response body, or the error that cut it short. */
+function drain(response: IncomingMessage): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let bytes = 0
+    response.on('data', (chunk: Buffer) => (bytes += chunk.length))
+    response.once('end', () => resolve(bytes))
+    response.once('error', reject)
+    // Paused by the test: a 'data' listener alone does not restart it.
+    response.resume()
+  })
+}
+
+test('an audit-log export whose database connection dies mid-stream ends as an aborted response, never a complete 200', { timeout: 240_000 }, async () => {
+  const tenant = randomUUID()
+  // More rows than one export batch (1,000), the first batch far larger than every socket buffer
+  // between the service and a paused client (~20 MB against a few MB), so the second batch can
+  // only be read once the test lets the client go on.
+  await db.adminQuery(
+    `insert into compliance.audit_log (tenant_id, event_id, source, actor_type, actor_id, action, entity_type, entity_id, after, occurred_at, prev_hash, hash)
+     select ?, gen_random_uuid(), 'venue-service', 'user', 'bulk', 'venue.updated', 'venue', i::text, jsonb_build_object('note', repeat(md5(i::text), 625)), now() - interval '1 minute', repeat('0', 64), repeat('0', 64)
+     from generate_series(1, 1500) as i`,
+    [tenant],
+  )
+  const from = new Date(Date.now() - 3_600_000).toISOString()
+  const to = new Date(Date.now() + 60_000).toISOString()
+  const url = `${complianceUrl}/api/v1/compliance/audit-log/export?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`
+
+  const response = await new Promise<IncomingMessage>((resolve, reject) => get(url, { headers: adminOf(tenant) }, resolve).once('error', reject))
+  assert.equal(response.statusCode, 200)
+  assert.match(String(response.headers['content-type']), /^text\/csv/)
+  assert.equal(response.headers['transfer-encoding'], 'chunked', 'streamed: the length is not known up front')
+  await new Promise((resolve) => response.once('readable', resolve))
+  response.pause()
+
+  // A second connection takes the table, so the export's next batch waits on the lock; the backend
+  // serving it is then terminated, as a crashed or failed-over database would.
+  const admin = createKnex(db.adminUrl, { poolMax: 1 })
+  try {
+    const lock = await admin.transaction()
+    await lock.raw('lock table compliance.audit_log in access exclusive mode')
+    const body = drain(response)
+    const terminated = await eventually('the export waits for its second batch', 120_000, async () => {
+      const rows = await db.adminQuery<{ pid: number }>("select pid from pg_stat_activity where datname = ? and usename = ? and wait_event_type = 'Lock'", [db.name, COMPLIANCE_SCHEMA.appRole])
+      if (rows.length === 0) return undefined
+      await db.adminQuery('select pg_terminate_backend(?)', [rows[0]!.pid])
+      return rows[0]!.pid
+    })
+    assert.ok(terminated > 0)
+    await lock.rollback()
+    await assert.rejects(body, (error: NodeJS.ErrnoException) => error.code === 'ECONNRESET', 'the client sees the response cut short, not a clean end')
+  } finally {
+    await admin.destroy()
+  }
+
+  // The service is still there, and the next export of the same period is whole.
+  const again = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, headers: adminOf(tenant) })
+  assert.equal(again.statusCode, 200)
+  assert.equal(again.body.trimEnd().split('\r\n').length, 1 + 1500)
 })

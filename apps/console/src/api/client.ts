@@ -1,8 +1,8 @@
-// The console's only way to the hub: openapi-fetch over the types generated from the merged OpenAPI
-// document (schema.d.ts), with the signed-in user's token added to every call. Failures become
-// ApiError, whose message is written for a person and carries the request id to quote.
-import createClient, { type Middleware } from 'openapi-fetch'
-import type { paths } from './schema.d.ts'
+// The console's only way to the hub: @hub/api-client, the typed client the system tests use too
+// (openapi-fetch over the types generated from the merged OpenAPI document), with the signed-in
+// user's token added to every call. Failures become ApiError, whose message is written for a
+// person and carries the request id to quote.
+import { createApiClient } from '@hub/api-client'
 import { currentToken, signOut } from '../auth/session.ts'
 
 export class ApiError extends Error {
@@ -41,16 +41,7 @@ export function plainWords(status: number, problem: Problem): string {
   return `The request failed (${status}).${detail}`
 }
 
-const auth: Middleware = {
-  onRequest({ request }) {
-    const token = currentToken()
-    if (token) request.headers.set('authorization', `Bearer ${token}`)
-    return request
-  },
-}
-
-export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? '' })
-api.use(auth)
+export const api = createApiClient(globalThis.location?.origin ?? '', currentToken)
 
 type Result<T> = { data?: T; error?: unknown; response: Response }
 
