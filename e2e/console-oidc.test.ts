@@ -63,7 +63,11 @@ describe('the console signed in through OpenID Connect', () => {
     assert.equal(await page.getByRole('heading', { name: 'Development sign-in' }).count(), 0, 'no development sign-in in OIDC mode')
     assert.equal(await page.getByRole('button', { name: 'Demo admin' }).count(), 0)
     const violations = await seriousA11yViolations(page)
-    assert.deepEqual(violations.map((v) => v.id), [], 'axe on the OIDC sign-in page')
+    assert.deepEqual(
+      violations.map((v) => v.id),
+      [],
+      'axe on the OIDC sign-in page',
+    )
     await page.screenshot({ path: join(SCREENSHOTS, 'sign-in-oidc.png'), scale: 'css' })
 
     await signInButton.click()
@@ -85,14 +89,20 @@ describe('the console signed in through OpenID Connect', () => {
     const token = (apiAuthorizations[0] as string).replace(/^Bearer /, '')
     const venues = await stack.api('GET', '/api/v1/venues', { token })
     assert.equal(venues.status, 200)
-    assert.deepEqual((venues.body.data as Array<{ name: string }>).map((venue) => venue.name), ['OIDC Hall'])
+    assert.deepEqual(
+      (venues.body.data as Array<{ name: string }>).map((venue) => venue.name),
+      ['OIDC Hall'],
+    )
 
     // Nothing of the token is kept where a script or the next visitor could read it.
     const stored = await page.evaluate<string>('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } })')
     assert.ok(!stored.includes(token) && !stored.includes(token.split('.')[1] as string), `no token in web storage: ${stored}`)
     assert.deepEqual(JSON.parse(stored), { local: {}, session: {} }, 'the PKCE verifier and state are gone after the callback')
     const cookies = await context.cookies(stack.gateway)
-    assert.ok(cookies.every((cookie) => !cookie.value.includes(token.split('.')[1] as string)), 'no token in a cookie')
+    assert.ok(
+      cookies.every((cookie) => !cookie.value.includes(token.split('.')[1] as string)),
+      'no token in a cookie',
+    )
 
     await page.getByRole('button', { name: 'Sign out' }).click()
     await page.waitForURL('**/sign-in')
@@ -102,5 +112,4 @@ describe('the console signed in through OpenID Connect', () => {
     await page.waitForURL('**/sign-in')
     await page.close()
   })
-
 })

@@ -38,7 +38,11 @@ after(async () => {
 
 async function expectAccessible(page: Page, name: string): Promise<void> {
   const violations = await seriousA11yViolations(page)
-  assert.deepEqual(violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`), [], `axe on ${name}`)
+  assert.deepEqual(
+    violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`),
+    [],
+    `axe on ${name}`,
+  )
 }
 
 async function shoot(page: Page, name: string, fullPage = false): Promise<void> {
@@ -202,7 +206,11 @@ describe('the integration console in Chromium', () => {
       await page.getByRole('link', { name: tab, exact: true }).click()
       await page.waitForLoadState('networkidle')
       const buttons = await page.getByRole('button').allInnerTexts()
-      assert.deepEqual(buttons.filter((label) => writeActions.test(label.trim())), [], `write actions on ${tab}`)
+      assert.deepEqual(
+        buttons.filter((label) => writeActions.test(label.trim())),
+        [],
+        `write actions on ${tab}`,
+      )
       const width = await page.evaluate<number>('document.documentElement.scrollWidth')
       assert.ok(width <= 375, `${tab} fits 375 px (scrollWidth ${width})`)
       await expectAccessible(page, `${tab} as a viewer at 375 px`)
@@ -222,12 +230,22 @@ describe('the integration console in Chromium', () => {
     await signIn(page, 'Demo admin')
     await page.getByRole('link', { name: 'Security events' }).click()
     const refusal = page.getByTestId('security-event').filter({ hasText: 'FORBIDDEN' }).first()
-    await eventually('the refusal among the security events', 20_000, async () => {
-      await page.getByRole('button', { name: 'Refresh' }).click()
-      return (await refusal.count()) > 0 ? true : undefined
-    }, 500)
+    await eventually(
+      'the refusal among the security events',
+      20_000,
+      async () => {
+        await page.getByRole('button', { name: 'Refresh' }).click()
+        return (await refusal.count()) > 0 ? true : undefined
+      },
+      500,
+    )
     await refusal.getByRole('button', { name: 'Resolve' }).click()
-    await page.getByTestId('security-event').filter({ hasText: 'FORBIDDEN' }).first().getByText(/^resolved/).waitFor()
+    await page
+      .getByTestId('security-event')
+      .filter({ hasText: 'FORBIDDEN' })
+      .first()
+      .getByText(/^resolved/)
+      .waitFor()
     await expectAccessible(page, 'security events')
     await shoot(page, 'security-events')
     await page.close()
@@ -275,75 +293,126 @@ describe('the integration console in Chromium', () => {
     await page.close()
   })
 
-  scenario('an operator pauses and resumes a queue, resets an open breaker, retries and discards dead letters, and the audit log shows each', async () => {
-    // A real outage: every call of this Stripe account fails until the fault is lifted.
-    const venue = await h.createVenue('Outage Hall')
-    const { connectionId, accountId } = await h.connectStripe(venue)
-    await stack.sim('stripe', 'POST', '/_sim/faults', { kind: 'server_error', account: accountId })
-    const enqueued = await h.ok('POST', '/api/v1/integrations/sync/stripe/sync', { venueId: venue, entities: ['customer', 'product'], mode: 'full' }, [202])
-    const jobs = enqueued.jobs as Json[]
-    assert.equal(jobs.length, 2)
-    const letters = await eventually('both jobs dead-lettered', 120_000, async () => {
-      const open = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).filter((letter) => letter.payload.connectionId === connectionId)
-      return open.length === 2 ? open : undefined
-    }, 500)
-    const breaker = async () => ((await h.ok('GET', '/api/v1/integrations/admin/circuit-breakers')).breakers as Json[]).find((b) => b.connectionId === connectionId)
-    assert.equal((await breaker())?.state, 'open', 'the outage opened the breaker')
-    await stack.sim('stripe', 'DELETE', '/_sim/faults')
+  scenario(
+    'an operator pauses and resumes a queue, resets an open breaker, retries and discards dead letters, and the audit log shows each',
+    async () => {
+      // A real outage: every call of this Stripe account fails until the fault is lifted.
+      const venue = await h.createVenue('Outage Hall')
+      const { connectionId, accountId } = await h.connectStripe(venue)
+      await stack.sim('stripe', 'POST', '/_sim/faults', { kind: 'server_error', account: accountId })
+      const enqueued = await h.ok('POST', '/api/v1/integrations/sync/stripe/sync', { venueId: venue, entities: ['customer', 'product'], mode: 'full' }, [202])
+      const jobs = enqueued.jobs as Json[]
+      assert.equal(jobs.length, 2)
+      const letters = await eventually(
+        'both jobs dead-lettered',
+        120_000,
+        async () => {
+          const open = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).filter((letter) => letter.payload.connectionId === connectionId)
+          return open.length === 2 ? open : undefined
+        },
+        500,
+      )
+      const breaker = async () => ((await h.ok('GET', '/api/v1/integrations/admin/circuit-breakers')).breakers as Json[]).find((b) => b.connectionId === connectionId)
+      assert.equal((await breaker())?.state, 'open', 'the outage opened the breaker')
+      await stack.sim('stripe', 'DELETE', '/_sim/faults')
 
-    const page = await context.newPage()
-    await signIn(page, 'Operator')
-    await page.getByRole('link', { name: 'Operations' }).click()
-    await page.getByTestId('dead-letter').filter({ hasText: connectionId.slice(0, 8) }).first().waitFor()
-    await page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) }).getByText('open', { exact: true }).waitFor()
-    await expectAccessible(page, 'operations with dead letters and an open breaker')
-    await shoot(page, 'operations', true)
+      const page = await context.newPage()
+      await signIn(page, 'Operator')
+      await page.getByRole('link', { name: 'Operations' }).click()
+      await page
+        .getByTestId('dead-letter')
+        .filter({ hasText: connectionId.slice(0, 8) })
+        .first()
+        .waitFor()
+      await page
+        .getByTestId('breaker')
+        .filter({ hasText: connectionId.slice(0, 8) })
+        .getByText('open', { exact: true })
+        .waitFor()
+      await expectAccessible(page, 'operations with dead letters and an open breaker')
+      await shoot(page, 'operations', true)
 
-    const queueState = async (name: string) => ((await h.ok('GET', '/api/v1/integrations/admin/queue-counts')).queues as Json[]).find((q) => q.queue === name)?.paused as boolean
-    const lowRow = page.getByRole('row').filter({ hasText: 'integration-low' })
-    await lowRow.getByRole('button', { name: 'Pause' }).click()
-    await lowRow.getByRole('button', { name: 'Resume' }).waitFor()
-    await lowRow.getByText('paused', { exact: true }).waitFor()
-    assert.equal(await queueState('integration-low'), true, 'the queue is paused')
-    await lowRow.getByRole('button', { name: 'Resume' }).click()
-    await lowRow.getByRole('button', { name: 'Pause' }).waitFor()
-    assert.equal(await queueState('integration-low'), false, 'the queue runs again')
+      const queueState = async (name: string) => ((await h.ok('GET', '/api/v1/integrations/admin/queue-counts')).queues as Json[]).find((q) => q.queue === name)?.paused as boolean
+      const lowRow = page.getByRole('row').filter({ hasText: 'integration-low' })
+      await lowRow.getByRole('button', { name: 'Pause' }).click()
+      await lowRow.getByRole('button', { name: 'Resume' }).waitFor()
+      await lowRow.getByText('paused', { exact: true }).waitFor()
+      assert.equal(await queueState('integration-low'), true, 'the queue is paused')
+      await lowRow.getByRole('button', { name: 'Resume' }).click()
+      await lowRow.getByRole('button', { name: 'Pause' }).waitFor()
+      assert.equal(await queueState('integration-low'), false, 'the queue runs again')
 
-    const breakerItem = page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) })
-    await breakerItem.getByRole('button', { name: 'Reset' }).click()
-    await eventually('the breaker closed', 20_000, async () => ((await breaker())?.state ?? 'closed') === 'closed' ? true : undefined, 250)
-    await page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) }).getByText('open', { exact: true }).waitFor({ state: 'detached' })
+      const breakerItem = page.getByTestId('breaker').filter({ hasText: connectionId.slice(0, 8) })
+      await breakerItem.getByRole('button', { name: 'Reset' }).click()
+      await eventually('the breaker closed', 20_000, async () => (((await breaker())?.state ?? 'closed') === 'closed' ? true : undefined), 250)
+      await page
+        .getByTestId('breaker')
+        .filter({ hasText: connectionId.slice(0, 8) })
+        .getByText('open', { exact: true })
+        .waitFor({ state: 'detached' })
 
-    const customerLetter = letters.find((letter) => letter.payload.entity === 'customer') as Json
-    const productLetter = letters.find((letter) => letter.payload.entity === 'product') as Json
-    await page.getByTestId('dead-letter').filter({ hasText: `customer of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Retry' }).click()
-    await page.getByTestId('dead-letter').filter({ hasText: `customer of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Retry' }).waitFor({ state: 'detached' })
-    // The retried job runs again against the recovered provider, under its original sync log.
-    const retried = await eventually('the retried sync succeeded', 120_000, async () => {
-      const log = await h.syncLog(connectionId, customerLetter.payload.syncLogId as string)
-      return log?.status === 'succeeded' ? log : undefined
-    }, 500)
-    assert.ok((retried.counts.created as number) > 0, JSON.stringify(retried))
+      const customerLetter = letters.find((letter) => letter.payload.entity === 'customer') as Json
+      const productLetter = letters.find((letter) => letter.payload.entity === 'product') as Json
+      await page
+        .getByTestId('dead-letter')
+        .filter({ hasText: `customer of ${connectionId.slice(0, 8)}` })
+        .getByRole('button', { name: 'Retry' })
+        .click()
+      await page
+        .getByTestId('dead-letter')
+        .filter({ hasText: `customer of ${connectionId.slice(0, 8)}` })
+        .getByRole('button', { name: 'Retry' })
+        .waitFor({ state: 'detached' })
+      // The retried job runs again against the recovered provider, under its original sync log.
+      const retried = await eventually(
+        'the retried sync succeeded',
+        120_000,
+        async () => {
+          const log = await h.syncLog(connectionId, customerLetter.payload.syncLogId as string)
+          return log?.status === 'succeeded' ? log : undefined
+        },
+        500,
+      )
+      assert.ok((retried.counts.created as number) > 0, JSON.stringify(retried))
 
-    await page.getByTestId('dead-letter').filter({ hasText: `product of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Discard' }).click()
-    await page.getByTestId('dead-letter').filter({ hasText: `product of ${connectionId.slice(0, 8)}` }).getByRole('button', { name: 'Discard' }).waitFor({ state: 'detached' })
-    const stillOpen = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).map((letter) => letter.id)
-    assert.ok(!stillOpen.includes(customerLetter.id) && !stillOpen.includes(productLetter.id), 'neither letter is open any more')
+      await page
+        .getByTestId('dead-letter')
+        .filter({ hasText: `product of ${connectionId.slice(0, 8)}` })
+        .getByRole('button', { name: 'Discard' })
+        .click()
+      await page
+        .getByTestId('dead-letter')
+        .filter({ hasText: `product of ${connectionId.slice(0, 8)}` })
+        .getByRole('button', { name: 'Discard' })
+        .waitFor({ state: 'detached' })
+      const stillOpen = ((await h.ok('GET', '/api/v1/integrations/admin/dead-letters?limit=200')).data as Json[]).map((letter) => letter.id)
+      assert.ok(!stillOpen.includes(customerLetter.id) && !stillOpen.includes(productLetter.id), 'neither letter is open any more')
 
-    await page.getByRole('link', { name: 'Audit', exact: true }).click()
-    const wanted = ['sync.queue_paused', 'sync.queue_resumed', 'sync.breaker_reset', 'sync.dead_letter_retried', 'sync.dead_letter_discarded']
-    await eventually('every operator action in the audit log', 30_000, async () => {
-      await page.getByRole('button', { name: 'Filter' }).click()
-      await page.getByTestId('audit-entry').first().waitFor()
-      const text = await page.locator('tbody').innerText()
-      return wanted.every((action) => text.includes(action)) ? true : undefined
-    }, 500).catch(async (error: unknown) => {
-      throw new Error(`${String(error)}\nshown: ${await page.locator('tbody').innerText()}`)
-    })
-    const trail = ((await h.ok('GET', '/api/v1/compliance/audit-log?limit=500')).data as Json[])
-    for (const action of wanted) assert.ok(trail.some((entry) => entry.action === action && entry.actorId === 'demo-operator'), `${action} by the operator in the audit log`)
-    await page.close()
-  }, { timeout: 300_000 })
+      await page.getByRole('link', { name: 'Audit', exact: true }).click()
+      const wanted = ['sync.queue_paused', 'sync.queue_resumed', 'sync.breaker_reset', 'sync.dead_letter_retried', 'sync.dead_letter_discarded']
+      await eventually(
+        'every operator action in the audit log',
+        30_000,
+        async () => {
+          await page.getByRole('button', { name: 'Filter' }).click()
+          await page.getByTestId('audit-entry').first().waitFor()
+          const text = await page.locator('tbody').innerText()
+          return wanted.every((action) => text.includes(action)) ? true : undefined
+        },
+        500,
+      ).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\nshown: ${await page.locator('tbody').innerText()}`)
+      })
+      const trail = (await h.ok('GET', '/api/v1/compliance/audit-log?limit=500')).data as Json[]
+      for (const action of wanted)
+        assert.ok(
+          trail.some((entry) => entry.action === action && entry.actorId === 'demo-operator'),
+          `${action} by the operator in the audit log`,
+        )
+      await page.close()
+    },
+    { timeout: 300_000 },
+  )
 
   scenario('no page needed an inline script or style the CSP would block', async () => {
     assert.deepEqual(cspViolations, [])

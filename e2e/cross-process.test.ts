@@ -104,10 +104,15 @@ describe('sync and webhooks', () => {
     const records = await api.records(venueId, 'customer')
     assert.deepEqual(records.map((record) => record.externalId as string).sort(), [...truth].sort(), 'every customer of the account, once')
 
-    const copy = await eventually('the sync log copied by compliance-service', 15_000, async () => {
-      const copied = (await api.complianceSyncLogs(venueId)).find((entry) => entry.id === syncLogId)
-      return copied?.status === 'succeeded' ? copied : undefined
-    }, 250)
+    const copy = await eventually(
+      'the sync log copied by compliance-service',
+      15_000,
+      async () => {
+        const copied = (await api.complianceSyncLogs(venueId)).find((entry) => entry.id === syncLogId)
+        return copied?.status === 'succeeded' ? copied : undefined
+      },
+      250,
+    )
     assert.deepEqual(copy.counts, log.counts)
   })
 
@@ -120,16 +125,24 @@ describe('sync and webhooks', () => {
 
     // The connection registered its webhook endpoint (the gateway's public URL) at the provider.
     const endpoints = (await stack.sim('stripe', 'GET', '/_sim/webhooks')).endpoints as Json[]
-    assert.ok(endpoints.some((endpoint) => endpoint.accountId === accountId && String(endpoint.url).startsWith(`${stack.gateway}/api/v1/integrations/webhooks/stripe/${connectionId}`)), JSON.stringify(endpoints))
+    assert.ok(
+      endpoints.some((endpoint) => endpoint.accountId === accountId && String(endpoint.url).startsWith(`${stack.gateway}/api/v1/integrations/webhooks/stripe/${connectionId}`)),
+      JSON.stringify(endpoints),
+    )
 
     await stack.sim('stripe', 'PATCH', `/_sim/accounts/${accountId}/customer/${first}`, { name: 'Webhook Renamed' })
     const fired = await stack.sim('stripe', 'POST', '/_sim/webhooks/fire', { accountId, type: 'customer.updated', objectId: first })
     const delivery = (fired.deliveries as Json[])[0] as Json
     assert.equal(delivery.status, 200, JSON.stringify(fired.deliveries))
-    const record = await eventually('the webhook applied to the record', 15_000, async () => {
-      const found = (await api.records(venueId, 'customer')).find((candidate) => candidate.externalId === first)
-      return found?.data.familyName === 'Renamed' ? found : undefined
-    }, 250)
+    const record = await eventually(
+      'the webhook applied to the record',
+      15_000,
+      async () => {
+        const found = (await api.records(venueId, 'customer')).find((candidate) => candidate.externalId === first)
+        return found?.data.familyName === 'Renamed' ? found : undefined
+      },
+      250,
+    )
     assert.equal(record.data.givenName, 'Webhook')
 
     // The same bytes again, as a provider retry would send them: acknowledged, not stored again.
@@ -140,12 +153,20 @@ describe('sync and webhooks', () => {
     // A later event is the barrier: once it is processed, the duplicate had its chance to be too.
     const barrier = await stack.sim('stripe', 'POST', '/_sim/webhooks/fire', { accountId, type: 'customer.updated', objectId: second })
     assert.equal((barrier.deliveries as Json[])[0]?.status, 200)
-    const webhookRuns = await eventually('both events processed', 15_000, async () => {
-      const runs = (await api.syncLogs(connectionId)).filter((log) => log.trigger === 'webhook')
-      return runs.length >= 2 && runs.every((run) => TERMINAL_SYNC_STATUSES.includes(run.status as string)) ? runs : undefined
-    }, 250)
+    const webhookRuns = await eventually(
+      'both events processed',
+      15_000,
+      async () => {
+        const runs = (await api.syncLogs(connectionId)).filter((log) => log.trigger === 'webhook')
+        return runs.length >= 2 && runs.every((run) => TERMINAL_SYNC_STATUSES.includes(run.status as string)) ? runs : undefined
+      },
+      250,
+    )
     assert.equal(webhookRuns.length, 2, 'one run per event: the duplicate was not processed again')
-    assert.ok(webhookRuns.every((run) => run.status === 'succeeded'), JSON.stringify(webhookRuns))
+    assert.ok(
+      webhookRuns.every((run) => run.status === 'succeeded'),
+      JSON.stringify(webhookRuns),
+    )
   })
 })
 
@@ -153,7 +174,10 @@ describe('venue deletion', () => {
   scenario('deleting a venue disconnects its connections (and only its) at the provider first; with integration-service down the venue stays', async () => {
     const venueId = await api.createVenue('E2E Closing Hall')
     const otherVenueId = await api.createVenue('E2E Staying Hall')
-    const doomed = [{ provider: 'stripe' as const, ...(await api.connectStripe(venueId)) }, { provider: 'square' as const, ...(await api.connectSquare(venueId)) }]
+    const doomed = [
+      { provider: 'stripe' as const, ...(await api.connectStripe(venueId)) },
+      { provider: 'square' as const, ...(await api.connectSquare(venueId)) },
+    ]
     const kept = { provider: 'stripe' as const, ...(await api.connectStripe(otherVenueId)) }
     for (const { provider, accountId } of [...doomed, kept]) assert.equal((await api.webhooksAt(provider, accountId)).length, 1, `the webhook is registered at ${provider}`)
 
@@ -214,97 +238,123 @@ describe('venue deletion revokes OAuth', () => {
 })
 
 describe('outages', () => {
-  scenario(`compliance-service killed for ${COMPLIANCE_OUTAGE_MS / 1000} s while work goes on: afterwards every audit and security event is there exactly once and the sync-log copy caught up`, async () => {
-    const forgedBefore = await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')
-    await stack.kill('compliance-service')
-    const downUntil = Date.now() + COMPLIANCE_OUTAGE_MS
-    const venues: string[] = []
-    const connections: string[] = []
-    const syncs: Array<{ venueId: string; connectionId: string; syncLogId: string }> = []
-    const refusals: TenantRefusal[] = []
-    let forged = 0
-    // Work through the gateway for the whole outage: every write is audited, every sync logged,
-    // and refusals at the gateway, venue- and integration-service (plus forged internal calls to
-    // integration-service) wait in their outboxes and the gateway's Redis stream.
-    for (let turn = 0; Date.now() < downUntil; turn++) {
-      const venueId = await api.createVenue(`E2E Outage Hall ${venues.length + 1}`)
-      venues.push(venueId)
-      await api.ok('PATCH', `/api/v1/venues/${venueId}`, { name: `E2E Outage Hall ${venues.length} (renamed)` })
-      if (connections.length < 2) {
-        const { connectionId } = await api.connectStripe(venueId)
-        connections.push(connectionId)
-        syncs.push({ venueId, connectionId, syncLogId: (await api.startSync(venueId, ['customer'])).syncLogId })
+  scenario(
+    `compliance-service killed for ${COMPLIANCE_OUTAGE_MS / 1000} s while work goes on: afterwards every audit and security event is there exactly once and the sync-log copy caught up`,
+    async () => {
+      const forgedBefore = await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')
+      await stack.kill('compliance-service')
+      const downUntil = Date.now() + COMPLIANCE_OUTAGE_MS
+      const venues: string[] = []
+      const connections: string[] = []
+      const syncs: Array<{ venueId: string; connectionId: string; syncLogId: string }> = []
+      const refusals: TenantRefusal[] = []
+      let forged = 0
+      // Work through the gateway for the whole outage: every write is audited, every sync logged,
+      // and refusals at the gateway, venue- and integration-service (plus forged internal calls to
+      // integration-service) wait in their outboxes and the gateway's Redis stream.
+      for (let turn = 0; Date.now() < downUntil; turn++) {
+        const venueId = await api.createVenue(`E2E Outage Hall ${venues.length + 1}`)
+        venues.push(venueId)
+        await api.ok('PATCH', `/api/v1/venues/${venueId}`, { name: `E2E Outage Hall ${venues.length} (renamed)` })
+        if (connections.length < 2) {
+          const { connectionId } = await api.connectStripe(venueId)
+          connections.push(connectionId)
+          syncs.push({ venueId, connectionId, syncLogId: (await api.startSync(venueId, ['customer'])).syncLogId })
+        }
+        if (turn % 4 === 0 && forged < OUTAGE_REFUSAL_ROUNDS) {
+          refusals.push(...(await refuseAtEachService(stack, `outage-${turn}`)))
+          await forgeInternalCall(stack)
+          forged++
+        }
+        await sleep(Math.min(2_000, Math.max(0, downUntil - Date.now())))
       }
-      if (turn % 4 === 0 && forged < OUTAGE_REFUSAL_ROUNDS) {
-        refusals.push(...(await refuseAtEachService(stack, `outage-${turn}`)))
-        await forgeInternalCall(stack)
-        forged++
+      assert.ok(forged > 0, 'refusals were made during the outage')
+      // Through the checked client: the gateway's answer for a down upstream is a problem document too.
+      assert.equal((await api.api.GET('/api/v1/compliance/audit-log')).response.status >= 500, true, 'compliance-service is really down')
+      for (const sync of syncs) assert.equal((await api.finishedSync(sync.connectionId, sync.syncLogId, 60_000)).status, 'succeeded')
+
+      await stack.restart('compliance-service')
+      const catchUpMs = 30_000
+      for (const venueId of venues) {
+        await auditedOnce(venueId, 'venue.created', catchUpMs)
+        await auditedOnce(venueId, 'venue.updated', catchUpMs)
       }
-      await sleep(Math.min(2_000, Math.max(0, downUntil - Date.now())))
-    }
-    assert.ok(forged > 0, 'refusals were made during the outage')
-    // Through the checked client: the gateway's answer for a down upstream is a problem document too.
-    assert.equal((await api.api.GET('/api/v1/compliance/audit-log')).response.status >= 500, true, 'compliance-service is really down')
-    for (const sync of syncs) assert.equal((await api.finishedSync(sync.connectionId, sync.syncLogId, 60_000)).status, 'succeeded')
+      for (const connectionId of connections) {
+        await auditedOnce(connectionId, 'connection.created', catchUpMs)
+        await auditedOnce(connectionId, 'sync.triggered', catchUpMs)
+      }
+      for (const sync of syncs) {
+        await eventually(
+          `sync log ${sync.syncLogId} copied after the outage`,
+          catchUpMs,
+          async () => {
+            const copy = (await api.complianceSyncLogs(sync.venueId)).find((entry) => entry.id === sync.syncLogId)
+            return copy?.status === 'succeeded' ? copy : undefined
+          },
+          250,
+        )
+      }
+      const trails = await Promise.all([...venues, ...connections].map((id) => api.auditTrail(id)))
+      assertUniqueEventIds(trails.flat())
+      const expected = [...venues.map(() => ['venue.created', 'venue.updated']), ...connections.map(() => ['connection.created', 'sync.triggered'])]
+      assert.deepEqual(
+        trails.map((trail) => trail.map((entry) => entry.action as string).sort()),
+        expected,
+        'each action exactly once',
+      )
+      await verifyChain()
 
-    await stack.restart('compliance-service')
-    const catchUpMs = 30_000
-    for (const venueId of venues) {
-      await auditedOnce(venueId, 'venue.created', catchUpMs)
-      await auditedOnce(venueId, 'venue.updated', catchUpMs)
-    }
-    for (const connectionId of connections) {
-      await auditedOnce(connectionId, 'connection.created', catchUpMs)
-      await auditedOnce(connectionId, 'sync.triggered', catchUpMs)
-    }
-    for (const sync of syncs) {
-      await eventually(`sync log ${sync.syncLogId} copied after the outage`, catchUpMs, async () => {
-        const copy = (await api.complianceSyncLogs(sync.venueId)).find((entry) => entry.id === sync.syncLogId)
-        return copy?.status === 'succeeded' ? copy : undefined
-      }, 250)
-    }
-    const trails = await Promise.all([...venues, ...connections].map((id) => api.auditTrail(id)))
-    assertUniqueEventIds(trails.flat())
-    const expected = [...venues.map(() => ['venue.created', 'venue.updated']), ...connections.map(() => ['connection.created', 'sync.triggered'])]
-    assert.deepEqual(trails.map((trail) => trail.map((entry) => entry.action as string).sort()), expected, 'each action exactly once')
-    await verifyChain()
+      // Each refusal of the outage: one stored event counting one, for the tenant admin.
+      const listed = await eventually('every refusal of the outage listed', catchUpMs, () => refusalsListed(stack, refusals), 250)
+      assert.equal(listed.length, refusals.length)
+      assert.equal(new Set(listed.map((event) => event.id as string)).size, refusals.length, 'no event stored twice')
+      // The forged calls are tenantless (the operator's view), counted once each into the folded event.
+      await eventually('the forged internal calls counted once each', catchUpMs, async () => ((await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')) === forgedBefore + forged ? true : undefined), 250)
+    },
+    { timeout: 300_000 },
+  )
 
-    // Each refusal of the outage: one stored event counting one, for the tenant admin.
-    const listed = await eventually('every refusal of the outage listed', catchUpMs, () => refusalsListed(stack, refusals), 250)
-    assert.equal(listed.length, refusals.length)
-    assert.equal(new Set(listed.map((event) => event.id as string)).size, refusals.length, 'no event stored twice')
-    // The forged calls are tenantless (the operator's view), counted once each into the folded event.
-    await eventually('the forged internal calls counted once each', catchUpMs, async () => ((await storedCount(stack, 'system', 'integration-service', 'INTERNAL_AUTH_BAD_SIGNATURE')) === forgedBefore + forged ? true : undefined), 250)
-  }, { timeout: 300_000 })
+  scenario(
+    `the worker killed with SIGKILL mid-sync (${CRASH_SYNC_CUSTOMERS} customers) and restarted: the run completes with every record exactly once`,
+    async () => {
+      const venueId = await api.createVenue('E2E Crash Hall')
+      const { connectionId, accountId } = await api.connectStripe(venueId)
+      await stack.sim('stripe', 'POST', `/_sim/accounts/${accountId}/seed`, { entity: 'customer', count: CRASH_SYNC_CUSTOMERS })
+      const { syncLogId } = await api.startSync(venueId, ['customer'])
 
-  scenario(`the worker killed with SIGKILL mid-sync (${CRASH_SYNC_CUSTOMERS} customers) and restarted: the run completes with every record exactly once`, async () => {
-    const venueId = await api.createVenue('E2E Crash Hall')
-    const { connectionId, accountId } = await api.connectStripe(venueId)
-    await stack.sim('stripe', 'POST', `/_sim/accounts/${accountId}/seed`, { entity: 'customer', count: CRASH_SYNC_CUSTOMERS })
-    const { syncLogId } = await api.startSync(venueId, ['customer'])
+      const atKill = await eventually(
+        'the run got going',
+        60_000,
+        async () => {
+          const log = await api.syncLog(connectionId, syncLogId)
+          return log && log.counts.fetched >= 2_000 ? log : undefined
+        },
+        50,
+      )
+      await stack.kill('integration-worker')
+      const killed = await api.syncLog(connectionId, syncLogId)
+      assert.equal(killed?.status, 'running', 'the killed run is left running')
+      assert.ok((killed?.counts.fetched as number) < CRASH_SYNC_CUSTOMERS, `killed in the middle (${String(killed?.counts.fetched)} of ${CRASH_SYNC_CUSTOMERS}; ${String(atKill.counts.fetched)} when the kill was sent)`)
 
-    const atKill = await eventually('the run got going', 60_000, async () => {
-      const log = await api.syncLog(connectionId, syncLogId)
-      return log && log.counts.fetched >= 2_000 ? log : undefined
-    }, 50)
-    await stack.kill('integration-worker')
-    const killed = await api.syncLog(connectionId, syncLogId)
-    assert.equal(killed?.status, 'running', 'the killed run is left running')
-    assert.ok((killed?.counts.fetched as number) < CRASH_SYNC_CUSTOMERS, `killed in the middle (${String(killed?.counts.fetched)} of ${CRASH_SYNC_CUSTOMERS}; ${String(atKill.counts.fetched)} when the kill was sent)`)
+      await stack.restart('integration-worker')
+      const done = await api.finishedSync(connectionId, syncLogId, 120_000)
+      assert.equal(done.status, 'succeeded', JSON.stringify(done))
+      assert.deepEqual([done.counts.fetched, done.counts.created, done.counts.deleted], [CRASH_SYNC_CUSTOMERS, CRASH_SYNC_CUSTOMERS, 0], 'every record counted once across both workers')
+      assert.deepEqual(
+        (await api.syncLogs(connectionId)).map((log) => log.id),
+        [syncLogId],
+        'one sync log row for the run',
+      )
 
-    await stack.restart('integration-worker')
-    const done = await api.finishedSync(connectionId, syncLogId, 120_000)
-    assert.equal(done.status, 'succeeded', JSON.stringify(done))
-    assert.deepEqual([done.counts.fetched, done.counts.created, done.counts.deleted], [CRASH_SYNC_CUSTOMERS, CRASH_SYNC_CUSTOMERS, 0], 'every record counted once across both workers')
-    assert.deepEqual((await api.syncLogs(connectionId)).map((log) => log.id), [syncLogId], 'one sync log row for the run')
-
-    const records = await api.records(venueId, 'customer')
-    const ids = records.map((record) => record.externalId as string)
-    assert.equal(ids.length, CRASH_SYNC_CUSTOMERS, 'no record twice, none missing')
-    assert.equal(new Set(ids).size, CRASH_SYNC_CUSTOMERS)
-    const truth = (await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)).ids as string[]
-    assert.deepEqual(ids.sort(), [...truth].sort())
-  }, { timeout: 240_000 })
+      const records = await api.records(venueId, 'customer')
+      const ids = records.map((record) => record.externalId as string)
+      assert.equal(ids.length, CRASH_SYNC_CUSTOMERS, 'no record twice, none missing')
+      assert.equal(new Set(ids).size, CRASH_SYNC_CUSTOMERS)
+      const truth = (await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)).ids as string[]
+      assert.deepEqual(ids.sort(), [...truth].sort())
+    },
+    { timeout: 240_000 },
+  )
 })
 
 // Last in the file: tripping the anonymous limit blocks this IP's anonymous calls for a window.
@@ -320,10 +370,15 @@ describe('security events at the edge', () => {
       limited = response.status === 429
     }
     assert.ok(limited, 'the anonymous limit answers 429')
-    await eventually('the probe and the rate limit listed as security events', 5_000, async () => {
-      const { data } = await api.api.GET('/api/v1/compliance/security-events', { params: { query: { scope: 'system', limit: 500 } } })
-      const seen = (type: string) => ((data?.data ?? []) as Json[]).some((event) => event.source === 'api-gateway' && event.type === type && Date.parse(String(event.lastSeenAt ?? event.occurredAt)) >= since)
-      return seen('SUSPICIOUS_ACCESS') && seen('RATE_LIMIT') ? true : undefined
-    }, 250)
+    await eventually(
+      'the probe and the rate limit listed as security events',
+      5_000,
+      async () => {
+        const { data } = await api.api.GET('/api/v1/compliance/security-events', { params: { query: { scope: 'system', limit: 500 } } })
+        const seen = (type: string) => ((data?.data ?? []) as Json[]).some((event) => event.source === 'api-gateway' && event.type === type && Date.parse(String(event.lastSeenAt ?? event.occurredAt)) >= since)
+        return seen('SUSPICIOUS_ACCESS') && seen('RATE_LIMIT') ? true : undefined
+      },
+      250,
+    )
   })
 })

@@ -61,7 +61,11 @@ async function assertExactlyOnce(connectionId: string, syncLogId: string, total:
   const [stats] = await stack.db.adminQuery<{ total: string; distinct_ids: string }>('select count(*) as total, count(distinct external_id) as distinct_ids from integration.records where connection_id = $1', [connectionId])
   assert.deepEqual(stats, { total: String(total), distinct_ids: String(total) })
   const runs = await stack.db.adminQuery<{ id: string }>("select id from integration.sync_logs where connection_id = $1 and kind = 'pull'", [connectionId])
-  assert.deepEqual(runs.map((row) => row.id), [syncLogId], 'one run for the one request')
+  assert.deepEqual(
+    runs.map((row) => row.id),
+    [syncLogId],
+    'one run for the one request',
+  )
 }
 
 describe('reliability across processes', () => {
@@ -84,13 +88,21 @@ describe('reliability across processes', () => {
       })
 
       await deleteRedisPrefix(stack.redisPrefix)
-      assert.ok((await Promise.all(runs.map(syncLog))).some((log) => log.status === 'queued'), 'some runs were still waiting')
+      assert.ok(
+        (await Promise.all(runs.map(syncLog))).some((log) => log.status === 'queued'),
+        'some runs were still waiting',
+      )
 
       for (const id of runs) {
-        await eventually(`run ${id} to finish`, 120_000, async () => {
-          const log = await syncLog(id)
-          return ['succeeded', 'partial', 'failed', 'cancelled'].includes(log.status as string) ? log : undefined
-        }, 250)
+        await eventually(
+          `run ${id} to finish`,
+          120_000,
+          async () => {
+            const log = await syncLog(id)
+            return ['succeeded', 'partial', 'failed', 'cancelled'].includes(log.status as string) ? log : undefined
+          },
+          250,
+        )
       }
       for (const [i, connection] of connections.entries()) await assertExactlyOnce(connection.connectionId, runs[i] as string, TOTAL)
       assert.ok((await scheduledRuns()) >= schedulesBefore, 'the schedules are back')

@@ -72,22 +72,26 @@ async function anonymousBadTokens(): Promise<number> {
 }
 
 describe('security events across processes', () => {
-  scenario('a refusal at each of the four services is listed within 5 s, and again after two minutes of idleness', async () => {
-    const first = await allListed(await refuseEverywhere())
-    for (const event of first) assert.equal(event.tenantId, stack.tenantId, 'a refusal of a signed-in user is its tenant event')
+  scenario(
+    'a refusal at each of the four services is listed within 5 s, and again after two minutes of idleness',
+    async () => {
+      const first = await allListed(await refuseEverywhere())
+      for (const event of first) assert.equal(event.tenantId, stack.tenantId, 'a refusal of a signed-in user is its tenant event')
 
-    const badToken = await as(BAD_TOKEN).GET('/api/v1/venues')
-    assert.equal(badToken.response.status, 401)
-    await eventually('the anonymous refusal listed for the operator', DEADLINE_MS, async () => ((await anonymousBadTokens()) >= 1 ? true : undefined))
+      const badToken = await as(BAD_TOKEN).GET('/api/v1/venues')
+      assert.equal(badToken.response.status, 401)
+      await eventually('the anonymous refusal listed for the operator', DEADLINE_MS, async () => ((await anonymousBadTokens()) >= 1 ? true : undefined))
 
-    // Nothing happens for a while: every timer ticks with nothing to send.
-    await sleep(IDLE_MS)
+      // Nothing happens for a while: every timer ticks with nothing to send.
+      await sleep(IDLE_MS)
 
-    await allListed(await refuseEverywhere())
-    const before = await anonymousBadTokens()
-    await as(BAD_TOKEN).GET('/api/v1/venues')
-    await eventually('the second anonymous refusal counted', DEADLINE_MS, async () => ((await anonymousBadTokens()) === before + 1 ? true : undefined))
-  }, { timeout: IDLE_MS + 120_000 })
+      await allListed(await refuseEverywhere())
+      const before = await anonymousBadTokens()
+      await as(BAD_TOKEN).GET('/api/v1/venues')
+      await eventually('the second anonymous refusal counted', DEADLINE_MS, async () => ((await anonymousBadTokens()) === before + 1 ? true : undefined))
+    },
+    { timeout: IDLE_MS + 120_000 },
+  )
 
   scenario('a flood of 200 bad tokens at the gateway is stored as a handful of events counting 200', async () => {
     const rows = async () => (await listed({ scope: 'system' })).filter((e) => e.source === 'api-gateway' && e.code === 'AUTH_TOKEN_INVALID')

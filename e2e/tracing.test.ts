@@ -42,8 +42,14 @@ function missingFrom(spans: ReceivedSpan[], expected: { queue: string; operation
   return [
     ...has('the gateway server span as the root', (span) => span.service === 'api-gateway' && span.kind === SERVER && span.parentSpanId === undefined),
     ...has('an integration-service server span', (span) => span.service === 'integration-service' && span.kind === SERVER),
-    ...has(`the worker's ${expected.queue} job span`, (span) => span.service === 'integration-worker' && span.kind === CONSUMER && span.attributes['messaging.destination.name'] === expected.queue && span.attributes['job.outcome'] === 'succeeded' && span.attributes['job.attempt'] === 1),
-    ...has(`the worker's provider call (${expected.operation})`, (span) => span.service === 'integration-worker' && span.attributes['provider.name'] === 'stripe' && span.attributes['provider.operation'] === expected.operation && span.attributes['provider.outcome'] === 'ok'),
+    ...has(
+      `the worker's ${expected.queue} job span`,
+      (span) => span.service === 'integration-worker' && span.kind === CONSUMER && span.attributes['messaging.destination.name'] === expected.queue && span.attributes['job.outcome'] === 'succeeded' && span.attributes['job.attempt'] === 1,
+    ),
+    ...has(
+      `the worker's provider call (${expected.operation})`,
+      (span) => span.service === 'integration-worker' && span.attributes['provider.name'] === 'stripe' && span.attributes['provider.operation'] === expected.operation && span.attributes['provider.outcome'] === 'ok',
+    ),
     ...has("the provider SDK's HTTP request", (span) => span.service === 'integration-worker' && span.name.startsWith('GET') && String(span.attributes['url.full'] ?? span.attributes['url.path'] ?? '').includes('/v1/customers')),
     ...has('the record write', (span) => span.service === 'integration-worker' && /insert into integration\.records/i.test(String(span.attributes['db.query.text'] ?? span.attributes['db.statement'] ?? ''))),
     ...(orphans(spans).length ? [`no orphans (orphans: ${describeSpans(orphans(spans))})`] : []),
@@ -53,16 +59,21 @@ function missingFrom(spans: ReceivedSpan[], expected: { queue: string; operation
 async function completeTrace(traceId: () => string | undefined, expected: { queue: string; operation: string }): Promise<ReceivedSpan[]> {
   let last: string[] = []
   try {
-    return await eventually('a complete trace', SPANS_DEADLINE_MS, async () => {
-      const id = traceId()
-      if (!id) {
-        last = ['the trace itself']
-        return undefined
-      }
-      const spans = traceOf(id)
-      last = missingFrom(spans, expected)
-      return last.length === 0 ? spans : undefined
-    }, 200)
+    return await eventually(
+      'a complete trace',
+      SPANS_DEADLINE_MS,
+      async () => {
+        const id = traceId()
+        if (!id) {
+          last = ['the trace itself']
+          return undefined
+        }
+        const spans = traceOf(id)
+        last = missingFrom(spans, expected)
+        return last.length === 0 ? spans : undefined
+      },
+      200,
+    )
   } catch (error) {
     const id = traceId()
     throw new Error(`${(error as Error).message}; missing: ${last.join('; ')}\n${id ? describeSpans(traceOf(id)) : ''}`)
@@ -80,7 +91,7 @@ function assertNothingForbidden(): void {
 describe('tracing across processes', () => {
   let stripe: { venueId: string; connectionId: string; accountId: string } | undefined
 
-  scenario('a sync request is one trace from the gateway to the worker\'s provider calls and record writes, with no orphan spans', async () => {
+  scenario("a sync request is one trace from the gateway to the worker's provider calls and record writes, with no orphan spans", async () => {
     const venueId = await api.createVenue('E2E Tracing Hall')
     const { connectionId, accountId, apiKey } = await api.connectStripe(venueId)
     stripe = { venueId, connectionId, accountId }
@@ -98,18 +109,24 @@ describe('tracing across processes', () => {
     const spans = await completeTrace(() => traceId, { queue: 'integration-high', operation: 'list customer' })
     // The request id and the trace find each other: the gateway's span carries the request id.
     const requestId = enqueued.response.headers.get('x-request-id')
-    assert.ok(spans.some((span) => span.service === 'api-gateway' && span.attributes['http.request.id'] === requestId), 'the gateway span carries the request id')
+    assert.ok(
+      spans.some((span) => span.service === 'api-gateway' && span.attributes['http.request.id'] === requestId),
+      'the gateway span carries the request id',
+    )
     assert.equal(spans.filter((span) => span.parentSpanId === undefined).length, 1, 'one root')
 
     for (const record of await api.records(venueId, 'customer')) {
       const email = (record.data as Json).email
       if (typeof email === 'string' && email) forbidden.set(`the customer email ${email}`, email)
     }
-    assert.ok([...forbidden.keys()].some((what) => what.startsWith('the customer email')), 'the synced customers had emails to look for')
+    assert.ok(
+      [...forbidden.keys()].some((what) => what.startsWith('the customer email')),
+      'the synced customers had emails to look for',
+    )
     assertNothingForbidden()
   })
 
-  scenario('a signed webhook is one trace from the gateway to the worker\'s provider call and record write, with no orphan spans', async () => {
+  scenario("a signed webhook is one trace from the gateway to the worker's provider call and record write, with no orphan spans", async () => {
     assert.ok(stripe, 'the sync scenario connected Stripe')
     const { connectionId, accountId } = stripe
     const endpoint = ((await stack.sim('stripe', 'GET', '/_sim/webhooks')).endpoints as Json[]).find((candidate) => candidate.accountId === accountId)

@@ -68,7 +68,13 @@ console.log(`
   Console      ${gateway}/  (development sign-in: pick a persona)
   API docs     ${gateway}/docs
   Health       ${gateway}/health
-  Simulators   ${simulated ? Object.entries(sims).map(([name, port]) => `${name} :${port}`).join(', ') : 'off (PROVIDER_MODE=live)'}
+  Simulators   ${
+    simulated
+      ? Object.entries(sims)
+          .map(([name, port]) => `${name} :${port}`)
+          .join(', ')
+      : 'off (PROVIDER_MODE=live)'
+  }
 
   Demo tenant  ${tenantId}
   Demo token   (admin, valid 12 h)

@@ -22,7 +22,11 @@ if (process.argv.includes('--compare')) {
     process.exit(1)
   }
   const key = (object: K8sObject) => `${object.kind}/${object.metadata.name}`
-  const theirs = new Map(parseAllDocuments(kubectl.stdout).map((doc) => doc.toJS() as K8sObject).map((object) => [key(object), object]))
+  const theirs = new Map(
+    parseAllDocuments(kubectl.stdout)
+      .map((doc) => doc.toJS() as K8sObject)
+      .map((object) => [key(object), object]),
+  )
   const ours = new Map(objects.map((object) => [key(object), object]))
   const differing = [...new Set([...theirs.keys(), ...ours.keys()])].filter((name) => !isDeepStrictEqual(theirs.get(name), ours.get(name)))
   if (differing.length > 0) {

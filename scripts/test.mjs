@@ -23,7 +23,10 @@ function ensureDebianTools() {
   if (process.getuid?.() !== 0) fail(`${missing.map(([b]) => b).join(', ')} not found. Install them first: sudo apt-get install --no-install-recommends ${packages.join(' ')}`)
   step(`installing ${packages.join(', ')} (apt-get)`)
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  for (const args of [['update', '-qq'], ['install', '-y', '-qq', '--no-install-recommends', ...packages]]) {
+  for (const args of [
+    ['update', '-qq'],
+    ['install', '-y', '-qq', '--no-install-recommends', ...packages],
+  ]) {
     const result = spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env })
     if (result.status !== 0) fail(`apt-get ${args.join(' ')} failed (exit ${result.status ?? result.signal})`)
   }
@@ -74,6 +77,5 @@ const e2eStatus = run('system test files (e2e/)', e2eFiles, 1)
 const contractStatus =
   filter.length > 0
     ? 0
-    : run('OpenAPI lint (Spectral, Redocly)', ['scripts/contract/openapi-lint.ts'], 1) ||
-      run('fuzz run over the OpenAPI document (bounded budget)', ['scripts/contract/fuzz.ts'], 1, { FUZZ_BUDGET: process.env.FUZZ_BUDGET ?? 'ci' })
+    : run('OpenAPI lint (Spectral, Redocly)', ['scripts/contract/openapi-lint.ts'], 1) || run('fuzz run over the OpenAPI document (bounded budget)', ['scripts/contract/fuzz.ts'], 1, { FUZZ_BUDGET: process.env.FUZZ_BUDGET ?? 'ci' })
 process.exit(status || e2eStatus || contractStatus)

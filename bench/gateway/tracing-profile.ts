@@ -86,7 +86,11 @@ async function run() {
   const prof = (name: string) => ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`]
   const children = [
     startService('services/venue-service/src/server.ts', { ...common, ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }, prof('venue-service')),
-    startService('services/api-gateway/src/server.ts', { ...common, ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }, prof('api-gateway')),
+    startService(
+      'services/api-gateway/src/server.ts',
+      { ...common, ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' },
+      prof('api-gateway'),
+    ),
   ]
   let loadEnded = 0
   let stopped = 0

@@ -98,7 +98,13 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
       const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) })
       started.push({ venue, gateway: venue })
       await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
-      const gateway = startService('services/api-gateway/src/server.ts', { ...env, API_GATEWAY_PORT: String(port.gateway), VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' })
+      const gateway = startService('services/api-gateway/src/server.ts', {
+        ...env,
+        API_GATEWAY_PORT: String(port.gateway),
+        VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`,
+        RATE_LIMIT_USER_MAX: '1000000000',
+        MAX_IN_FLIGHT_PER_CLIENT: '1000',
+      })
       started[i] = { venue, gateway }
       await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
     }
@@ -156,11 +162,17 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
 export function printSummaries(title: string, summaries: Summary[], note = ''): void {
   const [base] = summaries
   if (!base) return
-  console.log(`\n${title}, ${CONNECTIONS} connections, ${base.rounds.length} rounds alternating; load average ${loadavg().map((n) => fmt(n, 1)).join(' ')}${note}`)
+  console.log(
+    `\n${title}, ${CONNECTIONS} connections, ${base.rounds.length} rounds alternating; load average ${loadavg()
+      .map((n) => fmt(n, 1))
+      .join(' ')}${note}`,
+  )
   for (const s of summaries) {
     const rps = s.rounds.map((r) => r.rps)
     const cost = (value: number, reference: number) => (s === base ? '' : ` (${value >= reference ? '+' : ''}${fmt(((value - reference) / reference) * 100, 1)} %)`)
-    console.log(`  ${s.label.padEnd(34)} ${fmt(s.rps).padStart(6)} req/s (runs ${range(rps)})  p99 ${fmt(s.p99, 1)} ms  CPU per request: gateway ${fmt(s.gatewayCpu)} µs${cost(s.gatewayCpu, base.gatewayCpu)}, venue-service ${fmt(s.venueCpu)} µs${cost(s.venueCpu, base.venueCpu)}`)
+    console.log(
+      `  ${s.label.padEnd(34)} ${fmt(s.rps).padStart(6)} req/s (runs ${range(rps)})  p99 ${fmt(s.p99, 1)} ms  CPU per request: gateway ${fmt(s.gatewayCpu)} µs${cost(s.gatewayCpu, base.gatewayCpu)}, venue-service ${fmt(s.venueCpu)} µs${cost(s.venueCpu, base.venueCpu)}`,
+    )
   }
 }
 

@@ -40,7 +40,17 @@ export async function run() {
             method: 'GET' as const,
             path,
             // A fresh timestamp and nonce per request, as a real caller sends.
-            ...(signed ? { setupRequest: (request: Request): Request => ({ ...request, headers: { ...(request.headers as Record<string, string> | undefined), ...(signRequest({ service: 'compliance-service', keyId: 'k1', secret: KEYS['compliance-service'].k1, method: 'GET', pathWithQuery: path }) as unknown as Record<string, string>) } }) } : {}),
+            ...(signed
+              ? {
+                  setupRequest: (request: Request): Request => ({
+                    ...request,
+                    headers: {
+                      ...(request.headers as Record<string, string> | undefined),
+                      ...(signRequest({ service: 'compliance-service', keyId: 'k1', secret: KEYS['compliance-service'].k1, method: 'GET', pathWithQuery: path }) as unknown as Record<string, string>),
+                    },
+                  }),
+                }
+              : {}),
           },
         ],
       }

@@ -40,7 +40,5 @@ export async function run(records = 10_000): Promise<ProviderBenchResult> {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const result = await run()
-  console.log(
-    `square ${result.entity}: ${result.records.toLocaleString('en-US')} records in ${result.seconds.toFixed(2)} s → ${Math.round(result.recordsPerSecond).toLocaleString('en-US')} records/s`,
-  )
+  console.log(`square ${result.entity}: ${result.records.toLocaleString('en-US')} records in ${result.seconds.toFixed(2)} s → ${Math.round(result.recordsPerSecond).toLocaleString('en-US')} records/s`)
 }

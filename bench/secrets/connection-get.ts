@@ -37,7 +37,13 @@ export async function run() {
   }
   const children = [
     startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
-    startService('services/integration-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), INTEGRATION_SERVICE_PORT: String(integrationPort), ENCRYPTION_KEYS: generateKeyRingJson([1]), STRIPE_API_BASE: simUrl }),
+    startService('services/integration-service/src/server.ts', {
+      ...common,
+      DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
+      INTEGRATION_SERVICE_PORT: String(integrationPort),
+      ENCRYPTION_KEYS: generateKeyRingJson([1]),
+      STRIPE_API_BASE: simUrl,
+    }),
     startService('services/api-gateway/src/server.ts', { ...common, API_GATEWAY_PORT: String(gatewayPort), RATE_LIMIT_USER_MAX: '1000000000' }),
   ]
   try {
@@ -46,7 +52,11 @@ export async function run() {
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
     const gateway = `http://127.0.0.1:${gatewayPort}`
     const venue = (await (await fetch(`${gateway}/api/v1/venues`, { method: 'POST', headers, body: JSON.stringify({ name: 'Bench Arena', timezone: 'UTC', currency: 'USD' }) })).json()) as { id: string }
-    const created = await fetch(`${gateway}/api/v1/integrations/connections`, { method: 'POST', headers, body: JSON.stringify({ venueId: venue.id, provider: 'stripe', credentials: { apiKey: `sk_test_${randomUUID().replaceAll('-', '')}` } }) })
+    const created = await fetch(`${gateway}/api/v1/integrations/connections`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ venueId: venue.id, provider: 'stripe', credentials: { apiKey: `sk_test_${randomUUID().replaceAll('-', '')}` } }),
+    })
     const connection = (await created.json()) as { id: string }
     if (created.status !== 201) throw new Error(`connection not created: ${JSON.stringify(connection)}`)
     const url = `${gateway}/api/v1/integrations/connections/${connection.id}`

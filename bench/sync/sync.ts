@@ -138,7 +138,12 @@ export async function run(options: { records?: number; stripeBudget?: string; lo
     const syncLogId = jobs[0]?.syncLogId as string
     let lastReport = 0
     for (;;) {
-      const row = (await db.adminQuery<{ status: string; records_fetched: number; created_at: Date; finished_at: Date | null; error_code: string | null }>('select status, records_fetched, created_at, finished_at, error_code from integration.sync_logs where id = $1', [syncLogId]))[0]
+      const row = (
+        await db.adminQuery<{ status: string; records_fetched: number; created_at: Date; finished_at: Date | null; error_code: string | null }>(
+          'select status, records_fetched, created_at, finished_at, error_code from integration.sync_logs where id = $1',
+          [syncLogId],
+        )
+      )[0]
       if (row && ['succeeded', 'partial', 'failed', 'cancelled'].includes(row.status)) {
         if (row.status !== 'succeeded') throw new Error(`${label} run ended ${row.status} (${String(row.error_code)})`)
         const wallSeconds = ((row.finished_at as Date).getTime() - row.created_at.getTime()) / 1000

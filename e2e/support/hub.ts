@@ -23,12 +23,17 @@ const SERVICE_PREFIXES = ['/api/v1/venues', '/api/v1/integrations/', '/api/v1/co
  * service, so this waits for one that has all three.
  */
 export function servedDocument(stack: E2EStack): Promise<OpenApiDocument> {
-  return eventually('the gateway serves a document of all three services', 180_000, async () => {
-    const response = await fetch(`${stack.gateway}/openapi.json`, { signal: AbortSignal.timeout(30_000) })
-    if (response.status !== 200) return undefined
-    const document = (await response.json()) as OpenApiDocument
-    return SERVICE_PREFIXES.every((prefix) => Object.keys(document.paths).some((path) => path.startsWith(prefix))) ? document : undefined
-  }, 1_000)
+  return eventually(
+    'the gateway serves a document of all three services',
+    180_000,
+    async () => {
+      const response = await fetch(`${stack.gateway}/openapi.json`, { signal: AbortSignal.timeout(30_000) })
+      if (response.status !== 200) return undefined
+      const document = (await response.json()) as OpenApiDocument
+      return SERVICE_PREFIXES.every((prefix) => Object.keys(document.paths).some((path) => path.startsWith(prefix))) ? document : undefined
+    },
+    1_000,
+  )
 }
 
 /** One checker per stack: the document is fetched once and its validators compiled once. */
@@ -113,10 +118,15 @@ export function hub(stack: E2EStack) {
     },
     /** Waits for the run to end and returns its sync log. */
     async finishedSync(connectionId: string, syncLogId: string, timeoutMs: number): Promise<Json> {
-      return eventually(`sync ${syncLogId} finished`, timeoutMs, async () => {
-        const log = await this.syncLog(connectionId, syncLogId)
-        return log && TERMINAL_SYNC_STATUSES.includes(log.status as string) ? log : undefined
-      }, 250)
+      return eventually(
+        `sync ${syncLogId} finished`,
+        timeoutMs,
+        async () => {
+          const log = await this.syncLog(connectionId, syncLogId)
+          return log && TERMINAL_SYNC_STATUSES.includes(log.status as string) ? log : undefined
+        },
+        250,
+      )
     },
     /** Every record of the venue for one entity, read through the changed-since feed. */
     async records(venueId: string, entity: string): Promise<Json[]> {

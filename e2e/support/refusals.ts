@@ -66,6 +66,11 @@ export async function refusalsListed(stack: E2EStack, refusals: TenantRefusal[])
   const events = await securityEvents(stack)
   const found = refusals.map((refusal) => events.filter((event) => event.source === refusal.source && event.code === refusal.code && event.actor === refusal.actor))
   if (found.some((matches) => matches.length === 0)) return undefined
-  for (const matches of found) assert.deepEqual(matches.map((event) => event.count), [1], `one event counting one refusal: ${JSON.stringify(matches)}`)
+  for (const matches of found)
+    assert.deepEqual(
+      matches.map((event) => event.count),
+      [1],
+      `one event counting one refusal: ${JSON.stringify(matches)}`,
+    )
   return found.flat()
 }

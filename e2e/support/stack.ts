@@ -141,7 +141,8 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
     throw error
   }
 
-  const token: E2EStack['token'] = (claims) => mintDevToken({ ...jwt, tenantId: claims.tenantId ?? tenantId, roles: claims.roles, ...(claims.venueIds ? { venueIds: claims.venueIds } : {}), sub: claims.sub ?? `e2e-${claims.roles.join('-')}`, expiresIn: 3600 })
+  const token: E2EStack['token'] = (claims) =>
+    mintDevToken({ ...jwt, tenantId: claims.tenantId ?? tenantId, roles: claims.roles, ...(claims.venueIds ? { venueIds: claims.venueIds } : {}), sub: claims.sub ?? `e2e-${claims.roles.join('-')}`, expiresIn: 3600 })
   const adminToken = token({ roles: ['admin'], sub: 'e2e-admin' })
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`
   const serviceUrl: E2EStack['serviceUrl'] = (service) => `http://127.0.0.1:${{ 'venue-service': ports.venue, 'integration-service': ports.integration, 'compliance-service': ports.compliance }[service]}`
@@ -183,7 +184,12 @@ export async function startStack(options: E2EOptions = {}): Promise<E2EStack> {
       const spec = processes.specs.find((candidate) => candidate.name === 'integration-worker')
       if (!spec) throw new Error('the stack has no integration-worker')
       const port = await freePort()
-      const extra = new Stack([{ ...spec, env: { ...spec.env, INTEGRATION_WORKER_PORT: String(port) }, readyUrl: `http://127.0.0.1:${port}/ready` }], env, { output: { kind: 'files', dir: join(logDir, `extra-worker-${port}`) }, cwd: logDir, exitWithParent: true, readyTimeoutMs: 120_000 })
+      const extra = new Stack([{ ...spec, env: { ...spec.env, INTEGRATION_WORKER_PORT: String(port) }, readyUrl: `http://127.0.0.1:${port}/ready` }], env, {
+        output: { kind: 'files', dir: join(logDir, `extra-worker-${port}`) },
+        cwd: logDir,
+        exitWithParent: true,
+        readyTimeoutMs: 120_000,
+      })
       process.once('exit', () => extra.killAllNow())
       await extra.start()
       return extra

@@ -127,7 +127,11 @@ const staticSegments = (url: string): string[] => url.split('/').filter((segment
 /** A route file `src/routes/a/b/c.ts` (or `c/index.ts`) must be a prefix of its URLs' static segments. */
 export function routeViolations(routes: Array<{ method: string; url: string; file: string | null }>): string[] {
   const files = [...new Set(routes.flatMap((route) => (route.file ? [route.file] : [])))]
-  const segmentsOf = (file: string) => file.replace(/\.ts$/, '').split('/').filter((segment, index, all) => !(segment === 'index' && index === all.length - 1))
+  const segmentsOf = (file: string) =>
+    file
+      .replace(/\.ts$/, '')
+      .split('/')
+      .filter((segment, index, all) => !(segment === 'index' && index === all.length - 1))
   const startsWith = (url: string, file: string) => {
     const path = staticSegments(url)
     return segmentsOf(file).every((segment, index) => path[index] === segment)
@@ -157,8 +161,20 @@ test('the checks fail on a misplaced query and a misplaced route', () => {
   const violations = tableViolations(tableUses(files, spec), owners, 'services/integration-service/src/db/schema.ts', spec.constant)
   assert.equal(violations.length, 4, violations.join('\n'))
   assert.deepEqual(routeViolations([{ method: 'GET', url: '/api/v1/integrations/records', file: 'api/v1/integrations/sync/index.ts' }]).length, 1)
-  assert.deepEqual(routeViolations([{ method: 'GET', url: '/api/v1/integrations/elsewhere', file: null }, { method: 'GET', url: '/api/v1/integrations/records', file: 'api/v1/integrations/records.ts' }]).length, 1)
-  assert.deepEqual(routeViolations([{ method: 'GET', url: '/api/v1/venues/:id/members/:userId', file: 'api/v1/venues/members.ts' }, { method: 'GET', url: '/api/v1/venues/:id', file: 'api/v1/venues/index.ts' }]), [])
+  assert.deepEqual(
+    routeViolations([
+      { method: 'GET', url: '/api/v1/integrations/elsewhere', file: null },
+      { method: 'GET', url: '/api/v1/integrations/records', file: 'api/v1/integrations/records.ts' },
+    ]).length,
+    1,
+  )
+  assert.deepEqual(
+    routeViolations([
+      { method: 'GET', url: '/api/v1/venues/:id/members/:userId', file: 'api/v1/venues/members.ts' },
+      { method: 'GET', url: '/api/v1/venues/:id', file: 'api/v1/venues/index.ts' },
+    ]),
+    [],
+  )
 })
 
 test('every table is on the map, and its SQL lives in its owner file', () => {
@@ -210,11 +226,14 @@ test('each route file sits at the path of the URLs it registers', async () => {
     {
       service: 'integration-service',
       register: (app) =>
-        app.register(integrationService, { config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), VENUE_SERVICE_URL: nowhere, COMPLIANCE_SERVICE_URL: nowhere }) }),
+        app.register(integrationService, {
+          config: loadIntegrationConfig({ ...common, DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole), ENCRYPTION_KEYS: generateKeyRingJson([1]), VENUE_SERVICE_URL: nowhere, COMPLIANCE_SERVICE_URL: nowhere }),
+        }),
     },
     {
       service: 'compliance-service',
-      register: (app) => app.register(complianceService, { config: loadComplianceConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false', INTEGRATION_SERVICE_URL: nowhere, VENUE_SERVICE_URL: nowhere }) }),
+      register: (app) =>
+        app.register(complianceService, { config: loadComplianceConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), SYNC_LOG_CONSUMER: 'false', INTEGRATION_SERVICE_URL: nowhere, VENUE_SERVICE_URL: nowhere }) }),
     },
   ]
   // The route file is the one on the stack when the route is added (tsx keeps .ts paths).
@@ -233,7 +252,10 @@ test('each route file sits at the path of the URLs it registers', async () => {
       })
       await register(app)
       await app.ready()
-      assert.ok(routes.some((route) => route.file !== null), `${service}: no route was traced to a route file`)
+      assert.ok(
+        routes.some((route) => route.file !== null),
+        `${service}: no route was traced to a route file`,
+      )
       problems.push(...routeViolations(routes).map((problem) => `${service}: ${problem}`))
     }
   } finally {

@@ -44,7 +44,11 @@ function environmentOf(service: ComposeService): Record<string, string> {
 function withoutDraft4Ids(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withoutDraft4Ids)
   if (!node || typeof node !== 'object') return node
-  return Object.fromEntries(Object.entries(node).filter(([key, value]) => !(key === 'id' && typeof value === 'string')).map(([key, value]) => [key, withoutDraft4Ids(value)]))
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([key, value]) => !(key === 'id' && typeof value === 'string'))
+      .map(([key, value]) => [key, withoutDraft4Ids(value)]),
+  )
 }
 
 const APP_CONFIG: Record<string, (env: NodeJS.ProcessEnv) => unknown> = {
@@ -77,7 +81,10 @@ test('every app service of docker-compose.yml starts: its environment passes its
   for (const [name, load] of Object.entries(APP_CONFIG)) {
     const service = compose.services[name]
     assert.ok(service, `docker-compose.yml has no ${name}`)
-    assert.doesNotThrow(() => load(environmentOf(service)), (error: Error) => `${name}: ${error.message}`)
+    assert.doesNotThrow(
+      () => load(environmentOf(service)),
+      (error: Error) => `${name}: ${error.message}`,
+    )
   }
 })
 

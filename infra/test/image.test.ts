@@ -25,7 +25,9 @@ test('the runtime stage runs compiled JavaScript with production dependencies, a
   assert.match(cmd, /^"node", "[^"]+\.js"$/, `CMD ${cmd}`)
   const [uid, gid] = (/^USER (\d+):(\d+)$/m.exec(runtime) ?? []).slice(1).map(Number)
   assert.ok(uid && uid > 0 && gid && gid > 0, 'USER must be numeric uid:gid, not root')
-  const deployments = render(join(ROOT, 'infra', 'k8s', 'overlays', 'production')).filter((o: K8sObject) => o.kind === 'Deployment') as Array<K8sObject & { spec: { template: { spec: { securityContext?: { runAsUser?: number; runAsGroup?: number } } } } }>
+  const deployments = render(join(ROOT, 'infra', 'k8s', 'overlays', 'production')).filter((o: K8sObject) => o.kind === 'Deployment') as Array<
+    K8sObject & { spec: { template: { spec: { securityContext?: { runAsUser?: number; runAsGroup?: number } } } } }
+  >
   for (const deployment of deployments) {
     assert.equal(deployment.spec.template.spec.securityContext?.runAsUser, uid, `${deployment.metadata.name} runs as another user than the image`)
     assert.equal(deployment.spec.template.spec.securityContext?.runAsGroup, gid)

@@ -22,7 +22,13 @@ const migrations = Object.fromEntries(OVERLAYS.map((overlay) => [overlay, render
 const everything = (): Array<[string, K8sObject]> => OVERLAYS.flatMap((overlay) => [...rendered[overlay], ...migrations[overlay]].map((object) => [overlay, object] as [string, K8sObject]))
 
 // ---- shapes of what we read (the objects are validated against the real schema below) ----------
-interface Probe { httpGet?: { path: string; port: number | string }; tcpSocket?: unknown; timeoutSeconds?: number; periodSeconds?: number; failureThreshold?: number }
+interface Probe {
+  httpGet?: { path: string; port: number | string }
+  tcpSocket?: unknown
+  timeoutSeconds?: number
+  periodSeconds?: number
+  failureThreshold?: number
+}
 interface Container {
   name: string
   image: string
@@ -33,7 +39,15 @@ interface Container {
   livenessProbe?: Probe
   readinessProbe?: Probe
   lifecycle?: { preStop?: { exec?: { command: string[] }; sleep?: { seconds: number } } }
-  securityContext?: { allowPrivilegeEscalation?: boolean; readOnlyRootFilesystem?: boolean; privileged?: boolean; runAsNonRoot?: boolean; runAsUser?: number; capabilities?: { drop?: string[]; add?: string[] }; seccompProfile?: { type: string } }
+  securityContext?: {
+    allowPrivilegeEscalation?: boolean
+    readOnlyRootFilesystem?: boolean
+    privileged?: boolean
+    runAsNonRoot?: boolean
+    runAsUser?: number
+    capabilities?: { drop?: string[]; add?: string[] }
+    seccompProfile?: { type: string }
+  }
   volumeMounts?: Array<{ name: string; mountPath: string }>
   ports?: Array<{ containerPort: number; hostPort?: number }>
 }
@@ -82,14 +96,20 @@ function strictFieldErrors(objects: K8sObject[]): string[] {
   return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
     const where = diagnostic.file && diagnostic.start !== undefined ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line : -1
     const source = readFileSync(file, 'utf8').split('\n')
-    const owner = source.slice(0, where + 1).reverse().find((line) => line.startsWith('// '))
+    const owner = source
+      .slice(0, where + 1)
+      .reverse()
+      .find((line) => line.startsWith('// '))
     return `${owner?.slice(3) ?? '?'}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ')}`
   })
 }
 
 test('every rendered object passes the Kubernetes schema (types, required fields, enums)', async () => {
   for (const [overlay, object] of everything()) {
-    await assert.doesNotReject(() => validateSchema(object), (error: Error) => `${overlay} ${object.kind}/${object.metadata.name}: ${error.message}`)
+    await assert.doesNotReject(
+      () => validateSchema(object),
+      (error: Error) => `${overlay} ${object.kind}/${object.metadata.name}: ${error.message}`,
+    )
   }
 })
 
@@ -141,14 +161,19 @@ test('every pod and the migration Job pass Pod Security "restricted", and the na
     assert.deepEqual(restrictedViolations(pod), [], where)
     // Beyond the standard: the hardening the deploy guide promises.
     assert.equal(pod.automountServiceAccountToken, false, `${where}: mounts a service-account token`)
-    assert.ok(Number.isInteger(pod.securityContext?.runAsUser) && (pod.securityContext?.runAsUser ?? 0) > 0 && Number.isInteger(pod.securityContext?.runAsGroup), `${where}: numeric runAsUser/runAsGroup needed (the kubelet cannot verify a user name)`)
+    assert.ok(
+      Number.isInteger(pod.securityContext?.runAsUser) && (pod.securityContext?.runAsUser ?? 0) > 0 && Number.isInteger(pod.securityContext?.runAsGroup),
+      `${where}: numeric runAsUser/runAsGroup needed (the kubelet cannot verify a user name)`,
+    )
     for (const container of pod.containers) {
       assert.equal(container.securityContext?.readOnlyRootFilesystem, true, `${where}: root filesystem is writable`)
     }
   }
   assert.ok(pods >= 10, `only ${pods} pods rendered`)
   // The rules reject what they should.
-  assert.ok(restrictedViolations({ containers: [{ name: 'x', image: 'x', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }], securityContext: { runAsNonRoot: true } }).some((p) => p.includes('seccomp')))
+  assert.ok(
+    restrictedViolations({ containers: [{ name: 'x', image: 'x', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } }], securityContext: { runAsNonRoot: true } }).some((p) => p.includes('seccomp')),
+  )
   for (const overlay of OVERLAYS) {
     const namespace = rendered[overlay].find((object) => object.kind === 'Namespace')
     assert.equal(namespace?.metadata.labels?.['pod-security.kubernetes.io/enforce'], 'restricted', `${overlay}: namespace does not enforce restricted`)
@@ -158,7 +183,7 @@ test('every pod and the migration Job pass Pod Security "restricted", and the na
 
 // ---- rollouts ---------------------------------------------------------------------------------------
 function imageTag(image: string): string {
-  return image.includes('@') ? image.split('@')[1] ?? '' : image.split(':')[1] ?? ''
+  return image.includes('@') ? (image.split('@')[1] ?? '') : (image.split(':')[1] ?? '')
 }
 
 test('rollouts: immutable images, no replicas under an autoscaler, probes, drain and spread', () => {
@@ -213,7 +238,10 @@ test('migrations: one uniquely named Job per release, same image as the release,
     const jobImage = spec.template.spec.containers[0]?.image ?? ''
     const appImage = (rendered[overlay].find((o) => o.metadata.name === 'venue-service' && o.kind === 'Deployment') as Workload).spec.template.spec.containers[0]?.image
     assert.equal(jobImage, appImage, `${overlay}: the migration Job runs another image than the release`)
-    const suffix = `-${imageTag(jobImage).replace(/^sha256:/, '').slice(0, 20).replace(/[^a-z0-9]+/g, '-')}`
+    const suffix = `-${imageTag(jobImage)
+      .replace(/^sha256:/, '')
+      .slice(0, 20)
+      .replace(/[^a-z0-9]+/g, '-')}`
     assert.equal(job?.metadata.name, `venue-hub-migrate${suffix}`, `${overlay}: the Job's name does not carry the release (${suffix})`)
     assert.deepEqual(spec.template.spec.containers[0]?.command, ['node', 'scripts/migrate.js'])
   }
@@ -234,7 +262,10 @@ test('least privilege: one Secret per service, the gateway without keys or datab
       const pod = podSpecOf(object)
       if (!pod) continue
       for (const container of pod.containers) {
-        const secrets = [...(container.envFrom ?? []).flatMap((source) => (source.secretRef ? [source.secretRef.name] : [])), ...(container.env ?? []).flatMap((variable) => (variable.valueFrom?.secretKeyRef ? [variable.valueFrom.secretKeyRef.name] : []))]
+        const secrets = [
+          ...(container.envFrom ?? []).flatMap((source) => (source.secretRef ? [source.secretRef.name] : [])),
+          ...(container.env ?? []).flatMap((variable) => (variable.valueFrom?.secretKeyRef ? [variable.valueFrom.secretKeyRef.name] : [])),
+        ]
         assert.ok(new Set(secrets).size <= 1, `${overlay} ${object.metadata.name} reads several Secrets: ${secrets.join(', ')}`)
         const service = container.command?.[1]?.split('/')[1] ?? object.metadata.name
         for (const secret of secrets) owners.set(secret, new Set([...(owners.get(secret) ?? []), service]))
@@ -258,7 +289,9 @@ test('least privilege: one Secret per service, the gateway without keys or datab
 
 test('network: default deny, DNS, each service reachable only from its callers, TLS at the edge', () => {
   for (const overlay of OVERLAYS) {
-    const policies = rendered[overlay].filter((o) => o.kind === 'NetworkPolicy') as Array<K8sObject & { spec: { podSelector: { matchLabels?: Record<string, string> }; policyTypes: string[]; ingress?: Array<{ from?: Array<{ podSelector?: { matchLabels?: Record<string, string> } }> }> } }>
+    const policies = rendered[overlay].filter((o) => o.kind === 'NetworkPolicy') as Array<
+      K8sObject & { spec: { podSelector: { matchLabels?: Record<string, string> }; policyTypes: string[]; ingress?: Array<{ from?: Array<{ podSelector?: { matchLabels?: Record<string, string> } }> }> } }
+    >
     const deny = policies.find((p) => p.metadata.name === 'default-deny')
     assert.deepEqual(deny?.spec.podSelector, {})
     assert.deepEqual(deny?.spec.policyTypes, ['Ingress', 'Egress'])
@@ -304,7 +337,7 @@ function secretValues(name: string, development: boolean): Record<string, string
   return development ? { ...out, JWT_SECRET: 'dev-only-'.padEnd(48, 'x') } : out
 }
 
-test('each process\'s config loads from its ConfigMaps, env and Secret keys, in every overlay', () => {
+test("each process's config loads from its ConfigMaps, env and Secret keys, in every overlay", () => {
   for (const overlay of OVERLAYS) {
     const configMaps = new Map(rendered[overlay].filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o as { data?: Record<string, string> }).data ?? {}]))
     let checked = 0
@@ -319,7 +352,10 @@ test('each process\'s config loads from its ConfigMaps, env and Secret keys, in 
       const development = env.NODE_ENV !== 'production'
       for (const source of container.envFrom ?? []) if (source.secretRef) Object.assign(env, secretValues(source.secretRef.name, development))
       for (const variable of container.env ?? []) if (variable.value !== undefined) env[variable.name] = variable.value
-      assert.doesNotThrow(() => loader(env), (error: Error) => `${overlay} ${object.metadata.name}: ${error.message}`)
+      assert.doesNotThrow(
+        () => loader(env),
+        (error: Error) => `${overlay} ${object.metadata.name}: ${error.message}`,
+      )
       checked++
     }
     assert.equal(checked, 6, `${overlay}: expected six service processes`)
@@ -334,7 +370,7 @@ test('each process\'s config loads from its ConfigMaps, env and Secret keys, in 
 /** The connection budget the README's Capacity section sizes Postgres for. */
 const POSTGRES_CONNECTION_BUDGET = 220
 
-test('capacity: connections at the autoscalers\' maxima fit the documented Postgres budget; the worker scales on queue depth', () => {
+test("capacity: connections at the autoscalers' maxima fit the documented Postgres budget; the worker scales on queue depth", () => {
   const objects = rendered.production
   let total = 0
   for (const object of objects.filter((o) => o.kind === 'Deployment')) {

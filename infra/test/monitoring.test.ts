@@ -73,8 +73,7 @@ test('every metric an alert reads is exported by the code', () => {
   const code = sourceText(join(ROOT, 'services')) + sourceText(join(ROOT, 'packages'))
   // Names built from a template, e.g. `${opts.kind}_relay_failures_total` with kind 'audit'.
   const templated = [...code.matchAll(/\$\{[^}]+\}(_[a-z0-9_]+)`/g)].map(([, suffix]) => suffix ?? '')
-  const exported = (metric: string) =>
-    code.includes(`'${metric}'`) || templated.some((suffix) => metric.endsWith(suffix) && code.includes(`'${metric.slice(0, -suffix.length)}'`))
+  const exported = (metric: string) => code.includes(`'${metric}'`) || templated.some((suffix) => metric.endsWith(suffix) && code.includes(`'${metric.slice(0, -suffix.length)}'`))
   const functions = new Set(['sum', 'max', 'min', 'rate', 'increase', 'absent', 'histogram_quantile', 'by', 'and', 'or', 'unless', 'on'])
   for (const rule of rules.groups.flatMap((group) => group.rules)) {
     const metrics = [...rule.expr.replace(/\{[^}]*\}|\[[^\]]*\]|"[^"]*"/g, ' ').matchAll(/[a-z_][a-z0-9_]*/g)].map(([name]) => name).filter((name) => !functions.has(name) && !/^(le|service|queue|provider)$/.test(name))

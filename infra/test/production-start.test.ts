@@ -119,7 +119,14 @@ test('the compiled services start with plain node, refuse readiness before migra
   const others = [
     start('integration-service', 'services/integration-service/src/server.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_SERVICE_PORT: String(integrationPort) }),
     start('integration-worker', 'services/integration-service/src/worker.js', { ...base, ...urls, ...encryption, DATABASE_URL: db('hub_integration'), INTEGRATION_WORKER_PORT: String(workerPort) }),
-    start('compliance-service', 'services/compliance-service/src/server.js', { ...base, ...urls, DATABASE_URL: db('hub_compliance'), COMPLIANCE_SERVICE_PORT: String(compliancePort), SYNC_LOG_CONSUMER: 'false', AUDIT_SIGNING_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 9).toString('base64') }) }),
+    start('compliance-service', 'services/compliance-service/src/server.js', {
+      ...base,
+      ...urls,
+      DATABASE_URL: db('hub_compliance'),
+      COMPLIANCE_SERVICE_PORT: String(compliancePort),
+      SYNC_LOG_CONSUMER: 'false',
+      AUDIT_SIGNING_KEYS: JSON.stringify({ 1: Buffer.alloc(32, 9).toString('base64') }),
+    }),
     start('api-gateway', 'services/api-gateway/src/server.js', { ...base, ...urls, API_GATEWAY_PORT: String(gatewayPort), TRUST_PROXY: 'loopback' }),
   ]
   running.push(...others)

@@ -161,7 +161,10 @@ function boundary(schema: Schema): fc.Arbitrary<unknown> {
   } else if (type === 'string') {
     values.push('', 'x'.repeat((schema.maxLength ?? 255) + 1), 'x'.repeat(100_000), '0000-01-01T00:00:00Z', '10000-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '00000000-0000-0000-0000-000000000000')
   } else if (type === 'array') {
-    values.push([], Array.from({ length: (schema.maxItems ?? 1000) + 1 }, () => 'x'))
+    values.push(
+      [],
+      Array.from({ length: (schema.maxItems ?? 1000) + 1 }, () => 'x'),
+    )
   } else values.push(null, {}, [])
   return fc.constantFrom(...values)
 }
@@ -318,7 +321,15 @@ test(`fuzzing the public API through the gateway from its OpenAPI document (${pr
       let response: { statusCode: number; headers: Record<string, string | string[] | undefined>; body: string }
       try {
         // The path goes out as generated (bad percent-encoding included), not re-encoded by a URL parser.
-        const answer = await getGlobalDispatcher().request({ origin: stack.gateway, path: fuzz.url, method: fuzz.op.method as 'GET', headers: fuzz.headers, ...(fuzz.payload !== undefined ? { body: fuzz.payload } : {}), headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS })
+        const answer = await getGlobalDispatcher().request({
+          origin: stack.gateway,
+          path: fuzz.url,
+          method: fuzz.op.method as 'GET',
+          headers: fuzz.headers,
+          ...(fuzz.payload !== undefined ? { body: fuzz.payload } : {}),
+          headersTimeout: ANSWER_TIMEOUT_MS,
+          bodyTimeout: ANSWER_TIMEOUT_MS,
+        })
         response = { statusCode: answer.statusCode, headers: answer.headers, body: await answer.body.text() }
       } catch (error) {
         figures.hangs++
@@ -366,6 +377,8 @@ test(`fuzzing the public API through the gateway from its OpenAPI document (${pr
     const ready = await fetch(url, { signal: AbortSignal.timeout(30_000) })
     assert.equal(ready.status, 200, `${url} after fuzzing: ${await ready.text()}`)
   }
-  console.log(`fuzz through the gateway: seed ${seed}, ${ops.length} operations, ${figures.requests} requests in ${seconds} s, by status ${JSON.stringify(figures.byStatus)}, 5xx ${figures.serverErrors}, no answer ${figures.hangs}, 4xx not problem+json ${figures.notProblem}, 2xx schema mismatches ${figures.schemaMismatches}`)
+  console.log(
+    `fuzz through the gateway: seed ${seed}, ${ops.length} operations, ${figures.requests} requests in ${seconds} s, by status ${JSON.stringify(figures.byStatus)}, 5xx ${figures.serverErrors}, no answer ${figures.hangs}, 4xx not problem+json ${figures.notProblem}, 2xx schema mismatches ${figures.schemaMismatches}`,
+  )
   assert.deepEqual(failures.slice(0, 25), [], `${failures.length} failures (replay with FUZZ_SEED=${seed})`)
 })

@@ -90,7 +90,15 @@ export function buildProcessSpecs(config: StackConfig): ProcessSpec[] {
     {
       name: 'integration-service',
       script: 'services/integration-service/src/server.ts',
-      env: { ...urls, ...providerBases, PUBLIC_URL: publicUrl, OAUTH_RETURN_URL: `${publicUrl}/oauth-complete`, OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '', DATABASE_URL: config.databaseUrlFor('hub_integration'), INTEGRATION_SERVICE_PORT: String(ports.integration) },
+      env: {
+        ...urls,
+        ...providerBases,
+        PUBLIC_URL: publicUrl,
+        OAUTH_RETURN_URL: `${publicUrl}/oauth-complete`,
+        OPERATOR_TENANT_IDS: config.operatorTenantIds ?? '',
+        DATABASE_URL: config.databaseUrlFor('hub_integration'),
+        INTEGRATION_SERVICE_PORT: String(ports.integration),
+      },
       readyUrl: `${urls.INTEGRATION_SERVICE_URL}/ready`,
     },
     {

@@ -41,7 +41,14 @@ function Nav({ session, path }: { session: Session; path: string }): JSX.Element
       </nav>
       <span class="who">
         <span data-testid="signed-in-as">{session.label}</span> <span class="muted">({session.roles.join(', ')})</span>
-        <button type="button" class="link" onClick={() => { signOut(); navigate('/sign-in') }}>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            signOut()
+            navigate('/sign-in')
+          }}
+        >
           Sign out
         </button>
       </span>
@@ -76,8 +83,18 @@ function App(): JSX.Element {
   }, [])
 
   if (path === '/oauth-complete') return <OAuthCompletePage />
-  if (settingsError) return <main id="main" class="narrow"><p role="alert">The console could not reach the hub: {settingsError}</p></main>
-  if (!settings) return <main id="main" class="narrow"><p role="status">Loading…</p></main>
+  if (settingsError)
+    return (
+      <main id="main" class="narrow">
+        <p role="alert">The console could not reach the hub: {settingsError}</p>
+      </main>
+    )
+  if (!settings)
+    return (
+      <main id="main" class="narrow">
+        <p role="status">Loading…</p>
+      </main>
+    )
   if (path === '/auth/callback' && settings.oidc) return <OidcCallbackPage settings={settings.oidc} />
   if (!session) {
     if (path !== '/sign-in') {

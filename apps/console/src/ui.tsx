@@ -80,7 +80,26 @@ export function useAction(): { busy: boolean; error: unknown; run: (action: () =
   return { busy, error, run, clear: () => setError(null) }
 }
 
-const STATUS_CLASS: Record<string, string> = { active: 'ok', success: 'ok', succeeded: 'ok', queued: 'warn', completed: 'ok', closed: 'ok', pending: 'warn', running: 'warn', waiting: 'warn', delayed: 'warn', partial: 'warn', half_open: 'warn', needs_reauth: 'bad', error: 'bad', failed: 'bad', open: 'bad', disconnected: 'muted', cancelled: 'muted' }
+const STATUS_CLASS: Record<string, string> = {
+  active: 'ok',
+  success: 'ok',
+  succeeded: 'ok',
+  queued: 'warn',
+  completed: 'ok',
+  closed: 'ok',
+  pending: 'warn',
+  running: 'warn',
+  waiting: 'warn',
+  delayed: 'warn',
+  partial: 'warn',
+  half_open: 'warn',
+  needs_reauth: 'bad',
+  error: 'bad',
+  failed: 'bad',
+  open: 'bad',
+  disconnected: 'muted',
+  cancelled: 'muted',
+}
 
 export function Badge({ status }: { status: string }): JSX.Element {
   return <span class={`badge ${STATUS_CLASS[status] ?? 'muted'}`}>{status.replace(/_/g, ' ')}</span>

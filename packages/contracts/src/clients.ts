@@ -5,20 +5,24 @@ import type { SecurityEventBatch } from './security-event.ts'
 import type { AuditEventBatch, AuditEventBatchResult } from './audit-event.ts'
 
 export interface SignedRequester {
-  request<T = unknown>(options: { method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; path: string; query?: Readonly<Record<string, string | number | boolean | null | undefined>>; body?: unknown; signal?: AbortSignal }): Promise<T>
+  request<T = unknown>(options: {
+    method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+    path: string
+    query?: Readonly<Record<string, string | number | boolean | null | undefined>>
+    body?: unknown
+    signal?: AbortSignal
+  }): Promise<T>
 }
 
 export function integrationClient(requester: SignedRequester) {
   return {
     venueSyncLogs: (venueId: string, query: { since?: string; limit?: number; cursor?: string } = {}, signal?: AbortSignal) =>
       requester.request<VenueSyncLogPage>({ method: 'GET', path: `/internal/sync-logs/venue/${encodeURIComponent(venueId)}`, query, ...(signal ? { signal } : {}) }),
-    syncLogFeed: (query: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) =>
-      requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
+    syncLogFeed: (query: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) => requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
     venueStatus: (venueId: string) => requester.request<IntegrationStatus>({ method: 'GET', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/status` }),
     triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
     /** Disconnects every live connection of a venue (safe to repeat). */
-    disconnectVenue: (tenantId: string, venueId: string) =>
-      requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),
+    disconnectVenue: (tenantId: string, venueId: string) => requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),
   }
 }
 export type IntegrationClient = ReturnType<typeof integrationClient>

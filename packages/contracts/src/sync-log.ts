@@ -12,7 +12,6 @@ export const SYNC_MODES = ['full', 'incremental'] as const
 export const PROVIDER_NAMES = ['stripe', 'square', 'mailchimp', 'quickbooks'] as const
 export const ENTITY_NAMES = ['customer', 'payment', 'product', 'invoice', 'contact'] as const
 
-
 export const SyncStatusSchema = StringEnum(SYNC_STATUSES)
 export const SyncTriggerSchema = StringEnum(SYNC_TRIGGERS)
 export const SyncModeSchema = StringEnum(SYNC_MODES)
@@ -87,10 +86,7 @@ export const IntegrationStatusSchema = Type.Object({
       connectionId: UuidString,
       provider: ProviderNameSchema,
       status: Type.Union([StringEnum(CONNECTION_STATUSES), Type.Literal('unknown')]),
-      lastSync: Type.Union([
-        Type.Object({ syncLogId: UuidString, entity: EntityNameSchema, status: SyncStatusSchema, finishedAt: NullableDateTime, startedAt: NullableDateTime }),
-        Type.Null(),
-      ]),
+      lastSync: Type.Union([Type.Object({ syncLogId: UuidString, entity: EntityNameSchema, status: SyncStatusSchema, finishedAt: NullableDateTime, startedAt: NullableDateTime }), Type.Null()]),
       lastSuccessAt: NullableDateTime,
     }),
   ),

@@ -1,13 +1,5 @@
 export { KeyRing, KeyRingError, KEY_BYTES, generateKey, generateKeyRingJson } from './key-ring.ts'
-export {
-  DecryptionError,
-  ENVELOPE_FORMAT,
-  decryptSecret,
-  encryptSecret,
-  envelopeKeyVersion,
-  needsReencryption,
-  reencryptSecret,
-} from './secret-box.ts'
+export { DecryptionError, ENVELOPE_FORMAT, decryptSecret, encryptSecret, envelopeKeyVersion, needsReencryption, reencryptSecret } from './secret-box.ts'
 export type { DecryptionErrorCode, SecretAad } from './secret-box.ts'
 export { KNOWN_SECRET_PREFIXES, MIN_MASKED_LENGTH, maskSecret } from './mask.ts'
 export { constantTimeEqual } from './constant-time.ts'

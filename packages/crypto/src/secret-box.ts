@@ -72,11 +72,7 @@ export function decryptSecret(ring: KeyRing, envelope: string, aad: SecretAad): 
   const associated = encodeAad(parsed.keyVersion, aad)
   const key = ringKey(ring, parsed.keyVersion)
   if (key === undefined) {
-    throw new DecryptionError(
-      'KEY_VERSION_MISSING',
-      `envelope was encrypted with key version ${parsed.keyVersion}, which is not in the key ring (versions ${ring.versions.join(', ')})`,
-      parsed.keyVersion,
-    )
+    throw new DecryptionError('KEY_VERSION_MISSING', `envelope was encrypted with key version ${parsed.keyVersion}, which is not in the key ring (versions ${ring.versions.join(', ')})`, parsed.keyVersion)
   }
   try {
     const decipher = createDecipheriv(ALGORITHM, key, parsed.iv, { authTagLength: TAG_BYTES })
@@ -87,11 +83,7 @@ export function decryptSecret(ring: KeyRing, envelope: string, aad: SecretAad): 
   } catch {
     // One message for tampering and for a wrong row/tenant/field: GCM cannot tell them apart,
     // and saying which would help an attacker probe. The OpenSSL error is dropped, not chained.
-    throw new DecryptionError(
-      'DECRYPT_FAILED',
-      `envelope did not authenticate with key version ${parsed.keyVersion}: it was altered or belongs to another tenant, row or field`,
-      parsed.keyVersion,
-    )
+    throw new DecryptionError('DECRYPT_FAILED', `envelope did not authenticate with key version ${parsed.keyVersion}: it was altered or belongs to another tenant, row or field`, parsed.keyVersion)
   }
 }
 
@@ -125,14 +117,7 @@ export function reencryptSecret(ring: KeyRing, envelope: string, aad: SecretAad)
  * refused because UTF-8 would turn them all into U+FFFD, merging distinct strings.
  */
 export function encodeAad(keyVersion: number, aad: SecretAad): Buffer {
-  const parts = [
-    AAD_LABEL,
-    ENVELOPE_FORMAT,
-    String(keyVersion),
-    aadPart(aad, 'tenantId'),
-    aadPart(aad, 'rowId'),
-    aadPart(aad, 'field'),
-  ]
+  const parts = [AAD_LABEL, ENVELOPE_FORMAT, String(keyVersion), aadPart(aad, 'tenantId'), aadPart(aad, 'rowId'), aadPart(aad, 'field')]
   const chunks: Buffer[] = []
   for (const part of parts) {
     const bytes = Buffer.from(part, 'utf8')

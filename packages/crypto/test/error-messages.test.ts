@@ -1,16 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { inspect } from 'node:util'
-import {
-  DecryptionError,
-  KeyRing,
-  decryptSecret,
-  encryptSecret,
-  envelopeKeyVersion,
-  generateKey,
-  needsReencryption,
-  reencryptSecret,
-} from '../src/index.ts'
+import { DecryptionError, KeyRing, decryptSecret, encryptSecret, envelopeKeyVersion, generateKey, needsReencryption, reencryptSecret } from '../src/index.ts'
 import type { SecretAad } from '../src/index.ts'
 
 const PLAINTEXT = 'CANARY-plaintext-7f3e9b21-do-not-leak'

@@ -1,15 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import {
-  DecryptionError,
-  KeyRing,
-  decryptSecret,
-  encryptSecret,
-  envelopeKeyVersion,
-  generateKey,
-  needsReencryption,
-  reencryptSecret,
-} from '../src/index.ts'
+import { DecryptionError, KeyRing, decryptSecret, encryptSecret, envelopeKeyVersion, generateKey, needsReencryption, reencryptSecret } from '../src/index.ts'
 import type { SecretAad } from '../src/index.ts'
 
 const KEY_1 = generateKey()

@@ -14,7 +14,10 @@ test('the highest version signs; an old public key still verifies what its key s
   assert.equal(verifySignature(oldKey.publicKeyPem, 'digest one!', first.signature), false, 'another message does not verify')
 
   const after = SigningKeyRing.fromEnv(JSON.stringify({ 2: seeds['2'], 1: seeds['1'] }))
-  assert.deepEqual(after.publicKeys.map((key) => key.keyId), [first.keyId, after.currentKeyId])
+  assert.deepEqual(
+    after.publicKeys.map((key) => key.keyId),
+    [first.keyId, after.currentKeyId],
+  )
   assert.match(after.currentKeyId, /^v2-/)
   const second = after.sign('digest two')
   assert.equal(second.keyId, after.currentKeyId)

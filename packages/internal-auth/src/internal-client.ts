@@ -68,10 +68,7 @@ export class InternalCallError extends Error {
   readonly attempts: number
 
   constructor(init: InternalCallErrorInit) {
-    super(
-      `${init.method} ${init.path} failed: ${init.status ?? 'no response'} ${init.code}${init.detail ? ` (${init.detail})` : ''}`,
-      init.cause === undefined ? undefined : { cause: init.cause },
-    )
+    super(`${init.method} ${init.path} failed: ${init.status ?? 'no response'} ${init.code}${init.detail ? ` (${init.detail})` : ''}`, init.cause === undefined ? undefined : { cause: init.cause })
     this.name = 'InternalCallError'
     this.method = init.method
     this.path = init.path
@@ -200,14 +197,7 @@ export function createInternalClient(options: InternalClientOptions): InternalCl
   const origin = base.origin
   const prefix = base.pathname.replace(/\/+$/, '')
 
-  async function attempt(
-    method: InternalMethod,
-    pathWithQuery: string,
-    body: Buffer | undefined,
-    extraHeaders: Readonly<Record<string, string>> | undefined,
-    userSignal: AbortSignal | undefined,
-    attemptNo: number,
-  ): Promise<unknown> {
+  async function attempt(method: InternalMethod, pathWithQuery: string, body: Buffer | undefined, extraHeaders: Readonly<Record<string, string>> | undefined, userSignal: AbortSignal | undefined, attemptNo: number): Promise<unknown> {
     const dispatcher = options.dispatcher ?? getGlobalDispatcher()
     // Fresh timestamp and nonce on every attempt: a retry with the old ones would be refused as a replay.
     const signed = signRequest({
@@ -226,8 +216,7 @@ export function createInternalClient(options: InternalClientOptions): InternalCl
     }
     const timeout = AbortSignal.timeout(timeoutMs)
     const signal = userSignal === undefined ? timeout : AbortSignal.any([userSignal, timeout])
-    const fail = (status: number | null, code: string, extra: Partial<InternalCallErrorInit> = {}): InternalCallError =>
-      new InternalCallError({ method, path: pathWithQuery, status, code, attempts: attemptNo, ...extra })
+    const fail = (status: number | null, code: string, extra: Partial<InternalCallErrorInit> = {}): InternalCallError => new InternalCallError({ method, path: pathWithQuery, status, code, attempts: attemptNo, ...extra })
 
     let response: Dispatcher.ResponseData
     let text: string

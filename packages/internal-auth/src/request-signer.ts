@@ -56,15 +56,7 @@ export function bodySha256(body: RequestBody): string {
 }
 
 export function canonicalString(parts: CanonicalParts): string {
-  return [
-    SIGNATURE_VERSION,
-    parts.service,
-    parts.method.toUpperCase(),
-    parts.pathWithQuery,
-    String(parts.timestamp),
-    parts.nonce,
-    parts.bodySha256,
-  ].join('\n')
+  return [SIGNATURE_VERSION, parts.service, parts.method.toUpperCase(), parts.pathWithQuery, String(parts.timestamp), parts.nonce, parts.bodySha256].join('\n')
 }
 
 /** `v1=` + lowercase hex HMAC-SHA256(secret, canonical). */

@@ -7,16 +7,7 @@ import type { Redis } from 'ioredis'
 import { AppError, ForbiddenError, ServiceUnavailableError, UnauthorizedError, markReported } from '@hub/contracts'
 import type { SecurityEventInput, SecurityEventType, Severity } from '@hub/contracts'
 import { hasService, lookupSecret, type InternalAuthKeys } from './key-config.ts'
-import {
-  HEADER_KEY_ID,
-  HEADER_NONCE,
-  HEADER_SERVICE,
-  HEADER_SIGNATURE,
-  HEADER_TIMESTAMP,
-  SIGNATURE_VERSION,
-  bodySha256,
-  verifySignature,
-} from './request-signer.ts'
+import { HEADER_KEY_ID, HEADER_NONCE, HEADER_SERVICE, HEADER_SIGNATURE, HEADER_TIMESTAMP, SIGNATURE_VERSION, bodySha256, verifySignature } from './request-signer.ts'
 
 export interface InternalCaller {
   service: string

@@ -56,21 +56,13 @@ export async function buildApp(options: AppOptions, addRoutes?: (app: FastifyIns
     ...options,
   })
 
-  app.get<{ Params: { venueId: string } }>(
-    '/internal/sync-logs/venue/:venueId',
-    { config: { internalAuth: { permission: 'sync-logs:read' } } },
-    async (request) => ({ caller: request.internalCaller, venueId: request.params.venueId, query: request.query }),
-  )
-  app.post(
-    '/internal/audit-events',
-    { config: { internalAuth: { permission: 'audit-events:write' } } },
-    async (request) => ({ caller: request.internalCaller, body: request.body }),
-  )
-  app.post(
-    '/internal/small',
-    { bodyLimit: 64, config: { internalAuth: { permission: 'audit-events:write' } } },
-    async (request) => ({ body: request.body }),
-  )
+  app.get<{ Params: { venueId: string } }>('/internal/sync-logs/venue/:venueId', { config: { internalAuth: { permission: 'sync-logs:read' } } }, async (request) => ({
+    caller: request.internalCaller,
+    venueId: request.params.venueId,
+    query: request.query,
+  }))
+  app.post('/internal/audit-events', { config: { internalAuth: { permission: 'audit-events:write' } } }, async (request) => ({ caller: request.internalCaller, body: request.body }))
+  app.post('/internal/small', { bodyLimit: 64, config: { internalAuth: { permission: 'audit-events:write' } } }, async (request) => ({ body: request.body }))
   app.route({
     method: ['GET', 'DELETE'],
     url: '/internal/items/:id',

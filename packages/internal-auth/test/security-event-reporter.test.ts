@@ -172,9 +172,6 @@ describe('security event reporter', () => {
     await reporter.close()
     assert.equal(batches.length, 1)
     const delivered = batches[0]?.events[0]
-    assert.deepEqual(
-      [delivered?.id, delivered?.code, delivered?.actor, delivered?.source],
-      [event.id, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'ghost-service', 'integration-service'],
-    )
+    assert.deepEqual([delivered?.id, delivered?.code, delivered?.actor, delivered?.source], [event.id, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'ghost-service', 'integration-service'])
   })
 })

@@ -5,17 +5,7 @@ import type { Redis } from 'ioredis'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { signRequest, type InternalAuthRefusal } from '../src/index.ts'
-import {
-  buildApp,
-  connectRedis,
-  deleteKeys,
-  SECRET_A1,
-  SECRET_A2,
-  SECRET_B1,
-  SERVICE_A,
-  SERVICE_B,
-  uniquePrefix,
-} from './helpers.ts'
+import { buildApp, connectRedis, deleteKeys, SECRET_A1, SECRET_A2, SECRET_B1, SERVICE_A, SERVICE_B, uniquePrefix } from './helpers.ts'
 
 const VENUE_PATH = '/internal/sync-logs/venue/4f1c2a9e-0000-4000-8000-000000000001?limit=100'
 
@@ -400,10 +390,7 @@ describe('internal-auth verify plugin', () => {
     const { internalAuth } = await import('../src/index.ts')
     const bare = Fastify()
     await bare.register(internalAuth, { keys: {}, permissions: {}, redis, noncePrefix: prefix })
-    assert.throws(
-      () => bare.get('/internal/x', { config: { internalAuth: { permission: '' } } }, async () => 'ok'),
-      /needs config.internalAuth.permission/,
-    )
+    assert.throws(() => bare.get('/internal/x', { config: { internalAuth: { permission: '' } } }, async () => 'ok'), /needs config.internalAuth.permission/)
     await bare.close()
   })
 })

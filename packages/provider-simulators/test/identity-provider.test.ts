@@ -35,7 +35,8 @@ test('a user signs in with authorization code and PKCE and gets an access token 
   const verifier = randomBytes(32).toString('base64url')
   const challenge = createHash('sha256').update(verifier).digest('base64url')
   const authorize = new URL(discovery.authorization_endpoint as string)
-  for (const [k, v] of Object.entries({ client_id: 'console', redirect_uri: REDIRECT, response_type: 'code', scope: 'openid profile', state: 'st-1', code_challenge: challenge, code_challenge_method: 'S256' })) authorize.searchParams.set(k, v)
+  for (const [k, v] of Object.entries({ client_id: 'console', redirect_uri: REDIRECT, response_type: 'code', scope: 'openid profile', state: 'st-1', code_challenge: challenge, code_challenge_method: 'S256' }))
+    authorize.searchParams.set(k, v)
   const browser = new Browser()
   let response = await browser.go(authorize.toString())
   assert.equal(response.status, 303)
@@ -56,7 +57,12 @@ test('a user signs in with authorization code and PKCE and gets an access token 
   const code = callback.searchParams.get('code') as string
   assert.ok(code, callback.toString())
 
-  const exchange = (body: Record<string, string>) => fetch(discovery.token_endpoint as string, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console', redirect_uri: REDIRECT, code, ...body }) })
+  const exchange = (body: Record<string, string>) =>
+    fetch(discovery.token_endpoint as string, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console', redirect_uri: REDIRECT, code, ...body }),
+    })
   assert.equal((await exchange({ code_verifier: randomBytes(32).toString('base64url') })).status, 400, 'a wrong PKCE verifier is refused')
   const tokens = (await (await exchange({ code_verifier: verifier })).json()) as Record<string, string>
   assert.ok(tokens.access_token && tokens.id_token, JSON.stringify(tokens))

@@ -237,7 +237,10 @@ describe('lists and members', () => {
     const beforeBound = await walk(changer, listId, `&since_last_changed=${encodeURIComponent(since)}&before_last_changed=${encodeURIComponent(since)}`)
     assert.equal(beforeBound.length, 0)
     const onlyArchived = await walk(changer, listId, '&status=archived')
-    assert.deepEqual(onlyArchived.map((member) => member.id), [archived.id])
+    assert.deepEqual(
+      onlyArchived.map((member) => member.id),
+      [archived.id],
+    )
     const bad = await api(changer, `/lists/${listId}/members?since_last_changed=yesterday`)
     assert.equal(bad.status, 400)
   })
@@ -289,12 +292,21 @@ describe('lists and members', () => {
     assert.equal(refused.total_updated, 0)
     assert.equal(refused.error_count, 2)
     const codes = (refused.errors as Array<{ email_address: string; error_code: string }>).map((error) => [error.email_address, error.error_code])
-    assert.deepEqual(codes, [[existing?.email_address, 'ERROR_CONTACT_EXISTS'], ['not-an-email', 'ERROR_GENERIC']])
+    assert.deepEqual(codes, [
+      [existing?.email_address, 'ERROR_CONTACT_EXISTS'],
+      ['not-an-email', 'ERROR_GENERIC'],
+    ])
     const updated = await json<{ new_members: Member[]; updated_members: Member[]; error_count: number }>(
       await api(batcher, `/lists/${listId}`, { method: 'POST', body: JSON.stringify({ members: members.slice(0, 2), update_existing: true }) }),
     )
     assert.equal(updated.new_members.length, 0)
-    assert.deepEqual(updated.updated_members.map((member) => [member.email_address, member.status]), [['fresh.one@example.org', 'subscribed'], [existing?.email_address, 'unsubscribed']])
+    assert.deepEqual(
+      updated.updated_members.map((member) => [member.email_address, member.status]),
+      [
+        ['fresh.one@example.org', 'subscribed'],
+        [existing?.email_address, 'unsubscribed'],
+      ],
+    )
     const tooMany = await api(batcher, `/lists/${listId}`, {
       method: 'POST',
       body: JSON.stringify({ members: Array.from({ length: 501 }, (_, i) => ({ email_address: `p${i}@example.org`, status: 'subscribed' })) }),
@@ -349,7 +361,10 @@ describe('faults', () => {
     assert.equal(failed.status, 500)
     assertProblem(await json(failed), 500, 'Internal Server Error')
     const served = await control<{ served: Array<{ kind: string; path: string }> }>('GET', '/faults/served')
-    assert.deepEqual(served.served.slice(-2).map((fault) => fault.kind), ['rate_limit', 'server_error'])
+    assert.deepEqual(
+      served.served.slice(-2).map((fault) => fault.kind),
+      ['rate_limit', 'server_error'],
+    )
   })
 
   test('expired_token looks like a revoked key, slow delays, reset drops the connection', async () => {
@@ -408,9 +423,15 @@ describe('list webhooks', () => {
       const duplicate = await api(key, `/lists/${listId}/webhooks`, { method: 'POST', body: JSON.stringify({ url }) })
       assert.equal(duplicate.status, 400)
       const listed = await json<{ webhooks: Array<{ id: string }>; total_items: number }>(await api(key, `/lists/${listId}/webhooks`))
-      assert.deepEqual(listed.webhooks.map((webhook) => webhook.id), [created.id])
+      assert.deepEqual(
+        listed.webhooks.map((webhook) => webhook.id),
+        [created.id],
+      )
       const registered = await control<{ webhooks: Array<{ id: string; accountId: string }> }>('GET', `/webhooks?accountId=${accountId}`)
-      assert.deepEqual(registered.webhooks.map((webhook) => webhook.id), [created.id])
+      assert.deepEqual(
+        registered.webhooks.map((webhook) => webhook.id),
+        [created.id],
+      )
 
       const [member] = await walk(key, listId, '', 1)
       const fired = await control<{ sent: Array<{ url: string; status: number; body: string }> }>('POST', '/webhooks/fire', {
@@ -466,9 +487,7 @@ describe('OAuth', () => {
     assert.equal((await exchange(form)).status, 400)
     assert.equal((await exchange({ ...form, grant_type: 'refresh_token' })).status, 400)
 
-    const metadata = await json<{ dc: string; api_endpoint: string; accountname: string; login: { login_id: number } }>(
-      await fetch(`${base}/oauth2/metadata`, { headers: { authorization: `OAuth ${String(token.access_token)}` } }),
-    )
+    const metadata = await json<{ dc: string; api_endpoint: string; accountname: string; login: { login_id: number } }>(await fetch(`${base}/oauth2/metadata`, { headers: { authorization: `OAuth ${String(token.access_token)}` } }))
     assert.equal(metadata.dc, 'us21')
     assert.equal(metadata.api_endpoint, base)
     assert.equal((await fetch(`${base}/oauth2/metadata`, { headers: { authorization: 'OAuth nope' } })).status, 401)
@@ -485,9 +504,7 @@ describe('OAuth', () => {
       })
       const code = new URL(authorize.headers.get('location') ?? '').searchParams.get('code') ?? ''
       const body = new URLSearchParams({ grant_type: 'authorization_code', client_id: 'hub', client_secret: 'shh', redirect_uri: 'https://hub.example/cb', code })
-      const token = await json<{ access_token: string; expires_in: number }>(
-        await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() }),
-      )
+      const token = await json<{ access_token: string; expires_in: number }>(await fetch(`${base}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() }))
       assert.equal(token.expires_in, 60)
       const bearer = { headers: { authorization: `Bearer ${token.access_token}` } }
       assert.equal((await api('', '/ping', bearer)).status, 200)

@@ -164,9 +164,7 @@ describe('reads and formats', () => {
       const [a, b] = await Promise.all([other.listen({ port: 0, host: '127.0.0.1' }), twin.listen({ port: 0, host: '127.0.0.1' })])
       const realms = await Promise.all([a, b].map(async (url) => (await fetch(`${url}/_sim/realms`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"count":3}' })).json() as Promise<Json>))
       assert.equal(realms[0]?.realmId, realms[1]?.realmId)
-      const customers = await Promise.all(
-        [a, b].map(async (url) => ((await (await fetch(`${url}/_sim/accounts/${realms[0]?.realmId}/customer`)).json()) as Json).records.map((c: Json) => c.DisplayName)),
-      )
+      const customers = await Promise.all([a, b].map(async (url) => ((await (await fetch(`${url}/_sim/accounts/${realms[0]?.realmId}/customer`)).json()) as Json).records.map((c: Json) => c.DisplayName)))
       assert.deepEqual(customers[0], customers[1])
       assert.equal(customers[0].length, 3)
     } finally {
@@ -204,7 +202,10 @@ describe('query language', () => {
         break
       }
     }
-    assert.deepEqual(all, Array.from({ length: 250 }, (_, i) => String(i + 1)))
+    assert.deepEqual(
+      all,
+      Array.from({ length: 250 }, (_, i) => String(i + 1)),
+    )
     const past = await query(realm, 'SELECT * FROM Customer STARTPOSITION 251 MAXRESULTS 10')
     assert.deepEqual(past.json.QueryResponse, {})
   })
@@ -236,7 +237,7 @@ describe('query language', () => {
       assert.equal(response.status, 400, bad)
       assert.equal(response.json.Fault.Error[0].code, '4000', bad)
     }
-    const validation = await query(realm, "SELECT * FROM Invoice WHERE Active = true")
+    const validation = await query(realm, 'SELECT * FROM Invoice WHERE Active = true')
     assert.equal(validation.status, 400)
     assert.equal(validation.json.Fault.Error[0].code, '4001')
     assert.match(validation.json.Fault.Error[0].Detail, /property 'Active' is not queryable/)
@@ -337,8 +338,7 @@ describe('writes', () => {
   test('sales receipts: validation, totals and requestid idempotency', async () => {
     const realm = await newRealm({ count: 3, currency: 'USD' })
     const line = { Amount: 12.29, DetailType: 'SalesItemLineDetail', SalesItemLineDetail: { ItemRef: { value: '1' }, Qty: 1, UnitPrice: 12.29 } }
-    const post = (body: unknown, requestId?: string) =>
-      api(realm, `/salesreceipt?minorversion=75${requestId ? `&requestid=${requestId}` : ''}`, { method: 'POST', body: JSON.stringify(body), contentType: 'application/json' })
+    const post = (body: unknown, requestId?: string) => api(realm, `/salesreceipt?minorversion=75${requestId ? `&requestid=${requestId}` : ''}`, { method: 'POST', body: JSON.stringify(body), contentType: 'application/json' })
 
     const noLines = await post({ CustomerRef: { value: '1' } })
     assert.equal(noLines.status, 400)

@@ -156,7 +156,10 @@ describe('accounts', () => {
     assert.equal(me.body.merchant.status, 'ACTIVE')
     assert.equal(await accountOf(token), me.body.merchant.id)
     const list = await api<{ merchant: Array<{ id: string }> }>(token, '/v2/merchants')
-    assert.deepEqual(list.body.merchant.map((merchant) => merchant.id), [me.body.merchant.id])
+    assert.deepEqual(
+      list.body.merchant.map((merchant) => merchant.id),
+      [me.body.merchant.id],
+    )
     const locations = await api<{ locations: Array<{ id: string; merchant_id: string; currency: string }> }>(token, '/v2/locations')
     assert.equal(locations.body.locations.length, 2)
     assert.ok(locations.body.locations.some((location) => location.id === me.body.merchant.main_location_id))
@@ -173,7 +176,10 @@ describe('accounts', () => {
       assert.equal(twinMe.merchant.id, me.body.merchant.id)
       const first = await api<{ customers: Customer[] }>(token, '/v2/customers?limit=5&sort_field=CREATED_AT')
       const twinFirst = (await (await twin.inject({ url: '/v2/customers?limit=5&sort_field=CREATED_AT', headers: { authorization } })).json()) as { customers: Customer[] }
-      assert.deepEqual(twinFirst.customers.map((customer) => customer.id), first.body.customers.map((customer) => customer.id))
+      assert.deepEqual(
+        twinFirst.customers.map((customer) => customer.id),
+        first.body.customers.map((customer) => customer.id),
+      )
     } finally {
       await twin.close()
     }
@@ -314,7 +320,10 @@ describe('payments', () => {
     const since = new Date().toISOString()
     await control(`/_sim/accounts/${accountId}/payment/${old.id}`, 'PATCH', { status: 'CANCELED' })
     const updated = await walk(`begin_time=2009-01-01T00:00:00Z&updated_at_begin_time=${since}&sort_field=UPDATED_AT&sort_order=ASC&location_id=${me.main_location_id}`)
-    assert.deepEqual(updated.map((payment) => [payment.id, payment.status]), [[old.id, 'CANCELED']])
+    assert.deepEqual(
+      updated.map((payment) => [payment.id, payment.status]),
+      [[old.id, 'CANCELED']],
+    )
 
     const bad = await api<SquareErrorBody>(token, '/v2/payments?begin_time=yesterday')
     assert.equal(bad.status, 400)
@@ -368,9 +377,15 @@ describe('catalog', () => {
       method: 'POST',
       body: { object_types: ['ITEM'], include_deleted_objects: true, begin_time: atChange },
     })
-    assert.deepEqual(after.body.objects?.map((object) => object.id), [removed.id])
+    assert.deepEqual(
+      after.body.objects?.map((object) => object.id),
+      [removed.id],
+    )
     const live = await api<{ objects?: CatalogObject[] }>(token, '/v2/catalog/search', { method: 'POST', body: { object_types: ['ITEM'], begin_time: since } })
-    assert.deepEqual(live.body.objects?.map((object) => object.id), [changed.id])
+    assert.deepEqual(
+      live.body.objects?.map((object) => object.id),
+      [changed.id],
+    )
     assert.equal((await api(token, `/v2/catalog/object/${removed.id}`)).status, 404)
     assert.equal((await api(token, `/v2/catalog/object/${changed.id}`)).status, 200)
   })
@@ -384,7 +399,10 @@ describe('faults and rate limits', () => {
     const limited = await api<SquareErrorBody>(token, '/v2/customers')
     assert.equal(limited.status, 429)
     assert.equal(limited.headers.get('retry-after'), '3')
-    assert.deepEqual(limited.body.errors.map((error) => [error.category, error.code]), [['RATE_LIMIT_ERROR', 'RATE_LIMITED']])
+    assert.deepEqual(
+      limited.body.errors.map((error) => [error.category, error.code]),
+      [['RATE_LIMIT_ERROR', 'RATE_LIMITED']],
+    )
     assert.equal((await api(token, '/v2/customers')).status, 200)
   })
 
@@ -395,7 +413,10 @@ describe('faults and rate limits', () => {
     await control('/_sim/faults', 'POST', { kind: 'server_error', times: 1, account: accountId })
     const failed = await api<SquareErrorBody>(token, '/v2/payments')
     assert.equal(failed.status, 500)
-    assert.deepEqual(failed.body.errors.map((error) => [error.category, error.code]), [['API_ERROR', 'INTERNAL_SERVER_ERROR']])
+    assert.deepEqual(
+      failed.body.errors.map((error) => [error.category, error.code]),
+      [['API_ERROR', 'INTERNAL_SERVER_ERROR']],
+    )
 
     await control('/_sim/faults', 'POST', { kind: 'expired_token', times: 1, account: accountId })
     assert.equal((await api(bystander, '/v2/customers')).status, 200)
@@ -486,10 +507,15 @@ describe('webhooks', () => {
       type: 'customer.updated',
       objectId: customer.id,
     })
-    assert.deepEqual(fired.deliveries.map((delivery) => [delivery.url, delivery.status]), [[receiverUrl, 200]])
+    assert.deepEqual(
+      fired.deliveries.map((delivery) => [delivery.url, delivery.status]),
+      [[receiverUrl, 200]],
+    )
     const delivery = received.find((entry) => JSON.parse(entry.body).event_id === fired.event.event_id)
     assert.ok(delivery)
-    const expected = createHmac('sha256', subscription.signature_key).update(receiverUrl + delivery.body).digest('base64')
+    const expected = createHmac('sha256', subscription.signature_key)
+      .update(receiverUrl + delivery.body)
+      .digest('base64')
     assert.equal(delivery.headers['x-square-hmacsha256-signature'], expected)
     assert.equal(delivery.headers['content-type'], 'application/json')
     const event = JSON.parse(delivery.body) as { merchant_id: string; type: string; event_id: string; created_at: string; data: { type: string; id: string; object: { customer: Customer } } }
@@ -515,16 +541,23 @@ describe('webhooks', () => {
     const accountId = await accountOf(token)
     const customer = (await api<{ customers: Customer[] }>(token, '/v2/customers?limit=1')).body.customers[0] as Customer
     await control(`/_sim/accounts/${accountId}/customer/${customer.id}`, 'DELETE')
-    const fired = await control<{ event: { type: string; data: { id: string; deleted: boolean } }; deliveries: Array<{ headers: Record<string, string>; body: string }> }>(
-      '/_sim/webhooks/fire',
-      'POST',
-      { accountId, type: 'customer.deleted', objectId: customer.id, url: receiverUrl, signatureKey: 'test-key' },
-    )
+    const fired = await control<{ event: { type: string; data: { id: string; deleted: boolean } }; deliveries: Array<{ headers: Record<string, string>; body: string }> }>('/_sim/webhooks/fire', 'POST', {
+      accountId,
+      type: 'customer.deleted',
+      objectId: customer.id,
+      url: receiverUrl,
+      signatureKey: 'test-key',
+    })
     assert.equal(fired.event.data.id, customer.id)
     assert.equal(fired.event.data.deleted, true)
     const sent = fired.deliveries[0]
     assert.ok(sent)
-    assert.equal(sent.headers['x-square-hmacsha256-signature'], createHmac('sha256', 'test-key').update(receiverUrl + sent.body).digest('base64'))
+    assert.equal(
+      sent.headers['x-square-hmacsha256-signature'],
+      createHmac('sha256', 'test-key')
+        .update(receiverUrl + sent.body)
+        .digest('base64'),
+    )
   })
 })
 

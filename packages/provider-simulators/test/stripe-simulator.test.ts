@@ -197,7 +197,10 @@ describe('lists', () => {
       const cur = all[i] as Listed
       assert.ok(prev.created > cur.created || (prev.created === cur.created && prev.id > cur.id), `order at ${i}`)
     }
-    assert.ok(all.some((c, i) => i > 0 && c.created === (all[i - 1] as Listed).created), 'seed has same-second records')
+    assert.ok(
+      all.some((c, i) => i > 0 && c.created === (all[i - 1] as Listed).created),
+      'seed has same-second records',
+    )
   })
 
   test('limit bounds and parameter errors carry param', async () => {
@@ -233,7 +236,10 @@ describe('lists', () => {
     )
     assert.equal(body.has_more, true)
     const top = await api(key, 'GET', `/v1/customers?limit=5&ending_before=${(all[3] as Listed).id}`)
-    assert.deepEqual((top.body.data as Listed[]).map((c) => c.id), all.slice(0, 3).map((c) => c.id))
+    assert.deepEqual(
+      (top.body.data as Listed[]).map((c) => c.id),
+      all.slice(0, 3).map((c) => c.id),
+    )
     assert.equal(top.body.has_more, false)
   })
 
@@ -242,7 +248,10 @@ describe('lists', () => {
     const all = await listAll(key, '/v1/customers')
     const pivot = (all[40] as Listed).created
     const gte = await listAll(key, `/v1/customers?created[gte]=${pivot}`)
-    assert.deepEqual(gte.map((c) => c.id), all.filter((c) => c.created >= pivot).map((c) => c.id))
+    assert.deepEqual(
+      gte.map((c) => c.id),
+      all.filter((c) => c.created >= pivot).map((c) => c.id),
+    )
     const lt = await listAll(key, `/v1/customers?created[lt]=${pivot}`)
     assert.equal(lt.length + gte.length, RECORDS)
     const counted = await api(key, 'GET', `/v1/customers?limit=1&created[gte]=${pivot}&include[]=total_count`)
@@ -286,7 +295,10 @@ describe('changes and events', () => {
     assert.ok(!(await listAll(key, '/v1/customers')).some((c) => c.id === id))
 
     const events = await listAll(key, '/v1/events?type=customer.*')
-    assert.deepEqual(events.map((e) => e.type), ['customer.deleted', 'customer.updated', 'customer.created'])
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['customer.deleted', 'customer.updated', 'customer.created'],
+    )
     type Evt = Listed & { data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> }; request: { id: string | null } }
     const [del, upd, cre] = events as [Evt, Evt, Evt]
     for (const event of events) {
@@ -301,7 +313,10 @@ describe('changes and events', () => {
     assert.equal(cre.request.id, created.headers.get('request-id'))
 
     const typed = await listAll(key, '/v1/events?types[]=customer.created&types[]=customer.deleted')
-    assert.deepEqual(typed.map((e) => e.type), ['customer.deleted', 'customer.created'])
+    assert.deepEqual(
+      typed.map((e) => e.type),
+      ['customer.deleted', 'customer.created'],
+    )
     const since = await listAll(key, `/v1/events?created[gt]=${(cre as Listed).created + 10_000}`)
     assert.equal(since.length, 0)
   })
@@ -384,10 +399,16 @@ describe('control API', () => {
     assert.equal((await control('DELETE', `/_sim/accounts/${accountId}/customer/${createdIds[1]}`)).status, 200)
 
     const events = await listAll(key, '/v1/events')
-    assert.deepEqual(events.map((e) => e.type), ['customer.deleted', 'customer.updated', 'customer.created', 'customer.created', 'customer.created'])
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['customer.deleted', 'customer.updated', 'customer.created', 'customer.created', 'customer.created'],
+    )
     assert.equal((await listAll(key, '/v1/customers')).length, 42)
     const ids = (await control('GET', `/_sim/accounts/${accountId}/customer`)).body.ids as string[]
-    assert.deepEqual(ids, (await listAll(key, '/v1/customers')).map((c) => c.id))
+    assert.deepEqual(
+      ids,
+      (await listAll(key, '/v1/customers')).map((c) => c.id),
+    )
 
     const products = await control('POST', `/_sim/accounts/${accountId}/product`, { count: 1 })
     const productId = (products.body.ids as string[])[0] as string
@@ -458,7 +479,11 @@ describe('faults', () => {
     assert.ok(Date.now() - started >= 290)
 
     const served = (await control('GET', '/_sim/faults/served')).body.served as Array<{ kind: string }>
-    for (const kind of ['server_error', 'expired_token', 'reset', 'slow']) assert.ok(served.some((s) => s.kind === kind), kind)
+    for (const kind of ['server_error', 'expired_token', 'reset', 'slow'])
+      assert.ok(
+        served.some((s) => s.kind === kind),
+        kind,
+      )
     assert.equal(((await control('GET', '/_sim/faults')).body.plans as unknown[]).length, 0)
   })
 
@@ -548,7 +573,7 @@ describe('webhooks', () => {
     assert.equal((await api(key, 'GET', `/v1/events/${event.id as string}`)).status, 200)
 
     const stale = await control('POST', '/_sim/webhooks/fire', { accountId, type: 'customer.created', timestamp: 1_000_000 })
-    assert.match(((stale.body.deliveries as Array<{ headers: Record<string, string> }>)[0]?.headers['Stripe-Signature'] ?? ''), /^t=1000000,v1=/)
+    assert.match((stale.body.deliveries as Array<{ headers: Record<string, string> }>)[0]?.headers['Stripe-Signature'] ?? '', /^t=1000000,v1=/)
   })
 
   test('auto-delivery posts new events to subscribed endpoints', async () => {
@@ -609,7 +634,10 @@ describe('Connect OAuth', () => {
     assert.equal((await api(platformKey, 'POST', '/oauth/token', { grant_type: 'password' })).body.error, 'unsupported_grant_type')
 
     const connectEvents = await api(platformKey, 'GET', '/v1/events?type=account.application.*', undefined, { 'Stripe-Account': connected })
-    assert.deepEqual((connectEvents.body.data as Listed[]).map((e) => e.type), ['account.application.authorized'])
+    assert.deepEqual(
+      (connectEvents.body.data as Listed[]).map((e) => e.type),
+      ['account.application.authorized'],
+    )
     assert.equal(((await api(platformKey, 'GET', '/v1/events?type=account.application.*')).body.data as Listed[]).length, 0, 'the platform has its own event log')
 
     const deauth = await api(platformKey, 'POST', '/oauth/deauthorize', { client_id: clientId, stripe_user_id: connected })

@@ -24,7 +24,11 @@ const SECRET_KEY = /(secret|password|token|apikey|api_key|credential|signature|p
 export function stripSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(stripSecrets)
   if (value && typeof value === 'object' && !(value instanceof Date)) {
-    return Object.fromEntries(Object.entries(value).filter(([key]) => !SECRET_KEY.test(key)).map(([key, inner]) => [key, stripSecrets(inner)]))
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key]) => !SECRET_KEY.test(key))
+        .map(([key, inner]) => [key, stripSecrets(inner)]),
+    )
   }
   return value
 }

@@ -23,7 +23,10 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 /** Variables every service reads. */
 export const CommonEnv = {
   NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('test'), Type.Literal('production')], { default: 'development' }),
-  LOG_LEVEL: Type.Union(LOG_LEVELS.map((l) => Type.Literal(l)), { default: 'info' }),
+  LOG_LEVEL: Type.Union(
+    LOG_LEVELS.map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
   HOST: Type.String({ default: '127.0.0.1' }),
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
   /** Prefix of every Redis key the hub writes, so several stacks (or test runs) share one Redis. */
@@ -127,7 +130,16 @@ export function parseConfig<T extends TObject>(schema: T, env: NodeJS.ProcessEnv
 }
 
 /** The user-token options of serviceKit({ jwt }) from the common variables. */
-export function jwtOptions(config: { JWT_SECRET?: string | undefined; JWT_JWKS_URL?: string | undefined; JWT_JWKS_ISSUER?: string | undefined; JWT_CLAIMS_NAMESPACE?: string | undefined; JWT_ISSUER: string; JWT_AUDIENCE: string; JWT_MAX_AGE_SECONDS: number; JWT_CLOCK_SKEW_SECONDS: number }) {
+export function jwtOptions(config: {
+  JWT_SECRET?: string | undefined
+  JWT_JWKS_URL?: string | undefined
+  JWT_JWKS_ISSUER?: string | undefined
+  JWT_CLAIMS_NAMESPACE?: string | undefined
+  JWT_ISSUER: string
+  JWT_AUDIENCE: string
+  JWT_MAX_AGE_SECONDS: number
+  JWT_CLOCK_SKEW_SECONDS: number
+}) {
   return {
     secret: config.JWT_SECRET,
     jwksUrl: config.JWT_JWKS_URL,

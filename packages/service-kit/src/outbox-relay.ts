@@ -38,7 +38,12 @@ export function startOutboxRelay<Row extends { id: string }>(fastify: FastifyIns
 
   async function deliverBatch(): Promise<number> {
     return fastify.db.withSystemScope(async (trx) => {
-      const rows = (await trx(opts.table).whereNull('delivered_at').orderBy([{ column: 'occurred_at' }, { column: 'id' }]).limit(batchSize).forUpdate().skipLocked()) as Row[]
+      const rows = (await trx(opts.table)
+        .whereNull('delivered_at')
+        .orderBy([{ column: 'occurred_at' }, { column: 'id' }])
+        .limit(batchSize)
+        .forUpdate()
+        .skipLocked()) as Row[]
       if (rows.length === 0) return 0
       // A span only for a batch that goes out (empty polls, every second, would be noise); the
       // delivery's HTTP call is its child, so the receiver's handling joins the same trace.
@@ -72,10 +77,7 @@ export interface Drainer {
  * drain ended (no timer when 0). A failed batch is counted and logged; what it held is retried on
  * the next drain.
  */
-export function startDrainer(
-  fastify: FastifyInstance,
-  opts: { kind: string; intervalMs: number; batch(): Promise<number>; last(count: number): boolean; delivered: Counter; failures: Counter },
-): Drainer {
+export function startDrainer(fastify: FastifyInstance, opts: { kind: string; intervalMs: number; batch(): Promise<number>; last(count: number): boolean; delivered: Counter; failures: Counter }): Drainer {
   let running: Promise<number> | null = null
   function flush(): Promise<number> {
     running ??= (async () => {

@@ -173,7 +173,17 @@ export interface KitOptions {
   databaseSchema?: Pick<SchemaSpec, 'schema' | 'directory'>
   redisUrl?: string
   redisPrefix?: string
-  jwt?: { secret?: string | undefined; jwksUrl?: string | undefined; jwksIssuer?: string | undefined; claimsNamespace?: string | undefined; issuer: string; audience: string; deferFailures?: boolean; maxAgeSeconds?: number; clockSkewSeconds?: number }
+  jwt?: {
+    secret?: string | undefined
+    jwksUrl?: string | undefined
+    jwksIssuer?: string | undefined
+    claimsNamespace?: string | undefined
+    issuer: string
+    audience: string
+    deferFailures?: boolean
+    maxAgeSeconds?: number
+    clockSkewSeconds?: number
+  }
   securityEvents?: SecurityEventReporter
   /** Where this service's own reporter writes (compliance-service: straight into its store). */
   securityEventSink?: SecurityEventSink

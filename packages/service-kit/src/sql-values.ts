@@ -5,4 +5,3 @@
 export function jsonb<T>(value: T): T {
   return JSON.stringify(value) as unknown as T
 }
-

@@ -23,7 +23,10 @@ test('anything that is not base64url JSON, or is too long, decodes to null rathe
 
 test('readCursor answers 400 INVALID_CURSOR for a bad cursor, and for one its accept check refuses', () => {
   assert.deepEqual(readCursor(encodeCursor(good), Position), good)
-  assert.throws(() => readCursor('garbage', Position), (error: unknown) => error instanceof InvalidCursorError && error.statusCode === 400 && error.code === 'INVALID_CURSOR')
+  assert.throws(
+    () => readCursor('garbage', Position),
+    (error: unknown) => error instanceof InvalidCursorError && error.statusCode === 400 && error.code === 'INVALID_CURSOR',
+  )
   const Sorted = Type.Object({ s: Type.String(), k: Type.String() })
   const cursor = encodeCursor({ s: 'name', k: 'Aurora' })
   assert.deepEqual(readCursor(cursor, Sorted, { accept: (value) => value.s === 'name' }), { s: 'name', k: 'Aurora' })

@@ -33,7 +33,10 @@ test('production refuses development secrets and shared-secret JWTs', () => {
     JWT_SECRET: 'dev-only-0123456789abcdef0123456789abcdef',
     INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'dev-only-internal-secret' } }),
   }
-  assert.throws(() => parseConfig(Env, env, { secrets: COMMON_SECRETS }), (error: Error) => /JWT_SECRET: a development secret/.test(error.message) && /INTERNAL_AUTH_KEYS: a development secret/.test(error.message) && /JWT_JWKS_URL/.test(error.message))
+  assert.throws(
+    () => parseConfig(Env, env, { secrets: COMMON_SECRETS }),
+    (error: Error) => /JWT_SECRET: a development secret/.test(error.message) && /INTERNAL_AUTH_KEYS: a development secret/.test(error.message) && /JWT_JWKS_URL/.test(error.message),
+  )
   const ok = parseConfig(Env, { ...env, JWT_SECRET: undefined, JWT_JWKS_URL: 'https://auth.example.com/.well-known/jwks.json', INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-real-production-secret' } }) }, { secrets: COMMON_SECRETS })
   assert.equal(ok.NODE_ENV, 'production')
 })
@@ -107,7 +110,14 @@ test('JWKS beside a development secret: provider ES256 tokens and HS256 dev toke
 })
 
 test('production refuses a development secret beside the JWKS', () => {
-  const env = { NODE_ENV: 'production', PORT: '80', DATABASE_URL: 'postgres://db/hub', JWT_JWKS_URL: 'https://auth.example.com/jwks', JWT_SECRET: 'a-real-looking-secret-0123456789abcdef', INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-real-production-secret' } }) }
+  const env = {
+    NODE_ENV: 'production',
+    PORT: '80',
+    DATABASE_URL: 'postgres://db/hub',
+    JWT_JWKS_URL: 'https://auth.example.com/jwks',
+    JWT_SECRET: 'a-real-looking-secret-0123456789abcdef',
+    INTERNAL_AUTH_KEYS: JSON.stringify({ a: { k1: 'a-real-production-secret' } }),
+  }
   assert.throws(() => parseConfig(Env, env, { secrets: COMMON_SECRETS }), /JWT_SECRET: production accepts only the JWKS-signed tokens/)
 })
 

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
-import type { ConfigError} from '../src/index.ts';
+import type { ConfigError } from '../src/index.ts'
 import { CommonEnv, createFastify, parseConfig, serviceKit, trustProxyOption } from '../src/index.ts'
 import { TEST_JWT, TEST_INTERNAL_KEYS } from '../src/testing/index.ts'
 import { Type } from '@sinclair/typebox'
@@ -40,7 +40,10 @@ test('TRUST_PROXY takes a hop count or addresses and CIDRs, defaults to loopback
   assert.deepEqual(trustProxyOption({ NODE_ENV: 'production', TRUST_PROXY: '10.0.0.0/8, fd00::/8' }), ['10.0.0.0/8', 'fd00::/8'])
   const Env = Type.Object(CommonEnv)
   const base = { JWT_SECRET: TEST_JWT.secret, INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS) }
-  assert.throws(() => parseConfig(Env, { ...base, TRUST_PROXY: '10.0.0.0/99,everyone' }), (error: ConfigError) => error.problems.filter((p) => p.startsWith('TRUST_PROXY')).length === 2)
+  assert.throws(
+    () => parseConfig(Env, { ...base, TRUST_PROXY: '10.0.0.0/99,everyone' }),
+    (error: ConfigError) => error.problems.filter((p) => p.startsWith('TRUST_PROXY')).length === 2,
+  )
   assert.equal(parseConfig(Env, { ...base, TRUST_PROXY: 'loopback,192.168.1.10' }).TRUST_PROXY, 'loopback,192.168.1.10')
 })
 
@@ -50,7 +53,8 @@ test('refuses a token issued in the future and one older than the maximum age, w
   const now = Math.floor(Date.now() / 1000)
   const sign = createSigner({ key: TEST_JWT.secret, algorithm: 'HS256' })
   const signWithoutIat = createSigner({ key: TEST_JWT.secret, algorithm: 'HS256', noTimestamp: true })
-  const token = (iat: number | undefined, exp: number) => `Bearer ${(iat === undefined ? signWithoutIat : sign)({ sub: 'u1', tenant_id: randomUUID(), roles: ['viewer'], iss: TEST_JWT.issuer, aud: TEST_JWT.audience, exp, ...(iat === undefined ? {} : { iat }) })}`
+  const token = (iat: number | undefined, exp: number) =>
+    `Bearer ${(iat === undefined ? signWithoutIat : sign)({ sub: 'u1', tenant_id: randomUUID(), roles: ['viewer'], iss: TEST_JWT.issuer, aud: TEST_JWT.audience, exp, ...(iat === undefined ? {} : { iat }) })}`
   const century = now + 100 * 365 * 86_400
   const cases: Array<[string, string, number, string?]> = [
     ['fresh, long exp', token(now - 10, century), 200],

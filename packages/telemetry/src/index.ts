@@ -67,7 +67,10 @@ function recordFailure(span: Span, error: unknown): void {
  */
 export async function inSpan<T>(name: string, options: { kind?: SpanKind; attributes?: Attributes; parent?: Context; links?: Context[] }, fn: (span: Span) => Promise<T>, more: { expected?: (error: unknown) => boolean } = {}): Promise<T> {
   const parent = options.parent ?? context.active()
-  const links = (options.links ?? []).map((ctx) => trace.getSpanContext(ctx)).filter((link) => link !== undefined).map((spanContext) => ({ context: spanContext }))
+  const links = (options.links ?? [])
+    .map((ctx) => trace.getSpanContext(ctx))
+    .filter((link) => link !== undefined)
+    .map((spanContext) => ({ context: spanContext }))
   const kind = options.kind ?? SpanKind.INTERNAL
   const startTime = keepFailure ? Date.now() : 0
   return tracer().startActiveSpan(name, { kind, ...(options.attributes ? { attributes: options.attributes } : {}), ...(links.length ? { links } : {}) }, parent, async (span) => {

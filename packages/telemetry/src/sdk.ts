@@ -77,7 +77,15 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     instrumentations: [
       // Trace context goes out on every request; the server span of a probe or scrape is skipped.
       // A 5xx of a request the sampler dropped is still exported (errors always kept).
-      ...wanted('http', () => new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => markStart(req) && ignoreIncoming(req.url), applyCustomAttributesOnSpan: (span, req, res) => keepFailedRequest(span, req as IncomingMessage, res, failures.keep), requireParentforOutgoingSpans: true })),
+      ...wanted(
+        'http',
+        () =>
+          new HttpInstrumentation({
+            ignoreIncomingRequestHook: (req) => markStart(req) && ignoreIncoming(req.url),
+            applyCustomAttributesOnSpan: (span, req, res) => keepFailedRequest(span, req as IncomingMessage, res, failures.keep),
+            requireParentforOutgoingSpans: true,
+          }),
+      ),
       ...wanted('undici', () => new UndiciInstrumentation({ requireParentforSpans: true })),
       // The route on the server span (`GET /api/v1/venues/:id`) from one onRequest hook.
       ...wanted('fastify-route', () => new FastifyRouteInstrumentation()),
@@ -107,7 +115,11 @@ const DEFAULT_INSTRUMENTATIONS = ['http', 'undici', 'fastify-route', 'pg', 'iore
  * OTEL_NODE_DISABLED_INSTRUMENTATIONS (removed from it), as the SDK's auto-instrumentations name them.
  */
 export function instrumentationFilter(env: Record<string, string | undefined>): <T>(name: string, make: () => T) => T[] {
-  const list = (value: string | undefined) => (value ?? '').split(',').map((name) => name.trim()).filter(Boolean)
+  const list = (value: string | undefined) =>
+    (value ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean)
   const enabled = new Set(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS?.trim() ? list(env.OTEL_NODE_ENABLED_INSTRUMENTATIONS) : DEFAULT_INSTRUMENTATIONS)
   for (const name of list(env.OTEL_NODE_DISABLED_INSTRUMENTATIONS)) enabled.delete(name)
   return (name, make) => (enabled.has(name) ? [make()] : [])

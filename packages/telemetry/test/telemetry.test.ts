@@ -32,17 +32,32 @@ test('spans carry no query string, client address, header or error message, and 
   const telemetry = startTelemetry({ serviceName: 'telemetry-test', exporter, env: {} })
   const tracer = trace.getTracer('test')
   let carrier: ReturnType<typeof currentTraceCarrier>
-  await inSpan('request', { kind: SpanKind.SERVER, attributes: { 'url.full': 'https://hub.example/oauth/callback?code=secret-code&state=s', 'url.path': '/oauth/callback?code=secret-code', 'url.query': 'code=secret-code', 'client.address': '203.0.113.9', 'http.request.header.authorization': 'Bearer x' } }, async (span) => {
-    span.recordException(new Error('duplicate key value (email)=(person@example.org)'))
-    carrier = currentTraceCarrier()
-    assert.ok(activeTraceIds(), 'a sampled span has ids for the logs')
-  })
+  await inSpan(
+    'request',
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'url.full': 'https://hub.example/oauth/callback?code=secret-code&state=s',
+        'url.path': '/oauth/callback?code=secret-code',
+        'url.query': 'code=secret-code',
+        'client.address': '203.0.113.9',
+        'http.request.header.authorization': 'Bearer x',
+      },
+    },
+    async (span) => {
+      span.recordException(new Error('duplicate key value (email)=(person@example.org)'))
+      carrier = currentTraceCarrier()
+      assert.ok(activeTraceIds(), 'a sampled span has ids for the logs')
+    },
+  )
   assert.ok(carrier?.traceparent, 'the carrier holds a traceparent')
   const job = tracer.startSpan('job', {}, contextFromCarrier(carrier))
   job.end()
-  await assert.rejects(inSpan('failing', {}, async () => {
-    throw new Error('provider said: card 4242 4242 4242 4242 declined')
-  }))
+  await assert.rejects(
+    inSpan('failing', {}, async () => {
+      throw new Error('provider said: card 4242 4242 4242 4242 declined')
+    }),
+  )
   await telemetry.forceFlush()
   const spans = exporter.getFinishedSpans()
   const request = spans.find((span) => span.name === 'request')

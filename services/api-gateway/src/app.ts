@@ -39,7 +39,9 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
   })
   await fastify.register(helmet, { global: true })
-  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean)
+  const origins = config.CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
   await fastify.register(cors, { origin: origins.length > 0 ? origins : false, credentials: false, exposedHeaders: ['x-request-id', 'retry-after', 'location'] })
   await fastify.register(edgeGuard, { bodyLimit: config.BODY_LIMIT_BYTES })
   await fastify.register(inFlightLimit, { maxPerClient: config.MAX_IN_FLIGHT_PER_CLIENT })

@@ -152,7 +152,7 @@ test('SIGTERM to one of two gateways under steady keep-alive load: every idempot
   const inFlight: Promise<void>[] = []
   const started = performance.now()
   let exited: Promise<unknown> | null = null
-  for (let sent = 0; sent < total; ) {
+  for (let sent = 0; sent < total;) {
     const now = performance.now()
     for (; sent < total && started + (sent * 1000) / RATE <= now; sent++) inFlight.push(send())
     if (!exited && now - started >= (SECONDS * 1000) / 3) {

@@ -29,7 +29,17 @@ test('on SIGTERM the gateway fails /ready, keeps answering with Connection: clos
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services', 'api-gateway', 'src', 'server.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...testServiceEnv(prefix), NODE_ENV: 'test', LOG_LEVEL: 'warn', API_GATEWAY_PORT: String(port), DRAIN_MS: '3000', VENUE_SERVICE_URL: 'http://127.0.0.1:9', INTEGRATION_SERVICE_URL: 'http://127.0.0.1:9', COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9' },
+    env: {
+      ...process.env,
+      ...testServiceEnv(prefix),
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      API_GATEWAY_PORT: String(port),
+      DRAIN_MS: '3000',
+      VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+      INTEGRATION_SERVICE_URL: 'http://127.0.0.1:9',
+      COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   })
   after(() => {

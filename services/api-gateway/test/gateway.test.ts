@@ -21,7 +21,7 @@ test('routes venue calls to venue-service, forwarding and returning the x-reques
   assert.equal(fetched.json().name, 'Gateway Arena')
   assert.ok(fetched.headers['x-request-id'])
   const echoed = await gateway.inject({ url: '/api/v1/integrations/connections?x=1', headers: { ...admin, 'x-request-id': 'trace-7' } })
-  assert.equal(echoed.json().headers['x-request-id'], echoed.headers['x-request-id'], 'the upstream gets the edge\'s id')
+  assert.equal(echoed.json().headers['x-request-id'], echoed.headers['x-request-id'], "the upstream gets the edge's id")
   assert.notEqual(echoed.headers['x-request-id'], 'trace-7')
   assert.equal(echoed.json().url, '/api/v1/integrations/connections?x=1')
 })
@@ -138,10 +138,7 @@ test('reports upstream readiness on /health, merges OpenAPI without internal rou
   const gateway = await build()
   const health = await gateway.inject({ url: '/health' })
   assert.equal(health.statusCode, 200)
-  assert.deepEqual(
-    Object.fromEntries(Object.entries(health.json().upstreams).map(([name, value]) => [name, (value as { status: string }).status])),
-    { 'venue-service': 'up', 'integration-service': 'up', 'compliance-service': 'down' },
-  )
+  assert.deepEqual(Object.fromEntries(Object.entries(health.json().upstreams).map(([name, value]) => [name, (value as { status: string }).status])), { 'venue-service': 'up', 'integration-service': 'up', 'compliance-service': 'down' })
   const openapi = (await gateway.inject({ url: '/openapi.json' })).json()
   assert.ok(openapi.paths['/api/v1/venues/{id}'])
   assert.ok(openapi.paths['/api/v1/integrations/connections'])
@@ -156,13 +153,18 @@ test('reports upstream readiness on /health, merges OpenAPI without internal rou
   assert.equal(big.json().code, 'PAYLOAD_TOO_LARGE')
 })
 
-test('the audit digests\' public keys need no token (GET only); every other audit-log path still does', async () => {
+test("the audit digests' public keys need no token (GET only); every other audit-log path still does", async () => {
   const gateway = await build()
   // compliance-service is stopped in this rig: a 503 means the edge let the request through.
   const keys = await gateway.inject({ url: '/api/v1/compliance/audit-log/signing-keys' })
   assert.equal(keys.statusCode, 503, keys.body)
   assert.equal(keys.json().code, 'UPSTREAM_UNAVAILABLE')
-  for (const [method, url] of [['POST', '/api/v1/compliance/audit-log/signing-keys'], ['GET', '/api/v1/compliance/audit-log/digests'], ['GET', '/api/v1/compliance/audit-log/signing-keys/x'], ['GET', '/api/v1/compliance/audit-log']] as const) {
+  for (const [method, url] of [
+    ['POST', '/api/v1/compliance/audit-log/signing-keys'],
+    ['GET', '/api/v1/compliance/audit-log/digests'],
+    ['GET', '/api/v1/compliance/audit-log/signing-keys/x'],
+    ['GET', '/api/v1/compliance/audit-log'],
+  ] as const) {
     const response = await gateway.inject({ method, url })
     assert.equal(response.statusCode, 401, `${method} ${url}: ${response.body}`)
   }

@@ -7,7 +7,6 @@ import { createFakeVenueService, deleteRedisPrefix, testRedisPrefix, testService
 import apiGateway, { SERVICE_NAME } from '../src/app.ts'
 import { edgeServerOptions, loadConfig } from '../src/config.ts'
 
-
 /** A stand-in integration-service: echoes what reached it, byte for byte. */
 function echoUpstream(): FastifyInstance {
   const app = Fastify()

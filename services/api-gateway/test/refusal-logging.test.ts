@@ -16,8 +16,14 @@ test('ten refused requests with 15 KB paths write a few KB of log, not 150 KB, a
   }
   const bytes = capture.lines.reduce((sum, line) => sum + line.length, 0)
   assert.ok(bytes < 20_000, `${bytes} bytes of log`)
-  assert.ok(capture.lines.every((line) => line.length < 2_000), 'every line is short')
-  assert.ok(capture.lines.some((line) => line.includes('"clientRequestId":"rrrr')), 'the client\'s request id is kept, clipped')
+  assert.ok(
+    capture.lines.every((line) => line.length < 2_000),
+    'every line is short',
+  )
+  assert.ok(
+    capture.lines.some((line) => line.includes('"clientRequestId":"rrrr')),
+    "the client's request id is kept, clipped",
+  )
 })
 
 test('a caller over its rate limit is logged once per window, not once per refused request', async () => {

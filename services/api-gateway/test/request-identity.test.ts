@@ -7,7 +7,7 @@ import { setupGateway } from './helpers.ts'
 
 const { build, venue } = await setupGateway()
 
-test('a change made through the gateway reaches venue-service with the edge\'s request id and the client\'s address, not what the client claimed', async () => {
+test("a change made through the gateway reaches venue-service with the edge's request id and the client's address, not what the client claimed", async () => {
   const gateway = await build()
   const tenant = randomUUID()
   const created = await gateway.inject({
@@ -23,7 +23,10 @@ test('a change made through the gateway reaches venue-service with the edge\'s r
   // venue-service, trusting its loopback gateway, audits with these (e2e/cross-process.test.ts reads
   // the request id back from the audit log of the running stack).
   const reached = venue.received.filter((request) => request.method === 'POST' && request.url === '/api/v1/venues' && request.status === 201)
-  assert.deepEqual(reached.map((request) => [request.headers['x-request-id'], request.headers['x-forwarded-for']]), [[requestId, '203.0.113.7']])
+  assert.deepEqual(
+    reached.map((request) => [request.headers['x-request-id'], request.headers['x-forwarded-for']]),
+    [[requestId, '203.0.113.7']],
+  )
 })
 
 test('the gateway refuses a token issued in the future or older than JWT_MAX_AGE_SECONDS', async () => {

@@ -65,13 +65,31 @@ test('the gateway buffers its refusals in Redis while compliance-service is down
   assert.ok(buffered.length < 50, `far fewer stream entries than refusals (${buffered.length})`)
 
   await compliance.start()
-  const tokens = await eventually('stored by compliance-service', async () => stored('AUTH_TOKEN_INVALID'), (rows) => total(rows) === 200)
+  const tokens = await eventually(
+    'stored by compliance-service',
+    async () => stored('AUTH_TOKEN_INVALID'),
+    (rows) => total(rows) === 200,
+  )
   assert.ok(tokens.length <= 3, `a handful of stored events (${tokens.length})`)
-  assert.ok(tokens.every((event) => event.tenantId == null), 'anonymous refusals belong to no tenant')
-  await eventually('the probe stored', async () => stored('INTERNAL_ROUTE_PROBE'), (rows) => total(rows) === 1)
-  await eventually('the stream drained', () => redis.xlen(stream), (length) => length === 0)
+  assert.ok(
+    tokens.every((event) => event.tenantId == null),
+    'anonymous refusals belong to no tenant',
+  )
+  await eventually(
+    'the probe stored',
+    async () => stored('INTERNAL_ROUTE_PROBE'),
+    (rows) => total(rows) === 1,
+  )
+  await eventually(
+    'the stream drained',
+    () => redis.xlen(stream),
+    (length) => length === 0,
+  )
   assert.equal((await redis.xpending(stream, 'security-relay'))[0], 0, 'nothing left unacknowledged')
-  assert.ok(compliance.received.every((request) => request.caller === 'api-gateway' && request.status === 202), 'every delivery was signed, permitted and valid')
+  assert.ok(
+    compliance.received.every((request) => request.caller === 'api-gateway' && request.status === 202),
+    'every delivery was signed, permitted and valid',
+  )
 })
 
 test('two gateway replicas share one stream: every 429 is counted once in the stored events', async () => {
@@ -84,7 +102,11 @@ test('two gateway replicas share one stream: every 429 is counted once in the st
     if (res.statusCode === 429) refused++
   }
   assert.ok(refused >= 30, `most requests were rate limited (${refused})`)
-  const limited = await eventually('the 429s stored', async () => stored('RATE_LIMITED'), (rows) => total(rows) === refused)
+  const limited = await eventually(
+    'the 429s stored',
+    async () => stored('RATE_LIMITED'),
+    (rows) => total(rows) === refused,
+  )
   assert.ok(limited.length <= 4, `one event per replica and window, give or take a tick (${limited.length})`)
   const metrics = await scrapeMetrics(replicas[0]!)
   assert.match(metrics, /^security_events_dropped_total\{service="api-gateway"\} 0$/m, 'the drop counter is exported, and nothing was dropped')

@@ -22,7 +22,10 @@ test('30 slow-body connections from one user: the excess is refused at once, the
   const started = Date.now()
   const slow = Array.from({ length: 30 }, () =>
     // Announces 100 bytes, sends 10, then goes quiet.
-    rawRequest(base, `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${slowUser}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":"0123`, 10_000).then((response) => ({ response, at: Date.now() - started })),
+    rawRequest(base, `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${slowUser}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":"0123`, 10_000).then((response) => ({
+      response,
+      at: Date.now() - started,
+    })),
   )
   const other = { authorization: tokenOf(`other-${randomUUID()}`) }
   const served: number[] = []
@@ -60,7 +63,10 @@ test('an oversized chunked body gets 413 problem+json and a closed connection; a
   const base = await listening({ BODY_LIMIT_BYTES: '4096' })
   const admin = tokenOf('chunked')
   const chunk = 'a'.repeat(3000)
-  const tooLarge = await rawRequest(base, `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`)
+  const tooLarge = await rawRequest(
+    base,
+    `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`,
+  )
   assert.equal(tooLarge.status, 413, tooLarge.body)
   assert.equal(JSON.parse(tooLarge.body).code, 'PAYLOAD_TOO_LARGE')
   assert.ok(tooLarge.closed, 'the connection is closed')

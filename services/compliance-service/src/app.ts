@@ -47,11 +47,19 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
       ),
     },
   })
-  await fastify.register(compliance, { integrationUrl: config.INTEGRATION_SERVICE_URL, pollMs: config.SYNC_LOG_POLL_MS, runConsumer: config.SYNC_LOG_CONSUMER, signingKeysJson: config.AUDIT_SIGNING_KEYS, digestIntervalMs: config.AUDIT_DIGEST_INTERVAL_MS })
+  await fastify.register(compliance, {
+    integrationUrl: config.INTEGRATION_SERVICE_URL,
+    pollMs: config.SYNC_LOG_POLL_MS,
+    runConsumer: config.SYNC_LOG_CONSUMER,
+    signingKeysJson: config.AUDIT_SIGNING_KEYS,
+    digestIntervalMs: config.AUDIT_DIGEST_INTERVAL_MS,
+  })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
-  const operatorTenantIds = config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean)
+  const operatorTenantIds = config.OPERATOR_TENANT_IDS.split(',')
+    .map((id) => id.trim().toLowerCase())
+    .filter(Boolean)
   await fastify.register(venueSyncLogRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(venueReportRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(syncLogPullRoutes, { prefix: '/api/v1/compliance', operatorTenantIds })

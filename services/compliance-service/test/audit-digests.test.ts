@@ -98,8 +98,15 @@ test('a row changed by a superuser, or a chain rewritten from it, is found by th
   const again = await app.inject({ method: 'POST', url: '/api/v1/compliance/audit-log/digests', headers: adminOf(tenant) })
   assert.deepEqual([again.statusCode, again.json().code], [409, 'AUDIT_HEAD_ALREADY_SIGNED'], 'an unchanged head is not signed twice')
   const listed = await app.inject({ url: '/api/v1/compliance/audit-log/digests?limit=1', headers: adminOf(tenant) })
-  assert.deepEqual(listed.json().data.map((d: { digestNo: number }) => d.digestNo), [2])
-  assert.equal(listed.json().data[0].previousDigestHash, (await app.inject({ url: `/api/v1/compliance/audit-log/digests?cursor=${encodeURIComponent(listed.json().nextCursor)}`, headers: adminOf(tenant) })).json().data[0].digestHash, 'each digest links the one before')
+  assert.deepEqual(
+    listed.json().data.map((d: { digestNo: number }) => d.digestNo),
+    [2],
+  )
+  assert.equal(
+    listed.json().data[0].previousDigestHash,
+    (await app.inject({ url: `/api/v1/compliance/audit-log/digests?cursor=${encodeURIComponent(listed.json().nextCursor)}`, headers: adminOf(tenant) })).json().data[0].digestHash,
+    'each digest links the one before',
+  )
   const otherTenant = await app.inject({ url: '/api/v1/compliance/audit-log/digests', headers: adminOf(randomUUID()) })
   assert.deepEqual(otherTenant.json().data, [], "another tenant sees none of this tenant's digests")
 
@@ -169,13 +176,24 @@ test('after a key rotation (old private key gone) both keys are published and ol
     if (digests.length >= 2) break
     await sleep(100)
   }
-  assert.deepEqual(digests.map((d) => d.digestNo), [2, 1], 'the timer signed the new head')
+  assert.deepEqual(
+    digests.map((d) => d.digestNo),
+    [2, 1],
+    'the timer signed the new head',
+  )
   const [newer, older] = digests as unknown as [{ keyId: string }, { keyId: string }]
   assert.match(older.keyId, /^v1-/)
   assert.match(newer.keyId, /^v2-/)
 
   const published = (await after.inject({ url: '/api/v1/compliance/audit-log/signing-keys' })).json().keys as Array<{ keyId: string; current: boolean }>
-  assert.deepEqual(published.filter((key) => [older.keyId, newer.keyId].includes(key.keyId)).map((key) => [key.keyId, key.current]), [[older.keyId, false], [newer.keyId, true]], 'the rotated-out key stays published')
+  assert.deepEqual(
+    published.filter((key) => [older.keyId, newer.keyId].includes(key.keyId)).map((key) => [key.keyId, key.current]),
+    [
+      [older.keyId, false],
+      [newer.keyId, true],
+    ],
+    'the rotated-out key stays published',
+  )
   const keysFile = join(dir, 'keys-rotated.json')
   writeFileSync(keysFile, JSON.stringify({ keys: published }))
   const file = await exportFile(after, tenant, 'rotated.jsonl')

@@ -37,7 +37,19 @@ async function deliver(events: AuditEventInput[], service: 'venue-service' | 'in
   return response.json() as AuditEventBatchResult
 }
 
-type Entry = { seq: string; eventId: string; source: string; actorType: string; actorId: string; action: string; entityId: string; before: Record<string, unknown> | null; after: Record<string, unknown> | null; prevHash: string; hash: string }
+type Entry = {
+  seq: string
+  eventId: string
+  source: string
+  actorType: string
+  actorId: string
+  action: string
+  entityId: string
+  before: Record<string, unknown> | null
+  after: Record<string, unknown> | null
+  prevHash: string
+  hash: string
+}
 
 const adminOf = (tenantId: string) => bearer(testToken({ tenantId, roles: ['admin'], sub: `auditor-${tenantId.slice(0, 4)}` }))
 
@@ -115,16 +127,25 @@ test('delivered venue changes are appended to the audit log, chained per tenant,
   await deliver(venueLifecycle(other).events)
   const theirs = await auditLog(other)
   assert.equal(theirs.length, 3)
-  assert.ok(theirs.every((entry) => entry.entityId !== venueId), "no entry of the first tenant's venue")
+  assert.ok(
+    theirs.every((entry) => entry.entityId !== venueId),
+    "no entry of the first tenant's venue",
+  )
   assert.equal(theirs.at(-1)?.prevHash, GENESIS_HASH)
   assert.deepEqual((await verify(other)).ok, true)
 
   // Filters and cursor pagination walk the same entries.
   const page1 = await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${venueId}&limit=2`, headers: adminOf(tenant) })
   const page2 = await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${venueId}&limit=2&cursor=${encodeURIComponent(page1.json().nextCursor)}`, headers: adminOf(tenant) })
-  assert.deepEqual([...page1.json().data, ...page2.json().data].map((entry: Entry) => entry.action), ['venue.deleted', 'venue.updated', 'venue.created'])
+  assert.deepEqual(
+    [...page1.json().data, ...page2.json().data].map((entry: Entry) => entry.action),
+    ['venue.deleted', 'venue.updated', 'venue.created'],
+  )
   assert.equal(page2.json().nextCursor, null)
-  assert.deepEqual((await auditLog(tenant, '?action=venue.updated')).map((entry) => entry.seq), [updated.seq])
+  assert.deepEqual(
+    (await auditLog(tenant, '?action=venue.updated')).map((entry) => entry.seq),
+    [updated.seq],
+  )
 
   // An auditor's export of a period: oldest first, JSON images quoted, hashes included.
   const from = new Date(Date.now() - 3_600_000).toISOString()
@@ -134,7 +155,10 @@ test('delivered venue changes are appended to the audit log, chained per tenant,
   assert.match(String(exported.headers['content-type']), /^text\/csv/)
   const lines = exported.body.trimEnd().split('\r\n')
   assert.equal(lines[0], 'seq,occurred_at,recorded_at,source,actor_type,actor_id,action,entity_type,entity_id,request_id,ip,before,after,prev_hash,hash')
-  assert.deepEqual(lines.slice(1).map((line) => line.split(',')[6]), ['venue.created', 'venue.updated', 'venue.deleted'])
+  assert.deepEqual(
+    lines.slice(1).map((line) => line.split(',')[6]),
+    ['venue.created', 'venue.updated', 'venue.deleted'],
+  )
   assert.ok(lines[2]?.includes('"{""id"":'), 'the JSON images are quoted CSV cells')
   assert.ok(lines[3]?.endsWith(`,${updated.hash},${deleted.hash}`))
   const empty = await compliance.inject({ url: `/api/v1/compliance/audit-log/export?from=${to}&to=${new Date(Date.now() + 120_000).toISOString()}`, headers: adminOf(tenant) })
@@ -185,7 +209,21 @@ test('the audit log refuses UPDATE, DELETE and TRUNCATE from its service role an
 
 test('POST /internal/audit-events: signed callers with the permission only, bad batches refused, nothing half-written', async () => {
   const tenant = randomUUID()
-  const event = { id: randomUUID(), tenantId: tenant, source: 'venue-service', actorType: 'user', actorId: 'u-1', action: 'venue.created', entityType: 'venue', entityId: randomUUID(), before: null, after: { name: 'X' }, requestId: null, ip: null, occurredAt: new Date().toISOString() }
+  const event = {
+    id: randomUUID(),
+    tenantId: tenant,
+    source: 'venue-service',
+    actorType: 'user',
+    actorId: 'u-1',
+    action: 'venue.created',
+    entityType: 'venue',
+    entityId: randomUUID(),
+    before: null,
+    after: { name: 'X' },
+    requestId: null,
+    ip: null,
+    occurredAt: new Date().toISOString(),
+  }
   const post = (service: keyof typeof TEST_INTERNAL_KEYS | null, payload: unknown) => {
     const body = JSON.stringify(payload)
     const signed = service ? (signRequest({ service, keyId: 'k1', secret: TEST_INTERNAL_KEYS[service].k1, method: 'POST', pathWithQuery: '/internal/audit-events', body }) as unknown as Record<string, string>) : {}

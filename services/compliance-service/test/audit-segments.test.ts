@@ -122,7 +122,10 @@ test('a sealed segment is archived, removed only through its archive hash, verif
   const verified = await app.inject({ url: '/api/v1/compliance/audit-log/verify', headers })
   assert.deepEqual({ ...(verified.json() as Record<string, unknown>), headHash: undefined }, { ok: true, checked: 5, archived: 4, headHash: undefined, firstBroken: null }, 'verify crosses the removed segment by its checkpoint')
   const listed = await app.inject({ url: '/api/v1/compliance/audit-log/segments', headers })
-  assert.deepEqual(listed.json().data.map((s: { segmentNo: number; removedAt: string | null }) => [s.segmentNo, s.removedAt !== null]), [[1, true]])
+  assert.deepEqual(
+    listed.json().data.map((s: { segmentNo: number; removedAt: string | null }) => [s.segmentNo, s.removedAt !== null]),
+    [[1, true]],
+  )
   const actions = (await app.inject({ url: '/api/v1/compliance/audit-log?entityType=audit_segment', headers })).json().data.map((e: { action: string }) => e.action)
   assert.deepEqual(actions, ['audit_segment.removed', 'audit_segment.sealed'])
 

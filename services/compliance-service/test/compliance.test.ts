@@ -59,17 +59,32 @@ test('runs created, then updated, then created again while the consumer is stopp
   const venue = randomUUID()
   const first = [await insertRun(tenant, venue), await insertRun(tenant, venue), await insertRun(tenant, venue)]
   // The feed holds rows back while older transactions (other test files) are open: pull until seen.
-  const pullUntil = async <T>(read: () => Promise<T>, done: (value: T) => boolean) => eventually(async () => {
+  const pullUntil = async <T>(read: () => Promise<T>, done: (value: T) => boolean) =>
+    eventually(async () => {
       await compliance.syncLogConsumer.pullOnce()
       return read()
     }, done)
-  assert.deepEqual((await pullUntil(() => stored(venue), (rows) => rows.length === 3)).map((r) => r.id), first.map((r) => r.id))
+  assert.deepEqual(
+    (
+      await pullUntil(
+        () => stored(venue),
+        (rows) => rows.length === 3,
+      )
+    ).map((r) => r.id),
+    first.map((r) => r.id),
+  )
 
   integration.changeRun(first[1]!.id, { status: 'running', startedAt: new Date().toISOString() })
   integration.changeRun(first[1]!.id, { status: 'succeeded', finishedAt: new Date().toISOString(), counts: { fetched: 40, created: 40 } })
-  const afterUpdate = await pullUntil(() => stored(venue), (rows) => rows.some((r) => r.status === 'succeeded'))
+  const afterUpdate = await pullUntil(
+    () => stored(venue),
+    (rows) => rows.some((r) => r.status === 'succeeded'),
+  )
   assert.equal(afterUpdate.length, 3)
-  assert.deepEqual(afterUpdate.find((r) => r.id === first[1]!.id), { id: first[1]!.id, status: 'succeeded', times_seen: 2, records_created: 40 })
+  assert.deepEqual(
+    afterUpdate.find((r) => r.id === first[1]!.id),
+    { id: first[1]!.id, status: 'succeeded', times_seen: 2, records_created: 40 },
+  )
 
   // The loop runs, is stopped, runs are created and changed meanwhile, then it starts again.
   compliance.syncLogConsumer.start()
@@ -77,7 +92,10 @@ test('runs created, then updated, then created again while the consumer is stopp
   const whileStopped = [await insertRun(tenant, venue), await insertRun(tenant, venue)]
   integration.changeRun(whileStopped[0]!.id, { status: 'failed', errorCode: 'PROVIDER_AUTH', errorMessage: 'token revoked' })
   compliance.syncLogConsumer.start()
-  const final = await eventually(() => stored(venue), (rows) => rows.length === 5 && rows.some((r) => r.status === 'failed'))
+  const final = await eventually(
+    () => stored(venue),
+    (rows) => rows.length === 5 && rows.some((r) => r.status === 'failed'),
+  )
   await compliance.syncLogConsumer.stop()
   assert.equal(final.length, 5)
   assert.equal(new Set(final.map((r) => r.id)).size, 5, 'each run exactly once')
@@ -104,9 +122,16 @@ test('backs off while integration-service is down and catches up when it returns
   assert.match(metrics.body, /compliance_sync_log_consumer_failures_total\{[^}]*\} [1-9]/)
   assert.match(metrics.body, /compliance_sync_log_consumer_lag_seconds/)
   await integration.start()
-  const caughtUp = await eventually(() => stored(venue), (rows) => rows.length === 2, 40_000)
+  const caughtUp = await eventually(
+    () => stored(venue),
+    (rows) => rows.length === 2,
+    40_000,
+  )
   await compliance.syncLogConsumer.stop()
-  assert.deepEqual(caughtUp.map((r) => r.id), runs.map((r) => r.id))
+  assert.deepEqual(
+    caughtUp.map((r) => r.id),
+    runs.map((r) => r.id),
+  )
 })
 
 test('a replica that does not run the consumer reports no sync-log lag, however long it has been up', async (t) => {
@@ -119,7 +144,10 @@ test('a replica that does not run the consumer reports no sync-log lag, however 
   t.mock.timers.tick(3_600_000)
   const reading = gauge.get()
   t.mock.timers.reset()
-  assert.deepEqual((await reading).values.map((sample) => sample.value), [0])
+  assert.deepEqual(
+    (await reading).values.map((sample) => sample.value),
+    [0],
+  )
 })
 
 test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV", async () => {
@@ -135,14 +163,26 @@ test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV
     await compliance.syncLogConsumer.pullOnce()
     return stored(venue)
   }
-  await eventually(() => pulled(venueB), (rows) => rows.some((r) => r.id === runB.id))
-  await eventually(() => pulled(venueA), (rows) => rows.some((r) => r.status === 'failed'))
+  await eventually(
+    () => pulled(venueB),
+    (rows) => rows.some((r) => r.id === runB.id),
+  )
+  await eventually(
+    () => pulled(venueA),
+    (rows) => rows.some((r) => r.status === 'failed'),
+  )
 
   const auditorA = bearer(testToken({ tenantId: tenantA, roles: ['viewer'] }))
   const auditorB = bearer(testToken({ tenantId: tenantB, roles: ['viewer'] }))
   const listA = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: auditorA })
   assert.equal(listA.statusCode, 200, listA.body)
-  assert.deepEqual(listA.json().data.map((r: { id: string }) => r.id).sort(), [ok.id, bad.id].sort())
+  assert.deepEqual(
+    listA
+      .json()
+      .data.map((r: { id: string }) => r.id)
+      .sort(),
+    [ok.id, bad.id].sort(),
+  )
   const crossed = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: auditorB })
   assert.equal(crossed.statusCode, 404, 'another tenant sees no such venue')
   assert.equal(crossed.json().code, 'VENUE_NOT_FOUND')
@@ -152,7 +192,10 @@ test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV
   assert.equal(unknownReport.statusCode, 404, 'an unknown venue is a 404, not a report of zeros')
   assert.equal(unknownReport.json().code, 'VENUE_NOT_FOUND')
   const filtered = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?status=failed`, headers: auditorA })
-  assert.deepEqual(filtered.json().data.map((r: { id: string }) => r.id), [bad.id])
+  assert.deepEqual(
+    filtered.json().data.map((r: { id: string }) => r.id),
+    [bad.id],
+  )
   const paged = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?limit=1`, headers: auditorA })
   const next = await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs?limit=1&cursor=${paged.json().nextCursor}`, headers: auditorA })
   assert.notEqual(paged.json().data[0].id, next.json().data[0].id)
@@ -186,12 +229,24 @@ test('security events: intake is idempotent, and refused internal calls leave on
   const tenant = randomUUID()
   const event = { id: randomUUID(), type: 'AUTH_FAILURE', severity: 'medium', source: 'venue-service', code: 'AUTH_TOKEN_INVALID', tenantId: tenant, occurredAt: new Date().toISOString() }
   const body = JSON.stringify({ events: [event] })
-  const post = () => compliance.inject({ method: 'POST', url: '/internal/security-events', payload: body, headers: { 'content-type': 'application/json', ...(signRequest({ service: 'venue-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['venue-service'].k1, method: 'POST', pathWithQuery: '/internal/security-events', body }) as unknown as Record<string, string>) } })
+  const post = () =>
+    compliance.inject({
+      method: 'POST',
+      url: '/internal/security-events',
+      payload: body,
+      headers: {
+        'content-type': 'application/json',
+        ...(signRequest({ service: 'venue-service', keyId: 'k1', secret: TEST_INTERNAL_KEYS['venue-service'].k1, method: 'POST', pathWithQuery: '/internal/security-events', body }) as unknown as Record<string, string>),
+      },
+    })
   assert.deepEqual((await post()).json(), { accepted: 1, duplicates: 0 })
   assert.deepEqual((await post()).json(), { accepted: 0, duplicates: 1 })
   const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'] }))
   const list = await compliance.inject({ url: '/api/v1/compliance/security-events', headers: admin })
-  assert.deepEqual(list.json().data.map((e: { id: string }) => e.id), [event.id])
+  assert.deepEqual(
+    list.json().data.map((e: { id: string }) => e.id),
+    [event.id],
+  )
   const resolved = await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: admin, payload: { note: 'expected: key rotation' } })
   assert.equal(resolved.statusCode, 200, resolved.body)
   assert.ok(resolved.json().resolvedAt)
@@ -208,9 +263,23 @@ test('security events: intake is idempotent, and refused internal calls leave on
   assert.equal((await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: otherAdmin, payload: {} })).statusCode, 404)
 
   // A forged call to compliance itself is stored directly.
-  const forged = await compliance.inject({ method: 'POST', url: '/internal/security-events', payload: body, headers: { 'content-type': 'application/json', 'x-internal-service': 'venue-service', 'x-internal-key-id': 'k1', 'x-internal-timestamp': String(Math.floor(Date.now() / 1000)), 'x-internal-nonce': randomUUID().replaceAll('-', ''), 'x-internal-signature': `v1=${'0'.repeat(64)}` } })
+  const forged = await compliance.inject({
+    method: 'POST',
+    url: '/internal/security-events',
+    payload: body,
+    headers: {
+      'content-type': 'application/json',
+      'x-internal-service': 'venue-service',
+      'x-internal-key-id': 'k1',
+      'x-internal-timestamp': String(Math.floor(Date.now() / 1000)),
+      'x-internal-nonce': randomUUID().replaceAll('-', ''),
+      'x-internal-signature': `v1=${'0'.repeat(64)}`,
+    },
+  })
   assert.equal(forged.statusCode, 401)
-  const own = await eventually(() => db.adminQuery<{ code: string; source: string }>("select code, source from compliance.security_events where code = 'INTERNAL_AUTH_BAD_SIGNATURE' and source = 'compliance-service'"), (rows) => rows.length > 0)
+  const own = await eventually(
+    () => db.adminQuery<{ code: string; source: string }>("select code, source from compliance.security_events where code = 'INTERNAL_AUTH_BAD_SIGNATURE' and source = 'compliance-service'"),
+    (rows) => rows.length > 0,
+  )
   assert.equal(own.length, 1)
-
 })

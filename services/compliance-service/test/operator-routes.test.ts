@@ -26,7 +26,9 @@ test('POST /sync-logs/pull is for operator admins only and reveals no global fig
   const operatorTenant = randomUUID()
   const compliance = createFastify({ service: 'compliance-service', logLevel: 'silent' })
   apps.push(compliance)
-  await compliance.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false', OPERATOR_TENANT_IDS: operatorTenant }) })
+  await compliance.register(complianceService, {
+    config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false', OPERATOR_TENANT_IDS: operatorTenant }),
+  })
   await compliance.ready()
 
   const tenantAdmin = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] })) })
@@ -34,8 +36,11 @@ test('POST /sync-logs/pull is for operator admins only and reveals no global fig
   assert.equal(tenantAdmin.json().code, 'OPERATOR_ONLY')
   const operator = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
   assert.equal(operator.statusCode, 204, operator.body)
-  assert.equal(operator.body, '', 'no count of other tenants\' runs')
-  assert.ok(integration.received.some((request) => request.url.startsWith('/internal/sync-logs') && request.caller === 'compliance-service' && request.status === 200), 'the pull read the feed, signed')
+  assert.equal(operator.body, '', "no count of other tenants' runs")
+  assert.ok(
+    integration.received.some((request) => request.url.startsWith('/internal/sync-logs') && request.caller === 'compliance-service' && request.status === 200),
+    'the pull read the feed, signed',
+  )
 
   // No operators configured: nobody pulls by hand (the consumer loop still does).
   const unconfigured = createFastify({ service: 'compliance-service', logLevel: 'silent' })

@@ -57,7 +57,19 @@ test('visibility: a tenant admin sees its own tenant events only; tenantless eve
   const now = new Date().toISOString()
   // What venue-service reports when a viewer of tenant A tries an admin action three times in a
   // window, and the gateway when anonymous callers send bad tokens.
-  const forbidden: SecurityEventInput = { id: randomUUID(), type: 'FORBIDDEN', severity: 'medium', source: 'venue-service', code: 'INSUFFICIENT_ROLE', tenantId: tenantA, actor: 'viewer-a', occurredAt: now, count: 3, firstSeenAt: now, lastSeenAt: now }
+  const forbidden: SecurityEventInput = {
+    id: randomUUID(),
+    type: 'FORBIDDEN',
+    severity: 'medium',
+    source: 'venue-service',
+    code: 'INSUFFICIENT_ROLE',
+    tenantId: tenantA,
+    actor: 'viewer-a',
+    occurredAt: now,
+    count: 3,
+    firstSeenAt: now,
+    lastSeenAt: now,
+  }
   const anonymous: SecurityEventInput = { id: randomUUID(), type: 'AUTH_FAILURE', severity: 'medium', source: 'api-gateway', code: 'AUTH_TOKEN_INVALID', tenantId: null, actor: null, ip: '198.51.100.4', occurredAt: now, count: 7 }
   assert.equal((await post([forbidden])).statusCode, 202)
   assert.equal((await post([anonymous], 'api-gateway')).statusCode, 202)
@@ -78,13 +90,20 @@ test('visibility: a tenant admin sees its own tenant events only; tenantless eve
   const operator = await list(operatorTenant, '?scope=system&limit=500')
   assert.equal(operator.statusCode, 200)
   const systemEvents = operator.json().data as { id: string; tenantId: string | null; source: string; code: string }[]
-  assert.ok(systemEvents.some((e) => e.id === anonymous.id), 'the operator sees the anonymous gateway refusals')
+  assert.ok(
+    systemEvents.some((e) => e.id === anonymous.id),
+    'the operator sees the anonymous gateway refusals',
+  )
   assert.ok(
     systemEvents.every((e) => e.tenantId === null),
     'the system scope holds tenantless events only',
   )
   // An admin of a tenant probing the system scope is itself a security event of that tenant.
-  await eventually('the refused probe stored', () => storedFrom('compliance-service', 'OPERATOR_ONLY'), (rows) => rows.some((row) => row.tenant_id === tenantA))
+  await eventually(
+    'the refused probe stored',
+    () => storedFrom('compliance-service', 'OPERATOR_ONLY'),
+    (rows) => rows.some((row) => row.tenant_id === tenantA),
+  )
 })
 
 test('intake keeps the highest count of an event: copies in one batch, resends and late lower counts never add rows or lower it', async () => {

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex'
 import { forceTenantRls } from '@hub/service-kit'
 
-
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     -- Where each (connection, entity) stands: the incremental cursor, a running run's checkpoint.

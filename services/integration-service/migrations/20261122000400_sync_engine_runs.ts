@@ -1,7 +1,6 @@
 import type { Knex } from 'knex'
 import { forceTenantRls } from '@hub/service-kit'
 
-
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     -- What a run does: pull provider records in, push hub records out, or apply one webhook event.

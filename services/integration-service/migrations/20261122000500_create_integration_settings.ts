@@ -1,7 +1,6 @@
 import type { Knex } from 'knex'
 import { forceTenantRls } from '@hub/service-kit'
 
-
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
     -- One settings document per (tenant, venue or none, integration type); its versions hold the content.

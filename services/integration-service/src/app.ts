@@ -84,7 +84,12 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
-  await fastify.register(adminRoutes, { prefix: '/api/v1/integrations', operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim().toLowerCase()).filter(Boolean) })
+  await fastify.register(adminRoutes, {
+    prefix: '/api/v1/integrations',
+    operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')
+      .map((id) => id.trim().toLowerCase())
+      .filter(Boolean),
+  })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

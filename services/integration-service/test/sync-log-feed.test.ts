@@ -71,7 +71,10 @@ test('the change feed hands out every run in order, and again after each change'
   const created = []
   for (let i = 0; i < 5; i++) created.push(await database.withTenant(i % 2 ? tenantA : tenantB, (trx) => repo.insert(trx, run(i % 2 ? tenantA : tenantB, i % 2 ? venueA : venueB))))
   const afterCreate = await drainUntil(app, first.cursor, 5)
-  assert.deepEqual(afterCreate.seen.map((s) => s.id), created.map((c) => c.id))
+  assert.deepEqual(
+    afterCreate.seen.map((s) => s.id),
+    created.map((c) => c.id),
+  )
   const target = created[2]!
   await database.withTenant(target.tenantId, (trx) => repo.update(trx, target.id, { status: 'running', startedAt: new Date() }))
   await database.withTenant(target.tenantId, (trx) => repo.update(trx, target.id, { status: 'succeeded', finishedAt: new Date(), counts: { fetched: 10, created: 10 } }))
@@ -91,7 +94,10 @@ test('a run written by a transaction that commits late is not skipped', async ()
   assert.deepEqual(whileOpen.seen, [], 'held back while an older transaction is still running')
   await slow.commit()
   const afterCommit = await drainUntil(app, whileOpen.cursor, 2)
-  assert.deepEqual(afterCommit.seen.map((s) => s.id), [late.id, early.id])
+  assert.deepEqual(
+    afterCommit.seen.map((s) => s.id),
+    [late.id, early.id],
+  )
 })
 
 test("one venue's runs page in a stable order, with since and limit", async () => {

@@ -42,7 +42,10 @@ test('a manager writes only the venues in its venue_ids, and cannot create or de
   const outside = await app.inject({ method: 'PATCH', url: `/api/v1/venues/${other}`, headers: manager, payload: { capacity: 1 } })
   assert.equal(outside.statusCode, 404)
   const listed = await app.inject({ url: '/api/v1/venues?limit=100', headers: manager })
-  assert.deepEqual(listed.json().data.map((v: { id: string }) => v.id), [mine])
+  assert.deepEqual(
+    listed.json().data.map((v: { id: string }) => v.id),
+    [mine],
+  )
   assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/venues/${mine}`, headers: manager })).statusCode, 403)
   const noScope = bearer(testToken({ tenantId: tenant, roles: ['manager'] }))
   const denied = await app.inject({ method: 'PATCH', url: `/api/v1/venues/${mine}`, headers: noScope, payload: { capacity: 2 } })
@@ -59,7 +62,10 @@ test('members: a manager of the venue adds, changes and removes members', async 
   assert.equal(put.json().role, 'viewer')
   await app.inject({ method: 'PUT', url: `/api/v1/venues/${id}/members/user-42`, headers: manager, payload: { role: 'manager' } })
   const list = await app.inject({ url: `/api/v1/venues/${id}/members`, headers: manager })
-  assert.deepEqual(list.json().data.map((m: { userId: string; role: string }) => [m.userId, m.role]), [['user-42', 'manager']])
+  assert.deepEqual(
+    list.json().data.map((m: { userId: string; role: string }) => [m.userId, m.role]),
+    [['user-42', 'manager']],
+  )
   assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/venues/${id}/members/user-42`, headers: manager })).statusCode, 204)
   const again = await app.inject({ method: 'DELETE', url: `/api/v1/venues/${id}/members/user-42`, headers: manager })
   assert.equal(again.statusCode, 404)
@@ -79,12 +85,18 @@ test('row-level security: a query without a tenant filter sees only the current 
     // A deliberately careless query: no WHERE tenant_id at all.
     const seen = await database.withTenant(tenant, (trx) => trx('venue.venues').select('tenant_id'))
     assert.ok(seen.length >= 1)
-    assert.ok(seen.every((row) => row.tenant_id === tenant), 'only the current tenant')
+    assert.ok(
+      seen.every((row) => row.tenant_id === tenant),
+      'only the current tenant',
+    )
     const none = await database.transaction((trx) => trx('venue.venues').select('id'))
     assert.equal(none.length, 0, 'no tenant set: no rows at all')
     const repo = createVenueRepository()
     const listed = await database.withTenant(other, (trx) => repo.list(trx, {}, { sort: 'name', direction: 'asc', limit: 100 }))
-    assert.deepEqual(listed.map((v) => v.name), ['RLS Tenant Two'])
+    assert.deepEqual(
+      listed.map((v) => v.name),
+      ['RLS Tenant Two'],
+    )
     // Writing a row for another tenant is refused by the policy's WITH CHECK.
     await assert.rejects(
       database.withTenant(tenant, (trx) => trx('venue.venues').insert({ tenant_id: other, name: 'Smuggled', slug: 'smuggled', timezone: 'UTC', currency: 'USD', created_by: 'x' })),

@@ -24,7 +24,8 @@ async function eventually<T>(what: string, read: () => Promise<T>, done: (value:
 
 const badTokens = () => [...compliance.securityEvents.values()].filter((event) => event.source === 'venue-service' && event.code === 'AUTH_TOKEN_INVALID')
 const total = (rows: { count?: number | null }[]) => rows.reduce((sum, row) => sum + (row.count ?? 1), 0)
-const outbox = () => db.adminQuery<{ id: string; count: number | null; delivered: boolean }>("select id, (event->>'count')::int as count, delivered_at is not null as delivered from venue.security_event_outbox where event->>'code' = 'AUTH_TOKEN_INVALID'")
+const outbox = () =>
+  db.adminQuery<{ id: string; count: number | null; delivered: boolean }>("select id, (event->>'count')::int as count, delivered_at is not null as delivered from venue.security_event_outbox where event->>'code' = 'AUTH_TOKEN_INVALID'")
 
 test('200 bad tokens while compliance-service is down: a handful of outbox rows, then stored events counting 200, exactly once across a restart', async () => {
   // Short relay pauses keep the test quick; the reporter's own tick (1 s) is the production one.
@@ -34,21 +35,38 @@ test('200 bad tokens while compliance-service is down: a handful of outbox rows,
   }
   const waiting = await eventually('the outbox holds the refusals', outbox, (rows) => total(rows) === 200)
   assert.ok(waiting.length <= 3, `a handful of outbox rows, not one per refusal (${waiting.length})`)
-  assert.ok(waiting.every((row) => !row.delivered), 'nothing is delivered while compliance-service is down')
+  assert.ok(
+    waiting.every((row) => !row.delivered),
+    'nothing is delivered while compliance-service is down',
+  )
 
   // compliance-service comes up: the relay's next tick delivers.
   await compliance.start()
-  const stored = await eventually('stored by compliance-service', async () => badTokens(), (rows) => total(rows) === 200)
+  const stored = await eventually(
+    'stored by compliance-service',
+    async () => badTokens(),
+    (rows) => total(rows) === 200,
+  )
   assert.equal(stored.length, waiting.length, 'one stored event per outbox row')
-  assert.ok(stored.every((event) => event.tenantId == null), 'anonymous refusals belong to no tenant')
+  assert.ok(
+    stored.every((event) => event.tenantId == null),
+    'anonymous refusals belong to no tenant',
+  )
   await eventually('the outbox emptied once delivered', outbox, (rows) => rows.length === 0)
-  assert.ok(compliance.received.every((request) => request.caller === 'venue-service' && request.status === 202), 'every delivery was signed, permitted and valid')
+  assert.ok(
+    compliance.received.every((request) => request.caller === 'venue-service' && request.status === 202),
+    'every delivery was signed, permitted and valid',
+  )
 
   // compliance-service goes away again; refusals go on within the same window.
   await compliance.stop()
   for (let i = 0; i < 25; i++) await venue.inject({ url: '/api/v1/venues', headers: bearer('not.a.token') })
   await eventually('the grown event is due again', outbox, (rows) => rows.length > 0 && rows.every((row) => !row.delivered) && rows.some((row) => row.count === 225))
   await compliance.start()
-  const after = await eventually('the grown count stored', async () => badTokens(), (rows) => total(rows) === 225)
+  const after = await eventually(
+    'the grown count stored',
+    async () => badTokens(),
+    (rows) => total(rows) === 225,
+  )
   assert.equal(after.length, stored.length, 'the same events, counted up: no new ones for repeats')
 })

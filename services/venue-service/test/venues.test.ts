@@ -69,7 +69,7 @@ test('a slug is unique per tenant but may repeat across tenants', async () => {
 test('bad bodies, ids and queries give 400 problem+json with errors[], never 500', async () => {
   const app = await build()
   const cases = [
-    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: '' , timezone: 'UTC', currency: 'GBP' }, path: '/body/name' },
+    { method: 'POST' as const, url: '/api/v1/venues', payload: { name: '', timezone: 'UTC', currency: 'GBP' }, path: '/body/name' },
     { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', timezone: 'UTC', currency: 'pounds' }, path: '/body/currency' },
     { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', timezone: 'UTC' }, path: '/body/currency' },
     { method: 'POST' as const, url: '/api/v1/venues', payload: { name: 'X', timezone: 'UTC', currency: 'GBP', capacity: -1 }, path: '/body/capacity' },

@@ -11,8 +11,16 @@ export function AuditPage({ tab }: { tab: string }): JSX.Element {
       <h1>Audit</h1>
       <nav aria-label="Audit sections" class="tabs">
         <ul>
-          <li><Link href="/audit/log" current={tab === 'log'}>Audit log</Link></li>
-          <li><Link href="/audit/reports" current={tab === 'reports'}>Sync reports</Link></li>
+          <li>
+            <Link href="/audit/log" current={tab === 'log'}>
+              Audit log
+            </Link>
+          </li>
+          <li>
+            <Link href="/audit/reports" current={tab === 'reports'}>
+              Sync reports
+            </Link>
+          </li>
         </ul>
       </nav>
       {tab === 'reports' ? <Reports /> : <AuditLog />}
@@ -22,12 +30,21 @@ export function AuditPage({ tab }: { tab: string }): JSX.Element {
 
 function Integrity(): JSX.Element {
   const verify = useLoad(() => call(api.GET('/api/v1/compliance/audit-log/verify')), [])
-  if (verify.loading) return <span class="badge muted" role="status">checking integrity…</span>
+  if (verify.loading)
+    return (
+      <span class="badge muted" role="status">
+        checking integrity…
+      </span>
+    )
   if (verify.error || !verify.data) return <span class="badge bad">integrity unknown</span>
   return verify.data.ok ? (
-    <span class="badge ok" data-testid="integrity" title={`head ${verify.data.headHash}`}>Chain intact · {verify.data.checked} entries verified</span>
+    <span class="badge ok" data-testid="integrity" title={`head ${verify.data.headHash}`}>
+      Chain intact · {verify.data.checked} entries verified
+    </span>
   ) : (
-    <span class="badge bad" data-testid="integrity">Chain broken at entry {verify.data.firstBroken?.seq} ({verify.data.firstBroken?.reason.replace('_', ' ')})</span>
+    <span class="badge bad" data-testid="integrity">
+      Chain broken at entry {verify.data.firstBroken?.seq} ({verify.data.firstBroken?.reason.replace('_', ' ')})
+    </span>
   )
 }
 
@@ -41,14 +58,23 @@ function AuditLog(): JSX.Element {
   return (
     <>
       <Section title="Audit log" actions={<Integrity />}>
-        <form class="form inline" role="search" onSubmit={(e) => { e.preventDefault(); setApplied(filters) }}>
+        <form
+          class="form inline"
+          role="search"
+          onSubmit={(e) => {
+            e.preventDefault()
+            setApplied(filters)
+          }}
+        >
           {(['entityType', 'entityId', 'action', 'actorId'] as const).map((name) => (
             <label key={name}>
               {{ entityType: 'Entity type', entityId: 'Entity id', action: 'Action', actorId: 'Actor' }[name]}
               <input value={filters[name]} onInput={(e) => setFilters({ ...filters, [name]: e.currentTarget.value })} />
             </label>
           ))}
-          <button type="submit" class="primary">Filter</button>
+          <button type="submit" class="primary">
+            Filter
+          </button>
         </form>
         {log.loading && !log.data ? <Loading what="the audit log" /> : null}
         <ErrorNote error={log.error} />
@@ -70,10 +96,18 @@ function AuditLog(): JSX.Element {
                 <tr key={entry.eventId} data-testid="audit-entry">
                   <td>{entry.seq}</td>
                   <td>{when(entry.occurredAt)}</td>
-                  <td>{entry.actorId} <span class="muted">({entry.actorType})</span></td>
-                  <td><code>{entry.action}</code></td>
-                  <td>{entry.entityType} <code class="muted">{entry.entityId.slice(0, 8)}</code></td>
-                  <td><code class="muted">{entry.requestId ?? '—'}</code></td>
+                  <td>
+                    {entry.actorId} <span class="muted">({entry.actorType})</span>
+                  </td>
+                  <td>
+                    <code>{entry.action}</code>
+                  </td>
+                  <td>
+                    {entry.entityType} <code class="muted">{entry.entityId.slice(0, 8)}</code>
+                  </td>
+                  <td>
+                    <code class="muted">{entry.requestId ?? '—'}</code>
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -81,13 +115,22 @@ function AuditLog(): JSX.Element {
         </div>
       </Section>
       <Section title="Export">
-        <form class="form inline" onSubmit={(e) => {
-          e.preventDefault()
-          void exporting.run(() => download(`/api/v1/compliance/audit-log/export?from=${range.from}T00:00:00Z&to=${range.to}T00:00:00Z`, `audit-log-${range.from}-${range.to}.csv`))
-        }}>
-          <label>From <input type="date" value={range.from} onInput={(e) => setRange({ ...range, from: e.currentTarget.value })} /></label>
-          <label>To <input type="date" value={range.to} onInput={(e) => setRange({ ...range, to: e.currentTarget.value })} /></label>
-          <button type="submit" disabled={exporting.busy}>Download CSV</button>
+        <form
+          class="form inline"
+          onSubmit={(e) => {
+            e.preventDefault()
+            void exporting.run(() => download(`/api/v1/compliance/audit-log/export?from=${range.from}T00:00:00Z&to=${range.to}T00:00:00Z`, `audit-log-${range.from}-${range.to}.csv`))
+          }}
+        >
+          <label>
+            From <input type="date" value={range.from} onInput={(e) => setRange({ ...range, from: e.currentTarget.value })} />
+          </label>
+          <label>
+            To <input type="date" value={range.to} onInput={(e) => setRange({ ...range, to: e.currentTarget.value })} />
+          </label>
+          <button type="submit" disabled={exporting.busy}>
+            Download CSV
+          </button>
         </form>
         <ErrorNote error={exporting.error} />
       </Section>
@@ -110,7 +153,11 @@ function Reports(): JSX.Element {
         Venue{' '}
         <select value={venueId} onChange={(e) => setVenueId(e.currentTarget.value)}>
           <option value="">choose…</option>
-          {(venues.data?.data ?? []).map((v) => <option key={v.id} value={v.id}>{v.name}</option>)}
+          {(venues.data?.data ?? []).map((v) => (
+            <option key={v.id} value={v.id}>
+              {v.name}
+            </option>
+          ))}
         </select>
       </label>
       <ErrorNote error={report.error ?? venues.error ?? exporting.error} />
@@ -118,11 +165,27 @@ function Reports(): JSX.Element {
         <>
           <h3>Records moved</h3>
           <ul class="list">
-            {Object.entries(summary.recordsMoved).map(([k, c]) => <li key={k}><code>{k}</code>: +{c.created} −{c.deleted} ✗{c.failed}</li>)}
+            {Object.entries(summary.recordsMoved).map(([k, c]) => (
+              <li key={k}>
+                <code>{k}</code>: +{c.created} −{c.deleted} ✗{c.failed}
+              </li>
+            ))}
           </ul>
           <h3>Failures</h3>
-          {summary.failures.length === 0 ? <p>None.</p> : <ul class="list">{summary.failures.map((f) => <li key={f.syncLogId}>{f.provider} {f.entity}: {f.errorMessage ?? f.status}</li>)}</ul>}
-          <button type="button" onClick={() => exporting.run(() => download(`/api/v1/compliance/venues/${venueId}/report?from=${from}&to=${encodeURIComponent(to)}`, `sync-report-${venueId}.csv`))}>Download CSV</button>
+          {summary.failures.length === 0 ? (
+            <p>None.</p>
+          ) : (
+            <ul class="list">
+              {summary.failures.map((f) => (
+                <li key={f.syncLogId}>
+                  {f.provider} {f.entity}: {f.errorMessage ?? f.status}
+                </li>
+              ))}
+            </ul>
+          )}
+          <button type="button" onClick={() => exporting.run(() => download(`/api/v1/compliance/venues/${venueId}/report?from=${from}&to=${encodeURIComponent(to)}`, `sync-report-${venueId}.csv`))}>
+            Download CSV
+          </button>
         </>
       ) : null}
     </Section>

@@ -12,7 +12,14 @@ export function SecurityPage({ session }: { session: Session }): JSX.Element {
   return (
     <>
       <h1>Security events</h1>
-      <Section title="Refusals and suspicious access" actions={<button type="button" onClick={events.reload}>Refresh</button>}>
+      <Section
+        title="Refusals and suspicious access"
+        actions={
+          <button type="button" onClick={events.reload}>
+            Refresh
+          </button>
+        }
+      >
         <label>
           Show{' '}
           <select value={scope} onChange={(e) => setScope(e.currentTarget.value as 'tenant' | 'system')}>
@@ -41,17 +48,35 @@ export function SecurityPage({ session }: { session: Session }): JSX.Element {
                 <tr key={event.id} data-testid="security-event">
                   <td>{when(event.lastSeenAt)}</td>
                   <td>{event.type}</td>
-                  <td><Badge status={event.severity === 'high' || event.severity === 'critical' ? 'error' : event.severity === 'medium' ? 'pending' : 'muted'} /> {event.severity}</td>
-                  <td><code>{event.code}</code></td>
-                  <td>{event.count}</td>
-                  <td>{event.method} <code>{event.path}</code> <span class="muted">{event.ip}</span></td>
                   <td>
-                    {event.resolvedAt ? `resolved ${when(event.resolvedAt)}` : isAdmin(session) ? (
-                      <button type="button" disabled={action.busy} onClick={() => action.run(async () => {
-                        await call(api.POST('/api/v1/compliance/security-events/{id}/resolve', { params: { path: { id: event.id } }, body: { note: 'Reviewed in the console' } }))
-                        events.reload()
-                      })}>Resolve</button>
-                    ) : 'open'}
+                    <Badge status={event.severity === 'high' || event.severity === 'critical' ? 'error' : event.severity === 'medium' ? 'pending' : 'muted'} /> {event.severity}
+                  </td>
+                  <td>
+                    <code>{event.code}</code>
+                  </td>
+                  <td>{event.count}</td>
+                  <td>
+                    {event.method} <code>{event.path}</code> <span class="muted">{event.ip}</span>
+                  </td>
+                  <td>
+                    {event.resolvedAt ? (
+                      `resolved ${when(event.resolvedAt)}`
+                    ) : isAdmin(session) ? (
+                      <button
+                        type="button"
+                        disabled={action.busy}
+                        onClick={() =>
+                          action.run(async () => {
+                            await call(api.POST('/api/v1/compliance/security-events/{id}/resolve', { params: { path: { id: event.id } }, body: { note: 'Reviewed in the console' } }))
+                            events.reload()
+                          })
+                        }
+                      >
+                        Resolve
+                      </button>
+                    ) : (
+                      'open'
+                    )}
                   </td>
                 </tr>
               ))}

@@ -42,7 +42,9 @@ export function SignInPage({ settings }: { settings: ConsoleSettings }): JSX.Ele
   const attempt = (work: () => Promise<void>) => {
     setBusy(true)
     setError(null)
-    work().catch((caught: unknown) => setError(caught)).finally(() => setBusy(false))
+    work()
+      .catch((caught: unknown) => setError(caught))
+      .finally(() => setBusy(false))
   }
   return (
     <main id="main" class="narrow">
@@ -77,9 +79,7 @@ export function SignInPage({ settings }: { settings: ConsoleSettings }): JSX.Ele
 export function OidcCallbackPage({ settings }: { settings: OidcSettings }): JSX.Element {
   const [error, setError] = useState<unknown>(null)
   useEffect(() => {
-    import('../auth/oidc.ts')
-      .then((oidc) => oidc.completeSignIn(settings))
-      .then((returnTo) => navigate(returnTo, true), setError)
+    import('../auth/oidc.ts').then((oidc) => oidc.completeSignIn(settings)).then((returnTo) => navigate(returnTo, true), setError)
   }, [])
   return (
     <main id="main" class="narrow">

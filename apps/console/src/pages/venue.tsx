@@ -122,23 +122,41 @@ function Connections({ venueId, writable, connections }: { venueId: string; writ
                   </td>
                   <td>{c.accountName ?? c.accountId ?? '—'}</td>
                   <td>
-                    <code>{Object.entries(c.credentials).map(([k, v]) => `${k}: ${v}`).join(', ') || (c.authType === 'oauth2' ? 'OAuth' : '—')}</code>
+                    <code>
+                      {Object.entries(c.credentials)
+                        .map(([k, v]) => `${k}: ${v}`)
+                        .join(', ') || (c.authType === 'oauth2' ? 'OAuth' : '—')}
+                    </code>
                   </td>
                   {writable ? (
                     <td class="actions">
                       {c.status !== 'disconnected' ? (
                         <>
-                          <button type="button" disabled={action.busy} onClick={() => action.run(async () => {
-                            const result = await call(api.POST('/api/v1/integrations/connections/{id}/test', { params: { path: { id: c.id } } }))
-                            setNotice(`${NAMES[c.provider]}: test ${JSON.stringify(result).includes('"ok":true') ? 'passed' : 'done'}.`)
-                            connections.reload()
-                          })}>
+                          <button
+                            type="button"
+                            disabled={action.busy}
+                            onClick={() =>
+                              action.run(async () => {
+                                const result = await call(api.POST('/api/v1/integrations/connections/{id}/test', { params: { path: { id: c.id } } }))
+                                setNotice(`${NAMES[c.provider]}: test ${JSON.stringify(result).includes('"ok":true') ? 'passed' : 'done'}.`)
+                                connections.reload()
+                              })
+                            }
+                          >
                             Test
                           </button>
-                          <button type="button" class="danger" disabled={action.busy} onClick={() => confirm(`Disconnect ${NAMES[c.provider]}? Its credentials are destroyed.`) && action.run(async () => {
-                            await call(api.DELETE('/api/v1/integrations/connections/{id}', { params: { path: { id: c.id } } }))
-                            connections.reload()
-                          })}>
+                          <button
+                            type="button"
+                            class="danger"
+                            disabled={action.busy}
+                            onClick={() =>
+                              confirm(`Disconnect ${NAMES[c.provider]}? Its credentials are destroyed.`) &&
+                              action.run(async () => {
+                                await call(api.DELETE('/api/v1/integrations/connections/{id}', { params: { path: { id: c.id } } }))
+                                connections.reload()
+                              })
+                            }
+                          >
                             Disconnect
                           </button>
                         </>
@@ -155,20 +173,25 @@ function Connections({ venueId, writable, connections }: { venueId: string; writ
       </Section>
       {writable ? (
         <Section title="Connect a provider">
-          <form class="form" onSubmit={(event) => {
-            event.preventDefault()
-            void action.run(async () => {
-              await call(api.POST('/api/v1/integrations/connections', { body: { venueId, provider, credentials: { apiKey } } }))
-              setApiKey('')
-              setNotice(`${NAMES[provider]} connected.`)
-              connections.reload()
-            })
-          }}>
+          <form
+            class="form"
+            onSubmit={(event) => {
+              event.preventDefault()
+              void action.run(async () => {
+                await call(api.POST('/api/v1/integrations/connections', { body: { venueId, provider, credentials: { apiKey } } }))
+                setApiKey('')
+                setNotice(`${NAMES[provider]} connected.`)
+                connections.reload()
+              })
+            }}
+          >
             <label>
               Provider
               <select value={provider} onChange={(e) => setProvider(e.currentTarget.value as Provider)}>
                 {PROVIDERS.map((p) => (
-                  <option key={p} value={p}>{NAMES[p]}</option>
+                  <option key={p} value={p}>
+                    {NAMES[p]}
+                  </option>
                 ))}
               </select>
             </label>
@@ -259,13 +282,15 @@ function Sync({ venueId, writable, connections }: { venueId: string; writable: b
         {connections.map((c) => (
           <div key={c.id} class="row wrap">
             <strong>{NAMES[c.provider]}</strong>
-            {writable
-              ? ENTITIES[c.provider].map((entity) => (
-                  <button key={entity} type="button" disabled={action.busy || c.status !== 'active'} onClick={() => void start(c.provider, entity)}>
-                    Sync {entity}s
-                  </button>
-                ))
-              : <span class="muted">read only</span>}
+            {writable ? (
+              ENTITIES[c.provider].map((entity) => (
+                <button key={entity} type="button" disabled={action.busy || c.status !== 'active'} onClick={() => void start(c.provider, entity)}>
+                  Sync {entity}s
+                </button>
+              ))
+            ) : (
+              <span class="muted">read only</span>
+            )}
           </div>
         ))}
         <ErrorNote error={action.error} />
@@ -273,7 +298,14 @@ function Sync({ venueId, writable, connections }: { venueId: string; writable: b
           <JobProgress key={j.jobId} jobId={j.jobId} label={j.label} writable={writable} onDone={history.reload} />
         ))}
       </Section>
-      <Section title="Sync history" actions={<button type="button" onClick={history.reload}>Refresh</button>}>
+      <Section
+        title="Sync history"
+        actions={
+          <button type="button" onClick={history.reload}>
+            Refresh
+          </button>
+        }
+      >
         <ErrorNote error={history.error} />
         <div class="table-wrap" tabIndex={0}>
           <table>
@@ -295,7 +327,9 @@ function Sync({ venueId, writable, connections }: { venueId: string; writable: b
                   <td>{when(log.startedAt ?? log.createdAt)}</td>
                   <td>{log.provider}</td>
                   <td>{log.entity}</td>
-                  <td><Badge status={log.status} /></td>
+                  <td>
+                    <Badge status={log.status} />
+                  </td>
                   <td>{`+${log.counts.created} ~${log.counts.updated} =${log.counts.unchanged} −${log.counts.deleted} ✗${log.counts.failed}`}</td>
                   <td>{log.startedAt && log.finishedAt ? `${((Date.parse(log.finishedAt) - Date.parse(log.startedAt)) / 1000).toFixed(1)} s` : '—'}</td>
                   <td>{log.errorMessage ?? ''}</td>
@@ -328,14 +362,22 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
           Provider
           <select value={provider} onChange={(e) => setProvider(e.currentTarget.value as Provider | '')}>
             <option value="">all</option>
-            {PROVIDERS.map((p) => <option key={p} value={p}>{NAMES[p]}</option>)}
+            {PROVIDERS.map((p) => (
+              <option key={p} value={p}>
+                {NAMES[p]}
+              </option>
+            ))}
           </select>
         </label>
         <label>
           Entity
           <select value={entity} onChange={(e) => setEntity(e.currentTarget.value as Entity | '')}>
             <option value="">all</option>
-            {(['customer', 'payment', 'product', 'invoice', 'contact'] as const).map((x) => <option key={x} value={x}>{x}</option>)}
+            {(['customer', 'payment', 'product', 'invoice', 'contact'] as const).map((x) => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
           </select>
         </label>
         <label>
@@ -349,7 +391,11 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
         <button type="button" disabled={!mark} onClick={() => setSince(mark)}>
           Show changes since then
         </button>
-        {since ? <button type="button" onClick={() => setSince(null)}>Show everything</button> : null}
+        {since ? (
+          <button type="button" onClick={() => setSince(null)}>
+            Show everything
+          </button>
+        ) : null}
         <span class="muted">{since ? 'Only records changed (or deleted) since the remembered point.' : ''}</span>
       </div>
       {records.loading && !records.data ? <Loading what="records" /> : null}
@@ -381,7 +427,11 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
           </tbody>
         </table>
       </div>
-      {records.data ? <p class="muted">{rows.length} shown{records.data.nextCursor ? '; more exist — narrow the filters' : ''}.</p> : null}
+      {records.data ? (
+        <p class="muted">
+          {rows.length} shown{records.data.nextCursor ? '; more exist — narrow the filters' : ''}.
+        </p>
+      ) : null}
     </Section>
   )
 }
@@ -400,29 +450,71 @@ function Mappings({ writable }: { writable: boolean }): JSX.Element {
   const action = useAction()
   return (
     <Section title="Field mappings">
-      <p class="muted">Copy a provider field into the record's <code>custom</code> data at the next sync.</p>
+      <p class="muted">
+        Copy a provider field into the record's <code>custom</code> data at the next sync.
+      </p>
       <ErrorNote error={mappings.error ?? action.error} />
       <ul class="list">
         {(mappings.data?.data ?? []).map((m) => (
           <li key={m.id}>
             {m.provider} {m.entity}: <code>{m.sourcePath}</code> → <code>custom.{m.targetField}</code> <span class="muted">({m.transform})</span>{' '}
-            {writable ? <button type="button" class="danger" onClick={() => action.run(async () => { await call(api.DELETE('/api/v1/integrations/field-mappings/{id}', { params: { path: { id: m.id } } })); mappings.reload() })}>Remove</button> : null}
+            {writable ? (
+              <button
+                type="button"
+                class="danger"
+                onClick={() =>
+                  action.run(async () => {
+                    await call(api.DELETE('/api/v1/integrations/field-mappings/{id}', { params: { path: { id: m.id } } }))
+                    mappings.reload()
+                  })
+                }
+              >
+                Remove
+              </button>
+            ) : null}
           </li>
         ))}
       </ul>
       {writable ? (
-        <form class="form inline" onSubmit={(e) => {
-          e.preventDefault()
-          void action.run(async () => {
-            await call(api.POST('/api/v1/integrations/field-mappings', { body: { ...form, transform: 'none' } }))
-            mappings.reload()
-          })
-        }}>
-          <label>Provider <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.currentTarget.value as Provider })}>{PROVIDERS.map((p) => <option key={p} value={p}>{NAMES[p]}</option>)}</select></label>
-          <label>Entity <select value={form.entity} onChange={(e) => setForm({ ...form, entity: e.currentTarget.value as Entity })}>{ENTITIES[form.provider].map((x) => <option key={x} value={x}>{x}</option>)}</select></label>
-          <label>Source path <input required value={form.sourcePath} placeholder="metadata.tier" onInput={(e) => setForm({ ...form, sourcePath: e.currentTarget.value })} /></label>
-          <label>Target field <input required value={form.targetField} placeholder="tier" onInput={(e) => setForm({ ...form, targetField: e.currentTarget.value })} /></label>
-          <button type="submit" class="primary" disabled={action.busy}>Add mapping</button>
+        <form
+          class="form inline"
+          onSubmit={(e) => {
+            e.preventDefault()
+            void action.run(async () => {
+              await call(api.POST('/api/v1/integrations/field-mappings', { body: { ...form, transform: 'none' } }))
+              mappings.reload()
+            })
+          }}
+        >
+          <label>
+            Provider{' '}
+            <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.currentTarget.value as Provider })}>
+              {PROVIDERS.map((p) => (
+                <option key={p} value={p}>
+                  {NAMES[p]}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Entity{' '}
+            <select value={form.entity} onChange={(e) => setForm({ ...form, entity: e.currentTarget.value as Entity })}>
+              {ENTITIES[form.provider].map((x) => (
+                <option key={x} value={x}>
+                  {x}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Source path <input required value={form.sourcePath} placeholder="metadata.tier" onInput={(e) => setForm({ ...form, sourcePath: e.currentTarget.value })} />
+          </label>
+          <label>
+            Target field <input required value={form.targetField} placeholder="tier" onInput={(e) => setForm({ ...form, targetField: e.currentTarget.value })} />
+          </label>
+          <button type="submit" class="primary" disabled={action.busy}>
+            Add mapping
+          </button>
         </form>
       ) : null}
     </Section>
@@ -451,50 +543,84 @@ function Settings({ writable }: { writable: boolean }): JSX.Element {
         <label>
           Integration{' '}
           <select value={type} onChange={(e) => setType(e.currentTarget.value as Provider)}>
-            {PROVIDERS.map((p) => <option key={p} value={p}>{NAMES[p]}</option>)}
+            {PROVIDERS.map((p) => (
+              <option key={p} value={p}>
+                {NAMES[p]}
+              </option>
+            ))}
           </select>
         </label>
         <ErrorNote error={current.error ?? action.error} />
         {current.data ? (
           <>
-            <p class="muted">Version {current.data.version}{current.data.updatedBy ? `, by ${current.data.updatedBy} on ${when(current.data.updatedAt)}` : ''}</p>
+            <p class="muted">
+              Version {current.data.version}
+              {current.data.updatedBy ? `, by ${current.data.updatedBy} on ${when(current.data.updatedAt)}` : ''}
+            </p>
             <dl class="settings" data-testid="current-settings">
               {Object.entries(current.data.settings).map(([k, v]) => (
-                <div key={k}><dt>{k}</dt><dd><code>{show(v)}</code></dd></div>
+                <div key={k}>
+                  <dt>{k}</dt>
+                  <dd>
+                    <code>{show(v)}</code>
+                  </dd>
+                </div>
               ))}
             </dl>
           </>
         ) : null}
         {writable ? (
-          <form class="form inline" onSubmit={(e) => {
-            e.preventDefault()
-            void action.run(async () => {
-              let parsed: unknown = value
-              try { parsed = JSON.parse(value) } catch { /* a bare word is a string */ }
-              await call(api.PATCH('/api/v1/integrations/settings/{type}', { params: { path: { type } }, body: { settings: { [key]: parsed } } }))
-              reload()
-            })
-          }}>
-            <label>Key <input required value={key} onInput={(e) => setKey(e.currentTarget.value)} /></label>
-            <label>Value <input value={value} onInput={(e) => setValue(e.currentTarget.value)} /></label>
-            <button type="submit" class="primary" disabled={action.busy}>Save setting</button>
+          <form
+            class="form inline"
+            onSubmit={(e) => {
+              e.preventDefault()
+              void action.run(async () => {
+                let parsed: unknown = value
+                try {
+                  parsed = JSON.parse(value)
+                } catch {
+                  /* a bare word is a string */
+                }
+                await call(api.PATCH('/api/v1/integrations/settings/{type}', { params: { path: { type } }, body: { settings: { [key]: parsed } } }))
+                reload()
+              })
+            }}
+          >
+            <label>
+              Key <input required value={key} onInput={(e) => setKey(e.currentTarget.value)} />
+            </label>
+            <label>
+              Value <input value={value} onInput={(e) => setValue(e.currentTarget.value)} />
+            </label>
+            <button type="submit" class="primary" disabled={action.busy}>
+              Save setting
+            </button>
           </form>
         ) : null}
         <div class="row wrap">
-          <button type="button" onClick={() => action.run(() => download(`/api/v1/integrations/settings/${type}/export`, `${type}-settings.json`, 'application/json'))}>Export</button>
+          <button type="button" onClick={() => action.run(() => download(`/api/v1/integrations/settings/${type}/export`, `${type}-settings.json`, 'application/json'))}>
+            Export
+          </button>
         </div>
         {writable ? (
-          <form class="form" onSubmit={(e) => {
-            e.preventDefault()
-            void action.run(async () => {
-              const document = JSON.parse(importText) as { settings: Record<string, unknown> }
-              await call(api.POST('/api/v1/integrations/settings/{type}/import', { params: { path: { type } }, body: document }))
-              setImportText('')
-              reload()
-            })
-          }}>
-            <label>Import an exported document <textarea rows={3} value={importText} onInput={(e) => setImportText(e.currentTarget.value)} /></label>
-            <button type="submit" disabled={action.busy || importText === ''}>Import</button>
+          <form
+            class="form"
+            onSubmit={(e) => {
+              e.preventDefault()
+              void action.run(async () => {
+                const document = JSON.parse(importText) as { settings: Record<string, unknown> }
+                await call(api.POST('/api/v1/integrations/settings/{type}/import', { params: { path: { type } }, body: document }))
+                setImportText('')
+                reload()
+              })
+            }}
+          >
+            <label>
+              Import an exported document <textarea rows={3} value={importText} onInput={(e) => setImportText(e.currentTarget.value)} />
+            </label>
+            <button type="submit" disabled={action.busy || importText === ''}>
+              Import
+            </button>
           </form>
         ) : null}
       </Section>
@@ -504,12 +630,22 @@ function Settings({ writable }: { writable: boolean }): JSX.Element {
           {(versions.data?.data ?? []).map((v) => (
             <li key={v.version} data-testid={`settings-version-${v.version}`}>
               <p>
-                <strong>Version {v.version}</strong> <span class="muted">{v.kind}{v.rolledBackFrom ? ` of version ${v.rolledBackFrom}` : ''} · {v.createdBy} · {when(v.createdAt)}</span>{' '}
+                <strong>Version {v.version}</strong>{' '}
+                <span class="muted">
+                  {v.kind}
+                  {v.rolledBackFrom ? ` of version ${v.rolledBackFrom}` : ''} · {v.createdBy} · {when(v.createdAt)}
+                </span>{' '}
                 {writable && v.version !== current.data?.version ? (
-                  <button type="button" disabled={action.busy} onClick={() => action.run(async () => {
-                    await call(api.POST('/api/v1/integrations/settings/{type}/versions/{version}/rollback', { params: { path: { type, version: v.version } }, body: {} }))
-                    reload()
-                  })}>
+                  <button
+                    type="button"
+                    disabled={action.busy}
+                    onClick={() =>
+                      action.run(async () => {
+                        await call(api.POST('/api/v1/integrations/settings/{type}/versions/{version}/rollback', { params: { path: { type, version: v.version } }, body: {} }))
+                        reload()
+                      })
+                    }
+                  >
                     Roll back to version {v.version}
                   </button>
                 ) : null}
@@ -517,7 +653,16 @@ function Settings({ writable }: { writable: boolean }): JSX.Element {
               <ul class="diff">
                 {v.changes.map((c) => (
                   <li key={c.key} class={c.op}>
-                    <code>{c.key}</code>: {c.op === 'added' ? <ins>{show(c.after)}</ins> : c.op === 'removed' ? <del>{show(c.before)}</del> : <><del>{show(c.before)}</del> → <ins>{show(c.after)}</ins></>}
+                    <code>{c.key}</code>:{' '}
+                    {c.op === 'added' ? (
+                      <ins>{show(c.after)}</ins>
+                    ) : c.op === 'removed' ? (
+                      <del>{show(c.before)}</del>
+                    ) : (
+                      <>
+                        <del>{show(c.before)}</del> → <ins>{show(c.after)}</ins>
+                      </>
+                    )}
                   </li>
                 ))}
               </ul>

@@ -22,7 +22,10 @@ export function VenuesPage({ session }: { session: Session }): JSX.Element {
         <ul class="list">
           {visible.map((venue) => (
             <li key={venue.id}>
-              <Link href={`/venues/${venue.id}`}>{venue.name}</Link> <span class="muted">{venue.timezone} · {venue.currency}</span>
+              <Link href={`/venues/${venue.id}`}>{venue.name}</Link>{' '}
+              <span class="muted">
+                {venue.timezone} · {venue.currency}
+              </span>
             </li>
           ))}
         </ul>

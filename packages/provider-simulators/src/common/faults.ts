@@ -44,9 +44,7 @@ export class FaultRegistry {
 
   /** Takes the first plan matching the request, consuming one of its `times`. */
   take(account: string | undefined, path: string): FaultPlan | undefined {
-    const index = this.#plans.findIndex(
-      (plan) => (plan.account === undefined || plan.account === account) && (plan.pathIncludes === undefined || path.includes(plan.pathIncludes)),
-    )
+    const index = this.#plans.findIndex((plan) => (plan.account === undefined || plan.account === account) && (plan.pathIncludes === undefined || path.includes(plan.pathIncludes)))
     if (index === -1) return undefined
     const plan = this.#plans[index] as FaultPlan
     if (plan.times !== undefined) {

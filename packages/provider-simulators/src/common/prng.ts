@@ -40,7 +40,28 @@ export function createPrng(seed: number): Prng {
 }
 
 const GIVEN = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Margaret', 'Linus', 'Radia', 'Dennis', 'Hedy', 'John', 'Katherine', 'Tim', 'Sophie', 'Guido', 'Anita', 'Bjarne'] as const
-const FAMILY = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Hamilton', 'Torvalds', 'Perlman', 'Ritchie', 'Lamarr', 'McCarthy', 'Johnson', 'Berners-Lee', 'Wilson', 'van Rossum', 'Borg', 'Stroustrup'] as const
+const FAMILY = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Hamilton',
+  'Torvalds',
+  'Perlman',
+  'Ritchie',
+  'Lamarr',
+  'McCarthy',
+  'Johnson',
+  'Berners-Lee',
+  'Wilson',
+  'van Rossum',
+  'Borg',
+  'Stroustrup',
+] as const
 const PRODUCTS = ['Stalls ticket', 'Balcony ticket', 'VIP box', 'Season pass', 'Programme', 'Tote bag', 'Poster', 'Cloakroom', 'Parking', 'Drinks voucher'] as const
 
 export interface FakePerson {

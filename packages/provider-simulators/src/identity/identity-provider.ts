@@ -174,9 +174,10 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     issuer,
     jwksUrl: `${issuer}/jwks`,
     addUser,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections()
-      server.close(() => resolve())
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
   }
 }

@@ -34,7 +34,10 @@ function accountOf(request: FastifyRequest): SimAccount {
 
 function sendJson(reply: FastifyReply, request: FastifyRequest, body: unknown): FastifyReply {
   const query = request.query as Query
-  return reply.code(200).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(project(body, query.fields, query.exclude_fields)))
+  return reply
+    .code(200)
+    .header('content-type', 'application/json; charset=utf-8')
+    .send(JSON.stringify(project(body, query.fields, query.exclude_fields)))
 }
 
 /** `count`/`offset` as Mailchimp validates them: count 0..1000 (default 10), offset ≥ 0. */
@@ -60,15 +63,15 @@ function memberFilter(query: Query): ((member: SimMember) => boolean) | { error:
   }
   const since = parseIsoParam(query.since_last_changed)
   const before = parseIsoParam(query.before_last_changed)
-  for (const [field, value] of [['since_last_changed', since], ['before_last_changed', before]] as const) {
+  for (const [field, value] of [
+    ['since_last_changed', since],
+    ['before_last_changed', before],
+  ] as const) {
     if (value !== undefined && Number.isNaN(value)) return { error: PROBLEMS.invalidResource([{ field, message: 'This value is not a valid datetime.' }]) }
   }
   // Both bounds compare at the one-second resolution `last_changed` is shown in: since is
   // inclusive, before exclusive, so consecutive windows [a, b) [b, c) neither overlap nor gap.
-  return (member) =>
-    (status === undefined || status === '' || member.status === (status as MemberStatus)) &&
-    (since === undefined || member.lastChangedMs >= since) &&
-    (before === undefined || member.lastChangedMs < before)
+  return (member) => (status === undefined || status === '' || member.status === (status as MemberStatus)) && (since === undefined || member.lastChangedMs >= since) && (before === undefined || member.lastChangedMs < before)
 }
 
 export async function mailchimpApiRoutes(app: FastifyInstance, options: ApiRouteOptions): Promise<void> {
@@ -290,4 +293,3 @@ export async function mailchimpApiRoutes(app: FastifyInstance, options: ApiRoute
     return reply.code(204).send()
   })
 }
-

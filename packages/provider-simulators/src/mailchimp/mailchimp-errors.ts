@@ -32,8 +32,7 @@ export const PROBLEMS = {
   apiKeyMissing: () => problem(401, 'API Key Missing', 'Your request did not include an API key.'),
   apiKeyInvalid: () => problem(401, 'API Key Invalid', "Your API key may be invalid, or you've attempted to access the wrong datacenter."),
   notFound: () => problem(404, 'Resource Not Found', 'The requested resource could not be found.'),
-  invalidResource: (errors: FieldError[]) =>
-    problem(400, 'Invalid Resource', "The resource submitted could not be validated. For field-specific details, see the 'errors' array.", errors),
+  invalidResource: (errors: FieldError[]) => problem(400, 'Invalid Resource', "The resource submitted could not be validated. For field-specific details, see the 'errors' array.", errors),
   badRequest: (detail: string) => problem(400, 'Bad Request', detail),
   jsonParse: () => problem(400, 'JSON Parse Exception', 'We encountered an unspecified JSON parsing error.'),
   memberExists: (email: string) => problem(400, 'Member Exists', `${email} is already a list member. Use PUT to insert or update list members.`),

@@ -7,7 +7,10 @@ type PathTree = { [key: string]: PathTree | true }
 
 function buildTree(spec: string): PathTree {
   const tree: PathTree = nullObject<PathTree | true>()
-  for (const path of spec.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const path of spec
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     let node = tree
     const parts = path.split('.')
     if (parts.some(isUnsafeKey)) continue

@@ -27,7 +27,10 @@ export function mailchimpTimestamp(ms: number): string {
 
 /** `2009-03-26 21:35:57`: the `fired_at` format of list webhooks (UTC). */
 export function webhookFiredAt(ms: number): string {
-  return new Date(floorToSecond(ms)).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, '')
+  return new Date(floorToSecond(ms))
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, '')
 }
 
 /** Parses an ISO 8601 query value; undefined when absent, NaN when present but unreadable. */

@@ -1,17 +1,7 @@
 // The QuickBooks Online Accounting API v3 surface the hub uses, under /v3/company/{realmId}.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { FaultRegistry, RequestRateLimiter } from '../common/faults.ts'
-import {
-  qboFaultRenderer,
-  sendAuthenticationFailed,
-  sendAuthorizationFailed,
-  sendFault,
-  sendObjectNotFound,
-  sendQbo,
-  sendSystemFault,
-  sendThrottled,
-  sendValidationFault,
-} from './quickbooks-faults.ts'
+import { qboFaultRenderer, sendAuthenticationFailed, sendAuthorizationFailed, sendFault, sendObjectNotFound, sendQbo, sendSystemFault, sendThrottled, sendValidationFault } from './quickbooks-faults.ts'
 import type { QboTokenStore } from './quickbooks-oauth.ts'
 import { executeQuery, parseQuery, QueryError } from './quickbooks-query.ts'
 import { currencyRef, money } from './quickbooks-seed.ts'
@@ -47,9 +37,7 @@ function header(request: FastifyRequest, name: string): string {
 }
 
 function queryFault(reply: FastifyReply, error: QueryError): FastifyReply {
-  return error.kind === 'parser'
-    ? sendValidationFault(reply, 'Error parsing query', error.message, '4000')
-    : sendValidationFault(reply, 'Invalid query', error.message, '4001')
+  return error.kind === 'parser' ? sendValidationFault(reply, 'Error parsing query', error.message, '4000') : sendValidationFault(reply, 'Invalid query', error.message, '4001')
 }
 
 function runQueryText(reply: FastifyReply, realm: QboRealm, text: string | undefined): FastifyReply {
@@ -304,7 +292,10 @@ export function registerApiRoutes(app: FastifyInstance, deps: ApiDeps): void {
         if (!query.entities) return requiredMissing(reply, 'entities')
         if (!query.changedSince) return requiredMissing(reply, 'changedSince')
         const entities: QboEntityName[] = []
-        for (const name of query.entities.split(',').map((part) => part.trim()).filter(Boolean)) {
+        for (const name of query.entities
+          .split(',')
+          .map((part) => part.trim())
+          .filter(Boolean)) {
           const entity = resolveEntity(name)
           if (!entity || entity.toLowerCase() !== name.toLowerCase()) {
             return sendValidationFault(reply, 'Request has invalid or unsupported property', `Property Name:entities specified is unsupported or invalid: ${name}`, '2010', 'entities')

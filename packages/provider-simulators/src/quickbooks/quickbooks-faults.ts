@@ -49,13 +49,7 @@ export function sendValidationFault(reply: FastifyReply, message: string, detail
 }
 
 export function sendObjectNotFound(reply: FastifyReply, entity: string, id: string): FastifyReply {
-  return sendValidationFault(
-    reply,
-    'Object Not Found',
-    `Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. (${entity} Id=${id})`,
-    '610',
-    '',
-  )
+  return sendValidationFault(reply, 'Object Not Found', `Object Not Found : Something you're trying to use has been made inactive. Check the fields with accounts, customers, items, vendors or employees. (${entity} Id=${id})`, '610', '')
 }
 
 /** The gateway's 401: always JSON, lower-case keys, with WWW-Authenticate. */

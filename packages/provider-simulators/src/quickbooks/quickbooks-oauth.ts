@@ -64,7 +64,11 @@ function b64url(bytes: number): string {
 
 /** Intuit refresh tokens and codes: "AB11" + expiry seconds + random alphanumerics. */
 function intuitOpaque(expiresMs: number): string {
-  const alnum = randomBytes(27).toString('base64').replace(/[^A-Za-z0-9]/g, '').slice(0, 36).padEnd(36, 'x')
+  const alnum = randomBytes(27)
+    .toString('base64')
+    .replace(/[^A-Za-z0-9]/g, '')
+    .slice(0, 36)
+    .padEnd(36, 'x')
   return `AB11${Math.floor(expiresMs / 1000)}${alnum}`
 }
 

@@ -359,7 +359,9 @@ function matches(stored: StoredEntity, condition: Condition): boolean {
     case 'IN':
       return values.some((value) => compare(actual, value) === 0)
     case 'LIKE': {
-      const pattern = String(first).replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/%/g, '.*')
+      const pattern = String(first)
+        .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/%/g, '.*')
       return new RegExp(`^${pattern}$`, 'i').test(String(actual))
     }
   }

@@ -4,17 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import { invalid, squareError, tokenExpired, unauthorized } from './square-errors.ts'
 import type { SquareAccount, SquareStore } from './square-store.ts'
 
-export const SQUARE_SCOPES = [
-  'MERCHANT_PROFILE_READ',
-  'CUSTOMERS_READ',
-  'CUSTOMERS_WRITE',
-  'PAYMENTS_READ',
-  'PAYMENTS_WRITE',
-  'ITEMS_READ',
-  'ITEMS_WRITE',
-  'ORDERS_READ',
-  'INVOICES_READ',
-] as const
+export const SQUARE_SCOPES = ['MERCHANT_PROFILE_READ', 'CUSTOMERS_READ', 'CUSTOMERS_WRITE', 'PAYMENTS_READ', 'PAYMENTS_WRITE', 'ITEMS_READ', 'ITEMS_WRITE', 'ORDERS_READ', 'INVOICES_READ'] as const
 
 export interface SquareCaller {
   account: SquareAccount
@@ -34,11 +24,15 @@ export function attachCaller(request: FastifyRequest, caller: SquareCaller): voi
 export function authenticate(store: SquareStore, request: FastifyRequest): SquareCaller {
   const header = request.headers.authorization
   if (!header) {
-    throw unauthorized('Your request did not include an `Authorization` http header with an access token. The header value is expected to be of the format "Bearer TOKEN" (without quotation marks), where TOKEN is to be replaced with your access token (e.g. "Bearer ABC123def456GHI789jkl0"). For more information, see https://developer.squareup.com/docs/build-basics/access-tokens.')
+    throw unauthorized(
+      'Your request did not include an `Authorization` http header with an access token. The header value is expected to be of the format "Bearer TOKEN" (without quotation marks), where TOKEN is to be replaced with your access token (e.g. "Bearer ABC123def456GHI789jkl0"). For more information, see https://developer.squareup.com/docs/build-basics/access-tokens.',
+    )
   }
   const match = /^Bearer\s+(\S+)$/i.exec(header)
   if (!match?.[1]) {
-    throw unauthorized('The `Authorization` http header of your request was malformed. The header value is expected to be of the format "Bearer TOKEN" (without quotation marks), where TOKEN is to be replaced with your access token (e.g. "Bearer ABC123def456GHI789jkl0"). For more information, see https://developer.squareup.com/docs/build-basics/access-tokens.')
+    throw unauthorized(
+      'The `Authorization` http header of your request was malformed. The header value is expected to be of the format "Bearer TOKEN" (without quotation marks), where TOKEN is to be replaced with your access token (e.g. "Bearer ABC123def456GHI789jkl0"). For more information, see https://developer.squareup.com/docs/build-basics/access-tokens.',
+    )
   }
   const resolution = store.resolveToken(match[1])
   if (resolution.ok) return { account: resolution.account, token: resolution.token, scopes: resolution.scopes }

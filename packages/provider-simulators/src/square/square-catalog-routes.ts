@@ -15,9 +15,25 @@ import type { SquareCatalogObject } from './square-types.ts'
 /** Types the simulator stores; ITEM_VARIATION objects live inside their items. */
 const TOP_LEVEL_TYPES = ['ITEM', 'CATEGORY'] as const
 const KNOWN_TYPES = new Set([
-  'ITEM', 'IMAGE', 'CATEGORY', 'ITEM_VARIATION', 'TAX', 'DISCOUNT', 'MODIFIER_LIST', 'MODIFIER', 'PRICING_RULE', 'PRODUCT_SET',
-  'TIME_PERIOD', 'MEASUREMENT_UNIT', 'SUBSCRIPTION_PLAN_VARIATION', 'ITEM_OPTION', 'ITEM_OPTION_VAL', 'CUSTOM_ATTRIBUTE_DEFINITION',
-  'QUICK_AMOUNTS_SETTINGS', 'SUBSCRIPTION_PLAN', 'AVAILABILITY_PERIOD',
+  'ITEM',
+  'IMAGE',
+  'CATEGORY',
+  'ITEM_VARIATION',
+  'TAX',
+  'DISCOUNT',
+  'MODIFIER_LIST',
+  'MODIFIER',
+  'PRICING_RULE',
+  'PRODUCT_SET',
+  'TIME_PERIOD',
+  'MEASUREMENT_UNIT',
+  'SUBSCRIPTION_PLAN_VARIATION',
+  'ITEM_OPTION',
+  'ITEM_OPTION_VAL',
+  'CUSTOM_ATTRIBUTE_DEFINITION',
+  'QUICK_AMOUNTS_SETTINGS',
+  'SUBSCRIPTION_PLAN',
+  'AVAILABILITY_PERIOD',
 ])
 /** Square documents no page size for ListCatalog; 100 is an approximation. */
 const LIST_PAGE_SIZE = 100
@@ -105,9 +121,7 @@ export function registerCatalogRoutes(app: FastifyInstance, { codec }: SquareRou
     // The limit is advisory: zero, negative or above 1,000 is ignored, not refused.
     const limit = Number.isInteger(rawLimit) && rawLimit > 0 && rawLimit <= 1000 ? rawLimit : 100
     const matcher = catalogQuery(body.query)
-    const matches = objectsOfTypes(caller.account, types).filter(
-      (object) => (includeDeleted || !object.is_deleted) && (begin === undefined || Date.parse(object.updated_at) > begin) && matcher(object),
-    )
+    const matches = objectsOfTypes(caller.account, types).filter((object) => (includeDeleted || !object.is_deleted) && (begin === undefined || Date.parse(object.updated_at) > begin) && matcher(object))
     const { page, cursor } = keysetPage({
       items: matches,
       key: (object) => [object.created_at, object.id],

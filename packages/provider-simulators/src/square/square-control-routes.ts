@@ -198,9 +198,7 @@ export function registerControlRoutes(app: FastifyInstance, { store }: SquareRou
     control.get('/_sim/faults/served', async () => ({ served: faults.served }))
 
     control.get('/_sim/webhooks', async () => ({
-      subscriptions: [...store.accounts.values()].flatMap((account) =>
-        [...account.subscriptions.values()].map((subscription) => ({ accountId: account.id, ...subscription })),
-      ),
+      subscriptions: [...store.accounts.values()].flatMap((account) => [...account.subscriptions.values()].map((subscription) => ({ accountId: account.id, ...subscription }))),
     }))
 
     control.post('/_sim/webhooks/fire', async (request) => {

@@ -3,13 +3,7 @@
 import type { FastifyReply } from 'fastify'
 import type { FaultPlan, FaultRenderer } from '../common/faults.ts'
 
-export type SquareErrorCategory =
-  | 'API_ERROR'
-  | 'AUTHENTICATION_ERROR'
-  | 'INVALID_REQUEST_ERROR'
-  | 'RATE_LIMIT_ERROR'
-  | 'PAYMENT_METHOD_ERROR'
-  | 'REFUND_ERROR'
+export type SquareErrorCategory = 'API_ERROR' | 'AUTHENTICATION_ERROR' | 'INVALID_REQUEST_ERROR' | 'RATE_LIMIT_ERROR' | 'PAYMENT_METHOD_ERROR' | 'REFUND_ERROR'
 
 export interface SquareErrorItem {
   category: SquareErrorCategory
@@ -45,18 +39,12 @@ export function sendSquareError(reply: FastifyReply, error: SquareApiError): Fas
   return reply.code(error.status).type('application/json').send({ errors: error.errors })
 }
 
-export const unauthorized = (detail = 'This request could not be authorized.'): SquareApiError =>
-  squareError(401, 'AUTHENTICATION_ERROR', 'UNAUTHORIZED', detail)
+export const unauthorized = (detail = 'This request could not be authorized.'): SquareApiError => squareError(401, 'AUTHENTICATION_ERROR', 'UNAUTHORIZED', detail)
 
-export const tokenExpired = (): SquareApiError =>
-  squareError(401, 'AUTHENTICATION_ERROR', 'ACCESS_TOKEN_EXPIRED', 'The access token has expired. Obtain a new access token with the refresh token.')
+export const tokenExpired = (): SquareApiError => squareError(401, 'AUTHENTICATION_ERROR', 'ACCESS_TOKEN_EXPIRED', 'The access token has expired. Obtain a new access token with the refresh token.')
 
 export function rateLimited(retryAfterSeconds: number): SquareApiError {
-  return new SquareApiError(
-    429,
-    [{ category: 'RATE_LIMIT_ERROR', code: 'RATE_LIMITED', detail: 'The application has exceeded the rate limit. Retry the request after some time.' }],
-    { 'retry-after': String(retryAfterSeconds) },
-  )
+  return new SquareApiError(429, [{ category: 'RATE_LIMIT_ERROR', code: 'RATE_LIMITED', detail: 'The application has exceeded the rate limit. Retry the request after some time.' }], { 'retry-after': String(retryAfterSeconds) })
 }
 
 export const squareFaultRenderer: FaultRenderer = {

@@ -151,15 +151,7 @@ export function buildCategories(rng: Prng, createdMs: number, version: number): 
   }))
 }
 
-export function buildItem(
-  rng: Prng,
-  index: number,
-  currency: string,
-  categoryIds: readonly string[],
-  createdMs: number,
-  updatedMs: number,
-  version: number,
-): SquareCatalogObject {
+export function buildItem(rng: Prng, index: number, currency: string, categoryIds: readonly string[], createdMs: number, updatedMs: number, version: number): SquareCatalogObject {
   const id = squareIds.catalogObject(rng)
   const name = fakeProductName(rng, index)
   const basePrice = rng.int(2, 120) * 100 + rng.pick([0, 50, 99] as const)

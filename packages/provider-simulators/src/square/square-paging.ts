@@ -72,7 +72,10 @@ export class CursorCodec {
 }
 
 export function queryDigest(query: unknown): string {
-  return createHash('sha256').update(JSON.stringify(query ?? null)).digest('base64url').slice(0, 12)
+  return createHash('sha256')
+    .update(JSON.stringify(query ?? null))
+    .digest('base64url')
+    .slice(0, 12)
 }
 
 export interface PageRequest<T> {

@@ -29,8 +29,7 @@ function window(query: Query, beginName: string, endName: string, defaultBegin?:
 }
 
 /** begin inclusive, end exclusive. */
-const within = (at: number, range: { begin?: number; end?: number }): boolean =>
-  (range.begin === undefined || at >= range.begin) && (range.end === undefined || at < range.end)
+const within = (at: number, range: { begin?: number; end?: number }): boolean => (range.begin === undefined || at >= range.begin) && (range.end === undefined || at < range.end)
 
 export function registerPaymentRoutes(app: FastifyInstance, { codec }: SquareRouteContext): void {
   app.get('/v2/payments', async (request) => {
@@ -65,7 +64,11 @@ export function registerPaymentRoutes(app: FastifyInstance, { codec }: SquareRou
     })
     // The cursor pins the query as sent (explicit parameters only), so the default "now" window
     // may move between pages without invalidating it.
-    const pinned = Object.fromEntries(Object.entries(query).filter(([name]) => name !== 'cursor' && name !== 'limit').sort())
+    const pinned = Object.fromEntries(
+      Object.entries(query)
+        .filter(([name]) => name !== 'cursor' && name !== 'limit')
+        .sort(),
+    )
     const { page, cursor } = keysetPage<SquarePayment>({
       items: matches,
       key: (payment) => [field === 'UPDATED_AT' ? payment.updated_at : payment.created_at, payment.id],

@@ -88,9 +88,7 @@ export function createSquareSimulator(options: SquareSimulatorOptions = {}): Squ
     return sendSquareError(reply, squareError(500, 'API_ERROR', 'INTERNAL_SERVER_ERROR', 'An internal error has occurred, and the API was unable to service your request.'))
   })
 
-  app.setNotFoundHandler((request, reply) =>
-    sendSquareError(reply, notFound(`API endpoint for URL path \`${request.url.split('?')[0]}\` and HTTP method \`${request.method}\` is not found.`)),
-  )
+  app.setNotFoundHandler((request, reply) => sendSquareError(reply, notFound(`API endpoint for URL path \`${request.url.split('?')[0]}\` and HTTP method \`${request.method}\` is not found.`)))
 
   registerMerchantRoutes(app)
   registerCustomerRoutes(app, context)

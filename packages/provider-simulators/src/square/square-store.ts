@@ -6,15 +6,7 @@ import { createPrng, seedFrom } from '../common/prng.ts'
 import type { Prng } from '../common/prng.ts'
 import { buildCategories, buildCustomer, buildItem, buildMerchant, buildPayment, iso, pastTimes } from './square-fixtures.ts'
 import { ACCESS_TOKEN_PATTERN, merchantIdFrom } from './square-ids.ts'
-import type {
-  SquareCatalogObject,
-  SquareCustomer,
-  SquareEntity,
-  SquareLocation,
-  SquareMerchant,
-  SquarePayment,
-  SquareWebhookSubscription,
-} from './square-types.ts'
+import type { SquareCatalogObject, SquareCustomer, SquareEntity, SquareLocation, SquareMerchant, SquarePayment, SquareWebhookSubscription } from './square-types.ts'
 
 const DAY = 86_400_000
 /** Seeded records are last touched at least this long ago, so "changed since" tests start clean. */
@@ -66,9 +58,7 @@ export interface AuthorizationCode {
   used: boolean
 }
 
-export type TokenResolution =
-  | { ok: true; account: SquareAccount; token: string; scopes: string[] | null }
-  | { ok: false; reason: 'malformed' | 'revoked' | 'oauth_revoked' | 'expired' }
+export type TokenResolution = { ok: true; account: SquareAccount; token: string; scopes: string[] | null } | { ok: false; reason: 'malformed' | 'revoked' | 'oauth_revoked' | 'expired' }
 
 export interface SquareStoreOptions {
   seed: string

@@ -8,21 +8,18 @@ import { iso } from './square-fixtures.ts'
 import type { SquareAccount } from './square-store.ts'
 import type { SquareCustomer } from './square-types.ts'
 
-export const SUPPORTED_EVENT_TYPES: readonly string[] = [
-  'customer.created',
-  'customer.updated',
-  'customer.deleted',
-  'payment.created',
-  'payment.updated',
-  'catalog.version.updated',
-]
+export const SUPPORTED_EVENT_TYPES: readonly string[] = ['customer.created', 'customer.updated', 'customer.deleted', 'payment.created', 'payment.updated', 'catalog.version.updated']
 
 export function signSquareWebhook(signatureKey: string, notificationUrl: string, rawBody: string): string {
-  return createHmac('sha256', signatureKey).update(notificationUrl + rawBody).digest('base64')
+  return createHmac('sha256', signatureKey)
+    .update(notificationUrl + rawBody)
+    .digest('base64')
 }
 
 function legacySignature(signatureKey: string, notificationUrl: string, rawBody: string): string {
-  return createHmac('sha1', signatureKey).update(notificationUrl + rawBody).digest('base64')
+  return createHmac('sha1', signatureKey)
+    .update(notificationUrl + rawBody)
+    .digest('base64')
 }
 
 export interface SquareEvent {
@@ -45,11 +42,7 @@ export function buildEvent(account: SquareAccount, type: string, objectId: strin
   const base = { merchant_id: account.id, type, event_id: randomUUID(), created_at: iso(now) }
   if (type.startsWith('customer.')) {
     const deleted = type === 'customer.deleted'
-    const customer = objectId
-      ? (account.customers.get(objectId) ?? (deleted ? account.deletedCustomers.get(objectId) : undefined))
-      : deleted
-        ? [...account.deletedCustomers.values()].at(-1)
-        : latestCustomer(account)
+    const customer = objectId ? (account.customers.get(objectId) ?? (deleted ? account.deletedCustomers.get(objectId) : undefined)) : deleted ? [...account.deletedCustomers.values()].at(-1) : latestCustomer(account)
     if (!customer) throw notFound(`Customer ${objectId ?? '(any)'} not found for ${type}.`)
     return { ...base, data: { type: 'customer', id: customer.id, ...(deleted ? { deleted: true } : {}), object: { customer } } }
   }

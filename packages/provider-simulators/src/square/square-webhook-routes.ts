@@ -17,7 +17,10 @@ const DEFAULT_API_VERSION = '2025-10-16'
 
 /** Square's subscription timestamps use this odd non-RFC 3339 format. */
 function subscriptionTime(ms: number): string {
-  return `${new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '')} +0000 UTC`
+  return `${new Date(ms)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, '')} +0000 UTC`
 }
 
 function publicView(subscription: SquareWebhookSubscription): Omit<SquareWebhookSubscription, 'signature_key'> {

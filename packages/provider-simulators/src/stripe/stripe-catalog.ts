@@ -3,36 +3,39 @@
 import { previousAttributes } from './stripe-diff.ts'
 import { invalidRequest, missingParam, noSuch } from './stripe-errors.ts'
 import { newId } from './stripe-ids.ts'
-import {
-  NULL_ADDRESS,
-  customerObject,
-  priceObject,
-  productObject,
-  type Address,
-  type CustomerObject,
-  type PriceObject,
-  type ProductObject,
-} from './stripe-objects.ts'
-import {
-  applyMetadata,
-  asParams,
-  checkKnown,
-  optBool,
-  optCurrency,
-  optEmail,
-  optInt,
-  optNullableString,
-  optString,
-  type Params,
-} from './stripe-params.ts'
+import { NULL_ADDRESS, customerObject, priceObject, productObject, type Address, type CustomerObject, type PriceObject, type ProductObject } from './stripe-objects.ts'
+import { applyMetadata, asParams, checkKnown, optBool, optCurrency, optEmail, optInt, optNullableString, optString, type Params } from './stripe-params.ts'
 import { nowSeconds, type RequestOrigin, type SimAccount, type StripeState } from './stripe-state.ts'
 
 type Origin = RequestOrigin | null
 
 const CUSTOMER_PARAMS = [
-  'address', 'balance', 'business_name', 'individual_name', 'cash_balance', 'coupon', 'description', 'email', 'expand', 'invoice_prefix', 'invoice_settings', 'metadata', 'name',
-  'next_invoice_sequence', 'payment_method', 'phone', 'preferred_locales', 'promotion_code', 'shipping', 'source', 'tax', 'tax_exempt', 'tax_id_data',
-  'test_clock', 'validate', 'default_source',
+  'address',
+  'balance',
+  'business_name',
+  'individual_name',
+  'cash_balance',
+  'coupon',
+  'description',
+  'email',
+  'expand',
+  'invoice_prefix',
+  'invoice_settings',
+  'metadata',
+  'name',
+  'next_invoice_sequence',
+  'payment_method',
+  'phone',
+  'preferred_locales',
+  'promotion_code',
+  'shipping',
+  'source',
+  'tax',
+  'tax_exempt',
+  'tax_id_data',
+  'test_clock',
+  'validate',
+  'default_source',
 ]
 
 function optAddress(params: Params, name: string, current: Address | null): Address | null {
@@ -130,8 +133,23 @@ export function retrieveCustomer(account: SimAccount, id: string): Record<string
 }
 
 const PRODUCT_PARAMS = [
-  'active', 'default_price_data', 'description', 'expand', 'id', 'images', 'marketing_features', 'metadata', 'name', 'package_dimensions', 'shippable',
-  'statement_descriptor', 'tax_code', 'unit_label', 'url', 'type', 'default_price',
+  'active',
+  'default_price_data',
+  'description',
+  'expand',
+  'id',
+  'images',
+  'marketing_features',
+  'metadata',
+  'name',
+  'package_dimensions',
+  'shippable',
+  'statement_descriptor',
+  'tax_code',
+  'unit_label',
+  'url',
+  'type',
+  'default_price',
 ]
 
 function priceFromData(account: SimAccount, productId: string, data: Params, param: string, created: number): PriceObject {
@@ -147,7 +165,10 @@ function priceFromData(account: SimAccount, productId: string, data: Params, par
 }
 
 export function createProduct(state: StripeState, account: SimAccount, params: Params, origin: Origin): ProductObject {
-  checkKnown(params, PRODUCT_PARAMS.filter((name) => name !== 'default_price'))
+  checkKnown(
+    params,
+    PRODUCT_PARAMS.filter((name) => name !== 'default_price'),
+  )
   const name = optString(params, 'name')
   if (!name) throw missingParam('name')
   const id = optString(params, 'id') ?? newId(account.rng, 'prod')
@@ -181,7 +202,10 @@ export function liveProduct(account: SimAccount, id: string, param = 'id'): Prod
 
 export function updateProduct(state: StripeState, account: SimAccount, id: string, params: Params, origin: Origin): ProductObject {
   const before = liveProduct(account, id)
-  checkKnown(params, PRODUCT_PARAMS.filter((name) => name !== 'id' && name !== 'default_price_data' && name !== 'type'))
+  checkKnown(
+    params,
+    PRODUCT_PARAMS.filter((name) => name !== 'id' && name !== 'default_price_data' && name !== 'type'),
+  )
   const after: ProductObject = structuredClone(before)
   const name = optString(params, 'name')
   if (name === '') throw invalidRequest('You must provide a non-empty name.', { param: 'name' })
@@ -224,8 +248,25 @@ export function deleteProduct(state: StripeState, account: SimAccount, id: strin
 }
 
 const PRICE_CREATE_PARAMS = [
-  'active', 'billing_scheme', 'currency', 'currency_options', 'custom_unit_amount', 'expand', 'lookup_key', 'metadata', 'nickname', 'product', 'product_data',
-  'recurring', 'tax_behavior', 'tiers', 'tiers_mode', 'transfer_lookup_key', 'transform_quantity', 'unit_amount', 'unit_amount_decimal',
+  'active',
+  'billing_scheme',
+  'currency',
+  'currency_options',
+  'custom_unit_amount',
+  'expand',
+  'lookup_key',
+  'metadata',
+  'nickname',
+  'product',
+  'product_data',
+  'recurring',
+  'tax_behavior',
+  'tiers',
+  'tiers_mode',
+  'transfer_lookup_key',
+  'transform_quantity',
+  'unit_amount',
+  'unit_amount_decimal',
 ]
 
 export function createPrice(state: StripeState, account: SimAccount, params: Params, origin: Origin): PriceObject {

@@ -68,9 +68,7 @@ function createRecords(state: StripeState, account: SimAccount, entity: SeedEnti
       const person = fakePerson(account.rng, index)
       created.push(createCustomer(state, account, { name: `${person.givenName} ${person.familyName}`, email: person.email, phone: person.phone }, null))
     } else if (entity === 'product') {
-      created.push(
-        createProduct(state, account, { name: fakeProductName(account.rng, index), default_price_data: { currency: account.defaultCurrency, unit_amount: account.rng.int(5, 300) * 100 } }, null),
-      )
+      created.push(createProduct(state, account, { name: fakeProductName(account.rng, index), default_price_data: { currency: account.defaultCurrency, unit_amount: account.rng.int(5, 300) * 100 } }, null))
     } else {
       const customers = account.customers.all()
       const customer = customers.length > 0 ? customers[account.rng.int(0, customers.length - 1)] : undefined

@@ -73,11 +73,7 @@ export function invalidKeyError(key: string): StripeApiError {
 }
 
 export function expiredKeyError(key: string): StripeApiError {
-  return new StripeApiError(
-    401,
-    { type: 'invalid_request_error', code: 'api_key_expired', message: `Expired API Key provided: ${maskKey(key)}. Application access may have been revoked.` },
-    CHALLENGE,
-  )
+  return new StripeApiError(401, { type: 'invalid_request_error', code: 'api_key_expired', message: `Expired API Key provided: ${maskKey(key)}. Application access may have been revoked.` }, CHALLENGE)
 }
 
 export function accountAccessError(key: string, account: string): StripeApiError {
@@ -109,8 +105,7 @@ export function serverError(): StripeApiError {
     500,
     {
       type: 'api_error',
-      message:
-        "Sorry, something went wrong. We've already been notified of the problem, but if you need any help, you can reach us at support.stripe.com/contact.",
+      message: "Sorry, something went wrong. We've already been notified of the problem, but if you need any help, you can reach us at support.stripe.com/contact.",
     },
     // The request never ran, so a retry cannot double-apply it.
     { 'Stripe-Should-Retry': 'true' },

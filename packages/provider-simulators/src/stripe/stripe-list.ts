@@ -105,8 +105,7 @@ export function listObjects<T extends StripeObject>(state: StripeState, account:
     if (!path.startsWith('data.')) throw invalidRequest(`This property cannot be expanded (${path}). You may want to try expanding 'data.${path}' instead.`, { param: 'expand' })
   }
   const include = optStringArray(params, 'include') ?? []
-  const matches = (object: T): boolean =>
-    inRange(object.created, created) && (spec.notBefore === undefined || object.created >= spec.notBefore) && (spec.filter ? spec.filter(object) : true)
+  const matches = (object: T): boolean => inRange(object.created, created) && (spec.notBefore === undefined || object.created >= spec.notBefore) && (spec.filter ? spec.filter(object) : true)
 
   const cursorId = startingAfter ?? endingBefore
   let cursor = undefined

@@ -157,15 +157,7 @@ export function customerObject(fields: {
   }
 }
 
-export function productObject(fields: {
-  id: string
-  created: number
-  name: string
-  description?: string | null
-  active?: boolean
-  defaultPrice: string | null
-  metadata?: Metadata
-}): ProductObject {
+export function productObject(fields: { id: string; created: number; name: string; description?: string | null; active?: boolean; defaultPrice: string | null; metadata?: Metadata }): ProductObject {
   return {
     id: fields.id,
     object: 'product',
@@ -190,16 +182,7 @@ export function productObject(fields: {
   }
 }
 
-export function priceObject(fields: {
-  id: string
-  created: number
-  product: string
-  currency: string
-  unitAmount: number | null
-  active?: boolean
-  nickname?: string | null
-  metadata?: Metadata
-}): PriceObject {
+export function priceObject(fields: { id: string; created: number; product: string; currency: string; unitAmount: number | null; active?: boolean; nickname?: string | null; metadata?: Metadata }): PriceObject {
   return {
     id: fields.id,
     object: 'price',
@@ -327,8 +310,28 @@ export function chargeObject(fields: {
     metadata: fields.metadata ?? {},
     on_behalf_of: null,
     outcome: succeeded
-      ? { advice_code: null, network_advice_code: null, network_decline_code: null, network_status: 'approved_by_network', reason: null, risk_level: 'normal', risk_score: fields.riskScore, seller_message: 'Payment complete.', type: 'authorized' }
-      : { advice_code: 'try_again_later', network_advice_code: null, network_decline_code: null, network_status: 'declined_by_network', reason: 'generic_decline', risk_level: 'normal', risk_score: fields.riskScore, seller_message: 'The bank did not return any further details with this decline.', type: 'issuer_declined' },
+      ? {
+          advice_code: null,
+          network_advice_code: null,
+          network_decline_code: null,
+          network_status: 'approved_by_network',
+          reason: null,
+          risk_level: 'normal',
+          risk_score: fields.riskScore,
+          seller_message: 'Payment complete.',
+          type: 'authorized',
+        }
+      : {
+          advice_code: 'try_again_later',
+          network_advice_code: null,
+          network_decline_code: null,
+          network_status: 'declined_by_network',
+          reason: 'generic_decline',
+          risk_level: 'normal',
+          risk_score: fields.riskScore,
+          seller_message: 'The bank did not return any further details with this decline.',
+          type: 'issuer_declined',
+        },
     paid: succeeded,
     payment_intent: fields.paymentIntent,
     payment_method: fields.paymentMethod,
@@ -368,16 +371,7 @@ export function stripeFee(amount: number): number {
   return Math.round(amount * 0.029) + 30
 }
 
-export function balanceTransactionObject(fields: {
-  id: string
-  created: number
-  amount: number
-  currency: string
-  fee: number
-  source: string
-  type: 'charge' | 'refund'
-  description: string | null
-}): BalanceTransactionObject {
+export function balanceTransactionObject(fields: { id: string; created: number; amount: number; currency: string; fee: number; source: string; type: 'charge' | 'refund'; description: string | null }): BalanceTransactionObject {
   const availableOn = fields.created + 2 * 86_400
   return {
     id: fields.id,
@@ -398,17 +392,7 @@ export function balanceTransactionObject(fields: {
   }
 }
 
-export function refundObject(fields: {
-  id: string
-  created: number
-  amount: number
-  charge: string
-  currency: string
-  paymentIntent: string | null
-  balanceTransaction: string
-  reason: string | null
-  metadata?: Metadata
-}): RefundObject {
+export function refundObject(fields: { id: string; created: number; amount: number; charge: string; currency: string; paymentIntent: string | null; balanceTransaction: string; reason: string | null; metadata?: Metadata }): RefundObject {
   return {
     id: fields.id,
     object: 'refund',
@@ -435,7 +419,16 @@ export function paymentMethodObject(id: string, created: number): StripeObject {
     object: 'payment_method',
     allow_redisplay: 'unspecified',
     billing_details: { address: { ...NULL_ADDRESS }, email: null, name: null, phone: null, tax_id: null },
-    card: { brand: 'visa', checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'pass' }, country: 'US', exp_month: 12, exp_year: 2034, funding: 'credit', last4: '4242', networks: { available: ['visa'], preferred: null } },
+    card: {
+      brand: 'visa',
+      checks: { address_line1_check: null, address_postal_code_check: null, cvc_check: 'pass' },
+      country: 'US',
+      exp_month: 12,
+      exp_year: 2034,
+      funding: 'credit',
+      last4: '4242',
+      networks: { available: ['visa'], preferred: null },
+    },
     created,
     customer: null,
     livemode: false,

@@ -5,17 +5,7 @@ import { liveCustomer } from './stripe-catalog.ts'
 import { previousAttributes } from './stripe-diff.ts'
 import { StripeApiError, invalidRequest, missingParam, noSuch } from './stripe-errors.ts'
 import { newId } from './stripe-ids.ts'
-import {
-  balanceTransactionObject,
-  chargeObject,
-  paymentIntentObject,
-  refundObject,
-  stripeFee,
-  type CardDetails,
-  type ChargeObject,
-  type PaymentIntentObject,
-  type RefundObject,
-} from './stripe-objects.ts'
+import { balanceTransactionObject, chargeObject, paymentIntentObject, refundObject, stripeFee, type CardDetails, type ChargeObject, type PaymentIntentObject, type RefundObject } from './stripe-objects.ts'
 import { applyMetadata, checkKnown, optBool, optCurrency, optInt, optNullableString, optString, type Params } from './stripe-params.ts'
 import { nowSeconds, type RequestOrigin, type SimAccount, type StripeState } from './stripe-state.ts'
 
@@ -43,9 +33,31 @@ function checkAmount(amount: number, currency: string): void {
 }
 
 const PI_CREATE_PARAMS = [
-  'amount', 'currency', 'automatic_payment_methods', 'capture_method', 'confirm', 'confirmation_method', 'customer', 'description', 'error_on_requires_action',
-  'expand', 'metadata', 'off_session', 'on_behalf_of', 'payment_method', 'payment_method_options', 'payment_method_types', 'receipt_email', 'return_url',
-  'setup_future_usage', 'shipping', 'statement_descriptor', 'statement_descriptor_suffix', 'transfer_data', 'transfer_group', 'use_stripe_sdk',
+  'amount',
+  'currency',
+  'automatic_payment_methods',
+  'capture_method',
+  'confirm',
+  'confirmation_method',
+  'customer',
+  'description',
+  'error_on_requires_action',
+  'expand',
+  'metadata',
+  'off_session',
+  'on_behalf_of',
+  'payment_method',
+  'payment_method_options',
+  'payment_method_types',
+  'receipt_email',
+  'return_url',
+  'setup_future_usage',
+  'shipping',
+  'statement_descriptor',
+  'statement_descriptor_suffix',
+  'transfer_data',
+  'transfer_group',
+  'use_stripe_sdk',
 ]
 
 export function livePaymentIntent(account: SimAccount, id: string, param = 'id'): PaymentIntentObject {
@@ -90,10 +102,9 @@ export function confirmPaymentIntent(state: StripeState, account: SimAccount, id
   }
   const paymentMethod = optString(params, 'payment_method') ?? before.payment_method
   if (!paymentMethod) {
-    throw invalidRequest(
-      "You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the PaymentIntent with cus_xxx, specify a payment method attached to this customer along with the customer ID.",
-      { code: 'payment_intent_unexpected_state' },
-    )
+    throw invalidRequest("You cannot confirm this PaymentIntent because it's missing a payment method. To confirm the PaymentIntent with cus_xxx, specify a payment method attached to this customer along with the customer ID.", {
+      code: 'payment_intent_unexpected_state',
+    })
   }
   const now = nowSeconds()
   const succeeded = !DECLINING.has(paymentMethod)
@@ -129,9 +140,7 @@ export function confirmPaymentIntent(state: StripeState, account: SimAccount, id
     latest_charge: chargeId,
     status: succeeded ? 'succeeded' : 'requires_payment_method',
     amount_received: succeeded ? before.amount : 0,
-    last_payment_error: succeeded
-      ? null
-      : { charge: chargeId, code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.', type: 'card_error', doc_url: 'https://stripe.com/docs/error-codes/card-declined' },
+    last_payment_error: succeeded ? null : { charge: chargeId, code: 'card_declined', decline_code: 'generic_decline', message: 'Your card was declined.', type: 'card_error', doc_url: 'https://stripe.com/docs/error-codes/card-declined' },
   }
   account.paymentIntents.replace(after)
   state.emit(account, succeeded ? 'charge.succeeded' : 'charge.failed', charge, { origin })
@@ -156,7 +165,10 @@ export function updatePaymentIntent(account: SimAccount, id: string, params: Par
   const amount = optInt(params, 'amount')
   if (amount !== undefined) {
     if (before.status === 'succeeded' || before.status === 'canceled') {
-      throw invalidRequest(`This PaymentIntent's amount could not be updated because it has a status of ${before.status}. You may only update the amount of a PaymentIntent with one of the following statuses: requires_payment_method, requires_confirmation, requires_action.`, { code: 'payment_intent_unexpected_state' })
+      throw invalidRequest(
+        `This PaymentIntent's amount could not be updated because it has a status of ${before.status}. You may only update the amount of a PaymentIntent with one of the following statuses: requires_payment_method, requires_confirmation, requires_action.`,
+        { code: 'payment_intent_unexpected_state' },
+      )
     }
     checkAmount(amount, before.currency)
     after.amount = amount
@@ -254,9 +266,7 @@ export function applyRefund(account: SimAccount, charge: ChargeObject, amount: n
   const txnId = newId(account.rng, 'txn')
   const refund = refundObject({ id: newId(account.rng, 're'), created, amount, charge: charge.id, currency: charge.currency, paymentIntent: charge.payment_intent, balanceTransaction: txnId, reason, metadata })
   account.refunds.insert(refund)
-  account.balanceTransactions.insert(
-    balanceTransactionObject({ id: txnId, created, amount: -amount, currency: charge.currency, fee: 0, source: refund.id, type: 'refund', description: 'REFUND FOR CHARGE' }),
-  )
+  account.balanceTransactions.insert(balanceTransactionObject({ id: txnId, created, amount: -amount, currency: charge.currency, fee: 0, source: refund.id, type: 'refund', description: 'REFUND FOR CHARGE' }))
   const after = structuredClone(charge)
   after.amount_refunded = charge.amount_refunded + amount
   after.refunded = after.amount_refunded >= charge.amount

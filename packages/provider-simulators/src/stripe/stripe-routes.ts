@@ -177,10 +177,7 @@ export function registerResourceRoutes(app: FastifyInstance, state: StripeState)
       kind: 'price',
       extraParams: ['active', 'currency', 'lookup_keys', 'product', 'recurring', 'type'],
       filter: (price: PriceObject) =>
-        (active === undefined || price.active === active) &&
-        (product === undefined || price.product === product) &&
-        (currency === undefined || price.currency === currency.toLowerCase()) &&
-        (type === undefined || price.type === type),
+        (active === undefined || price.active === active) && (product === undefined || price.product === product) && (currency === undefined || price.currency === currency.toLowerCase()) && (type === undefined || price.type === type),
     })
   })
   app.get('/v1/prices/:id', async (request: IdRequest) => {
@@ -297,8 +294,7 @@ export function registerResourceRoutes(app: FastifyInstance, state: StripeState)
       url: '/v1/balance_transactions',
       kind: 'balance_transaction',
       extraParams: ['currency', 'payout', 'source', 'type'],
-      filter: (txn: BalanceTransactionObject) =>
-        (type === undefined || txn.type === type) && (source === undefined || txn.source === source) && (currency === undefined || txn.currency === currency.toLowerCase()),
+      filter: (txn: BalanceTransactionObject) => (type === undefined || txn.type === type) && (source === undefined || txn.source === source) && (currency === undefined || txn.currency === currency.toLowerCase()),
     })
   })
   app.get('/v1/balance_transactions/:id', async (request: IdRequest) => {

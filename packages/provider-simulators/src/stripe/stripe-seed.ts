@@ -4,16 +4,7 @@
 // so they come with no events, as an established account's old objects would.
 import { createPrng, fakePerson, fakeProductName, seedFrom, type Prng } from '../common/prng.ts'
 import { newId } from './stripe-ids.ts'
-import {
-  balanceTransactionObject,
-  chargeObject,
-  customerObject,
-  paymentIntentObject,
-  priceObject,
-  productObject,
-  stripeFee,
-  type CustomerObject,
-} from './stripe-objects.ts'
+import { balanceTransactionObject, chargeObject, customerObject, paymentIntentObject, priceObject, productObject, stripeFee, type CustomerObject } from './stripe-objects.ts'
 import { applyRefund } from './stripe-payments.ts'
 import type { SimAccount, StripeState } from './stripe-state.ts'
 
@@ -73,9 +64,7 @@ function seedProducts(account: SimAccount, rng: Prng, count: number): void {
     const created = times[i] as number
     const productId = newId(rng, 'prod')
     const hasPrice = rng.next() < 0.95
-    const price = hasPrice
-      ? priceObject({ id: newId(rng, 'price'), created, product: productId, currency: rng.next() < 0.9 ? 'usd' : 'eur', unitAmount: rng.int(5, 300) * 100 + rng.pick([0, 0, 50, 95]) })
-      : null
+    const price = hasPrice ? priceObject({ id: newId(rng, 'price'), created, product: productId, currency: rng.next() < 0.9 ? 'usd' : 'eur', unitAmount: rng.int(5, 300) * 100 + rng.pick([0, 0, 50, 95]) }) : null
     const name = fakeProductName(rng, i)
     account.products.insert(
       productObject({

@@ -5,18 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { FaultRegistry, RequestRateLimiter } from '../common/faults.ts'
 import { getContext, setContext, type ApiContext } from './stripe-context.ts'
 import { WebhookLog, registerControlRoutes } from './stripe-control.ts'
-import {
-  StripeApiError,
-  accountAccessError,
-  expiredKeyError,
-  invalidKeyError,
-  invalidRequest,
-  missingKeyError,
-  rateLimitError,
-  requestKey,
-  sendError,
-  stripeFaultRenderer,
-} from './stripe-errors.ts'
+import { StripeApiError, accountAccessError, expiredKeyError, invalidKeyError, invalidRequest, missingKeyError, rateLimitError, requestKey, sendError, stripeFaultRenderer } from './stripe-errors.ts'
 import { parseStripeForm } from './stripe-form.ts'
 import { registerOAuthRoutes } from './stripe-oauth.ts'
 import { registerResourceRoutes } from './stripe-routes.ts'
@@ -68,9 +57,7 @@ export function createStripeSimulator(options: StripeSimulatorOptions = {}): Fas
     if (!webhooks.autoDeliver) return
     void deliverToSubscribers(state, account, event).then((deliveries) => webhooks.record(deliveries))
   })
-  const limiters = options.enforceRateLimits
-    ? { read: new RequestRateLimiter(TEST_MODE_REQUESTS_PER_SECOND, 1000), write: new RequestRateLimiter(TEST_MODE_REQUESTS_PER_SECOND, 1000) }
-    : null
+  const limiters = options.enforceRateLimits ? { read: new RequestRateLimiter(TEST_MODE_REQUESTS_PER_SECOND, 1000), write: new RequestRateLimiter(TEST_MODE_REQUESTS_PER_SECOND, 1000) } : null
 
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     if (error instanceof StripeApiError) return sendError(reply, error)
@@ -86,7 +73,10 @@ export function createStripeSimulator(options: StripeSimulatorOptions = {}): Fas
     if (request.url.startsWith('/v1/') || request.url.startsWith('/oauth/')) {
       const path = request.url.split('?')[0]
       const error = invalidRequest(`Unrecognized request URL (${request.method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`, { status: 404 })
-      return reply.code(404).type('application/json').send(JSON.stringify({ error: error.body }, null, 2))
+      return reply
+        .code(404)
+        .type('application/json')
+        .send(JSON.stringify({ error: error.body }, null, 2))
     }
     return reply.code(404).send({ error: { message: `No route ${request.method} ${request.url}` } })
   })

@@ -3,17 +3,7 @@
 import { createPrng, seedFrom, type Prng } from '../common/prng.ts'
 import { OrderedCollection, type StripeObject } from './stripe-collection.ts'
 import { idPrefix, isWellFormedSecretKey, newEventId, newId } from './stripe-ids.ts'
-import type {
-  BalanceTransactionObject,
-  ChargeObject,
-  CustomerObject,
-  EventObject,
-  PaymentIntentObject,
-  PriceObject,
-  ProductObject,
-  RefundObject,
-  WebhookEndpointObject,
-} from './stripe-objects.ts'
+import type { BalanceTransactionObject, ChargeObject, CustomerObject, EventObject, PaymentIntentObject, PriceObject, ProductObject, RefundObject, WebhookEndpointObject } from './stripe-objects.ts'
 
 /** The version new accounts are pinned to; events are rendered at the account's version. */
 export const DEFAULT_API_VERSION = '2025-03-31.basil'
@@ -218,8 +208,7 @@ export class StripeState {
   /** Endpoints of the account (and Connect endpoints of its platforms) subscribed to a type. */
   subscribedEndpoints(account: SimAccount, type: string): Array<{ owner: SimAccount; endpoint: WebhookEndpointObject }> {
     const out: Array<{ owner: SimAccount; endpoint: WebhookEndpointObject }> = []
-    const matches = (endpoint: WebhookEndpointObject): boolean =>
-      endpoint.status === 'enabled' && (endpoint.enabled_events.includes('*') || endpoint.enabled_events.includes(type))
+    const matches = (endpoint: WebhookEndpointObject): boolean => endpoint.status === 'enabled' && (endpoint.enabled_events.includes('*') || endpoint.enabled_events.includes(type))
     for (const endpoint of account.webhookEndpoints.all()) {
       if (!endpoint.connect && matches(endpoint)) out.push({ owner: account, endpoint })
     }

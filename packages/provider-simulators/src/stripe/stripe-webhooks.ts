@@ -170,14 +170,6 @@ export async function deliver(target: { url: string; secret: string; endpointId:
 export async function deliverToSubscribers(state: StripeState, account: SimAccount, event: EventObject, timestamp?: number): Promise<Delivery[]> {
   const targets = state.subscribedEndpoints(account, event.type)
   return Promise.all(
-    targets.map(({ owner, endpoint }) =>
-      deliver(
-        { url: endpoint.url, secret: endpoint.secret, endpointId: endpoint.id },
-        event,
-        account,
-        eventPayload(event, owner.id === account.id ? null : account.id, endpoint.api_version),
-        timestamp,
-      ),
-    ),
+    targets.map(({ owner, endpoint }) => deliver({ url: endpoint.url, secret: endpoint.secret, endpointId: endpoint.id }, event, account, eventPayload(event, owner.id === account.id ? null : account.id, endpoint.api_version), timestamp)),
   )
 }

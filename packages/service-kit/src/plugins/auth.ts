@@ -12,7 +12,6 @@ import { ForbiddenError, UnauthorizedError, UUID_PATTERN, markReported, type Sec
 export const ROLES = ['admin', 'manager', 'viewer'] as const
 export type Role = (typeof ROLES)[number]
 
-
 export const ClaimsSchema = Type.Object({
   sub: Type.String({ minLength: 1, maxLength: 200 }),
   tenant_id: Type.String({ pattern: UUID_PATTERN }),

@@ -82,4 +82,3 @@ export default fp(
   },
   { name: '@hub/database', fastify: '5.x', dependencies: ['@hub/health'] },
 )
-

@@ -126,9 +126,7 @@ export default fp(
       if (problem.status === 413) reply.header('connection', 'close')
       return sendProblem(reply, problem)
     })
-    fastify.setNotFoundHandler((request, reply) =>
-      sendProblem(reply, { title: 'Not Found', status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route ${request.method} ${clip(request.url.split('?')[0] ?? '', 200)}` }),
-    )
+    fastify.setNotFoundHandler((request, reply) => sendProblem(reply, { title: 'Not Found', status: 404, code: 'ROUTE_NOT_FOUND', detail: `No route ${request.method} ${clip(request.url.split('?')[0] ?? '', 200)}` }))
   },
   { name: '@hub/error-handler', fastify: '5.x' },
 )

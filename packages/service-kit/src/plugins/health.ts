@@ -48,19 +48,18 @@ export default fp(
       checks.set(name, check)
     })
 
-    fastify.get(
-      '/health',
-      { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: HealthSchema } }, config: { auth: false, rateLimit: false } },
-      async () => ({ status: 'ok' as const, service: opts.service, uptimeSeconds: Math.round(process.uptime()), ...(opts.details ? await opts.details() : {}) }),
-    )
+    fastify.get('/health', { schema: { tags: ['operations'], summary: 'Liveness', response: { 200: HealthSchema } }, config: { auth: false, rateLimit: false } }, async () => ({
+      status: 'ok' as const,
+      service: opts.service,
+      uptimeSeconds: Math.round(process.uptime()),
+      ...(opts.details ? await opts.details() : {}),
+    }))
 
     // Liveness for the kubelet: the process answers, whatever its dependencies (the gateway's /health
     // asks every upstream, and restarting a gateway because venue-service is down helps no one).
-    fastify.get(
-      '/live',
-      { schema: { tags: ['operations'], summary: 'Liveness without dependencies', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }, config: { auth: false, rateLimit: false } },
-      async () => ({ status: 'ok' as const }),
-    )
+    fastify.get('/live', { schema: { tags: ['operations'], summary: 'Liveness without dependencies', response: { 200: Type.Object({ status: Type.Literal('ok') }) } }, config: { auth: false, rateLimit: false } }, async () => ({
+      status: 'ok' as const,
+    }))
 
     fastify.get(
       '/ready',

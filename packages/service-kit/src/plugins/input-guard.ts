@@ -41,7 +41,8 @@ export function parseJsonBounded(text: string, maxDepth = MAX_JSON_DEPTH): unkno
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
+      if (c === 92)
+        i++ // backslash: skip the escaped character
       else if (c === 34) inString = false
     } else if (c === 34) inString = true
     else if (c === 123 || c === 91) {
@@ -138,7 +139,10 @@ function coerceObject(target: unknown, schema: unknown): void {
 
 function checkStrings(request: FastifyRequest): void {
   // Query and params objects come from Fastify's own parsers (not plain prototypes): walk their entries.
-  for (const [part, value] of [['query', request.query], ['params', request.params]] as const) {
+  for (const [part, value] of [
+    ['query', request.query],
+    ['params', request.params],
+  ] as const) {
     if (value === null || typeof value !== 'object') continue
     const bad = findBadString(Object.fromEntries(Object.entries(value)), `/${part}`)
     if (bad) throw new InvalidStringError(bad)
@@ -151,18 +155,19 @@ export default fp(
   async (fastify, opts: { parseJson?: boolean }) => {
     // The gateway passes bodies through untouched (its proxy brings its own parser).
     if (opts.parseJson !== false) fastify.removeContentTypeParser('application/json')
-    if (opts.parseJson !== false) fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-      try {
-        const value = parseJsonBounded(String(body))
-        if (hasPoisonKey(value)) {
-          done(new InvalidJsonError('The body carries a __proto__ or constructor.prototype key.'), undefined)
-          return
+    if (opts.parseJson !== false)
+      fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+        try {
+          const value = parseJsonBounded(String(body))
+          if (hasPoisonKey(value)) {
+            done(new InvalidJsonError('The body carries a __proto__ or constructor.prototype key.'), undefined)
+            return
+          }
+          done(null, value)
+        } catch (error) {
+          done(error as Error, undefined)
         }
-        done(null, value)
-      } catch (error) {
-        done(error as Error, undefined)
-      }
-    })
+      })
     fastify.addHook('preValidation', async (request) => {
       checkStrings(request)
       const schema = request.routeOptions.schema as { querystring?: unknown; params?: unknown } | undefined

@@ -110,7 +110,11 @@ export default fp(
       }
       if (events.length > 0) await deliver(events)
       const ids = entries.map(([id]) => id)
-      await redis.multi().xack(key, GROUP, ...ids).xdel(key, ...ids).exec()
+      await redis
+        .multi()
+        .xack(key, GROUP, ...ids)
+        .xdel(key, ...ids)
+        .exec()
       return entries.length
     }
 

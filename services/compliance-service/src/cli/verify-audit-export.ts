@@ -43,7 +43,9 @@ if (asJson) {
 } else {
   const what = result.kind === 'segment' ? 'segment' : 'export'
   if (result.ok) {
-    console.log(`OK: ${what} of tenant ${String(result.tenantId)}: ${result.entries} entries (seq ${String(result.firstSeq)}..${String(result.lastSeq)}), ${result.digestsVerified} signed digests verified, signed through seq ${String(result.signedThroughSeq)}`)
+    console.log(
+      `OK: ${what} of tenant ${String(result.tenantId)}: ${result.entries} entries (seq ${String(result.firstSeq)}..${String(result.lastSeq)}), ${result.digestsVerified} signed digests verified, signed through seq ${String(result.signedThroughSeq)}`,
+    )
   } else {
     const first = result.firstProblem
     console.log(`FAILED: ${file} line ${String(first?.line)}: ${String(first?.reason)}: ${String(first?.message)}`)

@@ -189,10 +189,7 @@ export const SignedDigestSchema = Type.Object({
   signature: Type.String(),
 })
 
-export const DigestListQuery = Type.Object(
-  { limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 512 })) },
-  { additionalProperties: false },
-)
+export const DigestListQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }), cursor: Type.Optional(Type.String({ maxLength: 512 })) }, { additionalProperties: false })
 export const DigestListSchema = Type.Object({ data: Type.Array(SignedDigestSchema), nextCursor: Nullable(Type.String()) })
 
 export const SigningKeySchema = Type.Object({

@@ -30,9 +30,7 @@ export interface AccountInfo {
   name: string | null
 }
 
-export type AuthDescription =
-  | { type: 'api_key'; keyPattern: RegExp; oauth?: OAuthDescription }
-  | { type: 'oauth2'; oauth: OAuthDescription }
+export type AuthDescription = { type: 'api_key'; keyPattern: RegExp; oauth?: OAuthDescription } | { type: 'oauth2'; oauth: OAuthDescription }
 
 export interface OAuthDescription {
   /** Path on the provider's auth host (joined to the configured base URL). */

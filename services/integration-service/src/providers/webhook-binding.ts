@@ -22,7 +22,12 @@ export interface BindingTarget {
 
 function mailchimpLists(endpointId: string | null): Set<string> | null {
   if (!endpointId) return null
-  return new Set(endpointId.split(',').map((entry) => entry.split(':')[0] ?? '').filter(Boolean))
+  return new Set(
+    endpointId
+      .split(',')
+      .map((entry) => entry.split(':')[0] ?? '')
+      .filter(Boolean),
+  )
 }
 
 /**

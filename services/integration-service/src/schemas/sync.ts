@@ -87,7 +87,12 @@ export const FieldMappingBody = Type.Object(
   {
     provider: ProviderParam,
     entity: EntityParam,
-    sourcePath: Type.String({ minLength: 1, maxLength: 200, pattern: '^(?!(?:.*\\.)?(?:__proto__|constructor|prototype)(?:\\.|$))[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$', description: 'Dot path into the provider record, e.g. metadata.loyalty_tier (no __proto__, constructor or prototype segment)' }),
+    sourcePath: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      pattern: '^(?!(?:.*\\.)?(?:__proto__|constructor|prototype)(?:\\.|$))[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$',
+      description: 'Dot path into the provider record, e.g. metadata.loyalty_tier (no __proto__, constructor or prototype segment)',
+    }),
     targetField: Type.String({ pattern: '^(?!(?:constructor|prototype)$)[a-zA-Z][a-zA-Z0-9_]{0,63}$', description: 'Lands in record data as custom.<targetField> (not constructor or prototype)' }),
     transform: Type.Optional(StringEnum(TRANSFORMS, { default: 'none' })),
   },

@@ -30,5 +30,8 @@ test('the queue dashboard is read-only: its pause, resume, clean, retry and remo
     assert.equal(response.json().code, 'QUEUE_DASHBOARD_READ_ONLY')
   }
   const counts = await app.inject({ url: '/api/v1/integrations/admin/queue-counts', headers: operator })
-  assert.ok(counts.json().queues.every((queue: { paused: boolean }) => !queue.paused), 'no queue was paused')
+  assert.ok(
+    counts.json().queues.every((queue: { paused: boolean }) => !queue.paused),
+    'no queue was paused',
+  )
 })

@@ -102,7 +102,11 @@ test('field mappings: admins manage them, each change is audited and queues a fu
   const created = await app.inject({ method: 'POST', url: '/api/v1/integrations/field-mappings', headers: admin, payload })
   assert.equal(created.statusCode, 201, created.body)
   const logs = await app.inject({ url: `/api/v1/integrations/sync-logs?venueId=${venueId}&entity=customer`, headers: admin })
-  assert.deepEqual(logs.json().data.map((l: { mode: string; status: string }) => [l.mode, l.status]), [['full', 'queued']], 'a full re-sync was queued')
+  assert.deepEqual(
+    logs.json().data.map((l: { mode: string; status: string }) => [l.mode, l.status]),
+    [['full', 'queued']],
+    'a full re-sync was queued',
+  )
   assert.equal((await app.inject({ method: 'POST', url: '/api/v1/integrations/field-mappings', headers: admin, payload })).json().code, 'FIELD_MAPPING_EXISTS')
   const id = created.json().id
   const patched = await app.inject({ method: 'PATCH', url: `/api/v1/integrations/field-mappings/${id}`, headers: admin, payload: { transform: 'lowercase' } })
@@ -114,7 +118,10 @@ test('field mappings: admins manage them, each change is audited and queues a fu
   assert.equal((await app.inject({ url: '/api/v1/integrations/field-mappings?provider=stripe', headers: viewer })).json().data.length, 1)
   assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/field-mappings/${id}`, headers: admin })).statusCode, 204)
   const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where entity_id = $1 order by occurred_at', [id])
-  assert.deepEqual(actions.map((a) => a.action), ['field_mapping.created', 'field_mapping.updated', 'field_mapping.deleted'])
+  assert.deepEqual(
+    actions.map((a) => a.action),
+    ['field_mapping.created', 'field_mapping.updated', 'field_mapping.deleted'],
+  )
   assert.equal((await app.inject({ method: 'POST', url: '/api/v1/integrations/field-mappings', headers: admin, payload: { ...payload, sourcePath: 'a..b' } })).statusCode, 400)
 })
 
@@ -143,7 +150,10 @@ test('operators: queue counts, pause and resume, the dashboard, and the signed i
   const { venueId } = await connectStripe(app)
   const counts = await app.inject({ url: '/api/v1/integrations/admin/queue-counts', headers: admin })
   assert.equal(counts.statusCode, 200, counts.body)
-  assert.deepEqual(counts.json().queues.map((q: { queue: string }) => q.queue), ['integration-critical', 'integration-high', 'integration-normal', 'integration-low'])
+  assert.deepEqual(
+    counts.json().queues.map((q: { queue: string }) => q.queue),
+    ['integration-critical', 'integration-high', 'integration-normal', 'integration-low'],
+  )
   const otherAdmin = bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] }))
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/queue-counts', headers: otherAdmin })).json().code, 'OPERATOR_ONLY')
   assert.equal((await app.inject({ url: '/api/v1/integrations/admin/queue-counts', headers: viewer })).statusCode, 403)

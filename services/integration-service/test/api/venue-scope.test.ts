@@ -56,7 +56,7 @@ test("webhook jobs belong to their connection's venue", async () => {
   assert.equal((await app.inject({ url: `/api/v1/integrations/sync/jobs/${jobId}`, headers: headers(venueA) })).statusCode, 200)
 })
 
-test("runs, records and connections of venue A are invisible to a caller limited to venue B", async () => {
+test('runs, records and connections of venue A are invisible to a caller limited to venue B', async () => {
   const app = await tests.build()
   const tenantId = randomUUID()
   const [venueA, venueB] = [randomUUID(), randomUUID()]
@@ -66,7 +66,13 @@ test("runs, records and connections of venue A are invisible to a caller limited
   const admin = bearer(testToken({ tenantId, roles: ['admin'] }))
 
   assert.equal((await app.inject({ url: `/api/v1/integrations/sync-logs?venueId=${venueA}`, headers: admin })).json().data.length, 1)
-  for (const url of [`/api/v1/integrations/sync-logs?venueId=${venueA}`, `/api/v1/integrations/sync-logs?connectionId=${connection.id}`, '/api/v1/integrations/sync-logs', `/api/v1/integrations/records?venueId=${venueA}`, '/api/v1/integrations/connections']) {
+  for (const url of [
+    `/api/v1/integrations/sync-logs?venueId=${venueA}`,
+    `/api/v1/integrations/sync-logs?connectionId=${connection.id}`,
+    '/api/v1/integrations/sync-logs',
+    `/api/v1/integrations/records?venueId=${venueA}`,
+    '/api/v1/integrations/connections',
+  ]) {
     const response = await app.inject({ url, headers: managerB })
     assert.equal(response.statusCode, 200, url)
     assert.deepEqual(response.json().data, [], url)

@@ -34,14 +34,20 @@ test('connects Stripe, Square and Mailchimp with API keys: verified, webhook reg
     assert.equal(connection.webhook.registered, true, `${provider} webhook registered: ${connection.statusReason}`)
     assert.ok(!response.body.includes(apiKey), `${provider} key not echoed`)
     assert.ok(connection.credentials.apiKey.endsWith(apiKey.slice(-4)), `${provider} masked key keeps the last four: ${connection.credentials.apiKey}`)
-    assert.deepEqual((await outboxFor(connection.id)).map((row) => row.action), ['connection.created'])
+    assert.deepEqual(
+      (await outboxFor(connection.id)).map((row) => row.action),
+      ['connection.created'],
+    )
     const [stored] = await rig.db.adminQuery<{ secrets: Record<string, string> }>('select secrets from integration.connections where id = $1', [connection.id])
     assert.ok(stored && !JSON.stringify(stored.secrets).includes(apiKey), 'stored encrypted')
   }
   const stripeHooks = await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json()
   assert.ok(JSON.stringify(stripeHooks).includes('/api/v1/integrations/webhooks/stripe/'), 'the hub endpoint is registered at Stripe')
   const listed = await app.inject({ url: `/api/v1/integrations/connections?venueId=${venueId}&provider=square`, headers: admin })
-  assert.deepEqual(listed.json().data.map((c: { provider: string }) => c.provider), ['square'])
+  assert.deepEqual(
+    listed.json().data.map((c: { provider: string }) => c.provider),
+    ['square'],
+  )
   const duplicate = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'stripe', credentials: { apiKey: stripeKey('dup') } } })
   assert.equal(duplicate.statusCode, 409)
   assert.equal(duplicate.json().code, 'ALREADY_CONNECTED')
@@ -69,7 +75,12 @@ test('bad input gives clear 4xx problem+json and stores nothing', async () => {
     assert.equal(response.json().code, code)
     assert.match(String(response.headers['content-type']), /application\/problem\+json/)
   }
-  const oversized = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: { ...admin, 'content-type': 'application/json' }, payload: JSON.stringify({ venueId, provider: 'stripe', credentials: { apiKey: 'x'.repeat(400_000) } }) })
+  const oversized = await app.inject({
+    method: 'POST',
+    url: '/api/v1/integrations/connections',
+    headers: { ...admin, 'content-type': 'application/json' },
+    payload: JSON.stringify({ venueId, provider: 'stripe', credentials: { apiKey: 'x'.repeat(400_000) } }),
+  })
   assert.equal(oversized.statusCode, 413)
   assert.equal((await app.inject({ url: '/api/v1/integrations/connections/nope', headers: admin })).statusCode, 400)
   const after = await rig.db.adminQuery<{ n: string }>('select count(*)::text as n from integration.connections')
@@ -124,7 +135,10 @@ test('update, test and disconnect each leave exactly one outbox row; disconnect 
   assert.ok(!endpointsAfter.includes(created.id), 'endpoint removed at the provider')
   const [row] = await rig.db.adminQuery<{ status: string; secrets: object; masked: object }>('select status, secrets, masked from integration.connections where id = $1', [created.id])
   assert.deepEqual(row, { status: 'disconnected', secrets: {}, masked: {} })
-  assert.deepEqual((await outboxFor(created.id)).map((r) => r.action), ['connection.created', 'connection.updated', 'connection.tested', 'connection.disconnected'])
+  assert.deepEqual(
+    (await outboxFor(created.id)).map((r) => r.action),
+    ['connection.created', 'connection.updated', 'connection.tested', 'connection.disconnected'],
+  )
   const retest = await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${created.id}/test`, headers: admin })
   assert.equal(retest.json().code, 'CONNECTION_DISCONNECTED')
 })
@@ -176,7 +190,15 @@ test("GET /internal/integrations/venue/:venueId/status lists each connection's s
   assert.equal(response.statusCode, 200, response.body)
   assert.deepEqual(response.json(), {
     venueId,
-    connections: [{ connectionId: created.id, provider: 'stripe', status: 'active', lastSync: { syncLogId: log.id, entity: 'customer', status: 'succeeded', startedAt: new Date(finishedAt.getTime() - 1000).toISOString(), finishedAt: finishedAt.toISOString() }, lastSuccessAt: finishedAt.toISOString() }],
+    connections: [
+      {
+        connectionId: created.id,
+        provider: 'stripe',
+        status: 'active',
+        lastSync: { syncLogId: log.id, entity: 'customer', status: 'succeeded', startedAt: new Date(finishedAt.getTime() - 1000).toISOString(), finishedAt: finishedAt.toISOString() },
+        lastSuccessAt: finishedAt.toISOString(),
+      },
+    ],
   })
   const forbidden = await app.inject({ url: path, headers: signedAs('venue-service', 'GET', path) })
   assert.equal(forbidden.statusCode, 403)
@@ -185,7 +207,7 @@ test("GET /internal/integrations/venue/:venueId/status lists each connection's s
 
 // The whole path (DELETE /venues/:id through the gateway → venue-service → this route, and the 503
 // when integration-service is down) runs on the real processes in e2e/cross-process.test.ts.
-test('POST /internal/integrations/venue/:venueId/disconnect disconnects the venue\'s connections and only its, once even when asked again', async () => {
+test("POST /internal/integrations/venue/:venueId/disconnect disconnects the venue's connections and only its, once even when asked again", async () => {
   const app = await rig.build({}, { listen: true })
   const venueId = await rig.createVenue(tenant)
   const otherVenueId = await rig.createVenue(tenant)
@@ -205,12 +227,19 @@ test('POST /internal/integrations/venue/:venueId/disconnect disconnects the venu
   assert.deepEqual([...first.json().disconnected].sort(), [...doomed].sort())
   assert.deepEqual(await statuses(), { [doomed[0]!]: 'disconnected', [doomed[1]!]: 'disconnected', [kept]: 'active' })
   const secrets = await rig.db.adminQuery<{ secrets: object }>('select secrets from integration.connections where id = any($1)', [doomed])
-  assert.deepEqual(secrets.map((row) => row.secrets), [{}, {}], 'the deleted venue keeps no credentials')
+  assert.deepEqual(
+    secrets.map((row) => row.secrets),
+    [{}, {}],
+    'the deleted venue keeps no credentials',
+  )
   const stripeEndpoints = JSON.stringify(await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json())
   assert.ok(!stripeEndpoints.includes(doomed[0]!), "the deleted venue's webhook endpoint is removed at the provider")
   assert.ok(stripeEndpoints.includes(kept), "the other venue's endpoint stays")
   for (const id of doomed) {
-    assert.deepEqual((await outboxFor(id)).filter((row) => row.action === 'connection.disconnected'), [{ action: 'connection.disconnected', actor_id: 'venue-service' }])
+    assert.deepEqual(
+      (await outboxFor(id)).filter((row) => row.action === 'connection.disconnected'),
+      [{ action: 'connection.disconnected', actor_id: 'venue-service' }],
+    )
   }
 
   // venue-service may retry after a timeout it could not see the end of: a repeat changes nothing.
@@ -220,7 +249,12 @@ test('POST /internal/integrations/venue/:venueId/disconnect disconnects the venu
   for (const id of doomed) assert.equal((await outboxFor(id)).filter((row) => row.action === 'connection.disconnected').length, 1, 'still one audit row')
 
   const otherTenant = JSON.stringify({ tenantId: randomUUID() })
-  const untouched = await app.inject({ method: 'POST', url: `/internal/integrations/venue/${otherVenueId}/disconnect`, headers: { ...signedAs('venue-service', 'POST', `/internal/integrations/venue/${otherVenueId}/disconnect`, otherTenant), 'content-type': 'application/json' }, payload: otherTenant })
+  const untouched = await app.inject({
+    method: 'POST',
+    url: `/internal/integrations/venue/${otherVenueId}/disconnect`,
+    headers: { ...signedAs('venue-service', 'POST', `/internal/integrations/venue/${otherVenueId}/disconnect`, otherTenant), 'content-type': 'application/json' },
+    payload: otherTenant,
+  })
   assert.deepEqual(untouched.json().disconnected, [], 'another tenant cannot reach this venue')
   assert.equal((await statuses())[kept], 'active')
   const forbidden = await app.inject({ method: 'POST', url: path, headers: { ...signedAs('compliance-service', 'POST', path, body), 'content-type': 'application/json' }, payload: body })
@@ -249,10 +283,13 @@ test('a venue deleted while one of its connections is still being created does n
   const rows = await rig.db.adminQuery<{ id: string; status: string; secrets: object }>('select id, status, secrets from integration.connections where venue_id = $1', [venueId])
   assert.equal(rows.length, 1, 'it was stored, then taken down')
   assert.deepEqual([rows[0]?.status, rows[0]?.secrets], ['disconnected', {}])
-  assert.deepEqual((await outboxFor(rows[0]!.id)).map((row) => [row.action, row.actor_id]), [
-    ['connection.created', 'admin-1'],
-    ['connection.disconnected', 'integration-service'],
-  ])
+  assert.deepEqual(
+    (await outboxFor(rows[0]!.id)).map((row) => [row.action, row.actor_id]),
+    [
+      ['connection.created', 'admin-1'],
+      ['connection.disconnected', 'integration-service'],
+    ],
+  )
   const endpoints = JSON.stringify(await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json())
   assert.ok(!endpoints.includes(rows[0]!.id), 'its webhook endpoint is removed at the provider')
 })

@@ -11,7 +11,10 @@ const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'], sub: 'oauth
 
 /** The `name=value` part of each Set-Cookie, as a browser would send it back. */
 function cookiesFrom(setCookie: string | string[] | undefined): string {
-  return [setCookie ?? []].flat().map((line) => line.split(';')[0]).join('; ')
+  return [setCookie ?? []]
+    .flat()
+    .map((line) => line.split(';')[0])
+    .join('; ')
 }
 
 /** Authorize at the hub and approve at the provider: the callback path, and the browser's cookies. */
@@ -56,7 +59,10 @@ test('connects Square (PKCE), QuickBooks, Mailchimp and Stripe Connect through O
       assert.match(meta?.provider_meta.dc ?? '', /^[a-z]{2}\d+$/, 'the data centre from the OAuth metadata is kept for later calls')
     }
     const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where entity_id = $1 order by occurred_at', [id])
-    assert.deepEqual(actions.map((a) => a.action), ['connection.oauth_completed', 'connection.tested'])
+    assert.deepEqual(
+      actions.map((a) => a.action),
+      ['connection.oauth_completed', 'connection.tested'],
+    )
   }
 })
 

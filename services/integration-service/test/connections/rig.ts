@@ -3,7 +3,7 @@
 // venue-service's deletion disconnects at the provider is proven across processes in e2e/.
 import { after } from 'node:test'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import type { captureLogs} from '@hub/service-kit/testing';
+import type { captureLogs } from '@hub/service-kit/testing'
 import { TEST_INTERNAL_KEYS, createFakeVenueService, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, freePort, listenLocal } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
 import { integrationClient } from '@hub/contracts'
@@ -14,8 +14,6 @@ import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
 
 export const RETURN_URL = 'https://app.example.test/integrations/done'
-
-
 
 export async function setupRig() {
   // Providers call the hub back (Mailchimp checks the webhook URL): the app listening here is "public".

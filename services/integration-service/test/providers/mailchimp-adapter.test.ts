@@ -10,14 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import { createMailchimpSimulator } from '../../../../packages/provider-simulators/src/mailchimp/index.ts'
 import { createMailchimpAdapter, createSdkClient, decodeCursor, resolveBasePath } from '../../src/providers/mailchimp/index.ts'
 import type { ChangePage, ProviderAdapter, ProviderContext } from '../../src/providers/provider-adapter.ts'
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  WebhookVerificationError,
-} from '../../src/providers/provider-errors.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, WebhookVerificationError } from '../../src/providers/provider-errors.ts'
 
 const RATE_LIMIT_WAIT_MS = 1234
 
@@ -287,7 +280,10 @@ describe('listing contacts', () => {
     assert.deepEqual(new Set(firstIds.deleted), new Set(archived))
     assert.ok(!firstIds.records.includes(purged) && !firstIds.deleted.includes(purged), 'a permanent delete leaves no trace')
     const unsubscribed = first.flatMap((page) => page.records).filter((record) => patched.includes(record.externalId))
-    assert.deepEqual(unsubscribed.map((record) => record.data.status), ['unsubscribed', 'unsubscribed'])
+    assert.deepEqual(
+      unsubscribed.map((record) => record.data.status),
+      ['unsubscribed', 'unsubscribed'],
+    )
     cursor = first.at(-1)?.cursor ?? null
 
     await advance(5)
@@ -431,7 +427,10 @@ describe('webhooks', () => {
 
       const member = records.find((record) => record.listId === registered.webhooks[0]?.listId) as SimRecord
       const fired = await control<{ sent: Array<{ status: number }> }>('POST', '/webhooks/fire', { accountId, type: 'subscribe', objectId: member.id })
-      assert.deepEqual(fired.sent.map((sent) => sent.status), [200])
+      assert.deepEqual(
+        fired.sent.map((sent) => sent.status),
+        [200],
+      )
       const delivery = hook.hits.at(-1)
       assert.equal(delivery?.method, 'POST')
       const input = { rawBody: delivery?.body ?? Buffer.alloc(0), headers: delivery?.headers ?? {}, url: `${hook.url}${delivery?.url ?? ''}`, secret: registration.secret ?? '' }
@@ -448,12 +447,27 @@ describe('webhooks', () => {
       assert.equal(moved[0]?.externalId, `${member.listId}:${md5('moved@example.org')}`)
 
       const wrongSecret = input.url.replace(/secret=[^&]+/, 'secret=guess')
-      assert.throws(() => adapter.verifyWebhook({ ...input, url: wrongSecret }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'bad_signature')
-      assert.throws(() => adapter.verifyWebhook({ ...input, secret: 'rotated' }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'bad_signature')
-      assert.throws(() => adapter.verifyWebhook({ ...input, url: `${hook.url}/webhooks/mailchimp/conn_42` }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'missing_signature')
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, url: wrongSecret }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'bad_signature',
+      )
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, secret: 'rotated' }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'bad_signature',
+      )
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, url: `${hook.url}/webhooks/mailchimp/conn_42` }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'missing_signature',
+      )
       const stale = Buffer.from(`type=profile&fired_at=${encodeURIComponent('2009-03-26 21:35:57')}&data%5Blist_id%5D=${member.listId}&data%5Bemail%5D=x%40example.org`)
-      assert.throws(() => adapter.verifyWebhook({ ...input, rawBody: stale }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'stale')
-      assert.throws(() => adapter.verifyWebhook({ ...input, rawBody: Buffer.from('{"type":"subscribe"}') }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'malformed')
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, rawBody: stale }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'stale',
+      )
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, rawBody: Buffer.from('{"type":"subscribe"}') }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === 'malformed',
+      )
 
       await adapter.removeWebhook(ctx, registration.endpointId)
       assert.equal((await control<{ webhooks: unknown[] }>('GET', `/webhooks?accountId=${accountId}`)).webhooks.length, 0)
@@ -492,8 +506,15 @@ describe('pushing contacts', () => {
     members.push({ email: records[0]?.email ?? '', givenName: 'Existing', familyName: null, status: 'subscribed' })
     const result = await adapter.upsertContacts?.(ctx, listId, members)
     assert.equal(result?.succeeded, 1203)
-    assert.deepEqual(result?.failed.map((failure) => [failure.key, failure.code]), [['broken-address', 'ERROR_GENERIC']])
-    const again = await adapter.upsertContacts?.(ctx, listId, members.slice(0, 3).map((member) => ({ ...member, givenName: 'Renamed' })))
+    assert.deepEqual(
+      result?.failed.map((failure) => [failure.key, failure.code]),
+      [['broken-address', 'ERROR_GENERIC']],
+    )
+    const again = await adapter.upsertContacts?.(
+      ctx,
+      listId,
+      members.slice(0, 3).map((member) => ({ ...member, givenName: 'Renamed' })),
+    )
     assert.deepEqual(again, { succeeded: 3, failed: [] })
     const stored = await adapter.fetchOne(ctx, 'contact', `${listId}:${md5('patron.1@example.org')}`)
     assert.equal(stored?.data.givenName, 'Renamed')

@@ -10,25 +10,8 @@ import { after, before, describe, test } from 'node:test'
 import { createQuickBooksSimulator } from '../../../../packages/provider-simulators/src/quickbooks/index.ts'
 import type { EntityName } from '../../src/providers/canonical.ts'
 import type { ChangePage, ListOptions, ProviderAdapter, ProviderContext } from '../../src/providers/provider-adapter.ts'
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  WebhookVerificationError,
-} from '../../src/providers/provider-errors.ts'
-import {
-  createQuickBooksAdapter,
-  decimalToMinor,
-  decodeCursor,
-  encodeCursor,
-  minorToDecimalString,
-  parseCallback,
-  QuickBooksClient,
-  requestIdFor,
-  webhookEventId,
-} from '../../src/providers/quickbooks/index.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, WebhookVerificationError } from '../../src/providers/provider-errors.ts'
+import { createQuickBooksAdapter, decimalToMinor, decodeCursor, encodeCursor, minorToDecimalString, parseCallback, QuickBooksClient, requestIdFor, webhookEventId } from '../../src/providers/quickbooks/index.ts'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -249,10 +232,7 @@ describe('full listing', () => {
 
   test('two connections list at the same time without crossing', async () => {
     const [a, b] = await Promise.all([newRealm({ count: 700, entities: ['Item'] }), newRealm({ count: 300, entities: ['Item'] })])
-    const [listA, listB] = await Promise.all([
-      drain(adapter, ctxFor(a), 'product', { mode: 'full', cursor: null, pageSize: 100 }),
-      drain(adapter, ctxFor(b), 'product', { mode: 'full', cursor: null, pageSize: 100 }),
-    ])
+    const [listA, listB] = await Promise.all([drain(adapter, ctxFor(a), 'product', { mode: 'full', cursor: null, pageSize: 100 }), drain(adapter, ctxFor(b), 'product', { mode: 'full', cursor: null, pageSize: 100 })])
     assert.deepEqual(listA.ids, range(1, 700))
     assert.deepEqual(listB.ids, range(1, 300))
     await rejectsWith(drain(adapter, ctxFor(b), 'product', { mode: 'incremental', cursor: listA.cursor }), ProviderInvalidError)
@@ -262,7 +242,7 @@ describe('full listing', () => {
 })
 
 describe('incremental fallbacks', () => {
-  test('a watermark older than CDC\'s 30 days falls back to a LastUpdatedTime query, and says so', async () => {
+  test("a watermark older than CDC's 30 days falls back to a LastUpdatedTime query, and says so", async () => {
     const warnings: Json[] = []
     const logged = createQuickBooksAdapter({ logger: { warn: (details) => void warnings.push(details) } })
     const realm = await newRealm({ count: 1500, entities: ['Customer'] })
@@ -290,7 +270,15 @@ describe('incremental fallbacks', () => {
     assert.equal(pages.at(-1)?.hasMore, false)
     for (const id of moved) {
       assert.equal(result.ids.filter((delivered) => delivered === id).length, 2)
-      assert.equal((pages.flatMap((p) => p.records).filter((r) => r.externalId === id).at(-1)?.raw as Json).Notes, 'moved')
+      assert.equal(
+        (
+          pages
+            .flatMap((p) => p.records)
+            .filter((r) => r.externalId === id)
+            .at(-1)?.raw as Json
+        ).Notes,
+        'moved',
+      )
     }
     assertNoDuplicates(result.ids.filter((id) => !moved.includes(id)))
     assert.deepEqual(sortIds([...new Set(result.ids)]), sortIds(expectedRecords))
@@ -392,7 +380,7 @@ describe('mapping', () => {
 })
 
 describe('errors', () => {
-  test('each simulator fault maps to its typed error, with Intuit\'s wait', async () => {
+  test("each simulator fault maps to its typed error, with Intuit's wait", async () => {
     const realm = await newRealm({ count: 2 })
     const ctx = ctxFor(realm)
     const fault = (plan: Record<string, unknown>) => control('POST', '/_sim/faults', { account: realm.realmId, times: 1, ...plan })
@@ -447,7 +435,7 @@ describe('errors', () => {
     assert.deepEqual([...seen, ...rest.ids], range(1, 900))
   })
 
-  test('the enforced 500 requests/minute limit surfaces as rate_limited with the simulator\'s Retry-After', async () => {
+  test("the enforced 500 requests/minute limit surfaces as rate_limited with the simulator's Retry-After", async () => {
     const limited = createQuickBooksSimulator({ recordsPerEntity: 1, enforceRateLimits: true })
     const url = await limited.listen({ port: 0, host: '127.0.0.1' })
     try {
@@ -506,7 +494,10 @@ describe('webhooks', () => {
     assert.equal(registration.endpointId, `intuit-portal:${realm.realmId}:${receiverUrl}`)
     await adapter.removeWebhook(ctxFor(realm), registration.endpointId)
     const listed = (await control('GET', '/_sim/webhooks')).webhooks as Json[]
-    assert.deepEqual(listed.map((w) => w.url), [receiverUrl])
+    assert.deepEqual(
+      listed.map((w) => w.url),
+      [receiverUrl],
+    )
     await rejectsWith(createQuickBooksAdapter().registerWebhook(ctxFor(realm), receiverUrl), ProviderInvalidError)
   })
 
@@ -554,17 +545,35 @@ describe('webhooks', () => {
       return 'accepted'
     }
     const tampered = Buffer.from(delivery.body.toString().replace('"id":"1"', '"id":"2"'))
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, rawBody: tampered })), 'bad_signature')
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, secret: 'another-token' })), 'bad_signature')
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, headers: { ...delivery.headers, 'intuit-signature': 'not base64!' } })), 'bad_signature')
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, headers: { 'content-type': 'application/json' } })), 'missing_signature')
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, rawBody: tampered })),
+      'bad_signature',
+    )
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, secret: 'another-token' })),
+      'bad_signature',
+    )
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, headers: { ...delivery.headers, 'intuit-signature': 'not base64!' } })),
+      'bad_signature',
+    )
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, headers: { 'content-type': 'application/json' } })),
+      'missing_signature',
+    )
 
     const stale = await fire({ accountId: realm.realmId, type: 'Customer.Update', objectId: '1', lastUpdated: new Date(Date.now() - 2 * 86_400_000).toISOString() })
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, rawBody: stale.body, headers: stale.headers })), 'stale')
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, rawBody: stale.body, headers: stale.headers })),
+      'stale',
+    )
 
     const junk = Buffer.from(JSON.stringify({ hello: 'world' }))
     const signedJunk = { 'intuit-signature': createHmac('sha256', 'portal-verifier-token').update(junk).digest('base64') }
-    assert.equal(reason(() => adapter.verifyWebhook({ ...input, rawBody: junk, headers: signedJunk })), 'malformed')
+    assert.equal(
+      reason(() => adapter.verifyWebhook({ ...input, rawBody: junk, headers: signedJunk })),
+      'malformed',
+    )
   })
 })
 
@@ -598,9 +607,7 @@ describe('oauth', () => {
 
     const refreshed = await oauth.refresh({ authBaseUrl: base, clientId: 'hub-app', clientSecret: 'hub-secret', refreshToken: tokens.refreshToken })
     assert.ok(refreshed.refreshToken && refreshed.refreshToken !== tokens.refreshToken, 'the refresh token rotated')
-    await rejectsWith(oauth.refresh({ authBaseUrl: base, clientId: 'hub-app', clientSecret: 'hub-secret', refreshToken: tokens.refreshToken }), ProviderAuthError, (error) =>
-      assert.equal(error.providerCode, 'invalid_grant'),
-    )
+    await rejectsWith(oauth.refresh({ authBaseUrl: base, clientId: 'hub-app', clientSecret: 'hub-secret', refreshToken: tokens.refreshToken }), ProviderAuthError, (error) => assert.equal(error.providerCode, 'invalid_grant'))
     await oauth.revoke({ authBaseUrl: base, clientId: 'hub-app', clientSecret: 'hub-secret', token: refreshed.refreshToken })
     await rejectsWith(adapter.verifyCredentials({ ...ctx, credentials: { accessToken: refreshed.accessToken, realmId: callback.realmId } }), ProviderAuthError)
   })

@@ -13,13 +13,7 @@ import type { SquareSimulator } from '../../../../packages/provider-simulators/s
 import { createSquareAdapter, decodeSquareCursor } from '../../src/providers/square/index.ts'
 import type { CanonicalRecord, EntityName } from '../../src/providers/canonical.ts'
 import type { ListOptions, ProviderAdapter, ProviderContext } from '../../src/providers/provider-adapter.ts'
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  WebhookVerificationError,
-} from '../../src/providers/provider-errors.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderRateLimitedError, ProviderUnavailableError, WebhookVerificationError } from '../../src/providers/provider-errors.ts'
 
 const URL_SAFE = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 const CLIENT_ID = 'sq0idp-venuehubadaptertest01'
@@ -77,12 +71,7 @@ interface Run<E extends EntityName> {
 }
 
 /** Drains listChanges; `onPage` may change the account between pages or stop the run (return true). */
-async function run<E extends EntityName>(
-  ctx: ProviderContext,
-  entity: E,
-  options: ListOptions,
-  onPage?: (page: number, records: Array<CanonicalRecord<E>>) => Promise<boolean | void>,
-): Promise<Run<E>> {
+async function run<E extends EntityName>(ctx: ProviderContext, entity: E, options: ListOptions, onPage?: (page: number, records: Array<CanonicalRecord<E>>) => Promise<boolean | void>): Promise<Run<E>> {
   const out: Run<E> = { records: [], deletedIds: [], cursor: '', pages: 0, cursors: [] }
   for await (const page of adapter.listChanges(ctx, entity, options)) {
     out.records.push(...page.records)
@@ -395,7 +384,10 @@ describe('webhooks', () => {
       type: 'customer.updated',
       objectId: customer.externalId,
     })
-    assert.deepEqual(fired.deliveries.map((delivery) => delivery.status), [200])
+    assert.deepEqual(
+      fired.deliveries.map((delivery) => delivery.status),
+      [200],
+    )
     const delivery = received.find((entry) => entry.body.toString('utf8').includes(fired.event.event_id))
     assert.ok(delivery)
     const input = { rawBody: delivery.body, headers: delivery.headers, url: receiverUrl, secret }
@@ -410,7 +402,10 @@ describe('webhooks', () => {
 
     const tampered = Buffer.from(delivery.body.toString('utf8').replace('customer.updated', 'customer.deleted'))
     const refuse = (changes: Partial<typeof input>, reason: WebhookVerificationError['reason']) =>
-      assert.throws(() => adapter.verifyWebhook({ ...input, ...changes }), (error: unknown) => error instanceof WebhookVerificationError && error.reason === reason)
+      assert.throws(
+        () => adapter.verifyWebhook({ ...input, ...changes }),
+        (error: unknown) => error instanceof WebhookVerificationError && error.reason === reason,
+      )
     refuse({ rawBody: tampered }, 'bad_signature')
     assert.equal(await WebhooksHelper.verifySignature({ requestBody: tampered.toString('utf8'), signatureHeader, signatureKey: secret, notificationUrl: receiverUrl }), false)
     refuse({ url: `${receiverUrl}?x=1` }, 'bad_signature')
@@ -455,10 +450,7 @@ describe('oauth', () => {
     const challenge = createHash('sha256').update(verifier).digest('base64url')
 
     const badCode = await authorizeCode(challenge)
-    await assert.rejects(
-      oauth.exchangeCode({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, code: badCode, redirectUri, codeVerifier: randomBytes(32).toString('base64url') }),
-      ProviderAuthError,
-    )
+    await assert.rejects(oauth.exchangeCode({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, code: badCode, redirectUri, codeVerifier: randomBytes(32).toString('base64url') }), ProviderAuthError)
 
     const code = await authorizeCode(challenge)
     const tokens = await oauth.exchangeCode({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, code, redirectUri, codeVerifier: verifier })
@@ -477,20 +469,14 @@ describe('oauth', () => {
       await control('/_sim/oauth/config', 'POST', { accessTokenTtlSeconds: 30 * 86_400 })
     }
     assert.equal(refreshed.accountId, tokens.accountId)
-    await assert.rejects(
-      adapter.verifyCredentials({ credentials: { accessToken: refreshed.accessToken }, baseUrl: base }),
-      (error: unknown) => error instanceof ProviderAuthError && error.providerCode === 'ACCESS_TOKEN_EXPIRED',
-    )
+    await assert.rejects(adapter.verifyCredentials({ credentials: { accessToken: refreshed.accessToken }, baseUrl: base }), (error: unknown) => error instanceof ProviderAuthError && error.providerCode === 'ACCESS_TOKEN_EXPIRED')
     // PKCE refresh tokens rotate: the first one is spent.
     await assert.rejects(oauth.refresh({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: tokens.refreshToken as string }), ProviderAuthError)
     const fresh = await oauth.refresh({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, refreshToken: refreshed.refreshToken as string })
     assert.equal((await adapter.verifyCredentials({ credentials: { accessToken: fresh.accessToken }, baseUrl: base })).accountId, tokens.accountId)
 
     await oauth.revoke({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, token: fresh.accessToken })
-    await assert.rejects(
-      adapter.verifyCredentials({ credentials: { accessToken: fresh.accessToken }, baseUrl: base }),
-      (error: unknown) => error instanceof ProviderAuthError && error.providerCode === 'ACCESS_TOKEN_REVOKED',
-    )
+    await assert.rejects(adapter.verifyCredentials({ credentials: { accessToken: fresh.accessToken }, baseUrl: base }), (error: unknown) => error instanceof ProviderAuthError && error.providerCode === 'ACCESS_TOKEN_REVOKED')
     await assert.rejects(oauth.revoke({ authBaseUrl: base, clientId: CLIENT_ID, clientSecret: 'sq0csp-wrongsecret00000000000', token: tokens.accessToken }), ProviderAuthError)
   })
 

@@ -7,14 +7,7 @@ import Stripe from 'stripe'
 import { createStripeSimulator } from '../../../../packages/provider-simulators/src/stripe/index.ts'
 import type { EntityName } from '../../src/providers/canonical.ts'
 import type { ChangePage, ListOptions, ProviderAdapter, ProviderContext } from '../../src/providers/provider-adapter.ts'
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  WebhookVerificationError,
-} from '../../src/providers/provider-errors.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, WebhookVerificationError } from '../../src/providers/provider-errors.ts'
 import { createStripeAdapter, decodeStripeCursor, toStripeProviderError } from '../../src/providers/stripe/index.ts'
 
 let sim: FastifyInstance
@@ -408,12 +401,18 @@ describe('webhooks', () => {
     )
     assert.throws(() => Stripe.webhooks.constructEvent(tampered, delivery.headers['stripe-signature'] as string, secret), /No signatures found/)
     assert.throws(() => adapter.verifyWebhook({ rawBody: delivery.body, headers: delivery.headers, url: receiverUrl, secret: 'whsec_wrong' }), WebhookVerificationError)
-    assert.throws(() => adapter.verifyWebhook({ rawBody: delivery.body, headers: {}, url: receiverUrl, secret }), (error: WebhookVerificationError) => error.reason === 'missing_signature')
+    assert.throws(
+      () => adapter.verifyWebhook({ rawBody: delivery.body, headers: {}, url: receiverUrl, secret }),
+      (error: WebhookVerificationError) => error.reason === 'missing_signature',
+    )
 
     received.length = 0
     await control('POST', '/_sim/webhooks/fire', { accountId, type: 'customer.created', timestamp: Math.floor(Date.now() / 1000) - 600 })
     const stale = received[0] as { headers: IncomingHttpHeaders; body: Buffer }
-    assert.throws(() => adapter.verifyWebhook({ rawBody: stale.body, headers: stale.headers, url: receiverUrl, secret }), (error: WebhookVerificationError) => error.reason === 'stale')
+    assert.throws(
+      () => adapter.verifyWebhook({ rawBody: stale.body, headers: stale.headers, url: receiverUrl, secret }),
+      (error: WebhookVerificationError) => error.reason === 'stale',
+    )
     assert.throws(() => Stripe.webhooks.constructEvent(stale.body, stale.headers['stripe-signature'] as string, secret), /Timestamp outside the tolerance zone/)
     assert.equal(adapter.verifyWebhook({ rawBody: stale.body, headers: stale.headers, url: receiverUrl, secret, toleranceSeconds: 900 }).length, 1)
 

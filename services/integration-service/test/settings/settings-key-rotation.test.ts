@@ -37,7 +37,10 @@ test('rotation re-encrypts every version under the newest key, resumably; the ol
   assert.deepEqual(progress.at(-1), { done: 2, total: 2 }, 'progress is reported')
   assert.equal(await rotateSettingsSecrets(createDatabase(knex), KeyRing.fromEnv(both)), 0, 'a rerun has nothing left to do')
   const versions = await rig.db.adminQuery<{ min_key_version: number }>('select min_key_version from integration.integration_settings_versions where tenant_id = $1', [tenant])
-  assert.deepEqual(versions.map((row) => row.min_key_version), [2, 2])
+  assert.deepEqual(
+    versions.map((row) => row.min_key_version),
+    [2, 2],
+  )
 
   const { app } = await rig.build(t, { ENCRYPTION_KEYS: ringJson({ '2': keyTwo }) })
   assert.equal((await app.settingsService.effective(tenant, venue, 'quickbooks')).webhookVerifierToken, second, 'readable with key 2 alone')

@@ -33,8 +33,7 @@ export async function setupSettingsRig() {
   }
 
   /** Headers of a user of its own: each test spends its own rate-limit budget. */
-  const user = (tenantId: string, roles: Role[], venueIds?: string[]) =>
-    bearer(testToken({ tenantId, roles, sub: `${roles[0]}-${randomUUID()}`, ...(venueIds ? { venueIds } : {}) }))
+  const user = (tenantId: string, roles: Role[], venueIds?: string[]) => bearer(testToken({ tenantId, roles, sub: `${roles[0]}-${randomUUID()}`, ...(venueIds ? { venueIds } : {}) }))
 
   const count = async (sql: string, params: unknown[] = []) => Number((await db.adminQuery<{ n: string }>(`select count(*)::text as n from ${sql}`, params))[0]?.n ?? 0)
   const outboxCount = (tenantId: string) => count('integration.audit_outbox where tenant_id = $1', [tenantId])

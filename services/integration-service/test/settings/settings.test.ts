@@ -46,13 +46,29 @@ test('every change is a new version; history shows who, when and what (secrets m
   const history = await app.inject({ url: `${base}/quickbooks/versions?limit=2`, headers: admin })
   assert.equal(history.statusCode, 200, history.body)
   const page1 = history.json()
-  assert.deepEqual(page1.data.map((entry: { version: number }) => entry.version), [3, 2])
+  assert.deepEqual(
+    page1.data.map((entry: { version: number }) => entry.version),
+    [3, 2],
+  )
   assert.ok(page1.nextCursor, 'a second page')
-  assert.ok(page1.data.every((entry: { createdBy: string; createdAt: string; kind: string }) => entry.createdBy.startsWith('admin-') && !Number.isNaN(Date.parse(entry.createdAt)) && entry.kind === 'patch'), 'who, when, how')
+  assert.ok(
+    page1.data.every((entry: { createdBy: string; createdAt: string; kind: string }) => entry.createdBy.startsWith('admin-') && !Number.isNaN(Date.parse(entry.createdAt)) && entry.kind === 'patch'),
+    'who, when, how',
+  )
   const page2 = (await app.inject({ url: `${base}/quickbooks/versions?limit=2&cursor=${page1.nextCursor}`, headers: admin })).json()
-  assert.deepEqual(page2.data.map((entry: { version: number; kind: string }) => [entry.version, entry.kind]), [[1, 'replace']])
+  assert.deepEqual(
+    page2.data.map((entry: { version: number; kind: string }) => [entry.version, entry.kind]),
+    [[1, 'replace']],
+  )
   assert.equal(page2.nextCursor, null)
-  assert.deepEqual(page2.data[0].changes.map((change: Change) => [change.key, change.op]), [['incomeAccountId', 'added'], ['syncSchedule', 'added'], ['webhookVerifierToken', 'added']])
+  assert.deepEqual(
+    page2.data[0].changes.map((change: Change) => [change.key, change.op]),
+    [
+      ['incomeAccountId', 'added'],
+      ['syncSchedule', 'added'],
+      ['webhookVerifierToken', 'added'],
+    ],
+  )
   assert.equal((await app.inject({ url: `${base}/quickbooks/versions?cursor=garbage`, headers: admin })).json().code, 'INVALID_CURSOR')
 
   const one = await app.inject({ url: `${base}/quickbooks/versions/1`, headers: admin })
@@ -74,9 +90,17 @@ test('every change is a new version; history shows who, when and what (secrets m
   const stored = await rig.db.adminQuery<{ secrets: unknown; values: unknown }>('select secrets, "values" from integration.integration_settings_versions where tenant_id = $1', [tenant])
   assert.equal(stored.length, 4, 'all four versions are kept')
   assert.ok(!JSON.stringify(stored).includes(first) && !JSON.stringify(stored).includes(second), 'secrets are stored encrypted only')
-  const outbox = await rig.db.adminQuery<{ action: string; before: unknown; after: { version: number; changedKeys: string[] } }>('select action, before, after from integration.audit_outbox where tenant_id = $1 order by occurred_at', [tenant])
-  assert.deepEqual(outbox.map((row) => row.action), ['settings.updated', 'settings.updated', 'settings.updated', 'settings.rolled_back'])
-  assert.deepEqual(outbox.map((row) => row.after.version), [1, 2, 3, 4])
+  const outbox = await rig.db.adminQuery<{ action: string; before: unknown; after: { version: number; changedKeys: string[] } }>('select action, before, after from integration.audit_outbox where tenant_id = $1 order by occurred_at', [
+    tenant,
+  ])
+  assert.deepEqual(
+    outbox.map((row) => row.action),
+    ['settings.updated', 'settings.updated', 'settings.updated', 'settings.rolled_back'],
+  )
+  assert.deepEqual(
+    outbox.map((row) => row.after.version),
+    [1, 2, 3, 4],
+  )
   assert.deepEqual(outbox[2]?.after.changedKeys, ['syncSchedule'])
   assert.ok(!JSON.stringify(outbox).includes(first) && !JSON.stringify(outbox).includes(second), 'audit images carry no secret')
 })
@@ -234,8 +258,15 @@ test('unknown keys, wrong types, unknown types and bad venue ids are refused wit
   const types = await app.inject({ url: base, headers: admin })
   assert.equal(types.statusCode, 200, types.body)
   const quickbooks = types.json().types.find((entry: { type: string }) => entry.type === 'quickbooks')
-  assert.deepEqual(types.json().types.map((entry: { type: string }) => entry.type), ['stripe', 'square', 'mailchimp', 'quickbooks'])
-  assert.deepEqual(quickbooks.keys.filter((key: { secret: boolean }) => key.secret).map((key: { key: string }) => key.key), ['webhookVerifierToken'], 'clients learn which keys are secret')
+  assert.deepEqual(
+    types.json().types.map((entry: { type: string }) => entry.type),
+    ['stripe', 'square', 'mailchimp', 'quickbooks'],
+  )
+  assert.deepEqual(
+    quickbooks.keys.filter((key: { secret: boolean }) => key.secret).map((key: { key: string }) => key.key),
+    ['webhookVerifierToken'],
+    'clients learn which keys are secret',
+  )
   const openapi = await app.inject({ url: '/openapi.json' })
   assert.ok(openapi.statusCode === 200 && openapi.body.includes('/api/v1/integrations/settings/{type}/versions/{version}/rollback'), 'documented in OpenAPI')
   const notSecret = await app.inject({ url: `${base}/quickbooks/secrets/incomeAccountId`, headers: admin })
@@ -346,7 +377,10 @@ test('a decrypted secret read is for admins, not cached, and audited as a creden
     "select action, actor_id, entity_type, after, request_id from integration.audit_outbox where tenant_id = $1 and action = 'settings.secret_read'",
     [tenant],
   )
-  assert.deepEqual({ action: event?.action, entityType: event?.entity_type, after: event?.after }, { action: 'settings.secret_read', entityType: 'integration_settings', after: { type: 'quickbooks', venueId: venue, version: 1, settingKey: 'webhookVerifierToken' } })
+  assert.deepEqual(
+    { action: event?.action, entityType: event?.entity_type, after: event?.after },
+    { action: 'settings.secret_read', entityType: 'integration_settings', after: { type: 'quickbooks', venueId: venue, version: 1, settingKey: 'webhookVerifierToken' } },
+  )
   assert.ok(event?.actor_id.startsWith('admin-') && event.request_id, 'who and which request')
   assert.equal((await app.inject({ method: 'HEAD', url: `${base}/quickbooks/secrets/webhookVerifierToken?venueId=${venue}`, headers: admin })).statusCode, 404, 'no HEAD twin that would decrypt silently')
 })
@@ -379,7 +413,10 @@ test('optimistic concurrency: a stale If-Match or expectedVersion is refused wit
   const racers = await Promise.all(['L2', 'L3'].map((location) => app.inject({ method: 'PATCH', url, headers: { ...admin, 'if-match': '"2"' }, payload: { settings: { locationIds: [location] } } })))
   assert.deepEqual(racers.map((response) => response.statusCode).sort(), [200, 409])
   const versions = await rig.db.adminQuery<{ version: number }>('select version from integration.integration_settings_versions where tenant_id = $1 order by version', [tenant])
-  assert.deepEqual(versions.map((row) => row.version), [1, 2, 3])
+  assert.deepEqual(
+    versions.map((row) => row.version),
+    [1, 2, 3],
+  )
 })
 
 test('a distinctive secret never appears in a response body (other than the admin secret read) or in a log line', async (t) => {
@@ -449,7 +486,10 @@ test('exactly one outbox row per write, rollback, import and secret read; none f
     assert.equal(await rig.outboxCount(tenant), before + expected, `${label} leaves ${expected} outbox row(s)`)
   }
   const actions = await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where tenant_id = $1 order by occurred_at', [tenant])
-  assert.deepEqual(actions.map((row) => row.action), ['settings.updated', 'settings.updated', 'settings.imported', 'settings.rolled_back', 'settings.secret_read'])
+  assert.deepEqual(
+    actions.map((row) => row.action),
+    ['settings.updated', 'settings.updated', 'settings.imported', 'settings.rolled_back', 'settings.secret_read'],
+  )
 })
 
 test('a settings import nested thousands deep, or carrying NUL or a lone surrogate, is a 400 and stores nothing', async (t) => {

@@ -185,7 +185,7 @@ describe('priorities', () => {
 })
 
 describe('push jobs', () => {
-  test('Mailchimp: the venue\'s customers become audience members; a second push sends nothing', async () => {
+  test("Mailchimp: the venue's customers become audience members; a second push sends nothing", async () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}mailchimp:` }, { worker: true })
     const tenantId = randomUUID()
     const venueId = randomUUID()
@@ -221,14 +221,23 @@ describe('push jobs', () => {
     const stripeAccount = await rig.account('stripe')
     const stripe = await rig.connect(app, { tenantId, venueId, provider: 'stripe', ...stripeAccount })
     await syncAll(app, tenantId, venueId, stripe.id)
-    const settled = await rig.db.adminQuery<Json>("select external_id, data->>'currency' as currency from integration.records where connection_id = $1 and entity = 'payment' and lower(data->>'status') = 'succeeded' order by external_id", [stripe.id])
+    const settled = await rig.db.adminQuery<Json>("select external_id, data->>'currency' as currency from integration.records where connection_id = $1 and entity = 'payment' and lower(data->>'status') = 'succeeded' order by external_id", [
+      stripe.id,
+    ])
     assert.ok(settled.length > 2, 'some payments are settled')
     // A company without multicurrency takes its home currency only: one payment in yen is refused.
     const home = settled[0]?.currency === 'JPY' ? 'USD' : 'GBP'
     await rig.db.adminQuery("update integration.records set data = jsonb_set(data, '{currency}', to_jsonb($1::text)) where connection_id = $2 and entity = 'payment' and lower(data->>'status') = 'succeeded'", [home, stripe.id])
     await rig.db.adminQuery("update integration.records set data = jsonb_set(data, '{currency}', '\"JPY\"') where connection_id = $1 and external_id = $2", [stripe.id, settled[0]?.external_id])
     const realm = await rig.control('quickbooks', 'POST', '/_sim/realms', { currency: home })
-    const quickbooks = await rig.connect(app, { tenantId, venueId, provider: 'quickbooks', authType: 'oauth2', accountId: realm.realmId as string, secrets: { accessToken: realm.accessToken as string, refreshToken: realm.refreshToken as string } })
+    const quickbooks = await rig.connect(app, {
+      tenantId,
+      venueId,
+      provider: 'quickbooks',
+      authType: 'oauth2',
+      accountId: realm.realmId as string,
+      secrets: { accessToken: realm.accessToken as string, refreshToken: realm.refreshToken as string },
+    })
     const receipts = () => rig.control('quickbooks', 'GET', `/_sim/accounts/${realm.realmId as string}/salesreceipt`).then((body) => (body.records as Json[]).length)
     const receiptsBefore = await receipts()
     const accepted = settled.length - 1

@@ -58,7 +58,10 @@ describe('Redis emptied', () => {
     // Redis restarted empty, as a failover or an eviction leaves it.
     await deleteRedisPrefix(rig.prefix)
     const before = await Promise.all(runs.map((id) => rig.syncLog(id)))
-    assert.ok(before.some((log) => log.status === 'queued'), 'some runs were still waiting when Redis was emptied')
+    assert.ok(
+      before.some((log) => log.status === 'queued'),
+      'some runs were still waiting when Redis was emptied',
+    )
 
     // Nobody asks again: the reconciler re-enqueues what Postgres says is queued or running.
     const done: Json[] = []
@@ -71,7 +74,11 @@ describe('Redis emptied', () => {
       const [stats] = await rig.db.adminQuery<{ total: string; distinct_ids: string }>('select count(*) as total, count(distinct external_id) as distinct_ids from integration.records where connection_id = $1', [connectionId])
       assert.deepEqual(stats, { total: String(TOTAL), distinct_ids: String(TOTAL) })
       const logs = await rig.db.adminQuery<{ id: string }>('select id from integration.sync_logs where connection_id = $1', [connectionId])
-      assert.deepEqual(logs.map((row) => row.id), [runs[i]], 'one run per request: nothing was started twice')
+      assert.deepEqual(
+        logs.map((row) => row.id),
+        [runs[i]],
+        'one run per request: nothing was started twice',
+      )
     }
     assert.equal((await schedules()).length, expectedSchedules, 'the schedules are back')
   })

@@ -115,7 +115,10 @@ describe('outages, the circuit breaker and dead letters', () => {
     const outages = (await served('server_error')).filter((fault) => String(fault.path).includes('/v1/customers'))
     assert.ok(outages.length >= 2, 'two outages were served')
     const breakers = await app.syncEngine.breakerStates(c.tenantId)
-    assert.deepEqual(breakers.map((breaker) => [breaker.connectionId, breaker.state]), [[c.connection.id, 'open']])
+    assert.deepEqual(
+      breakers.map((breaker) => [breaker.connectionId, breaker.state]),
+      [[c.connection.id, 'open']],
+    )
     // Other tenants see no breaker of this one.
     assert.deepEqual(await app.syncEngine.breakerStates(randomUUID()), [])
 
@@ -194,7 +197,10 @@ describe('the shared request budget', () => {
 describe('pure pieces', () => {
   test('jittered backoff: full jitter under an exponential ceiling, never under Retry-After, immediate hand-back', () => {
     const backoff = jitteredBackoff({ baseMs: 1_000, maxMs: 8_000 }, () => 0.999)
-    assert.deepEqual([1, 2, 3, 4, 5, 6].map((attempt) => backoff(attempt, new Error('x'))), [999, 1998, 3996, 7992, 7992, 7992])
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6].map((attempt) => backoff(attempt, new Error('x'))),
+      [999, 1998, 3996, 7992, 7992, 7992],
+    )
     const low = jitteredBackoff({ baseMs: 1_000, maxMs: 8_000 }, () => 0)
     assert.equal(low(3, new Error('x')), 1, 'full jitter can be (almost) no wait')
     assert.equal(low(1, Object.assign(new Error('429'), { retryAfterMs: 5_000 })), 5_000, 'at least the provider wait')

@@ -129,12 +129,7 @@ export async function setupSyncRig(options: { sims?: Partial<Record<ProviderName
         const realm = await control('quickbooks', 'POST', '/_sim/realms', {})
         return { secrets: { accessToken: realm.accessToken as string, refreshToken: realm.refreshToken as string }, accountId: realm.realmId as string, authType: 'oauth2' }
       }
-      const apiKey =
-        provider === 'stripe'
-          ? `sk_test_${randomBytes(18).toString('hex')}`
-          : provider === 'square'
-            ? `EAAA${randomBytes(45).toString('base64url').slice(0, 60)}`
-            : `${randomBytes(16).toString('hex')}-us21`
+      const apiKey = provider === 'stripe' ? `sk_test_${randomBytes(18).toString('hex')}` : provider === 'square' ? `EAAA${randomBytes(45).toString('base64url').slice(0, 60)}` : `${randomBytes(16).toString('hex')}-us21`
       const { accountId } = await control(provider, 'GET', `/_sim/accounts/lookup?credential=${encodeURIComponent(apiKey)}`)
       return { secrets: { apiKey }, accountId: accountId as string, authType: 'api_key' }
     },

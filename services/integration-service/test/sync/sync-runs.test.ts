@@ -27,8 +27,7 @@ async function enqueue(app: ServiceInstance, c: Conn, mode: 'full' | 'incrementa
   return jobs[0] as { jobId: string; syncLogId: string }
 }
 
-const snapshot = (connectionId: string) =>
-  rig.db.adminQuery<Json>("select external_id, change_seq::text, updated_at::text, content_hash, deleted_at from integration.records where connection_id = $1 order by external_id", [connectionId])
+const snapshot = (connectionId: string) => rig.db.adminQuery<Json>('select external_id, change_seq::text, updated_at::text, content_hash, deleted_at from integration.records where connection_id = $1 order by external_id', [connectionId])
 
 describe('idempotency', () => {
   test('the same job delivered twice changes nothing the second time; a re-run over unchanged data rewrites nothing', async () => {
@@ -93,7 +92,10 @@ describe('enqueue failures', () => {
     const accepted = await enqueue(app, c)
     assert.ok(Date.now() - started < 2_500, `answered in ${Date.now() - started} ms`)
     const runs = await rig.db.adminQuery<Json>('select id, status, error_code, finished_at from integration.sync_logs where connection_id = $1', [c.connection.id])
-    assert.deepEqual(runs.map((run) => [run.id, run.status, run.error_code, run.finished_at]), [[accepted.syncLogId, 'queued', null, null]])
+    assert.deepEqual(
+      runs.map((run) => [run.id, run.status, run.error_code, run.finished_at]),
+      [[accepted.syncLogId, 'queued', null, null]],
+    )
   })
 })
 
@@ -167,7 +169,10 @@ describe('field mappings', () => {
       assert.equal(record.data.custom.joinedAt, new Date((record.raw.created as number) * 1000).toISOString())
       assert.equal(record.data.email, record.raw.email, 'canonical fields stay')
     }
-    assert.ok(records.some((record) => record.data.custom.tier !== null), 'some customers have a tier')
+    assert.ok(
+      records.some((record) => record.data.custom.tier !== null),
+      'some customers have a tier',
+    )
     // Same mappings: back to incremental.
     const next = await rig.waitForLog((await enqueue(app, c, 'incremental')).syncLogId)
     assert.deepEqual([next.mode, next.records_updated], ['incremental', 0])
@@ -179,7 +184,10 @@ describe('schedules', () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}schedule:` }, { worker: true })
     const c = await stripeConnection(app)
     const schedules = await app.syncEngine.scheduleConnection(c.tenantId, c.connection.id, ['customer', 'product'], 1_000)
-    assert.deepEqual(schedules.map((schedule) => [schedule.entity, schedule.every]).sort(), [['customer', 1000], ['product', 1000]])
+    assert.deepEqual(schedules.map((schedule) => [schedule.entity, schedule.every]).sort(), [
+      ['customer', 1000],
+      ['product', 1000],
+    ])
     await assert.rejects(app.syncEngine.scheduleConnection(c.tenantId, c.connection.id, ['customer'], 'not a cron'), (error: Json) => error.code === 'INVALID_SCHEDULE')
     await assert.rejects(app.syncEngine.scheduleConnection(randomUUID(), c.connection.id, ['customer'], 60_000), (error: Json) => error.code === 'CONNECTION_NOT_FOUND')
     const [nextTick] = await app.syncEngine.queues.normal.getDelayed()

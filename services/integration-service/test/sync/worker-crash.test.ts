@@ -60,7 +60,11 @@ test('a worker killed with SIGKILL mid-sync is replaced and the run finishes wit
   assert.deepEqual(await rig.liveIds(connection.id, 'customer'), sortedIds(truth))
 
   const logs = await rig.db.adminQuery<{ id: string }>('select id from integration.sync_logs where connection_id = $1', [connection.id])
-  assert.deepEqual(logs.map((row) => row.id), [syncLogId], 'one sync log row for the run')
+  assert.deepEqual(
+    logs.map((row) => row.id),
+    [syncLogId],
+    'one sync log row for the run',
+  )
   assert.equal(done.records_fetched, TOTAL, 'every record fetched (counted) once across both workers')
   assert.equal(done.records_created, TOTAL)
   assert.equal(done.records_deleted, 0)

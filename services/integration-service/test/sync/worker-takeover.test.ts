@@ -12,7 +12,7 @@ import { setupSyncRig } from './sync-rig.ts'
 
 const rig = await setupSyncRig({ sims: { stripe: { recordsPerEntity: 5 } } })
 
-test('with the default lock and stalled-check settings, another worker resumes a SIGKILLed worker\'s run within 10 s', { timeout: 120_000 }, async () => {
+test("with the default lock and stalled-check settings, another worker resumes a SIGKILLed worker's run within 10 s", { timeout: 120_000 }, async () => {
   const app = await rig.build()
   const tenantId = randomUUID()
   const account = await rig.account('stripe')
@@ -23,7 +23,7 @@ test('with the default lock and stalled-check settings, another worker resumes a
   const { syncLogId } = jobs[0] as { syncLogId: string }
 
   // The rig shortens these for its other tests; this one runs what production runs.
-  const defaults = { SYNC_LOCK_DURATION_MS: String(IntegrationServiceEnv.properties.SYNC_LOCK_DURATION_MS.default), SYNC_STALLED_INTERVAL_MS: String(IntegrationServiceEnv.properties.SYNC_STALLED_INTERVAL_MS.default), }
+  const defaults = { SYNC_LOCK_DURATION_MS: String(IntegrationServiceEnv.properties.SYNC_LOCK_DURATION_MS.default), SYNC_STALLED_INTERVAL_MS: String(IntegrationServiceEnv.properties.SYNC_STALLED_INTERVAL_MS.default) }
   // Slow enough to be caught in the middle while the standby starts (12,000 records at 2 pages a second).
   const first = await rig.spawnWorker({ ...defaults, SYNC_RATE_LIMIT_STRIPE: '2/1s' })
   let deadline = Date.now() + 60_000

@@ -73,7 +73,10 @@ export const ListVenuesQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
     cursor: Type.Optional(Type.String({ maxLength: 512 })),
-    sort: Type.Union(VENUE_SORTS.map((s) => Type.Literal(s)), { default: '-created_at' }),
+    sort: Type.Union(
+      VENUE_SORTS.map((s) => Type.Literal(s)),
+      { default: '-created_at' },
+    ),
     status: Type.Optional(VenueStatus),
     currency: Type.Optional(Currency),
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Case-insensitive match on name or slug' })),

@@ -35,7 +35,10 @@ export async function createFakeComplianceService(options: { redisPrefix: string
     routes: (app) => {
       app.post(
         '/internal/security-events',
-        { schema: { body: SecurityEventBatchSchema, response: { 202: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.securityEventsWrite } } },
+        {
+          schema: { body: SecurityEventBatchSchema, response: { 202: Type.Object({ accepted: Type.Integer(), duplicates: Type.Integer() }), ...problems } },
+          config: { internalAuth: { permission: INTERNAL_PERMISSIONS.securityEventsWrite } },
+        },
         async (request, reply) => {
           let accepted = 0
           for (const event of request.body.events) {

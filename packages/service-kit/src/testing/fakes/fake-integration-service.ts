@@ -54,7 +54,9 @@ export async function createFakeIntegrationService(options: { redisPrefix: strin
       const problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema }
       app.get('/internal/sync-logs', { schema: { querystring: SyncLogFeedQuery, response: { 200: SyncLogFeedSchema, ...problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.syncLogsRead } } }, async (request) => {
         const after = decode(request.query.cursor)
-        const page = ordered().filter((run) => run.seq > after).slice(0, request.query.limit)
+        const page = ordered()
+          .filter((run) => run.seq > after)
+          .slice(0, request.query.limit)
         return { logs: page.map((run) => run.log), nextCursor: encode(page.at(-1)?.seq ?? after) }
       })
       app.get(

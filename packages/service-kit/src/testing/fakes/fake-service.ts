@@ -73,7 +73,11 @@ export async function createFakeService(options: FakeServiceOptions): Promise<Fa
     })
     fastify.setErrorHandler((error, request, reply) => {
       const problem = toProblem(error as FastifyError, request)
-      return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send({ ...problem, requestId: String(request.id) })
+      return reply
+        .code(problem.status)
+        .type(PROBLEM_CONTENT_TYPE)
+        .serializer(JSON.stringify)
+        .send({ ...problem, requestId: String(request.id) })
     })
     fastify.addHook('onResponse', async (request, reply) => {
       received.push({ method: request.method, url: request.url, caller: request.internalCaller?.service ?? null, headers: { ...request.headers }, status: reply.statusCode })

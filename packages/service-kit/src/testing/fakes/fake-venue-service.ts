@@ -46,7 +46,15 @@ export async function createFakeVenueService(options: { redisPrefix: string; jwt
   }
   const addVenue: FakeVenueService['addVenue'] = (tenantId, venue = {}) => {
     const id = venue.id ?? randomUUID()
-    venues.set(id, { id, tenantId, name: venue.name ?? `Venue ${id.slice(0, 8)}`, slug: venue.slug ?? `venue-${id.slice(0, 8)}`, status: venue.status ?? 'active', timezone: venue.timezone ?? 'Europe/London', currency: venue.currency ?? 'GBP' })
+    venues.set(id, {
+      id,
+      tenantId,
+      name: venue.name ?? `Venue ${id.slice(0, 8)}`,
+      slug: venue.slug ?? `venue-${id.slice(0, 8)}`,
+      status: venue.status ?? 'active',
+      timezone: venue.timezone ?? 'Europe/London',
+      currency: venue.currency ?? 'GBP',
+    })
     return id
   }
   const inTenant = (tenantId: string, id: string) => {

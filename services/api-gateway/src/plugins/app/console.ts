@@ -25,18 +25,7 @@ const DEV_TOKEN_SECONDS = 8 * 3600
 export function consoleCsp(issuer?: string): string {
   // connect-src names the OpenID provider: the browser fetches its discovery document and token endpoint.
   const connect = ["'self'", ...(issuer ? [new URL(issuer).origin] : [])].join(' ')
-  return [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    `connect-src ${connect}`,
-    "font-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; ')
+  return ["default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", `connect-src ${connect}`, "font-src 'self'", "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'"].join('; ')
 }
 
 function consoleHeaders(reply: FastifyReply, csp: string, immutable: boolean): void {
@@ -67,7 +56,10 @@ async function venueForManager(config: GatewayConfig, secret: string, tenantId: 
 
 function registerDevSignIn(fastify: FastifyInstance, config: GatewayConfig, secret: string): void {
   const tenantId = config.DEMO_TENANT_ID
-  const operatorTenant = config.OPERATOR_TENANT_IDS.split(',').map((id) => id.trim()).find(Boolean) ?? tenantId
+  const operatorTenant =
+    config.OPERATOR_TENANT_IDS.split(',')
+      .map((id) => id.trim())
+      .find(Boolean) ?? tenantId
   fastify.post(
     '/console/dev-sign-in',
     {
@@ -96,7 +88,10 @@ export default fp(
     const { config } = opts
     const root = opts.root ?? CONSOLE_DIST
     // claimsNamespace: where the console finds tenant, roles and venues in the provider's access token.
-    const oidc = config.OIDC_ISSUER && config.OIDC_CLIENT_ID ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES, claimsNamespace: config.JWT_CLAIMS_NAMESPACE ?? '' } : null
+    const oidc =
+      config.OIDC_ISSUER && config.OIDC_CLIENT_ID
+        ? { issuer: config.OIDC_ISSUER, clientId: config.OIDC_CLIENT_ID, audience: config.OIDC_AUDIENCE ?? config.JWT_AUDIENCE, scopes: config.OIDC_SCOPES, claimsNamespace: config.JWT_CLAIMS_NAMESPACE ?? '' }
+        : null
     // Development sign-in needs the shared secret, never exists in production whatever else is set,
     // and is not offered beside a configured OpenID provider (the shared secret may still verify
     // the development tokens of scripts and tests there).
@@ -123,7 +118,8 @@ export default fp(
       })
       await scope.register(fastifyStatic, { root: join(root, 'assets'), prefix: '/assets/', wildcard: true, index: false, serve: true, decorateReply: false, allowedPath: (path) => !path.includes('..') })
       for (const file of ['favicon.svg', 'robots.txt']) {
-        if (existsSync(join(root, file))) scope.get(`/${file}`, { schema: { hide: true }, config: { auth: false } }, async (_request, reply) => reply.type(file.endsWith('.svg') ? 'image/svg+xml' : 'text/plain').send(readFileSync(join(root, file))))
+        if (existsSync(join(root, file)))
+          scope.get(`/${file}`, { schema: { hide: true }, config: { auth: false } }, async (_request, reply) => reply.type(file.endsWith('.svg') ? 'image/svg+xml' : 'text/plain').send(readFileSync(join(root, file))))
       }
       for (const route of CONSOLE_ROUTES) {
         scope.get(route, { schema: { hide: true }, config: { auth: false } }, async (_request, reply) => reply.type('text/html; charset=utf-8').send(index))

@@ -68,8 +68,7 @@ export default fp(
           details: { bucket: bucketOf(request) },
         })
       },
-      errorResponseBuilder: (_request, context) =>
-        Object.assign(new Error(`Rate limit exceeded: ${context.max} requests per ${context.after}. Retry after ${Math.ceil(context.ttl / 1000)} s.`), { statusCode: 429, code: 'RATE_LIMITED' }),
+      errorResponseBuilder: (_request, context) => Object.assign(new Error(`Rate limit exceeded: ${context.max} requests per ${context.after}. Retry after ${Math.ceil(context.ttl / 1000)} s.`), { statusCode: 429, code: 'RATE_LIMITED' }),
     })
   },
   { name: 'gateway-rate-limit', dependencies: ['@hub/service-kit'] },

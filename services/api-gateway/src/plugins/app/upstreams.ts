@@ -33,5 +33,4 @@ export function normalisedPath(url: string): string {
 }
 
 /** Credential and configuration writes get a stricter budget (`path` normalised). */
-export const isSensitive = (method: string, path: string): boolean =>
-  method !== 'GET' && method !== 'HEAD' && /^\/api\/v1\/integrations\/(connections|settings|oauth|field-mappings)(\/|$)/.test(path)
+export const isSensitive = (method: string, path: string): boolean => method !== 'GET' && method !== 'HEAD' && /^\/api\/v1\/integrations\/(connections|settings|oauth|field-mappings)(\/|$)/.test(path)

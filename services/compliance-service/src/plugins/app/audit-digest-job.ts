@@ -36,10 +36,12 @@ export function createAuditDigestJob(deps: { db: Pick<Database, 'withSystemScope
   // key; done on first use rather than at start-up, so a database still starting delays no boot.
   let keysStored: Promise<void> | null = null
   function storeKeys(): Promise<void> {
-    keysStored ??= db.withSystemScope((trx) => store.registerKeys(trx)).catch((error: unknown) => {
-      keysStored = null
-      throw error
-    })
+    keysStored ??= db
+      .withSystemScope((trx) => store.registerKeys(trx))
+      .catch((error: unknown) => {
+        keysStored = null
+        throw error
+      })
     return keysStored
   }
 

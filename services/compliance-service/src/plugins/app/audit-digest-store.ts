@@ -28,7 +28,17 @@ interface KeyRow {
 function toDigest(row: DigestRow): SignedDigest {
   // The payload column holds the signed bytes; the answer is read from it so it is exactly what was signed.
   const payload = JSON.parse(row.payload) as ReturnType<typeof payloadOf>
-  return { tenantId: payload.tenantId, digestNo: payload.digestNo, headSeq: payload.headSeq, headHash: payload.headHash, previousDigestHash: payload.previousDigestHash, signedAt: payload.signedAt, keyId: payload.keyId, digestHash: row.digest_hash, signature: row.signature }
+  return {
+    tenantId: payload.tenantId,
+    digestNo: payload.digestNo,
+    headSeq: payload.headSeq,
+    headHash: payload.headHash,
+    previousDigestHash: payload.previousDigestHash,
+    signedAt: payload.signedAt,
+    keyId: payload.keyId,
+    digestHash: row.digest_hash,
+    signature: row.signature,
+  }
 }
 
 export function createAuditDigestStore(ring: SigningKeyRing) {
@@ -42,7 +52,18 @@ export function createAuditDigestStore(ring: SigningKeyRing) {
     const message = digestMessage(unsigned)
     const { signature } = ring.sign(message)
     const digestHash = digestHashOf(message)
-    await digests(trx).insert({ tenant_id: tenantId, digest_no: unsigned.digestNo, head_seq: unsigned.headSeq, head_hash: unsigned.headHash, previous_digest_hash: unsigned.previousDigestHash, signed_at: now, key_id: unsigned.keyId, payload: message, digest_hash: digestHash, signature })
+    await digests(trx).insert({
+      tenant_id: tenantId,
+      digest_no: unsigned.digestNo,
+      head_seq: unsigned.headSeq,
+      head_hash: unsigned.headHash,
+      previous_digest_hash: unsigned.previousDigestHash,
+      signed_at: now,
+      key_id: unsigned.keyId,
+      payload: message,
+      digest_hash: digestHash,
+      signature,
+    })
     return { ...unsigned, digestHash, signature }
   }
   return {
@@ -54,7 +75,9 @@ export function createAuditDigestStore(ring: SigningKeyRing) {
 
     /** Every key that ever signed or may sign, oldest first: rotated-out keys stay listed. */
     async publicKeys(trx: Knex.Transaction, keyIds?: string[]): Promise<Array<PublicSigningKey & { firstSeenAt: string; current: boolean }>> {
-      const query = trx<KeyRow>('compliance.audit_signing_keys').select('*').orderBy([{ column: 'first_seen_at' }, { column: 'key_id' }])
+      const query = trx<KeyRow>('compliance.audit_signing_keys')
+        .select('*')
+        .orderBy([{ column: 'first_seen_at' }, { column: 'key_id' }])
       if (keyIds) query.whereIn('key_id', keyIds)
       return (await query).map((row) => ({ keyId: row.key_id, algorithm: row.algorithm, publicKeyPem: row.public_key_pem, firstSeenAt: row.first_seen_at.toISOString(), current: row.key_id === ring.currentKeyId }))
     },

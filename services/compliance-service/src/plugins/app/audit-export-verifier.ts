@@ -7,17 +7,7 @@
 import { verifySignature } from '@hub/crypto'
 import { EXPORT_FORMAT, GENESIS_HASH, digestHashOf, digestMessage, eventHash, payloadOf, type ChainedEvent, type SignedDigest } from './audit-chain.ts'
 
-export type ProblemReason =
-  | 'malformed'
-  | 'hash_mismatch'
-  | 'chain_broken'
-  | 'digest_mismatch'
-  | 'entry_missing'
-  | 'bad_signature'
-  | 'unknown_key'
-  | 'key_mismatch'
-  | 'digest_chain_broken'
-  | 'checkpoint_mismatch'
+export type ProblemReason = 'malformed' | 'hash_mismatch' | 'chain_broken' | 'digest_mismatch' | 'entry_missing' | 'bad_signature' | 'unknown_key' | 'key_mismatch' | 'digest_chain_broken' | 'checkpoint_mismatch'
 
 export interface VerifyProblem {
   /** 1-based line of the file. */
@@ -104,7 +94,8 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
         entries.push({ line, value: parsed as unknown as ExportEntryLine })
         return
       case 'digest':
-        if (typeof parsed.digestNo !== 'number' || typeof parsed.headSeq !== 'string' || typeof parsed.signature !== 'string' || typeof parsed.keyId !== 'string') return problem(line, 'malformed', 'a digest needs digestNo, headSeq, keyId and signature')
+        if (typeof parsed.digestNo !== 'number' || typeof parsed.headSeq !== 'string' || typeof parsed.signature !== 'string' || typeof parsed.keyId !== 'string')
+          return problem(line, 'malformed', 'a digest needs digestNo, headSeq, keyId and signature')
         digests.push({ line, value: parsed as unknown as SignedDigest })
         return
       case 'key':
@@ -112,7 +103,8 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
         embeddedKeys.set(parsed.keyId, { line, pem: parsed.publicKeyPem })
         return
       case 'checkpoint':
-        if (checkpoint || entries.length > 0 || typeof parsed.throughSeq !== 'string' || typeof parsed.headHash !== 'string' || !HEX64.test(parsed.headHash)) return problem(line, 'malformed', 'one checkpoint, before the entries, with throughSeq and headHash')
+        if (checkpoint || entries.length > 0 || typeof parsed.throughSeq !== 'string' || typeof parsed.headHash !== 'string' || !HEX64.test(parsed.headHash))
+          return problem(line, 'malformed', 'one checkpoint, before the entries, with throughSeq and headHash')
         checkpoint = { line, value: parsed as unknown as CheckpointLine }
         return
       default:

@@ -150,7 +150,8 @@ export function createAuditLogStore() {
      * between them: it anchors the link of an export's first entry.
      */
     async exportAnchor(trx: Knex.Transaction, tenantId: string, firstSeq: string): Promise<{ through_seq: string; head_hash: string } | null> {
-      const segment = (await trx('compliance.audit_segments').where('tenant_id', tenantId).andWhere('through_seq', '<', firstSeq).orderBy('through_seq', 'desc').first('through_seq', 'head_hash')) as { through_seq: string; head_hash: string } | undefined
+      const segment = (await trx('compliance.audit_segments').where('tenant_id', tenantId).andWhere('through_seq', '<', firstSeq).orderBy('through_seq', 'desc').first('through_seq', 'head_hash')) as
+        { through_seq: string; head_hash: string } | undefined
       if (!segment) return null
       const between = await table(trx).where('tenant_id', tenantId).andWhere('seq', '>', segment.through_seq).andWhere('seq', '<', firstSeq).first('seq')
       return between ? null : segment
@@ -173,7 +174,14 @@ export function createAuditLogStore() {
         })
         .where('s.tenant_id', tenantId)
         .orderBy('s.from_seq')
-        .select('s.from_seq', 's.through_seq', 's.first_event_id', 's.first_prev_hash', 's.head_hash', 's.entry_count')) as Array<{ from_seq: string; through_seq: string; first_event_id: string; first_prev_hash: string; head_hash: string; entry_count: number }>
+        .select('s.from_seq', 's.through_seq', 's.first_event_id', 's.first_prev_hash', 's.head_hash', 's.entry_count')) as Array<{
+        from_seq: string
+        through_seq: string
+        first_event_id: string
+        first_prev_hash: string
+        head_hash: string
+        entry_count: number
+      }>
       let prevHash = GENESIS_HASH
       let checked = 0
       let archived = 0

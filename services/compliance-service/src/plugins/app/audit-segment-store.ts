@@ -46,7 +46,17 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 /** The archive's bytes: the same for the same segment, whenever it is built. */
 export function segmentArchive(segment: SegmentRow, rows: AuditLogRow[], digests: SignedDigest[], keys: Array<{ keyId: string; algorithm: string; publicKeyPem: string }>): string {
   const lines: unknown[] = [
-    { type: 'header', format: EXPORT_FORMAT, kind: 'segment', tenantId: segment.tenant_id, segmentNo: segment.segment_no, fromSeq: String(segment.from_seq), throughSeq: String(segment.through_seq), entryCount: segment.entry_count, sealedAt: segment.sealed_at.toISOString() },
+    {
+      type: 'header',
+      format: EXPORT_FORMAT,
+      kind: 'segment',
+      tenantId: segment.tenant_id,
+      segmentNo: segment.segment_no,
+      fromSeq: String(segment.from_seq),
+      throughSeq: String(segment.through_seq),
+      entryCount: segment.entry_count,
+      sealedAt: segment.sealed_at.toISOString(),
+    },
   ]
   // Where the chain stood before this segment: the verifier links the first entry to it.
   if (segment.first_prev_hash !== GENESIS_HASH) lines.push({ type: 'checkpoint', tenantId: segment.tenant_id, throughSeq: String(BigInt(segment.from_seq) - 1n), headHash: segment.first_prev_hash })
@@ -89,7 +99,11 @@ export function createAuditSegmentStore(digestStore: AuditDigestStore) {
       // Appends wait (the chain's head cannot move under the seal), and so does another seal.
       await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`compliance.audit_log:${tenantId}`])
       const last = await segments(trx).where('tenant_id', tenantId).orderBy('segment_no', 'desc').first()
-      const candidates = (await trx('compliance.audit_log').where('tenant_id', tenantId).andWhere('seq', '>', last?.through_seq ?? '0').orderBy('seq').limit(maxEntries)) as AuditLogRow[]
+      const candidates = (await trx('compliance.audit_log')
+        .where('tenant_id', tenantId)
+        .andWhere('seq', '>', last?.through_seq ?? '0')
+        .orderBy('seq')
+        .limit(maxEntries)) as AuditLogRow[]
       const cutoff = Date.parse(before)
       const stop = candidates.findIndex((row) => row.occurred_at.getTime() >= cutoff)
       const rows = stop === -1 ? candidates : candidates.slice(0, stop)
@@ -143,7 +157,7 @@ export function createAuditSegmentStore(digestStore: AuditDigestStore) {
     async remove(trx: Knex.Transaction, tenantId: string, segmentNo: number, archiveSha256: string): Promise<{ segment: AuditSegment; removedEntries: number }> {
       const segment = await find(trx, segmentNo)
       if (segment.removed_at) return { segment: toSegment(segment), removedEntries: 0 }
-      if (archiveSha256 !== segment.archive_sha256) throw new ConflictError('AUDIT_ARCHIVE_MISMATCH', 'That is not the hash of this segment\'s sealed archive.')
+      if (archiveSha256 !== segment.archive_sha256) throw new ConflictError('AUDIT_ARCHIVE_MISMATCH', "That is not the hash of this segment's sealed archive.")
       const text = await build(trx, segment)
       if (sha256(text) !== segment.archive_sha256) throw new ConflictError('AUDIT_SEGMENT_CHANGED', 'The stored entries no longer match the sealed archive; nothing was removed.')
       const result = await trx.raw<{ rows: Array<{ removed: number }> }>('select compliance.remove_sealed_segment(?, ?, ?) as removed', [tenantId, segmentNo, archiveSha256])

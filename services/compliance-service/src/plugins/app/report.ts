@@ -36,7 +36,24 @@ export function reportCsv(runs: StoredSyncLog[]): string {
   const lines = [CSV_COLUMNS.join(',')]
   for (const run of runs) {
     lines.push(
-      [run.id, run.provider, run.entity, run.mode, run.trigger, run.status, run.startedAt, run.finishedAt, run.counts.fetched, run.counts.created, run.counts.updated, run.counts.unchanged, run.counts.deleted, run.counts.failed, run.errorCode, run.errorMessage]
+      [
+        run.id,
+        run.provider,
+        run.entity,
+        run.mode,
+        run.trigger,
+        run.status,
+        run.startedAt,
+        run.finishedAt,
+        run.counts.fetched,
+        run.counts.created,
+        run.counts.updated,
+        run.counts.unchanged,
+        run.counts.deleted,
+        run.counts.failed,
+        run.errorCode,
+        run.errorMessage,
+      ]
         .map(csvCell)
         .join(','),
     )

@@ -104,7 +104,14 @@ export function createSecurityEventRepository() {
       if (filter.open) query.whereNull('resolved_at')
       if (filter.type) query.where('type', filter.type)
       if (filter.before) query.whereRaw('(occurred_at, id) < (?::timestamptz, ?::uuid)', [filter.before.at, filter.before.id])
-      return (await query.orderBy([{ column: 'occurred_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit)).map(toSecurityEvent)
+      return (
+        await query
+          .orderBy([
+            { column: 'occurred_at', order: 'desc' },
+            { column: 'id', order: 'desc' },
+          ])
+          .limit(filter.limit)
+      ).map(toSecurityEvent)
     },
 
     async resolve(trx: Knex.Transaction, id: string, by: string, note: string | null) {

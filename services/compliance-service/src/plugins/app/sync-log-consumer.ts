@@ -16,14 +16,7 @@ export interface ConsumerLogger {
   warn(obj: object, msg?: string): void
 }
 
-export function createSyncLogConsumer(deps: {
-  db: Pick<Database, 'withSystemScope'>
-  store: SyncLogStore
-  integration: Pick<IntegrationClient, 'syncLogFeed'>
-  registry: Registry
-  logger: ConsumerLogger
-  pollMs: number
-}) {
+export function createSyncLogConsumer(deps: { db: Pick<Database, 'withSystemScope'>; store: SyncLogStore; integration: Pick<IntegrationClient, 'syncLogFeed'>; registry: Registry; logger: ConsumerLogger; pollMs: number }) {
   const { db, store, integration, logger } = deps
   let lastCaughtUp = Date.now()
   new Gauge({
@@ -54,10 +47,7 @@ export function createSyncLogConsumer(deps: {
   async function recordError(message: string): Promise<void> {
     await db
       .withSystemScope((trx) =>
-        trx('compliance.consumer_cursors')
-          .insert({ consumer: CONSUMER_NAME, last_error: message, last_polled_at: trx.fn.now(), updated_at: trx.fn.now() })
-          .onConflict('consumer')
-          .merge(['last_error', 'last_polled_at', 'updated_at']),
+        trx('compliance.consumer_cursors').insert({ consumer: CONSUMER_NAME, last_error: message, last_polled_at: trx.fn.now(), updated_at: trx.fn.now() }).onConflict('consumer').merge(['last_error', 'last_polled_at', 'updated_at']),
       )
       .catch(() => undefined)
   }

@@ -130,12 +130,22 @@ export function createSyncLogStore() {
     async page(trx: Knex.Transaction, filter: SyncLogFilter, limit: number, before?: { at: string; id: string }): Promise<StoredSyncLog[]> {
       const query = filtered(trx, filter)
       if (before) query.whereRaw('(source_created_at, id) < (?::timestamptz, ?::uuid)', [before.at, before.id])
-      const rows = await query.orderBy([{ column: 'source_created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(limit)
+      const rows = await query
+        .orderBy([
+          { column: 'source_created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(limit)
       return rows.map(toStoredSyncLog)
     },
 
     async all(trx: Knex.Transaction, filter: SyncLogFilter, max: number): Promise<StoredSyncLog[]> {
-      const rows = await filtered(trx, filter).orderBy([{ column: 'source_created_at', order: 'asc' }, { column: 'id', order: 'asc' }]).limit(max)
+      const rows = await filtered(trx, filter)
+        .orderBy([
+          { column: 'source_created_at', order: 'asc' },
+          { column: 'id', order: 'asc' },
+        ])
+        .limit(max)
       return rows.map(toStoredSyncLog)
     },
   }

@@ -1,17 +1,7 @@
 // The Mailchimp adapter: audiences' members as contacts, batch subscribe, list webhooks and
 // OAuth, all through @mailchimp/mailchimp_marketing pointed at ctx.baseUrl.
 import type { CanonicalRecord, EntityName } from '../canonical.ts'
-import type {
-  AccountInfo,
-  ChangePage,
-  ListOptions,
-  MailchimpMemberUpsert,
-  ProviderAdapter,
-  ProviderContext,
-  PushResult,
-  WebhookInput,
-  WebhookRegistration,
-} from '../provider-adapter.ts'
+import type { AccountInfo, ChangePage, ListOptions, MailchimpMemberUpsert, ProviderAdapter, ProviderContext, PushResult, WebhookInput, WebhookRegistration } from '../provider-adapter.ts'
 import { ProviderInvalidError, ProviderNotFoundError } from '../provider-errors.ts'
 import { enumerateLists, listContacts } from './mailchimp-contact-pager.ts'
 import type { PagerConfig } from './mailchimp-contact-pager.ts'

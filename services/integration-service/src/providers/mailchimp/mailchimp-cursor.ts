@@ -47,12 +47,7 @@ export function decodeCursor(value: string | null): ContactCursor | null {
     cursor.v === 1 &&
     typeof cursor.watermark === 'string' &&
     (cursor.phase === 'done' ||
-      (cursor.phase === 'walk' &&
-        (cursor.mode === 'full' || cursor.mode === 'incremental') &&
-        Array.isArray(cursor.lists) &&
-        Number.isInteger(cursor.listIndex) &&
-        Number.isInteger(cursor.offset) &&
-        Array.isArray(cursor.tail)))
+      (cursor.phase === 'walk' && (cursor.mode === 'full' || cursor.mode === 'incremental') && Array.isArray(cursor.lists) && Number.isInteger(cursor.listIndex) && Number.isInteger(cursor.offset) && Array.isArray(cursor.tail)))
   if (!valid) throw new ProviderInvalidError('mailchimp', 'Not a Mailchimp cursor (or an unknown version)', { providerCode: 'bad_cursor' })
   return cursor as unknown as ContactCursor
 }

@@ -1,13 +1,6 @@
 // Maps what the SDK rejects with (superagent errors carrying Mailchimp's problem+json body, or
 // socket/timeout errors) onto the hub's typed provider errors.
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  parseRetryAfter,
-} from '../provider-errors.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, parseRetryAfter } from '../provider-errors.ts'
 import type { ProviderError } from '../provider-errors.ts'
 
 const PROVIDER = 'mailchimp'

@@ -55,10 +55,7 @@ async function send(url: string, init: { method: 'GET' | 'POST'; headers: Record
   throw new ProviderInvalidError(PROVIDER, message, details)
 }
 
-export async function exchangeCode(
-  params: { authBaseUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string },
-  config: OAuthConfig,
-): Promise<OAuthTokens> {
+export async function exchangeCode(params: { authBaseUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string }, config: OAuthConfig): Promise<OAuthTokens> {
   const token = await send(
     join(params.authBaseUrl, '/oauth2/token'),
     {

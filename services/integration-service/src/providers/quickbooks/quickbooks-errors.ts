@@ -1,14 +1,7 @@
 // Maps QuickBooks failures onto the hub's typed provider errors. Intuit answers in two shapes
 // (gateway `fault.error[]` and service `Fault.Error[]`), sometimes reports ObjectNotFound and
 // throttling inside a 400, and does not always send Retry-After on a 429.
-import {
-  ProviderAuthError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  parseRetryAfter,
-} from '../provider-errors.ts'
+import { ProviderAuthError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, parseRetryAfter } from '../provider-errors.ts'
 import type { ProviderError } from '../provider-errors.ts'
 
 export const PROVIDER = 'quickbooks'

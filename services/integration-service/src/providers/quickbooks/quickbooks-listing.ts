@@ -93,12 +93,7 @@ const REWIND_FIRST_STEP = 16
  * Offset pagination made safe against shifting offsets (see the module comment). `keyOf` must
  * match the query's ORDERBY; ties in LastUpdatedTime are ordered by Id.
  */
-async function* offsetWalk(
-  fetch: (start: number, size: number) => Promise<{ objects: QboObject[]; serverTime: number | null }>,
-  keyOf: (object: QboObject) => SortKey,
-  from: WalkPosition,
-  pageSize: number,
-): AsyncGenerator<WalkStep> {
+async function* offsetWalk(fetch: (start: number, size: number) => Promise<{ objects: QboObject[]; serverTime: number | null }>, keyOf: (object: QboObject) => SortKey, from: WalkPosition, pageSize: number): AsyncGenerator<WalkStep> {
   let position = from.p
   let last: SortKey | null = from.id === null ? null : { t: from.t ?? 0, id: BigInt(from.id) }
   for (;;) {
@@ -196,8 +191,7 @@ export async function* listByLastUpdated<E extends EntityName>(
   const seen = { ...state.seen }
   let extraDeleted = state.extraDeleted
   const active = activeFilter(qbo) ? ' AND Active IN (true,false)' : ''
-  const fetch = (start: number, size: number) =>
-    client.query(qbo, `SELECT * FROM ${qbo} WHERE MetaData.LastUpdatedTime >= '${intuitLiteral(state.since)}'${active} ORDERBY MetaData.LastUpdatedTime STARTPOSITION ${start} MAXRESULTS ${size}`)
+  const fetch = (start: number, size: number) => client.query(qbo, `SELECT * FROM ${qbo} WHERE MetaData.LastUpdatedTime >= '${intuitLiteral(state.since)}'${active} ORDERBY MetaData.LastUpdatedTime STARTPOSITION ${start} MAXRESULTS ${size}`)
   const keyOf = (object: QboObject): SortKey => ({ t: lastUpdatedMs(object) ?? 0, id: idOf(object) })
   for await (const step of offsetWalk(fetch, keyOf, state.position, settings.pageSize)) {
     watermark ??= computeWatermark(localStart, step.serverTime, settings.safetyMarginMs, state.since)
@@ -251,7 +245,11 @@ export async function* listIncremental<E extends EntityName>(ctx: ListingContext
   }
   const watermark = resumeWatermark ?? computeWatermark(localStart, result.serverTime, settings.safetyMarginMs, since)
   if (result.objects.length >= CDC_MAX_OBJECTS) {
-    yield* fallback('cdc_overflow', watermark, result.objects.filter((object) => object.status === 'Deleted'))
+    yield* fallback(
+      'cdc_overflow',
+      watermark,
+      result.objects.filter((object) => object.status === 'Deleted'),
+    )
     return
   }
   const seen: SeenMap = { ...cursor.s }

@@ -1,13 +1,6 @@
 // QuickBooks objects → canonical records. Money becomes integer minor units; timestamps, which
 // QuickBooks writes in company-local time with an offset, become UTC ISO 8601.
-import type {
-  CanonicalCustomer,
-  CanonicalInvoice,
-  CanonicalPayment,
-  CanonicalProduct,
-  CanonicalRecord,
-  EntityName,
-} from '../canonical.ts'
+import type { CanonicalCustomer, CanonicalInvoice, CanonicalPayment, CanonicalProduct, CanonicalRecord, EntityName } from '../canonical.ts'
 import { ProviderInvalidError } from '../provider-errors.ts'
 import type { QboEntityName, QboObject } from './quickbooks-client.ts'
 import { PROVIDER } from './quickbooks-errors.ts'

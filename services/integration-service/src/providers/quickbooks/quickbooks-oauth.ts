@@ -115,10 +115,7 @@ function toTokens(json: Record<string, unknown>, realmId: string | undefined): O
   }
 }
 
-export async function exchangeCode(
-  params: { authBaseUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string; codeVerifier?: string; realmId?: string },
-  options: OAuthHttpOptions,
-): Promise<OAuthTokens> {
+export async function exchangeCode(params: { authBaseUrl: string; clientId: string; clientSecret: string; code: string; redirectUri: string; codeVerifier?: string; realmId?: string }, options: OAuthHttpOptions): Promise<OAuthTokens> {
   const form = new URLSearchParams({ grant_type: 'authorization_code', code: params.code, redirect_uri: params.redirectUri })
   if (params.codeVerifier) form.set('code_verifier', params.codeVerifier)
   const { status, headers, json } = await post(join(params.authBaseUrl, QBO_OAUTH.tokenPath), params.clientId, params.clientSecret, { contentType: 'application/x-www-form-urlencoded', text: form.toString() }, options)

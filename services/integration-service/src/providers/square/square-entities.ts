@@ -56,8 +56,7 @@ export interface EntitySource {
   fetchOne(client: SquareClient, ctx: ProviderContext, id: string): Promise<CanonicalRecord | null>
 }
 
-const clamp = (value: number | undefined, max: number, fallback: number): number =>
-  value === undefined ? fallback : Math.min(max, Math.max(1, Math.floor(value)))
+const clamp = (value: number | undefined, max: number, fallback: number): number => (value === undefined ? fallback : Math.min(max, Math.max(1, Math.floor(value))))
 
 const stampOf = (updatedAt: string | undefined, version: unknown): string => `${updatedAt ?? ''}|${version === undefined || version === null ? '' : String(version)}`
 
@@ -133,10 +132,7 @@ const products: EntitySource = {
       const page = await client.catalog.list({ cursor: cursor ?? undefined, types: 'ITEM' }, requestOptions(ctx))
       return { items: catalogItems(page.data), next: page.response.cursor || null }
     }
-    const response = await client.catalog.search(
-      { cursor: cursor ?? undefined, objectTypes: ['ITEM'], includeDeletedObjects: true, beginTime: since ?? undefined, limit: clamp(pageSize, 1000, 100) },
-      requestOptions(ctx),
-    )
+    const response = await client.catalog.search({ cursor: cursor ?? undefined, objectTypes: ['ITEM'], includeDeletedObjects: true, beginTime: since ?? undefined, limit: clamp(pageSize, 1000, 100) }, requestOptions(ctx))
     return { items: catalogItems(response.objects), next: response.cursor || null }
   },
   async fetchOne(client, ctx, id) {

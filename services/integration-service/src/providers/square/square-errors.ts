@@ -2,15 +2,7 @@
 // non-2xx answer (with `statusCode`, the parsed `errors[]` and the raw response headers), the
 // same class without a status for transport failures, and SquareTimeoutError for timeouts.
 import { SquareError, SquareTimeoutError } from 'square'
-import {
-  ProviderAuthError,
-  ProviderError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  parseRetryAfter,
-} from '../provider-errors.ts'
+import { ProviderAuthError, ProviderError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, parseRetryAfter } from '../provider-errors.ts'
 
 const PROVIDER = 'square'
 /** Square sends no Retry-After on some throttled answers; a second is its documented backoff floor. */
@@ -19,7 +11,7 @@ const DEFAULT_RATE_LIMIT_WAIT_MS = 1_000
 function describe(error: SquareError): { code: string | undefined; detail: string } {
   const first = error.errors[0]
   const code = first?.code && first.code !== 'Unknown' ? first.code : undefined
-  const detail = first && 'detail' in first && typeof first.detail === 'string' ? first.detail : error.message.split('\n')[0] ?? 'Square error'
+  const detail = first && 'detail' in first && typeof first.detail === 'string' ? first.detail : (error.message.split('\n')[0] ?? 'Square error')
   return { code, detail }
 }
 

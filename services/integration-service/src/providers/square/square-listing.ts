@@ -49,14 +49,7 @@ function initialCheckpoint(entity: EntityName, options: ListOptions, lagMs: numb
   return startRun(entity, 'incremental', state, lagMs)
 }
 
-export async function* listSquareChanges<E extends EntityName>(
-  ctx: ProviderContext,
-  client: SquareClient,
-  entity: E,
-  source: EntitySource,
-  options: ListOptions,
-  settings: ListingSettings,
-): AsyncGenerator<ChangePage<E>> {
+export async function* listSquareChanges<E extends EntityName>(ctx: ProviderContext, client: SquareClient, entity: E, source: EntitySource, options: ListOptions, settings: ListingSettings): AsyncGenerator<ChangePage<E>> {
   const checkpoint = initialCheckpoint(entity, options, settings.lagMs)
   const partitions = source.partitions
   if (partitions && checkpoint.locations === undefined) {
@@ -109,9 +102,7 @@ export async function* listSquareChanges<E extends EntityName>(
       hasMore = false
     }
     const recent = capped(seen.values(), settings.maxFingerprints)
-    const cursor = hasMore
-      ? encodeCursor({ ...checkpoint, seen: recent })
-      : encodeCursor({ v: 1, kind: 'watermark', entity, since: checkpoint.runStart, recent })
+    const cursor = hasMore ? encodeCursor({ ...checkpoint, seen: recent }) : encodeCursor({ v: 1, kind: 'watermark', entity, since: checkpoint.runStart, recent })
     yield { records, deletedIds, cursor, hasMore }
     if (!hasMore) return
   }

@@ -52,9 +52,7 @@ export function createSquareOAuth(settings: SquareClientSettings): NonNullable<P
     async exchangeCode({ authBaseUrl, clientId, clientSecret, code, redirectUri, codeVerifier }) {
       const client = createSquareOAuthClient(authBaseUrl, settings)
       // The PKCE flow proves possession with the verifier instead of the secret.
-      const request: Square.ObtainTokenRequest = codeVerifier
-        ? { clientId, code, redirectUri, grantType: 'authorization_code', codeVerifier }
-        : { clientId, clientSecret, code, redirectUri, grantType: 'authorization_code' }
+      const request: Square.ObtainTokenRequest = codeVerifier ? { clientId, code, redirectUri, grantType: 'authorization_code', codeVerifier } : { clientId, clientSecret, code, redirectUri, grantType: 'authorization_code' }
       return tokens(await callSquare(undefined, () => client.oAuth.obtainToken(request)))
     },
 
@@ -66,9 +64,7 @@ export function createSquareOAuth(settings: SquareClientSettings): NonNullable<P
     async revoke({ authBaseUrl, clientId, clientSecret, token }) {
       const client = createSquareOAuthClient(authBaseUrl, settings)
       // Square revokes every token of this (seller, application) pair, refresh token included.
-      await callSquare(undefined, () =>
-        client.oAuth.revokeToken({ clientId, accessToken: token }, { headers: { Authorization: `Client ${clientSecret}` } }),
-      )
+      await callSquare(undefined, () => client.oAuth.revokeToken({ clientId, accessToken: token }, { headers: { Authorization: `Client ${clientSecret}` } }))
     },
   }
 }

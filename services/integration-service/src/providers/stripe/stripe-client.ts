@@ -33,8 +33,7 @@ export function sdkConfig(baseUrl: string, options: StripeClientOptions, stripeA
     const inner = Stripe.createNodeHttpClient()
     config.httpClient = {
       getClientName: () => inner.getClientName(),
-      makeRequest: (host, port, path, method, headers, body, requestProtocol, timeout) =>
-        inner.makeRequest(host, port, `${prefix}${path}`, method, headers, body, requestProtocol, timeout),
+      makeRequest: (host, port, path, method, headers, body, requestProtocol, timeout) => inner.makeRequest(host, port, `${prefix}${path}`, method, headers, body, requestProtocol, timeout),
     }
   }
   return config

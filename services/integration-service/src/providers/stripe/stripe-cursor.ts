@@ -14,9 +14,7 @@ export interface Watermark {
   since: number
 }
 
-export type StripeCursor =
-  | { v: 1; entity: EntityName; phase: 'full'; after: Position | null; wm: Watermark }
-  | { v: 1; entity: EntityName; phase: 'incremental'; wm: Watermark }
+export type StripeCursor = { v: 1; entity: EntityName; phase: 'full'; after: Position | null; wm: Watermark } | { v: 1; entity: EntityName; phase: 'incremental'; wm: Watermark }
 
 export function encodeCursor(cursor: StripeCursor): string {
   return Buffer.from(JSON.stringify(cursor), 'utf8').toString('base64url')

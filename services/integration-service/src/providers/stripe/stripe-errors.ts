@@ -1,14 +1,6 @@
 // Stripe SDK errors as the hub's typed provider errors.
 import Stripe from 'stripe'
-import {
-  ProviderAuthError,
-  ProviderError,
-  ProviderInvalidError,
-  ProviderNotFoundError,
-  ProviderRateLimitedError,
-  ProviderUnavailableError,
-  parseRetryAfter,
-} from '../provider-errors.ts'
+import { ProviderAuthError, ProviderError, ProviderInvalidError, ProviderNotFoundError, ProviderRateLimitedError, ProviderUnavailableError, parseRetryAfter } from '../provider-errors.ts'
 
 /** Wait used when a 429 carries no Retry-After (Stripe normally sends none). */
 export const DEFAULT_RETRY_AFTER_MS = 1000

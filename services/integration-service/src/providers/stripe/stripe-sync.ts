@@ -143,7 +143,14 @@ async function applyEvents<E extends EntityName>(deps: SyncDeps, spec: EntitySpe
     else changed.push(event)
   }
   const records = spec.refetch
-    ? await call(() => (spec.refetch as NonNullable<EntitySpec['refetch']>)(deps.client, changed.map((event) => (event.data.object as { id: string }).id)), deps.defaultRetryAfterMs)
+    ? await call(
+        () =>
+          (spec.refetch as NonNullable<EntitySpec['refetch']>)(
+            deps.client,
+            changed.map((event) => (event.data.object as { id: string }).id),
+          ),
+        deps.defaultRetryAfterMs,
+      )
     : changed.map((event) => spec.fromEvent(event.data.object, isoFromSeconds(event.created)))
   return { records: records as Array<CanonicalRecord<E>>, deletedIds }
 }
@@ -156,10 +163,7 @@ async function* incremental<E extends EntityName>(deps: SyncDeps, entity: E, spe
     for (;;) {
       deps.signal?.throwIfAborted()
       const anchor: Position = wm.anchor as Position
-      const page = await call(
-        () => deps.client.events.list({ types: spec.eventTypes, ending_before: anchor.id, created: { gte: anchor.created }, limit: pageSize }),
-        deps.defaultRetryAfterMs,
-      )
+      const page = await call(() => deps.client.events.list({ types: spec.eventTypes, ending_before: anchor.id, created: { gte: anchor.created }, limit: pageSize }), deps.defaultRetryAfterMs)
       // The page is newest first; replay it oldest first.
       const events = [...page.data].reverse()
       const { records, deletedIds } = await applyEvents<E>(deps, spec, events, seen)
@@ -175,10 +179,7 @@ async function* incremental<E extends EntityName>(deps: SyncDeps, entity: E, spe
   let startingAfter: string | undefined
   for (;;) {
     deps.signal?.throwIfAborted()
-    const page = await call(
-      () => deps.client.events.list({ types: spec.eventTypes, created: { gte: wm.since }, limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) }),
-      deps.defaultRetryAfterMs,
-    )
+    const page = await call(() => deps.client.events.list({ types: spec.eventTypes, created: { gte: wm.since }, limit: 100, ...(startingAfter ? { starting_after: startingAfter } : {}) }), deps.defaultRetryAfterMs)
     all.push(...page.data)
     const last = page.data[page.data.length - 1]
     if (!page.has_more || !last) break

@@ -161,11 +161,7 @@ export function createVenueRepository() {
     },
 
     async upsertMember(trx: Knex.Transaction, tenantId: string, venueId: string, userId: string, role: Member['role']): Promise<Member> {
-      const [row] = await trx('venue.venue_members')
-        .insert({ venue_id: venueId, tenant_id: tenantId, user_id: userId, role })
-        .onConflict(['venue_id', 'user_id'])
-        .merge({ role, updated_at: trx.fn.now() })
-        .returning('*')
+      const [row] = await trx('venue.venue_members').insert({ venue_id: venueId, tenant_id: tenantId, user_id: userId, role }).onConflict(['venue_id', 'user_id']).merge({ role, updated_at: trx.fn.now() }).returning('*')
       return toMember(row as MemberRow)
     },
 

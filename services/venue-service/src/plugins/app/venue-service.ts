@@ -85,9 +85,7 @@ export function createVenueService(deps: {
         after = { key: cursor.k, id: cursor.id }
       }
       const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
-      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
-        venues.list(trx, { status: query.status, currency: query.currency, q: query.q, onlyIds }, { sort, direction, limit: query.limit + 1, after }),
-      )
+      const rows = await db.withTenant(ctx.principal.tenantId, (trx) => venues.list(trx, { status: query.status, currency: query.currency, q: query.q, onlyIds }, { sort, direction, limit: query.limit + 1, after }))
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       const nextCursor = rows.length > query.limit && last ? encodeCursor({ s: query.sort, k: last.cursorKey, id: last.id }) : null

@@ -71,7 +71,16 @@ export function createConnectionContext(deps: {
       const before = await connections.findById(trx, connectionId, { forUpdate: true })
       if (!before || before.status === 'needs_reauth' || before.status === 'disconnected') return
       await connections.update(trx, connectionId, { status: 'needs_reauth', statusReason: reason.slice(0, 500) })
-      await audit.record(trx, { tenantId, actorType: 'service', actorId: 'integration-service', action: 'connection.needs_reauth', entityType: 'connection', entityId: connectionId, before: { status: before.status }, after: { status: 'needs_reauth', reason } })
+      await audit.record(trx, {
+        tenantId,
+        actorType: 'service',
+        actorId: 'integration-service',
+        action: 'connection.needs_reauth',
+        entityType: 'connection',
+        entityId: connectionId,
+        before: { status: before.status },
+        after: { status: 'needs_reauth', reason },
+      })
     })
   }
 

@@ -133,7 +133,17 @@ export function createConnectionRepository() {
     async update(
       trx: Knex.Transaction,
       id: string,
-      changes: Partial<{ status: ConnectionStatus; statusReason: string | null; accountId: string | null; accountName: string | null; sealed: SealedSecrets; tokenExpiresAt: Date | null; webhookEndpointId: string | null; disconnectedAt: Date | null; providerMeta: ConnectionRow['provider_meta'] }>,
+      changes: Partial<{
+        status: ConnectionStatus
+        statusReason: string | null
+        accountId: string | null
+        accountName: string | null
+        sealed: SealedSecrets
+        tokenExpiresAt: Date | null
+        webhookEndpointId: string | null
+        disconnectedAt: Date | null
+        providerMeta: ConnectionRow['provider_meta']
+      }>,
     ): Promise<ConnectionRow> {
       const patch: Record<string, unknown> = { updated_at: trx.fn.now() }
       if (changes.status !== undefined) patch.status = changes.status

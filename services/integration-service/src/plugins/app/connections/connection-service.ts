@@ -13,16 +13,7 @@ import type { ConnectionListFilter, ConnectionRepository, ConnectionRow } from '
 import { toProviderCredentials, type CredentialVault, type SecretValues } from '../secrets/credential-vault.ts'
 import type { ConnectionContext } from './connection-context.ts'
 import type { ConnectionView, CreateConnection, ListConnections, UpdateConnection } from '../../../schemas/connection.ts'
-import {
-  AlreadyConnectedError,
-  ConnectionDisconnectedError,
-  ConnectionNotFoundError,
-  CredentialsRejectedError,
-  MalformedCredentialsError,
-  OAuthRequiredError,
-  ProviderUnreachableError,
-  VenueNotFoundError,
-} from './connection-errors.ts'
+import { AlreadyConnectedError, ConnectionDisconnectedError, ConnectionNotFoundError, CredentialsRejectedError, MalformedCredentialsError, OAuthRequiredError, ProviderUnreachableError, VenueNotFoundError } from './connection-errors.ts'
 import { assertVenueAccess, VenueAccessDeniedError } from './venue-access.ts'
 
 const CursorSchema = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
@@ -188,7 +179,14 @@ export function createConnectionService(deps: {
       }
       const onlyVenueIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
       const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
-        connections.list(trx, { ...(query.venueId ? { venueId: query.venueId } : {}), ...(query.provider ? { provider: query.provider } : {}), ...(query.status ? { status: query.status } : {}), onlyVenueIds, ...(after ? { after } : {}), limit: query.limit + 1 }),
+        connections.list(trx, {
+          ...(query.venueId ? { venueId: query.venueId } : {}),
+          ...(query.provider ? { provider: query.provider } : {}),
+          ...(query.status ? { status: query.status } : {}),
+          onlyVenueIds,
+          ...(after ? { after } : {}),
+          limit: query.limit + 1,
+        }),
       )
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)

@@ -74,7 +74,17 @@ export default fp(
     fastify.decorate('connectionService', connectionService)
     fastify.decorate(
       'oauthService',
-      createOAuthService({ db: fastify.db, states: createOAuthStateRepository(), registry: providers, ring: vault.ring, connections: connectionService, securityEvents: fastify.securityEvents, publicUrl: opts.config.PUBLIC_URL, returnUrl: opts.config.OAUTH_RETURN_URL, logger: fastify.log }),
+      createOAuthService({
+        db: fastify.db,
+        states: createOAuthStateRepository(),
+        registry: providers,
+        ring: vault.ring,
+        connections: connectionService,
+        securityEvents: fastify.securityEvents,
+        publicUrl: opts.config.PUBLIC_URL,
+        returnUrl: opts.config.OAUTH_RETURN_URL,
+        logger: fastify.log,
+      }),
     )
     // Refuse to start when a stored secret was sealed with a key no longer in the ring.
     fastify.addHook('onReady', async () => assertKeyVersionsAvailable(fastify.db, vault.ring))

@@ -88,9 +88,23 @@ export function createOAuthService(deps: {
      * Returns where to send the browser, and the Set-Cookie that clears the flow's binding cookie.
      * Throws OAuthBrowserMismatchError when the browser is not the one that started the flow.
      */
-    async callback(provider: ProviderName, query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; realmId?: string | undefined }, request: { requestId: string; ip: string; cookieHeader?: string | undefined }): Promise<{ location: string; clearCookie: string | null }> {
+    async callback(
+      provider: ProviderName,
+      query: { code?: string | undefined; state?: string | undefined; error?: string | undefined; realmId?: string | undefined },
+      request: { requestId: string; ip: string; cookieHeader?: string | undefined },
+    ): Promise<{ location: string; clearCookie: string | null }> {
       const report = (code: string) =>
-        deps.securityEvents.report({ type: 'SUSPICIOUS_ACCESS', severity: 'medium', source: 'integration-service', code, actor: null, ip: request.ip, method: 'GET', path: `/api/v1/integrations/oauth/${provider}/callback`, requestId: request.requestId })
+        deps.securityEvents.report({
+          type: 'SUSPICIOUS_ACCESS',
+          severity: 'medium',
+          source: 'integration-service',
+          code,
+          actor: null,
+          ip: request.ip,
+          method: 'GET',
+          path: `/api/v1/integrations/oauth/${provider}/callback`,
+          requestId: request.requestId,
+        })
       const cookieName = query.state ? bindingCookieName(query.state) : null
       const clearCookie = cookieName ? clearedBindingCookie(cookieName, { secure: secureCookie }) : null
       const refuse = (reason: string, suspicious: boolean) => {

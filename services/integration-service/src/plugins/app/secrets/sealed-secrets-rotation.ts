@@ -42,7 +42,9 @@ export async function rotateSealedSecrets(db: Pick<Database, 'withSystemScope'>,
       const rows = await trx(target.table).select('id', 'tenant_id', `${target.rowIdColumn} as aad_row_id`, 'secrets').where('min_key_version', '<', current).orderBy('id').limit(BATCH).forUpdate().skipLocked()
       for (const row of rows as Array<{ id: string; tenant_id: string; aad_row_id: string; secrets: Record<string, string> }>) {
         const secrets = Object.fromEntries(Object.entries(row.secrets).map(([field, envelope]) => [field, reencryptSecret(ring, envelope, { tenantId: row.tenant_id, rowId: row.aad_row_id, field })]))
-        await trx(target.table).where({ id: row.id }).update({ secrets: JSON.stringify(secrets), min_key_version: current })
+        await trx(target.table)
+          .where({ id: row.id })
+          .update({ secrets: JSON.stringify(secrets), min_key_version: current })
       }
       return rows.length
     })

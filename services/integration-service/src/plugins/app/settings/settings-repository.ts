@@ -80,11 +80,7 @@ export function createSettingsRepository() {
 
     /** Creates the scope's document when missing and locks it: writers of one scope queue here. */
     async lockOrCreate(trx: Knex.Transaction, scope: { tenantId: string; venueId: string | null; type: IntegrationType }): Promise<SettingsRow> {
-      await trx.raw('insert into integration.integration_settings (tenant_id, venue_id, integration_type) values (?, ?, ?) on conflict on constraint integration_settings_scope_unique do nothing', [
-        scope.tenantId,
-        scope.venueId,
-        scope.type,
-      ])
+      await trx.raw('insert into integration.integration_settings (tenant_id, venue_id, integration_type) values (?, ?, ?) on conflict on constraint integration_settings_scope_unique do nothing', [scope.tenantId, scope.venueId, scope.type])
       const query = documents(trx).where({ integration_type: scope.type })
       if (scope.venueId === null) query.whereNull('venue_id')
       else query.where({ venue_id: scope.venueId })

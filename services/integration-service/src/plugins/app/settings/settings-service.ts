@@ -8,17 +8,7 @@ import { decryptSecret, encryptSecret, envelopeKeyVersion, maskSecret, type KeyR
 import { auditActor, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
-import {
-  EXPORT_FORMAT,
-  describeTypes,
-  isIntegrationType,
-  isKnownKey,
-  isSecretKey,
-  validateSettings,
-  type IntegrationType,
-  type SettingsOf,
-  type SettingsValues,
-} from './settings-registry.ts'
+import { EXPORT_FORMAT, describeTypes, isIntegrationType, isKnownKey, isSecretKey, validateSettings, type IntegrationType, type SettingsOf, type SettingsValues } from './settings-registry.ts'
 import type { ChangeKind, SettingChange, SettingsRepository, SettingsRow, SettingsVersionRow } from './settings-repository.ts'
 import { VenueNotFoundError } from '../connections/connection-errors.ts'
 import { assertVenueAccess } from '../connections/venue-access.ts'
@@ -112,14 +102,7 @@ const sorted = <T>(record: Record<string, T>): Record<string, T> => Object.fromE
 const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1')
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
-export function createSettingsService(deps: {
-  db: Pick<Database, 'withTenant'>
-  repo: SettingsRepository
-  ring: KeyRing
-  audit: AuditOutbox
-  venues: Pick<VenueClient, 'getVenue'>
-  logger?: { warn(obj: object, msg?: string): void }
-}) {
+export function createSettingsService(deps: { db: Pick<Database, 'withTenant'>; repo: SettingsRepository; ring: KeyRing; audit: AuditOutbox; venues: Pick<VenueClient, 'getVenue'>; logger?: { warn(obj: object, msg?: string): void } }) {
   const { db, repo, ring, audit } = deps
   const listeners = new Set<SettingsChangeListener>()
   const aad = (tenantId: string, settingsId: string, key: string) => ({ tenantId, rowId: settingsId, field: key })
@@ -141,7 +124,13 @@ export function createSettingsService(deps: {
     if (scope.venueId === null) {
       if (!hasRole(ctx.principal, 'admin')) throw new SettingsAccessDeniedError('Only admins change tenant-wide settings.')
     } else {
-      assertVenueAccess(ctx.principal, scope.venueId, 'manage', () => new VenueNotFoundError(), () => new SettingsAccessDeniedError('Your role does not allow you to change the settings of this venue.'))
+      assertVenueAccess(
+        ctx.principal,
+        scope.venueId,
+        'manage',
+        () => new VenueNotFoundError(),
+        () => new SettingsAccessDeniedError('Your role does not allow you to change the settings of this venue.'),
+      )
     }
   }
 
@@ -366,7 +355,10 @@ export function createSettingsService(deps: {
       const settings: SettingsValues = {}
       const sources: Record<string, 'tenant' | 'venue'> = {}
       const secretKeys = new Set<string>()
-      for (const [source, row] of [['tenant', tenant.row], ['venue', venue?.row ?? null]] as const) {
+      for (const [source, row] of [
+        ['tenant', tenant.row],
+        ['venue', venue?.row ?? null],
+      ] as const) {
         for (const [key, value] of Object.entries({ ...(row?.values ?? {}), ...(row?.masked ?? {}) })) {
           settings[key] = value
           sources[key] = source

@@ -129,8 +129,7 @@ export type FeedRow = SyncLog & { position: FeedPosition }
 const table = (trx: Knex.Transaction) => trx<SyncLogRow>(INTEGRATION_TABLES.syncLogs)
 
 /** The unique index that keeps two runs of one (connection, entity, kind) from being active. */
-export const isActiveRunConflict = (error: unknown): boolean =>
-  (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'sync_logs_one_active_run'
+export const isActiveRunConflict = (error: unknown): boolean => (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'sync_logs_one_active_run'
 
 /** A filter of the tenant's list (newest first); `venueIds` limits it to those venues. */
 export interface SyncLogListFilter {
@@ -280,7 +279,9 @@ export function createSyncLogRepository() {
 
     /** The job id of each run is its own id (what makes a run's enqueue idempotent). */
     async useIdsAsJobIds(trx: Knex.Transaction, ids: string[]): Promise<void> {
-      await table(trx).whereIn('id', ids).update({ job_id: trx.raw('id::text') as unknown as string })
+      await table(trx)
+        .whereIn('id', ids)
+        .update({ job_id: trx.raw('id::text') as unknown as string })
     },
 
     /** Across tenants (system scope): queued or running pulls and pushes older than `minAgeMs`, oldest first. */
@@ -304,7 +305,12 @@ export function createSyncLogRepository() {
       if (filter.entity) q.where('entity', filter.entity)
       if (filter.status) q.where('status', filter.status)
       if (filter.before) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.before.createdAt, filter.before.id])
-      const rows = await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit)
+      const rows = await q
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(filter.limit)
       return rows.map(toSyncLog)
     },
 

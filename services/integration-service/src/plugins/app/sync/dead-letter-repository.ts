@@ -79,7 +79,12 @@ export function createDeadLetterRepository() {
       const query = table(trx).select('*', trx.raw(`to_char(failed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as failed_at_cursor`))
       if (!options.includeResolved) query.whereNull('retried_at').whereNull('discarded_at')
       if (options.after) query.whereRaw('(failed_at, id) < (?::timestamptz, ?::uuid)', [options.after.failedAt, options.after.id])
-      return (await query.orderBy([{ column: 'failed_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(options.limit)) as DeadLetterRow[]
+      return (await query
+        .orderBy([
+          { column: 'failed_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(options.limit)) as DeadLetterRow[]
     },
 
     async findOpenForUpdate(trx: Knex.Transaction, id: string): Promise<DeadLetterRow | null> {
@@ -87,7 +92,10 @@ export function createDeadLetterRepository() {
     },
 
     async mark(trx: Knex.Transaction, id: string, field: 'retried_at' | 'discarded_at', at: Date | null): Promise<DeadLetterRow> {
-      const [row] = await table(trx).where({ id }).update({ [field]: at }).returning('*')
+      const [row] = await table(trx)
+        .where({ id })
+        .update({ [field]: at })
+        .returning('*')
       return row as DeadLetterRow
     },
   }

@@ -142,7 +142,20 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   const gate = createProviderGate({ limiter, breakers, metrics, maxInlineWaitMs: config.SYNC_MAX_INLINE_WAIT_MS })
   const logger = fastify.log.child({ component: 'sync-engine' })
 
-  const service = createSyncService({ db: fastify.db, queues: syncQueues, inbox, connections: fastify.connections, providers: fastify.providers, runs, syncLogs: fastify.syncLogs, deadLetters, control, breakers, audit: fastify.auditOutbox, logger })
+  const service = createSyncService({
+    db: fastify.db,
+    queues: syncQueues,
+    inbox,
+    connections: fastify.connections,
+    providers: fastify.providers,
+    runs,
+    syncLogs: fastify.syncLogs,
+    deadLetters,
+    control,
+    breakers,
+    audit: fastify.auditOutbox,
+    logger,
+  })
   fastify.decorate('syncEngine', service)
 
   const reconciler = createSyncReconciler({

@@ -50,14 +50,17 @@ export function createJobControl(deps: { redis: Redis; prefix: string; lockTtlMs
         await sleep(200)
       }
       let held = true
-      const timer = setInterval(() => {
-        redis.eval(RENEW, 1, key, token, deps.lockTtlMs).then(
-          (renewed) => {
-            if (Number(renewed) !== 1) held = false
-          },
-          () => undefined,
-        )
-      }, Math.max(250, Math.floor(deps.lockTtlMs / 3)))
+      const timer = setInterval(
+        () => {
+          redis.eval(RENEW, 1, key, token, deps.lockTtlMs).then(
+            (renewed) => {
+              if (Number(renewed) !== 1) held = false
+            },
+            () => undefined,
+          )
+        },
+        Math.max(250, Math.floor(deps.lockTtlMs / 3)),
+      )
       timer.unref()
       return {
         held: () => held,

@@ -106,5 +106,6 @@ export function createJobViews(deps: SyncServiceDeps, access: QueueAccess, opera
       await deps.control.requestCancel(jobId)
       await adminAudit(actor, 'sync.job_cancel_requested', 'sync_job', jobId, { state: 'cancelling', syncLogId })
       return { jobId, state: 'cancelling' }
-    },  }
+    },
+  }
 }

@@ -47,20 +47,25 @@ export function createProviderGate(deps: { limiter: RateLimiter; breakers: Circu
   async function call<T>(target: GateTarget, fn: () => Promise<T>, options: { cost?: number; stopReason?: () => StopReason | null; operation?: string } = {}): Promise<T> {
     // One span per provider call (breaker and budget waits included, as they are part of its time);
     // the SDK's own HTTP request is its child. Ids, names and outcomes only: never the payload.
-    return inSpan(`provider ${target.provider} ${options.operation ?? 'call'}`, { kind: SpanKind.CLIENT, attributes: { 'provider.name': target.provider, 'provider.operation': options.operation ?? 'call', 'provider.cost': options.cost ?? 1 } }, async (span) => {
-      try {
-        const result = await gatedCall(target, fn, options)
-        span.setAttribute('provider.outcome', 'ok')
-        return result
-      } catch (error) {
-        const kind = error instanceof ProviderError ? error.kind : error instanceof SyncFailure ? error.code : error instanceof Error ? error.name : 'error'
-        span.setAttribute('provider.outcome', kind)
-        if (error instanceof ProviderError && error.status !== undefined) span.setAttribute('http.response.status_code', error.status)
-        if (error instanceof ProviderRateLimitedError) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
-        if (error instanceof SyncFailure && error.retryAfterMs !== undefined) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
-        throw error
-      }
-    }, { expected: (error) => error instanceof RunInterrupted })
+    return inSpan(
+      `provider ${target.provider} ${options.operation ?? 'call'}`,
+      { kind: SpanKind.CLIENT, attributes: { 'provider.name': target.provider, 'provider.operation': options.operation ?? 'call', 'provider.cost': options.cost ?? 1 } },
+      async (span) => {
+        try {
+          const result = await gatedCall(target, fn, options)
+          span.setAttribute('provider.outcome', 'ok')
+          return result
+        } catch (error) {
+          const kind = error instanceof ProviderError ? error.kind : error instanceof SyncFailure ? error.code : error instanceof Error ? error.name : 'error'
+          span.setAttribute('provider.outcome', kind)
+          if (error instanceof ProviderError && error.status !== undefined) span.setAttribute('http.response.status_code', error.status)
+          if (error instanceof ProviderRateLimitedError) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
+          if (error instanceof SyncFailure && error.retryAfterMs !== undefined) span.setAttribute('provider.retry_after_ms', error.retryAfterMs)
+          throw error
+        }
+      },
+      { expected: (error) => error instanceof RunInterrupted },
+    )
   }
 
   async function gatedCall<T>(target: GateTarget, fn: () => Promise<T>, options: { cost?: number; stopReason?: () => StopReason | null }): Promise<T> {

@@ -70,7 +70,7 @@ export function createPushRunner(deps: {
       let listId: string | null = null
       if (data.operation === 'mailchimp.upsert_contacts') {
         listId = data.listId ?? (await audienceOf(tenantId, connectionId))
-        if (!listId) throw new SyncFailure('PUSH_TARGET_UNKNOWN', 'No Mailchimp audience to push to: sync the connection\'s contacts first or name the audience.', { disposition: 'stop', deadLetter: true })
+        if (!listId) throw new SyncFailure('PUSH_TARGET_UNKNOWN', "No Mailchimp audience to push to: sync the connection's contacts first or name the audience.", { disposition: 'stop', deadLetter: true })
       }
 
       const total = await db.withTenant(tenantId, async (trx) => {
@@ -155,7 +155,8 @@ export function createPushRunner(deps: {
 
       const status = counts.failed > 0 ? 'partial' : 'succeeded'
       // A partial push says why records were refused (the provider's reason for the first one).
-      const refusal = counts.failed > 0 ? { errorCode: 'RECORDS_REFUSED', errorMessage: scrubSecrets(`${counts.failed} of ${counts.fetched} records refused${firstRefusal ? `; first: ${firstRefusal}` : ''}`) } : { errorCode: null, errorMessage: null }
+      const refusal =
+        counts.failed > 0 ? { errorCode: 'RECORDS_REFUSED', errorMessage: scrubSecrets(`${counts.failed} of ${counts.fetched} records refused${firstRefusal ? `; first: ${firstRefusal}` : ''}`) } : { errorCode: null, errorMessage: null }
       await db.withTenant(tenantId, (trx) => deps.syncLogs.update(trx, syncLogId, { status, finishedAt: new Date(), counts, ...refusal }))
       await job.progress({ ...counts, pages, percent: 100 } satisfies RunProgress).catch(() => undefined)
       return { status, syncLogId, counts }

@@ -66,16 +66,22 @@ export function createPushStateRepository() {
     async candidates(trx: Knex.Transaction, target: PushTarget, afterSeq: string | null, limit: number): Promise<PushCandidate[]> {
       const q = query(trx, target)
       if (afterSeq !== null) q.where('r.change_seq', '>', afterSeq)
-      return (await q
-        .select('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at')
-        .orderBy('r.change_seq')
-        .limit(limit)) as PushCandidate[]
+      return (await q.select('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at').orderBy('r.change_seq').limit(limit)) as PushCandidate[]
     },
 
     /** Remembers what the destination received (idempotent: a batch sent again only refreshes the hash). */
     async markPushed(trx: Knex.Transaction, target: { tenantId: string; connectionId: string }, records: PushCandidate[]): Promise<void> {
       await trx(INTEGRATION_TABLES.pushState)
-        .insert(records.map((record) => ({ destination_connection_id: target.connectionId, source_connection_id: record.connection_id, entity: record.entity, external_id: record.external_id, tenant_id: target.tenantId, content_hash: record.content_hash })))
+        .insert(
+          records.map((record) => ({
+            destination_connection_id: target.connectionId,
+            source_connection_id: record.connection_id,
+            entity: record.entity,
+            external_id: record.external_id,
+            tenant_id: target.tenantId,
+            content_hash: record.content_hash,
+          })),
+        )
         .onConflict(['destination_connection_id', 'source_connection_id', 'entity', 'external_id'])
         .merge({ content_hash: trx.raw('excluded.content_hash'), pushed_at: trx.fn.now() })
     },

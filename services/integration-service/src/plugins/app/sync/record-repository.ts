@@ -170,7 +170,9 @@ export function createRecordRepository() {
 
     /** A venue's records changed after `afterSeq`, deletions included, in change order (the public feed). */
     async listChanges(trx: Knex.Transaction, filter: RecordChangeFilter): Promise<RecordChangeRow[]> {
-      const q = trx('integration.records').select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(filter.includeRaw ? ['raw'] : [])).where('venue_id', filter.venueId)
+      const q = trx('integration.records')
+        .select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(filter.includeRaw ? ['raw'] : []))
+        .where('venue_id', filter.venueId)
       if (filter.provider) q.where('provider', filter.provider)
       if (filter.entity) q.where('entity', filter.entity)
       // Order by the bigint column itself (its text form would sort 10 before 2).

@@ -54,7 +54,10 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
       try {
         return await db.withTenant(tenantId, async (trx) => {
           const logs = await runs.insertRuns(trx, newRuns)
-          await runs.useIdsAsJobIds(trx, logs.map((log) => log.id))
+          await runs.useIdsAsJobIds(
+            trx,
+            logs.map((log) => log.id),
+          )
           if (auditEvent) await audit.record(trx, auditEvent(logs))
           return logs.map((log) => ({ ...log, jobId: log.id }))
         })
@@ -62,10 +65,14 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
         if (!isActiveRunConflict(error)) throw error
         // Whether the active run is still alive is Redis's to say: without it, refuse fast.
         if (attempt === 0 && !queueConnected()) throw queueUnavailable()
-        if (attempt === 0 && (await withinQueueWait(repairLostRuns(tenantId, connectionId, kind, entities)).catch((lookup: unknown) => {
-          if (lookup instanceof QueueTimeout || isRedisDown(lookup)) throw queueUnavailable()
-          throw lookup
-        }))) continue
+        if (
+          attempt === 0 &&
+          (await withinQueueWait(repairLostRuns(tenantId, connectionId, kind, entities)).catch((lookup: unknown) => {
+            if (lookup instanceof QueueTimeout || isRedisDown(lookup)) throw queueUnavailable()
+            throw lookup
+          }))
+        )
+          continue
         const active = await db.withTenant(tenantId, (trx) => runs.findActive(trx, connectionId, kind, entities))
         throw new SyncAlreadyRunningError(active.length > 0 ? [...new Set(active.map((run) => run.entity))] : entities)
       }
@@ -108,7 +115,15 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
         input.connectionId,
         'pull',
         entities.map((entity) => ({ tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, provider: connection.provider, entity, mode: input.mode, trigger: input.trigger, queue: queue.name, kind: 'pull' })),
-        input.actor ? (logs) => ({ ...(input.actor as AuditActor), action: 'sync.triggered', entityType: 'connection', entityId: input.connectionId, after: { mode: input.mode, trigger: input.trigger, queue: queue.name, runs: logs.map((log) => ({ entity: log.entity, syncLogId: log.id })) } }) : null,
+        input.actor
+          ? (logs) => ({
+              ...(input.actor as AuditActor),
+              action: 'sync.triggered',
+              entityType: 'connection',
+              entityId: input.connectionId,
+              after: { mode: input.mode, trigger: input.trigger, queue: queue.name, runs: logs.map((log) => ({ entity: log.entity, syncLogId: log.id })) },
+            })
+          : null,
       )
       await addDurably(
         logs.map((log) => log.id),
@@ -116,7 +131,17 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
           queue.addBulk(
             logs.map((log) => ({
               name: 'sync',
-              data: { kind: 'sync', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, provider: connection.provider, entity: log.entity, mode: input.mode, trigger: input.trigger, syncLogId: log.id } satisfies SyncJobData,
+              data: {
+                kind: 'sync',
+                tenantId: input.tenantId,
+                venueId: input.venueId,
+                connectionId: input.connectionId,
+                provider: connection.provider,
+                entity: log.entity,
+                mode: input.mode,
+                trigger: input.trigger,
+                syncLogId: log.id,
+              } satisfies SyncJobData,
               opts: { jobId: log.id },
             })),
           ),
@@ -146,5 +171,6 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
     },
 
     /** Queues processing of a stored webhook event; idempotent per inbox row. */
-    enqueueWebhook,  }
+    enqueueWebhook,
+  }
 }

@@ -98,9 +98,7 @@ export function createSyncApiService(deps: {
       const venueId = query.venueId.toLowerCase()
       const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
       if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
-      const rows = await db.withTenant(principal.tenantId, (trx) =>
-        deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: query.limit + 1 }),
-      )
+      const rows = await db.withTenant(principal.tenantId, (trx) => deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: query.limit + 1 }))
       const page = rows.slice(0, query.limit)
       const last = page.at(-1)
       return {

@@ -95,23 +95,22 @@ export interface Schedule {
   next: string | null
 }
 
-
 /** Throws when the caller may not act on this venue's objects (see venue-access.ts). */
 export type VenueCheck = (venueId: string) => void
 
 export interface SyncServiceDeps {
-db: Pick<Database, 'withTenant'>
-queues: SyncQueues
-inbox: Pick<WebhookInboxRepository, 'markEnqueued'>
-connections: Pick<ConnectionRepository, 'findById'>
-providers: ProviderRegistry
-runs: SyncRunRepository
-syncLogs: Pick<SyncLogRepository, 'update'>
-deadLetters: DeadLetterRepository
-control: Pick<JobControl, 'requestCancel'>
-breakers: CircuitBreakers
-audit: AuditOutbox
-logger: FastifyBaseLogger
+  db: Pick<Database, 'withTenant'>
+  queues: SyncQueues
+  inbox: Pick<WebhookInboxRepository, 'markEnqueued'>
+  connections: Pick<ConnectionRepository, 'findById'>
+  providers: ProviderRegistry
+  runs: SyncRunRepository
+  syncLogs: Pick<SyncLogRepository, 'update'>
+  deadLetters: DeadLetterRepository
+  control: Pick<JobControl, 'requestCancel'>
+  breakers: CircuitBreakers
+  audit: AuditOutbox
+  logger: FastifyBaseLogger
 }
 
 export function createSyncService(deps: SyncServiceDeps) {

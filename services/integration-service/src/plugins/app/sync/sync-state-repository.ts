@@ -33,10 +33,7 @@ export function createSyncStateRepository() {
     },
 
     async startRun(trx: Knex.Transaction, connectionId: string, entity: EntityName, syncLogId: string): Promise<SyncStateRow> {
-      const [row] = await table(trx)
-        .where({ connection_id: connectionId, entity })
-        .update({ run_sync_log_id: syncLogId, run_cursor: null, run_started_at: trx.fn.now(), updated_at: trx.fn.now() })
-        .returning('*')
+      const [row] = await table(trx).where({ connection_id: connectionId, entity }).update({ run_sync_log_id: syncLogId, run_cursor: null, run_started_at: trx.fn.now(), updated_at: trx.fn.now() }).returning('*')
       return row as SyncStateRow
     },
 

@@ -51,7 +51,7 @@ export interface SyncWorker {
 }
 
 const syncLogIdOf = (data: JobData): string | null => (data.kind === 'webhook' ? null : data.syncLogId || null)
-const providerOf = (data: JobData): string => (data.kind === 'sync' ? data.provider : data.kind === 'push' ? data.operation.split('.')[0] ?? 'unknown' : 'webhook')
+const providerOf = (data: JobData): string => (data.kind === 'sync' ? data.provider : data.kind === 'push' ? (data.operation.split('.')[0] ?? 'unknown') : 'webhook')
 
 export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions): SyncWorker {
   const { db, metrics, logger, control } = deps
@@ -172,7 +172,15 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
     const queue = deps.queues.queues[key]
     void queue.process('*', options.concurrency[key], (job: Bull.Job<JobData>) => {
       // One span per attempt, continuing the trace of the request that enqueued the job.
-      const attributes = { 'messaging.system': 'bull', 'messaging.operation.type': 'process', 'messaging.destination.name': queue.name, 'messaging.message.id': String(job.id), 'job.kind': job.data.kind, 'job.attempt': job.attemptsMade + 1, 'job.max_attempts': job.opts.attempts ?? 1 }
+      const attributes = {
+        'messaging.system': 'bull',
+        'messaging.operation.type': 'process',
+        'messaging.destination.name': queue.name,
+        'messaging.message.id': String(job.id),
+        'job.kind': job.data.kind,
+        'job.attempt': job.attemptsMade + 1,
+        'job.max_attempts': job.opts.attempts ?? 1,
+      }
       const running = inSpan(`${queue.name} process`, { kind: SpanKind.CONSUMER, parent: contextFromCarrier(job.data.trace), attributes }, () => handle(job))
       active.add(running)
       void running.finally(() => active.delete(running)).catch(() => undefined)
@@ -182,7 +190,7 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
     // it still gets its dead letter and a failed sync log.
     queue.on('failed', (job: Bull.Job<JobData>, error: Error) => {
       if (!STALLED_MESSAGE.test(error?.message ?? '')) return
-      const failure = new SyncFailure('JOB_STALLED', 'The job\'s worker stopped responding too many times.', { disposition: 'stop', deadLetter: true })
+      const failure = new SyncFailure('JOB_STALLED', "The job's worker stopped responding too many times.", { disposition: 'stop', deadLetter: true })
       void Promise.all([markLog(job.data, 'failed', failure), deadLetter(job, failure)]).catch((err: unknown) => logger.error({ err }, 'could not dead-letter a stalled job'))
     })
     queue.on('error', (error: Error) => logger.warn({ err: { message: error.message }, queue: queue.name }, 'queue error'))

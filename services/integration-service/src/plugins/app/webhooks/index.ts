@@ -18,7 +18,17 @@ export default fp(
   async (fastify, opts: { publicUrl: string; quickbooksVerifier?: string | undefined }) => {
     fastify.decorate(
       'webhookIntake',
-      createWebhookIntake({ db: fastify.db, connections: fastify.connections, inbox: createWebhookInboxRepository(), vault: fastify.vault, registry: fastify.providers, securityEvents: fastify.securityEvents, publicUrl: opts.publicUrl, quickbooksVerifier: opts.quickbooksVerifier, logger: fastify.log }),
+      createWebhookIntake({
+        db: fastify.db,
+        connections: fastify.connections,
+        inbox: createWebhookInboxRepository(),
+        vault: fastify.vault,
+        registry: fastify.providers,
+        securityEvents: fastify.securityEvents,
+        publicUrl: opts.publicUrl,
+        quickbooksVerifier: opts.quickbooksVerifier,
+        logger: fastify.log,
+      }),
     )
     fastify.decorate('webhookDispatch', createWebhookDispatch({ enqueue: fastify.syncEngine.enqueueWebhook, logger: fastify.log.child({ component: 'webhook-dispatch' }) }))
   },

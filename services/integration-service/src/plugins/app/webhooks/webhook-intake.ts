@@ -145,7 +145,11 @@ export function createWebhookIntake(deps: {
     const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
     for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
     for (const connection of targets) {
-      const { stored, duplicates, ignored } = await store(connection, 'quickbooks', verified.filter((event) => eventBelongsTo(event, connection)))
+      const { stored, duplicates, ignored } = await store(
+        connection,
+        'quickbooks',
+        verified.filter((event) => eventBelongsTo(event, connection)),
+      )
       result.stored.push(...stored)
       result.duplicates += duplicates
       result.ignored += ignored

@@ -20,7 +20,6 @@ import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
 
-
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
   connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
@@ -108,9 +107,7 @@ export function createWebhookProcessor(deps: {
 
   /** After a failed attempt: the inbox row keeps count and the last (scrubbed) error. */
   async function recordAttempt(data: WebhookJobData, message: string): Promise<void> {
-    await db
-      .withTenant(data.tenantId, (trx) => inbox.recordAttempt(trx, data.inboxId, scrubSecrets(message)))
-      .catch(() => undefined)
+    await db.withTenant(data.tenantId, (trx) => inbox.recordAttempt(trx, data.inboxId, scrubSecrets(message))).catch(() => undefined)
   }
 
   return { process, recordAttempt }

@@ -10,13 +10,7 @@ export interface WebhookRelay {
   stop(): void
 }
 
-export function startWebhookRelay(deps: {
-  db: Pick<Database, 'withSystemScope'>
-  inbox: Pick<WebhookInboxRepository, 'listUnenqueued'>
-  enqueue: WebhookDispatch['enqueue']
-  intervalMs: number
-  logger: FastifyBaseLogger
-}): WebhookRelay {
+export function startWebhookRelay(deps: { db: Pick<Database, 'withSystemScope'>; inbox: Pick<WebhookInboxRepository, 'listUnenqueued'>; enqueue: WebhookDispatch['enqueue']; intervalMs: number; logger: FastifyBaseLogger }): WebhookRelay {
   let stopped = false
   const relay = setInterval(() => {
     if (stopped) return

@@ -16,7 +16,13 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
   fastify.get(
     '/security-events',
     {
-      schema: { tags, security, summary: "Security events of the caller's tenant (or, for operators, of no tenant), newest first", querystring: SecurityEventListQuery, response: { 200: Type.Object({ data: Type.Array(SecurityEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } },
+      schema: {
+        tags,
+        security,
+        summary: "Security events of the caller's tenant (or, for operators, of no tenant), newest first",
+        querystring: SecurityEventListQuery,
+        response: { 200: Type.Object({ data: Type.Array(SecurityEventSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems },
+      },
       config: { auth: { roles: ['admin'] } },
     },
     async (request) => {

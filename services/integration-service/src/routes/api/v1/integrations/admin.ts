@@ -60,24 +60,42 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
   })
 
   for (const action of ['pause', 'resume'] as const) {
-    fastify.post(`/admin/queue-control/:name/${action}`, { schema: { tags, security, summary: `${action === 'pause' ? 'Pause' : 'Resume'} a queue`, params: QueueParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
-      requireOperator(request)
-      await (action === 'pause' ? engine.pauseQueue(request.params.name, auditActor(request.caller)) : engine.resumeQueue(request.params.name, auditActor(request.caller)))
-      return reply.code(204).send(null)
-    })
+    fastify.post(
+      `/admin/queue-control/:name/${action}`,
+      { schema: { tags, security, summary: `${action === 'pause' ? 'Pause' : 'Resume'} a queue`, params: QueueParams, response: { 204: Type.Null(), ...Problems } }, config: admins },
+      async (request, reply) => {
+        requireOperator(request)
+        await (action === 'pause' ? engine.pauseQueue(request.params.name, auditActor(request.caller)) : engine.resumeQueue(request.params.name, auditActor(request.caller)))
+        return reply.code(204).send(null)
+      },
+    )
   }
 
   fastify.get(
     '/admin/dead-letters',
-    { schema: { tags, security, summary: "Jobs of the caller's tenant that exhausted their attempts", querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }), response: { 200: Type.Object({ data: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems } }, config: admins },
+    {
+      schema: {
+        tags,
+        security,
+        summary: "Jobs of the caller's tenant that exhausted their attempts",
+        querystring: Type.Object({ cursor: Type.Optional(Type.String({ maxLength: 512 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ data: Type.Array(DeadLetterSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) }), ...Problems },
+      },
+      config: admins,
+    },
     async (request) => {
       const page = await engine.listDeadLetters(request.principal.tenantId, request.query.cursor ?? null, request.query.limit)
       return { data: page.items.map((item) => ({ ...item, payload: { ...item.payload } })), nextCursor: page.nextCursor }
     },
   )
 
-  fastify.post('/admin/dead-letters/:id/retry', { schema: { tags, security, summary: 'Put a dead-lettered job back on its queue', params: IdParams, response: { 202: Type.Object({ deadLetterId: Type.String(), jobId: Type.String(), queue: Type.String() }), ...Problems } }, config: admins }, async (request, reply) =>
-    reply.code(202).send(await engine.retryDeadLetter(request.principal.tenantId, request.params.id, auditActor(request.caller))),
+  fastify.post(
+    '/admin/dead-letters/:id/retry',
+    {
+      schema: { tags, security, summary: 'Put a dead-lettered job back on its queue', params: IdParams, response: { 202: Type.Object({ deadLetterId: Type.String(), jobId: Type.String(), queue: Type.String() }), ...Problems } },
+      config: admins,
+    },
+    async (request, reply) => reply.code(202).send(await engine.retryDeadLetter(request.principal.tenantId, request.params.id, auditActor(request.caller))),
   )
 
   fastify.delete('/admin/dead-letters/:id', { schema: { tags, security, summary: 'Discard a dead-lettered job', params: IdParams, response: { 204: Type.Null(), ...Problems } }, config: admins }, async (request, reply) => {
@@ -85,16 +103,24 @@ const adminRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[] }> = 
     return reply.code(204).send(null)
   })
 
-  fastify.get('/admin/circuit-breakers', { schema: { tags, security, summary: "Circuit breaker per connection of the caller's tenant", response: { 200: Type.Object({ breakers: Type.Array(BreakerSchema) }), ...Problems } }, config: admins }, async (request) => ({
-    breakers: await engine.breakerStates(request.principal.tenantId),
-  }))
+  fastify.get(
+    '/admin/circuit-breakers',
+    { schema: { tags, security, summary: "Circuit breaker per connection of the caller's tenant", response: { 200: Type.Object({ breakers: Type.Array(BreakerSchema) }), ...Problems } }, config: admins },
+    async (request) => ({
+      breakers: await engine.breakerStates(request.principal.tenantId),
+    }),
+  )
 
-  fastify.post('/admin/circuit-breakers/:connectionId/reset', { schema: { tags, security, summary: 'Close a circuit breaker now', params: ConnectionParams, response: { 200: Type.Object({ connectionId: Type.String(), reset: Type.Boolean() }), ...Problems } }, config: admins }, async (request) => {
-    const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
-    // Another tenant's connection looks exactly like one that does not exist.
-    if (!connection) throw new ConnectionNotFoundError()
-    return engine.resetBreaker(request.params.connectionId, auditActor(request.caller))
-  })
+  fastify.post(
+    '/admin/circuit-breakers/:connectionId/reset',
+    { schema: { tags, security, summary: 'Close a circuit breaker now', params: ConnectionParams, response: { 200: Type.Object({ connectionId: Type.String(), reset: Type.Boolean() }), ...Problems } }, config: admins },
+    async (request) => {
+      const connection = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.connections.findById(trx, request.params.connectionId))
+      // Another tenant's connection looks exactly like one that does not exist.
+      if (!connection) throw new ConnectionNotFoundError()
+      return engine.resetBreaker(request.params.connectionId, auditActor(request.caller))
+    },
+  )
 
   // The dashboard, in its own encapsulated scope: every page and API call needs an operator admin.
   // It is read-only. Its mutations (pause, resume, clean, retry, remove, promote, …) would bypass

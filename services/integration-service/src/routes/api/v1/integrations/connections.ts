@@ -3,7 +3,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConnectionPageSchema, ConnectionParams, ConnectionSchema, CreateConnectionBody, ListConnectionsQuery, Problems, TestResultSchema, UpdateConnectionBody } from '../../../../schemas/connection.ts'
 
-
 const tags = ['connections']
 const security = [{ bearerAuth: [] }]
 const writers = { auth: { roles: ['admin' as const, 'manager' as const] } }
@@ -24,9 +23,7 @@ const connectionRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
   )
 
-  fastify.get('/connections/:id', { schema: { tags, security, summary: 'Get a connection', params: ConnectionParams, response: { 200: ConnectionSchema, ...Problems } } }, async (request) =>
-    service.get(request.caller, request.params.id),
-  )
+  fastify.get('/connections/:id', { schema: { tags, security, summary: 'Get a connection', params: ConnectionParams, response: { 200: ConnectionSchema, ...Problems } } }, async (request) => service.get(request.caller, request.params.id))
 
   fastify.patch(
     '/connections/:id',

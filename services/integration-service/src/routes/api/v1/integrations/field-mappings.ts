@@ -8,19 +8,34 @@ const security = [{ bearerAuth: [] }]
 const fieldMappingRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const api = fastify.syncApi
 
-  fastify.get('/field-mappings', { schema: { tags: ['field mappings'], security, summary: 'Field mappings of the tenant, by provider, entity and target field', querystring: FieldMappingListQuery, response: { 200: FieldMappingPageSchema, ...Problems } } }, async (request) =>
-    api.listFieldMappings(request.caller, request.query),
+  fastify.get(
+    '/field-mappings',
+    { schema: { tags: ['field mappings'], security, summary: 'Field mappings of the tenant, by provider, entity and target field', querystring: FieldMappingListQuery, response: { 200: FieldMappingPageSchema, ...Problems } } },
+    async (request) => api.listFieldMappings(request.caller, request.query),
   )
 
   fastify.post(
     '/field-mappings',
-    { schema: { tags: ['field mappings'], security, summary: 'Map a provider field into records (triggers a full re-sync)', body: FieldMappingBody, response: { 201: FieldMappingSchema, ...Problems } }, config: { auth: { roles: ['admin'] } } },
+    {
+      schema: { tags: ['field mappings'], security, summary: 'Map a provider field into records (triggers a full re-sync)', body: FieldMappingBody, response: { 201: FieldMappingSchema, ...Problems } },
+      config: { auth: { roles: ['admin'] } },
+    },
     async (request, reply) => reply.code(201).send(await api.createFieldMapping(request.caller, request.body)),
   )
 
   fastify.patch(
     '/field-mappings/:id',
-    { schema: { tags: ['field mappings'], security, summary: 'Change where a mapping reads from or how it transforms (triggers a full re-sync)', params: IdParams, body: FieldMappingPatch, response: { 200: FieldMappingSchema, ...Problems } }, config: { auth: { roles: ['admin'] } } },
+    {
+      schema: {
+        tags: ['field mappings'],
+        security,
+        summary: 'Change where a mapping reads from or how it transforms (triggers a full re-sync)',
+        params: IdParams,
+        body: FieldMappingPatch,
+        response: { 200: FieldMappingSchema, ...Problems },
+      },
+      config: { auth: { roles: ['admin'] } },
+    },
     async (request) => api.updateFieldMapping(request.caller, request.params.id, request.body),
   )
 

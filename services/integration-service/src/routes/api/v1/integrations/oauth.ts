@@ -23,7 +23,14 @@ const oauthRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/oauth/:provider/callback',
     {
-      schema: { tags, security: [], summary: 'Where the provider sends the browser back; redirects to the configured return URL with the outcome', params: ProviderParams, querystring: CallbackQuery, response: { 302: Type.Null({ description: 'Redirect to the return URL, with the outcome in its query' }), ...Problems } },
+      schema: {
+        tags,
+        security: [],
+        summary: 'Where the provider sends the browser back; redirects to the configured return URL with the outcome',
+        params: ProviderParams,
+        querystring: CallbackQuery,
+        response: { 302: Type.Null({ description: 'Redirect to the return URL, with the outcome in its query' }), ...Problems },
+      },
       // Reached by the user's browser coming back from the provider, without our token.
       config: { auth: false },
     },

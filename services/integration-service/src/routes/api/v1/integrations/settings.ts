@@ -32,7 +32,6 @@ const security = [{ bearerAuth: [] }]
 const writers = { auth: { roles: ['admin' as const, 'manager' as const] } }
 const unlimited = { rateLimit: false as const }
 
-
 /** `If-Match: "3"` (or W/"3", or 3) and `expectedVersion` say the same thing; both may be sent if they agree. */
 function expectedVersionOf(request: FastifyRequest, fromBody: number | undefined): number | undefined {
   const header = request.headers['if-match']
@@ -76,15 +75,10 @@ const settingsRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         details: { limiter: 'settings' },
       })
     },
-    errorResponseBuilder: (_request, context) =>
-      new SettingsRateLimitedError(`At most ${context.max} settings changes or secret reads a minute per user; retry in ${Math.max(1, Math.ceil(context.ttl / 1000))} s.`),
+    errorResponseBuilder: (_request, context) => new SettingsRateLimitedError(`At most ${context.max} settings changes or secret reads a minute per user; retry in ${Math.max(1, Math.ceil(context.ttl / 1000))} s.`),
   })
 
-  fastify.get(
-    '/settings',
-    { schema: { tags, security, summary: 'The integration types and the keys each accepts', response: { 200: SettingsTypesSchema, ...SettingsProblems } }, config: unlimited },
-    async () => ({ types: service.types() }),
-  )
+  fastify.get('/settings', { schema: { tags, security, summary: 'The integration types and the keys each accepts', response: { 200: SettingsTypesSchema, ...SettingsProblems } }, config: unlimited }, async () => ({ types: service.types() }))
 
   fastify.get(
     '/settings/:type',

@@ -43,7 +43,15 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     },
     async (request) => {
       const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0)
-      const result = await fastify.webhookIntake.receive({ provider: request.params.provider, connectionId: request.params.connectionId.toLowerCase(), rawBody, headers: request.headers, url: request.url, ip: request.ip, requestId: String(request.id) })
+      const result = await fastify.webhookIntake.receive({
+        provider: request.params.provider,
+        connectionId: request.params.connectionId.toLowerCase(),
+        rawBody,
+        headers: request.headers,
+        url: request.url,
+        ip: request.ip,
+        requestId: String(request.id),
+      })
       // Answer first; queueing happens after and the relay covers any row that misses Redis.
       if (result.stored.length > 0) setImmediate(() => void fastify.webhookDispatch(result.stored))
       return { received: result.stored.length, duplicates: result.duplicates, ignored: result.ignored }
@@ -51,7 +59,11 @@ const webhookRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   )
 
   // Mailchimp checks a webhook URL with a GET before accepting it.
-  fastify.get('/webhooks/:provider/:connectionId', { schema: { tags, security: [], summary: 'URL check some providers make before registering', params: Params, response: { 200: Type.Object({ ok: Type.Boolean() }), 400: ProblemSchema } }, config: { auth: false } }, async () => ({ ok: true }))
+  fastify.get(
+    '/webhooks/:provider/:connectionId',
+    { schema: { tags, security: [], summary: 'URL check some providers make before registering', params: Params, response: { 200: Type.Object({ ok: Type.Boolean() }), 400: ProblemSchema } }, config: { auth: false } },
+    async () => ({ ok: true }),
+  )
 }
 
 export default webhookRoutes

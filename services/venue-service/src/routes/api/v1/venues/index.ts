@@ -3,29 +3,20 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { CreateVenueBody, ListVenuesQuery, ProblemResponses, UpdateVenueBody, VenuePageSchema, VenueParams, VenueSchema } from '../../../../schemas/venue.ts'
 
-
 const tags = ['venues']
 const security = [{ bearerAuth: [] }]
 
 const venueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const venues = fastify.venueService
 
-  fastify.get('/', { schema: { tags, security, summary: 'List venues', querystring: ListVenuesQuery, response: { 200: VenuePageSchema, ...ProblemResponses } } }, async (request) =>
-    venues.list(request.caller, request.query),
-  )
+  fastify.get('/', { schema: { tags, security, summary: 'List venues', querystring: ListVenuesQuery, response: { 200: VenuePageSchema, ...ProblemResponses } } }, async (request) => venues.list(request.caller, request.query))
 
-  fastify.post(
-    '/',
-    { schema: { tags, security, summary: 'Create a venue (admin)', body: CreateVenueBody, response: { 201: VenueSchema, ...ProblemResponses } }, config: { auth: { roles: ['admin'] } } },
-    async (request, reply) => {
-      const venue = await venues.create(request.caller, request.body)
-      return reply.code(201).header('location', `/api/v1/venues/${venue.id}`).send(venue)
-    },
-  )
+  fastify.post('/', { schema: { tags, security, summary: 'Create a venue (admin)', body: CreateVenueBody, response: { 201: VenueSchema, ...ProblemResponses } }, config: { auth: { roles: ['admin'] } } }, async (request, reply) => {
+    const venue = await venues.create(request.caller, request.body)
+    return reply.code(201).header('location', `/api/v1/venues/${venue.id}`).send(venue)
+  })
 
-  fastify.get('/:id', { schema: { tags, security, summary: 'Get a venue', params: VenueParams, response: { 200: VenueSchema, ...ProblemResponses } } }, async (request) =>
-    venues.get(request.caller, request.params.id),
-  )
+  fastify.get('/:id', { schema: { tags, security, summary: 'Get a venue', params: VenueParams, response: { 200: VenueSchema, ...ProblemResponses } } }, async (request) => venues.get(request.caller, request.params.id))
 
   fastify.patch(
     '/:id',
@@ -33,10 +24,8 @@ const venueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => venues.update(request.caller, request.params.id, request.body),
   )
 
-  fastify.post(
-    '/:id/archive',
-    { schema: { tags, security, summary: 'Archive a venue', params: VenueParams, response: { 200: VenueSchema, ...ProblemResponses } }, config: { auth: { roles: ['admin', 'manager'] } } },
-    async (request) => venues.setArchived(request.caller, request.params.id, true),
+  fastify.post('/:id/archive', { schema: { tags, security, summary: 'Archive a venue', params: VenueParams, response: { 200: VenueSchema, ...ProblemResponses } }, config: { auth: { roles: ['admin', 'manager'] } } }, async (request) =>
+    venues.setArchived(request.caller, request.params.id, true),
   )
 
   fastify.post(
@@ -45,14 +34,10 @@ const venueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => venues.setArchived(request.caller, request.params.id, false),
   )
 
-  fastify.delete(
-    '/:id',
-    { schema: { tags, security, summary: 'Delete a venue (admin)', params: VenueParams, response: { 204: Type.Null(), ...ProblemResponses } }, config: { auth: { roles: ['admin'] } } },
-    async (request, reply) => {
-      await venues.delete(request.caller, request.params.id)
-      return reply.code(204).send(null)
-    },
-  )
+  fastify.delete('/:id', { schema: { tags, security, summary: 'Delete a venue (admin)', params: VenueParams, response: { 204: Type.Null(), ...ProblemResponses } }, config: { auth: { roles: ['admin'] } } }, async (request, reply) => {
+    await venues.delete(request.caller, request.params.id)
+    return reply.code(204).send(null)
+  })
 }
 
 export default venueRoutes

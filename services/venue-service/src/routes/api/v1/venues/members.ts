@@ -9,10 +9,8 @@ const security = [{ bearerAuth: [] }]
 const memberRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const venues = fastify.venueService
 
-  fastify.get(
-    '/:id/members',
-    { schema: { tags, security, summary: 'List members of a venue, by user id', params: VenueParams, querystring: ListMembersQuery, response: { 200: MemberPageSchema, ...ProblemResponses } } },
-    async (request) => venues.listMembers(request.caller, request.params.id, request.query),
+  fastify.get('/:id/members', { schema: { tags, security, summary: 'List members of a venue, by user id', params: VenueParams, querystring: ListMembersQuery, response: { 200: MemberPageSchema, ...ProblemResponses } } }, async (request) =>
+    venues.listMembers(request.caller, request.params.id, request.query),
   )
 
   fastify.put(

@@ -31,7 +31,14 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { limit, cursor, entityType, entityId, action, actorId } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
       const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
-        fastify.auditLogStore.list(trx, { limit: limit + 1, ...(entityType ? { entityType } : {}), ...(entityId ? { entityId } : {}), ...(action ? { action } : {}), ...(actorId ? { actorId } : {}), ...(before ? { beforeSeq: before.seq } : {}) }),
+        fastify.auditLogStore.list(trx, {
+          limit: limit + 1,
+          ...(entityType ? { entityType } : {}),
+          ...(entityId ? { entityId } : {}),
+          ...(action ? { action } : {}),
+          ...(actorId ? { actorId } : {}),
+          ...(before ? { beforeSeq: before.seq } : {}),
+        }),
       )
       const page = rows.slice(0, limit)
       const last = page.at(-1)
@@ -85,11 +92,13 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
           rows = await batch(String(rows.at(-1)?.seq))
         }
       }
-      return reply
-        .type('text/csv; charset=utf-8')
-        .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
-        // Streams go out as they are; the declared text/csv schema documents the body for OpenAPI.
-        .send(streamed(lines()) as never)
+      return (
+        reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', `attachment; filename="audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
+          // Streams go out as they are; the declared text/csv schema documents the body for OpenAPI.
+          .send(streamed(lines()) as never)
+      )
 
       function streamed(source: AsyncGenerator<string>): Readable {
         const body = Readable.from(source)
@@ -104,7 +113,10 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       }
 
       function sendJsonLines(body: Readable, filename: string) {
-        return reply.type('application/x-ndjson; charset=utf-8').header('content-disposition', `attachment; filename="${filename}"`).send(body as never)
+        return reply
+          .type('application/x-ndjson; charset=utf-8')
+          .header('content-disposition', `attachment; filename="${filename}"`)
+          .send(body as never)
       }
     },
   )

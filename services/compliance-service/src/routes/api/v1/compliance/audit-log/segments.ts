@@ -56,7 +56,9 @@ const auditSegmentRoutes: FastifyPluginAsyncTypebox<{ maxEntries: number }> = as
       const segment = await fastify.db.withTenant(tenantId, async (trx) => {
         const sealed = await fastify.auditSegmentStore.seal(trx, tenantId, request.body.before, opts.maxEntries)
         if (!sealed) throw new ConflictError('AUDIT_NOTHING_TO_SEAL', 'No entry after the last segment happened before `before`.')
-        await fastify.auditLogStore.append(trx, tenantId, [audited(request, 'audit_segment.sealed', sealed.segmentNo, { fromSeq: sealed.fromSeq, throughSeq: sealed.throughSeq, entryCount: sealed.entryCount, archiveSha256: sealed.archiveSha256 })])
+        await fastify.auditLogStore.append(trx, tenantId, [
+          audited(request, 'audit_segment.sealed', sealed.segmentNo, { fromSeq: sealed.fromSeq, throughSeq: sealed.throughSeq, entryCount: sealed.entryCount, archiveSha256: sealed.archiveSha256 }),
+        ])
         return sealed
       })
       return reply.code(201).send(segment)
@@ -71,16 +73,13 @@ const auditSegmentRoutes: FastifyPluginAsyncTypebox<{ maxEntries: number }> = as
         security,
         summary: "The segment's sealed archive (JSON lines, verifiable offline with `npm run audit:verify`), while it is not removed",
         params: SegmentParams,
-        response: { 200: { description: 'The archive; its SHA-256 is the segment\'s archiveSha256', content: { 'application/x-ndjson': { schema: Type.String() } } }, ...Problems, 409: ProblemSchema },
+        response: { 200: { description: "The archive; its SHA-256 is the segment's archiveSha256", content: { 'application/x-ndjson': { schema: Type.String() } } }, ...Problems, 409: ProblemSchema },
       },
       config: { auth: { roles: ['admin'] } },
     },
     async (request, reply) => {
       const { text } = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.auditSegmentStore.archive(trx, request.params.segmentNo))
-      return reply
-        .type('application/x-ndjson; charset=utf-8')
-        .header('content-disposition', `attachment; filename="audit-segment-${request.params.segmentNo}.jsonl"`)
-        .send(text)
+      return reply.type('application/x-ndjson; charset=utf-8').header('content-disposition', `attachment; filename="audit-segment-${request.params.segmentNo}.jsonl"`).send(text)
     },
   )
 
@@ -101,7 +100,8 @@ const auditSegmentRoutes: FastifyPluginAsyncTypebox<{ maxEntries: number }> = as
       const tenantId = request.principal.tenantId
       return fastify.db.withTenant(tenantId, async (trx) => {
         const removed = await fastify.auditSegmentStore.remove(trx, tenantId, request.params.segmentNo, request.body.archiveSha256)
-        if (removed.removedEntries > 0) await fastify.auditLogStore.append(trx, tenantId, [audited(request, 'audit_segment.removed', request.params.segmentNo, { removedEntries: removed.removedEntries, archiveSha256: removed.segment.archiveSha256 })])
+        if (removed.removedEntries > 0)
+          await fastify.auditLogStore.append(trx, tenantId, [audited(request, 'audit_segment.removed', request.params.segmentNo, { removedEntries: removed.removedEntries, archiveSha256: removed.segment.archiveSha256 })])
         return removed
       })
     },

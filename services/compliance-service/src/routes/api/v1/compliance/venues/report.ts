@@ -34,11 +34,13 @@ const venueReportRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         return fastify.syncLogStore.all(trx, { venueId, from, to }, REPORT_MAX_RUNS)
       })
       if (request.headers.accept?.includes('text/csv')) {
-        return reply
-          .type('text/csv; charset=utf-8')
-          .header('content-disposition', `attachment; filename="sync-report-${venueId}-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
-          // The declared 200 schema is the JSON form; the CSV form is a plain string.
-          .send(reportCsv(runs) as never)
+        return (
+          reply
+            .type('text/csv; charset=utf-8')
+            .header('content-disposition', `attachment; filename="sync-report-${venueId}-${from.slice(0, 10)}-${to.slice(0, 10)}.csv"`)
+            // The declared 200 schema is the JSON form; the CSV form is a plain string.
+            .send(reportCsv(runs) as never)
+        )
       }
       return buildReport(venueId, from, to, runs)
     },

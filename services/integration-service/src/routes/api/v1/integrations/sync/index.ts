@@ -11,7 +11,10 @@ const syncRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post(
     '/sync/:provider/sync',
-    { schema: { tags: ['sync'], security, summary: "Sync a venue's connection now (one job per entity, on integration-high)", params: ProviderParams, body: SyncRequestBody, response: { 202: EnqueuedSchema, ...Problems } }, config: writers },
+    {
+      schema: { tags: ['sync'], security, summary: "Sync a venue's connection now (one job per entity, on integration-high)", params: ProviderParams, body: SyncRequestBody, response: { 202: EnqueuedSchema, ...Problems } },
+      config: writers,
+    },
     async (request, reply) => reply.code(202).send(await api.requestSync(request.caller, request.params.provider, request.body)),
   )
 }
