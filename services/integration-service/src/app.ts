@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
+import syncLogFeed from './plugins/app/sync-logs/feed.ts'
 import connections from './plugins/app/connections/index.ts'
 import internalSyncLogRoutes from './routes/internal/sync-logs.ts'
 import internalIntegrationRoutes from './routes/internal/integrations.ts'
@@ -65,6 +66,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   })
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
+  await fastify.register(syncLogFeed)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
   await fastify.register(syncEngine, { config })
   await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })

@@ -1,20 +1,16 @@
-// Wires the sync-log layers together and hands them to the routes and the sync engine.
+// The sync-log repository, shared by the API (routes) and the worker (the engine writes the logs).
 import fp from 'fastify-plugin'
 import { createSyncLogRepository, type SyncLogRepository } from './sync-log-repository.ts'
-import { createSyncLogFeed, type SyncLogFeedService } from './sync-log-feed.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     syncLogs: SyncLogRepository
-    syncLogFeed: SyncLogFeedService
   }
 }
 
 export default fp(
   async (fastify) => {
-    const syncLogs = createSyncLogRepository()
-    fastify.decorate('syncLogs', syncLogs)
-    fastify.decorate('syncLogFeed', createSyncLogFeed({ db: fastify.db, syncLogs }))
+    fastify.decorate('syncLogs', createSyncLogRepository())
   },
   { name: 'sync-logs', dependencies: ['@hub/service-kit'] },
 )
