@@ -123,7 +123,16 @@ describe('partial job records', () => {
 
     // Runs younger than a couple of seconds may be mid-enqueue in the API process: left alone.
     const { reconciler } = app.syncEngineInternals
-    await until('the reconciler to requeue both runs', async () => (await reconciler.reconcileRuns()) === 2 || null)
+    // Each run is requeued once it is old enough, so on a slow box one pass can take one and the
+    // next the other (and the file's other runs share the database): wait for these two jobs.
+    const requeued = async (run: { jobId: string }) => {
+      const job = await app.syncEngine.getJob(tenantId, run.jobId).catch(() => null)
+      return job?.state === 'waiting' && job.data.kind === 'sync'
+    }
+    await until('the reconciler to requeue both runs', async () => {
+      await reconciler.reconcileRuns()
+      return ((await requeued(a)) && (await requeued(b))) || null
+    })
     for (const run of [a, b]) {
       const job = await app.syncEngine.getJob(tenantId, run.jobId)
       assert.deepEqual([job.state, job.syncLogId, job.data.kind], ['waiting', run.syncLogId, 'sync'])
