@@ -64,6 +64,8 @@ function AuditLog(): JSX.Element {
           onSubmit={(e) => {
             e.preventDefault()
             setApplied(filters)
+            // Filter again with the same filters still fetches: new entries arrive all the time.
+            log.reload()
           }}
         >
           {(['entityType', 'entityId', 'action', 'actorId'] as const).map((name) => (
