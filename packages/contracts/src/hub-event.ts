@@ -13,12 +13,14 @@ export const HUB_EVENT_TYPES = [
   'integration.connection.status_changed',
   'integration.webhook.received',
   'integration.reconciliation.completed',
+  // A tenant's outbound webhook endpoint that kept failing was disabled: its owner's own systems hear it.
+  'integration.endpoint.disabled',
 ] as const
 export type HubEventType = (typeof HUB_EVENT_TYPES)[number]
 export const HubEventTypeSchema = StringEnum(HUB_EVENT_TYPES)
 
 // One stream per family: the part of the type between `integration.` and the last dot.
-export const HUB_EVENT_FAMILIES = ['sync', 'records', 'connection', 'webhook', 'reconciliation'] as const
+export const HUB_EVENT_FAMILIES = ['sync', 'records', 'connection', 'webhook', 'reconciliation', 'endpoint'] as const
 export type HubEventFamily = (typeof HUB_EVENT_FAMILIES)[number]
 export function hubEventFamily(type: HubEventType): HubEventFamily {
   return type.split('.')[1] as HubEventFamily
