@@ -54,7 +54,9 @@ test('JWKS: RS256 tokens from the key set pass; wrong key, wrong algorithm and s
   t.after(() => jwks.close())
   const address = jwks.address() as { port: number }
   const app = createFastify({ service: 'jwks-test', logLevel: 'silent' })
-  await app.register(serviceKit, { service: 'jwks-test', jwt: { jwksUrl: `http://127.0.0.1:${address.port}/.well-known/jwks.json`, issuer: 'https://auth.example.com/', audience: 'venue-hub' } })
+  // The event-loop guard is off (its own test proves it): on a loaded box the first ready() can
+  // stall the loop past its 2 s limit, and the next request would get 503 before its token is read.
+  await app.register(serviceKit, { service: 'jwks-test', maxEventLoopDelayMs: 0, jwt: { jwksUrl: `http://127.0.0.1:${address.port}/.well-known/jwks.json`, issuer: 'https://auth.example.com/', audience: 'venue-hub' } })
   app.get('/api/whoami', async (request) => request.principal)
   t.after(() => app.close())
   const claims = { sub: 'user-1', tenant_id: randomUUID(), roles: ['viewer'] }
@@ -84,7 +86,11 @@ test('JWKS beside a development secret: provider ES256 tokens and HS256 dev toke
   const providerIssuer = `http://127.0.0.1:${port}`
   const namespace = 'https://hub.example.com/'
   const app = createFastify({ service: 'mixed-test', logLevel: 'silent' })
-  await app.register(serviceKit, { service: 'mixed-test', jwt: { secret: TEST_JWT.secret, issuer: TEST_JWT.issuer, audience: TEST_JWT.audience, jwksUrl: `${providerIssuer}/jwks`, jwksIssuer: providerIssuer, claimsNamespace: namespace } })
+  await app.register(serviceKit, {
+    service: 'mixed-test',
+    maxEventLoopDelayMs: 0,
+    jwt: { secret: TEST_JWT.secret, issuer: TEST_JWT.issuer, audience: TEST_JWT.audience, jwksUrl: `${providerIssuer}/jwks`, jwksIssuer: providerIssuer, claimsNamespace: namespace },
+  })
   app.get('/api/whoami', async (request) => request.principal)
   t.after(() => app.close())
   const tenantId = randomUUID()
