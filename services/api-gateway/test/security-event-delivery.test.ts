@@ -4,22 +4,20 @@
 // contract; the real one across processes is proven in e2e/.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { TEST_REDIS_URL, bearer, createFakeComplianceService, deleteRedisPrefix, scrapeMetrics, testRedisPrefix, testServiceEnv } from '@hub/service-kit/testing'
+import { TEST_REDIS_URL, bearer, deleteRedisPrefix, eventually, scrapeMetrics, setupSecurityEventDelivery, testRedisPrefix, testServiceEnv, totalCount as total } from '@hub/service-kit/testing'
 import apiGateway from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
 const prefix = testRedisPrefix()
 const redis = new Redis(TEST_REDIS_URL)
-const compliance = await createFakeComplianceService({ redisPrefix: prefix })
+const { compliance, stored } = await setupSecurityEventDelivery({ source: 'api-gateway', redisPrefix: prefix })
 const dead = 'http://127.0.0.1:9'
 const common = { ...testServiceEnv(prefix), SECURITY_RELAY_INTERVAL_MS: '100', VENUE_SERVICE_URL: dead, INTEGRATION_SERVICE_URL: dead, COMPLIANCE_SERVICE_URL: compliance.url }
 const apps: ServiceInstance[] = []
 test.after(async () => {
   await Promise.all(apps.map((app) => app.close().catch(() => undefined)))
-  await compliance.stop()
   redis.disconnect()
   await deleteRedisPrefix(prefix)
 })
@@ -31,20 +29,6 @@ async function startGateway(extra: Record<string, string> = {}): Promise<Service
   apps.push(app)
   return app
 }
-
-async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let value = await read()
-  while (!done(value)) {
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`)
-    await sleep(100)
-    value = await read()
-  }
-  return value
-}
-
-const stored = (code: string) => [...compliance.securityEvents.values()].filter((event) => event.source === 'api-gateway' && event.code === code)
-const total = (rows: { count?: number | null }[]) => rows.reduce((sum, row) => sum + (row.count ?? 1), 0)
 
 test('the gateway buffers its refusals in Redis while compliance-service is down, and delivers each window once when it is back', async () => {
   const gateway = await startGateway()

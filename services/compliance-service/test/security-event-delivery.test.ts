@@ -6,11 +6,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { signRequest } from '@hub/internal-auth'
 import type { SecurityEventInput } from '@hub/contracts'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, eventually, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
@@ -29,17 +28,6 @@ test.after(async () => {
   await db.drop()
   await deleteRedisPrefix(prefix)
 })
-
-async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let value = await read()
-  while (!done(value)) {
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`)
-    await sleep(100)
-    value = await read()
-  }
-  return value
-}
 
 /** Posts a batch to /internal/security-events signed as `service`, as its reporter does. */
 function post(events: object[], service: 'venue-service' | 'api-gateway' = 'venue-service') {

@@ -3,27 +3,14 @@
 // compliance-service is a fake serving its intake contract; the real one across processes is e2e/.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { bearer, createFakeComplianceService } from '@hub/service-kit/testing'
+import { bearer, eventually, setupSecurityEventDelivery, totalCount as total } from '@hub/service-kit/testing'
 import { setupVenueTests } from './helpers.ts'
 
 const { db, env, build } = await setupVenueTests()
-const compliance = await createFakeComplianceService({ redisPrefix: env.REDIS_KEY_PREFIX ?? '' })
-test.after(() => compliance.stop())
+const delivery = await setupSecurityEventDelivery({ source: 'venue-service', redisPrefix: env.REDIS_KEY_PREFIX ?? '' })
+const { compliance } = delivery
 
-async function eventually<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let value = await read()
-  while (!done(value)) {
-    if (Date.now() > deadline) assert.fail(`${what}: still ${JSON.stringify(value)} after ${timeoutMs} ms`)
-    await sleep(100)
-    value = await read()
-  }
-  return value
-}
-
-const badTokens = () => [...compliance.securityEvents.values()].filter((event) => event.source === 'venue-service' && event.code === 'AUTH_TOKEN_INVALID')
-const total = (rows: { count?: number | null }[]) => rows.reduce((sum, row) => sum + (row.count ?? 1), 0)
+const badTokens = () => delivery.stored('AUTH_TOKEN_INVALID')
 const outbox = () =>
   db.adminQuery<{ id: string; count: number | null; delivered: boolean }>("select id, (event->>'count')::int as count, delivered_at is not null as delivered from venue.security_event_outbox where event->>'code' = 'AUTH_TOKEN_INVALID'")
 
