@@ -4,7 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createHash } from 'node:crypto'
-import { bearer, listenLocal, rawRequest, testToken } from '@hub/service-kit/testing'
+import { bearer, eventually, listenLocal, rawRequest, testToken } from '@hub/service-kit/testing'
 import { setupGateway } from './helpers.ts'
 
 const { build } = await setupGateway()
@@ -16,16 +16,26 @@ async function listening(extra: Record<string, string> = {}) {
   return listenLocal(gateway)
 }
 
-test('30 slow-body connections from one user: the excess is refused at once, the rest cut at the deadline, and another user is served meanwhile', async () => {
-  const base = await listening()
+// Announces 100 bytes, sends 10, then goes quiet.
+const slowBody = (authorization: string) => `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":"0123`
+
+test('30 slow-body connections from one user: the excess is refused at once, another user is served while the rest are held, and the slots come back when they hang up', async () => {
+  // Request and idle deadlines far past the test: the admitted ones stay held however slow the
+  // box is, so "served meanwhile" never depends on the other user beating a clock.
+  const base = await listening({ EDGE_REQUEST_TIMEOUT_MS: '600000', EDGE_IDLE_TIMEOUT_MS: '600000' })
   const slowUser = tokenOf(`slow-${randomUUID()}`)
-  const started = Date.now()
+  const hangUp = new AbortController()
+  let answered = 0
   const slow = Array.from({ length: 30 }, () =>
-    // Announces 100 bytes, sends 10, then goes quiet.
-    rawRequest(base, `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${slowUser}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":"0123`, 10_000).then((response) => ({
-      response,
-      at: Date.now() - started,
-    })),
+    rawRequest(base, slowBody(slowUser), 600_000, hangUp.signal).then((response) => {
+      answered++
+      return response
+    }),
+  )
+  await eventually(
+    'the excess refused',
+    async () => answered,
+    (count) => count >= 22,
   )
   const other = { authorization: tokenOf(`other-${randomUUID()}`) }
   const served: number[] = []
@@ -34,21 +44,51 @@ test('30 slow-body connections from one user: the excess is refused at once, the
     served.push(response.status)
     await response.arrayBuffer()
   }
-  const otherDoneAt = Date.now() - started
-  const results = await Promise.all(slow)
   assert.deepEqual(served, [200, 200, 200, 200, 200])
-  const refused = results.filter((r) => r.response.status === 429)
-  const cut = results.filter((r) => r.response.status === 408)
+  const held = await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })
+  assert.equal(held.status, 429, 'the slow user is still at its cap')
+  await held.arrayBuffer()
+  assert.equal(answered, 22, 'the admitted ones are still held while the other user is served')
+
+  hangUp.abort()
+  const results = await Promise.all(slow)
+  const refused = results.filter((response) => response.status === 429)
   assert.equal(refused.length, 22, 'all but MAX_IN_FLIGHT_PER_CLIENT are refused')
-  for (const { response } of refused) assert.equal(JSON.parse(response.body).code, 'TOO_MANY_IN_FLIGHT')
-  assert.equal(cut.length, 8, 'the admitted ones are cut at the request deadline')
-  for (const { response } of cut) {
+  for (const response of refused) assert.equal(JSON.parse(response.body).code, 'TOO_MANY_IN_FLIGHT')
+  assert.equal(results.filter((response) => response.status === 0).length, 8, 'the admitted ones had no answer')
+  await eventually(
+    'the slow user served again once its connections are gone',
+    async () => {
+      const response = await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })
+      await response.arrayBuffer()
+      return response.status
+    },
+    (status) => status === 200,
+  )
+})
+
+test('slow bodies are cut at the request deadline with 408 problem+json and a closed connection, and their slots come back', async () => {
+  const base = await listening()
+  const slowUser = tokenOf(`slow-${randomUUID()}`)
+  const started = Date.now()
+  // As many as the cap admits; each resolves when the gateway hangs up (the wait is only a backstop).
+  const cut = await Promise.all(Array.from({ length: 8 }, () => rawRequest(base, slowBody(slowUser), 120_000).then((response) => ({ response, at: Date.now() - started }))))
+  for (const { response, at } of cut) {
+    assert.equal(response.status, 408, response.body)
     assert.equal(JSON.parse(response.body).code, 'REQUEST_TIMEOUT')
     assert.ok(response.closed)
+    // A lower bound only (a slow box makes it later, never earlier); 50 ms for clock granularity.
+    assert.ok(at >= 2_450, `not cut before the 2.5 s deadline (${at} ms)`)
   }
-  assert.ok(otherDoneAt < Math.min(...cut.map((r) => r.at)), 'the other user was served before the slow ones were cut')
-  // Once they are gone, the slow user is served again.
-  assert.equal((await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })).status, 200)
+  await eventually(
+    'the slow user served again',
+    async () => {
+      const response = await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })
+      await response.arrayBuffer()
+      return response.status
+    },
+    (status) => status === 200,
+  )
 })
 
 test('a slowloris connection that never finishes its headers is closed after the header deadline', async () => {

@@ -24,9 +24,10 @@ function parse(text: string, closed: boolean): RawResponse {
 
 /**
  * Writes `request` (one chunk, or several) and resolves with the first answer once it is complete
- * (by Content-Length) or the server closes, or after `waitMs` with whatever arrived.
+ * (by Content-Length) or the server closes, or after `waitMs` with whatever arrived. Aborting
+ * `signal` hangs up from the client's side, as a caller that gives up does.
  */
-export function rawRequest(baseUrl: string, request: string | Buffer | Array<string | Buffer>, waitMs = 5_000): Promise<RawResponse> {
+export function rawRequest(baseUrl: string, request: string | Buffer | Array<string | Buffer>, waitMs = 5_000, signal?: AbortSignal): Promise<RawResponse> {
   const { hostname, port } = new URL(baseUrl)
   return new Promise((resolve) => {
     const socket = net.connect(Number(port), hostname)
@@ -40,6 +41,7 @@ export function rawRequest(baseUrl: string, request: string | Buffer | Array<str
       resolve(parse(received, closed))
     }
     const timer = setTimeout(() => finish(false), waitMs)
+    signal?.addEventListener('abort', () => finish(false), { once: true })
     socket.on('connect', () => {
       for (const part of ([] as Array<string | Buffer>).concat(request)) socket.write(part)
     })
