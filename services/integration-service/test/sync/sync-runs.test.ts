@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServiceInstance } from '@hub/service-kit'
-import { scrapeMetrics } from '@hub/service-kit/testing'
+import { eventually, scrapeMetrics } from '@hub/service-kit/testing'
 import type { SyncJobData } from '../../src/plugins/app/sync/sync-queues.ts'
 import { setupSyncRig } from './sync-rig.ts'
 
@@ -224,8 +224,13 @@ describe('operators', () => {
     assert.equal((await rig.waitForLog(job.syncLogId)).status, 'succeeded')
     await assert.rejects(app.syncEngine.pauseQueue('nope'), (error: Json) => error.code === 'QUEUE_NOT_FOUND')
 
-    const metrics = await scrapeMetrics(app)
-    assert.match(metrics, /integration_sync_jobs_total\{[^}]*queue="integration-high",kind="sync",outcome="succeeded"[^}]*\} 1/)
+    // The sync log is final before the worker's attempt returns and counts the job: wait for it.
+    const jobCounted = /integration_sync_jobs_total\{[^}]*queue="integration-high",kind="sync",outcome="succeeded"[^}]*\} 1/
+    const metrics = await eventually(
+      'the finished job counted',
+      () => scrapeMetrics(app),
+      (text) => jobCounted.test(text),
+    )
     assert.match(metrics, /integration_sync_records_total\{[^}]*provider="stripe",entity="customer",result="created"[^}]*\} 30/)
     assert.match(metrics, /integration_sync_run_duration_seconds_count\{[^}]*kind="sync",provider="stripe",outcome="succeeded"/)
     assert.match(metrics, /integration_queue_jobs\{[^}]*queue="integration-high",state="completed"/)
