@@ -49,6 +49,99 @@ export const SyncLogSchema = Type.Object({
 })
 export type SyncLog = Static<typeof SyncLogSchema>
 
+/** A run's columns as both services store it: integration.sync_logs, and compliance-service's copy. */
+export interface SyncLogRow {
+  id: string
+  tenant_id: string
+  venue_id: string
+  connection_id: string
+  provider: SyncLog['provider']
+  entity: SyncLog['entity']
+  mode: SyncLog['mode']
+  trigger: SyncLog['trigger']
+  queue: string
+  job_id: string | null
+  status: SyncLog['status']
+  started_at: Date | null
+  finished_at: Date | null
+  records_fetched: number
+  records_created: number
+  records_updated: number
+  records_unchanged: number
+  records_deleted: number
+  records_failed: number
+  error_code: string | null
+  error_message: string | null
+}
+
+/** What a row does not say alike in both services: the writer's times and cursors (the copy keeps none). */
+export interface SyncLogRowTimes {
+  createdAt: Date
+  updatedAt: Date
+  cursorBefore: string | null
+  cursorAfter: string | null
+}
+
+const isoOrNull = (date: Date | null): string | null => (date ? date.toISOString() : null)
+
+export function syncLogFromRow(row: SyncLogRow, times: SyncLogRowTimes): SyncLog {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    venueId: row.venue_id,
+    connectionId: row.connection_id,
+    provider: row.provider,
+    entity: row.entity,
+    mode: row.mode,
+    trigger: row.trigger,
+    queue: row.queue,
+    jobId: row.job_id,
+    status: row.status,
+    startedAt: isoOrNull(row.started_at),
+    finishedAt: isoOrNull(row.finished_at),
+    counts: {
+      fetched: row.records_fetched,
+      created: row.records_created,
+      updated: row.records_updated,
+      unchanged: row.records_unchanged,
+      deleted: row.records_deleted,
+      failed: row.records_failed,
+    },
+    cursorBefore: times.cursorBefore,
+    cursorAfter: times.cursorAfter,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    createdAt: times.createdAt.toISOString(),
+    updatedAt: times.updatedAt.toISOString(),
+  }
+}
+
+export function syncLogToRow(log: SyncLog): SyncLogRow {
+  return {
+    id: log.id,
+    tenant_id: log.tenantId,
+    venue_id: log.venueId,
+    connection_id: log.connectionId,
+    provider: log.provider,
+    entity: log.entity,
+    mode: log.mode,
+    trigger: log.trigger,
+    queue: log.queue,
+    job_id: log.jobId,
+    status: log.status,
+    started_at: log.startedAt ? new Date(log.startedAt) : null,
+    finished_at: log.finishedAt ? new Date(log.finishedAt) : null,
+    records_fetched: log.counts.fetched,
+    records_created: log.counts.created,
+    records_updated: log.counts.updated,
+    records_unchanged: log.counts.unchanged,
+    records_deleted: log.counts.deleted,
+    records_failed: log.counts.failed,
+    error_code: log.errorCode,
+    error_message: log.errorMessage,
+  }
+}
+
 export const VenueSyncLogsParams = Type.Object({ venueId: UuidString }, { additionalProperties: false })
 export const VenueSyncLogsQuery = Type.Object(
   {

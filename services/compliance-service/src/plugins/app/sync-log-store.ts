@@ -1,30 +1,9 @@
 // compliance-service's own copy of sync runs: written by the consumer (system scope), read by
 // auditors (tenant scope). A run seen again replaces the stored state only if it is newer.
 import type { Knex } from 'knex'
-import type { SyncLog } from '@hub/contracts'
+import { syncLogFromRow, syncLogToRow, type SyncLog, type SyncLogRow } from '@hub/contracts'
 
-export interface StoredSyncLogRow {
-  id: string
-  tenant_id: string
-  venue_id: string
-  connection_id: string
-  provider: string
-  entity: string
-  mode: string
-  trigger: string
-  queue: string
-  job_id: string | null
-  status: string
-  started_at: Date | null
-  finished_at: Date | null
-  records_fetched: number
-  records_created: number
-  records_updated: number
-  records_unchanged: number
-  records_deleted: number
-  records_failed: number
-  error_code: string | null
-  error_message: string | null
+export interface StoredSyncLogRow extends SyncLogRow {
   source_created_at: Date
   source_updated_at: Date
   first_seen_at: Date
@@ -32,26 +11,11 @@ export interface StoredSyncLogRow {
   times_seen: number
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null)
-
+/** What auditors are shown of a run: the contract's run without tenant, queue, job and cursors. */
 export function toStoredSyncLog(row: StoredSyncLogRow) {
-  return {
-    id: row.id,
-    venueId: row.venue_id,
-    connectionId: row.connection_id,
-    provider: row.provider,
-    entity: row.entity,
-    mode: row.mode,
-    trigger: row.trigger,
-    status: row.status,
-    startedAt: iso(row.started_at),
-    finishedAt: iso(row.finished_at),
-    counts: { fetched: row.records_fetched, created: row.records_created, updated: row.records_updated, unchanged: row.records_unchanged, deleted: row.records_deleted, failed: row.records_failed },
-    errorCode: row.error_code,
-    errorMessage: row.error_message,
-    createdAt: row.source_created_at.toISOString(),
-    updatedAt: row.source_updated_at.toISOString(),
-  }
+  const log = syncLogFromRow(row, { createdAt: row.source_created_at, updatedAt: row.source_updated_at, cursorBefore: null, cursorAfter: null })
+  const { id, venueId, connectionId, provider, entity, mode, trigger, status, startedAt, finishedAt, counts, errorCode, errorMessage, createdAt, updatedAt } = log
+  return { id, venueId, connectionId, provider, entity, mode, trigger, status, startedAt, finishedAt, counts, errorCode, errorMessage, createdAt, updatedAt }
 }
 export type StoredSyncLog = ReturnType<typeof toStoredSyncLog>
 
@@ -87,31 +51,7 @@ export function createSyncLogStore() {
         const seen = latest.get(log.id)
         if (!seen || seen.updatedAt <= log.updatedAt) latest.set(log.id, log)
       }
-      const rows = [...latest.values()].map((log) => ({
-        id: log.id,
-        tenant_id: log.tenantId,
-        venue_id: log.venueId,
-        connection_id: log.connectionId,
-        provider: log.provider,
-        entity: log.entity,
-        mode: log.mode,
-        trigger: log.trigger,
-        queue: log.queue,
-        job_id: log.jobId,
-        status: log.status,
-        started_at: log.startedAt ? new Date(log.startedAt) : null,
-        finished_at: log.finishedAt ? new Date(log.finishedAt) : null,
-        records_fetched: log.counts.fetched,
-        records_created: log.counts.created,
-        records_updated: log.counts.updated,
-        records_unchanged: log.counts.unchanged,
-        records_deleted: log.counts.deleted,
-        records_failed: log.counts.failed,
-        error_code: log.errorCode,
-        error_message: log.errorMessage,
-        source_created_at: new Date(log.createdAt),
-        source_updated_at: new Date(log.updatedAt),
-      }))
+      const rows = [...latest.values()].map((log) => ({ ...syncLogToRow(log), source_created_at: new Date(log.createdAt), source_updated_at: new Date(log.updatedAt) }))
       const excluded = (column: string) => trx.raw('excluded.??', [column])
       const copied = ['status', 'job_id', 'started_at', 'finished_at', 'records_fetched', 'records_created', 'records_updated', 'records_unchanged', 'records_deleted', 'records_failed', 'error_code', 'error_message', 'source_updated_at']
       await table(trx)

@@ -2,71 +2,20 @@
 // active-run lookup behind SYNC_ALREADY_RUNNING, the tenant's list, and the change feed
 // compliance-service reads.
 import type { Knex } from 'knex'
-import type { SyncLog } from '@hub/contracts'
+import { syncLogFromRow, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 
-interface SyncLogRow {
-  id: string
-  tenant_id: string
-  venue_id: string
-  connection_id: string
-  provider: SyncLog['provider']
-  entity: SyncLog['entity']
-  mode: SyncLog['mode']
-  trigger: SyncLog['trigger']
-  queue: string
-  job_id: string | null
-  status: SyncLog['status']
-  started_at: Date | null
-  finished_at: Date | null
-  records_fetched: number
-  records_created: number
-  records_updated: number
-  records_unchanged: number
-  records_deleted: number
-  records_failed: number
+interface SyncLogRow extends SyncLogColumns {
   cursor_before: string | null
   cursor_after: string | null
-  error_code: string | null
-  error_message: string | null
   created_at: Date
   updated_at: Date
   /** change_xid as text (xid8 has no JS type). */
   change_xid_text?: string
 }
 
-const iso = (date: Date | null): string | null => (date ? date.toISOString() : null)
-
 export function toSyncLog(row: SyncLogRow): SyncLog {
-  return {
-    id: row.id,
-    tenantId: row.tenant_id,
-    venueId: row.venue_id,
-    connectionId: row.connection_id,
-    provider: row.provider,
-    entity: row.entity,
-    mode: row.mode,
-    trigger: row.trigger,
-    queue: row.queue,
-    jobId: row.job_id,
-    status: row.status,
-    startedAt: iso(row.started_at),
-    finishedAt: iso(row.finished_at),
-    counts: {
-      fetched: row.records_fetched,
-      created: row.records_created,
-      updated: row.records_updated,
-      unchanged: row.records_unchanged,
-      deleted: row.records_deleted,
-      failed: row.records_failed,
-    },
-    cursorBefore: row.cursor_before,
-    cursorAfter: row.cursor_after,
-    errorCode: row.error_code,
-    errorMessage: row.error_message,
-    createdAt: row.created_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  }
+  return syncLogFromRow(row, { createdAt: row.created_at, updatedAt: row.updated_at, cursorBefore: row.cursor_before, cursorAfter: row.cursor_after })
 }
 
 export interface NewSyncLog {
