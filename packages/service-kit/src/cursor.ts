@@ -83,3 +83,20 @@ export function readCursor<T extends TSchema>(cursor: string, schema: T, options
   if (value === null || (options.accept && !options.accept(value))) throw new InvalidCursorError(options.detail)
   return value
 }
+
+export interface KeysetPage<Row> {
+  rows: Row[]
+  /** The cursor of the last row kept, or null when this is the last page. */
+  nextCursor: string | null
+}
+
+/**
+ * One page of a keyset-paged list: `fetch` is asked for one row more than `limit`, and that extra
+ * row is how the page knows another follows; `cursorOf` names the position of the last row kept.
+ */
+export async function page<Row>(limit: number, fetch: (take: number) => Promise<Row[]>, cursorOf: (last: Row) => unknown): Promise<KeysetPage<Row>> {
+  const rows = await fetch(limit + 1)
+  const kept = rows.slice(0, limit)
+  const last = kept.at(-1)
+  return { rows: kept, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(cursorOf(last)) : null }
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Type } from '@sinclair/typebox'
-import { CursorField, InvalidCursorError, decodeCursor, encodeCursor, isDateTimeInRange, isInt64, isTimestampInRange, readCursor } from '../src/cursor.ts'
+import { CursorField, InvalidCursorError, decodeCursor, encodeCursor, isDateTimeInRange, isInt64, isTimestampInRange, page, readCursor } from '../src/cursor.ts'
 
 const Position = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid(), seq: CursorField.int64() })
 const good = { at: '2026-01-02T03:04:05.123Z', id: '0b6c4f6e-2f6a-4f5e-9a1b-3c2d1e0f9a8b', seq: '42' }
@@ -58,4 +58,26 @@ test('int64: decimal, no leading zeros, within bigint', () => {
   assert.ok(!isInt64('007'))
   assert.ok(!isInt64('-1'))
   assert.ok(!isInt64('1e3'))
+})
+
+test('page: asks for one row more than the limit, keeps the limit, and gives the cursor of the last kept row only when more follow', async () => {
+  const rows = [{ id: 1 }, { id: 2 }, { id: 3 }]
+  const asked: number[] = []
+  const store = async (take: number) => {
+    asked.push(take)
+    return rows.slice(0, take)
+  }
+  const first = await page(2, store, (last) => ({ id: last.id }))
+  assert.deepEqual(first.rows, [{ id: 1 }, { id: 2 }])
+  assert.deepEqual(JSON.parse(Buffer.from(first.nextCursor ?? '', 'base64url').toString('utf8')), { id: 2 })
+  assert.deepEqual(await page(3, store, (last) => last.id), { rows, nextCursor: null }, 'exactly the limit left: no next page')
+  assert.deepEqual(
+    await page(
+      5,
+      async () => [],
+      (last) => last,
+    ),
+    { rows: [], nextCursor: null },
+  )
+  assert.deepEqual(asked, [3, 4])
 })

@@ -3,7 +3,7 @@
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import type { IntegrationClient } from '@hub/contracts'
-import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, readCursor, encodeCursor, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, readCursor, page, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
 import type { VenueRepository } from './venue-repository.ts'
 import { IntegrationsUnavailableError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
@@ -85,11 +85,12 @@ export function createVenueService(deps: {
         after = { key: cursor.k, id: cursor.id }
       }
       const onlyIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
-      const rows = await db.withTenant(ctx.principal.tenantId, (trx) => venues.list(trx, { status: query.status, currency: query.currency, q: query.q, onlyIds }, { sort, direction, limit: query.limit + 1, after }))
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      const nextCursor = rows.length > query.limit && last ? encodeCursor({ s: query.sort, k: last.cursorKey, id: last.id }) : null
-      return { data: page.map(({ cursorKey: _key, ...venue }) => venue), nextCursor }
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) => db.withTenant(ctx.principal.tenantId, (trx) => venues.list(trx, { status: query.status, currency: query.currency, q: query.q, onlyIds }, { sort, direction, limit: take, after })),
+        (last) => ({ s: query.sort, k: last.cursorKey, id: last.id }),
+      )
+      return { data: rows.map(({ cursorKey: _key, ...venue }) => venue), nextCursor }
     },
 
     async get(ctx: RequestContext, id: string): Promise<Venue> {
@@ -175,13 +176,16 @@ export function createVenueService(deps: {
 
     async listMembers(ctx: RequestContext, venueId: string, query: ListMembers): Promise<{ data: Member[]; nextCursor: string | null }> {
       const after = query.cursor ? readCursor(query.cursor, MemberCursor).u : undefined
-      const rows = await db.withTenant(ctx.principal.tenantId, async (trx) => {
-        await visibleVenue(trx, ctx, venueId)
-        return venues.listMembers(trx, venueId, { limit: query.limit + 1, after })
-      })
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ u: last.userId }) : null }
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) =>
+          db.withTenant(ctx.principal.tenantId, async (trx) => {
+            await visibleVenue(trx, ctx, venueId)
+            return venues.listMembers(trx, venueId, { limit: take, after })
+          }),
+        (last) => ({ u: last.userId }),
+      )
+      return { data: rows, nextCursor }
     },
 
     async putMember(ctx: RequestContext, venueId: string, userId: string, role: Member['role']): Promise<Member> {

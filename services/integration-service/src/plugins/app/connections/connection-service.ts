@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { Type } from '@sinclair/typebox'
 import type { VenueClient } from '@hub/contracts'
-import { auditActor, canManageVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canManageVenue, CursorField, hasRole, page, readCursor, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { ProviderName } from '../../../providers/canonical.ts'
 import type { OAuthTokens, ProviderContext, ProviderCredentials } from '../../../providers/provider-adapter.ts'
 import { ProviderAuthError, ProviderError, ProviderInvalidError } from '../../../providers/provider-errors.ts'
@@ -178,19 +178,22 @@ export function createConnectionService(deps: {
         after = { createdAt: cursor.c, id: cursor.i }
       }
       const onlyVenueIds = hasRole(ctx.principal, 'admin') ? null : ctx.principal.venueIds
-      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
-        connections.list(trx, {
-          ...(query.venueId ? { venueId: query.venueId } : {}),
-          ...(query.provider ? { provider: query.provider } : {}),
-          ...(query.status ? { status: query.status } : {}),
-          onlyVenueIds,
-          ...(after ? { after } : {}),
-          limit: query.limit + 1,
-        }),
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) =>
+          db.withTenant(ctx.principal.tenantId, (trx) =>
+            connections.list(trx, {
+              ...(query.venueId ? { venueId: query.venueId } : {}),
+              ...(query.provider ? { provider: query.provider } : {}),
+              ...(query.status ? { status: query.status } : {}),
+              onlyVenueIds,
+              ...(after ? { after } : {}),
+              limit: take,
+            }),
+          ),
+        (last) => ({ c: last.created_at.toISOString(), i: last.id }),
       )
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return { data: page.map(toConnectionView), nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.created_at.toISOString(), i: last.id }) : null }
+      return { data: rows.map(toConnectionView), nextCursor }
     },
 
     async get(ctx: RequestContext, id: string): Promise<ConnectionView> {

@@ -5,7 +5,7 @@
 // mention one keeps it, `null` removes any key.
 import { BadRequestError, ServiceUnavailableError, UUID_PATTERN, type ValidationIssue, type VenueClient } from '@hub/contracts'
 import { decryptSecret, encryptSecret, envelopeKeyVersion, maskSecret, type KeyRing } from '@hub/crypto'
-import { auditActor, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
 import { EXPORT_FORMAT, describeTypes, isIntegrationType, isKnownKey, isSecretKey, validateSettings, type IntegrationType, type SettingsOf, type SettingsValues } from './settings-registry.ts'
@@ -385,21 +385,24 @@ export function createSettingsService(deps: { db: Pick<Database, 'withTenant'>; 
       return commit(ctx, scope, { kind: 'patch', expectedVersion: input.expectedVersion, next: async (current) => ({ document: patched(scope.type, current, input.settings) }) })
     },
 
-    async listVersions(ctx: RequestContext, type: string, venueId: string | undefined, page: { limit: number; cursor?: string | undefined }): Promise<{ data: SettingsVersionSummary[]; nextCursor: string | null }> {
+    async listVersions(ctx: RequestContext, type: string, venueId: string | undefined, paging: { limit: number; cursor?: string | undefined }): Promise<{ data: SettingsVersionSummary[]; nextCursor: string | null }> {
       const scope = scopeOf(type, venueId)
       assertReadable(ctx, scope)
       let before: number | undefined
-      if (page.cursor) {
-        const cursor = readCursor(page.cursor, VersionCursor)
+      if (paging.cursor) {
+        const cursor = readCursor(paging.cursor, VersionCursor)
         before = cursor.v
       }
-      const rows = await db.withTenant(ctx.principal.tenantId, async (trx) => {
-        const document = await repo.findDocument(trx, scope.venueId, scope.type)
-        return document ? repo.listVersions(trx, document.id, { ...(before !== undefined ? { before } : {}), limit: page.limit + 1 }) : []
-      })
-      const data = rows.slice(0, page.limit)
-      const last = data.at(-1)
-      return { data: data.map(versionSummary), nextCursor: rows.length > page.limit && last ? encodeCursor({ v: last.version }) : null }
+      const { rows, nextCursor } = await page(
+        paging.limit,
+        (take) =>
+          db.withTenant(ctx.principal.tenantId, async (trx) => {
+            const document = await repo.findDocument(trx, scope.venueId, scope.type)
+            return document ? repo.listVersions(trx, document.id, { ...(before !== undefined ? { before } : {}), limit: take }) : []
+          }),
+        (last) => ({ v: last.version }),
+      )
+      return { data: rows.map(versionSummary), nextCursor }
     },
 
     async getVersion(ctx: RequestContext, type: string, venueId: string | undefined, version: number): Promise<SettingsVersionView> {

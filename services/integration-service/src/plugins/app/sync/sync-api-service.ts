@@ -2,7 +2,7 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canReadVenue, CursorField, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncEngine } from '../sync/index.ts'
@@ -76,21 +76,24 @@ export function createSyncApiService(deps: {
       const principal = ctx.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
       const after = query.cursor ? readCursor(query.cursor, LogCursor) : undefined
-      const rows = await db.withTenant(principal.tenantId, (trx) =>
-        deps.syncLogs.list(trx, {
-          venueId: query.venueId,
-          venueIds: !hasRole(principal, 'admin') && principal.venueIds ? principal.venueIds : undefined,
-          connectionId: query.connectionId,
-          provider: query.provider,
-          entity: query.entity,
-          status: query.status,
-          before: after ? { createdAt: after.c, id: after.i } : undefined,
-          limit: query.limit + 1,
-        }),
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) =>
+          db.withTenant(principal.tenantId, (trx) =>
+            deps.syncLogs.list(trx, {
+              venueId: query.venueId,
+              venueIds: !hasRole(principal, 'admin') && principal.venueIds ? principal.venueIds : undefined,
+              connectionId: query.connectionId,
+              provider: query.provider,
+              entity: query.entity,
+              status: query.status,
+              before: after ? { createdAt: after.c, id: after.i } : undefined,
+              limit: take,
+            }),
+          ),
+        (last) => ({ c: last.createdAt, i: last.id }),
       )
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return { data: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.createdAt, i: last.id }) : null }
+      return { data: rows, nextCursor }
     },
 
     async listRecords(ctx: RequestContext, query: RecordList) {
@@ -98,11 +101,13 @@ export function createSyncApiService(deps: {
       const venueId = query.venueId.toLowerCase()
       const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
       if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
-      const rows = await db.withTenant(principal.tenantId, (trx) => deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: query.limit + 1 }))
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) => db.withTenant(principal.tenantId, (trx) => deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: take })),
+        (last) => ({ s: last.change_seq_text }),
+      )
       return {
-        data: page.map((row) => ({
+        data: rows.map((row) => ({
           connectionId: row.connection_id,
           provider: row.provider,
           entity: row.entity,
@@ -113,18 +118,19 @@ export function createSyncApiService(deps: {
           deletedAt: row.deleted_at ? row.deleted_at.toISOString() : null,
           updatedAt: row.updated_at.toISOString(),
         })),
-        nextCursor: rows.length > query.limit && last ? encodeCursor({ s: last.change_seq_text }) : null,
+        nextCursor,
       }
     },
 
     async listFieldMappings(ctx: RequestContext, query: FieldMappingList) {
       const after = query.cursor ? readCursor(query.cursor, MappingCursor) : undefined
-      const rows = await db.withTenant(ctx.principal.tenantId, (trx) =>
-        fieldMappings.list(trx, { provider: query.provider, entity: query.entity, after: after ? { provider: after.p, entity: after.e, targetField: after.t } : undefined, limit: query.limit + 1 }),
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) =>
+          db.withTenant(ctx.principal.tenantId, (trx) => fieldMappings.list(trx, { provider: query.provider, entity: query.entity, after: after ? { provider: after.p, entity: after.e, targetField: after.t } : undefined, limit: take })),
+        (last) => ({ p: last.provider, e: last.entity, t: last.target_field }),
       )
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return { data: page.map(toFieldMapping), nextCursor: rows.length > query.limit && last ? encodeCursor({ p: last.provider, e: last.entity, t: last.target_field }) : null }
+      return { data: rows.map(toFieldMapping), nextCursor }
     },
 
     async createFieldMapping(ctx: RequestContext, input: FieldMappingInput) {

@@ -1,7 +1,7 @@
 // What operators do with the engine: queue counts, pause and resume (shared by every tenant), the
 // tenant's dead-letter list (retry, discard), and the circuit breakers. Each action is audited.
 import { NotFoundError, ServiceUnavailableError } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { Type } from '@sinclair/typebox'
 import { isActiveRunConflict } from '../sync-logs/sync-log-repository.ts'
 import type { BreakerStatus } from './circuit-breaker.ts'
@@ -52,10 +52,12 @@ export function createSyncOperations(deps: SyncServiceDeps) {
     /** Open dead letters of the tenant, newest first; `cursor` from the previous page. */
     async listDeadLetters(tenantId: string, cursor?: string | null, limit = 50): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
       const after = cursor ? readCursor(cursor, DeadLetterCursor) : undefined
-      const rows = await db.withTenant(tenantId, (trx) => deps.deadLetters.list(trx, { ...(after ? { after } : {}), limit: limit + 1 }))
-      const page = rows.slice(0, limit)
-      const last = page[page.length - 1]
-      return { items: page.map(toDeadLetter), nextCursor: rows.length > limit && last ? encodeCursor({ failedAt: last.failed_at_cursor ?? last.failed_at.toISOString(), id: last.id }) : null }
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) => db.withTenant(tenantId, (trx) => deps.deadLetters.list(trx, { ...(after ? { after } : {}), limit: take })),
+        (last) => ({ failedAt: last.failed_at_cursor ?? last.failed_at.toISOString(), id: last.id }),
+      )
+      return { items: rows.map(toDeadLetter), nextCursor }
     },
 
     /** Re-enqueues a dead-lettered job (same sync log row, resuming from its checkpoint). */

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid() })
@@ -28,20 +28,20 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
     async (request) => {
       const { limit, cursor, open, type, scope } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
-      const filter = { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), limit: limit + 1, ...(before ? { before } : {}) }
-      let rows
-      if (scope === 'system') {
-        // No operators configured means nobody: tenantless events name other tenants' attackers.
-        if (!opts.operatorTenantIds.includes(request.principal.tenantId)) {
-          throw new ForbiddenError('OPERATOR_ONLY', 'Tenantless security events are for admins of the operator tenants (OPERATOR_TENANT_IDS).')
-        }
-        rows = await fastify.db.withSystemScope((trx) => fastify.securityEventStore.list(trx, { ...filter, tenantless: true }))
-      } else {
-        rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.securityEventStore.list(trx, filter))
+      const filter = { ...(open !== undefined ? { open } : {}), ...(type ? { type } : {}), ...(before ? { before } : {}) }
+      // No operators configured means nobody: tenantless events name other tenants' attackers.
+      if (scope === 'system' && !opts.operatorTenantIds.includes(request.principal.tenantId)) {
+        throw new ForbiddenError('OPERATOR_ONLY', 'Tenantless security events are for admins of the operator tenants (OPERATOR_TENANT_IDS).')
       }
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.occurredAt, id: last.id }) : null }
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) =>
+          scope === 'system'
+            ? fastify.db.withSystemScope((trx) => fastify.securityEventStore.list(trx, { ...filter, limit: take, tenantless: true }))
+            : fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.securityEventStore.list(trx, { ...filter, limit: take })),
+        (last) => ({ at: last.occurredAt, id: last.id }),
+      )
+      return { data: rows, nextCursor }
     },
   )
 

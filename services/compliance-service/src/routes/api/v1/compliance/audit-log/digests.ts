@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ConflictError, ProblemSchema } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { DigestListQuery, DigestListSchema, Problems, SignedDigestSchema } from '../../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ no: CursorField.int64() })
@@ -20,10 +20,12 @@ const auditDigestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => {
       const { limit, cursor } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
-      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.auditDigestStore.list(trx, { limit: limit + 1, ...(before ? { beforeNo: Number(before.no) } : {}) }))
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ no: String(last.digestNo) }) : null }
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) => fastify.db.withTenant(request.principal.tenantId, (trx) => fastify.auditDigestStore.list(trx, { limit: take, ...(before ? { beforeNo: Number(before.no) } : {}) })),
+        (last) => ({ no: String(last.digestNo) }),
+      )
+      return { data: rows, nextCursor }
     },
   )
 

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { toAuditEntry } from '../../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../../plugins/app/report.ts'
 import { EXPORT_FORMAT } from '../../../../../plugins/app/audit-chain.ts'
@@ -30,19 +30,22 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => {
       const { limit, cursor, entityType, entityId, action, actorId } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
-      const rows = await fastify.db.withTenant(request.principal.tenantId, (trx) =>
-        fastify.auditLogStore.list(trx, {
-          limit: limit + 1,
-          ...(entityType ? { entityType } : {}),
-          ...(entityId ? { entityId } : {}),
-          ...(action ? { action } : {}),
-          ...(actorId ? { actorId } : {}),
-          ...(before ? { beforeSeq: before.seq } : {}),
-        }),
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) =>
+          fastify.db.withTenant(request.principal.tenantId, (trx) =>
+            fastify.auditLogStore.list(trx, {
+              limit: take,
+              ...(entityType ? { entityType } : {}),
+              ...(entityId ? { entityId } : {}),
+              ...(action ? { action } : {}),
+              ...(actorId ? { actorId } : {}),
+              ...(before ? { beforeSeq: before.seq } : {}),
+            }),
+          ),
+        (last) => ({ seq: String(last.seq) }),
       )
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { data: page.map(toEntry), nextCursor: rows.length > limit && last ? encodeCursor({ seq: String(last.seq) }) : null }
+      return { data: rows.map(toEntry), nextCursor }
     },
   )
 

@@ -1,7 +1,7 @@
 // /api/v1/compliance/venues/:venueId/sync-logs — a venue's sync runs as auditors read them, tenant-isolated.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { Problems, SyncLogListQuery, SyncLogListSchema, VenueParams } from '../../../../../schemas/compliance.ts'
 import { checkVenue, requireKnownVenue } from '../../../../../plugins/app/venue-scope.ts'
 
@@ -20,13 +20,16 @@ const venueSyncLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const { limit, cursor, ...filter } = request.query
       let before: { at: string; id: string } | undefined
       if (cursor) before = readCursor(cursor, CursorSchema)
-      const rows = await fastify.db.withTenant(request.principal.tenantId, async (trx) => {
-        await requireKnownVenue(trx, stores, venueId)
-        return fastify.syncLogStore.page(trx, { venueId, ...filter }, limit + 1, before)
-      })
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { data: page, nextCursor: rows.length > limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null }
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) =>
+          fastify.db.withTenant(request.principal.tenantId, async (trx) => {
+            await requireKnownVenue(trx, stores, venueId)
+            return fastify.syncLogStore.page(trx, { venueId, ...filter }, take, before)
+          }),
+        (last) => ({ at: last.createdAt, id: last.id }),
+      )
+      return { data: rows, nextCursor }
     },
   )
 }
