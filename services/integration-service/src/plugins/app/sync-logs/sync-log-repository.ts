@@ -93,18 +93,8 @@ export interface SyncLogListFilter {
 }
 
 /** An unfinished run as the reconciler reads it. */
-export interface UnfinishedRunRow {
-  id: string
-  tenant_id: string
-  venue_id: string
-  connection_id: string
-  provider: SyncLog['provider']
-  entity: SyncLog['entity']
-  mode: SyncLog['mode']
-  trigger: SyncLog['trigger']
-  queue: string
+export interface UnfinishedRunRow extends Pick<SyncLogColumns, 'id' | 'tenant_id' | 'venue_id' | 'connection_id' | 'provider' | 'entity' | 'mode' | 'trigger' | 'queue' | 'job_id'> {
   kind: RunKind
-  job_id: string | null
 }
 
 export function createSyncLogRepository() {
