@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { TEST_REDIS_URL } from '@hub/service-kit/testing'
+import { TEST_REDIS_URL, eventually } from '@hub/service-kit/testing'
 import { createRateLimiter, parseRateBudget } from '../../src/plugins/app/sync/rate-limiter.ts'
 import { jitteredBackoff } from '../../src/plugins/app/sync/sync-queues.ts'
 import { scrubSecrets } from '../../src/plugins/app/sync/sync-errors.ts'
@@ -104,7 +104,12 @@ describe('outages, the circuit breaker and dead letters', () => {
     const job = await syncCustomers(app, c)
     const log = await rig.waitForLog(job.syncLogId, ['failed'], 30_000)
     assert.equal(log.status, 'failed')
-    const { items } = await app.syncEngine.listDeadLetters(c.tenantId)
+    // The log turns failed before the dead letter is written (two transactions): wait for it.
+    const { items } = await eventually(
+      'the dead letter written',
+      () => app.syncEngine.listDeadLetters(c.tenantId),
+      (letters) => letters.items.length > 0,
+    )
     assert.equal(items.length, 1)
     const letter = items[0] as Json
     assert.equal(letter.queue, 'integration-high')
@@ -149,7 +154,13 @@ describe('outages, the circuit breaker and dead letters', () => {
     await rig.control('stripe', 'POST', '/_sim/faults', { kind: 'server_error', times: 1, account: c.account.accountId, pathIncludes: '/v1/customers' })
     const job = await syncCustomers(app, c)
     await rig.waitForLog(job.syncLogId, ['failed'])
-    const [letter] = (await app.syncEngine.listDeadLetters(c.tenantId)).items
+    const [letter] = (
+      await eventually(
+        'the dead letter written',
+        () => app.syncEngine.listDeadLetters(c.tenantId),
+        (letters) => letters.items.length > 0,
+      )
+    ).items
     assert.equal(letter?.errorCode, 'PROVIDER_UNAVAILABLE')
     const discarded = await app.syncEngine.discardDeadLetter(c.tenantId, letter?.id as string)
     assert.ok(discarded.discardedAt)
