@@ -1,12 +1,28 @@
 // A stand-in venue-service for tests of its callers. integration-service asks it whether a venue
 // exists in a tenant (`GET /internal/venues/:id`, the @hub/contracts InternalVenue contract); the
 // gateway forwards users' venue calls to it (the public /api/v1/venues routes, bearer-verified as
-// the real service does). Venues are kept in memory; `removeVenue` is a venue gone.
+// the real service does, with the real service's @hub/contracts schemas). Venues are kept in
+// memory; `removeVenue` is a venue gone.
 import { randomUUID } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
-import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
-import { INTERNAL_PERMISSIONS, InternalVenueParams, InternalVenueQuery, InternalVenueSchema, ForbiddenError, NotFoundError, ProblemSchema, UnauthorizedError, type InternalVenue } from '@hub/contracts'
+import {
+  CreateVenueBody,
+  INTERNAL_PERMISSIONS,
+  InternalVenueParams,
+  InternalVenueQuery,
+  InternalVenueSchema,
+  ForbiddenError,
+  ListVenuesQuery,
+  NotFoundError,
+  ProblemSchema,
+  UnauthorizedError,
+  VenuePageSchema,
+  VenueParams,
+  VenueSchema,
+  type InternalVenue,
+  type Venue,
+} from '@hub/contracts'
 import { ClaimsSchema, type Claims } from '../../plugins/auth.ts'
 import { TEST_JWT } from '../index.ts'
 import { createFakeService, type FakeService } from './fake-service.ts'
@@ -14,23 +30,18 @@ import { createFakeService, type FakeService } from './fake-service.ts'
 /** The real venue-service's permission table (services/venue-service/src/app.ts). */
 export const VENUE_SERVICE_PERMISSIONS = { 'integration-service': [INTERNAL_PERMISSIONS.venuesRead] } as const
 
-const CreateVenueBody = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 200 }), timezone: Type.String({ minLength: 1, maxLength: 64 }), currency: Type.String({ pattern: '^[A-Z]{3}$' }), slug: Type.Optional(Type.String({ maxLength: 64 })) },
-  { additionalProperties: false },
-)
-const VenueList = Type.Object({ data: Type.Array(InternalVenueSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema }
 
 export interface FakeVenueService extends FakeService {
   /** Adds a venue of `tenantId` (active unless said otherwise) and returns its id. */
-  addVenue(tenantId: string, venue?: Partial<Omit<InternalVenue, 'tenantId'>>): string
+  addVenue(tenantId: string, venue?: Partial<Omit<Venue, 'tenantId'>>): string
   /** The venue is gone: later lookups answer 404. */
   removeVenue(id: string): void
-  venues: ReadonlyMap<string, InternalVenue>
+  venues: ReadonlyMap<string, Venue>
 }
 
 export async function createFakeVenueService(options: { redisPrefix: string; jwt?: { secret: string; issuer: string; audience: string } }): Promise<FakeVenueService> {
-  const venues = new Map<string, InternalVenue>()
+  const venues = new Map<string, Venue>()
   const jwt = options.jwt ?? TEST_JWT
   const verify = createVerifier({ key: jwt.secret, algorithms: ['HS256'], allowedIss: jwt.issuer, allowedAud: jwt.audience, requiredClaims: ['exp', 'iat', 'iss', 'aud'] })
   const principalOf = (authorization: string | undefined): Claims => {
@@ -46,6 +57,7 @@ export async function createFakeVenueService(options: { redisPrefix: string; jwt
   }
   const addVenue: FakeVenueService['addVenue'] = (tenantId, venue = {}) => {
     const id = venue.id ?? randomUUID()
+    const now = new Date().toISOString()
     venues.set(id, {
       id,
       tenantId,
@@ -54,6 +66,12 @@ export async function createFakeVenueService(options: { redisPrefix: string; jwt
       status: venue.status ?? 'active',
       timezone: venue.timezone ?? 'Europe/London',
       currency: venue.currency ?? 'GBP',
+      address: venue.address ?? null,
+      capacity: venue.capacity ?? null,
+      createdBy: venue.createdBy ?? 'fake-venue-service',
+      createdAt: venue.createdAt ?? now,
+      updatedAt: venue.updatedAt ?? now,
+      archivedAt: venue.archivedAt ?? (venue.status === 'archived' ? now : null),
     })
     return id
   }
@@ -73,17 +91,24 @@ export async function createFakeVenueService(options: { redisPrefix: string; jwt
       app.get(
         '/internal/venues/:id',
         { schema: { params: InternalVenueParams, querystring: InternalVenueQuery, response: { 200: InternalVenueSchema, ...Problems } }, config: { internalAuth: { permission: INTERNAL_PERMISSIONS.venuesRead } } },
-        async (request) => inTenant(request.query.tenantId, request.params.id),
+        async (request): Promise<InternalVenue> => {
+          const { id, tenantId, name, slug, status, timezone, currency } = inTenant(request.query.tenantId, request.params.id)
+          return { id, tenantId, name, slug, status, timezone, currency }
+        },
       )
-      app.get('/api/v1/venues', { schema: { response: { 200: VenueList, ...Problems } } }, async (request) => {
+      // One page of the tenant's venues, filtered as asked: no sorting or cursors.
+      app.get('/api/v1/venues', { schema: { querystring: ListVenuesQuery, response: { 200: VenuePageSchema, ...Problems } } }, async (request) => {
         const claims = principalOf(request.headers.authorization)
-        return { data: [...venues.values()].filter((venue) => venue.tenantId === claims.tenant_id), nextCursor: null }
+        const { status, currency } = request.query
+        const data = [...venues.values()].filter((venue) => venue.tenantId === claims.tenant_id && (!status || venue.status === status) && (!currency || venue.currency === currency))
+        return { data, nextCursor: null }
       })
-      app.get('/api/v1/venues/:id', { schema: { params: InternalVenueParams, response: { 200: InternalVenueSchema, ...Problems } } }, async (request) => inTenant(principalOf(request.headers.authorization).tenant_id, request.params.id))
-      app.post('/api/v1/venues', { schema: { body: CreateVenueBody, response: { 201: InternalVenueSchema, ...Problems } } }, async (request, reply) => {
+      app.get('/api/v1/venues/:id', { schema: { params: VenueParams, response: { 200: VenueSchema, ...Problems } } }, async (request) => inTenant(principalOf(request.headers.authorization).tenant_id, request.params.id))
+      app.post('/api/v1/venues', { schema: { body: CreateVenueBody, response: { 201: VenueSchema, ...Problems } } }, async (request, reply) => {
         const claims = principalOf(request.headers.authorization)
         if (!claims.roles.includes('admin')) throw new ForbiddenError('INSUFFICIENT_ROLE', 'This action needs one of the roles: admin.')
-        const id = addVenue(claims.tenant_id, { name: request.body.name, timezone: request.body.timezone, currency: request.body.currency, ...(request.body.slug ? { slug: request.body.slug } : {}) })
+        const { name, timezone, currency, slug, address, capacity } = request.body
+        const id = addVenue(claims.tenant_id, { name, timezone, currency, createdBy: claims.sub, ...(slug ? { slug } : {}), ...(address ? { address } : {}), ...(capacity !== undefined ? { capacity } : {}) })
         return reply.code(201).send(inTenant(claims.tenant_id, id))
       })
     },

@@ -1,7 +1,7 @@
 // Data access for venues and members: knex and nothing else. Every function takes the
 // tenant-scoped transaction, so row-level security decides what it can see.
 import type { Knex } from 'knex'
-import type { Member, Venue } from '../../schemas/venue.ts'
+import type { Member, Venue } from '@hub/contracts'
 import { jsonb } from '@hub/service-kit'
 
 interface VenueRow {

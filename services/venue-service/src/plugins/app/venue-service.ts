@@ -2,9 +2,8 @@
 // in the same transaction as the change.
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
-import type { IntegrationClient } from '@hub/contracts'
 import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, readCursor, page, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
-import type { CreateVenue, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '../../schemas/venue.ts'
+import type { CreateVenue, IntegrationClient, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '@hub/contracts'
 import type { VenueRepository } from './venue-repository.ts'
 import { IntegrationsUnavailableError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 

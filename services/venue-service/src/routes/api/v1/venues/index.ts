@@ -1,7 +1,8 @@
 // /api/v1/venues — the public venue API (through the gateway).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { CreateVenueBody, ListVenuesQuery, ProblemResponses, UpdateVenueBody, VenuePageSchema, VenueParams, VenueSchema } from '../../../../schemas/venue.ts'
+import { CreateVenueBody, ListVenuesQuery, UpdateVenueBody, VenuePageSchema, VenueParams, VenueSchema } from '@hub/contracts'
+import { ProblemResponses } from '../../../../schemas/venue.ts'
 
 const tags = ['venues']
 const security = [{ bearerAuth: [] }]

@@ -1,7 +1,8 @@
 // /api/v1/venues/:id/members — who may manage or view a venue.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ListMembersQuery, MemberPageSchema, MemberParams, MemberSchema, ProblemResponses, PutMemberBody, VenueParams } from '../../../../schemas/venue.ts'
+import { ListMembersQuery, MemberPageSchema, MemberParams, MemberSchema, PutMemberBody, VenueParams } from '@hub/contracts'
+import { ProblemResponses } from '../../../../schemas/venue.ts'
 
 const tags = ['venue members']
 const security = [{ bearerAuth: [] }]
