@@ -58,7 +58,7 @@ export function createPushStateRepository() {
 
   return {
     async countCandidates(trx: Knex.Transaction, target: PushTarget): Promise<number> {
-      const [row] = (await query(trx, target).count<Array<{ count: string }>>('* as count')) as Array<{ count: string }>
+      const [row] = await query(trx, target).count<Array<{ count: string }>>('* as count')
       return Number(row?.count ?? 0)
     },
 
@@ -66,7 +66,7 @@ export function createPushStateRepository() {
     async candidates(trx: Knex.Transaction, target: PushTarget, afterSeq: string | null, limit: number): Promise<PushCandidate[]> {
       const q = query(trx, target)
       if (afterSeq !== null) q.where('r.change_seq', '>', afterSeq)
-      return (await q.select('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at').orderBy('r.change_seq').limit(limit)) as PushCandidate[]
+      return q.select<PushCandidate[]>('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at').orderBy('r.change_seq').limit(limit)
     },
 
     /** Remembers what the destination received (idempotent: a batch sent again only refreshes the hash). */
