@@ -19,6 +19,19 @@ async function listening(extra: Record<string, string> = {}) {
 // Announces 100 bytes, sends 10, then goes quiet.
 const slowBody = (authorization: string) => `POST /api/v1/integrations/connections HTTP/1.1\r\nHost: x\r\nAuthorization: ${authorization}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":"0123`
 
+/** Once its slow connections are gone (the server sees the close a moment later), the user is served again. */
+async function servedAgain(base: string, authorization: string): Promise<void> {
+  await eventually(
+    'the slow user served again',
+    async () => {
+      const response = await fetch(`${base}/api/v1/venues`, { headers: { authorization } })
+      await response.arrayBuffer()
+      return response.status
+    },
+    (status) => status === 200,
+  )
+}
+
 test('30 slow-body connections from one user: the excess is refused at once, another user is served while the rest are held, and the slots come back when they hang up', async () => {
   // Request and idle deadlines far past the test: the admitted ones stay held however slow the
   // box is, so "served meanwhile" never depends on the other user beating a clock.
@@ -56,15 +69,7 @@ test('30 slow-body connections from one user: the excess is refused at once, ano
   assert.equal(refused.length, 22, 'all but MAX_IN_FLIGHT_PER_CLIENT are refused')
   for (const response of refused) assert.equal(JSON.parse(response.body).code, 'TOO_MANY_IN_FLIGHT')
   assert.equal(results.filter((response) => response.status === 0).length, 8, 'the admitted ones had no answer')
-  await eventually(
-    'the slow user served again once its connections are gone',
-    async () => {
-      const response = await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })
-      await response.arrayBuffer()
-      return response.status
-    },
-    (status) => status === 200,
-  )
+  await servedAgain(base, slowUser)
 })
 
 test('slow bodies are cut at the request deadline with 408 problem+json and a closed connection, and their slots come back', async () => {
@@ -80,15 +85,7 @@ test('slow bodies are cut at the request deadline with 408 problem+json and a cl
     // A lower bound only (a slow box makes it later, never earlier); 50 ms for clock granularity.
     assert.ok(at >= 2_450, `not cut before the 2.5 s deadline (${at} ms)`)
   }
-  await eventually(
-    'the slow user served again',
-    async () => {
-      const response = await fetch(`${base}/api/v1/venues`, { headers: { authorization: slowUser } })
-      await response.arrayBuffer()
-      return response.status
-    },
-    (status) => status === 200,
-  )
+  await servedAgain(base, slowUser)
 })
 
 test('a slowloris connection that never finishes its headers is closed after the header deadline', async () => {
