@@ -28,7 +28,9 @@ test('ten refused requests with 15 KB paths write a few KB of log, not 150 KB, a
 
 test('a caller over its rate limit is logged once per window, not once per refused request', async () => {
   const capture = captureLogs('info')
-  const gateway = await build({ RATE_LIMIT_USER_MAX: '2' }, { loggerInstance: capture.logger })
+  // A generous Redis timeout: on a loaded box a slow answer would switch to the local fallback
+  // store, which counts afresh (rate-limit-fallback.test.ts proves that switch).
+  const gateway = await build({ RATE_LIMIT_USER_MAX: '2', RATE_LIMIT_REDIS_TIMEOUT_MS: '10000' }, { loggerInstance: capture.logger })
   const user = bearer(testToken({ tenantId: randomUUID(), roles: ['viewer'], sub: `flood-${randomUUID()}` }))
   const statuses: number[] = []
   for (let i = 0; i < 12; i++) statuses.push((await gateway.inject({ url: '/api/v1/venues', headers: user })).statusCode)
