@@ -104,9 +104,11 @@ export function decideIncomingFirst<T extends InstrumentationBase>(instrumentati
         // The Fastify hook names it by route (for a kept failure's name), as it does the recorded span.
         const rpc: RPCMetadata = { type: RPCType.HTTP, span }
         return context.with(setRPCMetadata(trace.setSpan(parent, span), rpc), () => {
-          // Listeners added later (a body's `data`/`end`, Fastify's `finish`) run in this request's context.
-          context.bind(context.active(), request)
-          context.bind(context.active(), response)
+          // A body is read in `data`/`end` listeners, which the socket calls outside this context:
+          // bound, the handler they start (and every hop it makes) stays in this trace. Without a
+          // body, and for the response's listeners (logs, metrics: nothing that propagates or
+          // records for a dropped request), binding every listener would be cost for nothing.
+          if (request.headers['content-length'] !== undefined || request.headers['transfer-encoding'] !== undefined) context.bind(context.active(), request)
           response.once('close', () => {
             if (response.statusCode >= 500) head.keepFailed(span, request, response, rpc, parent)
           })

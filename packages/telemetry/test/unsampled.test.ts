@@ -42,14 +42,19 @@ const downstream = http.createServer((req, res) => {
 })
 
 // One request's work: a statement, a Redis command, a hop downstream; it answers the trace it ran in.
-const service = http.createServer((_req, res) => {
-  void (async () => {
-    const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one')
-    const pong = await redis.ping()
-    const hop = await fetch(`${base(downstream)}/health`)
-    await hop.text()
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ one: rows[0]?.one, pong, traceId: trace.getActiveSpan()?.spanContext().traceId }))
-  })().catch(() => res.writeHead(500).end())
+async function work(res: Http.ServerResponse): Promise<void> {
+  const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one')
+  const pong = await redis.ping()
+  const hop = await fetch(`${base(downstream)}/health`)
+  await hop.text()
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ one: rows[0]?.one, pong, traceId: trace.getActiveSpan()?.spanContext().traceId }))
+}
+
+// A body is read as Fastify reads it: the work starts from the request's `end` listener.
+const service = http.createServer((req, res) => {
+  const start = () => void work(res).catch(() => res.writeHead(500).end())
+  if (req.method === 'POST') req.on('end', start).resume()
+  else start()
 })
 
 const base = (server: Http.Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -77,8 +82,8 @@ beforeEach(() => {
   exporter.reset()
 })
 
-async function call(traceparent?: string): Promise<{ one: number; pong: string; traceId?: string }> {
-  const response = await fetch(`${base(service)}/work`, traceparent ? { headers: { traceparent } } : {})
+async function call(traceparent?: string, body?: string): Promise<{ one: number; pong: string; traceId?: string }> {
+  const response = await fetch(`${base(service)}/work`, { ...(traceparent ? { headers: { traceparent } } : {}), ...(body !== undefined ? { method: 'POST', body } : {}) })
   assert.equal(response.status, 200)
   return (await response.json()) as { one: number; pong: string; traceId?: string }
 }
@@ -95,6 +100,14 @@ test('a request its caller did not sample starts no span anywhere: no server, pg
   assert.notEqual(hop?.split('-')[2], callerSpan, "under this service's own (unrecorded) span, not the caller's")
   await telemetry.forceFlush()
   assert.equal(exporter.getFinishedSpans().length, 0)
+})
+
+test('an unsampled request with a body stays in its trace in the listeners that read the body', async () => {
+  const traceId = hex(16)
+  const answer = await call(`00-${traceId}-${hex(8)}-00`, JSON.stringify({ name: 'x'.repeat(10_000) }))
+  assert.equal(answer.traceId, traceId, "the work started from the body's end listener ran in the caller's trace")
+  assert.match(received[0] ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`))
+  assert.deepEqual(started, [])
 })
 
 test('a request without trace context that the sampler drops starts a trace of its own, unsampled, and passes it on', async () => {
