@@ -74,6 +74,11 @@ export interface Summary {
 }
 
 const mean = (list: number[]) => list.reduce((sum, n) => sum + n, 0) / list.length
+const median = (list: number[]) => {
+  const sorted = [...list].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
+}
 const range = (list: number[], digits = 0) => `${fmt(Math.min(...list), digits)}–${fmt(Math.max(...list), digits)}`
 
 /**
@@ -193,7 +198,11 @@ export async function run() {
   // Per round, on against the off run just before it: a ratio of neighbours is less moved by drift.
   const paired = on.rounds.map((r, i) => 1 - r.rps / (off.rounds[i]?.rps ?? Number.NaN))
   const cpuCost = (on.gatewayCpu + on.venueCpu) / (off.gatewayCpu + off.venueCpu) - 1
-  console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} % (per round: ${paired.map((c) => fmt(c * 100, 1)).join(', ')} %); CPU per request, both processes: ${cpuCost >= 0 ? '+' : ''}${fmt(cpuCost * 100, 1)} %`)
+  // CPU per request of each stack against the off stack of the same round; the median is the figure least moved by one disturbed round.
+  const pairedCpu = (stack: Summary) => stack.rounds.map((r, i) => (r.gatewayCpu + r.venueCpu) / ((off.rounds[i]?.gatewayCpu ?? Number.NaN) + (off.rounds[i]?.venueCpu ?? Number.NaN)) - 1)
+  const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n * 100, 1)}`
+  console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} % (per round: ${paired.map((c) => fmt(c * 100, 1)).join(', ')} %); CPU per request, both processes: ${signed(cpuCost)} %`)
+  for (const stack of summaries.slice(1)) console.log(`  CPU per request against the same round's off stack, ${stack.label}: ${pairedCpu(stack).map(signed).join(', ')} % (median ${signed(median(pairedCpu(stack)))} %)`)
   console.log(`  target: at most ${TARGET_COST * 100} %: ${cost <= TARGET_COST ? 'met' : 'NOT met'} on throughput, ${cpuCost <= TARGET_COST ? 'met' : 'NOT met'} on CPU`)
   return { off, on, cost, cpuCost }
 }

@@ -13,7 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { context, propagation, ROOT_CONTEXT, SamplingDecision, SpanKind, trace, TraceFlags, type Context, type Span } from '@opentelemetry/api'
 import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core'
-import type { InstrumentationBase } from '@opentelemetry/instrumentation'
+import type { Instrumentation } from '@opentelemetry/instrumentation'
 import type { UndiciRequest } from '@opentelemetry/instrumentation-undici'
 import { UndiciInstrumentation, type UndiciInstrumentationConfig } from '@opentelemetry/instrumentation-undici'
 import type { IdGenerator, Sampler } from '@opentelemetry/sdk-trace'
@@ -33,7 +33,7 @@ const recording = () => trace.getSpan(context.active())?.isRecording() === true
  * version only while the active span is recording, the original otherwise. Patching happens when
  * the module is first required, after this; the original stays reachable for unpatching as before.
  */
-export function onlyWhenRecording<T extends InstrumentationBase>(instrumentation: T, names: readonly string[]): T {
+export function onlyWhenRecording<T extends Instrumentation>(instrumentation: T, names: readonly string[]): T {
   const self = instrumentation as unknown as Wrapping
   const wrap = self._wrap
   self._wrap = (nodule, name, wrapper) =>
@@ -47,7 +47,8 @@ export function onlyWhenRecording<T extends InstrumentationBase>(instrumentation
   return instrumentation
 }
 
-const UndiciBase = UndiciInstrumentation as unknown as new (config?: UndiciInstrumentationConfig) => InstrumentationBase<UndiciInstrumentationConfig> & {
+// Its handler of `undici:request:create` is private in the types, not at run time.
+const UndiciBase = UndiciInstrumentation as unknown as new (config?: UndiciInstrumentationConfig) => Instrumentation<UndiciInstrumentationConfig> & {
   onRequestCreated(message: { request: UndiciRequest }): void
 }
 
@@ -84,7 +85,7 @@ export interface HeadDecision {
  * probe) goes through the instrumentation as before; a dropped one runs the original `emit` under
  * a non-recording span.
  */
-export function decideIncomingFirst<T extends InstrumentationBase>(instrumentation: T, head: HeadDecision): T {
+export function decideIncomingFirst<T extends Instrumentation>(instrumentation: T, head: HeadDecision): T {
   const self = instrumentation as unknown as Wrapping
   const wrap = self._wrap
   self._wrap = (nodule, name, wrapper) =>

@@ -6,8 +6,6 @@ import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
 import { context, SpanKind, trace, type ProxyTracerProvider, type Span } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace'
-import type * as Pg from 'pg'
-import type IORedis from 'ioredis'
 import { startTelemetry } from '../src/sdk.ts'
 
 // A service (not the edge) at 0 %: a request is sampled exactly when its caller's traceparent says so.
@@ -28,8 +26,8 @@ tracerPrototype.startSpan = function countedStartSpan(this: unknown, ...args: un
 // (this package does not depend on pg or ioredis: they resolve from the service kit, which does).
 const http = createRequire(import.meta.url)('node:http') as typeof Http
 const kitRequire = createRequire(new URL('../../service-kit/package.json', import.meta.url))
-const { Pool } = kitRequire('pg') as typeof Pg
-const Redis = kitRequire('ioredis') as typeof IORedis
+const { Pool } = kitRequire('pg') as { Pool: new (config: { connectionString: string; max: number }) => { query<R>(text: string): Promise<{ rows: R[] }>; end(): Promise<void> } }
+const Redis = kitRequire('ioredis') as new (url: string, options: { lazyConnect: boolean; maxRetriesPerRequest: number }) => { connect(): Promise<void>; ping(): Promise<string>; disconnect(): void }
 
 const pool = new Pool({ connectionString: process.env.TEST_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres', max: 1 })
 const redis = new Redis(process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, maxRetriesPerRequest: 1 })
