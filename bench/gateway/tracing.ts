@@ -97,19 +97,26 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
     // One process at a time: several compiling at once on a busy two-core box can take minutes.
     for (const [i, stack] of stacks.entries()) {
       const port = ports[i] as { venue: number; gateway: number }
-      const env = { ...common, ...stack.env }
+      // BENCH_NODE: this stack's processes run on another Node binary (e.g. Node 22 beside Node 20 in one run).
+      const { BENCH_NODE: node, ...stackEnv } = stack.env
+      const env: Record<string, string> = { ...common, ...stackEnv }
       // "sink": this run's OTLP sink (where spans go does not matter, only that they are sent).
       if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
-      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) })
+      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }, [], node)
       started.push({ venue, gateway: venue })
       await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
-      const gateway = startService('services/api-gateway/src/server.ts', {
-        ...env,
-        API_GATEWAY_PORT: String(port.gateway),
-        VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`,
-        RATE_LIMIT_USER_MAX: '1000000000',
-        MAX_IN_FLIGHT_PER_CLIENT: '1000',
-      })
+      const gateway = startService(
+        'services/api-gateway/src/server.ts',
+        {
+          ...env,
+          API_GATEWAY_PORT: String(port.gateway),
+          VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`,
+          RATE_LIMIT_USER_MAX: '1000000000',
+          MAX_IN_FLIGHT_PER_CLIENT: '1000',
+        },
+        [],
+        node,
+      )
       started[i] = { venue, gateway }
       await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
     }
@@ -183,7 +190,8 @@ export function printSummaries(title: string, summaries: Summary[], note = ''): 
 
 export async function run() {
   // BENCH_TRACING_VARIANTS adds stacks for an ablation: '|' between stacks, ';' between the
-  // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`.
+  // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`;
+  // OTEL_SDK_DISABLED=true makes a variant an untraced stack, BENCH_NODE=<path> runs it on another Node.
   const variants = (process.env.BENCH_TRACING_VARIANTS ?? '').split('|').filter(Boolean)
   const stacks: Stack[] = [
     { label: 'tracing off', env: {} },
