@@ -29,8 +29,8 @@ export function benchEnv(): Record<string, string> {
   }
 }
 
-export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = [], node = process.execPath): ChildProcess {
+  const child = spawn(node, [...nodeArgs, '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   return child
 }
 

@@ -74,6 +74,11 @@ export interface Summary {
 }
 
 const mean = (list: number[]) => list.reduce((sum, n) => sum + n, 0) / list.length
+const median = (list: number[]) => {
+  const sorted = [...list].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
+}
 const range = (list: number[], digits = 0) => `${fmt(Math.min(...list), digits)}–${fmt(Math.max(...list), digits)}`
 
 /**
@@ -92,19 +97,26 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
     // One process at a time: several compiling at once on a busy two-core box can take minutes.
     for (const [i, stack] of stacks.entries()) {
       const port = ports[i] as { venue: number; gateway: number }
-      const env = { ...common, ...stack.env }
+      // BENCH_NODE: this stack's processes run on another Node binary (e.g. Node 22 beside Node 20 in one run).
+      const { BENCH_NODE: node, ...stackEnv } = stack.env
+      const env: Record<string, string> = { ...common, ...stackEnv }
       // "sink": this run's OTLP sink (where spans go does not matter, only that they are sent).
       if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
-      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) })
+      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }, [], node)
       started.push({ venue, gateway: venue })
       await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
-      const gateway = startService('services/api-gateway/src/server.ts', {
-        ...env,
-        API_GATEWAY_PORT: String(port.gateway),
-        VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`,
-        RATE_LIMIT_USER_MAX: '1000000000',
-        MAX_IN_FLIGHT_PER_CLIENT: '1000',
-      })
+      const gateway = startService(
+        'services/api-gateway/src/server.ts',
+        {
+          ...env,
+          API_GATEWAY_PORT: String(port.gateway),
+          VENUE_SERVICE_URL: `http://127.0.0.1:${port.venue}`,
+          RATE_LIMIT_USER_MAX: '1000000000',
+          MAX_IN_FLIGHT_PER_CLIENT: '1000',
+        },
+        [],
+        node,
+      )
       started[i] = { venue, gateway }
       await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
     }
@@ -178,7 +190,8 @@ export function printSummaries(title: string, summaries: Summary[], note = ''): 
 
 export async function run() {
   // BENCH_TRACING_VARIANTS adds stacks for an ablation: '|' between stacks, ';' between the
-  // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`.
+  // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`;
+  // OTEL_SDK_DISABLED=true makes a variant an untraced stack, BENCH_NODE=<path> runs it on another Node.
   const variants = (process.env.BENCH_TRACING_VARIANTS ?? '').split('|').filter(Boolean)
   const stacks: Stack[] = [
     { label: 'tracing off', env: {} },
@@ -193,7 +206,11 @@ export async function run() {
   // Per round, on against the off run just before it: a ratio of neighbours is less moved by drift.
   const paired = on.rounds.map((r, i) => 1 - r.rps / (off.rounds[i]?.rps ?? Number.NaN))
   const cpuCost = (on.gatewayCpu + on.venueCpu) / (off.gatewayCpu + off.venueCpu) - 1
-  console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} % (per round: ${paired.map((c) => fmt(c * 100, 1)).join(', ')} %); CPU per request, both processes: ${cpuCost >= 0 ? '+' : ''}${fmt(cpuCost * 100, 1)} %`)
+  // CPU per request of each stack against the off stack of the same round; the median is the figure least moved by one disturbed round.
+  const pairedCpu = (stack: Summary) => stack.rounds.map((r, i) => (r.gatewayCpu + r.venueCpu) / ((off.rounds[i]?.gatewayCpu ?? Number.NaN) + (off.rounds[i]?.venueCpu ?? Number.NaN)) - 1)
+  const signed = (n: number) => `${n >= 0 ? '+' : ''}${fmt(n * 100, 1)}`
+  console.log(`  throughput cost of tracing: ${fmt(cost * 100, 1)} % (per round: ${paired.map((c) => fmt(c * 100, 1)).join(', ')} %); CPU per request, both processes: ${signed(cpuCost)} %`)
+  for (const stack of summaries.slice(1)) console.log(`  CPU per request against the same round's off stack, ${stack.label}: ${pairedCpu(stack).map(signed).join(', ')} % (median ${signed(median(pairedCpu(stack)))} %)`)
   console.log(`  target: at most ${TARGET_COST * 100} %: ${cost <= TARGET_COST ? 'met' : 'NOT met'} on throughput, ${cpuCost <= TARGET_COST ? 'met' : 'NOT met'} on CPU`)
   return { off, on, cost, cpuCost }
 }

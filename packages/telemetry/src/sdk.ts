@@ -3,7 +3,7 @@
 // exporter (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT. Loaded only when tracing is on (see register.ts).
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api'
+import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { CompositePropagator, getRPCMetadata, RPCType, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -11,14 +11,26 @@ import { InstrumentationBase, registerInstrumentations } from '@opentelemetry/in
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis'
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg'
-import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici'
 import { resourceFromAttributes } from '@opentelemetry/resources'
-import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, SimpleSpanProcessor, TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanExporter } from '@opentelemetry/sdk-trace'
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  RandomIdGenerator,
+  SimpleSpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+  type IdGenerator,
+  type Sampler,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace'
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions'
 import { FastifyOtelInstrumentation } from '@fastify/otel'
 import { setFailureKeeper } from './index.ts'
 import { failureKeeper, type KeepFailure } from './kept-failures.ts'
 import { PrivacySpanProcessor } from './privacy.ts'
+import { decideIncomingFirst, onlyWhenRecording, PropagatingUndiciInstrumentation } from './unsampled.ts'
 
 export interface TelemetryOptions {
   serviceName: string
@@ -64,37 +76,44 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName })
   // The privacy processor runs first, so the exporter only ever sees scrubbed spans.
   const spanProcessors = [new PrivacySpanProcessor(), options.exporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, scheduledDelayMillis: positive(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5_000 })]
-  const provider = new TracerProvider({ resource, sampler: samplerFromEnv(env, options.edge), spanProcessors })
+  const sampler = samplerFromEnv(env, options.edge)
+  const ids = reservableIds()
+  const provider = new TracerProvider({ resource, sampler, idGenerator: ids, spanProcessors })
   const failures = failureKeeper(resource, spanProcessors)
   setFailureKeeper(failures.keep)
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable())
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }))
   trace.setGlobalTracerProvider(provider)
   const ignoreIncoming = (path: string | undefined) => UNTRACED_PATHS.has((path ?? '').split('?')[0] ?? '')
+  const keepFailed = (span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, route: string | undefined, parent?: Context) => keepFailedRequest(span, req, res, failures.keep, route, parent)
   const wanted = instrumentationFilter(env)
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       // Trace context goes out on every request; the server span of a probe or scrape is skipped.
+      // A request is decided first: only a sampled one gets the instrumentation's span (unsampled.ts).
       // A 5xx of a request the sampler dropped is still exported (errors always kept).
-      ...wanted(
-        'http',
-        () =>
+      ...wanted('http', () =>
+        decideIncomingFirst(
           new HttpInstrumentation({
             ignoreIncomingRequestHook: (req) => markStart(req) && ignoreIncoming(req.url),
-            applyCustomAttributesOnSpan: (span, req, res) => keepFailedRequest(span, req as IncomingMessage, res, failures.keep),
+            applyCustomAttributesOnSpan: (span, req, res) => keepFailed(span, req as IncomingMessage, res, getRPCMetadata(context.active())?.route),
             requireParentforOutgoingSpans: true,
           }),
+          { sampler, ids, ignored: (req) => markStart(req) && ignoreIncoming(req.url), withTraceId: ids.reserve, keepFailed: (span, req, res, rpc, parent) => keepFailed(span, req, res, rpc.route, parent) },
+        ),
       ),
-      ...wanted('undici', () => new UndiciInstrumentation({ requireParentforSpans: true })),
+      // Outside a recording span a request only carries the trace context on.
+      ...wanted('undici', () => new PropagatingUndiciInstrumentation({ requireParentforSpans: true })),
       // The route on the server span (`GET /api/v1/venues/:id`) from one onRequest hook.
       ...wanted('fastify-route', () => new FastifyRouteInstrumentation()),
       // A span per Fastify hook and handler: detailed, and the largest share of tracing's cost (off by default).
       ...wanted('fastify', () => new FastifyOtelInstrumentation({ registerOnInitialization: true, ignorePaths: (route) => ignoreIncoming(route.url) })),
-      // Statements as written ($1 placeholders), never their values; no spans for pool checkouts.
-      ...wanted('pg', () => new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true })),
+      // Statements as written ($1 placeholders), never their values; no spans for pool checkouts;
+      // nothing at all outside a recording span (unsampled.ts).
+      ...wanted('pg', () => onlyWhenRecording(new PgInstrumentation({ enhancedDatabaseReporting: false, requireParentSpan: true, ignoreConnectSpans: true }), ['query', 'connect'])),
       // The command name only: keys and values can carry ids, IPs and nonces.
-      ...wanted('ioredis', () => new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command })),
+      ...wanted('ioredis', () => onlyWhenRecording(new IORedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }), ['sendCommand', 'connect'])),
     ],
   })
   return {
@@ -133,11 +152,32 @@ function markStart(req: IncomingMessage): true {
   return true
 }
 
-function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, keep: KeepFailure): void {
+/** Trace ids from Math.random (as the SDK's default), except that the next root trace id can be reserved. */
+function reservableIds(): IdGenerator & { reserve: <R>(traceId: string, fn: () => R) => R } {
+  const random = new RandomIdGenerator()
+  let reserved: string | undefined
+  return {
+    generateTraceId: () => {
+      const id = reserved ?? random.generateTraceId()
+      reserved = undefined
+      return id
+    },
+    generateSpanId: () => random.generateSpanId(),
+    reserve: (traceId, fn) => {
+      reserved = traceId
+      try {
+        return fn()
+      } finally {
+        reserved = undefined
+      }
+    },
+  }
+}
+
+function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, keep: KeepFailure, route: string | undefined, parent?: Context): void {
   if (span.isRecording() || !('getHeader' in res) || res.statusCode < 500) return
   const spanContext = span.spanContext()
   if (!trace.isSpanContextValid(spanContext)) return
-  const route = getRPCMetadata(context.active())?.route
   const method = req.method ?? 'GET'
   const requestId = res.getHeader('x-request-id')
   const startTime = (req as IncomingMessage & { [kStart]?: number })[kStart]
@@ -146,7 +186,7 @@ function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse
     kind: SpanKind.SERVER,
     spanContext,
     // The caller's span, as the unrecorded server span had it (the privacy processor cuts the path's query).
-    parent: propagation.extract(ROOT_CONTEXT, req.headers),
+    parent: parent ?? propagation.extract(ROOT_CONTEXT, req.headers),
     ...(startTime !== undefined ? { startTime } : {}),
     attributes: {
       'http.request.method': method,
