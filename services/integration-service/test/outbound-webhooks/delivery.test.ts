@@ -283,6 +283,35 @@ test('the API: a test ping, cursors, filters, tenant isolation and bad input as 
   assert.equal(await rig.count('integration.webhook_messages where endpoint_id = $1', [endpoint.id]), 0)
 })
 
+test('a receiver that never answers costs one timeout per attempt, recorded as such', async (t) => {
+  const receiver = await startReceiver()
+  receiver.setMode('hang')
+  const { app } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}`, OUTBOUND_WEBHOOK_TIMEOUT_MS: '300', OUTBOUND_WEBHOOK_RETRY_SCHEDULE: '0ms' })
+  const tenantId = randomUUID()
+  const endpoint = await register(app, tenantId, { url: receiver.url, eventTypes: ['integration.sync.completed'] })
+  await app.outboundWebhooks.fanOut(rig.event(tenantId, randomUUID()))
+  const [message] = await eventually(async () => {
+    const page = await messagesOf(app, tenantId, endpoint.id)
+    return page.data[0]?.status === 'failed' ? page.data : undefined
+  }, 'the message failed after its one attempt')
+  assert.match(message?.lastError ?? '', /timed out after 300 ms/)
+})
+
+test('messages whose jobs Redis lost are delivered anyway: the schedule lives in Postgres and the sweeper enqueues what is due', async (t) => {
+  const receiver = await startReceiver()
+  const { app } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}` }, { process: false })
+  const tenantId = randomUUID()
+  const endpoint = await register(app, tenantId, { url: receiver.url, eventTypes: ['integration.sync.completed'] })
+  const events = [rig.event(tenantId, randomUUID()), rig.event(tenantId, randomUUID())]
+  for (const event of events) await app.outboundWebhooks.fanOut(event)
+  // Redis loses the queue before any worker ran it.
+  await app.outboundWebhookInternals.queue.queue.obliterate({ force: true })
+  assert.equal((await app.outboundWebhookInternals.queue.queue.getJobCounts()).waiting, 0)
+  app.outboundWebhookInternals.start()
+  await eventually(async () => (await messagesOf(app, tenantId, endpoint.id)).data.every((m) => m.status === 'succeeded'), 'both messages delivered by way of the sweeper')
+  assert.deepEqual(new Set(receiver.deliveries.map((d) => d.event.id)), new Set(events.map((e) => e.id)))
+})
+
 test('deliveries have a queue of their own, apart from the four sync queues', () => {
   assert.ok(!Object.values(QUEUES).includes(OUTBOUND_WEBHOOK_QUEUE as never))
   assert.equal(OUTBOUND_WEBHOOK_QUEUE, 'integration-webhooks-out')

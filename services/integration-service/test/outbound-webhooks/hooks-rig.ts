@@ -23,7 +23,7 @@ export interface Delivery {
   event: HubEvent
 }
 
-export type ReceiverMode = 'up' | 'down' | 'error' | { redirect: string }
+export type ReceiverMode = 'up' | 'down' | 'error' | 'hang' | { redirect: string }
 
 /** A tenant's receiver: keeps every delivery; `mode` decides how it answers. */
 export async function startReceiver() {
@@ -40,6 +40,8 @@ export async function startReceiver() {
         request.socket.destroy()
         return
       }
+      // Reads the request and never answers (until the test's server closes).
+      if (mode === 'hang') return
       if (mode === 'error') {
         response.writeHead(500, { 'content-type': 'text/plain' }).end('receiver exploded: ' + 'x'.repeat(4000))
         return
@@ -56,7 +58,10 @@ export async function startReceiver() {
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as AddressInfo).port
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  after(() => {
+    server.closeAllConnections()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
   return {
     port,
     url: `http://127.0.0.1:${port}/hooks`,

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import { eventually, setupHooksRig, startReceiver } from './hooks-rig.ts'
+import { loadConfig } from '../../src/config.ts'
 import { addressRange, createUrlGuard, isPublicAddress, pinnedDispatcher, UrlRefusedError } from '../../src/plugins/app/outbound-webhooks/url-guard.ts'
 
 const rig = await setupHooksRig()
@@ -178,4 +179,8 @@ test('address classification: only public unicast passes; the allow-list is exac
   assert.equal((await guard.check('http://localhost:9999/x')).pinned.address, '127.0.0.1')
   await assert.rejects(guard.check('http://127.0.0.1:6379/'), (error: unknown) => error instanceof UrlRefusedError && error.reason === 'blocked_address')
   await assert.rejects(guard.check('gopher://127.0.0.1:8080/'), (error: unknown) => error instanceof UrlRefusedError && error.reason === 'scheme')
+})
+
+test('the development allow-list is refused in production', () => {
+  assert.throws(() => loadConfig({ ...rig.env, NODE_ENV: 'production', OUTBOUND_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1:8080' }), /OUTBOUND_WEBHOOK_ALLOWED_HOSTS: not allowed in production/)
 })
