@@ -46,7 +46,7 @@ test('every delivery verifies with standardwebhooks, also with the old and the n
   const { app, logs } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}` })
   const tenantId = randomUUID()
   const venueId = randomUUID()
-  const endpoint = await register(app, tenantId, { url: receiver.url, eventTypes: ['integration.sync.completed', 'integration.sync.failed'] })
+  const endpoint = await register(app, tenantId, { url: `${receiver.url}?token=tenant-query-token-4711`, eventTypes: ['integration.sync.completed', 'integration.sync.failed'] })
   assert.match(endpoint.secret, /^whsec_[A-Za-z0-9+/]+=*$/)
   const first = endpoint.secret
 
@@ -92,6 +92,7 @@ test('every delivery verifies with standardwebhooks, also with the old and the n
   const audited = await rig.db.adminQuery<{ body: string }>("select row_to_json(o)::text as body from integration.audit_outbox o where tenant_id = $1 and entity_type = 'webhook_endpoint'", [tenantId])
   assert.ok(audited.length >= 3)
   for (const secret of [first, second, third]) assert.ok(!audited.some((row) => row.body.includes(secret.slice(6))))
+  assert.ok(!audited.some((row) => row.body.includes('tenant-query-token-4711')))
 })
 
 test('fanOut of the same event twice (and at once) stores one message and delivers it once; a replay sends it again with the same id', async (t) => {
@@ -159,6 +160,8 @@ test('a receiver down for "an hour" (compressed: the spec schedule / 3600, so 1 
   // The attempts of one message: failures (no answer) then one success, newest first, with cursors.
   const [message] = (await messagesOf(app, tenantId, endpoint.id)).data
   assert.ok(message)
+  // Every retry carried the same webhook-id: the message's id (what a receiver deduplicates on).
+  assert.equal(receiver.requestIds.filter((id) => id === message.id).length, message.attempts)
   const attemptsUrl = `/api/v1/integrations/webhook-endpoints/${endpoint.id}/messages/${message.id}/attempts`
   const all = (await app.inject({ method: 'GET', url: `${attemptsUrl}?limit=200`, headers: rig.admin(tenantId) })).json() as Page<{ outcome: string; attemptNumber: number; error: string | null; responseStatus: number | null }>
   assert.equal(all.data[0]?.outcome, 'succeeded')

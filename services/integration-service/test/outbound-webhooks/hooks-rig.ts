@@ -28,10 +28,13 @@ export type ReceiverMode = 'up' | 'down' | 'error' | 'hang' | { redirect: string
 /** A tenant's receiver: keeps every delivery; `mode` decides how it answers. */
 export async function startReceiver() {
   const deliveries: Delivery[] = []
+  /** The webhook-id of every request, answered or not. */
+  const requestIds: string[] = []
   let mode: ReceiverMode = 'up'
   let hits = 0
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     hits += 1
+    requestIds.push(String(request.headers['webhook-id'] ?? ''))
     const chunks: Buffer[] = []
     request.on('data', (chunk: Buffer) => chunks.push(chunk))
     request.on('end', () => {
@@ -66,6 +69,7 @@ export async function startReceiver() {
     port,
     url: `http://127.0.0.1:${port}/hooks`,
     deliveries,
+    requestIds,
     get hits() {
       return hits
     },

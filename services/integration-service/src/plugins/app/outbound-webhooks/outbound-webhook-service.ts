@@ -61,6 +61,12 @@ const toEndpoint = (row: EndpointRow) => ({
 })
 export type WebhookEndpoint = ReturnType<typeof toEndpoint>
 
+/** What the audit log keeps of an endpoint: its URL without query or fragment (a tenant may put a token there). */
+const forAudit = (view: WebhookEndpoint) => {
+  const url = new URL(view.url)
+  return { ...view, url: `${url.protocol}//${url.host}${url.pathname}` }
+}
+
 const toMessage = (row: MessageRow) => ({
   id: row.id,
   endpointId: row.endpoint_id,
@@ -251,7 +257,7 @@ export function createOutboundWebhookService(deps: {
         action: 'webhook_endpoint.disabled',
         entityType: 'webhook_endpoint',
         entityId: disabledRow.id,
-        after: toEndpoint(disabledRow),
+        after: forAudit(toEndpoint(disabledRow)),
       })
       return { row, disabled: event }
     })
@@ -298,7 +304,7 @@ export function createOutboundWebhookService(deps: {
           ...seal(actor.tenantId, id, { signingSecret: secret }),
         })
         const view = toEndpoint(row)
-        await audit.record(trx, { ...actor, action: 'webhook_endpoint.created', entityType: 'webhook_endpoint', entityId: id, after: view })
+        await audit.record(trx, { ...actor, action: 'webhook_endpoint.created', entityType: 'webhook_endpoint', entityId: id, after: forAudit(view) })
         return view
       })
       // The only time the secret is shown.
@@ -329,7 +335,7 @@ export function createOutboundWebhookService(deps: {
         if (patch.enabled === true && !before.enabled) Object.assign(changes, { enabled: true, disabled_reason: null, disabled_at: null, consecutive_failures: 0, failing_since: null })
         if (patch.enabled === false && before.enabled) Object.assign(changes, { enabled: false, disabled_reason: 'manual', disabled_at: new Date() })
         const view = toEndpoint(await repo.updateEndpoint(trx, id, changes))
-        await audit.record(trx, { ...actor, action: 'webhook_endpoint.updated', entityType: 'webhook_endpoint', entityId: id, before: toEndpoint(before), after: view })
+        await audit.record(trx, { ...actor, action: 'webhook_endpoint.updated', entityType: 'webhook_endpoint', entityId: id, before: forAudit(toEndpoint(before)), after: forAudit(view) })
         return view
       })
     },
@@ -340,7 +346,7 @@ export function createOutboundWebhookService(deps: {
         const before = await repo.findEndpoint(trx, id, { forUpdate: true })
         if (!before) throw new WebhookEndpointNotFoundError()
         await repo.deleteEndpoint(trx, id)
-        await audit.record(trx, { ...actor, action: 'webhook_endpoint.deleted', entityType: 'webhook_endpoint', entityId: id, before: toEndpoint(before) })
+        await audit.record(trx, { ...actor, action: 'webhook_endpoint.deleted', entityType: 'webhook_endpoint', entityId: id, before: forAudit(toEndpoint(before)) })
       })
     },
 
