@@ -33,7 +33,11 @@ after(() => new Promise<void>((resolve) => receiver.close(() => resolve())))
 const receiverPort = (receiver.address() as AddressInfo).port
 
 // Only this receiver may be a loopback address; everything else private stays refused.
-const stack = await startStack({ env: { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`, OUTBOUND_WEBHOOK_SWEEP_INTERVAL_MS: '1000' } })
+const stack = await startStack({
+  env: { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`, OUTBOUND_WEBHOOK_SWEEP_INTERVAL_MS: '1000' },
+  // A ceiling, not a wait: on a box at load 40+ integration-service's start-up has taken over 4 minutes.
+  readyTimeoutMs: 540_000,
+})
 const api = hub(stack)
 const base = '/api/v1/integrations/webhook-endpoints'
 
