@@ -24,6 +24,9 @@ import adminRoutes from './routes/api/v1/integrations/admin.ts'
 import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import settingsRoutes from './routes/api/v1/integrations/settings.ts'
+import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
+import webhookEndpointRoutes from './routes/api/v1/integrations/webhook-endpoints.ts'
+import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -35,6 +38,8 @@ export interface IntegrationServiceOptions {
   config: IntegrationServiceConfig
   /** Tests swap a provider adapter in by construction. */
   adapters?: Partial<Record<ProviderName, ProviderAdapter>>
+  /** Tests resolve webhook endpoint host names with their own answers (DNS rebinding, metadata names). */
+  resolver?: Resolver
 }
 
 async function integrationService(fastify: FastifyInstance, opts: IntegrationServiceOptions): Promise<void> {
@@ -73,6 +78,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)
+  await fastify.register(outboundWebhooks, { config, ...(opts.resolver ? { resolver: opts.resolver } : {}) })
   // Routes, registered explicitly so the URL → file map stays greppable.
   await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
@@ -86,6 +92,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(webhookEndpointRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, {
     prefix: '/api/v1/integrations',
     operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')

@@ -84,6 +84,25 @@ export const IntegrationServiceEnv = Type.Object({
   SYNC_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   /** How often the worker re-enqueues stored webhook events that never reached Redis. */
   SYNC_WEBHOOK_RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** Outbound (tenant) webhook deliveries each worker process makes at once, on their own queue. */
+  OUTBOUND_WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
+  /** Budget of one delivery request (connect, headers and body). */
+  OUTBOUND_WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 15_000 }),
+  /**
+   * Waits before each attempt of a message, comma-separated durations (ms, s, m, h): the Standard
+   * Webhooks schedule by default, about 32 hours in all. Tests compress it.
+   */
+  OUTBOUND_WEBHOOK_RETRY_SCHEDULE: Type.String({ pattern: '^\\s*\\d+(ms|s|m|h)(\\s*,\\s*\\d+(ms|s|m|h))*\\s*$', default: '0s,5s,5m,30m,2h,5h,10h,10h' }),
+  /** An endpoint whose every attempt failed for this long, and at least this many times, is disabled. */
+  OUTBOUND_WEBHOOK_DISABLE_AFTER_MS: Type.Integer({ minimum: 0, default: 5 * 24 * 3600 * 1000 }),
+  OUTBOUND_WEBHOOK_DISABLE_AFTER_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
+  /**
+   * Development only: `host` or `host:port` entries (comma-separated) that may resolve to private or
+   * loopback addresses, for local receivers. Refused in production.
+   */
+  OUTBOUND_WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '' }),
+  /** How often the worker re-enqueues due messages whose job Redis lost (Postgres holds the schedule). */
+  OUTBOUND_WEBHOOK_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 
@@ -103,6 +122,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): IntegrationSer
       // Empty means "any tenant's admin may pause every queue": tolerable on a laptop, not in production.
       if (config.NODE_ENV === 'production' && String(config.OPERATOR_TENANT_IDS).trim() === '') {
         problems.push('OPERATOR_TENANT_IDS: required in production (the tenants whose admins operate the queues)')
+      }
+      if (config.NODE_ENV === 'production' && String(config.OUTBOUND_WEBHOOK_ALLOWED_HOSTS).trim() !== '') {
+        problems.push('OUTBOUND_WEBHOOK_ALLOWED_HOSTS: not allowed in production (it lets tenant webhooks reach private addresses)')
       }
       // One verifier authenticates every realm's QuickBooks notifications: a missing one refuses
       // them all, and a known one lets anybody forge them.

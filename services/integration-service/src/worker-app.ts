@@ -9,6 +9,8 @@ import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
+import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
+import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
@@ -21,6 +23,7 @@ export interface IntegrationWorkerOptions {
   config: IntegrationServiceConfig
   /** Tests swap a provider adapter in by construction. */
   adapters?: Partial<Record<ProviderName, ProviderAdapter>>
+  resolver?: Resolver
 }
 
 async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWorkerOptions): Promise<void> {
@@ -47,6 +50,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(syncEngine, { config })
   // The reconciler restores schedules from each integration's settings.
   await fastify.register(integrationSettings)
+  // Tenant webhook deliveries: their own queue and concurrency (started by worker.ts).
+  await fastify.register(outboundWebhooks, { config, ...(opts.resolver ? { resolver: opts.resolver } : {}) })
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

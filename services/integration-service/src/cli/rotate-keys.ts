@@ -4,6 +4,8 @@ import { KeyRing } from '@hub/crypto'
 import { createDatabase, createKnex, loadDotEnv } from '@hub/service-kit'
 import { rotateConnectionSecrets } from '../plugins/app/secrets/connection-key-rotation.ts'
 import { rotateSettingsSecrets } from '../plugins/app/secrets/settings-key-rotation.ts'
+import { rotateSealedSecrets } from '../plugins/app/secrets/sealed-secrets-rotation.ts'
+import { WEBHOOK_ENDPOINT_SECRETS } from '../plugins/app/outbound-webhooks/outbound-webhook-repository.ts'
 import { INTEGRATION_SCHEMA } from '../db/schema.ts'
 
 loadDotEnv()
@@ -29,6 +31,7 @@ try {
   for (const [label, rotate] of [
     ['connections', rotateConnectionSecrets],
     ['settings   ', rotateSettingsSecrets],
+    ['webhooks   ', (database: typeof db, keys: KeyRing, onProgress: Parameters<typeof rotateSettingsSecrets>[2]) => rotateSealedSecrets(database, keys, WEBHOOK_ENDPOINT_SECRETS, onProgress)],
   ] as const) {
     rotated += await rotate(db, ring, ({ done, total }) => {
       process.stdout.write(`\r  ${label} ${bar(done, total)}`)

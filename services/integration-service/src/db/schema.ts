@@ -25,6 +25,10 @@ export const INTEGRATION_TABLES = {
   pushState: 'integration.push_state',
   deadLetters: 'integration.dead_letters',
   webhookInbox: 'integration.webhook_inbox',
+  webhookEndpoints: 'integration.webhook_endpoints',
+  webhookMessages: 'integration.webhook_messages',
+  webhookAttempts: 'integration.webhook_attempts',
+  webhookEndpointEvents: 'integration.webhook_endpoint_events',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',
