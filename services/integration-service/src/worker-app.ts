@@ -9,6 +9,8 @@ import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
+import retention from './plugins/app/retention/index.ts'
+import type { RetentionPlan } from '@hub/contracts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
@@ -21,6 +23,8 @@ export interface IntegrationWorkerOptions {
   config: IntegrationServiceConfig
   /** Tests swap a provider adapter in by construction. */
   adapters?: Partial<Record<ProviderName, ProviderAdapter>>
+  /** Tests swap compliance-service's retention answer in by construction. */
+  retentionPlan?: (tenantIds: string[]) => Promise<RetentionPlan>
 }
 
 async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWorkerOptions): Promise<void> {
@@ -47,6 +51,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(syncEngine, { config })
   // The reconciler restores schedules from each integration's settings.
   await fastify.register(integrationSettings)
+  // The clean-up of records, webhook payloads and sync logs, on the low queue (worker.ts starts it).
+  await fastify.register(retention, { config, ...(opts.retentionPlan ? { plan: opts.retentionPlan } : {}) })
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

@@ -6,6 +6,7 @@ import '@hub/telemetry/register'
 import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
 import integrationWorker, { WORKER_NAME } from './worker-app.ts'
 import { startSyncProcessing } from './plugins/app/sync/index.ts'
+import { startRetentionProcessing } from './plugins/app/retention/index.ts'
 import { loadConfig } from './config.ts'
 
 loadDotEnv()
@@ -16,3 +17,4 @@ await app.register(integrationWorker, { config })
 await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, drainMs: config.DRAIN_MS ?? 0, graceMs: 30_000 })
 // The worker also keeps Redis in line with Postgres (lost runs re-enqueued, schedules restored).
 startSyncProcessing(app, { reconcile: true })
+await startRetentionProcessing(app, config.RETENTION_INTERVAL_MS)

@@ -62,7 +62,7 @@ export function createRetentionService(deps: { db: Pick<Database, 'withTenant' |
       }
       return db.withTenant(actor.tenantId, async (trx) => {
         // Writers of one tenant's policy take turns, so the next version is read, not guessed.
-        await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`compliance.retention_policies:${actor.tenantId}`])
+        await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`retention-policy:${actor.tenantId}`])
         const current = (await store.current(trx)) ?? defaultPolicy()
         if (expectedVersion !== undefined && expectedVersion !== current.version) {
           throw new ConflictError('RETENTION_POLICY_VERSION_CONFLICT', `The policy is at version ${current.version}, not ${expectedVersion}; read it again.`)
