@@ -47,8 +47,8 @@ const expired = randomUUID()
 console.log(`seeding ${fmt(ROWS)} expired records and 1,000 live ones…`)
 await db.adminQuery(
   `insert into integration.connections (id, tenant_id, venue_id, provider, auth_type, status, created_by, disconnected_at) values
-   ($1, $3, $4, 'stripe', 'api_key', 'active', 'bench', null), ($2, $3, $5, 'stripe', 'api_key', 'disconnected', 'bench', $6)`,
-  [live, expired, tenantId, liveVenue, randomUUID(), new Date(Date.now() - 400 * DAY).toISOString()],
+   ($1, $2, $3, 'stripe', 'api_key', 'active', 'bench', null), ($4, $5, $6, 'stripe', 'api_key', 'disconnected', 'bench', $7)`,
+  [live, tenantId, liveVenue, expired, tenantId, randomUUID(), new Date(Date.now() - 400 * DAY).toISOString()],
 )
 const seedRecords = (connectionId: string, venueId: string, from: number, to: number) =>
   db.adminQuery(
