@@ -291,3 +291,21 @@ test('a changed row is never archived away: the seal refuses the broken chain an
   const verified = (await app.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenant) })).json()
   assert.deepEqual([verified.ok, verified.firstBroken.reason], [false, 'hash_mismatch'])
 })
+
+test('a segment sealed but never removed (a run cut short, or an admin seal) is archived and removed by the next run once past the period', async () => {
+  const tenant = randomUUID()
+  const headers = adminOf(tenant)
+  await appendAudit(tenant, 3, new Date(Date.now() - 500 * DAY))
+  const sealed = await app.inject({ method: 'POST', url: '/api/v1/compliance/audit-log/segments', headers, payload: { before: new Date(Date.now() - 400 * DAY).toISOString() } })
+  assert.equal(sealed.statusCode, 201, sealed.body)
+  await app.inject({ method: 'PUT', url: '/api/v1/compliance/retention/policy', headers, payload: { periods: { auditLog: 365 } } })
+  await app.retentionJob.runOnce()
+  const segments = (await app.inject({ url: '/api/v1/compliance/audit-log/segments', headers })).json().data as Array<{ segmentNo: number; removedAt: string | null }>
+  assert.deepEqual(
+    segments.map((s) => [s.segmentNo, s.removedAt !== null]),
+    [[1, true]],
+    'the pending segment finished, and nothing else was past the period',
+  )
+  assert.deepEqual(readdirSync(join(archiveDir, tenant)), ['audit-segment-000001.jsonl'])
+  assert.equal((await auditVerify(join(archiveDir, tenant, 'audit-segment-000001.jsonl'))).code, 0)
+})
