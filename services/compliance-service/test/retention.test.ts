@@ -9,7 +9,8 @@ import { promisify } from 'node:util'
 import type { AuditEventInput } from '@hub/contracts'
 import { generateSigningKeyRingJson } from '@hub/crypto'
 import { createFastify } from '@hub/service-kit'
-import { bearer, createTestDatabase, deleteRedisPrefix, scrapeMetrics, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { TEST_INTERNAL_KEYS, bearer, createTestDatabase, deleteRedisPrefix, scrapeMetrics, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { signRequest } from '@hub/internal-auth'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
@@ -308,4 +309,27 @@ test('a segment sealed but never removed (a run cut short, or an admin seal) is 
   )
   assert.deepEqual(readdirSync(join(archiveDir, tenant)), ['audit-segment-000001.jsonl'])
   assert.equal((await auditVerify(join(archiveDir, tenant, 'audit-segment-000001.jsonl'))).code, 0)
+})
+
+test("the internal plan answers integration-service (signed, retention:read) with each tenant's periods and holds, and refuses other callers", async () => {
+  const tenant = randomUUID()
+  const venue = randomUUID()
+  await app.inject({ method: 'PUT', url: '/api/v1/compliance/retention/policy', headers: adminOf(tenant), payload: { periods: { webhookPayloads: 7 } } })
+  await app.inject({ method: 'POST', url: '/api/v1/compliance/retention/holds', headers: adminOf(tenant), payload: { scope: 'venue', scopeId: venue, reason: 'r' } })
+  const unknown = randomUUID()
+  const body = JSON.stringify({ tenantIds: [tenant, unknown] })
+  const signed = (service: keyof typeof TEST_INTERNAL_KEYS) => ({
+    ...(signRequest({ service, keyId: 'k1', secret: TEST_INTERNAL_KEYS[service].k1, method: 'POST', pathWithQuery: '/internal/retention/plan', body }) as unknown as Record<string, string>),
+    'content-type': 'application/json',
+  })
+  const answer = await app.inject({ method: 'POST', url: '/internal/retention/plan', headers: signed('integration-service'), payload: body })
+  assert.equal(answer.statusCode, 200, answer.body)
+  const [mine, other] = answer.json().data as Array<{ tenantId: string; policyVersion: number; periods: { webhookPayloads: number; auditLog: number }; tenantHeld: boolean; heldVenueIds: string[] }>
+  assert.deepEqual([mine?.tenantId, mine?.policyVersion, mine?.periods.webhookPayloads, mine?.tenantHeld, mine?.heldVenueIds], [tenant, 1, 7, false, [venue]])
+  assert.deepEqual([other?.tenantId, other?.policyVersion, other?.periods.auditLog], [unknown, 0, 6 * 365], 'a tenant without a policy gets the defaults')
+
+  const unsigned = await app.inject({ method: 'POST', url: '/internal/retention/plan', headers: { 'content-type': 'application/json' }, payload: body })
+  assert.equal(unsigned.statusCode, 401)
+  const venueService = await app.inject({ method: 'POST', url: '/internal/retention/plan', headers: signed('venue-service'), payload: body })
+  assert.equal(venueService.statusCode, 403, 'venue-service holds no retention:read')
 })
