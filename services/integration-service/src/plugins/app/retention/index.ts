@@ -65,5 +65,5 @@ export async function startRetentionProcessing(fastify: FastifyInstance, interva
   for (const repeatable of await queue.getRepeatableJobs()) {
     if (repeatable.id === RETENTION_SCHEDULE_ID && Number(repeatable.every) !== intervalMs) await queue.removeRepeatableByKey(repeatable.key)
   }
-  if (intervalMs > 0) await queue.add(RETENTION_JOB, { kind: 'retention' }, { jobId: RETENTION_SCHEDULE_ID, repeat: { every: intervalMs }, attempts: 3, backoff: { type: 'fixed', delay: 60_000 } })
+  if (intervalMs > 0) await queue.add(RETENTION_JOB, { kind: 'retention' }, { jobId: RETENTION_SCHEDULE_ID, repeat: { every: intervalMs }, attempts: 3, backoff: { type: 'fixed', delay: 60_000 }, removeOnComplete: 50, removeOnFail: 50 })
 }
