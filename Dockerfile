@@ -30,6 +30,9 @@ WORKDIR /app
 # Owned by root and not writable by the app user: the root filesystem is read-only anyway in
 # Kubernetes, and only /tmp (an emptyDir there) is written.
 COPY --from=prod-deps /app /app
+# The one place the app writes outside /tmp: archived audit segments (AUDIT_ARCHIVE_DIR), a volume
+# in Compose and Kubernetes; owned by the app user so a fresh named volume starts writable.
+RUN mkdir -p /var/lib/hub/audit-archive && chown 10001:10001 /var/lib/hub/audit-archive
 # Numeric, so Kubernetes can prove runAsNonRoot without a passwd lookup; matches runAsUser in infra/k8s.
 USER 10001:10001
 EXPOSE 3000 3002 3009 3010 3019

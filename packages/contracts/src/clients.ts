@@ -3,6 +3,7 @@
 import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, SyncTriggerResult, VenueDisconnectResult, VenueSyncLogPage } from './sync-log.ts'
 import type { SecurityEventBatch } from './security-event.ts'
 import type { AuditEventBatch, AuditEventBatchResult } from './audit-event.ts'
+import type { RetentionPlan } from './retention.ts'
 
 export interface SignedRequester {
   request<T = unknown>(options: {
@@ -46,5 +47,7 @@ export function complianceClient(requester: SignedRequester) {
   return {
     reportSecurityEvents: (batch: SecurityEventBatch) => requester.request<{ accepted: number }>({ method: 'POST', path: '/internal/security-events', body: batch }),
     recordAuditEvents: (batch: AuditEventBatch) => requester.request<AuditEventBatchResult>({ method: 'POST', path: '/internal/audit-events', body: batch }),
+    /** The periods and holds of these tenants, read before every clean-up run. */
+    retentionPlan: (tenantIds: string[], signal?: AbortSignal) => requester.request<RetentionPlan>({ method: 'POST', path: '/internal/retention/plan', body: { tenantIds }, ...(signal ? { signal } : {}) }),
   }
 }

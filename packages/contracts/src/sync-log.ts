@@ -233,4 +233,5 @@ export const INTERNAL_PERMISSIONS = {
   connectionsDisconnect: 'connections:disconnect',
   securityEventsWrite: 'security-events:write',
   auditEventsWrite: 'audit-events:write',
+  retentionRead: 'retention:read',
 } as const

@@ -6,9 +6,11 @@ import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import type { ComplianceServiceConfig } from './config.ts'
 import { COMPLIANCE_SCHEMA } from './db/schema.ts'
 import compliance from './plugins/app/compliance.ts'
+import retention from './plugins/app/retention/index.ts'
 import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
+import retentionPlanRoutes from './routes/internal/retention.ts'
 import auditLogRoutes from './routes/api/v1/compliance/audit-log/index.ts'
 import auditDigestRoutes from './routes/api/v1/compliance/audit-log/digests.ts'
 import signingKeyRoutes from './routes/api/v1/compliance/audit-log/signing-keys.ts'
@@ -17,6 +19,8 @@ import venueSyncLogRoutes from './routes/api/v1/compliance/venues/sync-logs.ts'
 import venueReportRoutes from './routes/api/v1/compliance/venues/report.ts'
 import syncLogPullRoutes from './routes/api/v1/compliance/sync-logs.ts'
 import securityEventRoutes from './routes/api/v1/compliance/security-events.ts'
+import retentionPolicyRoutes from './routes/api/v1/compliance/retention/policy.ts'
+import legalHoldRoutes from './routes/api/v1/compliance/retention/holds.ts'
 
 export const SERVICE_NAME = 'compliance-service'
 const REPORTERS = ['api-gateway', 'venue-service', 'integration-service', 'compliance-service']
@@ -41,10 +45,11 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     internal: {
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,
-      permissions: internalPermissions(
-        config.INTERNAL_PERMISSIONS,
-        Object.fromEntries(REPORTERS.map((service) => [service, AUDITED.includes(service) ? [INTERNAL_PERMISSIONS.securityEventsWrite, INTERNAL_PERMISSIONS.auditEventsWrite] : [INTERNAL_PERMISSIONS.securityEventsWrite]])),
-      ),
+      permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {
+        ...Object.fromEntries(REPORTERS.map((service) => [service, AUDITED.includes(service) ? [INTERNAL_PERMISSIONS.securityEventsWrite, INTERNAL_PERMISSIONS.auditEventsWrite] : [INTERNAL_PERMISSIONS.securityEventsWrite]])),
+        // Its clean-up job reads the periods and holds before every run.
+        'integration-service': [INTERNAL_PERMISSIONS.securityEventsWrite, INTERNAL_PERMISSIONS.auditEventsWrite, INTERNAL_PERMISSIONS.retentionRead],
+      }),
     },
   })
   await fastify.register(compliance, {
@@ -54,9 +59,17 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     signingKeysJson: config.AUDIT_SIGNING_KEYS,
     digestIntervalMs: config.AUDIT_DIGEST_INTERVAL_MS,
   })
+  await fastify.register(retention, {
+    intervalMs: config.RETENTION_INTERVAL_MS,
+    batchSize: config.RETENTION_BATCH_SIZE,
+    batchPauseMs: config.RETENTION_BATCH_PAUSE_MS,
+    archiveDir: config.AUDIT_ARCHIVE_DIR,
+    segmentMaxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES,
+  })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
+  await fastify.register(retentionPlanRoutes, { prefix: '/internal' })
   const operatorTenantIds = config.OPERATOR_TENANT_IDS.split(',')
     .map((id) => id.trim().toLowerCase())
     .filter(Boolean)
@@ -68,6 +81,8 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(auditDigestRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(signingKeyRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditSegmentRoutes, { prefix: '/api/v1/compliance', maxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES })
+  await fastify.register(retentionPolicyRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(legalHoldRoutes, { prefix: '/api/v1/compliance' })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

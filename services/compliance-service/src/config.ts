@@ -24,6 +24,17 @@ export const ComplianceServiceEnv = Type.Object({
   AUDIT_DIGEST_INTERVAL_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
   /** The most entries one sealed audit segment holds (its archive is built in memory, and removed in one transaction). */
   AUDIT_SEGMENT_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 }),
+  /**
+   * Where audit segments past the retention period are archived (one JSON-lines file per segment,
+   * under a folder per tenant) before their entries are removed. Unset: none are removed.
+   */
+  AUDIT_ARCHIVE_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** How often the retention clean-up runs (0: never on a timer). */
+  RETENTION_INTERVAL_MS: Type.Integer({ minimum: 0, default: 21_600_000 }),
+  /** Rows one clean-up statement deletes at most, each batch its own short transaction. */
+  RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 1_000 }),
+  /** Pause between two batches, so the clean-up never holds the database for long. */
+  RETENTION_BATCH_PAUSE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 50 }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
 

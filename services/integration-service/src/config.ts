@@ -103,6 +103,12 @@ export const IntegrationServiceEnv = Type.Object({
   OUTBOUND_WEBHOOK_ALLOWED_HOSTS: Type.String({ default: '' }),
   /** How often the worker re-enqueues due messages whose job Redis lost (Postgres holds the schedule). */
   OUTBOUND_WEBHOOK_SWEEP_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** How often the worker's retention clean-up runs on the low queue (0: no schedule). */
+  RETENTION_INTERVAL_MS: Type.Integer({ minimum: 0, default: 21_600_000 }),
+  /** Rows one clean-up statement deletes at most, each batch its own short transaction. */
+  RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 1_000 }),
+  /** Pause between two batches, so the clean-up never holds the database for long. */
+  RETENTION_BATCH_PAUSE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 50 }),
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 

@@ -11,6 +11,8 @@ import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
 import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
+import retention from './plugins/app/retention/index.ts'
+import type { RetentionPlan } from '@hub/contracts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
@@ -24,6 +26,8 @@ export interface IntegrationWorkerOptions {
   /** Tests swap a provider adapter in by construction. */
   adapters?: Partial<Record<ProviderName, ProviderAdapter>>
   resolver?: Resolver
+  /** Tests swap compliance-service's retention answer in by construction. */
+  retentionPlan?: (tenantIds: string[]) => Promise<RetentionPlan>
 }
 
 async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWorkerOptions): Promise<void> {
@@ -52,6 +56,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(integrationSettings)
   // Tenant webhook deliveries: their own queue and concurrency (started by worker.ts).
   await fastify.register(outboundWebhooks, { config, ...(opts.resolver ? { resolver: opts.resolver } : {}) })
+  // The clean-up of records, webhook payloads and sync logs, on the low queue (worker.ts starts it).
+  await fastify.register(retention, { config, ...(opts.retentionPlan ? { plan: opts.retentionPlan } : {}) })
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

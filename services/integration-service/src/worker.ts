@@ -7,6 +7,7 @@ import { createFastify, loadDotEnv, runServer } from '@hub/service-kit'
 import integrationWorker, { WORKER_NAME } from './worker-app.ts'
 import { startSyncProcessing } from './plugins/app/sync/index.ts'
 import { startOutboundWebhookProcessing } from './plugins/app/outbound-webhooks/index.ts'
+import { startRetentionProcessing } from './plugins/app/retention/index.ts'
 import { loadConfig } from './config.ts'
 
 loadDotEnv()
@@ -19,3 +20,4 @@ await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, 
 startSyncProcessing(app, { reconcile: true })
 // Tenant webhook deliveries, on their own queue, and the sweeper that re-enqueues due messages.
 startOutboundWebhookProcessing(app)
+await startRetentionProcessing(app, config.RETENTION_INTERVAL_MS)

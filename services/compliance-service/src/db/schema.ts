@@ -18,4 +18,6 @@ export const COMPLIANCE_TABLES = {
   auditDigests: 'compliance.audit_digests',
   auditSegments: 'compliance.audit_segments',
   auditSegmentRemovals: 'compliance.audit_segment_removals',
+  retentionPolicies: 'compliance.retention_policies',
+  legalHolds: 'compliance.legal_holds',
 } as const

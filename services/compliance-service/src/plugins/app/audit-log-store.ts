@@ -119,6 +119,18 @@ export function createAuditLogStore() {
       return rows.length
     },
 
+    /** Tenants with a chain (system scope), walked through the (tenant_id, seq) index one tenant at a time. */
+    async tenantIds(trx: Knex.Transaction): Promise<string[]> {
+      const result = await trx.raw<{ rows: Array<{ id: string }> }>(`
+        with recursive t as (
+          (select tenant_id as id from compliance.audit_log where tenant_id is not null order by tenant_id limit 1)
+          union all
+          select (select tenant_id from compliance.audit_log where tenant_id > t.id order by tenant_id limit 1) from t where t.id is not null
+        )
+        select id from t where id is not null`)
+      return result.rows.map((row) => row.id)
+    },
+
     /** Whether venue-service ever audited this venue (row-level security scopes it to the tenant). */
     async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
       return (await table(trx).select(trx.raw('1')).where({ entity_type: 'venue', entity_id: venueId }).first()) !== undefined

@@ -119,6 +119,31 @@ export function createSecurityEventRepository() {
       return row ? toSecurityEvent(row) : null
     },
 
+    /** Tenants with stored events (system scope), walked through the index one tenant at a time. */
+    async tenantIds(trx: Knex.Transaction): Promise<string[]> {
+      const result = await trx.raw<{ rows: Array<{ id: string }> }>(`
+        with recursive t as (
+          (select tenant_id as id from compliance.security_events where tenant_id is not null order by tenant_id limit 1)
+          union all
+          select (select tenant_id from compliance.security_events where tenant_id > t.id order by tenant_id limit 1) from t where t.id is not null
+        )
+        select id from t where id is not null`)
+      return result.rows.map((row) => row.id)
+    },
+
+    /**
+     * Retention: deletes at most `limit` events last seen before `cutoff`, of one tenant or of no
+     * tenant (null), in the system scope (the tenant's own scope may only read and resolve).
+     */
+    async purgeBatch(trx: Knex.Transaction, tenantId: string | null, cutoff: Date, limit: number): Promise<number> {
+      const result = await trx.raw(
+        `delete from compliance.security_events where ctid = any(array(
+           select ctid from compliance.security_events where tenant_id is not distinct from ?::uuid and last_seen_at < ? limit ?))`,
+        [tenantId, cutoff, limit],
+      )
+      return (result as { rowCount: number }).rowCount
+    },
+
     async findById(trx: Knex.Transaction, id: string) {
       const row = await table(trx).where({ id }).first()
       return row ? toSecurityEvent(row) : null

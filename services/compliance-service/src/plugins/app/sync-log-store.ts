@@ -79,6 +79,33 @@ export function createSyncLogStore() {
       return rows.map(toStoredSyncLog)
     },
 
+    /** Tenants with stored runs (system scope), walked through the index one tenant at a time. */
+    async tenantIds(trx: Knex.Transaction): Promise<string[]> {
+      const result = await trx.raw<{ rows: Array<{ id: string }> }>(`
+        with recursive t as (
+          (select tenant_id as id from compliance.sync_logs where tenant_id is not null order by tenant_id limit 1)
+          union all
+          select (select tenant_id from compliance.sync_logs where tenant_id > t.id order by tenant_id limit 1) from t where t.id is not null
+        )
+        select id from t where id is not null`)
+      return result.rows.map((row) => row.id)
+    },
+
+    /**
+     * Retention: deletes at most `limit` runs of the tenant created before `cutoff`, outside the
+     * held venues and connections (call inside `withTenant`); returns how many went.
+     */
+    async purgeBatch(trx: Knex.Transaction, tenantId: string, cutoff: Date, held: { venueIds: string[]; connectionIds: string[] }, limit: number): Promise<number> {
+      const result = await trx.raw(
+        `delete from compliance.sync_logs where ctid = any(array(
+           select ctid from compliance.sync_logs
+           where tenant_id = ? and source_created_at < ? and venue_id <> all(?::uuid[]) and connection_id <> all(?::uuid[])
+           limit ?))`,
+        [tenantId, cutoff, held.venueIds, held.connectionIds, limit],
+      )
+      return (result as { rowCount: number }).rowCount
+    },
+
     async all(trx: Knex.Transaction, filter: SyncLogFilter, max: number): Promise<StoredSyncLog[]> {
       const rows = await filtered(trx, filter)
         .orderBy([

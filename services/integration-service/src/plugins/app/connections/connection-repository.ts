@@ -96,6 +96,22 @@ export function createConnectionRepository() {
       return (await query) as Array<Pick<ConnectionRow, 'id' | 'venue_id' | 'provider'>>
     },
 
+    /** Tenants with any connection, across tenants (system scope): whose data retention looks at. */
+    async tenantIds(trx: Knex.Transaction): Promise<string[]> {
+      return ((await table(trx).distinct('tenant_id').orderBy('tenant_id')) as Array<{ tenant_id: string }>).map((row) => row.tenant_id)
+    },
+
+    /** Retention: the tenant's connections disconnected before `cutoff`, whose records may go. */
+    async listDisconnectedBefore(trx: Knex.Transaction, cutoff: Date): Promise<Array<Pick<ConnectionRow, 'id' | 'venue_id'>>> {
+      return (await table(trx).select('id', 'venue_id').where('status', 'disconnected').andWhere('disconnected_at', '<', cutoff)) as Array<Pick<ConnectionRow, 'id' | 'venue_id'>>
+    },
+
+    /** Ids of every connection (any status) of these venues: what a hold on a venue covers. */
+    async idsOfVenues(trx: Knex.Transaction, venueIds: string[]): Promise<string[]> {
+      if (venueIds.length === 0) return []
+      return (await table(trx).whereIn('venue_id', venueIds).pluck('id')) as string[]
+    },
+
     /** Every active connection, across tenants (system scope): the schedules the reconciler restores. */
     async listActive(trx: Knex.Transaction): Promise<Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>> {
       return (await table(trx).select('id', 'tenant_id', 'venue_id', 'provider').where({ status: 'active' })) as Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>

@@ -112,6 +112,21 @@ export function createSyncLogRepository() {
   }
 
   return {
+    /**
+     * Retention: deletes at most `limit` finished runs of the tenant created before `cutoff`,
+     * outside the held venues and connections (call inside `withTenant`); returns how many went.
+     */
+    async purgeBatch(trx: Knex.Transaction, tenantId: string, cutoff: Date, held: { venueIds: string[]; connectionIds: string[] }, limit: number): Promise<number> {
+      const result = await trx.raw(
+        `delete from ${INTEGRATION_TABLES.syncLogs} where ctid = any(array(
+           select ctid from ${INTEGRATION_TABLES.syncLogs}
+           where tenant_id = ? and created_at < ? and status not in ('queued', 'running') and venue_id <> all(?::uuid[]) and connection_id <> all(?::uuid[])
+           limit ?))`,
+        [tenantId, cutoff, held.venueIds, held.connectionIds, limit],
+      )
+      return (result as { rowCount: number }).rowCount
+    },
+
     async insert(trx: Knex.Transaction, log: NewSyncLog): Promise<SyncLog> {
       const [row] = await table(trx)
         .insert({

@@ -41,6 +41,13 @@ async function forgetSeen(trx: Knex.Transaction, scope: Pick<RecordScope, 'conne
 
 export function createRecordRepository() {
   return {
+    /** Retention: deletes at most `limit` records of these (disconnected) connections; returns how many went. */
+    async purgeBatch(trx: Knex.Transaction, connectionIds: string[], limit: number): Promise<number> {
+      if (connectionIds.length === 0) return 0
+      const result = await trx.raw(`delete from integration.records where ctid = any(array(select ctid from integration.records where connection_id = any(?::uuid[]) limit ?))`, [connectionIds, limit])
+      return (result as { rowCount: number }).rowCount
+    },
+
     /**
      * Writes a batch in two statements whatever its size. The first sends only ids and hashes:
      * records whose stored hash matches are unchanged and are not touched; in a full run

@@ -30,6 +30,19 @@ const inbox = (trx: Knex.Transaction) => trx<InboxRow>(INTEGRATION_TABLES.webhoo
 
 export function createWebhookInboxRepository() {
   return {
+    /**
+     * Retention: deletes at most `limit` stored payloads of the tenant received before `cutoff`,
+     * outside the held connections (call inside `withTenant`); returns how many went.
+     */
+    async purgeBatch(trx: Knex.Transaction, tenantId: string, cutoff: Date, heldConnectionIds: string[], limit: number): Promise<number> {
+      const result = await trx.raw(
+        `delete from ${INTEGRATION_TABLES.webhookInbox} where ctid = any(array(
+           select ctid from ${INTEGRATION_TABLES.webhookInbox} where tenant_id = ? and received_at < ? and connection_id <> all(?::uuid[]) limit ?))`,
+        [tenantId, cutoff, heldConnectionIds, limit],
+      )
+      return (result as { rowCount: number }).rowCount
+    },
+
     /** Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the new rows' ids. */
     async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<string[]> {
       const rows = await trx(INTEGRATION_TABLES.webhookInbox)
