@@ -12,6 +12,8 @@ export interface InboxRow {
   event_type: string
   entity: string | null
   external_id: string | null
+  /** The event as received (verified at intake). */
+  payload: unknown
   processed_at: Date | null
 }
 
