@@ -143,6 +143,25 @@ describe('webhook events carrying their object', () => {
   })
 })
 
+describe('dispatch', () => {
+  test('a burst of events is handed to the queue together: each enqueued, processed once, from its own object', async () => {
+    const { secret, connection } = await connectStripe()
+    const t = now() - 30
+    const ids = Array.from({ length: 40 }, (_, i) => `cus_burst${String(i).padStart(4, '0')}`)
+    const answers = await Promise.all(ids.map((id) => deliver(connection.id, customerEvent(secret, id, t, { name: `Burst ${id}` }))))
+    assert.equal(
+      answers.reduce((sum, answer) => sum + (answer.received as number), 0),
+      ids.length,
+    )
+    const logs = await processed(connection.id, ids.length)
+    assert.equal(logs.length, ids.length)
+    const [inbox] = await rig.db.adminQuery<Json>('select count(enqueued_at)::int as enqueued, count(*) filter (where attempts = 1)::int as once from integration.webhook_inbox where connection_id = $1', [connection.id])
+    assert.deepEqual(inbox, { enqueued: ids.length, once: ids.length })
+    const names = await rig.db.adminQuery<{ n: number }>("select count(*)::int as n from integration.records where connection_id = $1 and data->>'givenName' = 'Burst'", [connection.id])
+    assert.equal(names[0]?.n, ids.length, 'every record written from its event (the provider knows none of these customers)')
+  })
+})
+
 describe('the version guard in the bulk upsert', () => {
   test('a batch older than the stored records leaves them, counts them unchanged, and a full run still counts them seen', async () => {
     const { connection } = await connectStripe()

@@ -57,6 +57,10 @@ export function createWebhookInboxRepository() {
       await trx(INTEGRATION_TABLES.webhookInbox).where({ id }).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() })
     },
 
+    async markEnqueuedMany(trx: Knex.Transaction, ids: string[]): Promise<void> {
+      await trx(INTEGRATION_TABLES.webhookInbox).whereIn('id', ids).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() })
+    },
+
     /** Across tenants (system scope): stored events older than a few seconds whose enqueue never happened. */
     async listUnenqueued(trx: Knex.Transaction, limit: number): Promise<Array<{ id: string; tenant_id: string; connection_id: string }>> {
       return (await trx(INTEGRATION_TABLES.webhookInbox)
