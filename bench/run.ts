@@ -1,6 +1,6 @@
 // `pnpm bench [name ...]`: runs the benchmarks one after another, each in its own process so one
 // cannot warm or starve another, and prints their figures. Names: gateway, secrets, internal-auth,
-// providers, sync, redis-outage, retention.
+// providers, sync, webhooks, scale, redis-outage, retention, events.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -10,9 +10,12 @@ const BENCHES: Record<string, string[]> = {
   secrets: ['bench/secrets/crypto.ts', 'bench/secrets/connection-get.ts'],
   'internal-auth': ['bench/internal-auth/sign-verify.ts', 'bench/internal-auth/signed-vs-unsigned.ts'],
   providers: ['bench/providers/providers.ts'],
-  sync: ['bench/sync/sync.ts'],
+  sync: ['bench/sync/sync.ts', 'bench/sync/concurrent.ts'],
+  webhooks: ['bench/webhooks/webhooks.ts'],
+  scale: ['bench/scale/scale.ts'],
   'redis-outage': ['bench/redis-outage/redis-outage.ts'],
   retention: ['bench/retention/retention.ts'],
+  events: ['bench/events/delivery.ts'],
 }
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'))

@@ -97,13 +97,22 @@ export interface SteadyLoadResult {
  * releases each second's quota at once, which measures bursts rather than a steady load. The
  * connections are opened and warmed for `warmupSeconds` at the same rate before recording.
  */
-export async function steadyLoad(options: { url: string; headers: Record<string, string>; connections: number; rate: number; seconds: number; warmupSeconds?: number }): Promise<SteadyLoadResult> {
+export async function steadyLoad(options: {
+  url: string
+  headers: Record<string, string>
+  connections: number
+  rate: number
+  seconds: number
+  warmupSeconds?: number
+  /** A request of its own for each send (e.g. a freshly signed webhook); a GET of `url` otherwise. */
+  request?: () => { method: 'POST'; path: string; headers: Record<string, string>; body: string }
+}): Promise<SteadyLoadResult> {
   const { origin, pathname, search } = new URL(options.url)
   const pool = new Pool(origin, { connections: options.connections, pipelining: 1 })
   const interval = 1000 / options.rate
   const send = async (): Promise<boolean> => {
     try {
-      const response = await pool.request({ method: 'GET', path: pathname + search, headers: options.headers })
+      const response = await pool.request(options.request ? options.request() : { method: 'GET', path: pathname + search, headers: options.headers })
       await response.body.dump()
       return response.statusCode < 300
     } catch {

@@ -91,6 +91,18 @@ export interface NormalizedWebhookEvent {
   raw: unknown
 }
 
+/** The record a webhook event carries, when the provider sends the whole object. */
+export interface WebhookSnapshot {
+  entity: EntityName
+  externalId: string
+  /** When the object was in this state (ISO): the object's own update time, or the event's. */
+  version: string
+  /** How coarse `version` is: two versions closer than this cannot be told apart in order. */
+  precisionMs: number
+  /** The record, or null when the event is its deletion. */
+  record: CanonicalRecord | null
+}
+
 export interface WebhookInput {
   rawBody: Buffer
   headers: Record<string, string | string[] | undefined>
@@ -142,6 +154,11 @@ export interface ProviderAdapter {
 
   /** Throws WebhookVerificationError; never trusts a body before its signature checks out. */
   verifyWebhook(input: WebhookInput): NormalizedWebhookEvent[]
+  /**
+   * The record in a stored (already verified) event's payload, when the event carries the whole
+   * object; null for a thin event (or one whose object it cannot map): ask the provider then.
+   */
+  recordFromEvent?(payload: unknown): WebhookSnapshot | null
   registerWebhook(ctx: ProviderContext, url: string): Promise<WebhookRegistration>
   removeWebhook(ctx: ProviderContext, endpointId: string): Promise<void>
 

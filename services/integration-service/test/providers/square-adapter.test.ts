@@ -397,6 +397,11 @@ describe('webhooks', () => {
       { eventId: event?.eventId, type: event?.type, entity: event?.entity, externalId: event?.externalId, accountId: event?.accountId },
       { eventId: fired.event.event_id, type: 'customer.updated', entity: 'customer', externalId: customer.externalId, accountId },
     )
+    // The event carries the whole customer: the same record the provider answers, dated by its updated_at.
+    const snapshot = adapter.recordFromEvent?.(event?.raw)
+    const current = await adapter.fetchOne(ctx, 'customer', customer.externalId)
+    assert.deepEqual(snapshot?.record?.data, current?.data)
+    assert.deepEqual([snapshot?.entity, snapshot?.externalId, snapshot?.version, snapshot?.precisionMs], ['customer', customer.externalId, new Date(current?.updatedAt as string).toISOString(), 1])
     const signatureHeader = String(delivery.headers['x-square-hmacsha256-signature'])
     assert.equal(await WebhooksHelper.verifySignature({ requestBody: delivery.body.toString('utf8'), signatureHeader, signatureKey: secret, notificationUrl: receiverUrl }), true)
 

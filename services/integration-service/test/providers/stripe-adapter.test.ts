@@ -383,6 +383,10 @@ describe('webhooks', () => {
       { eventId: firedEvent.id, type: 'customer.updated', entity: 'customer', externalId: customerId, accountId: null },
     )
     assert.ok(event?.occurredAt)
+    // The event carries the whole customer: the same record the provider answers, dated by the event.
+    const snapshot = adapter.recordFromEvent?.(event?.raw)
+    assert.deepEqual(snapshot?.record?.data, (await adapter.fetchOne(ctx, 'customer', customerId))?.data)
+    assert.deepEqual([snapshot?.entity, snapshot?.externalId, snapshot?.version, snapshot?.precisionMs], ['customer', customerId, event?.occurredAt, 1_000])
     const sdkEvent = Stripe.webhooks.constructEvent(delivery.body, delivery.headers['stripe-signature'] as string, secret)
     assert.equal(sdkEvent.id, firedEvent.id)
     assert.equal(sdkEvent.type, 'customer.updated')
@@ -421,6 +425,9 @@ describe('webhooks', () => {
     await control('POST', '/_sim/webhooks/fire', { accountId, type: 'charge.refunded', objectId: charge })
     const [chargeEvent] = adapter.verifyWebhook({ rawBody: (received[0] as { body: Buffer }).body, headers: (received[0] as { headers: IncomingHttpHeaders }).headers, url: receiverUrl, secret })
     assert.deepEqual([chargeEvent?.entity, chargeEvent?.externalId], ['payment', charge])
+    assert.deepEqual(adapter.recordFromEvent?.(chargeEvent?.raw)?.record?.data, (await adapter.fetchOne(ctx, 'payment', charge))?.data)
+    // A price event names its product without carrying it: thin.
+    assert.equal(adapter.recordFromEvent?.({ object: 'event', type: 'price.updated', created: 1_700_000_000, data: { object: { id: 'price_1', object: 'price', product: 'prod_1' } } }), null)
 
     await adapter.removeWebhook(ctx, registration.endpointId)
     const endpoints = (await control('GET', '/_sim/webhooks')).endpoints as Array<{ id: string }>

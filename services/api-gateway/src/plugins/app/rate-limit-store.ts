@@ -3,6 +3,7 @@
 // RATE_LIMIT_REDIS_TIMEOUT_MS — so a Redis outage costs the shared budget (each replica then
 // limits on its own), never the latency of every request. `gateway_rate_limit_fallback_total`
 // counts the decisions taken locally and `gateway_rate_limit_degraded` says which store is in use.
+import { createHash } from 'node:crypto'
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { Counter, Gauge, type Registry } from 'prom-client'
@@ -13,6 +14,8 @@ local current = redis.call('INCR', KEYS[1])
 local ttl = tonumber(ARGV[1])
 if current == 1 then redis.call('PEXPIRE', KEYS[1], ttl) else ttl = redis.call('PTTL', KEYS[1]) end
 return {current, ttl}`
+// Sent by hash (EVALSHA): the script text once per Redis, not with every request.
+const INCR_SHA = createHash('sha1').update(INCR).digest('hex')
 
 type Result = { current: number; ttl: number }
 type Callback = (error: Error | null, result?: Result) => void
@@ -67,19 +70,24 @@ export function fallbackRateLimitStore(options: { redis: Redis; prefix: string; 
         settled = true
         fallBack(key, timeWindow, 'timeout', callback)
       }, timeoutMs)
-      redis.eval(INCR, 1, `${prefix}${key}`, timeWindow).then(
-        (reply) => {
-          clearTimeout(timer)
-          if (settled) return
-          const [current, ttl] = reply as [number, number]
-          degraded.set(0)
-          callback(null, { current: Number(current), ttl: Number(ttl) })
-        },
-        () => {
-          clearTimeout(timer)
-          if (!settled) fallBack(key, timeWindow, 'error', callback)
-        },
-      )
+      const redisKey = `${prefix}${key}`
+      redis
+        .evalsha(INCR_SHA, 1, redisKey, timeWindow)
+        // A Redis that has not seen the script yet (or restarted since) gets it once.
+        .catch((error: unknown) => (String((error as Error)?.message).startsWith('NOSCRIPT') ? redis.eval(INCR, 1, redisKey, timeWindow) : Promise.reject(error)))
+        .then(
+          (reply) => {
+            clearTimeout(timer)
+            if (settled) return
+            const [current, ttl] = reply as [number, number]
+            degraded.set(0)
+            callback(null, { current: Number(current), ttl: Number(ttl) })
+          },
+          () => {
+            clearTimeout(timer)
+            if (!settled) fallBack(key, timeWindow, 'error', callback)
+          },
+        )
     }
 
     /** A route with its own limits counts in its own namespace (as the plugin's stores do). */

@@ -10,7 +10,7 @@ import type { EntitySource } from './square-entities.ts'
 import { callSquare } from './square-errors.ts'
 import { listSquareChanges } from './square-listing.ts'
 import { createSquareOAuth, SQUARE_OAUTH } from './square-oauth.ts'
-import { DEFAULT_REPLAY_WINDOW_SECONDS, verifySquareWebhook } from './square-webhooks.ts'
+import { DEFAULT_REPLAY_WINDOW_SECONDS, squareEventSnapshot, verifySquareWebhook } from './square-webhooks.ts'
 
 export interface SquareAdapterOptions {
   /** Per-request timeout handed to the SDK. Default 30 s. */
@@ -67,6 +67,8 @@ export function createSquareAdapter(options: SquareAdapterOptions = {}): Provide
         throw error
       }
     },
+
+    recordFromEvent: squareEventSnapshot,
 
     verifyWebhook(input) {
       return verifySquareWebhook(input, options.webhookReplayWindowSeconds ?? DEFAULT_REPLAY_WINDOW_SECONDS)

@@ -4,9 +4,11 @@
 // bounded by it: Square retries a delivery for up to 24 hours (same body, same created_at), so
 // events older than the replay window are refused as stale.
 import { createHmac, timingSafeEqual } from 'node:crypto'
-import type { EntityName } from '../canonical.ts'
-import type { NormalizedWebhookEvent, WebhookInput } from '../provider-adapter.ts'
+import { serialization, type Square } from 'square'
+import type { CanonicalRecord, EntityName } from '../canonical.ts'
+import type { NormalizedWebhookEvent, WebhookInput, WebhookSnapshot } from '../provider-adapter.ts'
 import { WebhookVerificationError } from '../provider-errors.ts'
+import { mapCustomer, mapPayment } from './square-mapper.ts'
 
 export const SQUARE_SIGNATURE_HEADER = 'x-square-hmacsha256-signature'
 /** Square's retry horizon (24 h) plus a margin. */
@@ -76,4 +78,40 @@ export function verifySquareWebhook(input: WebhookInput, replayWindowSeconds = D
       raw: event,
     },
   ]
+}
+
+interface SquareSnapshotBody {
+  type?: unknown
+  created_at?: unknown
+  data?: { id?: unknown; deleted?: unknown; object?: Record<string, unknown> | null }
+}
+
+const PARSE = { unrecognizedObjectKeys: 'passthrough', allowUnrecognizedEnumValues: true } as const
+
+const isoOf = (value: unknown): string | null => (typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? new Date(Date.parse(value)).toISOString() : null)
+
+/**
+ * The record a Square event carries: customer and payment events hold the object in
+ * `data.object.<type>` with its `updated_at` (milliseconds), the version used; a deletion
+ * (`customer.deleted`) is dated by the event. Catalog events name only a catalog version (thin).
+ */
+export function squareEventSnapshot(payload: unknown): WebhookSnapshot | null {
+  if (!payload || typeof payload !== 'object') return null
+  const event = payload as SquareSnapshotBody
+  const externalId = event.data?.id
+  if (typeof event.type !== 'string' || typeof externalId !== 'string' || externalId === '') return null
+  const entity = entityOf(event.type)
+  if (entity !== 'customer' && entity !== 'payment') return null
+  const wire = event.data?.object?.[entity]
+  const deleted = entity === 'customer' && (event.type === 'customer.deleted' || event.data?.deleted === true)
+  const version = (!deleted && wire && typeof wire === 'object' ? isoOf((wire as { updated_at?: unknown }).updated_at) : null) ?? isoOf(event.created_at)
+  if (!version) return null
+  if (deleted) return { entity, externalId, version, precisionMs: 1, record: null }
+  if (!wire || typeof wire !== 'object' || (wire as { id?: unknown }).id !== externalId) return null
+  try {
+    const record: CanonicalRecord = entity === 'customer' ? mapCustomer(serialization.Customer.parseOrThrow(wire, PARSE) as Square.Customer) : mapPayment(serialization.Payment.parseOrThrow(wire, PARSE) as Square.Payment)
+    return { entity, externalId, version, precisionMs: 1, record }
+  } catch {
+    return null
+  }
 }

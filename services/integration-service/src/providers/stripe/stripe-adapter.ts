@@ -9,7 +9,7 @@ import { DEFAULT_RETRY_AFTER_MS, call } from './stripe-errors.ts'
 import { mapCharge, mapCustomer, mapProduct } from './stripe-mapper.ts'
 import { CONNECT_SCOPE, authorizeUrl, exchangeCode, refreshToken, revoke } from './stripe-oauth.ts'
 import { STRIPE_ENTITIES, listStripeChanges } from './stripe-sync.ts'
-import { verifyStripeWebhook } from './stripe-webhooks.ts'
+import { stripeEventSnapshot, verifyStripeWebhook } from './stripe-webhooks.ts'
 
 export interface StripeAdapterOptions {
   /** Per-request SDK timeout (default 30 s). */
@@ -88,6 +88,8 @@ export function createStripeAdapter(options: StripeAdapterOptions = {}): Provide
     fetchOne,
 
     verifyWebhook: (input: WebhookInput) => verifyStripeWebhook(input, now()),
+
+    recordFromEvent: stripeEventSnapshot,
 
     async registerWebhook(ctx, url): Promise<WebhookRegistration> {
       const endpoint = await call(

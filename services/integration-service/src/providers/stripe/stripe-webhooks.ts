@@ -1,9 +1,11 @@
 // Verifies Stripe's `Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]` on the raw body
 // (HMAC-SHA256 of `<t>.<body>` under the endpoint's whsec_ secret), then normalizes the event.
 import { createHmac, timingSafeEqual } from 'node:crypto'
+import type Stripe from 'stripe'
 import type { EntityName } from '../canonical.ts'
-import type { NormalizedWebhookEvent, WebhookInput } from '../provider-adapter.ts'
+import type { NormalizedWebhookEvent, WebhookInput, WebhookSnapshot } from '../provider-adapter.ts'
 import { WebhookVerificationError } from '../provider-errors.ts'
+import { mapCharge, mapCustomer, mapProduct } from './stripe-mapper.ts'
 
 export const DEFAULT_TOLERANCE_SECONDS = 300
 
@@ -102,4 +104,35 @@ export function verifyStripeWebhook(input: WebhookInput, now = Date.now()): Norm
       raw: event,
     },
   ]
+}
+
+/**
+ * The record a Stripe event carries: a snapshot event's `data.object` is the whole object as of
+ * the event (`created`, whole seconds). Customers, charges, and products whose price is expanded
+ * or absent map straight from it; price, refund and payment-intent events name a record they do
+ * not carry (thin: null), as does anything that does not map.
+ */
+export function stripeEventSnapshot(payload: unknown): WebhookSnapshot | null {
+  if (!payload || typeof payload !== 'object') return null
+  const event = payload as RawEvent
+  const object = event.data?.object
+  const version = occurredAtOf(event.created)
+  if (typeof event.type !== 'string' || !object || typeof object !== 'object' || !version) return null
+  const { entity, externalId } = eventSubject(event.type, object)
+  if (!entity || !externalId || object.id !== externalId) return null
+  const base = { entity, externalId, version, precisionMs: 1_000 }
+  try {
+    if (entity === 'customer' && object.object === 'customer') {
+      return { ...base, record: event.type === 'customer.deleted' || object.deleted === true ? null : mapCustomer(object as unknown as Stripe.Customer) }
+    }
+    if (entity === 'payment' && object.object === 'charge') return { ...base, record: mapCharge(object as unknown as Stripe.Charge) }
+    if (entity === 'product' && object.object === 'product') {
+      if (event.type === 'product.deleted') return { ...base, record: null }
+      // An id-only default_price would leave the amount unknown: the provider has it.
+      if (object.default_price === null || object.default_price === undefined || typeof object.default_price === 'object') return { ...base, record: mapProduct(object as unknown as Stripe.Product) }
+    }
+  } catch {
+    // A shape the mapper cannot read: the provider's copy will do.
+  }
+  return null
 }

@@ -17,6 +17,11 @@ export interface RecordInput {
   data: unknown
   raw: unknown
   hash: string
+  /**
+   * When this content was known to be current (ISO): the provider's event time, or when the page
+   * or record was requested. A write never replaces a record stored with a later one.
+   */
+  version?: string | null
 }
 
 export interface UpsertCounts {
@@ -27,6 +32,8 @@ export interface UpsertCounts {
 
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
 const CHANGED = 'r.content_hash is distinct from excluded.content_hash or r.deleted_at is not null'
+/** The incoming content is not older than the stored one (rows of unknown version never block). */
+const NOT_OLDER = '(r.source_version is null or excluded.source_version is null or excluded.source_version >= r.source_version)'
 /**
  * One record by its full key, for a LATERAL join over a list of ids. The LIMIT keeps the planner
  * from flattening it into a scan of the connection's rows, which it does when the table's
@@ -87,16 +94,18 @@ export function createRecordRepository() {
 
       // Postgres jsonb refuses \u0000: such characters are dropped rather than failing the batch
       // (an escaped backslash before "u0000" is text, not a NUL, and stays).
-      let payload = JSON.stringify(toWrite.map((row) => ({ external_id: row.externalId, data: row.data, raw: row.raw, content_hash: row.hash })))
+      let payload = JSON.stringify(toWrite.map((row) => ({ external_id: row.externalId, data: row.data, raw: row.raw, content_hash: row.hash, source_version: row.version ?? null })))
       if (payload.includes('\\u0000')) payload = payload.replace(NUL_ESCAPE, '$1')
       // updated_at is now() exactly when the row was inserted or its content changed (now() is
       // this transaction's start, later than any earlier write); a row only stamped as seen
-      // keeps its old one and counts as unchanged.
+      // keeps its old one and counts as unchanged. A row stored with a later version than the
+      // incoming one (a webhook delivered late, a page fetched before an event was applied) is
+      // left as it is: it answers nothing here and counts as unchanged.
       const written = (await trx.raw(
         `insert into integration.records as r
-           (connection_id, entity, external_id, tenant_id, venue_id, provider, data, raw, content_hash, last_seen_sync_log_id)
-         select ?::uuid, ?, u.external_id, ?::uuid, ?::uuid, ?, u.data, u.raw, u.content_hash, ?::uuid
-           from jsonb_to_recordset(?::jsonb) as u(external_id text, data jsonb, raw jsonb, content_hash text)
+           (connection_id, entity, external_id, tenant_id, venue_id, provider, data, raw, content_hash, last_seen_sync_log_id, source_version)
+         select ?::uuid, ?, u.external_id, ?::uuid, ?::uuid, ?, u.data, u.raw, u.content_hash, ?::uuid, u.source_version
+           from jsonb_to_recordset(?::jsonb) as u(external_id text, data jsonb, raw jsonb, content_hash text, source_version timestamptz)
          on conflict (connection_id, entity, external_id) do update set
            data = excluded.data,
            raw = excluded.raw,
@@ -104,28 +113,48 @@ export function createRecordRepository() {
            deleted_at = null,
            last_seen_sync_log_id = coalesce(excluded.last_seen_sync_log_id, r.last_seen_sync_log_id),
            updated_at = case when ${CHANGED} then now() else r.updated_at end,
-           change_seq = case when ${CHANGED} then nextval('integration.records_change_seq') else r.change_seq end
-         where ${CHANGED}
-            or (excluded.last_seen_sync_log_id is not null and r.last_seen_sync_log_id is distinct from excluded.last_seen_sync_log_id)
-         returning (r.xmax = 0) as inserted, (r.updated_at = now()) as changed`,
+           change_seq = case when ${CHANGED} then nextval('integration.records_change_seq') else r.change_seq end,
+           source_version = coalesce(excluded.source_version, r.source_version)
+         where ${NOT_OLDER}
+           and (${CHANGED}
+            or (excluded.last_seen_sync_log_id is not null and r.last_seen_sync_log_id is distinct from excluded.last_seen_sync_log_id))
+         returning r.external_id, (r.xmax = 0) as inserted, (r.updated_at = now()) as changed`,
         [scope.connectionId, scope.entity, scope.tenantId, scope.venueId, scope.provider, seenBy, payload],
-      )) as { rows: Array<{ inserted: boolean; changed: boolean }> }
+      )) as { rows: Array<{ external_id: string; inserted: boolean; changed: boolean }> }
       for (const row of written.rows) {
         if (row.inserted) counts.created++
         else if (row.changed) counts.updated++
       }
       counts.unchanged += toWrite.length - counts.created - counts.updated
+      if (seenBy && written.rows.length < toWrite.length) {
+        // Left alone because the stored record is newer: still there at the provider, so seen.
+        const answered = new Set(written.rows.map((row) => row.external_id))
+        const kept = toWrite.filter((row) => !answered.has(row.externalId)).map((row) => row.externalId)
+        await trx.raw('insert into integration.sync_run_seen (sync_log_id, tenant_id, connection_id, entity, external_ids) values (?::uuid, ?::uuid, ?::uuid, ?, ?::text[])', [seenBy, scope.tenantId, scope.connectionId, scope.entity, kept])
+      }
       return counts
     },
 
-    /** Marks records the provider reports deleted; returns how many were live. */
-    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[]): Promise<number> {
+    /** The stored version of one record (undefined: no such record; null: stored before versions were kept). */
+    async versionOf(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalId: string): Promise<{ version: Date | null; deleted: boolean } | undefined> {
+      const row = (await trx('integration.records').select('source_version', 'deleted_at').where({ connection_id: scope.connectionId, entity: scope.entity, external_id: externalId }).first()) as
+        { source_version: Date | null; deleted_at: Date | null } | undefined
+      return row ? { version: row.source_version, deleted: row.deleted_at !== null } : undefined
+    },
+
+    /**
+     * Marks records the provider reports deleted; returns how many were live. With a `version`
+     * (when the deletion was known), a record stored with a later one is left alone.
+     */
+    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[], version: string | null = null): Promise<number> {
       if (externalIds.length === 0) return 0
       const result = (await trx.raw(
-        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
+        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'),
+                source_version = coalesce(?::timestamptz, source_version)
           where ctid = any(array(select r.row_ctid from unnest(?::text[]) as i(external_id) cross join lateral (${BY_KEY} limit 1) r))
-            and connection_id = ? and entity = ? and deleted_at is null`,
-        [[...new Set(externalIds)], scope.connectionId, scope.entity, scope.connectionId, scope.entity],
+            and connection_id = ? and entity = ? and deleted_at is null
+            and (source_version is null or ?::timestamptz is null or source_version <= ?::timestamptz)`,
+        [version, [...new Set(externalIds)], scope.connectionId, scope.entity, scope.connectionId, scope.entity, version, version],
       )) as { rowCount: number }
       return result.rowCount
     },
@@ -134,6 +163,8 @@ export function createRecordRepository() {
      * Ends a full run: live records it did not see are deleted. Seen means written by the run
      * (stamped) or noted unchanged (sync_run_seen). Records written since the run started (a
      * webhook meanwhile) are spared; the next run judges them. The run's notes are dropped.
+     * A swept record's version becomes the run's start (the listing that missed it came after),
+     * so an older event delivered late cannot bring it back.
      */
     async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
       // The planner, misled by statistics that lag a table that just grew, otherwise picks a nested
@@ -144,11 +175,12 @@ export function createRecordRepository() {
         `with seen as materialized (
            select unnest(external_ids) as external_id from integration.sync_run_seen where connection_id = ? and entity = ? and sync_log_id = ?::uuid
          )
-         update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
+         update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'),
+                source_version = greatest(r.source_version, ?::timestamptz)
           where r.connection_id = ? and r.entity = ? and r.deleted_at is null
             and r.last_seen_sync_log_id is distinct from ?::uuid and r.updated_at < ?::timestamptz
             and not exists (select 1 from seen where seen.external_id = r.external_id)`,
-        [scope.connectionId, scope.entity, syncLogId, scope.connectionId, scope.entity, syncLogId, runStartedAt],
+        [scope.connectionId, scope.entity, syncLogId, runStartedAt, scope.connectionId, scope.entity, syncLogId, runStartedAt],
       )) as { rowCount: number }
       await trx.raw('set local enable_nestloop = on')
       await forgetSeen(trx, scope)

@@ -103,6 +103,17 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
     return jobId
   }
 
+  /** Many stored events at once: one bulk add to the queue, one update per tenant. Same job ids, so as idempotent as one by one. */
+  async function enqueueWebhooks(items: Array<{ tenantId: string; connectionId: string; inboxId: string }>): Promise<void> {
+    if (items.length === 0) return
+    await queues.queues.critical.addBulk(
+      items.map((item) => ({ name: 'webhook', data: { kind: 'webhook' as const, tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, opts: { jobId: `webhook-${item.inboxId}` } })),
+    )
+    const byTenant = new Map<string, string[]>()
+    for (const item of items) byTenant.set(item.tenantId, [...(byTenant.get(item.tenantId) ?? []), item.inboxId])
+    for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => deps.inbox.markEnqueuedMany(trx, ids))
+  }
+
   return {
     /** Opens one run per entity (sync log `queued` + job, job id = sync log id). */
     async enqueueSync(input: EnqueueSyncInput): Promise<{ jobs: EnqueuedRun[] }> {
@@ -172,5 +183,6 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
 
     /** Queues processing of a stored webhook event; idempotent per inbox row. */
     enqueueWebhook,
+    enqueueWebhooks,
   }
 }

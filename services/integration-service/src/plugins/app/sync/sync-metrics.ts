@@ -31,6 +31,12 @@ export function createSyncMetrics(registry: Registry, queues?: Record<QueueKey, 
     labelNames: ['provider', 'type'] as const,
     registers: [registry],
   })
+  const webhookSources = new Counter({
+    name: 'integration_webhook_events_total',
+    help: "Processed webhook events by provider and where the record came from (event: the event's own object; provider: a call, for a thin event or an ordering doubt; stale: older than the stored record, nothing written)",
+    labelNames: ['provider', 'source'] as const,
+    registers: [registry],
+  })
   if (queues) {
     new Gauge({
       name: 'integration_queue_jobs',
@@ -57,6 +63,9 @@ export function createSyncMetrics(registry: Registry, queues?: Record<QueueKey, 
     },
     records(provider: string, entity: string, counts: Partial<Record<string, number>>): void {
       for (const [result, value] of Object.entries(counts)) if (value) records.inc({ provider, entity, result }, value)
+    },
+    webhookSource(provider: string, source: string): void {
+      webhookSources.inc({ provider, source })
     },
     providerError(provider: string, type: string): void {
       providerErrors.inc({ provider, type })

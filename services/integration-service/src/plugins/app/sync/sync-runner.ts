@@ -33,6 +33,8 @@ export interface RunOutcome {
   syncLogId: string | null
   counts?: Counts
   reason?: string
+  /** A webhook event's record: from the event's object, from a provider call, or not written (older than the stored one). */
+  source?: 'event' | 'provider' | 'stale'
 }
 
 /** What `job.progress` carries while a run goes. */
@@ -64,8 +66,11 @@ export interface SyncRunnerDeps {
 export const DEFAULT_READ_AHEAD = 4
 export const DEFAULT_MAX_RECORDS_PER_WRITE = 1_000
 
-/** The rows of one page ready to write, and the records that could not be prepared. */
-export function prepareRecords(records: CanonicalRecord[], mappings: FieldMapping[]): { rows: RecordInput[]; failed: number } {
+/**
+ * The rows of one page ready to write, and the records that could not be prepared. `version`:
+ * when their content was known to be current (see RecordInput).
+ */
+export function prepareRecords(records: CanonicalRecord[], mappings: FieldMapping[], version: string | null = null): { rows: RecordInput[]; failed: number } {
   const rows: RecordInput[] = []
   let failed = 0
   for (const record of records) {
@@ -74,7 +79,7 @@ export function prepareRecords(records: CanonicalRecord[], mappings: FieldMappin
       const custom = mapCustomFields(record.raw, mappings)
       const data = custom ? { ...record.data, custom } : record.data
       const raw = record.raw ?? {}
-      rows.push({ externalId: String(record.externalId), data, raw, hash: contentHash(data, raw) })
+      rows.push({ externalId: String(record.externalId), data, raw, hash: contentHash(data, raw), version })
     } catch {
       failed++
     }
@@ -93,6 +98,8 @@ const addCounts = (a: Counts, b: Partial<Counts>): Counts => ({
 
 interface PreparedPage {
   page: ChangePage<EntityName>
+  /** When the page was requested: its records (and deletions) were current at least then. */
+  requestedAt: string
   prepared: { rows: RecordInput[]; failed: number }
 }
 
@@ -227,13 +234,13 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
           written.unchanged += result.unchanged
           rows = []
         }
-        for (const { page, prepared } of group) {
+        for (const { page, prepared, requestedAt } of group) {
           fetched += page.records.length
           failed += prepared.failed
           rows = rows.length === 0 ? prepared.rows : rows.concat(prepared.rows)
           if (page.deletedIds.length > 0) {
             await flush()
-            deleted += await records.markDeleted(trx, scope, page.deletedIds)
+            deleted += await records.markDeleted(trx, scope, page.deletedIds, requestedAt)
           }
         }
         if (rows.length > 0) await flush()
@@ -255,10 +262,11 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
       // Mapping and hashing happen on the fetching side, so they overlap the previous write too.
       const ahead = createReadAhead<PreparedPage>(async () => {
         if (!more) return null
+        const requestedAt = new Date().toISOString()
         const step = await gate.call(target, () => iterator.next(), { stopReason: signal.stopReason, operation: `list ${entity}` })
         if (step.done) return null
         more = step.value.hasMore
-        return { page: step.value, prepared: prepareRecords(step.value.records, prep.mappings) }
+        return { page: step.value, requestedAt, prepared: prepareRecords(step.value.records, prep.mappings, requestedAt) }
       }, readAhead)
       try {
         for (;;) {

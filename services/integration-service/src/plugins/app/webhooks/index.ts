@@ -30,7 +30,7 @@ export default fp(
         logger: fastify.log,
       }),
     )
-    fastify.decorate('webhookDispatch', createWebhookDispatch({ enqueue: fastify.syncEngine.enqueueWebhook, logger: fastify.log.child({ component: 'webhook-dispatch' }) }))
+    fastify.decorate('webhookDispatch', createWebhookDispatch({ enqueueMany: fastify.syncEngine.enqueueWebhooks, logger: fastify.log.child({ component: 'webhook-dispatch' }) }))
   },
   { name: 'webhooks', dependencies: ['connections', 'sync-engine'] },
 )

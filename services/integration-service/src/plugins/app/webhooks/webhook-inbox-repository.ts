@@ -12,6 +12,8 @@ export interface InboxRow {
   event_type: string
   entity: string | null
   external_id: string | null
+  /** The event as received (verified at intake). */
+  payload: unknown
   processed_at: Date | null
 }
 
@@ -66,6 +68,10 @@ export function createWebhookInboxRepository() {
 
     async markEnqueued(trx: Knex.Transaction, id: string): Promise<void> {
       await trx(INTEGRATION_TABLES.webhookInbox).where({ id }).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() })
+    },
+
+    async markEnqueuedMany(trx: Knex.Transaction, ids: string[]): Promise<void> {
+      await trx(INTEGRATION_TABLES.webhookInbox).whereIn('id', ids).whereNull('enqueued_at').update({ enqueued_at: trx.fn.now() })
     },
 
     /** Across tenants (system scope): stored events older than a few seconds whose enqueue never happened. */

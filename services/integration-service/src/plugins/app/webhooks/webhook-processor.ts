@@ -1,11 +1,18 @@
-// Processing of one stored webhook event (critical queue): fetch the record it names from the
-// provider (a webhook body is a hint, not the truth), then upsert it or apply its deletion, write
-// a sync log row and mark the inbox row processed, all in one transaction that first re-checks
-// `processed_at` under a row lock, so an event processed twice changes nothing the second time.
+// Processing of one stored webhook event (critical queue). An event that carries the whole object
+// (Stripe, Square: verified at intake) is the record as of the event's time, written without a
+// provider call when that time is clearly later than the stored record's version, and dropped
+// when clearly earlier (a late delivery). The provider is asked only for a thin event (one that
+// names a record without carrying it), or when the order is in doubt (versions closer than the
+// provider's precision, a record stored before versions were kept). The write is conditional on
+// the version in SQL as well, so a write racing this one cannot be overwritten by older data.
+// Then a sync log row, and the inbox row marked processed, all in one transaction that first
+// re-checks `processed_at` under a row lock, so an event processed twice changes nothing the
+// second time.
 import type Bull from 'bull'
 import type { SyncLog } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
 import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../providers/canonical.ts'
+import type { WebhookSnapshot } from '../../../providers/provider-adapter.ts'
 import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
 import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
@@ -19,6 +26,20 @@ import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+
+/**
+ * Whether an event's own object may be written: `apply` when its version is at least one unit
+ * of the provider's precision after the stored one (or nothing is stored), `stale` when as
+ * clearly before, `ask` (the provider) when they cannot be ordered or the stored one has none.
+ */
+export function judgeSnapshot(snapshot: Pick<WebhookSnapshot, 'version' | 'precisionMs'>, stored: { version: Date | null } | undefined): 'apply' | 'stale' | 'ask' {
+  if (!stored) return 'apply'
+  if (!stored.version) return 'ask'
+  const ahead = Date.parse(snapshot.version) - stored.version.getTime()
+  if (ahead >= snapshot.precisionMs) return 'apply'
+  if (ahead <= -snapshot.precisionMs) return 'stale'
+  return 'ask'
+}
 
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
@@ -59,32 +80,49 @@ export function createWebhookProcessor(deps: {
     const scope: RecordScope = { tenantId, venueId: connection.connection.venue_id, connectionId, provider, entity }
     const startedAt = new Date()
 
+    // The event's own object, when it has one for the record it names.
+    const adapter = connection.binding.adapter
+    const carried = adapter.recordFromEvent?.(row.payload) ?? null
+    const snapshot = carried && carried.entity === entity && carried.externalId === externalId ? carried : null
+    const [stored, mappings] = await db.withTenant(tenantId, async (trx) => [snapshot ? await records.versionOf(trx, scope, externalId) : undefined, await loadFieldMappings(trx, provider, entity)] as const)
+    const judged = snapshot ? judgeSnapshot(snapshot, stored) : 'ask'
+
     let fetched: CanonicalRecord | null = null
     let invalid: ProviderInvalidError | null = null
-    try {
-      fetched = await gate.withRetries(() => gate.call(target, () => connection.binding.adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason, operation: `fetch ${entity}` }), {
-        stopReason: signal.stopReason,
-        onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
-      })
-    } catch (error) {
-      // The provider refused this one record: it fails, the event is done (retrying cannot help).
-      if (!(error instanceof ProviderInvalidError)) throw error
-      invalid = error
+    let version: string | null = null
+    if (snapshot && judged !== 'ask') {
+      fetched = snapshot.record
+      version = snapshot.version
+    } else {
+      // Current at least as of the call: the version of what it returns (or of its absence).
+      version = new Date().toISOString()
+      try {
+        fetched = await gate.withRetries(() => gate.call(target, () => adapter.fetchOne(connection.ctx, entity, externalId), { stopReason: signal.stopReason, operation: `fetch ${entity}` }), {
+          stopReason: signal.stopReason,
+          onAuthFailure: reauthOnFailure(deps.connectionContext, tenantId, connectionId, connection),
+        })
+      } catch (error) {
+        // The provider refused this one record: it fails, the event is done (retrying cannot help).
+        if (!(error instanceof ProviderInvalidError)) throw error
+        invalid = error
+      }
     }
-
-    const mappings = fetched ? await db.withTenant(tenantId, (trx) => loadFieldMappings(trx, provider, entity)) : []
-    const prepared = fetched ? prepareRecords([fetched], mappings) : { rows: [], failed: 0 }
+    const source: NonNullable<RunOutcome['source']> = judged === 'stale' ? 'stale' : snapshot && judged === 'apply' ? 'event' : 'provider'
+    const prepared = fetched && source !== 'stale' ? prepareRecords([fetched], mappings, version) : { rows: [], failed: 0 }
 
     const outcome = await db.withTenant(tenantId, async (trx) => {
       const locked = await inbox.findForUpdate(trx, inboxId)
       if (!locked || locked.processed_at) return null
       let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
-      if (fetched && prepared.rows.length > 0) {
+      if (source === 'stale') {
+        // Older than what is stored: nothing to write.
+        counts.unchanged = 1
+      } else if (fetched && prepared.rows.length > 0) {
         const written = await records.upsertBatch(trx, scope, prepared.rows, null)
         counts = { ...counts, ...written }
       } else if (!fetched && !invalid) {
-        // Gone at the provider: the event was a deletion (or the record was deleted since).
-        counts.deleted = await records.markDeleted(trx, scope, [externalId])
+        // A deletion event, or gone at the provider (deleted since): unless stored newer.
+        counts.deleted = await records.markDeleted(trx, scope, [externalId], version)
       }
       const [log] = await runs.insertRuns(trx, [{ tenantId, venueId: scope.venueId, connectionId, provider, entity, mode: 'incremental', trigger: 'webhook', queue: job.queue.name, kind: 'webhook', status: 'running' }])
       if (!log) throw new Error('sync log insert returned nothing')
@@ -98,9 +136,10 @@ export function createWebhookProcessor(deps: {
         ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
       })
       await inbox.markProcessed(trx, inboxId, invalid ? scrubSecrets(invalid.message) : null)
-      return { status, syncLogId: log.id, counts }
+      return { status, syncLogId: log.id, counts, source }
     })
     if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
+    deps.metrics.webhookSource(provider, outcome.source)
     deps.metrics.records(provider, entity, { created: outcome.counts.created, updated: outcome.counts.updated, unchanged: outcome.counts.unchanged, deleted: outcome.counts.deleted, failed: outcome.counts.failed })
     return outcome
   }

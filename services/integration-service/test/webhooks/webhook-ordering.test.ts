@@ -1,0 +1,205 @@
+// Webhook events processed from their own object (Stripe sends the whole object): no provider call
+// when the event is clearly newer than the stored record, nothing written when clearly older (a
+// late delivery), the provider asked when the order is in doubt or the event is thin; each event
+// processed exactly once however often it is delivered; and the version guard inside the bulk
+// upsert the sync runs use.
+import assert from 'node:assert/strict'
+import { createHmac, randomUUID } from 'node:crypto'
+import { describe, test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { createRecordRepository } from '../../src/plugins/app/sync/record-repository.ts'
+import { prepareRecords } from '../../src/plugins/app/sync/sync-runner.ts'
+import { setupSyncRig } from '../sync/sync-rig.ts'
+
+type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const rig = await setupSyncRig({ sims: { stripe: { recordsPerEntity: 3 } } })
+// The under-pressure guard would answer 503 on a loaded test machine; it is not what this file is about.
+const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}ordering:`, MAX_EVENT_LOOP_DELAY_MS: '0' }, { worker: true })
+
+/** A Stripe event about a customer, created `created` (unix seconds), signed now with `secret`. */
+function customerEvent(secret: string, customerId: string, created: number, change: { type?: string; name: string }) {
+  const payload = JSON.stringify({
+    id: `evt_${randomUUID().replaceAll('-', '')}`,
+    object: 'event',
+    type: change.type ?? 'customer.updated',
+    created,
+    data: { object: { id: customerId, object: 'customer', name: change.name, email: `${change.name.split(' ')[0]?.toLowerCase()}@example.org`, created: 1_700_000_000, ...(change.type === 'customer.deleted' ? { deleted: true } : {}) } },
+  })
+  const t = Math.floor(Date.now() / 1000)
+  const signature = createHmac('sha256', secret).update(`${t}.${payload}`).digest('hex')
+  return { headers: { 'content-type': 'application/json', 'stripe-signature': `t=${t},v1=${signature}` }, payload }
+}
+
+async function deliver(connectionId: string, delivery: { headers: Record<string, string>; payload: string }): Promise<Json> {
+  const response = await app.inject({ method: 'POST', url: `/api/v1/integrations/webhooks/stripe/${connectionId}`, headers: delivery.headers, payload: delivery.payload })
+  assert.equal(response.statusCode, 200, response.body)
+  return response.json() as Json
+}
+
+/** Waits until every stored event of the connection is processed; returns their sync logs, oldest first. */
+async function processed(connectionId: string, events: number): Promise<Json[]> {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const [row] = await rig.db.adminQuery<{ done: string; total: string }>('select count(processed_at) as done, count(*) as total from integration.webhook_inbox where connection_id = $1', [connectionId])
+    if (Number(row?.total) === events && Number(row?.done) === events) break
+    if (Date.now() > deadline) throw new Error(`events not processed: ${JSON.stringify(row)}`)
+    await sleep(50)
+  }
+  return rig.db.adminQuery<Json>("select * from integration.sync_logs where connection_id = $1 and kind = 'webhook' order by created_at, id", [connectionId])
+}
+
+const recordOf = async (connectionId: string, externalId: string) =>
+  (await rig.db.adminQuery<Json>('select data, deleted_at, source_version, change_seq::text as change_seq from integration.records where connection_id = $1 and external_id = $2', [connectionId, externalId]))[0]
+
+async function connectStripe() {
+  const account = await rig.account('stripe')
+  const secret = `whsec_${randomUUID().replaceAll('-', '')}`
+  const connection = await rig.connect(app, { tenantId: randomUUID(), provider: 'stripe', ...account, secrets: { ...account.secrets, webhookSecret: secret } })
+  const customerId = ((await rig.control('stripe', 'GET', `/_sim/accounts/${account.accountId}/customer`)).ids as string[])[0] as string
+  // What the provider would answer if asked: neither event's content, so a call shows in the record.
+  await rig.control('stripe', 'PATCH', `/_sim/accounts/${account.accountId}/customer/${customerId}`, { name: 'Provider Copy' })
+  return { account, secret, connection, customerId }
+}
+
+const now = () => Math.floor(Date.now() / 1000)
+
+describe('webhook events carrying their object', () => {
+  test('written from the event without a provider call; an older event delivered after it changes nothing', async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    const t = now() - 60
+    assert.equal((await deliver(connection.id, customerEvent(secret, customerId, t + 10, { name: 'Newer Name' }))).received, 1)
+    await processed(connection.id, 1)
+    assert.equal((await deliver(connection.id, customerEvent(secret, customerId, t, { name: 'Older Name' }))).received, 1)
+    const logs = await processed(connection.id, 2)
+    const record = await recordOf(connection.id, customerId)
+    assert.deepEqual([record?.data.givenName, record?.data.familyName], ['Newer', 'Name'], 'the newer event wins and nobody asked the provider (its copy says Provider Copy)')
+    assert.equal((record?.source_version as Date).getTime(), (t + 10) * 1000, "the record keeps the newer event's time")
+    assert.deepEqual(
+      logs.map((log) => [log.status, log.records_created, log.records_unchanged]),
+      [
+        ['succeeded', 1, 0],
+        ['succeeded', 0, 1],
+      ],
+    )
+  })
+
+  test('a deletion is not undone by an older update delivered after it', async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    const t = now() - 60
+    await deliver(connection.id, customerEvent(secret, customerId, t, { name: 'First Name' }))
+    await processed(connection.id, 1)
+    await deliver(connection.id, customerEvent(secret, customerId, t + 20, { type: 'customer.deleted', name: 'First Name' }))
+    await processed(connection.id, 2)
+    const deleted = await recordOf(connection.id, customerId)
+    assert.ok(deleted?.deleted_at, 'deleted from the event')
+    await deliver(connection.id, customerEvent(secret, customerId, t + 10, { name: 'Late Update' }))
+    await processed(connection.id, 3)
+    assert.deepEqual(await recordOf(connection.id, customerId), deleted, 'the late update changed nothing')
+  })
+
+  test('events that cannot be ordered (the same second) and thin events ask the provider', async () => {
+    const { account, secret, connection, customerId } = await connectStripe()
+    const t = now() - 60
+    await deliver(connection.id, customerEvent(secret, customerId, t, { name: 'One Name' }))
+    await processed(connection.id, 1)
+    await deliver(connection.id, customerEvent(secret, customerId, t, { name: 'Other Name' }))
+    await processed(connection.id, 2)
+    const record = await recordOf(connection.id, customerId)
+    assert.deepEqual([record?.data.givenName, record?.data.familyName], ['Provider', 'Copy'], "the provider's copy decides")
+    assert.ok((record?.source_version as Date).getTime() > t * 1000 + 1000, 'versioned by the time of the call')
+
+    // A price event names its product without carrying it.
+    const productId = ((await rig.control('stripe', 'GET', `/_sim/accounts/${account.accountId}/product`)).ids as string[])[0] as string
+    const payload = JSON.stringify({ id: `evt_${randomUUID().replaceAll('-', '')}`, object: 'event', type: 'price.updated', created: t, data: { object: { id: 'price_thin', object: 'price', product: productId } } })
+    const signature = createHmac('sha256', secret).update(`${now()}.${payload}`).digest('hex')
+    await deliver(connection.id, { headers: { 'content-type': 'application/json', 'stripe-signature': `t=${now()},v1=${signature}` }, payload })
+    await processed(connection.id, 3)
+    const product = await recordOf(connection.id, productId)
+    assert.equal(typeof product?.data.name, 'string', 'the product came from the provider')
+  })
+
+  test('redelivered events are stored and processed once', async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    const delivery = customerEvent(secret, customerId, now() - 30, { name: 'Once Only' })
+    // The same delivery ten times at once, then again after it was processed.
+    const answers = await Promise.all(Array.from({ length: 10 }, () => deliver(connection.id, delivery)))
+    assert.equal(
+      answers.reduce((sum, answer) => sum + (answer.received as number), 0),
+      1,
+    )
+    assert.equal(
+      answers.reduce((sum, answer) => sum + (answer.duplicates as number), 0),
+      9,
+    )
+    await processed(connection.id, 1)
+    const first = await recordOf(connection.id, customerId)
+    assert.deepEqual((await deliver(connection.id, delivery)).duplicates, 1)
+    const logs = await processed(connection.id, 1)
+    assert.equal(logs.length, 1, 'one sync log for the event')
+    const [inbox] = await rig.db.adminQuery<Json>('select attempts from integration.webhook_inbox where connection_id = $1', [connection.id])
+    assert.equal(inbox?.attempts, 1)
+    assert.deepEqual(await recordOf(connection.id, customerId), first)
+  })
+})
+
+describe('dispatch', () => {
+  test('a burst of events is handed to the queue together: each enqueued, processed once, from its own object', async () => {
+    const { secret, connection } = await connectStripe()
+    const t = now() - 30
+    const ids = Array.from({ length: 40 }, (_, i) => `cus_burst${String(i).padStart(4, '0')}`)
+    const answers = await Promise.all(ids.map((id) => deliver(connection.id, customerEvent(secret, id, t, { name: `Burst ${id}` }))))
+    assert.equal(
+      answers.reduce((sum, answer) => sum + (answer.received as number), 0),
+      ids.length,
+    )
+    const logs = await processed(connection.id, ids.length)
+    assert.equal(logs.length, ids.length)
+    const [inbox] = await rig.db.adminQuery<Json>('select count(enqueued_at)::int as enqueued, count(*) filter (where attempts = 1)::int as once from integration.webhook_inbox where connection_id = $1', [connection.id])
+    assert.deepEqual(inbox, { enqueued: ids.length, once: ids.length })
+    const names = await rig.db.adminQuery<{ n: number }>("select count(*)::int as n from integration.records where connection_id = $1 and data->>'givenName' = 'Burst'", [connection.id])
+    assert.equal(names[0]?.n, ids.length, 'every record written from its event (the provider knows none of these customers)')
+  })
+})
+
+describe('the version guard in the bulk upsert', () => {
+  test('a batch older than the stored records leaves them, counts them unchanged, and a full run still counts them seen', async () => {
+    const { connection } = await connectStripe()
+    const tenantId = (await rig.db.adminQuery<{ tenant_id: string }>('select tenant_id from integration.connections where id = $1', [connection.id]))[0]?.tenant_id as string
+    const scope = { tenantId, venueId: connection.venueId, connectionId: connection.id, provider: 'stripe' as const, entity: 'customer' as const }
+    const repository = createRecordRepository()
+    const record = (id: string, name: string) => ({
+      entity: 'customer' as const,
+      externalId: id,
+      data: { email: null, givenName: name, familyName: null, phone: null, companyName: null, createdAt: null },
+      raw: { id, name },
+      updatedAt: null,
+    })
+    const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString()
+    const write = (rows: ReturnType<typeof prepareRecords>['rows'], seenBy: string | null = null) => app.db.withTenant(tenantId, (trx) => repository.upsertBatch(trx, scope, rows, seenBy))
+
+    assert.deepEqual(await write(prepareRecords([record('a', 'A2'), record('b', 'B2')], [], at(20)).rows), { created: 2, updated: 0, unchanged: 0 })
+    // Older content for both, newer for a third: only the third is written.
+    assert.deepEqual(await write(prepareRecords([record('a', 'A1'), record('b', 'B1'), record('c', 'C1')], [], at(10)).rows), { created: 1, updated: 0, unchanged: 2 })
+    const names = await rig.db.adminQuery<{ external_id: string; name: string }>("select external_id, data->>'givenName' as name from integration.records where connection_id = $1 order by external_id", [connection.id])
+    assert.deepEqual(
+      names.map((row) => [row.external_id, row.name]),
+      [
+        ['a', 'A2'],
+        ['b', 'B2'],
+        ['c', 'C1'],
+      ],
+    )
+    // Newer content replaces; a deletion older than the record does not apply.
+    assert.deepEqual(await write(prepareRecords([record('a', 'A3')], [], at(30)).rows), { created: 0, updated: 1, unchanged: 0 })
+    assert.equal(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['a', 'b'], at(15))), 0)
+    assert.equal(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['b'], at(25))), 1)
+
+    // A full run whose page is older than a stored record: the record is noted as seen, so the sweep spares it.
+    const syncLogId = randomUUID()
+    await write(prepareRecords([record('a', 'A0'), record('c', 'C1')], [], at(5)).rows, syncLogId)
+    const swept = await app.db.withTenant(tenantId, (trx) => repository.sweepUnseen(trx, scope, syncLogId, new Date()))
+    assert.equal(swept, 0)
+    assert.equal((await recordOf(connection.id, 'a'))?.data.givenName, 'A3')
+  })
+})
