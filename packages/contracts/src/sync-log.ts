@@ -140,4 +140,6 @@ export const INTERNAL_PERMISSIONS = {
   connectionsDisconnect: 'connections:disconnect',
   securityEventsWrite: 'security-events:write',
   auditEventsWrite: 'audit-events:write',
+  subjectDataRead: 'subject-data:read',
+  subjectDataErase: 'subject-data:erase',
 } as const

@@ -244,3 +244,4 @@ export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] =
 
 export { rawRequest, type RawResponse } from './raw-http.ts'
 export * from './fakes/index.ts'
+export { searchDatabase, searchableColumnCount, type DatabaseHit } from './database-search.ts'
