@@ -32,6 +32,7 @@ export type SubjectSearchBody = Static<typeof SubjectSearchBodySchema>
 
 /** One row that holds something about the person: its table, its key, and (for an export) its content. */
 export const SubjectMatchSchema = Type.Object({
+  /** The table, within the service that answers. */
   table: Type.String(),
   key: Type.Record(Type.String(), Type.Union([Type.String(), Type.Null()])),
   data: Type.Optional(Type.Unknown()),

@@ -2,6 +2,7 @@
 // change they describe: the change and its audit record commit together or not at all. A relay
 // delivers the outbox to compliance-service.
 import type { Knex } from 'knex'
+import { maskEmailsIn } from '@hub/contracts'
 import { SYSTEM_SCOPE, forceTenantRls } from './rls.ts'
 import type { RequestContext } from './request-context.ts'
 
@@ -50,8 +51,9 @@ export function createAuditOutbox(table: string) {
         action: event.action,
         entity_type: event.entityType,
         entity_id: event.entityId,
-        before: event.before === undefined ? null : JSON.stringify(stripSecrets(event.before)),
-        after: event.after === undefined ? null : JSON.stringify(stripSecrets(event.after)),
+        // Emails masked too: the audit log is append-only, so what it holds can never be erased.
+        before: event.before === undefined ? null : JSON.stringify(maskEmailsIn(stripSecrets(event.before))),
+        after: event.after === undefined ? null : JSON.stringify(maskEmailsIn(stripSecrets(event.after))),
         request_id: event.requestId ?? null,
         ip: event.ip ?? null,
       })

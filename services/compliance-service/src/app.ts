@@ -6,6 +6,8 @@ import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import type { ComplianceServiceConfig } from './config.ts'
 import { COMPLIANCE_SCHEMA } from './db/schema.ts'
 import compliance from './plugins/app/compliance.ts'
+import subjectRequests from './plugins/app/subject-requests/index.ts'
+import subjectRequestRoutes from './routes/api/v1/compliance/subject-requests.ts'
 import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
@@ -54,6 +56,12 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     signingKeysJson: config.AUDIT_SIGNING_KEYS,
     digestIntervalMs: config.AUDIT_DIGEST_INTERVAL_MS,
   })
+  await fastify.register(subjectRequests, {
+    integrationUrl: config.INTEGRATION_SERVICE_URL,
+    pollMs: config.SUBJECT_REQUEST_POLL_MS,
+    leaseMs: config.SUBJECT_REQUEST_LEASE_MS,
+    maxAttempts: config.SUBJECT_REQUEST_MAX_ATTEMPTS,
+  })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
@@ -68,6 +76,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(auditDigestRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(signingKeyRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(auditSegmentRoutes, { prefix: '/api/v1/compliance', maxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES })
+  await fastify.register(subjectRequestRoutes, { prefix: '/api/v1/compliance' })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

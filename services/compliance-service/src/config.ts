@@ -24,6 +24,12 @@ export const ComplianceServiceEnv = Type.Object({
   AUDIT_DIGEST_INTERVAL_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
   /** The most entries one sealed audit segment holds (its archive is built in memory, and removed in one transaction). */
   AUDIT_SEGMENT_MAX_ENTRIES: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 }),
+  /** How often the data-subject request runner looks for open requests (0: it never runs here, e.g. an API-only replica). */
+  SUBJECT_REQUEST_POLL_MS: Type.Integer({ minimum: 0, default: 1_000 }),
+  /** How long a runner holds a request before another may take it over (a crashed runner's request resumes after this). */
+  SUBJECT_REQUEST_LEASE_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
+  /** Attempts before a subject request ends failed. */
+  SUBJECT_REQUEST_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
 

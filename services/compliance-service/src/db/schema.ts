@@ -18,4 +18,5 @@ export const COMPLIANCE_TABLES = {
   auditDigests: 'compliance.audit_digests',
   auditSegments: 'compliance.audit_segments',
   auditSegmentRemovals: 'compliance.audit_segment_removals',
+  subjectRequests: 'compliance.subject_requests',
 } as const

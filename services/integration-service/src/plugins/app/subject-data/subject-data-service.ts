@@ -39,17 +39,17 @@ export function createSubjectDataService(deps: { db: Pick<Database, 'withTenant'
         const found = await gather(trx, subject)
         const matches: SubjectMatch[] = [
           ...found.records.map((row) => ({
-            table: 'integration.records',
+            table: 'records',
             key: { connectionId: row.connection_id, provider: row.provider, entity: row.entity, externalId: row.external_id, venueId: row.venue_id },
             ...(includeData ? { data: { data: row.data, raw: row.raw, deletedAt: row.deleted_at ? row.deleted_at.toISOString() : null } } : {}),
           })),
           ...found.inbox.map((row) => ({
-            table: 'integration.webhook_inbox',
+            table: 'webhook_inbox',
             key: { id: row.id, connectionId: row.connection_id, provider: row.provider, eventType: row.event_type, externalId: row.external_id },
             ...(includeData ? { data: { payload: row.payload, lastError: row.last_error } } : {}),
           })),
-          ...found.deadLetters.map((row) => ({ table: 'integration.dead_letters', key: { id: row.id, queue: row.queue, jobName: row.job_name }, ...(includeData ? { data: { payload: row.payload, errorMessage: row.error_message } } : {}) })),
-          ...found.syncLogs.map((row) => ({ table: 'integration.sync_logs', key: { id: row.id }, ...(includeData ? { data: { errorMessage: row.error_message } } : {}) })),
+          ...found.deadLetters.map((row) => ({ table: 'dead_letters', key: { id: row.id, queue: row.queue, jobName: row.job_name }, ...(includeData ? { data: { payload: row.payload, errorMessage: row.error_message } } : {}) })),
+          ...found.syncLogs.map((row) => ({ table: 'sync_logs', key: { id: row.id }, ...(includeData ? { data: { errorMessage: row.error_message } } : {}) })),
         ]
         return {
           externalIds: [...new Set(found.ids.map((id) => id.externalId))],
