@@ -34,6 +34,14 @@ export function stripSecrets(value: unknown): unknown {
   return value
 }
 
+/**
+ * A before/after image as the outbox stores it: secrets removed and emails masked. The audit log
+ * is append-only, so personal data that reached it could never be erased for a data subject.
+ */
+export function auditImage(value: unknown): unknown {
+  return maskEmailsIn(stripSecrets(value))
+}
+
 export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
 
 /** Who did it, from the request context: the user behind the JWT. */
@@ -51,9 +59,8 @@ export function createAuditOutbox(table: string) {
         action: event.action,
         entity_type: event.entityType,
         entity_id: event.entityId,
-        // Emails masked too: the audit log is append-only, so what it holds can never be erased.
-        before: event.before === undefined ? null : JSON.stringify(maskEmailsIn(stripSecrets(event.before))),
-        after: event.after === undefined ? null : JSON.stringify(maskEmailsIn(stripSecrets(event.after))),
+        before: event.before === undefined ? null : JSON.stringify(auditImage(event.before)),
+        after: event.after === undefined ? null : JSON.stringify(auditImage(event.after)),
         request_id: event.requestId ?? null,
         ip: event.ip ?? null,
       })

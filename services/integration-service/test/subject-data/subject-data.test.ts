@@ -7,6 +7,8 @@ import { randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import type { ServiceInstance } from '@hub/service-kit'
 import { searchDatabase, searchableColumnCount } from '@hub/service-kit/testing'
+import { KeyRing, generateKeyRingJson } from '@hub/crypto'
+import { createSubjectGuard } from '../../src/plugins/app/subject-data/subject-guard.ts'
 import { setupSyncRig } from '../sync/sync-rig.ts'
 import { signedAs } from '../helpers.ts'
 
@@ -68,6 +70,10 @@ test('an erased person leaves no trace of their email anywhere, stays erased thr
   assert.equal(found.counts.records, 1 + payments.length)
   assert.equal(found.counts.webhook_inbox, 1)
   assert.ok(JSON.stringify(found.matches).toLowerCase().includes(email.toLowerCase()))
+
+  // By provider id alone: the same rows.
+  const byId = (await internal(app, '/internal/subject-data/search', { tenantId, subject: { emails: [], externalIds: [person.external_id] }, includeData: false })).json() as Json
+  assert.deepEqual(byId.counts, found.counts)
 
   // Refusals: no identifier; a caller without the permission; another tenant finds nothing.
   assert.equal((await internal(app, '/internal/subject-data/search', { tenantId, subject: { emails: [], externalIds: [] }, includeData: false })).json().code, 'SUBJECT_IDENTIFIER_REQUIRED')
@@ -137,4 +143,13 @@ test('an erased person leaves no trace of their email anywhere, stays erased thr
     return JSON.parse(JSON.stringify(guarded[0]?.payload)) as Json
   })
   assert.deepEqual(stored, { data: { object: { email: null, name: null } } })
+})
+
+test('a sync refuses to store anything while a tombstone needs a key version the ring no longer holds', async () => {
+  const guard = createSubjectGuard({
+    ring: KeyRing.fromEnv(generateKeyRingJson([3])),
+    repository: { lockForWrite: async () => undefined, tombstones: async () => [{ kind: 'email', key_version: 2, value_hash: 'a'.repeat(64) }] },
+  })
+  const trx = {} as Parameters<typeof guard.records>[0]
+  await assert.rejects(guard.records(trx, { tenantId: randomUUID(), entity: 'customer' }, [{ externalId: 'cus_1', data: {}, raw: {}, hash: 'h' }]), /key versions 2/)
 })
