@@ -59,14 +59,15 @@ const MENTIONS = (column: string) => `exists (select 1 from unnest(?::text[]) as
 export function createSubjectDataRepository() {
   return {
     /**
-     * Erase and the sync's tombstone check serialise per tenant: a sync batch either commits
-     * before the erase redacts (and is redacted with the rest) or starts after it and sees the
-     * tombstones. Sync batches share the lock, so they never wait for one another.
+     * Every write of provider data (a sync batch, a stored webhook) loads the tenant's tombstones
+     * under a shared lock held until it commits; an erase, once its tombstones are committed, takes
+     * the lock exclusively and lets it go at once: a barrier that returns when every write that
+     * may have loaded the tombstones before they existed has committed. Writes never wait on one another.
      */
     async lockForWrite(trx: Knex.Transaction, tenantId: string): Promise<void> {
       await trx.raw("select pg_advisory_xact_lock_shared(hashtextextended('subject-data:' || ?, 0))", [tenantId])
     },
-    async lockForErase(trx: Knex.Transaction, tenantId: string): Promise<void> {
+    async awaitWritesInFlight(trx: Knex.Transaction, tenantId: string): Promise<void> {
       await trx.raw("select pg_advisory_xact_lock(hashtextextended('subject-data:' || ?, 0))", [tenantId])
     },
 

@@ -59,16 +59,34 @@ export function createSubjectDataService(deps: { db: Pick<Database, 'withTenant'
       })
     },
 
-    /** Safe to repeat: a second call finds the rows already redacted and changes nothing. */
+    /**
+     * Safe to repeat: a second call finds the rows already redacted and changes nothing. Three
+     * steps, in an order that leaves no gap for a sync running meanwhile: the tombstones commit
+     * first (every sync batch that starts after them stores the person redacted); then a barrier
+     * waits for the batches that loaded the tombstones before they existed (they hold the shared
+     * lock until they commit); then the rows are redacted. The barrier holds no row lock, and the
+     * redaction holds no advisory lock, so neither can wait on a sync that waits on it.
+     */
     async erase(tenantId: string, requestId: string, subject: SubjectIdentifiers): Promise<SubjectEraseResult> {
-      return db.withTenant(tenantId, async (trx) => {
-        await repository.lockForErase(trx, tenantId)
+      const marked = await db.withTenant(tenantId, async (trx) => {
         const found = await gather(trx, subject)
+        // Customer and contact ids only: a payment's own id names no person.
+        const personIds = [...new Set([...subject.externalIds, ...found.ids.filter((id) => id.connectionId !== null).map((id) => id.externalId)])]
+        const version = ring.currentVersion
+        const tombstones: TombstoneRow[] = [
+          ...found.emails.map((email) => ({ kind: 'email' as const, key_version: version, value_hash: keyedHash(ring, version, TOMBSTONE_PURPOSE, tombstoneValue('email', email)) })),
+          ...personIds.map((id) => ({ kind: 'external_id' as const, key_version: version, value_hash: keyedHash(ring, version, TOMBSTONE_PURPOSE, tombstoneValue('external_id', id)) })),
+        ]
+        return { emails: found.emails, personIds, tombstones: await repository.addTombstones(trx, tenantId, requestId, tombstones) }
+      })
+      await db.withTenant(tenantId, (trx) => repository.awaitWritesInFlight(trx, tenantId))
+      return db.withTenant(tenantId, async (trx) => {
+        const found = await gather(trx, { emails: marked.emails, externalIds: marked.personIds })
         const redacted: Record<string, number> = { records: 0, webhook_inbox: 0, dead_letters: 0, sync_logs: 0 }
         for (const row of found.records) {
+          // Every row found is about the person: its personal members go, and so does any mention of their email.
           const data = redactValue(row.data, found.emails)
           const raw = redactValue(row.raw, found.emails)
-          // Every row found is about the person: its personal members go, and so does any mention of their email.
           if (same(data, row.data) && same(raw, row.raw)) continue
           await repository.updateRecord(trx, row, data, raw, contentHash(data, raw))
           redacted.records = (redacted.records ?? 0) + 1
@@ -93,15 +111,7 @@ export function createSubjectDataService(deps: { db: Pick<Database, 'withTenant'
           await repository.updateSyncLog(trx, row.id, errorMessage)
           redacted.sync_logs = (redacted.sync_logs ?? 0) + 1
         }
-        // Customer and contact ids only: a payment's own id names no person.
-        const personIds = new Set([...subject.externalIds, ...found.ids.filter((id) => id.connectionId !== null).map((id) => id.externalId)])
-        const version = ring.currentVersion
-        const tombstones: TombstoneRow[] = [
-          ...found.emails.map((email) => ({ kind: 'email' as const, key_version: version, value_hash: keyedHash(ring, version, TOMBSTONE_PURPOSE, tombstoneValue('email', email)) })),
-          ...[...personIds].map((id) => ({ kind: 'external_id' as const, key_version: version, value_hash: keyedHash(ring, version, TOMBSTONE_PURPOSE, tombstoneValue('external_id', id)) })),
-        ]
-        const stored = await repository.addTombstones(trx, tenantId, requestId, tombstones)
-        return { redacted, tombstones: stored }
+        return { redacted, tombstones: marked.tombstones }
       })
     },
   }
