@@ -3,7 +3,7 @@
 // amounts kept), nothing in the whole database mentions their email any more, a second erase
 // changes nothing, and a full re-sync from a provider that still holds them stores them redacted.
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import type { ServiceInstance } from '@hub/service-kit'
 import { searchDatabase, searchableColumnCount } from '@hub/service-kit/testing'
@@ -126,7 +126,31 @@ test('an erased person leaves no trace of their email anywhere, stays erased thr
   assert.equal(log.records_created, 0)
   assert.ok(Number(log.records_unchanged) >= liveBefore)
 
-  // A webhook that brings the person back is stored redacted by the intake's guard.
+  // A signed webhook about them, to the intake of another venue's connection to the same account:
+  // stored redacted, and processing it (a fetch
+  // from the simulator, which still has them) stores that venue's record redacted too.
+  const webhookSecret = `whsec_${randomUUID().replaceAll('-', '')}`
+  const hooked = await rig.connect(app, { tenantId, provider: 'stripe', secrets: { ...account.secrets, webhookSecret }, accountId: account.accountId })
+  const created = Math.floor(Date.now() / 1000)
+  const eventId = `evt_${randomUUID().replaceAll('-', '')}`
+  const payload = JSON.stringify({ id: eventId, object: 'event', type: 'customer.updated', created, data: { object: { id: person.external_id, object: 'customer', email, name: 'Back Again' } } })
+  const signature = createHmac('sha256', webhookSecret).update(`${created}.${payload}`).digest('hex')
+  const delivered = await app.inject({ method: 'POST', url: `/api/v1/integrations/webhooks/stripe/${hooked.id}`, headers: { 'content-type': 'application/json', 'stripe-signature': `t=${created},v1=${signature}` }, payload })
+  assert.equal(delivered.statusCode, 200, delivered.body)
+  const inbox = await rig.db.adminQuery<Json>('select payload, processed_at from integration.webhook_inbox where event_id = $1', [eventId])
+  assert.equal(inbox[0]?.payload.data.object.id, person.external_id)
+  assert.equal(inbox[0]?.payload.data.object.email, null)
+  const deadline = Date.now() + 60_000
+  while ((await rig.db.adminQuery<Json>('select processed_at from integration.webhook_inbox where event_id = $1', [eventId]))[0]?.processed_at == null) {
+    assert.ok(Date.now() < deadline, 'the webhook was processed')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const fetched = await rig.db.adminQuery<Json>("select data from integration.records where connection_id = $1 and entity = 'customer' and external_id = $2", [hooked.id, person.external_id])
+  assert.equal(fetched.length, 1, 'the webhook stored the customer for the other venue')
+  assert.equal(fetched[0]?.data.email, null)
+  assert.deepEqual(await searchDatabase(rig.db.adminQuery, email), [], 'after the webhook: still no trace')
+
+  // The guard on its own, for a payload that names the person only by email.
   const stored = await app.db.withTenant(tenantId, async (trx) => {
     const guarded = await app.subjectGuard.inboxEvents(trx, [
       {
