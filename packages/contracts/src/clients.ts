@@ -4,6 +4,7 @@ import type { InternalVenue, IntegrationStatus, SyncLogFeed, SyncTriggerBody, Sy
 import type { SecurityEventBatch } from './security-event.ts'
 import type { AuditEventBatch, AuditEventBatchResult } from './audit-event.ts'
 import type { RetentionPlan } from './retention.ts'
+import type { SubjectEraseBody, SubjectEraseResult, SubjectSearchBody, SubjectSearchResult } from './subject-data.ts'
 
 export interface SignedRequester {
   request<T = unknown>(options: {
@@ -24,6 +25,10 @@ export function integrationClient(requester: SignedRequester) {
     triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
     /** Disconnects every live connection of a venue (safe to repeat). */
     disconnectVenue: (tenantId: string, venueId: string) => requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),
+    /** Everything integration-service holds about a person in a tenant (read only). */
+    searchSubject: (body: SubjectSearchBody) => requester.request<SubjectSearchResult>({ method: 'POST', path: '/internal/subject-data/search', body }),
+    /** Redacts a person's personal fields and stores tombstones so later syncs keep them redacted (safe to repeat). */
+    eraseSubject: (body: SubjectEraseBody) => requester.request<SubjectEraseResult>({ method: 'POST', path: '/internal/subject-data/erase', body }),
   }
 }
 export type IntegrationClient = ReturnType<typeof integrationClient>

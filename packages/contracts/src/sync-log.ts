@@ -234,4 +234,6 @@ export const INTERNAL_PERMISSIONS = {
   securityEventsWrite: 'security-events:write',
   auditEventsWrite: 'audit-events:write',
   retentionRead: 'retention:read',
+  subjectDataRead: 'subject-data:read',
+  subjectDataErase: 'subject-data:erase',
 } as const

@@ -2,6 +2,7 @@
 // change they describe: the change and its audit record commit together or not at all. A relay
 // delivers the outbox to compliance-service.
 import type { Knex } from 'knex'
+import { maskEmailsIn } from '@hub/contracts'
 import { SYSTEM_SCOPE, forceTenantRls } from './rls.ts'
 import type { RequestContext } from './request-context.ts'
 
@@ -33,6 +34,14 @@ export function stripSecrets(value: unknown): unknown {
   return value
 }
 
+/**
+ * A before/after image as the outbox stores it: secrets removed and emails masked. The audit log
+ * is append-only, so personal data that reached it could never be erased for a data subject.
+ */
+export function auditImage(value: unknown): unknown {
+  return maskEmailsIn(stripSecrets(value))
+}
+
 export type AuditActor = Pick<AuditEvent, 'tenantId' | 'actorType' | 'actorId' | 'requestId' | 'ip'>
 
 /** Who did it, from the request context: the user behind the JWT. */
@@ -50,8 +59,8 @@ export function createAuditOutbox(table: string) {
         action: event.action,
         entity_type: event.entityType,
         entity_id: event.entityId,
-        before: event.before === undefined ? null : JSON.stringify(stripSecrets(event.before)),
-        after: event.after === undefined ? null : JSON.stringify(stripSecrets(event.after)),
+        before: event.before === undefined ? null : JSON.stringify(auditImage(event.before)),
+        after: event.after === undefined ? null : JSON.stringify(auditImage(event.after)),
         request_id: event.requestId ?? null,
         ip: event.ip ?? null,
       })

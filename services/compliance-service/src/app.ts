@@ -7,6 +7,8 @@ import type { ComplianceServiceConfig } from './config.ts'
 import { COMPLIANCE_SCHEMA } from './db/schema.ts'
 import compliance from './plugins/app/compliance.ts'
 import retention from './plugins/app/retention/index.ts'
+import subjectRequests from './plugins/app/subject-requests/index.ts'
+import subjectRequestRoutes from './routes/api/v1/compliance/subject-requests.ts'
 import { localSecurityEventSink } from './plugins/app/local-security-events.ts'
 import securityEventIntake from './routes/internal/security-events.ts'
 import auditEventIntake from './routes/internal/audit-events.ts'
@@ -66,6 +68,12 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
     archiveDir: config.AUDIT_ARCHIVE_DIR,
     segmentMaxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES,
   })
+  await fastify.register(subjectRequests, {
+    integrationUrl: config.INTEGRATION_SERVICE_URL,
+    pollMs: config.SUBJECT_REQUEST_POLL_MS,
+    leaseMs: config.SUBJECT_REQUEST_LEASE_MS,
+    maxAttempts: config.SUBJECT_REQUEST_MAX_ATTEMPTS,
+  })
   // Routes are registered explicitly: the URL → file map stays greppable.
   await fastify.register(securityEventIntake, { prefix: '/internal' })
   await fastify.register(auditEventIntake, { prefix: '/internal' })
@@ -83,6 +91,7 @@ async function complianceService(fastify: FastifyInstance, opts: { config: Compl
   await fastify.register(auditSegmentRoutes, { prefix: '/api/v1/compliance', maxEntries: config.AUDIT_SEGMENT_MAX_ENTRIES })
   await fastify.register(retentionPolicyRoutes, { prefix: '/api/v1/compliance' })
   await fastify.register(legalHoldRoutes, { prefix: '/api/v1/compliance' })
+  await fastify.register(subjectRequestRoutes, { prefix: '/api/v1/compliance' })
 }
 
 // Not encapsulated: the service's decorators belong to the instance that runs it (and tests read them).

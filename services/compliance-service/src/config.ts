@@ -35,6 +35,12 @@ export const ComplianceServiceEnv = Type.Object({
   RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 1_000 }),
   /** Pause between two batches, so the clean-up never holds the database for long. */
   RETENTION_BATCH_PAUSE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 50 }),
+  /** How often the data-subject request runner looks for open requests (0: it never runs here, e.g. an API-only replica). */
+  SUBJECT_REQUEST_POLL_MS: Type.Integer({ minimum: 0, default: 1_000 }),
+  /** How long a runner holds a request before another may take it over (a crashed runner's request resumes after this). */
+  SUBJECT_REQUEST_LEASE_MS: Type.Integer({ minimum: 1_000, default: 60_000 }),
+  /** Attempts before a subject request ends failed. */
+  SUBJECT_REQUEST_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
 })
 export type ComplianceServiceConfig = Static<typeof ComplianceServiceEnv>
 

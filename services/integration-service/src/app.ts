@@ -6,6 +6,8 @@ import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
 import syncLogFeed from './plugins/app/sync-logs/feed.ts'
 import connections from './plugins/app/connections/index.ts'
+import subjectData from './plugins/app/subject-data/index.ts'
+import subjectDataRoutes from './routes/internal/subject-data.ts'
 import internalSyncLogRoutes from './routes/internal/sync-logs.ts'
 import internalIntegrationRoutes from './routes/internal/integrations.ts'
 import connectionRoutes from './routes/api/v1/integrations/connections.ts'
@@ -63,7 +65,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
       service: SERVICE_NAME,
       keysJson: config.INTERNAL_AUTH_KEYS,
       permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {
-        'compliance-service': [INTERNAL_PERMISSIONS.syncLogsRead, INTERNAL_PERMISSIONS.integrationsRead],
+        'compliance-service': [INTERNAL_PERMISSIONS.syncLogsRead, INTERNAL_PERMISSIONS.integrationsRead, INTERNAL_PERMISSIONS.subjectDataRead, INTERNAL_PERMISSIONS.subjectDataErase],
         'venue-service': [INTERNAL_PERMISSIONS.syncTrigger, INTERNAL_PERMISSIONS.connectionsDisconnect],
       }),
       complianceUrl: config.COMPLIANCE_SERVICE_URL,
@@ -73,6 +75,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncLogs)
   await fastify.register(syncLogFeed)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
+  await fastify.register(subjectData, { config })
   await fastify.register(syncEngine, { config })
   await fastify.register(webhooks, { publicUrl: config.PUBLIC_URL, quickbooksVerifier: config.QUICKBOOKS_WEBHOOK_VERIFIER })
   await fastify.register(syncApi)
@@ -83,6 +86,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
   await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
+  await fastify.register(subjectDataRoutes, { prefix: '/internal' })
   await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })

@@ -8,6 +8,7 @@ import { internalPermissions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
+import subjectData from './plugins/app/subject-data/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
 import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
@@ -51,6 +52,7 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   })
   await fastify.register(syncLogs)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
+  await fastify.register(subjectData, { config })
   await fastify.register(syncEngine, { config })
   // The reconciler restores schedules from each integration's settings.
   await fastify.register(integrationSettings)

@@ -245,3 +245,4 @@ export function routesMissingSchemas(routes: RecordedRoute[], exempt: string[] =
 export { rawRequest, type RawResponse } from './raw-http.ts'
 export * from './fakes/index.ts'
 export { eventually, setupSecurityEventDelivery, totalCount, type SecurityEventDelivery } from './security-event-delivery.ts'
+export { searchDatabase, searchableColumnCount, type DatabaseHit } from './database-search.ts'

@@ -20,4 +20,5 @@ export const COMPLIANCE_TABLES = {
   auditSegmentRemovals: 'compliance.audit_segment_removals',
   retentionPolicies: 'compliance.retention_policies',
   legalHolds: 'compliance.legal_holds',
+  subjectRequests: 'compliance.subject_requests',
 } as const

@@ -29,6 +29,7 @@ export const INTEGRATION_TABLES = {
   webhookMessages: 'integration.webhook_messages',
   webhookAttempts: 'integration.webhook_attempts',
   webhookEndpointEvents: 'integration.webhook_endpoint_events',
+  subjectTombstones: 'integration.subject_tombstones',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',

@@ -3,7 +3,7 @@
 // sorted at every depth. Appends for one tenant are serialised by an advisory lock, so the chain
 // has exactly one head; an event id seen before is skipped, so a relay may deliver twice.
 import type { Knex } from 'knex'
-import type { AuditEventInput } from '@hub/contracts'
+import { maskEmailsIn, type AuditEventInput } from '@hub/contracts'
 import { GENESIS_HASH, eventHash } from './audit-chain.ts'
 
 export { GENESIS_HASH }
@@ -104,8 +104,9 @@ export function createAuditLogStore() {
           action: event.action,
           entity_type: event.entityType,
           entity_id: event.entityId,
-          before: event.before === null ? null : (JSON.parse(JSON.stringify(event.before)) as unknown),
-          after: event.after === null ? null : (JSON.parse(JSON.stringify(event.after)) as unknown),
+          // Emails masked whoever wrote the event: an append-only log can never be erased later.
+          before: event.before === null ? null : (JSON.parse(JSON.stringify(maskEmailsIn(event.before))) as unknown),
+          after: event.after === null ? null : (JSON.parse(JSON.stringify(maskEmailsIn(event.after))) as unknown),
           request_id: event.requestId,
           ip: event.ip,
           occurred_at: new Date(event.occurredAt),

@@ -59,6 +59,7 @@ import { createWebhookInboxRepository } from '../webhooks/webhook-inbox-reposito
 import { createWebhookProcessor } from '../webhooks/webhook-processor.ts'
 import { startWebhookRelay } from '../webhooks/webhook-relay.ts'
 import { createPushStateRepository } from './push-state-repository.ts'
+import { guardRecordWrites } from '../subject-data/subject-guard.ts'
 
 export type SyncEngine = SyncService
 export type { AuditActor, EnqueueSyncInput, EnqueuePushInput, EnqueuedRun, JobView, JobState, QueueCounts, Schedule } from './sync-service.ts'
@@ -132,7 +133,8 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
 
   // sync_logs has one repository: the runs the engine opens and finishes are sync logs.
   const runs = fastify.syncLogs
-  const records = createRecordRepository()
+  // Every record the engine stores passes the erased-people check first (data-subject requests).
+  const records = guardRecordWrites(createRecordRepository(), fastify.subjectGuard)
   const state = createSyncStateRepository()
   const deadLetters = createDeadLetterRepository()
   const inbox = createWebhookInboxRepository()
@@ -259,7 +261,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   })
 }
 
-export default fp(syncEnginePlugin, { name: 'sync-engine', dependencies: ['@hub/service-kit', 'connections', 'sync-logs'] })
+export default fp(syncEnginePlugin, { name: 'sync-engine', dependencies: ['@hub/service-kit', 'connections', 'sync-logs', 'subject-data'] })
 
 /** Starts the queue processors on this instance (the integration-worker process only). */
 export function startSyncProcessing(fastify: FastifyInstance, options: { skip?: QueueKey[]; reconcile?: boolean } = {}): SyncWorker {

@@ -5,6 +5,7 @@ import fp from 'fastify-plugin'
 import { createWebhookDispatch } from './webhook-dispatch.ts'
 import { createWebhookInboxRepository } from './webhook-inbox-repository.ts'
 import { createWebhookIntake, type StoredWebhook, type WebhookIntake } from './webhook-intake.ts'
+import { guardInboxWrites } from '../subject-data/subject-guard.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,7 +22,8 @@ export default fp(
       createWebhookIntake({
         db: fastify.db,
         connections: fastify.connections,
-        inbox: createWebhookInboxRepository(),
+        // A webhook about an erased person is stored redacted (data-subject requests).
+        inbox: guardInboxWrites(createWebhookInboxRepository(), fastify.subjectGuard),
         vault: fastify.vault,
         registry: fastify.providers,
         securityEvents: fastify.securityEvents,
@@ -32,5 +34,5 @@ export default fp(
     )
     fastify.decorate('webhookDispatch', createWebhookDispatch({ enqueueMany: fastify.syncEngine.enqueueWebhooks, logger: fastify.log.child({ component: 'webhook-dispatch' }) }))
   },
-  { name: 'webhooks', dependencies: ['connections', 'sync-engine'] },
+  { name: 'webhooks', dependencies: ['connections', 'sync-engine', 'subject-data'] },
 )
