@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
+import hubEvents from './plugins/app/events/index.ts'
 import syncLogFeed from './plugins/app/sync-logs/feed.ts'
 import connections from './plugins/app/connections/index.ts'
 import internalSyncLogRoutes from './routes/internal/sync-logs.ts'
@@ -66,6 +67,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   })
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
+  await fastify.register(hubEvents, { intervalMs: config.EVENT_RELAY_INTERVAL_MS, maxLen: config.EVENT_STREAM_MAXLEN, retentionHours: config.EVENT_OUTBOX_RETENTION_HOURS })
   await fastify.register(syncLogFeed)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
   await fastify.register(syncEngine, { config })

@@ -25,6 +25,8 @@ export const INTEGRATION_TABLES = {
   pushState: 'integration.push_state',
   deadLetters: 'integration.dead_letters',
   webhookInbox: 'integration.webhook_inbox',
+  eventOutbox: 'integration.event_outbox',
+  eventSequences: 'integration.event_sequences',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',

@@ -25,6 +25,9 @@ export interface UpsertCounts {
   unchanged: number
 }
 
+/** The counts, and the provider ids of what was created and updated (the records.changed event). */
+export type UpsertResult = UpsertCounts & { ids: { created: string[]; updated: string[] } }
+
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
 const CHANGED = 'r.content_hash is distinct from excluded.content_hash or r.deleted_at is not null'
 /**
@@ -49,12 +52,12 @@ export function createRecordRepository() {
      * compares hashes in its WHERE (a webhook may have written the same content in between) and
      * stamps what it writes as seen by the run.
      */
-    async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertCounts> {
+    async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertResult> {
       // One statement may not touch a row twice: the last version of an id in the batch wins.
       const byId = new Map<string, RecordInput>()
       for (const record of input) byId.set(record.externalId, record)
       const rows = [...byId.values()]
-      if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0 }
+      if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0, ids: { created: [], updated: [] } }
 
       // Unchanged: same hash, not deleted. Only ids and hashes travel for this.
       const same = (await trx.raw(
@@ -74,7 +77,7 @@ export function createRecordRepository() {
         ])
       }
       const unchanged = new Set(same.rows.map((row) => row.external_id))
-      const counts: UpsertCounts = { created: 0, updated: 0, unchanged: unchanged.size }
+      const counts: UpsertResult = { created: 0, updated: 0, unchanged: unchanged.size, ids: { created: [], updated: [] } }
       const toWrite = unchanged.size === 0 ? rows : rows.filter((row) => !unchanged.has(row.externalId))
       if (toWrite.length === 0) return counts
 
@@ -100,27 +103,33 @@ export function createRecordRepository() {
            change_seq = case when ${CHANGED} then nextval('integration.records_change_seq') else r.change_seq end
          where ${CHANGED}
             or (excluded.last_seen_sync_log_id is not null and r.last_seen_sync_log_id is distinct from excluded.last_seen_sync_log_id)
-         returning (r.xmax = 0) as inserted, (r.updated_at = now()) as changed`,
+         returning r.external_id, (r.xmax = 0) as inserted, (r.updated_at = now()) as changed`,
         [scope.connectionId, scope.entity, scope.tenantId, scope.venueId, scope.provider, seenBy, payload],
-      )) as { rows: Array<{ inserted: boolean; changed: boolean }> }
+      )) as { rows: Array<{ external_id: string; inserted: boolean; changed: boolean }> }
       for (const row of written.rows) {
-        if (row.inserted) counts.created++
-        else if (row.changed) counts.updated++
+        if (row.inserted) {
+          counts.created++
+          counts.ids.created.push(row.external_id)
+        } else if (row.changed) {
+          counts.updated++
+          counts.ids.updated.push(row.external_id)
+        }
       }
       counts.unchanged += toWrite.length - counts.created - counts.updated
       return counts
     },
 
-    /** Marks records the provider reports deleted; returns how many were live. */
-    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[]): Promise<number> {
-      if (externalIds.length === 0) return 0
+    /** Marks records the provider reports deleted; returns the ids of those that were live. */
+    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[]): Promise<string[]> {
+      if (externalIds.length === 0) return []
       const result = (await trx.raw(
         `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
           where ctid = any(array(select r.row_ctid from unnest(?::text[]) as i(external_id) cross join lateral (${BY_KEY} limit 1) r))
-            and connection_id = ? and entity = ? and deleted_at is null`,
+            and connection_id = ? and entity = ? and deleted_at is null
+          returning external_id`,
         [[...new Set(externalIds)], scope.connectionId, scope.entity, scope.connectionId, scope.entity],
-      )) as { rowCount: number }
-      return result.rowCount
+      )) as { rows: Array<{ external_id: string }> }
+      return result.rows.map((row) => row.external_id)
     },
 
     /**
@@ -128,7 +137,7 @@ export function createRecordRepository() {
      * (stamped) or noted unchanged (sync_run_seen). Records written since the run started (a
      * webhook meanwhile) are spared; the next run judges them. The run's notes are dropped.
      */
-    async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
+    async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<string[]> {
       // The planner, misled by statistics that lag a table that just grew, otherwise picks a nested
       // loop over the seen ids for every record: quadratic (minutes at 30,000 records, measured).
       // An anti-join by hash (or merge) is right at any size; only this statement is affected.
@@ -140,12 +149,13 @@ export function createRecordRepository() {
          update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq')
           where r.connection_id = ? and r.entity = ? and r.deleted_at is null
             and r.last_seen_sync_log_id is distinct from ?::uuid and r.updated_at < ?::timestamptz
-            and not exists (select 1 from seen where seen.external_id = r.external_id)`,
+            and not exists (select 1 from seen where seen.external_id = r.external_id)
+          returning r.external_id`,
         [scope.connectionId, scope.entity, syncLogId, scope.connectionId, scope.entity, syncLogId, runStartedAt],
-      )) as { rowCount: number }
+      )) as { rows: Array<{ external_id: string }> }
       await trx.raw('set local enable_nestloop = on')
       await forgetSeen(trx, scope)
-      return result.rowCount
+      return result.rows.map((row) => row.external_id)
     },
 
     forgetSeen,

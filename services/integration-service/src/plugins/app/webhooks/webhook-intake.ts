@@ -22,6 +22,8 @@ import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
 import type { CredentialVault } from '../secrets/credential-vault.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+import { publishEvent } from '../events/event-outbox-repository.ts'
+import type { EntityName } from '../../../providers/canonical.ts'
 
 export class WebhookSignatureError extends AppError {
   constructor() {
@@ -103,7 +105,7 @@ export function createWebhookIntake(deps: {
     }
   }
 
-  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id'>, provider: ProviderName, events: NormalizedWebhookEvent[]): Promise<IntakeResult> {
+  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id'>, provider: ProviderName, events: NormalizedWebhookEvent[]): Promise<IntakeResult> {
     // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
     // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
     const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.raw ?? null], '') === null)
@@ -111,8 +113,8 @@ export function createWebhookIntake(deps: {
     if (ignored > 0) deps.logger?.warn({ provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
     events = storable
     if (events.length === 0) return { stored: [], duplicates: 0, ignored }
-    const ids = await deps.db.withTenant(connection.tenant_id, (trx) =>
-      deps.inbox.insertNew(
+    const ids = await deps.db.withTenant(connection.tenant_id, async (trx) => {
+      const stored = await deps.inbox.insertNew(
         trx,
         events.map((event) => ({
           tenantId: connection.tenant_id,
@@ -124,8 +126,19 @@ export function createWebhookIntake(deps: {
           externalId: event.externalId,
           payload: event.raw ?? {},
         })),
-      ),
-    )
+      )
+      // Only what was new: a provider's redelivery of a stored event is not received twice.
+      for (const row of stored) {
+        await publishEvent(trx, {
+          type: 'integration.webhook.received',
+          tenantId: connection.tenant_id,
+          venueId: connection.venue_id,
+          connectionId: connection.id,
+          data: { inboxId: row.id, provider, eventType: row.eventType, entity: row.entity as EntityName | null, externalId: row.externalId },
+        })
+      }
+      return stored.map((row) => row.id)
+    })
     return { stored: ids.map((inboxId) => ({ inboxId, tenantId: connection.tenant_id, connectionId: connection.id })), duplicates: events.length - ids.length, ignored }
   }
 

@@ -19,6 +19,7 @@ import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+import { publishRecordsChanged, type ChangedIds } from '../events/run-events.ts'
 
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
@@ -79,15 +80,20 @@ export function createWebhookProcessor(deps: {
       const locked = await inbox.findForUpdate(trx, inboxId)
       if (!locked || locked.processed_at) return null
       let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
+      let changed: ChangedIds = {}
       if (fetched && prepared.rows.length > 0) {
-        const written = await records.upsertBatch(trx, scope, prepared.rows, null)
+        const { ids, ...written } = await records.upsertBatch(trx, scope, prepared.rows, null)
         counts = { ...counts, ...written }
+        changed = ids
       } else if (!fetched && !invalid) {
         // Gone at the provider: the event was a deletion (or the record was deleted since).
-        counts.deleted = await records.markDeleted(trx, scope, [externalId])
+        const deleted = await records.markDeleted(trx, scope, [externalId])
+        counts.deleted = deleted.length
+        changed = { deleted }
       }
       const [log] = await runs.insertRuns(trx, [{ tenantId, venueId: scope.venueId, connectionId, provider, entity, mode: 'incremental', trigger: 'webhook', queue: job.queue.name, kind: 'webhook', status: 'running' }])
       if (!log) throw new Error('sync log insert returned nothing')
+      await publishRecordsChanged(trx, { ...scope, syncLogId: log.id }, changed)
       const status: SyncLog['status'] = counts.failed > 0 ? 'failed' : 'succeeded'
       await deps.syncLogs.update(trx, log.id, {
         status,
