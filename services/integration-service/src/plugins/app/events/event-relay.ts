@@ -7,12 +7,11 @@
 // row still kept in Postgres goes out again, under its old position.
 import type { Redis } from 'ioredis'
 import type { Knex } from 'knex'
-import { HUB_EVENT_FAMILIES, hubEventFamily, type HubEventFamily } from '@hub/contracts'
+import { HUB_EVENT_FAMILIES, hubEventFamily } from '@hub/contracts'
+import { hubEventStreamKey as eventStreamKey } from '@hub/event-bus'
 import type { Database } from '@hub/service-kit'
 import type { EventOutboxRepository, RelayRow } from './event-outbox-repository.ts'
 
-/** The stream of a family; consumers (@hub/event-bus) name it the same way. */
-export const eventStreamKey = (prefix: string, family: HubEventFamily): string => `${prefix}events:${family}`
 const epochKey = (prefix: string): string => `${prefix}events:epoch`
 // Any constant works: it only has to be the same for every replica.
 const RELAY_LOCK = 0x68756265 // "hube"
