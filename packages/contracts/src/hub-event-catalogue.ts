@@ -157,10 +157,6 @@ export function latestVersion(type: HubEventType): number {
   return Math.max(...Object.keys(HUB_EVENT_CATALOGUE[type].versions).map(Number))
 }
 
-function dataSchema(type: HubEventType, version: number): TSchema | undefined {
-  return (HUB_EVENT_CATALOGUE[type].versions as Record<number, TSchema>)[version]
-}
-
 // TypeBox checks formats only when they are registered; the same test JSON Schema validators make.
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value)))
 
