@@ -3,7 +3,7 @@
 // needs a customer's details reads them through the API, where access is checked.
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
-import { FormatRegistry } from '@sinclair/typebox'
+import { FormatRegistry, TypeRegistry } from '@sinclair/typebox'
 import { HUB_EVENT_TYPES, HubEventEnvelopeSchema, type HubEvent, type HubEventType } from './hub-event.ts'
 import { CONNECTION_STATUSES, EntityNameSchema, ProviderNameSchema, SyncModeSchema, SyncTriggerSchema } from './sync-log.ts'
 import { Nullable, StringEnum, UuidString } from './string-enum.ts'
@@ -159,6 +159,12 @@ export function latestVersion(type: HubEventType): number {
 
 // TypeBox checks formats only when they are registered; the same test JSON Schema validators make.
 if (!FormatRegistry.Has('date-time')) FormatRegistry.Set('date-time', (value) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value)))
+
+// StringEnum is an Unsafe schema (a plain `enum` in JSON Schema); the compiler checks it through
+// the registry.
+if (!TypeRegistry.Has('Unsafe')) {
+  TypeRegistry.Set<{ type?: string; enum?: unknown[] }>('Unsafe', (schema, value) => (schema.enum ? schema.enum.includes(value) : true) && (schema.type === undefined || typeof value === schema.type))
+}
 
 const envelopeCheck = TypeCompiler.Compile(HubEventEnvelopeSchema)
 const dataChecks = new Map<string, ReturnType<typeof TypeCompiler.Compile>>()

@@ -25,6 +25,7 @@ import adminRoutes from './routes/api/v1/integrations/admin.ts'
 import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import settingsRoutes from './routes/api/v1/integrations/settings.ts'
+import eventCatalogueRoutes from './routes/api/v1/integrations/events/catalogue.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -88,6 +89,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(eventCatalogueRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, {
     prefix: '/api/v1/integrations',
     operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')

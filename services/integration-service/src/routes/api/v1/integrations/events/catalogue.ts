@@ -1,0 +1,46 @@
+// /api/v1/integrations/events/catalogue — every event the hub publishes (internal bus and tenant
+// webhooks) as one JSON Schema document. Public: a tenant's developer builds a receiver from it
+// before holding any token; it holds schemas only, nothing of any tenant.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { ProblemSchema, hubEventCatalogueDocument } from '@hub/contracts'
+
+const tags = ['events']
+// Built once: the catalogue is code, it changes only with a release.
+const document = hubEventCatalogueDocument()
+
+const eventCatalogueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
+  fastify.get(
+    '/events/catalogue',
+    {
+      schema: {
+        tags,
+        security: [],
+        summary: 'The event catalogue as a JSON Schema document (public)',
+        description: 'Every event type with its `data` schema per version, the envelope they share, and `oneOf` over all of them: a validator given this document checks any event the hub sends.',
+        response: {
+          200: Type.Object(
+            {
+              $schema: Type.String(),
+              $id: Type.String(),
+              title: Type.String(),
+              description: Type.String(),
+              'x-events': Type.Record(Type.String(), Type.Object({ description: Type.String(), family: Type.String(), versions: Type.Array(Type.Integer()), latest: Type.Integer() })),
+              oneOf: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+              $defs: Type.Record(Type.String(), Type.Record(Type.String(), Type.Unknown())),
+            },
+            { additionalProperties: false },
+          ),
+          429: ProblemSchema,
+        },
+      },
+      config: { auth: false },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'public, max-age=300')
+      return document
+    },
+  )
+}
+
+export default eventCatalogueRoutes
