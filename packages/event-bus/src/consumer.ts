@@ -244,9 +244,9 @@ export async function startEventConsumer(opts: EventConsumerOptions): Promise<Ev
         reading = false
         if (stopping) return
         const message = (error as Error).message
-        // The streams (and their groups) are gone: Redis was lost or flushed. The relay refills
-        // the streams from Postgres; the groups come back at their start.
-        if (/NOGROUP/.test(message)) {
+        // The streams (and their groups) are gone: Redis was lost or flushed, or the relay dropped
+        // them to refill them from Postgres. The groups come back at the streams' start.
+        if (/NOGROUP|UNBLOCKED/.test(message)) {
           await ensureGroups().catch(() => undefined)
           continue
         }

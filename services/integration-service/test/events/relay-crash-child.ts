@@ -12,6 +12,7 @@ const dying = {
   exists: redis.exists.bind(redis),
   set: redis.set.bind(redis),
   del: redis.del.bind(redis),
+  xlen: redis.xlen.bind(redis),
   pipeline: () => {
     const pipeline = redis.pipeline()
     const exec = pipeline.exec.bind(pipeline)

@@ -39,7 +39,7 @@ export default fp(
       pollMs: opts.pollMs,
     })
     fastify.decorate('syncLogConsumer', consumer)
-    const listener = createSyncEventListener({ redis: fastify.redis, prefix: fastify.redisPrefix, registry: fastify.metrics.registry, logger: fastify.log, pullFresh: consumer.pullFresh })
+    const listener = createSyncEventListener({ redis: fastify.redis, prefix: fastify.redisPrefix, registry: fastify.metrics.registry, logger: fastify.log, db: fastify.db, store, pullFresh: consumer.pullFresh })
     if (opts.runConsumer) {
       fastify.addHook('onReady', async () => {
         consumer.start()

@@ -18,7 +18,7 @@ const RELAY_LOCK = 0x68756265 // "hube"
 
 export interface EventRelayOptions {
   db: Pick<Database, 'withSystemScope'>
-  redis: Pick<Redis, 'pipeline' | 'exists' | 'set' | 'del'>
+  redis: Pick<Redis, 'pipeline' | 'exists' | 'set' | 'del' | 'xlen'>
   prefix: string
   outbox: EventOutboxRepository
   batchSize?: number
@@ -77,7 +77,11 @@ export function createEventRelay(opts: EventRelayOptions) {
       if ((await redis.exists(epochKey(prefix))) === 0) {
         // A Redis without our epoch lost what we published (or never had it): the streams start
         // over from Postgres, and consumers recreate their groups on the new streams.
-        await redis.del(...HUB_EVENT_FAMILIES.map((family) => eventStreamKey(prefix, family)))
+        // Streams that are empty (made by consumers creating their groups) are kept with their groups.
+        const keys = HUB_EVENT_FAMILIES.map((family) => eventStreamKey(prefix, family))
+        const lengths = await Promise.all(keys.map((key) => redis.xlen(key)))
+        const stale = keys.filter((_key, index) => (lengths[index] ?? 0) > 0)
+        if (stale.length > 0) await redis.del(...stale)
         refilled = await db.withSystemScope((trx) => outbox.reopenRelayed(trx))
         await redis.set(epochKey(prefix), new Date().toISOString())
       }

@@ -2,12 +2,23 @@
 // webhooks) as one JSON Schema document. Public: a tenant's developer builds a receiver from it
 // before holding any token; it holds schemas only, nothing of any tenant.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
 import { ProblemSchema, hubEventCatalogueDocument } from '@hub/contracts'
 
 const tags = ['events']
+// `$schema`, `$id` and `$defs` travel as additional properties: as property names they would read
+// as keywords to the tools that walk this route's own schema.
+const CatalogueSchema = Type.Object(
+  {
+    title: Type.String(),
+    description: Type.String(),
+    'x-events': Type.Record(Type.String(), Type.Object({ description: Type.String(), family: Type.String(), versions: Type.Array(Type.Integer()), latest: Type.Integer() })),
+    oneOf: Type.Array(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: true },
+)
 // Built once: the catalogue is code, it changes only with a release.
-const document = hubEventCatalogueDocument()
+const document = hubEventCatalogueDocument() as Static<typeof CatalogueSchema>
 
 const eventCatalogueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
@@ -21,15 +32,7 @@ const eventCatalogueRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
         response: {
           // `$schema`, `$id` and `$defs` travel as additional properties: as property names they
           // would read as keywords to the tools that walk this route's own schema.
-          200: Type.Object(
-            {
-              title: Type.String(),
-              description: Type.String(),
-              'x-events': Type.Record(Type.String(), Type.Object({ description: Type.String(), family: Type.String(), versions: Type.Array(Type.Integer()), latest: Type.Integer() })),
-              oneOf: Type.Array(Type.Record(Type.String(), Type.Unknown())),
-            },
-            { additionalProperties: true },
-          ),
+          200: CatalogueSchema,
           429: ProblemSchema,
         },
       },
