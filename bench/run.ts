@@ -1,6 +1,6 @@
 // `pnpm bench [name ...]`: runs the benchmarks one after another, each in its own process so one
 // cannot warm or starve another, and prints their figures. Names: gateway, secrets, internal-auth,
-// providers, sync, redis-outage.
+// providers, sync, redis-outage, events.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -12,6 +12,7 @@ const BENCHES: Record<string, string[]> = {
   providers: ['bench/providers/providers.ts'],
   sync: ['bench/sync/sync.ts'],
   'redis-outage': ['bench/redis-outage/redis-outage.ts'],
+  events: ['bench/events/relay.ts'],
 }
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'))
