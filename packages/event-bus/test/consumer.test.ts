@@ -85,8 +85,9 @@ test('hands events over in stream order and acknowledges each after its handler;
   await publish(prefix, events)
   const seen: Record<string, number[]> = { a: [], b: [] }
   const consumers: EventConsumer[] = []
+  const registry = new Registry()
   for (const group of ['a', 'b']) {
-    consumers.push(await startEventConsumer({ redis, keyPrefix: prefix, families: ['sync'], group, consumer: 'one', blockMs: 200, registry: new Registry(), handle: async (event) => void seen[group]?.push(event.sequence) }))
+    consumers.push(await startEventConsumer({ redis, keyPrefix: prefix, families: ['sync'], group, consumer: 'one', blockMs: 200, registry, handle: async (event) => void seen[group]?.push(event.sequence) }))
   }
   t.after(() => Promise.all(consumers.map((consumer) => consumer.stop())))
   await until('both groups to finish', () => seen.a?.length === 20 && seen.b?.length === 20)
@@ -97,6 +98,9 @@ test('hands events over in stream order and acknowledges each after its handler;
   assert.deepEqual(seen.b, seen.a)
   assert.equal(await pendingCount(prefix, 'a'), 0)
   assert.equal(await pendingCount(prefix, 'b'), 0)
+  const metrics = await registry.metrics()
+  assert.match(metrics, /event_consumer_entries_total\{group="a",family="sync",outcome="handled"\} 20/)
+  assert.match(metrics, /event_consumer_latency_seconds_count\{group="b"\} 20/)
 })
 
 test('a consumer process killed before acknowledging gets the event again when it restarts under the same name', async () => {
@@ -204,4 +208,35 @@ test('stop() returns promptly while the consumer is blocked reading', async () =
   await sleep(100)
   await consumer.stop()
   assert.equal(consumer.handled, 0)
+})
+
+test('an entry whose handler keeps failing goes to the dead-letter stream after maxDeliveries and is acknowledged', async (t) => {
+  const prefix = newPrefix()
+  const poison = syncEvent(1)
+  await publish(prefix, [poison])
+  let attempts = 0
+  const consumer = await startEventConsumer({
+    redis,
+    keyPrefix: prefix,
+    families: ['sync'],
+    group: 'g',
+    consumer: 'c',
+    blockMs: 100,
+    minIdleMs: 100,
+    claimEveryMs: 100,
+    maxDeliveries: 3,
+    registry: new Registry(),
+    handle: async () => {
+      attempts += 1
+      throw new Error('always fails')
+    },
+  })
+  t.after(() => consumer.stop())
+  const dead = await until('the dead letter', async () => {
+    const entries = (await redis.xrange(deadLetterStreamKey(prefix, 'g'), '-', '+')) as Array<[string, string[]]>
+    return entries.length > 0 ? entries : undefined
+  })
+  assert.equal(attempts, 3)
+  assert.equal(JSON.parse(String(dead[0]?.[1][7])).id, poison.id)
+  assert.equal(await pendingCount(prefix, 'g'), 0)
 })

@@ -14,6 +14,7 @@ import type { ServiceInstance } from '@hub/service-kit'
 import { TEST_REDIS_URL } from '@hub/service-kit/testing'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
 import { publishEvent } from '../../src/plugins/app/events/event-outbox-repository.ts'
+import { createEventRelay } from '../../src/plugins/app/events/event-relay.ts'
 import { ROOT, setupSyncRig } from '../sync/sync-rig.ts'
 
 const rig = await setupSyncRig({ sims: { stripe: { recordsPerEntity: 30 } } })
@@ -211,4 +212,18 @@ test('the catalogue is served without a token as one JSON Schema document', asyn
   assert.ok(document.$defs['integration.sync.completed.v1'])
   assert.ok(document.$defs.envelope)
   assert.equal(document['x-events']['integration.records.changed'].family, 'records')
+})
+
+test('relayed rows past retention are removed; rows not yet relayed stay whatever their age', async () => {
+  const app = await rig.build({ EVENT_RELAY_INTERVAL_MS: '0', REDIS_KEY_PREFIX: `${rig.prefix}prune:` })
+  const c = await stripeConnection(app)
+  await app.db.withTenant(c.tenantId, (trx) => app.connections.update(trx, c.connection.id, { status: 'needs_reauth' }))
+  const [relayed, kept] = (await outbox(app, c.connection.id)).map((event) => event.id) as [string, string]
+  // One relayed row and one unrelayed row, both two days old.
+  await rig.db.adminQuery(`update integration.event_outbox set relayed_at = now() - interval '2 days', occurred_at = now() - interval '2 days' where event_id = $1`, [relayed])
+  await rig.db.adminQuery(`update integration.event_outbox set relayed_at = null, occurred_at = now() - interval '2 days' where event_id = $1`, [kept])
+  const relay = createEventRelay({ db: app.db, redis: app.redis, prefix: `${rig.prefix}prune:`, outbox: app.eventOutbox, maxLen: 1_000, retentionMs: 24 * 3_600_000 })
+  await relay.prune()
+  const left = (await outbox(app, c.connection.id)).map((event) => event.id)
+  assert.deepEqual(left, [kept], 'the relayed row past retention is gone; an unrelayed row is never removed')
 })
