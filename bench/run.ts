@@ -15,7 +15,7 @@ const BENCHES: Record<string, string[]> = {
   scale: ['bench/scale/scale.ts'],
   'redis-outage': ['bench/redis-outage/redis-outage.ts'],
   retention: ['bench/retention/retention.ts'],
-  events: ['bench/events/delivery.ts'],
+  events: ['bench/events/relay.ts', 'bench/events/delivery.ts'],
 }
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'))

@@ -97,7 +97,8 @@ export function tableUses(files: Array<{ file: string; text: string }>, spec: Se
   const names = Object.values(spec.tables).map((qualified) => qualified.slice(spec.schema.length + 1))
   const uses: TableUse[] = []
   for (const { file, text } of files) {
-    for (const match of text.matchAll(new RegExp(`\\b${spec.schema}\\.(${names.join('|')})\\b`, 'g'))) uses.push({ file, table: `${spec.schema}.${match[1]}`, via: 'name' })
+    // Not followed by `.word`: `integration.records.changed` is an event type, not the table.
+    for (const match of text.matchAll(new RegExp(`\\b${spec.schema}\\.(${names.join('|')})\\b(?!\\.[a-z])`, 'g'))) uses.push({ file, table: `${spec.schema}.${match[1]}`, via: 'name' })
     for (const match of text.matchAll(new RegExp(`\\b${spec.constant}\\.(\\w+)`, 'g'))) {
       const table = byKey.get(match[1] as string)
       if (table) uses.push({ file, table, via: 'constant' })

@@ -169,3 +169,19 @@ test("the audit digests' public keys need no token (GET only); every other audit
     assert.equal(response.statusCode, 401, `${method} ${url}: ${response.body}`)
   }
 })
+
+test('the event catalogue needs no token (GET only); the other event paths still do', async () => {
+  const gateway = await build()
+  // The fake integration-service echoes what reached it: the edge let the request through.
+  const catalogue = await gateway.inject({ url: '/api/v1/integrations/events/catalogue' })
+  assert.equal(catalogue.statusCode, 200, catalogue.body)
+  assert.equal(catalogue.json().url, '/api/v1/integrations/events/catalogue')
+  for (const [method, url] of [
+    ['POST', '/api/v1/integrations/events/catalogue'],
+    ['GET', '/api/v1/integrations/events/catalogue/x'],
+    ['GET', '/api/v1/integrations/events'],
+  ] as const) {
+    const response = await gateway.inject({ method, url })
+    assert.equal(response.statusCode, 401, `${method} ${url}: ${response.body}`)
+  }
+})

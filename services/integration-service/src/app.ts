@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { INTERNAL_PERMISSIONS } from '@hub/contracts'
 import { internalPermissions, jwtOptions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
+import hubEvents from './plugins/app/events/index.ts'
 import syncLogFeed from './plugins/app/sync-logs/feed.ts'
 import connections from './plugins/app/connections/index.ts'
 import subjectData from './plugins/app/subject-data/index.ts'
@@ -29,6 +30,7 @@ import settingsRoutes from './routes/api/v1/integrations/settings.ts'
 import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
 import webhookEndpointRoutes from './routes/api/v1/integrations/webhook-endpoints.ts'
 import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
+import eventCatalogueRoutes from './routes/api/v1/integrations/events/catalogue.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -73,6 +75,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   })
   // App plugins: the layers, wired once, shared by routes (and by the worker process).
   await fastify.register(syncLogs)
+  await fastify.register(hubEvents, { intervalMs: config.EVENT_RELAY_INTERVAL_MS, maxLen: config.EVENT_STREAM_MAXLEN, retentionHours: config.EVENT_OUTBOX_RETENTION_HOURS })
   await fastify.register(syncLogFeed)
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
   await fastify.register(subjectData, { config })
@@ -97,6 +100,7 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookEndpointRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(eventCatalogueRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, {
     prefix: '/api/v1/integrations',
     operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')

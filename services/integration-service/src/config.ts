@@ -109,6 +109,12 @@ export const IntegrationServiceEnv = Type.Object({
   RETENTION_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 50_000, default: 1_000 }),
   /** Pause between two batches, so the clean-up never holds the database for long. */
   RETENTION_BATCH_PAUSE_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 50 }),
+  /** Pause between event outbox relays to Redis Streams (API and worker both run it, one at a time); 0 runs no timer. */
+  EVENT_RELAY_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+  /** About how many entries each event stream keeps (XADD MAXLEN ~). */
+  EVENT_STREAM_MAXLEN: Type.Integer({ minimum: 100, default: 100_000 }),
+  /** How long relayed events stay in the outbox, what a lost Redis is refilled from (default 7 days). */
+  EVENT_OUTBOX_RETENTION_HOURS: Type.Integer({ minimum: 1, default: 168 }),
 })
 export type IntegrationServiceConfig = Static<typeof IntegrationServiceEnv>
 

@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { internalPermissions, serviceKit } from '@hub/service-kit'
 import syncLogs from './plugins/app/sync-logs/index.ts'
+import hubEvents from './plugins/app/events/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import subjectData from './plugins/app/subject-data/index.ts'
@@ -51,6 +52,7 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
     internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: internalPermissions(config.INTERNAL_PERMISSIONS, {}) },
   })
   await fastify.register(syncLogs)
+  await fastify.register(hubEvents, { intervalMs: config.EVENT_RELAY_INTERVAL_MS, maxLen: config.EVENT_STREAM_MAXLEN, retentionHours: config.EVENT_OUTBOX_RETENTION_HOURS })
   await fastify.register(connections, { config, ...(opts.adapters ? { adapters: opts.adapters } : {}) })
   await fastify.register(subjectData, { config })
   await fastify.register(syncEngine, { config })

@@ -30,6 +30,8 @@ export const INTEGRATION_TABLES = {
   webhookAttempts: 'integration.webhook_attempts',
   webhookEndpointEvents: 'integration.webhook_endpoint_events',
   subjectTombstones: 'integration.subject_tombstones',
+  eventOutbox: 'integration.event_outbox',
+  eventSequences: 'integration.event_sequences',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',

@@ -46,3 +46,17 @@ test('an unknown connection id and a bad signature get the same status, code and
   const genuine = stripeDelivery('whsec_known000000000000000000000001')
   assert.equal((await app.inject({ method: 'POST', url: `/api/v1/integrations/webhooks/stripe/${stripe.id}`, headers: genuine.headers, payload: genuine.payload })).statusCode, 200)
 })
+
+test('a stored provider event publishes integration.webhook.received once: a redelivery of the same event id publishes nothing', async () => {
+  const app = await tests.build({ PUBLIC_URL: 'https://hub.example.test' })
+  const stripe = await seedConnection(app, { provider: 'stripe', webhookSecret: 'whsec_events00000000000000000000001' })
+  const delivery = stripeDelivery('whsec_events00000000000000000000001', { id: 'evt_once0001', objectId: 'cus_events0001' })
+  for (let i = 0; i < 2; i++) {
+    const response = await app.inject({ method: 'POST', url: `/api/v1/integrations/webhooks/stripe/${stripe.id}`, headers: delivery.headers, payload: delivery.payload })
+    assert.equal(response.statusCode, 200, response.body)
+  }
+  const events = (await app.db.withSystemScope((trx) => app.eventOutbox.listForScope(trx, stripe.id))).filter((event) => event.type === 'integration.webhook.received')
+  assert.equal(events.length, 1)
+  assert.deepEqual({ ...events[0]?.data, inboxId: undefined }, { inboxId: undefined, provider: 'stripe', eventType: 'customer.updated', entity: 'customer', externalId: 'cus_events0001' })
+  assert.equal(events[0]?.connectionId, stripe.id)
+})

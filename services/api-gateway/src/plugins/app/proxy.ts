@@ -90,6 +90,8 @@ async function proxies(fastify: FastifyInstance, opts: { config: GatewayConfig }
     await register(fastify, opts.config, integration, '/api/v1/integrations/webhooks', { auth: false })
     await register(fastify, opts.config, integration, '/api/v1/integrations/oauth', { auth: false, routes: ['/:provider/callback'], httpMethods: ['GET'] })
     await register(fastify, opts.config, integration, '/api/v1/integrations/oauth')
+    // The event catalogue is schemas only, for developers who hold no token yet.
+    await register(fastify, opts.config, integration, '/api/v1/integrations/events/catalogue', { auth: false, routes: ['/'], httpMethods: ['GET'] })
   }
   const compliance = upstreams.find((u) => u.name === 'compliance-service')
   if (compliance) {

@@ -10,6 +10,7 @@ import { createAuditLogStore, type AuditLogStore } from './audit-log-store.ts'
 import { createSecurityEventRepository, type SecurityEventRepository } from './security-event-repository.ts'
 import { createSyncLogStore, type SyncLogStore } from './sync-log-store.ts'
 import { createSyncLogConsumer, type SyncLogConsumer } from './sync-log-consumer.ts'
+import { createSyncEventListener } from './sync-event-listener.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,8 +39,17 @@ export default fp(
       pollMs: opts.pollMs,
     })
     fastify.decorate('syncLogConsumer', consumer)
-    if (opts.runConsumer) fastify.addHook('onReady', async () => consumer.start())
-    fastify.addHook('onClose', async () => consumer.stop())
+    const listener = createSyncEventListener({ redis: fastify.redis, prefix: fastify.redisPrefix, registry: fastify.metrics.registry, logger: fastify.log, db: fastify.db, store, pullFresh: consumer.pullFresh })
+    if (opts.runConsumer) {
+      fastify.addHook('onReady', async () => {
+        consumer.start()
+        listener.start()
+      })
+    }
+    fastify.addHook('onClose', async () => {
+      await listener.stop()
+      await consumer.stop()
+    })
 
     if (opts.signingKeysJson === undefined) fastify.log.warn('AUDIT_SIGNING_KEYS is not set: audit digests are signed with a key made at start-up, which no restart can sign with again')
     const ring = SigningKeyRing.fromEnv(opts.signingKeysJson ?? generateSigningKeyRingJson([1]))

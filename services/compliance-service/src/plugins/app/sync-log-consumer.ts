@@ -75,12 +75,23 @@ export function createSyncLogConsumer(deps: { db: Pick<Database, 'withSystemScop
     }
   }
 
+  let inFlightStartedAt = 0
   /** One pull, shared with a loop iteration already running (the admin trigger uses this). */
   function pullOnce(signal?: AbortSignal): Promise<number> {
+    if (!inFlight) inFlightStartedAt = Date.now()
     inFlight ??= drain(signal).finally(() => {
       inFlight = null
     })
     return inFlight
+  }
+
+  /** A pull that starts after the call (not one already under way); resolves when that pull began. */
+  async function pullFresh(): Promise<number> {
+    await inFlight?.catch(() => undefined)
+    const pull = pullOnce()
+    const startedAt = inFlightStartedAt
+    await pull
+    return startedAt
   }
 
   async function run(signal: AbortSignal): Promise<void> {
@@ -121,6 +132,7 @@ export function createSyncLogConsumer(deps: { db: Pick<Database, 'withSystemScop
       await inFlight?.catch(() => undefined)
     },
     pullOnce,
+    pullFresh,
     get running() {
       return running
     },

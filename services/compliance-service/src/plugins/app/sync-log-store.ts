@@ -62,6 +62,12 @@ export function createSyncLogStore() {
         .where('sync_logs.source_updated_at', '<=', trx.raw('excluded.source_updated_at'))
     },
 
+    /** A stored run's status, or null when it is not here (row-level security scopes it to the tenant). */
+    async statusOf(trx: Knex.Transaction, id: string): Promise<SyncLog['status'] | null> {
+      const row = (await table(trx).select('status').where({ id }).first()) as { status: SyncLog['status'] } | undefined
+      return row?.status ?? null
+    },
+
     /** Whether any stored run names this venue (row-level security scopes it to the tenant). */
     async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
       return (await table(trx).select(trx.raw('1')).where({ venue_id: venueId }).first()) !== undefined

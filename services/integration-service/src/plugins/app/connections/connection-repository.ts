@@ -1,4 +1,5 @@
-// Data access for connections: knex and nothing else. Tenant-scoped transactions in, rows out.
+// Data access for connections: knex and nothing else. Tenant-scoped transactions in, rows out. A
+// change of status also writes its event to the outbox, in the same transaction.
 import type { Knex } from 'knex'
 import type { SyncLog } from '@hub/contracts'
 import type { ProviderName } from '../../../providers/canonical.ts'
@@ -6,6 +7,7 @@ import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { SealedSecrets, SecretField } from '../secrets/credential-vault.ts'
 import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
 import { jsonb } from '@hub/service-kit'
+import { publishEvent } from '../events/event-outbox-repository.ts'
 
 export const CONNECTION_STATUSES = ['pending', 'active', 'error', 'needs_reauth', 'disconnected'] as const
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number]
@@ -175,7 +177,18 @@ export function createConnectionRepository() {
         patch.masked = JSON.stringify(changes.sealed.masked)
         patch.min_key_version = changes.sealed.minKeyVersion
       }
-      const [row] = await table(trx).where({ id }).update(patch).returning('*')
+      // The status before, under the row lock: a change of status is published by its writer, once.
+      const before = changes.status !== undefined ? ((await table(trx).select('status').where({ id }).forUpdate().first()) as Pick<ConnectionRow, 'status'> | undefined) : undefined
+      const [row] = (await table(trx).where({ id }).update(patch).returning('*')) as ConnectionRow[]
+      if (row && before && before.status !== row.status) {
+        await publishEvent(trx, {
+          type: 'integration.connection.status_changed',
+          tenantId: row.tenant_id,
+          venueId: row.venue_id,
+          connectionId: row.id,
+          data: { provider: row.provider, previousStatus: before.status, status: row.status, reason: row.status_reason ? row.status_reason.slice(0, 500) : null },
+        })
+      }
       return row as ConnectionRow
     },
   }

@@ -1,9 +1,11 @@
 // Data access for sync logs: one row per sync run of every kind (pull, push, webhook), the
 // active-run lookup behind SYNC_ALREADY_RUNNING, the tenant's list, and the change feed
-// compliance-service reads.
+// compliance-service reads. A run's first start and its end publish their events here, in the
+// writer's transaction: every writer of a run's status goes through this file, so none can forget.
 import type { Knex } from 'knex'
 import { syncLogFromRow, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
+import { publishRunStarted, publishRunTransition, type RunRow } from '../events/run-events.ts'
 
 interface SyncLogRow extends SyncLogColumns {
   cursor_before: string | null
@@ -155,7 +157,10 @@ export function createSyncLogRepository() {
       if (changes.errorCode !== undefined) patch.error_code = changes.errorCode
       if (changes.errorMessage !== undefined) patch.error_message = changes.errorMessage?.slice(0, 2000) ?? null
       for (const [key, value] of Object.entries(changes.counts ?? {})) patch[`records_${key}`] = value
+      // The status before, under the row lock: the end of a run is published once, by its writer.
+      const before = changes.status !== undefined ? ((await table(trx).select('status').where({ id }).forUpdate().first()) as { status: SyncLog['status'] } | undefined) : undefined
       const [row] = await table(trx).where({ id }).update(patch).returning('*')
+      if (row && before) await publishRunTransition(trx, row as unknown as RunRow, before.status)
       return row ? toSyncLog(row as SyncLogRow) : null
     },
 
@@ -182,6 +187,7 @@ export function createSyncLogRepository() {
           })),
         )
         .returning('*')
+      for (const row of rows as RunRow[]) if (row.status === 'running') await publishRunStarted(trx, { ...row, started_at: row.started_at ?? new Date() })
       return rows.map(toSyncLog)
     },
 
@@ -205,7 +211,8 @@ export function createSyncLogRepository() {
 
     /** The run starts (or resumes): running, first start time and cursor kept, job id current. */
     async markRunning(trx: Knex.Transaction, id: string, changes: { jobId: string; cursorBefore: string | null }): Promise<void> {
-      await trx(INTEGRATION_TABLES.syncLogs)
+      const before = (await table(trx).select('started_at').where({ id }).forUpdate().first()) as { started_at: Date | null } | undefined
+      const [row] = (await trx(INTEGRATION_TABLES.syncLogs)
         .where({ id })
         .update({
           status: 'running',
@@ -214,6 +221,9 @@ export function createSyncLogRepository() {
           cursor_before: trx.raw('coalesce(cursor_before, ?)', [changes.cursorBefore]),
           finished_at: null,
         })
+        .returning('*')) as RunRow[]
+      // Only the first start: a run resumed after a crash or a retry has started already.
+      if (row && before && before.started_at === null) await publishRunStarted(trx, row)
     },
 
     async setMode(trx: Knex.Transaction, id: string, mode: SyncLog['mode']): Promise<void> {

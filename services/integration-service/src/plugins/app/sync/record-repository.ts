@@ -30,6 +30,9 @@ export interface UpsertCounts {
   unchanged: number
 }
 
+/** The counts, and the provider ids of what was created and updated (the records.changed event). */
+export type UpsertResult = UpsertCounts & { ids: { created: string[]; updated: string[] } }
+
 const NUL_ESCAPE = /(?<!\\)((?:\\\\)*)\\u0000/g
 const CHANGED = 'r.content_hash is distinct from excluded.content_hash or r.deleted_at is not null'
 /** The incoming content is not older than the stored one (rows of unknown version never block). */
@@ -63,12 +66,12 @@ export function createRecordRepository() {
      * compares hashes in its WHERE (a webhook may have written the same content in between) and
      * stamps what it writes as seen by the run.
      */
-    async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertCounts> {
+    async upsertBatch(trx: Knex.Transaction, scope: RecordScope, input: RecordInput[], seenBy: string | null): Promise<UpsertResult> {
       // One statement may not touch a row twice: the last version of an id in the batch wins.
       const byId = new Map<string, RecordInput>()
       for (const record of input) byId.set(record.externalId, record)
       const rows = [...byId.values()]
-      if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0 }
+      if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0, ids: { created: [], updated: [] } }
 
       // Unchanged: same hash, not deleted. Only ids and hashes travel for this.
       const same = (await trx.raw(
@@ -88,7 +91,7 @@ export function createRecordRepository() {
         ])
       }
       const unchanged = new Set(same.rows.map((row) => row.external_id))
-      const counts: UpsertCounts = { created: 0, updated: 0, unchanged: unchanged.size }
+      const counts: UpsertResult = { created: 0, updated: 0, unchanged: unchanged.size, ids: { created: [], updated: [] } }
       const toWrite = unchanged.size === 0 ? rows : rows.filter((row) => !unchanged.has(row.externalId))
       if (toWrite.length === 0) return counts
 
@@ -122,8 +125,13 @@ export function createRecordRepository() {
         [scope.connectionId, scope.entity, scope.tenantId, scope.venueId, scope.provider, seenBy, payload],
       )) as { rows: Array<{ external_id: string; inserted: boolean; changed: boolean }> }
       for (const row of written.rows) {
-        if (row.inserted) counts.created++
-        else if (row.changed) counts.updated++
+        if (row.inserted) {
+          counts.created++
+          counts.ids.created.push(row.external_id)
+        } else if (row.changed) {
+          counts.updated++
+          counts.ids.updated.push(row.external_id)
+        }
       }
       counts.unchanged += toWrite.length - counts.created - counts.updated
       if (seenBy && written.rows.length < toWrite.length) {
@@ -143,20 +151,21 @@ export function createRecordRepository() {
     },
 
     /**
-     * Marks records the provider reports deleted; returns how many were live. With a `version`
-     * (when the deletion was known), a record stored with a later one is left alone.
+     * Marks records the provider reports deleted; returns the ids of those that were live. With a
+     * `version` (when the deletion was known), a record stored with a later one is left alone.
      */
-    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[], version: string | null = null): Promise<number> {
-      if (externalIds.length === 0) return 0
+    async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[], version: string | null = null): Promise<string[]> {
+      if (externalIds.length === 0) return []
       const result = (await trx.raw(
         `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'),
                 source_version = coalesce(?::timestamptz, source_version)
           where ctid = any(array(select r.row_ctid from unnest(?::text[]) as i(external_id) cross join lateral (${BY_KEY} limit 1) r))
             and connection_id = ? and entity = ? and deleted_at is null
-            and (source_version is null or ?::timestamptz is null or source_version <= ?::timestamptz)`,
+            and (source_version is null or ?::timestamptz is null or source_version <= ?::timestamptz)
+          returning external_id`,
         [version, [...new Set(externalIds)], scope.connectionId, scope.entity, scope.connectionId, scope.entity, version, version],
-      )) as { rowCount: number }
-      return result.rowCount
+      )) as { rows: Array<{ external_id: string }> }
+      return result.rows.map((row) => row.external_id)
     },
 
     /**
@@ -166,7 +175,7 @@ export function createRecordRepository() {
      * A swept record's version becomes the run's start (the listing that missed it came after),
      * so an older event delivered late cannot bring it back.
      */
-    async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<number> {
+    async sweepUnseen(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, syncLogId: string, runStartedAt: Date): Promise<string[]> {
       // The planner, misled by statistics that lag a table that just grew, otherwise picks a nested
       // loop over the seen ids for every record: quadratic (minutes at 30,000 records, measured).
       // An anti-join by hash (or merge) is right at any size; only this statement is affected.
@@ -179,12 +188,13 @@ export function createRecordRepository() {
                 source_version = greatest(r.source_version, ?::timestamptz)
           where r.connection_id = ? and r.entity = ? and r.deleted_at is null
             and r.last_seen_sync_log_id is distinct from ?::uuid and r.updated_at < ?::timestamptz
-            and not exists (select 1 from seen where seen.external_id = r.external_id)`,
+            and not exists (select 1 from seen where seen.external_id = r.external_id)
+          returning r.external_id`,
         [scope.connectionId, scope.entity, syncLogId, runStartedAt, scope.connectionId, scope.entity, syncLogId, runStartedAt],
-      )) as { rowCount: number }
+      )) as { rows: Array<{ external_id: string }> }
       await trx.raw('set local enable_nestloop = on')
       await forgetSeen(trx, scope)
-      return result.rowCount
+      return result.rows.map((row) => row.external_id)
     },
 
     forgetSeen,

@@ -18,6 +18,7 @@ import { RunInterrupted, type GateTarget, type ProviderGate } from './provider-g
 import { reauthOnFailure } from './provider-reauth.ts'
 import type { RecordInput, RecordRepository, RecordScope } from './record-repository.ts'
 import { createReadAhead } from './read-ahead.ts'
+import { publishRecordsChanged } from '../events/run-events.ts'
 import type { RunSignal } from './run-signal.ts'
 import { SyncFailure, runSuperseded, workerStopping } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
@@ -227,11 +228,14 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
         // Records of consecutive pages go in one upsert; a page's deletions are applied after its
         // records and before any later page's, as page by page would.
         let rows: RecordInput[] = []
+        const changed = { created: [] as string[], updated: [] as string[], deleted: [] as string[] }
         const flush = async (): Promise<void> => {
           const result = await records.upsertBatch(trx, scope, rows, seenBy)
           written.created += result.created
           written.updated += result.updated
           written.unchanged += result.unchanged
+          changed.created.push(...result.ids.created)
+          changed.updated.push(...result.ids.updated)
           rows = []
         }
         for (const { page, prepared, requestedAt } of group) {
@@ -240,13 +244,17 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
           rows = rows.length === 0 ? prepared.rows : rows.concat(prepared.rows)
           if (page.deletedIds.length > 0) {
             await flush()
-            deleted += await records.markDeleted(trx, scope, page.deletedIds, requestedAt)
+            const gone = await records.markDeleted(trx, scope, page.deletedIds, requestedAt)
+            deleted += gone.length
+            changed.deleted.push(...gone)
           }
         }
         if (rows.length > 0) await flush()
         const after = addCounts(counts, { fetched, ...written, deleted, failed })
         await state.checkpoint(trx, connectionId, entity, syncLogId, last.cursor)
         await deps.syncLogs.update(trx, syncLogId, { counts: after })
+        // Last in the transaction: the connection's event counter stays locked until commit.
+        await publishRecordsChanged(trx, { ...scope, syncLogId }, changed)
         return { after, written, deleted, failed }
       })
       metrics.records(provider, entity, { ...next.written, deleted: next.deleted, failed: next.failed })
@@ -320,7 +328,9 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
     counts = await db.withTenant(tenantId, async (trx) => {
       const at = await state.position(trx, connectionId, entity)
       if (!at || at.syncLogId !== syncLogId || at.runCursor !== runCursor) throw runSuperseded()
-      const swept = prep.mode === 'full' ? await records.sweepUnseen(trx, scope, syncLogId, prep.runStartedAt) : 0
+      const sweptIds = prep.mode === 'full' ? await records.sweepUnseen(trx, scope, syncLogId, prep.runStartedAt) : []
+      const swept = sweptIds.length
+      await publishRecordsChanged(trx, { ...scope, syncLogId }, { deleted: sweptIds })
       const after = addCounts(counts, { deleted: swept })
       await state.finishRun(trx, connectionId, entity, { cursor, mappingVersion: prep.version, full: prep.mode === 'full' })
       const invalid = after.failed > 0 ? { errorCode: 'RECORDS_INVALID', errorMessage: `${after.failed} of ${after.fetched} records could not be stored (no id or unusable data).` } : { errorCode: null, errorMessage: null }

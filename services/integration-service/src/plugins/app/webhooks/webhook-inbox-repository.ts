@@ -45,8 +45,8 @@ export function createWebhookInboxRepository() {
       return (result as { rowCount: number }).rowCount
     },
 
-    /** Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the new rows' ids. */
-    async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<string[]> {
+    /** Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the new rows. */
+    async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<Array<{ id: string; eventType: string; entity: NewInboxEvent['entity']; externalId: string | null }>> {
       const rows = await trx(INTEGRATION_TABLES.webhookInbox)
         .insert(
           events.map((event) => ({
@@ -62,8 +62,8 @@ export function createWebhookInboxRepository() {
         )
         .onConflict(['provider', 'connection_id', 'event_id'])
         .ignore()
-        .returning('id')
-      return rows.map((row: { id: string }) => row.id)
+        .returning(['id', 'event_type', 'entity', 'external_id'])
+      return rows.map((row: { id: string; event_type: string; entity: NewInboxEvent['entity']; external_id: string | null }) => ({ id: row.id, eventType: row.event_type, entity: row.entity, externalId: row.external_id }))
     },
 
     async markEnqueued(trx: Knex.Transaction, id: string): Promise<void> {

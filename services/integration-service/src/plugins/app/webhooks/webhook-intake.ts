@@ -23,6 +23,8 @@ import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
 import type { CredentialVault } from '../secrets/credential-vault.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+import { publishEvent } from '../events/event-outbox-repository.ts'
+import type { EntityName } from '../../../providers/canonical.ts'
 
 export class WebhookSignatureError extends AppError {
   constructor() {
@@ -104,7 +106,7 @@ export function createWebhookIntake(deps: {
     }
   }
 
-  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id'>, provider: ProviderName, events: NormalizedWebhookEvent[], lookup?: Knex.Transaction): Promise<IntakeResult> {
+  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id'>, provider: ProviderName, events: NormalizedWebhookEvent[], lookup?: Knex.Transaction): Promise<IntakeResult> {
     // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
     // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
     const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.raw ?? null], '') === null)
@@ -112,8 +114,8 @@ export function createWebhookIntake(deps: {
     if (ignored > 0) deps.logger?.warn({ provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
     events = storable
     if (events.length === 0) return { stored: [], duplicates: 0, ignored }
-    const insert = (trx: Knex.Transaction) =>
-      deps.inbox.insertNew(
+    const insert = async (trx: Knex.Transaction) => {
+      const stored = await deps.inbox.insertNew(
         trx,
         events.map((event) => ({
           tenantId: connection.tenant_id,
@@ -126,6 +128,18 @@ export function createWebhookIntake(deps: {
           payload: event.raw ?? {},
         })),
       )
+      // Only what was new: a provider's redelivery of a stored event is not received twice.
+      for (const row of stored) {
+        await publishEvent(trx, {
+          type: 'integration.webhook.received',
+          tenantId: connection.tenant_id,
+          venueId: connection.venue_id,
+          connectionId: connection.id,
+          data: { inboxId: row.id, provider, eventType: row.eventType, entity: row.entity as EntityName | null, externalId: row.externalId },
+        })
+      }
+      return stored.map((row) => row.id)
+    }
     // In the lookup's transaction when there is one: it leaves the system scope for the
     // connection's tenant, so the insert is under that tenant's row-level security as ever.
     const ids = lookup ? await lookup.raw("select set_config('app.scope', '', true), set_config('app.tenant_id', ?, true)", [connection.tenant_id]).then(() => insert(lookup)) : await deps.db.withTenant(connection.tenant_id, insert)

@@ -26,6 +26,7 @@ import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+import { publishRecordsChanged, type ChangedIds } from '../events/run-events.ts'
 
 /**
  * Whether an event's own object may be written: `apply` when its version is at least one unit
@@ -114,18 +115,23 @@ export function createWebhookProcessor(deps: {
       const locked = await inbox.findForUpdate(trx, inboxId)
       if (!locked || locked.processed_at) return null
       let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
+      let changed: ChangedIds = {}
       if (source === 'stale') {
         // Older than what is stored: nothing to write.
         counts.unchanged = 1
       } else if (fetched && prepared.rows.length > 0) {
-        const written = await records.upsertBatch(trx, scope, prepared.rows, null)
+        const { ids, ...written } = await records.upsertBatch(trx, scope, prepared.rows, null)
         counts = { ...counts, ...written }
+        changed = ids
       } else if (!fetched && !invalid) {
         // A deletion event, or gone at the provider (deleted since): unless stored newer.
-        counts.deleted = await records.markDeleted(trx, scope, [externalId], version)
+        const deleted = await records.markDeleted(trx, scope, [externalId], version)
+        counts.deleted = deleted.length
+        changed = { deleted }
       }
       const [log] = await runs.insertRuns(trx, [{ tenantId, venueId: scope.venueId, connectionId, provider, entity, mode: 'incremental', trigger: 'webhook', queue: job.queue.name, kind: 'webhook', status: 'running' }])
       if (!log) throw new Error('sync log insert returned nothing')
+      await publishRecordsChanged(trx, { ...scope, syncLogId: log.id }, changed)
       const status: SyncLog['status'] = counts.failed > 0 ? 'failed' : 'succeeded'
       await deps.syncLogs.update(trx, log.id, {
         status,
