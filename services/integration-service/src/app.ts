@@ -24,6 +24,10 @@ import adminRoutes from './routes/api/v1/integrations/admin.ts'
 import syncTriggerRoutes from './routes/internal/sync/trigger.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
 import settingsRoutes from './routes/api/v1/integrations/settings.ts'
+import reconciliation from './plugins/app/reconciliation/index.ts'
+import reconciliationRunRoutes from './routes/api/v1/integrations/reconciliation/runs.ts'
+import reconciliationScheduleRoutes from './routes/api/v1/integrations/reconciliation/schedules.ts'
+import internalReconciliationRoutes from './routes/internal/reconciliation.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -73,10 +77,12 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncApi)
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)
+  await fastify.register(reconciliation, { gauges: true })
   // Routes, registered explicitly so the URL → file map stays greppable.
   await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
   await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
+  await fastify.register(internalReconciliationRoutes, { prefix: '/internal' })
   await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })
@@ -86,6 +92,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(syncLogListRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(recordRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(reconciliationRunRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(reconciliationScheduleRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, {
     prefix: '/api/v1/integrations',
     operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')

@@ -9,6 +9,7 @@ import syncLogs from './plugins/app/sync-logs/index.ts'
 import connections from './plugins/app/connections/index.ts'
 import syncEngine from './plugins/app/sync/index.ts'
 import integrationSettings from './plugins/app/settings/index.ts'
+import reconciliation from './plugins/app/reconciliation/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
@@ -47,6 +48,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(syncEngine, { config })
   // The reconciler restores schedules from each integration's settings.
   await fastify.register(integrationSettings)
+  // Reconciliation jobs share the sync queues; schedules and queued runs are restored from Postgres.
+  await fastify.register(reconciliation, { restoreIntervalMs: config.SYNC_RECONCILE_INTERVAL_MS })
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

@@ -25,6 +25,10 @@ export const INTEGRATION_TABLES = {
   pushState: 'integration.push_state',
   deadLetters: 'integration.dead_letters',
   webhookInbox: 'integration.webhook_inbox',
+  reconciliationRuns: 'integration.reconciliation_runs',
+  reconciliationItems: 'integration.reconciliation_items',
+  reconciliationSeen: 'integration.reconciliation_seen',
+  reconciliationSchedules: 'integration.reconciliation_schedules',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',
