@@ -13,7 +13,7 @@ const Timestamp = Type.String({ format: 'date-time' })
 const Cursor = Type.String({ minLength: 1, maxLength: 512, description: 'Opaque cursor from a previous page' })
 const Limit = (max: number, dflt: number) => Type.Integer({ minimum: 1, maximum: max, default: dflt })
 
-export const PeriodSchema = Type.Object({ from: Timestamp, to: Timestamp }, { additionalProperties: false, description: "Records whose createdAt falls in [from, to); records without one are left out" })
+export const PeriodSchema = Type.Object({ from: Timestamp, to: Timestamp }, { additionalProperties: false, description: 'Records whose createdAt falls in [from, to); records without one are left out' })
 
 export const RunRequestBody = Type.Object(
   {
@@ -103,16 +103,13 @@ export const ItemSchema = Type.Object(
 )
 export const RunDetailSchema = Type.Object({ run: RunSchema, items: Type.Object({ data: Type.Array(ItemSchema), nextCursor: Nullable(Type.String()) }, { additionalProperties: false }) }, { additionalProperties: false })
 
-export const RepairResultSchema = Type.Object(
-  { runId: UuidString, attempted: Type.Integer(), repaired: Type.Integer(), stillDifferent: Type.Integer(), failed: Type.Integer(), run: RunSchema },
-  { additionalProperties: false },
-)
+export const RepairResultSchema = Type.Object({ runId: UuidString, attempted: Type.Integer(), repaired: Type.Integer(), stillDifferent: Type.Integer(), failed: Type.Integer(), run: RunSchema }, { additionalProperties: false })
 
 export const ScheduleParams = Type.Object({ connectionId: UuidString }, { additionalProperties: false })
 export const ScheduleBody = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean()),
-    hour: Type.Optional(Type.Integer({ minimum: 0, maximum: 23, description: "Hour of the daily full run, in `timezone` (default 3)" })),
+    hour: Type.Optional(Type.Integer({ minimum: 0, maximum: 23, description: 'Hour of the daily full run, in `timezone` (default 3)' })),
     timezone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "IANA time zone (default: the venue's)" })),
     quickCheck: Type.Optional(Type.Boolean({ description: 'Hourly count-and-totals check that escalates to a full run on a difference (default true)' })),
     autoRepair: Type.Optional(Type.Boolean({ description: 'Repair drift found by scheduled runs without an admin (default false)' })),

@@ -74,11 +74,9 @@ export function createHubRecordsReader() {
       const period = periodSql(scope.period)
       const bucket = bucketSql(scope.entity)
       if (!bucket) {
-        const result = (await trx.raw(`select count(*)::int as count from integration.records r where r.connection_id = ? and r.entity = ? and r.deleted_at is null${period.sql}`, [
-          scope.connectionId,
-          scope.entity,
-          ...period.bindings,
-        ])) as { rows: Array<{ count: number }> }
+        const result = (await trx.raw(`select count(*)::int as count from integration.records r where r.connection_id = ? and r.entity = ? and r.deleted_at is null${period.sql}`, [scope.connectionId, scope.entity, ...period.bindings])) as {
+          rows: Array<{ count: number }>
+        }
         return { count: result.rows[0]?.count ?? 0, totals: {} }
       }
       const result = (await trx.raw(

@@ -60,7 +60,10 @@ async function reconciliationPlugin(fastify: FastifyInstance, opts: Reconciliati
   const scheduler = createReconciliationScheduler({ db: fastify.db, queues: sync.syncQueues, runs, schedules, connections: fastify.connections, providers: fastify.providers, logger })
   sync.processors.set('reconcile', scheduler.processor(engine))
 
-  fastify.decorate('reconciliation', createReconciliationService({ db: fastify.db, connections: fastify.connections, providers: fastify.providers, runs, items, schedules, scheduler, engine, venues: fastify.venues, audit: fastify.auditOutbox }))
+  fastify.decorate(
+    'reconciliation',
+    createReconciliationService({ db: fastify.db, connections: fastify.connections, providers: fastify.providers, runs, items, schedules, scheduler, engine, venues: fastify.venues, audit: fastify.auditOutbox }),
+  )
   fastify.decorate('reconciliationInternals', { engine, scheduler, runs })
 
   // A disconnected connection stops being reconciled.

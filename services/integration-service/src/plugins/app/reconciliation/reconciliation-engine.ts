@@ -168,7 +168,11 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
         if (!at || at.status !== 'running' || at.cursor !== current.cursor) throw runSuperseded()
         const found: NewItem[] = []
         if (full) {
-          const stored = await hub.byIds(trx, { connectionId, entity }, rows.map((row) => row.externalId))
+          const stored = await hub.byIds(
+            trx,
+            { connectionId, entity },
+            rows.map((row) => row.externalId),
+          )
           for (const row of rows) {
             const mine = stored.get(row.externalId)
             // Written since the run started (a webhook meanwhile): in flight, not drift.
@@ -176,7 +180,11 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
             if (!mine || mine.deleted_at) found.push({ kind: 'missing_in_hub', externalId: row.externalId, providerHash: row.hash, hubHash: mine?.content_hash ?? null })
             else if (mine.content_hash !== row.hash) found.push({ kind: 'changed', externalId: row.externalId, providerHash: row.hash, hubHash: mine.content_hash })
           }
-          await runs.noteSeen(trx, at, rows.map((row) => row.externalId))
+          await runs.noteSeen(
+            trx,
+            at,
+            rows.map((row) => row.externalId),
+          )
         }
         const added = await items.insertMany(trx, at, found)
         const totals = nullTotals(at.provider_totals)
@@ -260,7 +268,18 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
   async function escalate(trx: Knex.Transaction, quick: RunRow): Promise<string | null> {
     try {
       const full = await trx.transaction((sp) =>
-        runs.insert(sp, { tenantId: quick.tenant_id, venueId: quick.venue_id, connectionId: quick.connection_id, provider: quick.provider, entity: quick.entity, mode: 'full', trigger: 'escalation', jobKey: `escalate:${quick.id}`, periodFrom: quick.period_from, periodTo: quick.period_to }),
+        runs.insert(sp, {
+          tenantId: quick.tenant_id,
+          venueId: quick.venue_id,
+          connectionId: quick.connection_id,
+          provider: quick.provider,
+          entity: quick.entity,
+          mode: 'full',
+          trigger: 'escalation',
+          jobKey: `escalate:${quick.id}`,
+          periodFrom: quick.period_from,
+          periodTo: quick.period_to,
+        }),
       )
       return full.id
     } catch (error) {

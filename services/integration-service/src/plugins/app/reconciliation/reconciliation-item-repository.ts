@@ -94,10 +94,8 @@ export function createReconciliationItemRepository() {
     },
 
     async countRepaired(trx: Knex.Transaction, runId: string): Promise<{ repaired: number; total: number }> {
-      const row = (await trx('integration.reconciliation_items')
-        .where({ run_id: runId })
-        .select(trx.raw("count(*) filter (where repair_status = 'repaired')::int as repaired"), trx.raw('count(*)::int as total'))
-        .first()) as { repaired: number; total: number } | undefined
+      const row = (await trx('integration.reconciliation_items').where({ run_id: runId }).select(trx.raw("count(*) filter (where repair_status = 'repaired')::int as repaired"), trx.raw('count(*)::int as total')).first()) as
+        { repaired: number; total: number } | undefined
       return row ?? { repaired: 0, total: 0 }
     },
   }

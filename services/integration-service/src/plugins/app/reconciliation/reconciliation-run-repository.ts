@@ -137,7 +137,11 @@ export function createReconciliationRunRepository() {
     },
 
     /** Ends the run: its outcome, when it finished and how long it took from its first start. */
-    async finish(trx: Knex.Transaction, id: string, patch: Partial<Pick<RunRow, 'status' | 'hub_count' | 'missing_in_hub' | 'missing_at_provider' | 'changed' | 'amount_mismatch' | 'escalated_run_id' | 'error_code' | 'error_message'>> & { hub_totals?: Totals }): Promise<RunRow> {
+    async finish(
+      trx: Knex.Transaction,
+      id: string,
+      patch: Partial<Pick<RunRow, 'status' | 'hub_count' | 'missing_in_hub' | 'missing_at_provider' | 'changed' | 'amount_mismatch' | 'escalated_run_id' | 'error_code' | 'error_message'>> & { hub_totals?: Totals },
+    ): Promise<RunRow> {
       const values: Record<string, unknown> = { ...patch, finished_at: trx.fn.now(), duration_ms: trx.raw('coalesce((extract(epoch from (now() - started_at)) * 1000)::int, 0)') }
       if (patch.hub_totals) values.hub_totals = JSON.stringify(patch.hub_totals)
       const [row] = await runs(trx).where({ id }).update(values).returning('*')
@@ -146,11 +150,7 @@ export function createReconciliationRunRepository() {
 
     /** Runs still queued a while after they were created: their job may be gone with Redis. */
     async listQueued(trx: Knex.Transaction, olderThanMs: number, limit: number): Promise<RunRow[]> {
-      return (await runs(trx)
-        .where({ status: 'queued' })
-        .whereRaw("created_at < now() - (? * interval '1 millisecond')", [olderThanMs])
-        .orderBy('created_at')
-        .limit(limit)) as RunRow[]
+      return (await runs(trx).where({ status: 'queued' }).whereRaw("created_at < now() - (? * interval '1 millisecond')", [olderThanMs]).orderBy('created_at').limit(limit)) as RunRow[]
     },
 
     async list(trx: Knex.Transaction, filter: RunFilter): Promise<RunRow[]> {
@@ -163,7 +163,12 @@ export function createReconciliationRunRepository() {
       if (filter.status) q.where('status', filter.status)
       if (filter.mode) q.where('mode', filter.mode)
       if (filter.before) q.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.before.createdAt, filter.before.id])
-      return (await q.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(filter.limit)) as RunRow[]
+      return (await q
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'id', order: 'desc' },
+        ])
+        .limit(filter.limit)) as RunRow[]
     },
 
     /** Each connection's latest finished full run of each entity, for a venue. */

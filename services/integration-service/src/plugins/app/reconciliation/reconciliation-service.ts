@@ -92,8 +92,29 @@ const toItemView = (row: ItemRow) => ({
 })
 
 function toScheduleView(connection: { id: string; venue_id: string }, row: ScheduleRow | null): ScheduleView {
-  if (!row) return { connectionId: connection.id, venueId: connection.venue_id, configured: false, enabled: false, hour: DEFAULT_SCHEDULE.hour, timezone: 'UTC', quickCheck: DEFAULT_SCHEDULE.quickCheck, autoRepair: DEFAULT_SCHEDULE.autoRepair, updatedAt: null }
-  return { connectionId: row.connection_id, venueId: row.venue_id, configured: true, enabled: row.enabled, hour: row.daily_hour, timezone: row.timezone, quickCheck: row.quick_check, autoRepair: row.auto_repair, updatedAt: row.updated_at.toISOString() }
+  if (!row)
+    return {
+      connectionId: connection.id,
+      venueId: connection.venue_id,
+      configured: false,
+      enabled: false,
+      hour: DEFAULT_SCHEDULE.hour,
+      timezone: 'UTC',
+      quickCheck: DEFAULT_SCHEDULE.quickCheck,
+      autoRepair: DEFAULT_SCHEDULE.autoRepair,
+      updatedAt: null,
+    }
+  return {
+    connectionId: row.connection_id,
+    venueId: row.venue_id,
+    configured: true,
+    enabled: row.enabled,
+    hour: row.daily_hour,
+    timezone: row.timezone,
+    quickCheck: row.quick_check,
+    autoRepair: row.auto_repair,
+    updatedAt: row.updated_at.toISOString(),
+  }
 }
 
 export function createReconciliationService(deps: {
@@ -146,7 +167,11 @@ export function createReconciliationService(deps: {
         const busy: string[] = []
         for (const entity of entities) {
           try {
-            rows.push(await trx.transaction((sp) => runs.insert(sp, { tenantId: principal.tenantId, venueId, connectionId: connection.id, provider: body.provider, entity, mode, trigger: 'manual', requestedBy: actor.actorId, periodFrom: from, periodTo: to })))
+            rows.push(
+              await trx.transaction((sp) =>
+                runs.insert(sp, { tenantId: principal.tenantId, venueId, connectionId: connection.id, provider: body.provider, entity, mode, trigger: 'manual', requestedBy: actor.actorId, periodFrom: from, periodTo: to }),
+              ),
+            )
           } catch (error) {
             if (!isActiveRunConflict(error)) throw error
             busy.push(entity)
@@ -158,7 +183,11 @@ export function createReconciliationService(deps: {
       })
       let jobId: string | null = null
       try {
-        jobId = await deps.scheduler.enqueueRuns({ tenantId: principal.tenantId, venueId, connectionId: connection.id }, created.map((row) => row.id), mode === 'quick' ? 'low' : 'normal')
+        jobId = await deps.scheduler.enqueueRuns(
+          { tenantId: principal.tenantId, venueId, connectionId: connection.id },
+          created.map((row) => row.id),
+          mode === 'quick' ? 'low' : 'normal',
+        )
       } catch {
         // The runs are recorded (Postgres is the truth); the worker's restore queues them later.
         throw new ReconciliationQueueUnavailableError()

@@ -11,10 +11,8 @@ const writers = { auth: { roles: ['admin' as const, 'manager' as const] } }
 const reconciliationScheduleRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const api = fastify.reconciliation
 
-  fastify.get(
-    '/reconciliation/schedules/:connectionId',
-    { schema: { tags, security, summary: "A connection's reconciliation schedule", params: ScheduleParams, response: { 200: ScheduleSchema, ...Problems } } },
-    async (request) => api.getSchedule(request.caller, request.params.connectionId),
+  fastify.get('/reconciliation/schedules/:connectionId', { schema: { tags, security, summary: "A connection's reconciliation schedule", params: ScheduleParams, response: { 200: ScheduleSchema, ...Problems } } }, async (request) =>
+    api.getSchedule(request.caller, request.params.connectionId),
   )
 
   fastify.put(
