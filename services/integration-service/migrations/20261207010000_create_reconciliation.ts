@@ -38,7 +38,8 @@ export async function up(knex: Knex): Promise<void> {
       escalated_run_id uuid,
       error_code text,
       error_message text,
-      created_at timestamptz not null default now(),
+      -- Millisecond precision, as the list cursor carries it.
+      created_at timestamptz not null default date_trunc('milliseconds', now()),
       started_at timestamptz,
       finished_at timestamptz,
       duration_ms integer

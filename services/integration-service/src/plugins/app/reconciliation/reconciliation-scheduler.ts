@@ -19,8 +19,9 @@ import type { ReconciliationScheduleRepository, ScheduleRow } from './reconcilia
 
 const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
 
-export const scheduleJobId = (connectionId: string, mode: RunMode): string => `recon:${connectionId}:${mode === 'full' ? 'daily' : 'quick'}`
-export const runsJobId = (firstRunId: string): string => `recon-runs:${firstRunId}`
+// Bull keys repeatable jobs by colon-separated fields: these ids carry no colon.
+export const scheduleJobId = (connectionId: string, mode: RunMode): string => `recon-${connectionId}-${mode === 'full' ? 'daily' : 'quick'}`
+export const runsJobId = (firstRunId: string): string => `recon-runs-${firstRunId}`
 export const dailyCron = (hour: number): string => `0 ${hour} * * *`
 export const QUICK_CHECK_CRON = '0 * * * *'
 
