@@ -22,8 +22,8 @@ export function integrationClient(requester: SignedRequester) {
     syncLogFeed: (query: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) => requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
     venueStatus: (venueId: string) => requester.request<IntegrationStatus>({ method: 'GET', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/status` }),
     /** The latest full reconciliation of each (connection, entity) of a venue. */
-    venueReconciliation: (venueId: string, signal?: AbortSignal) =>
-      requester.request<VenueReconciliationStatus>({ method: 'GET', path: `/internal/reconciliation/venue/${encodeURIComponent(venueId)}/status`, ...(signal ? { signal } : {}) }),
+    venueReconciliation: (tenantId: string, venueId: string, signal?: AbortSignal) =>
+      requester.request<VenueReconciliationStatus>({ method: 'GET', path: `/internal/reconciliation/venue/${encodeURIComponent(venueId)}/status`, query: { tenantId }, ...(signal ? { signal } : {}) }),
     triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
     /** Disconnects every live connection of a venue (safe to repeat). */
     disconnectVenue: (tenantId: string, venueId: string) => requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),

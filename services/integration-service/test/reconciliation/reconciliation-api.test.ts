@@ -51,7 +51,10 @@ describe('reconciliation API', () => {
       ['product', 'queued', 'full', 'manual', 'recon-admin'],
     ])
     const queued = await app.syncEngineInternals.syncQueues.queues.normal.getJob(created.body.jobId as string)
-    assert.deepEqual((queued?.data as Json).runIds, (created.body.runs as Json[]).map((run) => run.id))
+    assert.deepEqual(
+      (queued?.data as Json).runIds,
+      (created.body.runs as Json[]).map((run) => run.id),
+    )
 
     problem(await call('POST', '/api/v1/integrations/reconciliation/runs', admin, { venueId, provider: 'stripe', entities: ['customer'] }), 409, 'RECONCILIATION_ALREADY_RUNNING')
 
@@ -66,7 +69,10 @@ describe('reconciliation API', () => {
     assert.deepEqual(all, (created.body.runs as Json[]).map((run) => run.id).sort())
 
     const filtered = await call('GET', `/api/v1/integrations/reconciliation/runs?entity=payment&status=queued`, viewer)
-    assert.deepEqual((filtered.body.data as Json[]).map((run) => run.entity), ['payment'])
+    assert.deepEqual(
+      (filtered.body.data as Json[]).map((run) => run.entity),
+      ['payment'],
+    )
     const tampered = `${(first.body.nextCursor as string).slice(0, -2)}xx`
     problem(await call('GET', `/api/v1/integrations/reconciliation/runs?cursor=${encodeURIComponent(tampered)}`, viewer), 400, 'INVALID_CURSOR')
 
@@ -161,9 +167,7 @@ describe('reconciliation API', () => {
       app.db.withTenant(other, (trx) => trx('integration.reconciliation_runs').insert({ tenant_id: tenantId, venue_id: venueId, connection_id: connectionId, provider: 'stripe', entity: 'customer', mode: 'full', trigger: 'manual' })),
       /row-level security/,
     )
-    const forced = await rig.db.adminQuery<{ relname: string; relforcerowsecurity: boolean }>(
-      "select relname, relforcerowsecurity from pg_class where relname like 'reconciliation_%' and relkind = 'r' order by relname",
-    )
+    const forced = await rig.db.adminQuery<{ relname: string; relforcerowsecurity: boolean }>("select relname, relforcerowsecurity from pg_class where relname like 'reconciliation_%' and relkind = 'r' order by relname")
     assert.deepEqual(
       forced.map((row) => [row.relname, row.relforcerowsecurity]),
       [

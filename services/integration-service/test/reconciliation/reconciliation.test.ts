@@ -148,7 +148,7 @@ describe('reconciliation against the Stripe simulator', () => {
     assert.equal(byAction['reconciliation.repaired'], 2)
 
     // compliance-service's view: the latest full run of each (connection, entity), all clean now.
-    const path = `/internal/reconciliation/venue/${venue.venueId}/status`
+    const path = `/internal/reconciliation/venue/${venue.venueId}/status?tenantId=${venue.tenantId}`
     const status = await app.inject({ method: 'GET', url: path, headers: signedAs('compliance-service', 'GET', path) })
     assert.equal(status.statusCode, 200, status.body)
     const entries = (status.json() as Json).entries as Json[]

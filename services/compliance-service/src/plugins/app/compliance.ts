@@ -1,7 +1,7 @@
 // Wires compliance-service's layers: stores, the sync-log consumer, the security-event sink and
 // the audit log.
 import fp from 'fastify-plugin'
-import { integrationClient } from '@hub/contracts'
+import { integrationClient, type IntegrationClient } from '@hub/contracts'
 import { SigningKeyRing, generateSigningKeyRingJson } from '@hub/crypto'
 import { createAuditDigestStore, type AuditDigestStore } from './audit-digest-store.ts'
 import { createAuditDigestJob, type AuditDigestJob } from './audit-digest-job.ts'
@@ -13,6 +13,8 @@ import { createSyncLogConsumer, type SyncLogConsumer } from './sync-log-consumer
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** integration-service's internal API (the venue report asks it for reconciliation status). */
+    integrationApi: IntegrationClient
     securityEventStore: SecurityEventRepository
     auditLogStore: AuditLogStore
     syncLogStore: SyncLogStore
@@ -29,10 +31,12 @@ export default fp(
     fastify.decorate('auditLogStore', createAuditLogStore())
     const store = createSyncLogStore()
     fastify.decorate('syncLogStore', store)
+    const integration = integrationClient(fastify.internalClient(opts.integrationUrl))
+    fastify.decorate('integrationApi', integration)
     const consumer = createSyncLogConsumer({
       db: fastify.db,
       store,
-      integration: integrationClient(fastify.internalClient(opts.integrationUrl)),
+      integration,
       registry: fastify.metrics.registry,
       logger: fastify.log,
       pollMs: opts.pollMs,

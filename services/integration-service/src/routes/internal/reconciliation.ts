@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { INTERNAL_PERMISSIONS, ProblemSchema, UuidString, VenueReconciliationStatusSchema } from '@hub/contracts'
 
 const Params = Type.Object({ venueId: UuidString }, { additionalProperties: false })
+const Query = Type.Object({ tenantId: UuidString }, { additionalProperties: false })
 
 const internalReconciliationRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   const { runs } = fastify.reconciliationInternals
@@ -12,13 +13,13 @@ const internalReconciliationRoutes: FastifyPluginAsyncTypebox = async (fastify) 
   fastify.get(
     '/reconciliation/venue/:venueId/status',
     {
-      schema: { tags: ['internal'], hide: true, params: Params, response: { 200: VenueReconciliationStatusSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema } },
+      schema: { tags: ['internal'], hide: true, params: Params, querystring: Query, response: { 200: VenueReconciliationStatusSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema } },
       config: { internalAuth: { permission: INTERNAL_PERMISSIONS.integrationsRead } },
     },
     async (request) => {
       const venueId = request.params.venueId.toLowerCase()
-      // The caller is a service: the venue's tenant comes from the runs themselves (system read).
-      const rows = await fastify.db.withSystemScope((trx) => runs.latestForVenue(trx, venueId))
+      // The caller names the tenant it checked the venue against; RLS holds the read to it.
+      const rows = await fastify.db.withTenant(request.query.tenantId.toLowerCase(), (trx) => runs.latestForVenue(trx, venueId))
       return {
         venueId,
         entries: rows.map((row) => ({
