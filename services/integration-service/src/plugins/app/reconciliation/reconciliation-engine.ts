@@ -19,9 +19,10 @@ import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { JobControl } from '../sync/job-control.ts'
 import { RunInterrupted, type GateTarget, type ProviderGate, type StopReason } from '../sync/provider-gate.ts'
 import { reauthOnFailure } from '../sync/provider-reauth.ts'
-import type { RecordRepository, RecordScope } from '../sync/record-repository.ts'
+import type { RecordInput, RecordRepository, RecordScope } from '../sync/record-repository.ts'
 import { SyncFailure, runSuperseded, workerStopping } from '../sync/sync-errors.ts'
-import { prepareRecords } from '../sync/sync-runner.ts'
+import { createReadAhead } from '../sync/read-ahead.ts'
+import { DEFAULT_MAX_RECORDS_PER_WRITE, DEFAULT_READ_AHEAD, prepareRecords } from '../sync/sync-runner.ts'
 import type { SyncStateRepository } from '../sync/sync-state-repository.ts'
 import type { HubRecordsReader, Period } from './hub-records-reader.ts'
 import type { ItemKind, NewItem, ReconciliationItemRepository } from './reconciliation-item-repository.ts'
@@ -72,6 +73,15 @@ export interface ReconciliationEngineDeps {
   pageSize?: number
   /** How long a run waits for the sync lock before deferring (default 2 s). */
   lockWaitMs?: number
+  /** Pages fetched and hashed ahead of the one being compared (default: the sync's). */
+  readAhead?: number
+  /** Pages waiting when a comparison starts go in with it, up to this many records (default: the sync's). */
+  maxRecordsPerCompare?: number
+}
+
+interface PreparedPage {
+  page: ChangePage<EntityName>
+  rows: RecordInput[]
 }
 
 const mismatchesOf = (run: Pick<RunRow, 'missing_in_hub' | 'missing_at_provider' | 'changed' | 'amount_mismatch'>): number => run.missing_in_hub + run.missing_at_provider + run.changed + run.amount_mismatch
@@ -109,6 +119,8 @@ const nullTotals = (from: Totals | null | undefined): Totals => Object.assign(Ob
 export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
   const { db, runs, items, hub, gate, metrics } = deps
   const lockWaitMs = deps.lockWaitMs ?? 2_000
+  const readAhead = deps.readAhead ?? DEFAULT_READ_AHEAD
+  const maxRecordsPerCompare = deps.maxRecordsPerCompare ?? DEFAULT_MAX_RECORDS_PER_WRITE
 
   const lockName = (run: Pick<RunRow, 'connection_id' | 'entity'>): string => `${run.connection_id}:${run.entity}:pull`
 
@@ -156,12 +168,13 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
       await hooks.progress?.({ runId: current.id, entity, pages: current.pages, providerCount: current.provider_count, mismatches: mismatchesOf(current) }).catch(() => undefined)
     }
 
-    /** Compares one page and moves the checkpoint past it, in one transaction. */
-    const comparePage = async (page: ChangePage<EntityName>): Promise<void> => {
-      const { rows } = prepareRecords(
-        page.records.filter((record) => inPeriod(record.data, period)),
-        prep.mappings,
-      )
+    /**
+     * Compares pages fetched ahead (already hashed) and moves the checkpoint past the last of
+     * them, in one transaction: a crash leaves all of them compared and counted, or none.
+     */
+    const compareGroup = async (group: PreparedPage[]): Promise<void> => {
+      const last = (group[group.length - 1] as PreparedPage).page
+      const rows = group.flatMap((prepared) => prepared.rows)
       current = await db.withTenant(tenantId, async (trx) => {
         const at = await runs.lock(trx, current.id)
         // Another delivery of the job moved the run on (or ended it): this one steps back.
@@ -195,10 +208,10 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
           }
         }
         return runs.update(trx, at.id, {
-          cursor: page.cursor,
-          pages: at.pages + 1,
+          cursor: last.cursor,
+          pages: at.pages + group.length,
           provider_count: at.provider_count + rows.length,
-          provider_totals: totals,
+          ...(money ? { provider_totals: totals } : {}),
           missing_in_hub: at.missing_in_hub + added.missing_in_hub,
           changed: at.changed + added.changed,
         })
@@ -208,14 +221,41 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
 
     const pump = async (): Promise<void> => {
       const iterator = adapter.listChanges(connection.ctx, entity, { mode: 'full', cursor: current.cursor, ...(deps.pageSize ? { pageSize: deps.pageSize } : {}) })[Symbol.asyncIterator]()
-      for (;;) {
+      let more = true
+      // Fetching, mapping and hashing run ahead of the comparison, as in the sync.
+      const ahead = createReadAhead<PreparedPage>(async () => {
+        if (!more) return null
         const step = await gate.call(target, () => iterator.next(), { ...(hooks.stopReason ? { stopReason: hooks.stopReason } : {}), operation: `reconcile ${entity}` })
-        if (step.done) return
-        await comparePage(step.value)
-        if (!step.value.hasMore) return
-        if (!lockHeld()) throw new SyncFailure('RUN_LOCK_LOST', 'The run lost its lock; another worker may have taken over.', { disposition: 'defer', retryAfterMs: 1_000 })
-        const stop = hooks.refreshStop ? await hooks.refreshStop() : null
-        if (stop) throw new RunInterrupted(stop)
+        if (step.done) return null
+        more = step.value.hasMore
+        return {
+          page: step.value,
+          rows: prepareRecords(
+            step.value.records.filter((record) => inPeriod(record.data, period)),
+            prep.mappings,
+          ).rows,
+        }
+      }, readAhead)
+      try {
+        for (;;) {
+          const first = await ahead.next()
+          if (!first) return
+          const group = [first]
+          let size = first.rows.length
+          while (size < maxRecordsPerCompare && group.length < readAhead + 1) {
+            const [extra] = ahead.ready(1)
+            if (!extra) break
+            group.push(extra)
+            size += extra.rows.length
+          }
+          await compareGroup(group)
+          if (!(group[group.length - 1] as PreparedPage).page.hasMore) return
+          if (!lockHeld()) throw new SyncFailure('RUN_LOCK_LOST', 'The run lost its lock; another worker may have taken over.', { disposition: 'defer', retryAfterMs: 1_000 })
+          const stop = hooks.refreshStop ? await hooks.refreshStop() : null
+          if (stop) throw new RunInterrupted(stop)
+        }
+      } finally {
+        ahead.stop()
       }
     }
 
