@@ -109,7 +109,9 @@ export async function run(options: { records?: number; log?: (line: string) => v
     const syncLogId = jobs[0]?.syncLogId as string
     let lastReport = performance.now()
     for (;;) {
-      const [row] = await db.adminQuery<{ status: string; records_fetched: number; created_at: Date; finished_at: Date | null }>('select status, records_fetched, created_at, finished_at from integration.sync_logs where id = $1', [syncLogId])
+      const [row] = await db.adminQuery<{ status: string; records_fetched: number; created_at: Date; finished_at: Date | null }>('select status, records_fetched, created_at, finished_at from integration.sync_logs where id = $1', [
+        syncLogId,
+      ])
       if (row && ['succeeded', 'partial', 'failed', 'cancelled'].includes(row.status)) {
         if (row.status !== 'succeeded') throw new Error(`the ${entity} sync ended ${row.status}`)
         const wallSeconds = ((row.finished_at as Date).getTime() - row.created_at.getTime()) / 1000
@@ -134,7 +136,8 @@ export async function run(options: { records?: number; log?: (line: string) => v
         [row.id],
       )
       if (state && ['clean', 'drift', 'failed'].includes(state.status)) {
-        if (state.status !== 'clean') throw new Error(`the ${mode} reconciliation of ${entity} ended ${state.status} (${String(state.error_code)}; ${state.missing_in_hub}/${state.missing_at_provider}/${state.changed}/${state.amount_mismatch})`)
+        if (state.status !== 'clean')
+          throw new Error(`the ${mode} reconciliation of ${entity} ended ${state.status} (${String(state.error_code)}; ${state.missing_in_hub}/${state.missing_at_provider}/${state.changed}/${state.amount_mismatch})`)
         const wallSeconds = (state.duration_ms ?? 0) / 1000
         return { records: state.provider_count, wallSeconds, recordsPerSecond: state.provider_count / wallSeconds }
       }
