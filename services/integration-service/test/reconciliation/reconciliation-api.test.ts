@@ -82,6 +82,19 @@ describe('reconciliation API', () => {
     problem(await call('POST', `/api/v1/integrations/reconciliation/runs/${String((created.body.runs as Json[])[0]?.id)}/repair`, admin), 409, 'RUN_NOT_REPAIRABLE')
   })
 
+  test('a queued run whose job Redis lost is queued again from Postgres', async () => {
+    const [run] = (await call('GET', `/api/v1/integrations/reconciliation/runs?venueId=${venueId}&entity=customer`, admin)).body.data as Json[]
+    assert.equal(run?.status, 'queued')
+    const { queues } = app.syncEngineInternals.syncQueues
+    const jobs = await queues.normal.getJobs(['waiting', 'delayed', 'paused'])
+    for (const job of jobs) if ((job.data as Json).runIds?.includes(run?.id)) await job.remove()
+    assert.equal((await queues.normal.getJobs(['waiting'])).filter((job) => (job.data as Json).runIds?.includes(run?.id)).length, 0)
+    await rig.db.adminQuery("update integration.reconciliation_runs set created_at = created_at - interval '5 minutes' where id = $1", [run?.id])
+    await app.reconciliationInternals.scheduler.restore()
+    const back = await queues.normal.getJob(`recon-runs-${String(run?.id)}`)
+    assert.deepEqual((back?.data as Json | undefined)?.runIds, [run?.id])
+  })
+
   test('refuses bad input with stable codes, and callers without the right role or venue', async () => {
     problem(await call('POST', '/api/v1/integrations/reconciliation/runs', viewer, { venueId, provider: 'stripe' }), 403, 'INSUFFICIENT_ROLE')
     const manager = bearer(testToken({ tenantId, roles: ['manager'], venueIds: [randomUUID()] }))

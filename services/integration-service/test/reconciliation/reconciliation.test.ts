@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { before, describe, test } from 'node:test'
 import type Bull from 'bull'
 import type { ServiceInstance } from '@hub/service-kit'
-import { bearer, testToken } from '@hub/service-kit/testing'
+import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import type { EntityName } from '../../src/providers/canonical.ts'
 import type { JobData, ReconcileJobData } from '../../src/plugins/app/sync/sync-queues.ts'
 import { setupSyncRig, sortedIds, type SyncRig } from '../sync/sync-rig.ts'
@@ -141,6 +141,11 @@ describe('reconciliation against the Stripe simulator', () => {
       assert.deepEqual(detail.items.data, [])
     }
 
+    const metrics = await scrapeMetrics(app)
+    assert.match(metrics, /integration_reconciliation_runs_total\{[^}]*entity="customer",mode="full",outcome="drift"[^}]*\} [1-9]/)
+    assert.match(metrics, /integration_reconciliation_mismatches_total\{[^}]*entity="payment",kind="amount_mismatch"[^}]*\} [1-9]/)
+    assert.match(metrics, /integration_reconciliation_repairs_total\{[^}]*entity="customer",result="repaired"[^}]*\} [1-9]/)
+
     // Each run and each repair left an audit event.
     const audits = await rig.db.adminQuery<{ action: string; count: string }>('select action, count(*) from integration.audit_outbox where tenant_id = $1 and action like $2 group by action', [venue.tenantId, 'reconciliation.%'])
     const byAction = Object.fromEntries(audits.map((row) => [row.action, Number(row.count)]))
@@ -175,6 +180,17 @@ describe('reconciliation against the Stripe simulator', () => {
     assert.equal(escalated.run.trigger, 'escalation')
     assert.equal(escalated.run.mode, 'full')
     assert.equal(ids(escalated, 'missing_in_hub').length, 2)
+  })
+
+  test('a run over a period compares only the records created in it', async () => {
+    const venue = await connectedVenue()
+    const created = (await rig.control('stripe', 'POST', `/_sim/accounts/${venue.accountId}/payment`, { count: 1 })).ids as string[]
+    const period = { from: new Date(Date.now() - 3600_000).toISOString(), to: new Date(Date.now() + 3600_000).toISOString() }
+    const run = (await reconcile(venue, { entities: ['payment'], period })).get('payment') as Json
+    assert.deepEqual(run.run.period, period)
+    assert.deepEqual([run.run.counts.provider, run.run.counts.hub], [1, 0], 'the seeded, older payments are outside the period')
+    assert.deepEqual(ids(run, 'missing_in_hub'), created)
+    assert.deepEqual(kinds(run), ['amount_mismatch', 'missing_in_hub'])
   })
 
   test('never compares while a sync of the same connection and entity holds the lock', async () => {
@@ -259,9 +275,9 @@ describe('reconciliation against the Stripe simulator', () => {
 
   test('a scheduled job delivered twice opens its runs once and counts once', async () => {
     const venue = await connectedVenue()
-    const put = await api('PUT', `/api/v1/integrations/reconciliation/schedules/${venue.connectionId}`, venue.admin, { hour: 4, timezone: 'Europe/London', quickCheck: true })
+    const put = await api('PUT', `/api/v1/integrations/reconciliation/schedules/${venue.connectionId}`, venue.admin, { hour: 4, timezone: 'Europe/London', quickCheck: true, autoRepair: true })
     assert.equal(put.status, 200, JSON.stringify(put.body))
-    await rig.control('stripe', 'POST', `/_sim/accounts/${venue.accountId}/customer`, { count: 1 })
+    const [added] = (await rig.control('stripe', 'POST', `/_sim/accounts/${venue.accountId}/customer`, { count: 1 })).ids as string[]
     const data: ReconcileJobData = { kind: 'reconcile', action: 'scheduled', mode: 'full', tenantId: venue.tenantId, venueId: venue.venueId, connectionId: venue.connectionId }
     const job = { id: `repeat:recon:${venue.connectionId}:daily:1700000000000`, data, attemptsMade: 0, opts: { attempts: 3 }, progress: async () => undefined } as unknown as Bull.Job<JobData>
     const processor = app.reconciliationInternals.scheduler.processor(app.reconciliationInternals.engine)
@@ -269,15 +285,19 @@ describe('reconciliation against the Stripe simulator', () => {
     const first = await processor(job, signal)
     const again = await processor(job, signal)
     assert.deepEqual([first.status, again.status], ['succeeded', 'succeeded'])
-    const runs = await rig.db.adminQuery<Json>('select entity, status, missing_in_hub from integration.reconciliation_runs where connection_id = $1 order by entity', [venue.connectionId])
+    const runs = await rig.db.adminQuery<Json>('select entity, status, missing_in_hub, repaired from integration.reconciliation_runs where connection_id = $1 order by entity', [venue.connectionId])
+    // autoRepair: the drift the scheduled run found was repaired without an admin, once.
     assert.deepEqual(
-      runs.map((row) => [row.entity, row.status, row.missing_in_hub]),
+      runs.map((row) => [row.entity, row.status, row.missing_in_hub, row.repaired]),
       [
-        ['customer', 'drift', 1],
-        ['payment', 'clean', 0],
-        ['product', 'clean', 0],
+        ['customer', 'drift', 1, 1],
+        ['payment', 'clean', 0, 0],
+        ['product', 'clean', 0, 0],
       ],
     )
+    assert.ok((await rig.liveIds(venue.connectionId, 'customer')).includes(added as string), 'the missing customer was written by the repair')
+    const [repairs] = await rig.db.adminQuery<{ count: string }>("select count(*) from integration.audit_outbox where tenant_id = $1 and action = 'reconciliation.repaired'", [venue.tenantId])
+    assert.equal(Number(repairs?.count), 1)
     const [items] = await rig.db.adminQuery<{ count: string }>('select count(*) from integration.reconciliation_items i join integration.reconciliation_runs r on r.id = i.run_id where r.connection_id = $1', [venue.connectionId])
     assert.equal(Number(items?.count), 1)
   })
