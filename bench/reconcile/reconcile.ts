@@ -61,7 +61,8 @@ export async function run(options: { records?: number; log?: (line: string) => v
     SYNC_RATE_LIMIT_STRIPE: LIFTED_BUDGET,
   }
   // The API side (enqueue, connection) in this process; the processors in worker processes.
-  const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
+  // Errors only: nothing takes this app's audit outbox (no compliance-service here), and its relay would say so every second.
+  const app = createFastify({ service: 'integration-service', logLevel: 'error' })
   await app.register(integrationService, { config: loadConfig(env) })
   await app.ready()
 
