@@ -1,6 +1,6 @@
 // `pnpm bench [name ...]`: runs the benchmarks one after another, each in its own process so one
 // cannot warm or starve another, and prints their figures. Names: gateway, secrets, internal-auth,
-// providers, sync, webhooks, scale, redis-outage, retention, events.
+// providers, sync, reconcile, webhooks, scale, redis-outage, retention, events.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -11,6 +11,7 @@ const BENCHES: Record<string, string[]> = {
   'internal-auth': ['bench/internal-auth/sign-verify.ts', 'bench/internal-auth/signed-vs-unsigned.ts'],
   providers: ['bench/providers/providers.ts'],
   sync: ['bench/sync/sync.ts', 'bench/sync/concurrent.ts'],
+  reconcile: ['bench/reconcile/reconcile.ts'],
   webhooks: ['bench/webhooks/webhooks.ts'],
   scale: ['bench/scale/scale.ts'],
   'redis-outage': ['bench/redis-outage/redis-outage.ts'],

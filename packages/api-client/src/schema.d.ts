@@ -625,6 +625,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/integrations/reconciliation/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Reconciliation runs, newest first */
+        get: operations["getIntegrationsReconciliationRuns"];
+        put?: never;
+        /** Reconcile a venue's connection now (one run per entity, on integration-normal; quick runs on integration-low) */
+        post: operations["postIntegrationsReconciliationRuns"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/reconciliation/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A reconciliation run with its mismatches (paginated) */
+        get: operations["getIntegrationsReconciliationRunsId"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/reconciliation/runs/{id}/repair": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-fetch exactly the run's mismatched records from the provider, write them as a sync would, and re-check them */
+        post: operations["postIntegrationsReconciliationRunsIdRepair"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/reconciliation/schedules/{connectionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A connection's reconciliation schedule */
+        get: operations["getIntegrationsReconciliationSchedulesConnectionId"];
+        /** Set a connection's reconciliation schedule (fields left out keep their value) */
+        put: operations["putIntegrationsReconciliationSchedulesConnectionId"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/integrations/records": {
         parameters: {
             query?: never;
@@ -4740,6 +4810,22 @@ export interface operations {
                         lastSuccessByProvider: {
                             [key: string]: string | null;
                         };
+                        reconciliation?: {
+                            entries: {
+                                connectionId: string;
+                                /** @enum {string} */
+                                entity: "customer" | "payment" | "product" | "invoice" | "contact";
+                                finishedAt: string | null;
+                                lastCleanAt: string | null;
+                                mismatches: number;
+                                /** @enum {string} */
+                                provider: "stripe" | "square" | "mailchimp" | "quickbooks";
+                                repaired: number;
+                                runId: string;
+                                /** @enum {string} */
+                                status: "clean" | "drift" | "failed";
+                            }[];
+                        } | null;
                         recordsMoved: {
                             [key: string]: {
                                 created: number;
@@ -9186,6 +9272,1383 @@ export interface operations {
             };
             /** @description Default Response */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getIntegrationsReconciliationRuns: {
+        parameters: {
+            query?: {
+                connectionId?: string;
+                /** @description Opaque cursor from a previous page */
+                cursor?: string;
+                entity?: "customer" | "payment" | "product" | "invoice" | "contact";
+                limit?: number;
+                mode?: "full" | "quick";
+                provider?: "stripe" | "square" | "mailchimp" | "quickbooks";
+                status?: "queued" | "running" | "clean" | "drift" | "failed";
+                venueId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: {
+                            connectionId: string;
+                            counts: {
+                                hub: number | null;
+                                provider: number;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            durationMs: number | null;
+                            entity: string;
+                            errorCode: string | null;
+                            errorMessage: string | null;
+                            escalatedRunId: string | null;
+                            finishedAt: string | null;
+                            id: string;
+                            jobId: string | null;
+                            mismatches: {
+                                amountMismatch: number;
+                                changed: number;
+                                missingAtProvider: number;
+                                missingInHub: number;
+                            };
+                            /** @enum {string} */
+                            mode: "full" | "quick";
+                            pages: number;
+                            period: {
+                                from: string | null;
+                                to: string | null;
+                            } | null;
+                            provider: string;
+                            repaired: number;
+                            repairedAt: string | null;
+                            requestedBy: string | null;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "clean" | "drift" | "failed";
+                            /** @description Money entities: count and sum of amounts (minor units) per currency and day */
+                            totals: {
+                                hub: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[] | null;
+                                provider: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            trigger: "manual" | "scheduled" | "escalation";
+                            venueId: string;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    postIntegrationsReconciliationRuns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    entities?: ("customer" | "payment" | "product" | "invoice" | "contact")[];
+                    /**
+                     * @description full (default) compares every record; quick only counts and totals
+                     * @enum {string}
+                     */
+                    mode?: "full" | "quick";
+                    /** @description Records whose createdAt falls in [from, to); records without one are left out */
+                    period?: {
+                        /** Format: date-time */
+                        from: string;
+                        /** Format: date-time */
+                        to: string;
+                    };
+                    /** @enum {string} */
+                    provider: "stripe" | "square" | "mailchimp" | "quickbooks";
+                    venueId: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        connectionId: string;
+                        jobId: string | null;
+                        runs: {
+                            connectionId: string;
+                            counts: {
+                                hub: number | null;
+                                provider: number;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            durationMs: number | null;
+                            entity: string;
+                            errorCode: string | null;
+                            errorMessage: string | null;
+                            escalatedRunId: string | null;
+                            finishedAt: string | null;
+                            id: string;
+                            jobId: string | null;
+                            mismatches: {
+                                amountMismatch: number;
+                                changed: number;
+                                missingAtProvider: number;
+                                missingInHub: number;
+                            };
+                            /** @enum {string} */
+                            mode: "full" | "quick";
+                            pages: number;
+                            period: {
+                                from: string | null;
+                                to: string | null;
+                            } | null;
+                            provider: string;
+                            repaired: number;
+                            repairedAt: string | null;
+                            requestedBy: string | null;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "clean" | "drift" | "failed";
+                            /** @description Money entities: count and sum of amounts (minor units) per currency and day */
+                            totals: {
+                                hub: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[] | null;
+                                provider: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            trigger: "manual" | "scheduled" | "escalation";
+                            venueId: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getIntegrationsReconciliationRunsId: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from a previous page */
+                cursor?: string;
+                kind?: "missing_in_hub" | "missing_at_provider" | "changed" | "amount_mismatch";
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: {
+                            data: {
+                                /** Format: date-time */
+                                createdAt: string;
+                                currency: string | null;
+                                day: string | null;
+                                externalId: string | null;
+                                hubAmount: number | null;
+                                hubCount: number | null;
+                                hubHash: string | null;
+                                id: string;
+                                /** @enum {string} */
+                                kind: "missing_in_hub" | "missing_at_provider" | "changed" | "amount_mismatch";
+                                providerAmount: number | null;
+                                providerCount: number | null;
+                                providerHash: string | null;
+                                repairedAt: string | null;
+                                repairStatus: ("repaired" | "still_different" | "failed") | null;
+                            }[];
+                            nextCursor: string | null;
+                        };
+                        run: {
+                            connectionId: string;
+                            counts: {
+                                hub: number | null;
+                                provider: number;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            durationMs: number | null;
+                            entity: string;
+                            errorCode: string | null;
+                            errorMessage: string | null;
+                            escalatedRunId: string | null;
+                            finishedAt: string | null;
+                            id: string;
+                            jobId: string | null;
+                            mismatches: {
+                                amountMismatch: number;
+                                changed: number;
+                                missingAtProvider: number;
+                                missingInHub: number;
+                            };
+                            /** @enum {string} */
+                            mode: "full" | "quick";
+                            pages: number;
+                            period: {
+                                from: string | null;
+                                to: string | null;
+                            } | null;
+                            provider: string;
+                            repaired: number;
+                            repairedAt: string | null;
+                            requestedBy: string | null;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "clean" | "drift" | "failed";
+                            /** @description Money entities: count and sum of amounts (minor units) per currency and day */
+                            totals: {
+                                hub: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[] | null;
+                                provider: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            trigger: "manual" | "scheduled" | "escalation";
+                            venueId: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    postIntegrationsReconciliationRunsIdRepair: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        attempted: number;
+                        failed: number;
+                        repaired: number;
+                        run: {
+                            connectionId: string;
+                            counts: {
+                                hub: number | null;
+                                provider: number;
+                            };
+                            /** Format: date-time */
+                            createdAt: string;
+                            durationMs: number | null;
+                            entity: string;
+                            errorCode: string | null;
+                            errorMessage: string | null;
+                            escalatedRunId: string | null;
+                            finishedAt: string | null;
+                            id: string;
+                            jobId: string | null;
+                            mismatches: {
+                                amountMismatch: number;
+                                changed: number;
+                                missingAtProvider: number;
+                                missingInHub: number;
+                            };
+                            /** @enum {string} */
+                            mode: "full" | "quick";
+                            pages: number;
+                            period: {
+                                from: string | null;
+                                to: string | null;
+                            } | null;
+                            provider: string;
+                            repaired: number;
+                            repairedAt: string | null;
+                            requestedBy: string | null;
+                            startedAt: string | null;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "clean" | "drift" | "failed";
+                            /** @description Money entities: count and sum of amounts (minor units) per currency and day */
+                            totals: {
+                                hub: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[] | null;
+                                provider: {
+                                    amount: number;
+                                    count: number;
+                                    currency: string;
+                                    day: string;
+                                }[];
+                            };
+                            /** @enum {string} */
+                            trigger: "manual" | "scheduled" | "escalation";
+                            venueId: string;
+                        };
+                        runId: string;
+                        stillDifferent: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getIntegrationsReconciliationSchedulesConnectionId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connectionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        autoRepair: boolean;
+                        /** @description false: no schedule saved yet (the values are the defaults, and nothing runs) */
+                        configured: boolean;
+                        connectionId: string;
+                        enabled: boolean;
+                        hour: number;
+                        quickCheck: boolean;
+                        timezone: string;
+                        updatedAt: string | null;
+                        venueId: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    putIntegrationsReconciliationSchedulesConnectionId: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connectionId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Repair drift found by scheduled runs without an admin (default false) */
+                    autoRepair?: boolean;
+                    enabled?: boolean;
+                    /** @description Hour of the daily full run, in `timezone` (default 3) */
+                    hour?: number;
+                    /** @description Hourly count-and-totals check that escalates to a full run on a difference (default true) */
+                    quickCheck?: boolean;
+                    /** @description IANA time zone (default: the venue's) */
+                    timezone?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        autoRepair: boolean;
+                        /** @description false: no schedule saved yet (the values are the defaults, and nothing runs) */
+                        configured: boolean;
+                        connectionId: string;
+                        enabled: boolean;
+                        hour: number;
+                        quickCheck: boolean;
+                        timezone: string;
+                        updatedAt: string | null;
+                        venueId: string;
+                    };
+                };
+            };
+            /** @description Default Response */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": {
+                        code: string;
+                        detail?: string;
+                        errors?: {
+                            message: string;
+                            path: string;
+                        }[];
+                        requestId?: string;
+                        status: number;
+                        title: string;
+                        type: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Default Response */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,6 +5,7 @@ import type { SecurityEventBatch } from './security-event.ts'
 import type { AuditEventBatch, AuditEventBatchResult } from './audit-event.ts'
 import type { RetentionPlan } from './retention.ts'
 import type { SubjectEraseBody, SubjectEraseResult, SubjectSearchBody, SubjectSearchResult } from './subject-data.ts'
+import type { VenueReconciliationStatus } from './reconciliation.ts'
 
 export interface SignedRequester {
   request<T = unknown>(options: {
@@ -22,6 +23,9 @@ export function integrationClient(requester: SignedRequester) {
       requester.request<VenueSyncLogPage>({ method: 'GET', path: `/internal/sync-logs/venue/${encodeURIComponent(venueId)}`, query, ...(signal ? { signal } : {}) }),
     syncLogFeed: (query: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) => requester.request<SyncLogFeed>({ method: 'GET', path: '/internal/sync-logs', query, ...(signal ? { signal } : {}) }),
     venueStatus: (venueId: string) => requester.request<IntegrationStatus>({ method: 'GET', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/status` }),
+    /** The latest full reconciliation of each (connection, entity) of a venue. */
+    venueReconciliation: (tenantId: string, venueId: string, signal?: AbortSignal) =>
+      requester.request<VenueReconciliationStatus>({ method: 'GET', path: `/internal/reconciliation/venue/${encodeURIComponent(venueId)}/status`, query: { tenantId }, ...(signal ? { signal } : {}) }),
     triggerSync: (body: SyncTriggerBody) => requester.request<SyncTriggerResult>({ method: 'POST', path: '/internal/sync/trigger', body }),
     /** Disconnects every live connection of a venue (safe to repeat). */
     disconnectVenue: (tenantId: string, venueId: string) => requester.request<VenueDisconnectResult>({ method: 'POST', path: `/internal/integrations/venue/${encodeURIComponent(venueId)}/disconnect`, body: { tenantId } }),

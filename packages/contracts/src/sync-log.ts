@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Nullable, StringEnum, UuidString } from './string-enum.ts'
 
 const DateTime = Type.String({ format: 'date-time' })
-const NullableDateTime = Nullable(DateTime)
+export const NullableDateTime = Nullable(DateTime)
 
 export const SYNC_STATUSES = ['queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled'] as const
 export const SYNC_TRIGGERS = ['webhook', 'manual', 'scheduled', 'batch'] as const

@@ -31,6 +31,10 @@ import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
 import webhookEndpointRoutes from './routes/api/v1/integrations/webhook-endpoints.ts'
 import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
 import eventCatalogueRoutes from './routes/api/v1/integrations/events/catalogue.ts'
+import reconciliation from './plugins/app/reconciliation/index.ts'
+import reconciliationRunRoutes from './routes/api/v1/integrations/reconciliation/runs.ts'
+import reconciliationScheduleRoutes from './routes/api/v1/integrations/reconciliation/schedules.ts'
+import internalReconciliationRoutes from './routes/internal/reconciliation.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
 import type { ProviderName } from './providers/canonical.ts'
@@ -85,11 +89,13 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(integrationSettings)
   await fastify.register(syncSchedules)
   await fastify.register(outboundWebhooks, { config, ...(opts.resolver ? { resolver: opts.resolver } : {}) })
+  await fastify.register(reconciliation, { gauges: true })
   // Routes, registered explicitly so the URL → file map stays greppable.
   await fastify.register(internalSyncLogRoutes, { prefix: '/internal' })
   await fastify.register(internalIntegrationRoutes, { prefix: '/internal' })
   await fastify.register(syncTriggerRoutes, { prefix: '/internal' })
   await fastify.register(subjectDataRoutes, { prefix: '/internal' })
+  await fastify.register(internalReconciliationRoutes, { prefix: '/internal' })
   await fastify.register(connectionRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(oauthRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookRoutes, { prefix: '/api/v1/integrations' })
@@ -101,6 +107,8 @@ async function integrationService(fastify: FastifyInstance, opts: IntegrationSer
   await fastify.register(fieldMappingRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(webhookEndpointRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(eventCatalogueRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(reconciliationRunRoutes, { prefix: '/api/v1/integrations' })
+  await fastify.register(reconciliationScheduleRoutes, { prefix: '/api/v1/integrations' })
   await fastify.register(adminRoutes, {
     prefix: '/api/v1/integrations',
     operatorTenantIds: config.OPERATOR_TENANT_IDS.split(',')

@@ -15,6 +15,7 @@ import outboundWebhooks from './plugins/app/outbound-webhooks/index.ts'
 import type { Resolver } from './plugins/app/outbound-webhooks/url-guard.ts'
 import retention from './plugins/app/retention/index.ts'
 import type { RetentionPlan } from '@hub/contracts'
+import reconciliation from './plugins/app/reconciliation/index.ts'
 import { SERVICE_NAME } from './app.ts'
 import type { IntegrationServiceConfig } from './config.ts'
 import { INTEGRATION_SCHEMA, INTEGRATION_TABLES } from './db/schema.ts'
@@ -62,6 +63,8 @@ async function integrationWorker(fastify: FastifyInstance, opts: IntegrationWork
   await fastify.register(outboundWebhooks, { config, ...(opts.resolver ? { resolver: opts.resolver } : {}) })
   // The clean-up of records, webhook payloads and sync logs, on the low queue (worker.ts starts it).
   await fastify.register(retention, { config, ...(opts.retentionPlan ? { plan: opts.retentionPlan } : {}) })
+  // Reconciliation jobs share the sync queues; schedules and queued runs are restored from Postgres.
+  await fastify.register(reconciliation, { restoreIntervalMs: config.SYNC_RECONCILE_INTERVAL_MS })
 }
 
 export default fp(integrationWorker, { name: 'integration-worker', fastify: '5.x' })

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { StringEnum, ENTITY_NAMES, PROVIDER_NAMES, ProblemSchema, SECURITY_EVENT_TYPES, SEVERITIES, SYNC_STATUSES, UuidString, Nullable } from '@hub/contracts'
+import { StringEnum, ENTITY_NAMES, PROVIDER_NAMES, ProblemSchema, SECURITY_EVENT_TYPES, SEVERITIES, SYNC_STATUSES, UuidString, Nullable, VenueReconciliationStatusSchema } from '@hub/contracts'
 
 const DateTime = Type.String({ format: 'date-time' })
 
@@ -55,6 +55,11 @@ export const ReportSchema = Type.Object({
     Type.Object({ syncLogId: UuidString, provider: Type.String(), entity: Type.String(), status: Type.String(), errorCode: Nullable(Type.String()), errorMessage: Nullable(Type.String()), finishedAt: Nullable(DateTime) }),
   ),
   lastSuccessByProvider: Type.Record(Type.String(), Nullable(DateTime)),
+  /**
+   * The latest full reconciliation of each (connection, entity) of the venue, as integration-service
+   * reports it now (not limited to the period); null when integration-service could not be asked.
+   */
+  reconciliation: Type.Optional(Nullable(Type.Object({ entries: VenueReconciliationStatusSchema.properties.entries }, { additionalProperties: false }))),
 })
 export type Report = Static<typeof ReportSchema>
 

@@ -32,6 +32,10 @@ export const INTEGRATION_TABLES = {
   subjectTombstones: 'integration.subject_tombstones',
   eventOutbox: 'integration.event_outbox',
   eventSequences: 'integration.event_sequences',
+  reconciliationRuns: 'integration.reconciliation_runs',
+  reconciliationItems: 'integration.reconciliation_items',
+  reconciliationSeen: 'integration.reconciliation_seen',
+  reconciliationSchedules: 'integration.reconciliation_schedules',
   // Written and relayed by @hub/service-kit (the audit outbox and the security-event buffer).
   auditOutbox: 'integration.audit_outbox',
   securityEventOutbox: 'integration.security_event_outbox',

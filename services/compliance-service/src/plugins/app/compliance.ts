@@ -1,7 +1,7 @@
 // Wires compliance-service's layers: stores, the sync-log consumer, the security-event sink and
 // the audit log.
 import fp from 'fastify-plugin'
-import { integrationClient } from '@hub/contracts'
+import { integrationClient, type IntegrationClient } from '@hub/contracts'
 import { SigningKeyRing, generateSigningKeyRingJson } from '@hub/crypto'
 import { createAuditDigestStore, type AuditDigestStore } from './audit-digest-store.ts'
 import { createAuditDigestJob, type AuditDigestJob } from './audit-digest-job.ts'
@@ -14,6 +14,8 @@ import { createSyncEventListener } from './sync-event-listener.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** integration-service's internal API (the venue report asks it for reconciliation status). */
+    integrationApi: IntegrationClient
     securityEventStore: SecurityEventRepository
     auditLogStore: AuditLogStore
     syncLogStore: SyncLogStore
@@ -30,10 +32,12 @@ export default fp(
     fastify.decorate('auditLogStore', createAuditLogStore())
     const store = createSyncLogStore()
     fastify.decorate('syncLogStore', store)
+    const integration = integrationClient(fastify.internalClient(opts.integrationUrl))
+    fastify.decorate('integrationApi', integration)
     const consumer = createSyncLogConsumer({
       db: fastify.db,
       store,
-      integration: integrationClient(fastify.internalClient(opts.integrationUrl)),
+      integration,
       registry: fastify.metrics.registry,
       logger: fastify.log,
       pollMs: opts.pollMs,

@@ -42,16 +42,16 @@ import { PROVIDERS, type ProviderName } from '../../../providers/canonical.ts'
 import { createCircuitBreakers, type CircuitBreakers } from './circuit-breaker.ts'
 import { createDeadLetterRepository } from './dead-letter-repository.ts'
 import { createJobControl, type JobControl } from './job-control.ts'
-import { createProviderGate } from './provider-gate.ts'
+import { createProviderGate, type ProviderGate } from './provider-gate.ts'
 import { createPushRunner } from './push-runner.ts'
 import { parseRateBudget, createRateLimiter, type RateBudget } from './rate-limiter.ts'
-import { createRecordRepository } from './record-repository.ts'
+import { createRecordRepository, type RecordRepository } from './record-repository.ts'
 import { createSyncMetrics } from './sync-metrics.ts'
 import { createSyncQueues, type QueueKey, type SyncQueues } from './sync-queues.ts'
 import { createSyncRunner } from './sync-runner.ts'
 import { createSyncService, type SyncService } from './sync-service.ts'
-import { createSyncStateRepository } from './sync-state-repository.ts'
-import { startSyncWorker, type SyncWorker } from './sync-worker.ts'
+import { createSyncStateRepository, type SyncStateRepository } from './sync-state-repository.ts'
+import { startSyncWorker, type ExtraProcessors, type SyncWorker } from './sync-worker.ts'
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
 import { scheduleIntervalFor } from './schedules-from-settings.ts'
 import { retryTransient, withTransientRetries } from './transient-retry.ts'
@@ -99,6 +99,13 @@ export interface SyncEngineInternals {
   control: JobControl
   breakers: CircuitBreakers
   reconciler: SyncReconciler
+  /** The provider gate every provider call goes through (shared rate budget, circuit breakers). */
+  gate: ProviderGate
+  /** The sync's write path for records and its per-(connection, entity) run state. */
+  records: RecordRepository
+  state: SyncStateRepository
+  /** Processors of other job kinds on these queues (reconciliation); register before `start`. */
+  processors: ExtraProcessors
   /** `reconcile`: also run the reconciler (the worker process does; in-process test workers opt in). */
   start(options?: { skip?: QueueKey[]; reconcile?: boolean }): SyncWorker
 }
@@ -186,11 +193,16 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
   }
 
   let worker: SyncWorker | null = null
+  const extraProcessors: ExtraProcessors = new Map()
   fastify.decorate('syncEngineInternals', {
     syncQueues,
     control,
     breakers,
     reconciler,
+    gate,
+    records,
+    state,
+    processors: extraProcessors,
     start(options = {}) {
       if (worker) return worker
       // Postgres is the truth: at start and then periodically, Redis is put back in line with it.
@@ -223,6 +235,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
           webhooks: createWebhookProcessor({ ...shared, records, inbox }),
           metrics,
           logger,
+          processors: extraProcessors,
         },
         {
           concurrency: { critical: config.SYNC_CONCURRENCY_CRITICAL, high: config.SYNC_CONCURRENCY_HIGH, normal: config.SYNC_CONCURRENCY_NORMAL, low: config.SYNC_CONCURRENCY_LOW },

@@ -49,10 +49,26 @@ export interface PushJobData {
 }
 
 /**
+ * A reconciliation job (plugins/app/reconciliation): the runs it carries, or a scheduled tick that
+ * opens the connection's runs. It reports into reconciliation_runs, never a sync log.
+ */
+export interface ReconcileJobData {
+  kind: 'reconcile'
+  tenantId: string
+  venueId: string
+  connectionId: string
+  action: 'runs' | 'scheduled'
+  /** Scheduled ticks: a daily full run or an hourly quick check. */
+  mode?: 'full' | 'quick'
+  runIds?: string[]
+  syncLogId?: undefined
+}
+
+/**
  * Every job may carry the W3C trace context of the request that enqueued it, so the worker's span
  * for the job continues that trace (see carryTraceContext).
  */
-export type JobData = (SyncJobData | WebhookJobData | PushJobData) & { trace?: TraceCarrier }
+export type JobData = (SyncJobData | WebhookJobData | PushJobData | ReconcileJobData) & { trace?: TraceCarrier }
 
 export interface SyncQueues {
   queues: Record<QueueKey, Bull.Queue<JobData>>

@@ -12,7 +12,7 @@ import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { DeadLetterRepository } from './dead-letter-repository.ts'
 import { keepAttempt, type JobControl } from './job-control.ts'
 import type { PushJob, PushRunner } from './push-runner.ts'
-import { createRunSignal } from './run-signal.ts'
+import { createRunSignal, type RunSignal } from './run-signal.ts'
 import { SyncFailure, toSyncFailure } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
 import { QUEUE_KEYS, type JobData, type QueueKey, type SyncJobData, type SyncQueues, type WebhookJobData } from './sync-queues.ts'
@@ -37,7 +37,13 @@ export interface SyncWorkerDeps {
   webhooks: WebhookProcessor
   metrics: SyncMetrics
   logger: FastifyBaseLogger
+  /** Processors of other job kinds sharing these queues (reconciliation), registered by their plugins. */
+  processors?: ExtraProcessors
 }
+
+/** A processor of a job kind the sync engine does not know; it handles its own bookkeeping. */
+export type ExtraProcessor = (job: Bull.Job<JobData>, signal: RunSignal) => Promise<RunOutcome>
+export type ExtraProcessors = Map<string, ExtraProcessor>
 
 export interface SyncWorkerOptions {
   concurrency: Record<QueueKey, number>
@@ -51,7 +57,7 @@ export interface SyncWorker {
 }
 
 const syncLogIdOf = (data: JobData): string | null => (data.kind === 'webhook' ? null : data.syncLogId || null)
-const providerOf = (data: JobData): string => (data.kind === 'sync' ? data.provider : data.kind === 'push' ? (data.operation.split('.')[0] ?? 'unknown') : 'webhook')
+const providerOf = (data: JobData): string => (data.kind === 'sync' ? data.provider : data.kind === 'push' ? (data.operation.split('.')[0] ?? 'unknown') : data.kind === 'reconcile' ? 'reconcile' : 'webhook')
 
 export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions): SyncWorker {
   const { db, metrics, logger, control } = deps
@@ -140,8 +146,14 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
         case 'webhook':
           result = await deps.webhooks.process(job as Bull.Job<WebhookJobData>, signal)
           break
-        default:
+        default: {
+          const extra = deps.processors?.get(data.kind)
+          if (extra) {
+            result = await extra(job, signal)
+            break
+          }
           throw new SyncFailure('UNKNOWN_JOB_KIND', `No processor for jobs of kind ${String((data as { kind?: unknown }).kind)}.`, { disposition: 'stop' })
+        }
       }
       outcome = result.status
       return result

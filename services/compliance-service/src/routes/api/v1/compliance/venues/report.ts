@@ -1,4 +1,5 @@
-// /api/v1/compliance/venues/:venueId/report — a venue's sync report for a period (JSON or CSV).
+// /api/v1/compliance/venues/:venueId/report — a venue's sync report for a period (JSON or CSV), with
+// the latest reconciliation status of its connections (JSON).
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { BadRequestError } from '@hub/contracts'
@@ -7,6 +8,7 @@ import { buildReport, reportCsv } from '../../../../../plugins/app/report.ts'
 import { checkVenue, requireKnownVenue } from '../../../../../plugins/app/venue-scope.ts'
 
 const REPORT_MAX_RUNS = 50_000
+const RECONCILIATION_TIMEOUT_MS = 5_000
 const tags = ['compliance']
 const security = [{ bearerAuth: [] }]
 
@@ -42,7 +44,16 @@ const venueReportRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
             .send(reportCsv(runs) as never)
         )
       }
-      return buildReport(venueId, from, to, runs)
+      // The venue's reconciliation status is integration-service's: asked now, over the signed
+      // internal API. A report is still given when it cannot answer, saying so (null).
+      const reconciliation = await fastify.integrationApi.venueReconciliation(request.principal.tenantId, venueId, AbortSignal.timeout(RECONCILIATION_TIMEOUT_MS)).then(
+        (status) => ({ entries: status.entries }),
+        (err: unknown) => {
+          request.log.warn({ err: { message: (err as Error).message } }, 'reconciliation status unavailable for the venue report')
+          return null
+        },
+      )
+      return { ...buildReport(venueId, from, to, runs), reconciliation }
     },
   )
 }

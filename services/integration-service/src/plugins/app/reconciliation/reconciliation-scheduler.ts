@@ -1,0 +1,163 @@
+// Reconciliation on the Bull queues: on-demand and escalated runs (integration-normal), each
+// connection's daily full run at its hour in the venue's time zone (integration-normal) and its
+// hourly quick check (integration-low) as repeatable jobs, and the processor of those jobs. The
+// schedules live in Postgres (reconciliation_schedules); the repeatable jobs are derived from them
+// and put back after Redis was lost (`restore`).
+import type Bull from 'bull'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Database } from '@hub/service-kit'
+import type { EntityName } from '../../../providers/canonical.ts'
+import type { ProviderRegistry } from '../../../providers/registry.ts'
+import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import type { RunSignal } from '../sync/run-signal.ts'
+import { toSyncFailure } from '../sync/sync-errors.ts'
+import type { JobData, QueueKey, ReconcileJobData, SyncQueues } from '../sync/sync-queues.ts'
+import type { RunOutcome } from '../sync/sync-runner.ts'
+import { SYSTEM_ACTOR, type ReconciliationEngine } from './reconciliation-engine.ts'
+import { isActiveRunConflict, type ReconciliationRunRepository, type RunMode, type RunRow } from './reconciliation-run-repository.ts'
+import type { ReconciliationScheduleRepository, ScheduleRow } from './reconciliation-schedule-repository.ts'
+
+const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
+
+// Bull keys repeatable jobs by colon-separated fields: these ids carry no colon.
+export const scheduleJobId = (connectionId: string, mode: RunMode): string => `recon-${connectionId}-${mode === 'full' ? 'daily' : 'quick'}`
+export const runsJobId = (firstRunId: string): string => `recon-runs-${firstRunId}`
+export const dailyCron = (hour: number): string => `0 ${hour} * * *`
+export const QUICK_CHECK_CRON = '0 * * * *'
+
+/** What job.progress carries for a reconciliation job. */
+export interface ReconcileProgress {
+  runs: number
+  finished: number
+  current: { runId: string; entity: EntityName; pages: number; providerCount: number; mismatches: number } | null
+}
+
+export function createReconciliationScheduler(deps: {
+  db: Pick<Database, 'withTenant' | 'withSystemScope'>
+  queues: SyncQueues
+  runs: ReconciliationRunRepository
+  schedules: ReconciliationScheduleRepository
+  connections: Pick<ConnectionRepository, 'findById'>
+  providers: ProviderRegistry
+  logger: FastifyBaseLogger
+}) {
+  const { db, queues, runs, schedules } = deps
+
+  /** One job for runs created together; its id comes from the first run, so a retry adds nothing. */
+  async function enqueueRuns(data: Omit<ReconcileJobData, 'kind' | 'action' | 'runIds'>, runIds: string[], queue: QueueKey = 'normal'): Promise<string | null> {
+    if (runIds.length === 0) return null
+    const jobId = runsJobId(runIds[0] as string)
+    await queues.queues[queue].add('reconcile', { kind: 'reconcile', action: 'runs', tenantId: data.tenantId, venueId: data.venueId, connectionId: data.connectionId, runIds } satisfies ReconcileJobData, { jobId })
+    return jobId
+  }
+
+  async function removeRepeatable(queue: Bull.Queue<JobData>, jobId: string): Promise<void> {
+    for (const repeatable of await queue.getRepeatableJobs()) if (repeatable.id === jobId) await queue.removeRepeatableByKey(repeatable.key)
+  }
+
+  /** Makes Bull's repeatable jobs of a connection what its schedule says. */
+  async function apply(schedule: ScheduleRow): Promise<void> {
+    const base = { kind: 'reconcile' as const, action: 'scheduled' as const, tenantId: schedule.tenant_id, venueId: schedule.venue_id, connectionId: schedule.connection_id }
+    await removeRepeatable(queues.queues.normal, scheduleJobId(schedule.connection_id, 'full'))
+    await removeRepeatable(queues.queues.low, scheduleJobId(schedule.connection_id, 'quick'))
+    if (!schedule.enabled) return
+    await queues.queues.normal.add('reconcile', { ...base, mode: 'full' } satisfies ReconcileJobData, { jobId: scheduleJobId(schedule.connection_id, 'full'), repeat: { cron: dailyCron(schedule.daily_hour), tz: schedule.timezone } })
+    if (schedule.quick_check) await queues.queues.low.add('reconcile', { ...base, mode: 'quick' } satisfies ReconcileJobData, { jobId: scheduleJobId(schedule.connection_id, 'quick'), repeat: { cron: QUICK_CHECK_CRON } })
+  }
+
+  async function unschedule(connectionId: string): Promise<void> {
+    await removeRepeatable(queues.queues.normal, scheduleJobId(connectionId, 'full'))
+    await removeRepeatable(queues.queues.low, scheduleJobId(connectionId, 'quick'))
+  }
+
+  /**
+   * Postgres is the truth: every schedule's repeatable jobs are put back, and runs still queued a
+   * minute after they were created get their job again (an id Bull still has is not added twice;
+   * a run that already finished is skipped by the processor).
+   */
+  async function restore(): Promise<{ schedules: number; runs: number }> {
+    const all = await db.withSystemScope((trx) => schedules.listAll(trx))
+    for (const schedule of all) await apply(schedule)
+    const queued = await db.withSystemScope((trx) => runs.listQueued(trx, 60_000, 1_000))
+    for (const run of queued) await enqueueRuns({ tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id }, [run.id], run.mode === 'quick' ? 'low' : 'normal')
+    return { schedules: all.length, runs: queued.length }
+  }
+
+  /** A scheduled tick opens one run per entity of the connection, once per tick whatever the redeliveries. */
+  async function openScheduledRuns(job: Bull.Job<JobData>, data: ReconcileJobData): Promise<{ runIds: string[]; schedule: ScheduleRow } | null> {
+    const found = await db.withTenant(data.tenantId, async (trx) => ({ connection: await deps.connections.findById(trx, data.connectionId), schedule: await schedules.find(trx, data.connectionId) }))
+    const { connection, schedule } = found
+    if (!connection || connection.status !== 'active' || !schedule?.enabled) return null
+    const mode: RunMode = data.mode ?? 'full'
+    const runIds: string[] = []
+    for (const entity of deps.providers[connection.provider].adapter.entities) {
+      try {
+        const run = await db.withTenant(data.tenantId, (trx) =>
+          runs.insert(trx, { tenantId: data.tenantId, venueId: connection.venue_id, connectionId: connection.id, provider: connection.provider, entity, mode, trigger: 'scheduled', jobKey: `${String(job.id)}:${entity}` }),
+        )
+        runIds.push(run.id)
+      } catch (error) {
+        // A run of this entity is already queued or running: this tick leaves it to that run.
+        if (!isActiveRunConflict(error)) throw error
+      }
+    }
+    return { runIds, schedule }
+  }
+
+  function processor(engine: ReconciliationEngine) {
+    return async (job: Bull.Job<JobData>, signal: RunSignal): Promise<RunOutcome> => {
+      const data = job.data as ReconcileJobData
+      let runIds = data.runIds ?? []
+      let schedule: ScheduleRow | null
+      if (data.action === 'scheduled') {
+        const opened = await openScheduledRuns(job, data)
+        if (!opened) return { status: 'skipped', syncLogId: null, reason: 'the connection is not active or its reconciliation schedule is off' }
+        runIds = opened.runIds
+        schedule = opened.schedule
+      } else {
+        schedule = await db.withTenant(data.tenantId, (trx) => schedules.find(trx, data.connectionId))
+      }
+
+      const finished: RunRow[] = []
+      const progress = async (value: ReconcileProgress): Promise<void> => {
+        await job.progress(value).catch(() => undefined)
+      }
+      for (const runId of runIds) {
+        try {
+          const row = await engine.run(data.tenantId, runId, {
+            stopReason: signal.stopReason,
+            refreshStop: signal.refresh,
+            jobId: String(job.id),
+            progress: (current) => progress({ runs: runIds.length, finished: finished.length, current }),
+          })
+          finished.push(row)
+          await progress({ runs: runIds.length, finished: finished.length, current: null })
+        } catch (error) {
+          const failure = toSyncFailure(error)
+          const final = failure.disposition === 'stop' || (failure.disposition === 'retry' && job.attemptsMade + 1 >= (job.opts.attempts ?? 1))
+          if (final) await engine.fail(data.tenantId, runId, failure.code, failure.message)
+          else if (!OWNERSHIP_LOST.has(failure.code)) await engine.requeue(data.tenantId, runId, failure.code, failure.message)
+          // A run that cannot go on does not hold back the others of this job.
+          if (failure.disposition === 'stop') continue
+          throw error
+        }
+      }
+
+      for (const row of finished) {
+        if (row.escalated_run_id) await enqueueRuns({ tenantId: row.tenant_id, venueId: row.venue_id, connectionId: row.connection_id }, [row.escalated_run_id])
+        if (schedule?.auto_repair && row.mode === 'full' && row.status === 'drift' && row.repaired_at === null) {
+          try {
+            await engine.repair(data.tenantId, row.id, SYSTEM_ACTOR(data.tenantId))
+          } catch (error) {
+            deps.logger.warn({ runId: row.id, code: (error as { code?: unknown }).code }, 'automatic repair of a reconciliation run failed; an admin can repair it')
+          }
+        }
+      }
+      return { status: 'succeeded', syncLogId: null }
+    }
+  }
+
+  return { enqueueRuns, apply, unschedule, restore, processor }
+}
+
+export type ReconciliationScheduler = ReturnType<typeof createReconciliationScheduler>
