@@ -7,6 +7,7 @@ import { FormatRegistry, TypeRegistry } from '@sinclair/typebox'
 import { HUB_EVENT_TYPES, HubEventEnvelopeSchema, type HubEvent, type HubEventType } from './hub-event.ts'
 import { CONNECTION_STATUSES, EntityNameSchema, ProviderNameSchema, SyncModeSchema, SyncTriggerSchema } from './sync-log.ts'
 import { Nullable, StringEnum, UuidString } from './string-enum.ts'
+import { RECONCILIATION_STATUSES } from './reconciliation.ts'
 
 /** The most ids one `integration.records.changed` event carries per list; a larger write is split. */
 export const RECORDS_CHANGED_MAX_IDS = 500
@@ -119,19 +120,32 @@ export const HUB_EVENT_CATALOGUE = {
     },
   },
   'integration.reconciliation.completed': {
-    description: 'A reconciliation of the hub’s records against the provider finished.',
+    description: 'A reconciliation run of the hub’s records against the provider finished (clean, with drift, or failed).',
     versions: {
       1: Type.Object(
         {
+          runId: Type.String({ pattern: UuidString.pattern, description: 'The run (GET /api/v1/integrations/reconciliation/runs/:id shows it with its items).' }),
           provider: ProviderNameSchema,
           entity: EntityNameSchema,
-          checked: Type.Integer({ minimum: 0 }),
-          missing: Type.Integer({ minimum: 0, description: 'At the provider, not in the hub.' }),
-          extra: Type.Integer({ minimum: 0, description: 'In the hub, gone at the provider.' }),
-          mismatched: Type.Integer({ minimum: 0 }),
+          mode: StringEnum(['full', 'quick'] as const, { description: 'quick: counts and totals only.' }),
+          trigger: Type.String({ maxLength: 32 }),
+          status: StringEnum(RECONCILIATION_STATUSES),
+          providerCount: Nullable(Type.Integer({ minimum: 0 })),
+          hubCount: Nullable(Type.Integer({ minimum: 0 })),
+          mismatches: Type.Object(
+            {
+              missingInHub: Type.Integer({ minimum: 0 }),
+              missingAtProvider: Type.Integer({ minimum: 0 }),
+              changed: Type.Integer({ minimum: 0 }),
+              amountMismatch: Type.Integer({ minimum: 0 }),
+            },
+            { additionalProperties: false },
+          ),
           repaired: Type.Integer({ minimum: 0 }),
+          errorCode: Nullable(Type.String({ maxLength: 100 })),
+          durationMs: Nullable(Type.Integer({ minimum: 0 })),
         },
-        { additionalProperties: true },
+        { additionalProperties: false },
       ),
     },
   },

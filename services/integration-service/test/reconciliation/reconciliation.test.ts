@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { before, describe, test } from 'node:test'
 import type Bull from 'bull'
 import type { ServiceInstance } from '@hub/service-kit'
+import { hubEventProblem } from '@hub/contracts'
 import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import type { EntityName } from '../../src/providers/canonical.ts'
 import type { JobData, ReconcileJobData } from '../../src/plugins/app/sync/sync-queues.ts'
@@ -151,6 +152,19 @@ describe('reconciliation against the Stripe simulator', () => {
     const byAction = Object.fromEntries(audits.map((row) => [row.action, Number(row.count)]))
     assert.equal(byAction['reconciliation.run_completed'], 6)
     assert.equal(byAction['reconciliation.repaired'], 2)
+    // And each finished run is one integration.reconciliation.completed event on the outbox, valid against the catalogue.
+    const published = await rig.db.adminQuery<{ id: string; tenantId: string; venueId: string; connectionId: string; type: string; version: number; sequence: number; occurredAt: string; data: Json }>(
+      `select event_id as "id", tenant_id as "tenantId", venue_id as "venueId", connection_id as "connectionId", type, version, sequence::int as sequence, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "occurredAt", data
+         from integration.event_outbox where tenant_id = $1 and type = 'integration.reconciliation.completed'`,
+      [venue.tenantId],
+    )
+    assert.equal(published.length, 6)
+    for (const entity of ['customer', 'payment'] as const) {
+      const event = published.find((row) => row.data.runId === (first.get(entity) as Json).run.id)
+      assert.ok(event, `${entity}: its first run was published`)
+      assert.equal(hubEventProblem(event), null)
+      assert.deepEqual([event.data.status, event.data.mismatches], ['drift', (first.get(entity) as Json).run.mismatches])
+    }
 
     // compliance-service's view: the latest full run of each (connection, entity), all clean now.
     const path = `/internal/reconciliation/venue/${venue.venueId}/status?tenantId=${venue.tenantId}`

@@ -28,6 +28,7 @@ import type { HubRecordsReader, Period } from './hub-records-reader.ts'
 import type { ItemKind, NewItem, ReconciliationItemRepository } from './reconciliation-item-repository.ts'
 import type { ReconciliationMetrics } from './reconciliation-metrics.ts'
 import { addToTotals, bucketOf, diffTotals, inPeriod, isMoneyEntity } from './reconciliation-money.ts'
+import { publishEvent } from '../events/event-outbox-repository.ts'
 import { FINISHED_RUN_STATUSES, isActiveRunConflict, type ReconciliationRunRepository, type RunRow, type Totals } from './reconciliation-run-repository.ts'
 
 export const SYSTEM_ACTOR = (tenantId: string): AuditActor => ({ tenantId, actorType: 'service', actorId: 'integration-worker', requestId: null, ip: null })
@@ -108,10 +109,20 @@ export function runSummary(run: RunRow) {
 
 /**
  * The one place a run becomes finished, inside the transaction that finishes it: its audit event
- * (and, at merge, the publish of `integration.reconciliation.completed` on the event outbox).
+ * and the `integration.reconciliation.completed` event on the outbox.
  */
 export async function completeRun(trx: Knex.Transaction, run: RunRow, audit: AuditOutbox, actor: AuditActor = SYSTEM_ACTOR(run.tenant_id)): Promise<void> {
-  await audit.record(trx, { ...actor, action: 'reconciliation.run_completed', entityType: 'reconciliation_run', entityId: run.id, after: runSummary(run) })
+  const summary = runSummary(run)
+  await audit.record(trx, { ...actor, action: 'reconciliation.run_completed', entityType: 'reconciliation_run', entityId: run.id, after: summary })
+  if (!FINISHED_RUN_STATUSES.has(run.status)) throw new Error(`reconciliation run ${run.id} completed as ${run.status}`)
+  const { id: runId, connectionId, venueId, ...rest } = summary
+  await publishEvent(trx, {
+    type: 'integration.reconciliation.completed',
+    tenantId: run.tenant_id,
+    venueId,
+    connectionId,
+    data: { runId, ...rest, status: run.status as 'clean' | 'drift' | 'failed' },
+  })
 }
 
 const nullTotals = (from: Totals | null | undefined): Totals => Object.assign(Object.create(null) as Totals, from ?? {})
