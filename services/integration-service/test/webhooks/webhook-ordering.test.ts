@@ -176,11 +176,14 @@ describe('the version guard in the bulk upsert', () => {
       updatedAt: null,
     })
     const at = (seconds: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, seconds)).toISOString()
-    const write = (rows: ReturnType<typeof prepareRecords>['rows'], seenBy: string | null = null) => app.db.withTenant(tenantId, (trx) => repository.upsertBatch(trx, scope, rows, seenBy))
+    const write = async (rows: ReturnType<typeof prepareRecords>['rows'], seenBy: string | null = null) => {
+      const { ids, ...counts } = await app.db.withTenant(tenantId, (trx) => repository.upsertBatch(trx, scope, rows, seenBy))
+      return { ...counts, written: [...ids.created, ...ids.updated].sort() }
+    }
 
-    assert.deepEqual(await write(prepareRecords([record('a', 'A2'), record('b', 'B2')], [], at(20)).rows), { created: 2, updated: 0, unchanged: 0 })
+    assert.deepEqual(await write(prepareRecords([record('a', 'A2'), record('b', 'B2')], [], at(20)).rows), { created: 2, updated: 0, unchanged: 0, written: ['a', 'b'] })
     // Older content for both, newer for a third: only the third is written.
-    assert.deepEqual(await write(prepareRecords([record('a', 'A1'), record('b', 'B1'), record('c', 'C1')], [], at(10)).rows), { created: 1, updated: 0, unchanged: 2 })
+    assert.deepEqual(await write(prepareRecords([record('a', 'A1'), record('b', 'B1'), record('c', 'C1')], [], at(10)).rows), { created: 1, updated: 0, unchanged: 2, written: ['c'] })
     const names = await rig.db.adminQuery<{ external_id: string; name: string }>("select external_id, data->>'givenName' as name from integration.records where connection_id = $1 order by external_id", [connection.id])
     assert.deepEqual(
       names.map((row) => [row.external_id, row.name]),
@@ -191,15 +194,15 @@ describe('the version guard in the bulk upsert', () => {
       ],
     )
     // Newer content replaces; a deletion older than the record does not apply.
-    assert.deepEqual(await write(prepareRecords([record('a', 'A3')], [], at(30)).rows), { created: 0, updated: 1, unchanged: 0 })
-    assert.equal(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['a', 'b'], at(15))), 0)
-    assert.equal(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['b'], at(25))), 1)
+    assert.deepEqual(await write(prepareRecords([record('a', 'A3')], [], at(30)).rows), { created: 0, updated: 1, unchanged: 0, written: ['a'] })
+    assert.deepEqual(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['a', 'b'], at(15))), [])
+    assert.deepEqual(await app.db.withTenant(tenantId, (trx) => repository.markDeleted(trx, scope, ['b'], at(25))), ['b'])
 
     // A full run whose page is older than a stored record: the record is noted as seen, so the sweep spares it.
     const syncLogId = randomUUID()
     await write(prepareRecords([record('a', 'A0'), record('c', 'C1')], [], at(5)).rows, syncLogId)
     const swept = await app.db.withTenant(tenantId, (trx) => repository.sweepUnseen(trx, scope, syncLogId, new Date()))
-    assert.equal(swept, 0)
+    assert.deepEqual(swept, [])
     assert.equal((await recordOf(connection.id, 'a'))?.data.givenName, 'A3')
   })
 })
