@@ -222,7 +222,13 @@ export async function startEventConsumer(opts: EventConsumerOptions): Promise<Ev
     }
   }
 
-  await ensureGroups()
+  try {
+    await ensureGroups()
+  } catch (error) {
+    // Redis did not answer: the caller may try again (keepConsuming does), with a new connection.
+    redis.disconnect()
+    throw error
+  }
 
   async function run(): Promise<void> {
     let lastClaim = 0
