@@ -95,6 +95,9 @@ export async function startEventConsumer(opts: EventConsumerOptions): Promise<Ev
   const streams = [...familyOf.keys()]
   // Its own connection: XREADGROUP BLOCK holds it, and stop() may cut it.
   const redis = opts.redis.duplicate({ connectionName: `event-consumer:${opts.group}:${opts.consumer}`, commandTimeout: blockMs + 5_000 })
+  // Connection errors surface as failed commands, which the loop below logs and retries; without a
+  // listener ioredis would print each reconnect failure while Redis is down.
+  redis.on('error', () => undefined)
   let stopping = false
   let reading = false
   let handled = 0

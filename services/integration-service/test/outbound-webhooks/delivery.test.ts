@@ -1,9 +1,10 @@
 // Tenant webhooks end to end in one process: endpoints through the API, events handed to fanOut as
-// the bus's consumer would, deliveries made by the worker's processor to real HTTP receivers that
+// the bus's consumer would (integration.endpoint.disabled comes through the real bus), deliveries made by the worker's processor to real HTTP receivers that
 // verify them with the registry's `standardwebhooks` package.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { hubEventProblem } from '@hub/contracts'
 import { eventually, setupHooksRig, startReceiver } from './hooks-rig.ts'
 import { OUTBOUND_WEBHOOK_QUEUE } from '../../src/plugins/app/outbound-webhooks/outbound-webhook-queue.ts'
 import { QUEUES } from '../../src/plugins/app/sync/sync-queues.ts'
@@ -200,11 +201,18 @@ test('an endpoint that keeps failing is disabled, and integration.endpoint.disab
   assert.equal(notice.event.data.endpointId, bad.id)
   assert.equal(notice.event.data.reason, 'failing')
   assert.equal(notice.event.sequence, 1)
+  // An endpoint of every venue: the event names the tenant as its venue (see the catalogue).
+  assert.equal(notice.event.venueId, tenantId)
+  assert.equal(notice.event.connectionId, null)
+  assert.equal(notice.event.data.venueFilter, null)
+  assert.equal(hubEventProblem(notice.event), null)
 
   const read = (await app.inject({ method: 'GET', url: `/api/v1/integrations/webhook-endpoints/${bad.id}`, headers: rig.admin(tenantId) })).json() as Endpoint
   assert.equal(read.enabled, false)
   assert.equal(read.disabledReason, 'failing')
-  assert.equal(await rig.count("integration.webhook_endpoint_events where tenant_id = $1 and event->>'type' = 'integration.endpoint.disabled'", [tenantId]), 1)
+  // Written to the event outbox with the change, brought back to fanOut by the bus: once each.
+  assert.equal(await rig.count("integration.event_outbox where tenant_id = $1 and type = 'integration.endpoint.disabled'", [tenantId]), 1)
+  assert.equal(await rig.count('integration.webhook_messages where event_id = $1', [notice.event.id]), 1)
   // Nothing more is attempted; every message ends failed, its answer kept short.
   await eventually(async () => (await messagesOf(app, tenantId, bad.id)).data.every((m) => m.status === 'failed'), 'the failing messages settled')
   const snippets = await rig.db.adminQuery<{ n: number }>('select max(length(response_snippet)) as n from integration.webhook_attempts where endpoint_id = $1', [bad.id])
