@@ -12,6 +12,7 @@ import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
 interface Received {
   id: string
+  path: string
   body: string
   headers: Record<string, string>
 }
@@ -23,6 +24,7 @@ const receiver = createServer((request, response) => {
     const header = (name: string) => String(request.headers[name] ?? '')
     received.push({
       id: header('webhook-id'),
+      path: request.url ?? '',
       body: Buffer.concat(chunks).toString('utf8'),
       headers: { 'webhook-id': header('webhook-id'), 'webhook-timestamp': header('webhook-timestamp'), 'webhook-signature': header('webhook-signature') },
     })
@@ -73,7 +75,11 @@ scenario("a sync started through the gateway reaches the tenant's endpoint as st
   assert.equal((await api.finishedSync(connectionId, syncLogId, 120_000)).status, 'succeeded')
 
   const events = await eventually('the run started and completed at the receiver', 60_000, async () => {
-    const mine = received.map((entry) => ({ entry, event: JSON.parse(entry.body) as Json })).filter(({ event }) => (event.data as Json | undefined)?.syncLogId === syncLogId)
+    // This endpoint's deliveries only (the first scenario's endpoint hears sync.completed of every venue too).
+    const mine = received
+      .filter((entry) => entry.path === '/sync-hooks')
+      .map((entry) => ({ entry, event: JSON.parse(entry.body) as Json }))
+      .filter(({ event }) => (event.data as Json | undefined)?.syncLogId === syncLogId)
     return mine.some(({ event }) => event.type === 'integration.sync.completed') ? mine : undefined
   })
   // Verified by an independent Standard Webhooks implementation; started before completed by sequence.
