@@ -1,6 +1,7 @@
 // The worker process loads only what it uses: the sync engine and what it writes through, never
 // the API's webhook intake or the sync-log feed that compliance-service reads.
 import assert from 'node:assert/strict'
+import { hostname } from 'node:os'
 import { test } from 'node:test'
 import { generateKeyRingJson } from '@hub/crypto'
 import { Redis } from 'ioredis'
@@ -51,11 +52,12 @@ test("the worker's outbound webhook processing consumes every family of the bus 
     }
     const consumers = async () => ((await redis.xinfo('CONSUMERS', hubEventStreamKey(worker.redisPrefix, 'sync'), TENANT_WEBHOOKS_GROUP)) as unknown[][]).length
     await eventually(async () => (await consumers()) === 1, 'the consumer reading')
+    // This process's consumer connection (other processes on the box may run their own).
+    const name = `event-consumer:${TENANT_WEBHOOKS_GROUP}:${hostname()}-${process.pid}`
     const clients = async () =>
-      (await redis.client('LIST'))
-        .toString()
+      String(await redis.call('CLIENT', 'LIST'))
         .split('\n')
-        .filter((line) => line.includes(`event-consumer:${TENANT_WEBHOOKS_GROUP}:`)).length
+        .filter((line) => line.includes(`name=${name} `)).length
     await eventually(async () => (await clients()) > 0, "the consumer's connection")
     await worker.close()
     // Its own connection is closed with the app (no reader left behind).
