@@ -9,8 +9,6 @@ export interface KeepConsumingOptions extends EventConsumerOptions {
   /** First wait after a failed start; doubled per attempt up to `retryMaxMs`. */
   retryBaseMs?: number
   retryMaxMs?: number
-  /** Tests: how consumers are started (startEventConsumer). */
-  start?: (opts: EventConsumerOptions) => Promise<EventConsumer>
 }
 
 export interface KeptConsumer {
@@ -26,7 +24,7 @@ export interface KeptConsumer {
  * loop retries). Returns at once.
  */
 export function keepConsuming(opts: KeepConsumingOptions): KeptConsumer {
-  const { retryBaseMs = 500, retryMaxMs = 30_000, start = startEventConsumer, ...consumerOptions } = opts
+  const { retryBaseMs = 500, retryMaxMs = 30_000, ...consumerOptions } = opts
   const abort = new AbortController()
   let consumer: EventConsumer | null = null
   let stopped = false
@@ -34,7 +32,7 @@ export function keepConsuming(opts: KeepConsumingOptions): KeptConsumer {
   async function connect(): Promise<void> {
     for (let attempt = 1; !stopped; attempt++) {
       try {
-        const started = await start(consumerOptions)
+        const started = await startEventConsumer(consumerOptions)
         if (stopped) await started.stop()
         else consumer = started
         return
