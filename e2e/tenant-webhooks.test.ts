@@ -1,5 +1,6 @@
 // Tenant webhooks across processes: endpoints managed through the gateway (integration-service's
-// API process), deliveries made by the integration-worker from its own queue, received by a local
+// API process), a sync's events relayed to the bus and fanned out by the integration-worker's
+// `tenant-webhooks` consumer, deliveries made by the worker from its own queue, received by a local
 // receiver that verifies each with the registry's `standardwebhooks` package. Every wait is a poll.
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
@@ -11,6 +12,7 @@ import { eventually, scenario, startStack, type Json } from './support/stack.ts'
 
 interface Received {
   id: string
+  path: string
   body: string
   headers: Record<string, string>
 }
@@ -22,6 +24,7 @@ const receiver = createServer((request, response) => {
     const header = (name: string) => String(request.headers[name] ?? '')
     received.push({
       id: header('webhook-id'),
+      path: request.url ?? '',
       body: Buffer.concat(chunks).toString('utf8'),
       headers: { 'webhook-id': header('webhook-id'), 'webhook-timestamp': header('webhook-timestamp'), 'webhook-signature': header('webhook-signature') },
     })
@@ -61,6 +64,42 @@ scenario('an endpoint registered through the gateway gets a signed ping from the
 
   await api.ok('POST', `${base}/${endpoint.id as string}/messages/${ping.id as string}/replay`)
   await eventually('the replay at the receiver', 60_000, async () => (received.filter((entry) => entry.id === ping.id).length === 2 ? true : undefined))
+})
+
+scenario("a sync started through the gateway reaches the tenant's endpoint as started then completed, each once, by way of the bus", async () => {
+  const venueId = await api.createVenue('E2E Webhooks Hall')
+  const sync = ['integration.sync.started', 'integration.sync.completed', 'integration.sync.failed', 'integration.sync.cancelled']
+  const endpoint = await api.ok('POST', base, { url: `http://127.0.0.1:${receiverPort}/sync-hooks`, eventTypes: sync, venueId })
+  const { connectionId } = await api.connectStripe(venueId)
+  const { syncLogId } = await api.startSync(venueId, ['customer'])
+  assert.equal((await api.finishedSync(connectionId, syncLogId, 120_000)).status, 'succeeded')
+
+  const events = await eventually('the run started and completed at the receiver', 60_000, async () => {
+    // This endpoint's deliveries only (the first scenario's endpoint hears sync.completed of every venue too).
+    const mine = received
+      .filter((entry) => entry.path === '/sync-hooks')
+      .map((entry) => ({ entry, event: JSON.parse(entry.body) as Json }))
+      .filter(({ event }) => (event.data as Json | undefined)?.syncLogId === syncLogId)
+    return mine.some(({ event }) => event.type === 'integration.sync.completed') ? mine : undefined
+  })
+  // Verified by an independent Standard Webhooks implementation; started before completed by sequence.
+  const verified = events.map(({ entry }) => new Webhook(endpoint.secret as string).verify(entry.body, entry.headers) as Json).sort((a, b) => (a.sequence as number) - (b.sequence as number))
+  assert.deepEqual(
+    verified.map((event) => event.type),
+    ['integration.sync.started', 'integration.sync.completed'],
+  )
+  assert.ok(verified.every((event) => event.connectionId === connectionId && event.venueId === venueId))
+  assert.ok((verified[0]?.sequence as number) < (verified[1]?.sequence as number))
+  // Each once: two messages, each settled after one request.
+  const messages = await eventually('both messages settled', 30_000, async () => {
+    const page = await api.ok('GET', `${base}/${endpoint.id as string}/messages?status=succeeded`)
+    return (page.data as Json[]).length === 2 ? (page.data as Json[]) : undefined
+  })
+  assert.deepEqual(
+    messages.map((message) => message.attempts),
+    [1, 1],
+  )
+  assert.equal(received.filter((entry) => messages.some((message) => message.id === entry.id)).length, 2)
 })
 
 scenario('a URL that points at the hub itself or the metadata service is refused through the gateway', async () => {

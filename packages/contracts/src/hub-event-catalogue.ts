@@ -150,14 +150,19 @@ export const HUB_EVENT_CATALOGUE = {
     },
   },
   'integration.endpoint.disabled': {
-    description: 'One of the tenant’s outbound webhook endpoints kept failing and was disabled.',
+    description:
+      'One of the tenant’s outbound webhook endpoints kept failing and was disabled. `venueId` is the endpoint’s venue filter; for an endpoint of every venue (`venueFilter` null) it is the tenant’s own id, and `sequence` counts the tenant’s events of that kind.',
     versions: {
       1: Type.Object(
         {
           endpointId: Type.String({ pattern: UuidString.pattern }),
-          reason: Type.String({ maxLength: 500 }),
+          venueFilter: Nullable(Type.String({ pattern: UuidString.pattern, description: 'The venue the endpoint was limited to; null: every venue of the tenant.' })),
+          reason: StringEnum(['failing'] as const, { description: 'failing: every attempt failed for the configured time and number of times.' }),
+          consecutiveFailures: Type.Integer({ minimum: 1 }),
+          failingSince: Nullable(DateTime('The first failure since the last success.')),
+          disabledAt: DateTime('When it was disabled.'),
         },
-        { additionalProperties: true },
+        { additionalProperties: false },
       ),
     },
   },

@@ -95,6 +95,9 @@ export async function startEventConsumer(opts: EventConsumerOptions): Promise<Ev
   const streams = [...familyOf.keys()]
   // Its own connection: XREADGROUP BLOCK holds it, and stop() may cut it.
   const redis = opts.redis.duplicate({ connectionName: `event-consumer:${opts.group}:${opts.consumer}`, commandTimeout: blockMs + 5_000 })
+  // Connection errors surface as failed commands, which the loop below logs and retries; without a
+  // listener ioredis would print each reconnect failure while Redis is down.
+  redis.on('error', () => undefined)
   let stopping = false
   let reading = false
   let handled = 0
@@ -222,7 +225,13 @@ export async function startEventConsumer(opts: EventConsumerOptions): Promise<Ev
     }
   }
 
-  await ensureGroups()
+  try {
+    await ensureGroups()
+  } catch (error) {
+    // Redis did not answer: the caller may try again (keepConsuming does), with a new connection.
+    redis.disconnect()
+    throw error
+  }
 
   async function run(): Promise<void> {
     let lastClaim = 0

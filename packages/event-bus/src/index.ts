@@ -1,1 +1,2 @@
 export * from './consumer.ts'
+export * from './keep-consuming.ts'

@@ -71,27 +71,14 @@ export async function up(knex: Knex): Promise<void> {
       constraint webhook_attempts_number_unique unique (message_id, attempt_number)
     );
     create index webhook_attempts_message_idx on webhook_attempts (message_id, attempt_number desc);
-
-    -- Events this feature produces (integration.endpoint.disabled), stored with the change that
-    -- caused them, until the hub's event outbox takes them over.
-    create table webhook_endpoint_events (
-      id uuid primary key,
-      tenant_id uuid not null,
-      venue_id uuid not null,
-      sequence integer not null check (sequence >= 1),
-      event jsonb not null,
-      created_at timestamptz not null default now(),
-      constraint webhook_endpoint_events_sequence_unique unique (tenant_id, venue_id, sequence)
-    );
   `)
   // Key rotation walks every tenant's endpoint secrets, and the worker's sweeper finds due
   // messages of every tenant (as for connections and the webhook inbox).
   await forceTenantRls(knex, 'webhook_endpoints', { system: 'all' })
   await forceTenantRls(knex, 'webhook_messages', { system: 'all' })
   await forceTenantRls(knex, 'webhook_attempts')
-  await forceTenantRls(knex, 'webhook_endpoint_events')
 }
 
 export async function down(knex: Knex): Promise<void> {
-  await knex.raw('drop table if exists webhook_endpoint_events; drop table if exists webhook_attempts; drop table if exists webhook_messages; drop table if exists webhook_endpoints;')
+  await knex.raw('drop table if exists webhook_attempts; drop table if exists webhook_messages; drop table if exists webhook_endpoints;')
 }

@@ -18,6 +18,7 @@ await app.register(integrationWorker, { config })
 await runServer(app, { port: config.INTEGRATION_WORKER_PORT, host: config.HOST, drainMs: config.DRAIN_MS ?? 0, graceMs: 30_000 })
 // The worker also keeps Redis in line with Postgres (lost runs re-enqueued, schedules restored).
 startSyncProcessing(app, { reconcile: true })
-// Tenant webhook deliveries, on their own queue, and the sweeper that re-enqueues due messages.
+// Tenant webhooks: the bus consumer (group tenant-webhooks) that fans events out, deliveries on
+// their own queue, and the sweeper that re-enqueues due messages.
 startOutboundWebhookProcessing(app)
 await startRetentionProcessing(app, config.RETENTION_INTERVAL_MS)

@@ -28,7 +28,6 @@ export const INTEGRATION_TABLES = {
   webhookEndpoints: 'integration.webhook_endpoints',
   webhookMessages: 'integration.webhook_messages',
   webhookAttempts: 'integration.webhook_attempts',
-  webhookEndpointEvents: 'integration.webhook_endpoint_events',
   subjectTombstones: 'integration.subject_tombstones',
   eventOutbox: 'integration.event_outbox',
   eventSequences: 'integration.event_sequences',

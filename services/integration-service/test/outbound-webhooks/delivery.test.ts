@@ -1,10 +1,14 @@
 // Tenant webhooks end to end in one process: endpoints through the API, events handed to fanOut as
-// the bus's consumer would, deliveries made by the worker's processor to real HTTP receivers that
+// the bus's consumer would (integration.endpoint.disabled comes through the real bus), deliveries made by the worker's processor to real HTTP receivers that
 // verify them with the registry's `standardwebhooks` package.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import { hubEventProblem } from '@hub/contracts'
 import { eventually, setupHooksRig, startReceiver } from './hooks-rig.ts'
+import { publishEvent } from '../../src/plugins/app/events/event-outbox-repository.ts'
+import type { EndpointRow } from '../../src/plugins/app/outbound-webhooks/outbound-webhook-repository.ts'
+import { endpointDisabledEvent } from '../../src/plugins/app/outbound-webhooks/outbound-webhook-service.ts'
 import { OUTBOUND_WEBHOOK_QUEUE } from '../../src/plugins/app/outbound-webhooks/outbound-webhook-queue.ts'
 import { QUEUES } from '../../src/plugins/app/sync/sync-queues.ts'
 
@@ -200,11 +204,18 @@ test('an endpoint that keeps failing is disabled, and integration.endpoint.disab
   assert.equal(notice.event.data.endpointId, bad.id)
   assert.equal(notice.event.data.reason, 'failing')
   assert.equal(notice.event.sequence, 1)
+  // An endpoint of every venue: the event names the tenant as its venue (see the catalogue).
+  assert.equal(notice.event.venueId, tenantId)
+  assert.equal(notice.event.connectionId, null)
+  assert.equal(notice.event.data.venueFilter, null)
+  assert.equal(hubEventProblem(notice.event), null)
 
   const read = (await app.inject({ method: 'GET', url: `/api/v1/integrations/webhook-endpoints/${bad.id}`, headers: rig.admin(tenantId) })).json() as Endpoint
   assert.equal(read.enabled, false)
   assert.equal(read.disabledReason, 'failing')
-  assert.equal(await rig.count("integration.webhook_endpoint_events where tenant_id = $1 and event->>'type' = 'integration.endpoint.disabled'", [tenantId]), 1)
+  // Written to the event outbox with the change, brought back to fanOut by the bus: once each.
+  assert.equal(await rig.count("integration.event_outbox where tenant_id = $1 and type = 'integration.endpoint.disabled'", [tenantId]), 1)
+  assert.equal(await rig.count('integration.webhook_messages where event_id = $1', [notice.event.id]), 1)
   // Nothing more is attempted; every message ends failed, its answer kept short.
   await eventually(async () => (await messagesOf(app, tenantId, bad.id)).data.every((m) => m.status === 'failed'), 'the failing messages settled')
   const snippets = await rig.db.adminQuery<{ n: number }>('select max(length(response_snippet)) as n from integration.webhook_attempts where endpoint_id = $1', [bad.id])
@@ -222,6 +233,50 @@ test('an endpoint that keeps failing is disabled, and integration.endpoint.disab
   const again = await app.inject({ method: 'POST', url: `/api/v1/integrations/webhook-endpoints/${bad.id}/messages/${message?.id}/replay`, headers: rig.admin(tenantId) })
   assert.equal(again.statusCode, 202)
   await eventually(() => failing.deliveries.some((d) => d.id === message?.id), 'the replay after enabling')
+})
+
+test("endpoint.disabled names the endpoint's venue, or the tenant for an endpoint of every venue, and reaches only the endpoints that event concerns", async (t) => {
+  const forVenue = await startReceiver()
+  const forAll = await startReceiver()
+  const { app } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${forVenue.port},127.0.0.1:${forAll.port}` })
+  const tenantId = randomUUID()
+  const venueId = randomUUID()
+  await register(app, tenantId, { url: forVenue.url, eventTypes: ['integration.endpoint.disabled'], venueId })
+  await register(app, tenantId, { url: forAll.url, eventTypes: ['integration.endpoint.disabled'] })
+  const row = (venue: string | null): EndpointRow => {
+    const now = new Date()
+    return {
+      id: randomUUID(),
+      tenant_id: tenantId,
+      url: 'https://example.com/',
+      description: '',
+      event_types: [],
+      venue_id: venue,
+      enabled: false,
+      disabled_reason: 'failing',
+      disabled_at: now,
+      secrets: {},
+      min_key_version: null,
+      previous_secret_expires_at: null,
+      consecutive_failures: 20,
+      failing_since: now,
+      created_at: now,
+      updated_at: now,
+    }
+  }
+  // publishEvent refuses an event the catalogue does not accept: both pass.
+  const [ofVenue, ofAll] = await app.db.withTenant(tenantId, async (trx) => [await publishEvent(trx, endpointDisabledEvent(row(venueId))), await publishEvent(trx, endpointDisabledEvent(row(null)))])
+  assert.equal(ofVenue?.venueId, venueId)
+  assert.equal(ofVenue?.data.venueFilter, venueId)
+  assert.equal(ofAll?.venueId, tenantId)
+  assert.equal(ofAll?.data.venueFilter, null)
+  assert.equal(ofAll?.sequence, 1)
+
+  // The venue's event reaches both endpoints; the tenant-wide one only the endpoint of every venue.
+  await eventually(() => forAll.deliveries.length === 2, 'both events at the endpoint of every venue')
+  await eventually(() => forVenue.deliveries.length === 1, "the venue's event at the venue's endpoint")
+  assert.equal(forVenue.deliveries[0]?.event.id, ofVenue?.id)
+  assert.equal(await rig.count('integration.webhook_messages where event_id = $1', [ofAll?.id]), 1)
 })
 
 test('the API: a test ping, cursors, filters, tenant isolation and bad input as problems', async (t) => {

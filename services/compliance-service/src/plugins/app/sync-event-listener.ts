@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Registry } from 'prom-client'
 import type { HubEvent, SyncLog } from '@hub/contracts'
-import { startEventConsumer, type ConsumerLogger, type EventConsumer } from '@hub/event-bus'
+import { keepConsuming, type ConsumerLogger, type KeptConsumer } from '@hub/event-bus'
 import type { Database } from '@hub/service-kit'
 import type { SyncLogStore } from './sync-log-store.ts'
 
@@ -29,10 +29,7 @@ export function createSyncEventListener(deps: {
   pullFresh(): Promise<number>
   minIdleMs?: number
 }) {
-  let consumer: EventConsumer | null = null
-  let stopped = false
-  const abort = new AbortController()
-  let starting: Promise<void> | null = null
+  let kept: KeptConsumer | null = null
 
   /** Pulls until the run is stored in the state the event announces; throws when the feed lags. */
   async function handle(event: HubEvent): Promise<void> {
@@ -47,40 +44,23 @@ export function createSyncEventListener(deps: {
     }
   }
 
-  async function connect(): Promise<void> {
-    for (let attempt = 1; !stopped; attempt++) {
-      try {
-        consumer = await startEventConsumer({
-          redis: deps.redis,
-          keyPrefix: deps.prefix,
-          families: ['sync'],
-          group: SYNC_EVENTS_GROUP,
-          consumer: `${hostname()}-${process.pid}`,
-          registry: deps.registry,
-          logger: deps.logger,
-          ...(deps.minIdleMs !== undefined ? { minIdleMs: deps.minIdleMs } : {}),
-          handle,
-        })
-        if (stopped) await consumer.stop()
-        return
-      } catch (error) {
-        // A Redis that is down must not keep compliance down: the poll runs meanwhile.
-        deps.logger.warn({ err: { message: (error as Error).message }, attempt }, 'sync events unavailable; the sync-log poll continues alone')
-        await sleep(Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)), undefined, { signal: abort.signal }).catch(() => undefined)
-      }
-    }
-  }
-
   return {
-    /** Starts listening in the background (retrying while Redis is unavailable). */
+    /** Starts listening in the background (retrying while Redis is unavailable: the poll runs meanwhile). */
     start(): void {
-      starting ??= connect()
+      kept ??= keepConsuming({
+        redis: deps.redis,
+        keyPrefix: deps.prefix,
+        families: ['sync'],
+        group: SYNC_EVENTS_GROUP,
+        consumer: `${hostname()}-${process.pid}`,
+        registry: deps.registry,
+        logger: deps.logger,
+        ...(deps.minIdleMs !== undefined ? { minIdleMs: deps.minIdleMs } : {}),
+        handle,
+      })
     },
     async stop(): Promise<void> {
-      stopped = true
-      abort.abort()
-      await starting
-      await consumer?.stop()
+      await kept?.stop()
     },
   }
 }

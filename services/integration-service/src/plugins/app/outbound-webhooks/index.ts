@@ -1,15 +1,17 @@
 // Tenant webhooks on the instance. Both processes register it: the API process manages endpoints
 // and enqueues tests and replays; the worker process also calls `startOutboundWebhookProcessing`,
-// which runs the delivery queue (its own concurrency) and the sweeper.
+// which consumes the event bus (group `tenant-webhooks`, every family, handler `fanOut`), runs the
+// delivery queue (its own concurrency) and the sweeper.
 //
 // fastify.outboundWebhooks (OutboundWebhookService):
 //   fanOut(event: HubEvent) → Promise<{ messages }>   the handler of the bus's `tenant-webhooks` consumer
 //     group: one message per matching endpoint, stored and enqueued; idempotent (same event twice = once).
-//   setEndpointDisabledSink(sink: (event: HubEvent) => Promise<void>)   where integration.endpoint.disabled
-//     goes after commit (default: fanOut, so the tenant's other endpoints hear it).
 //   the API's operations (createEndpoint, rotateSecret, sendTest, listMessages, replay, …): see the route file.
+import { hostname } from 'node:os'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
+import { HUB_EVENT_FAMILIES } from '@hub/contracts'
+import { keepConsuming } from '@hub/event-bus'
 import type { IntegrationServiceConfig } from '../../../config.ts'
 import { assertSealedKeyVersions } from '../secrets/sealed-secrets-rotation.ts'
 import { createDeliverer } from './delivery.ts'
@@ -30,6 +32,9 @@ export type OutboundWebhookConfig = Pick<
   | 'OUTBOUND_WEBHOOK_ALLOWED_HOSTS'
   | 'OUTBOUND_WEBHOOK_SWEEP_INTERVAL_MS'
 >
+
+/** The bus's consumer group of tenant webhooks: every event of every family goes to fanOut. */
+export const TENANT_WEBHOOKS_GROUP = 'tenant-webhooks'
 
 export interface OutboundWebhookProcessing {
   stop(): Promise<void>
@@ -71,6 +76,20 @@ async function outboundWebhooksPlugin(fastify: FastifyInstance, opts: { config: 
     queue,
     start() {
       if (running) return running
+      // Acknowledged once fanOut resolved (the messages are stored): a crash before that brings the
+      // event back, and fanOut of the same event again stores and sends nothing new.
+      const consumer = keepConsuming({
+        redis: fastify.redis,
+        keyPrefix: fastify.redisPrefix,
+        families: HUB_EVENT_FAMILIES,
+        group: TENANT_WEBHOOKS_GROUP,
+        consumer: `${hostname()}-${process.pid}`,
+        registry: fastify.metrics.registry,
+        logger,
+        handle: async (event) => {
+          await service.fanOut(event)
+        },
+      })
       void queue.queue.process(config.OUTBOUND_WEBHOOK_CONCURRENCY, (job) => service.processDelivery(job.data))
       let sweeping: Promise<unknown> | null = null
       const sweepNow = () => {
@@ -87,6 +106,8 @@ async function outboundWebhooksPlugin(fastify: FastifyInstance, opts: { config: 
       timer.unref()
       running = {
         async stop() {
+          // No new messages first: the entry in hand is fanned out and acknowledged.
+          await consumer.stop()
           clearInterval(timer)
           await sweeping
           // Running deliveries finish (each is bounded by the timeout) before the queue closes.
@@ -108,7 +129,7 @@ async function outboundWebhooksPlugin(fastify: FastifyInstance, opts: { config: 
   })
 }
 
-export default fp(outboundWebhooksPlugin, { name: 'outbound-webhooks', dependencies: ['@hub/service-kit', 'connections'] })
+export default fp(outboundWebhooksPlugin, { name: 'outbound-webhooks', dependencies: ['@hub/service-kit', 'connections', 'hub-events'] })
 
 export function startOutboundWebhookProcessing(fastify: FastifyInstance): OutboundWebhookProcessing {
   return fastify.outboundWebhookInternals.start()

@@ -225,21 +225,6 @@ export function createOutboundWebhookRepository() {
       return (disabled as EndpointRow | undefined) ?? null
     },
 
-    /** The next sequence number of the tenant's endpoint events for a venue (serialised per venue). */
-    async nextEndpointEventSequence(trx: Knex.Transaction, tenantId: string, venueId: string): Promise<number> {
-      await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`webhook_endpoint_events:${tenantId}:${venueId}`])
-      const row = (await trx(INTEGRATION_TABLES.webhookEndpointEvents).where({ tenant_id: tenantId, venue_id: venueId }).max<{ max: number | null }>('sequence as max').first()) as { max: number | null } | undefined
-      return Number(row?.max ?? 0) + 1
-    },
-
-    async insertEndpointEvent(trx: Knex.Transaction, row: { id: string; tenant_id: string; venue_id: string; sequence: number; event: Record<string, unknown> }): Promise<void> {
-      await trx(INTEGRATION_TABLES.webhookEndpointEvents).insert({ ...row, event: JSON.stringify(row.event) })
-    },
-
-    async listEndpointEvents(trx: Knex.Transaction): Promise<Array<{ id: string; event: Record<string, unknown> }>> {
-      return (await trx(INTEGRATION_TABLES.webhookEndpointEvents).select('id', 'event').orderBy('created_at')) as Array<{ id: string; event: Record<string, unknown> }>
-    },
-
     /** Pending messages whose attempt is due (or whose running attempt's lease lapsed), any tenant. */
     async dueMessages(systemTrx: Knex.Transaction, limit: number): Promise<Array<Pick<MessageRow, 'id' | 'tenant_id' | 'attempt_count'>>> {
       return (await messages(systemTrx).select('id', 'tenant_id', 'attempt_count').where({ status: 'pending' }).where('next_attempt_at', '<=', systemTrx.fn.now()).orderBy('next_attempt_at').limit(limit)) as Array<

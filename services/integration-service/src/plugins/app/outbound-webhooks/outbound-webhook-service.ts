@@ -6,6 +6,7 @@ import { Type } from '@sinclair/typebox'
 import { decryptSecret, encryptSecret, envelopeKeyVersion, type KeyRing } from '@hub/crypto'
 import type { HubEvent, SecurityEventReporter } from '@hub/contracts'
 import { auditActor, CursorField, encodeCursor, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { publishEvent, type NewHubEvent } from '../events/event-outbox-repository.ts'
 import type { Deliverer } from './delivery.ts'
 import type { DeliveryJobData, OutboundWebhookQueue } from './outbound-webhook-queue.ts'
 import { WebhookEndpointDisabledError, WebhookEndpointNotFoundError, WebhookMessageNotFoundError, WebhookUrlRefusedError } from './outbound-webhook-errors.ts'
@@ -15,8 +16,29 @@ import { UrlRefusedError, type UrlGuard } from './url-guard.ts'
 
 /** The type of the message `POST …/endpoints/:id/test` sends; not a hub event, never fanned out. */
 export const PING_EVENT_TYPE = 'webhook.ping'
-/** The venue an endpoint event names when the endpoint covers every venue of the tenant. */
-export const ALL_VENUES = '00000000-0000-0000-0000-000000000000'
+
+/**
+ * integration.endpoint.disabled for an endpoint the worker just disabled. Its venue is the
+ * endpoint's venue filter; an endpoint of every venue has none, and its event names the tenant's
+ * own id as `venueId` (a UUID no venue has): the sequence is then the tenant's, across its
+ * every-venue endpoints, and only the tenant's every-venue endpoints match it.
+ */
+export function endpointDisabledEvent(endpoint: EndpointRow): NewHubEvent<'integration.endpoint.disabled'> {
+  return {
+    type: 'integration.endpoint.disabled',
+    tenantId: endpoint.tenant_id,
+    venueId: endpoint.venue_id ?? endpoint.tenant_id,
+    connectionId: null,
+    data: {
+      endpointId: endpoint.id,
+      venueFilter: endpoint.venue_id,
+      reason: 'failing',
+      consecutiveFailures: endpoint.consecutive_failures,
+      failingSince: endpoint.failing_since?.toISOString() ?? null,
+      disabledAt: (endpoint.disabled_at ?? new Date()).toISOString(),
+    },
+  }
+}
 
 const PageCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
@@ -112,10 +134,6 @@ export function createOutboundWebhookService(deps: {
   logger: { warn(details: object, message: string): void }
 }) {
   const { db, repo, ring, guard, queue, audit, rules, logger } = deps
-  // Who hears that an endpoint was disabled: by default the tenant's other endpoints (fanOut);
-  // the hub's event bus takes this over when it is wired (see README, Tenant webhooks).
-  let endpointDisabledSink: (event: HubEvent) => Promise<void> = (event) => fanOut(event).then(() => undefined)
-
   const aad = (tenantId: string, endpointId: string, field: EndpointSecretField) => ({ tenantId, rowId: endpointId, field })
   const seal = (tenantId: string, endpointId: string, secrets: Partial<Record<EndpointSecretField, string>>) => {
     const sealed: Partial<Record<EndpointSecretField, string>> = {}
@@ -194,21 +212,6 @@ export function createOutboundWebhookService(deps: {
     return { messages: created.length }
   }
 
-  /** The endpoint.disabled event, stored with the change; handed to the sink after commit. */
-  function disabledEvent(endpoint: EndpointRow, sequence: number): HubEvent {
-    return {
-      id: randomUUID(),
-      type: 'integration.endpoint.disabled',
-      version: 1,
-      tenantId: endpoint.tenant_id,
-      venueId: endpoint.venue_id ?? ALL_VENUES,
-      connectionId: null,
-      sequence,
-      occurredAt: new Date().toISOString(),
-      data: { endpointId: endpoint.id, reason: 'failing', consecutiveFailures: endpoint.consecutive_failures, failingSince: endpoint.failing_since?.toISOString() ?? null, disabledAt: endpoint.disabled_at?.toISOString() ?? null },
-    }
-  }
-
   /** Makes one attempt of a message; what the Bull processor runs. Returns what became of it. */
   async function processDelivery(job: DeliveryJobData): Promise<'skipped' | MessageStatus> {
     const claimed = await db.withTenant(job.tenantId, async (trx) => {
@@ -241,15 +244,12 @@ export function createOutboundWebhookService(deps: {
       })
       if (result.outcome === 'succeeded') {
         await repo.recordEndpointSuccess(trx, endpoint.id)
-        return { row: await repo.settleMessage(trx, message.id, { status: 'succeeded' }), disabled: null }
+        return repo.settleMessage(trx, message.id, { status: 'succeeded' })
       }
       const error = result.error ?? 'failed'
       const row = await repo.settleMessage(trx, message.id, retryIn === undefined ? { status: 'failed', error } : { status: 'pending', error, retryStep: nextStep, delayMs: retryIn as number })
       const disabledRow = await repo.recordEndpointFailure(trx, endpoint.id, { afterMs: rules.disableAfterMs, afterFailures: rules.disableAfterFailures })
-      if (!disabledRow) return { row, disabled: null }
-      const venueKey = disabledRow.venue_id ?? ALL_VENUES
-      const event = disabledEvent(disabledRow, await repo.nextEndpointEventSequence(trx, disabledRow.tenant_id, venueKey))
-      await repo.insertEndpointEvent(trx, { id: event.id, tenant_id: event.tenantId, venue_id: venueKey, sequence: event.sequence, event: event as unknown as Record<string, unknown> })
+      if (!disabledRow) return row
       await audit.record(trx, {
         tenantId: disabledRow.tenant_id,
         actorType: 'service',
@@ -259,17 +259,17 @@ export function createOutboundWebhookService(deps: {
         entityId: disabledRow.id,
         after: forAudit(toEndpoint(disabledRow)),
       })
-      return { row, disabled: event }
+      // Through the outbox like every hub event: the bus brings it back to fanOut, so the tenant's
+      // other endpoints hear it. Last in the transaction (publishEvent holds the sequence row).
+      await publishEvent(trx, endpointDisabledEvent(disabledRow))
+      return row
     })
-    if (settled.row.status === 'pending' && retryIn !== undefined && retryIn !== null) {
-      await queue.enqueue({ tenantId: job.tenantId, messageId: message.id, attempt: settled.row.attempt_count }, retryIn).catch((error: unknown) => {
+    if (settled.status === 'pending' && retryIn !== undefined && retryIn !== null) {
+      await queue.enqueue({ tenantId: job.tenantId, messageId: message.id, attempt: settled.attempt_count }, retryIn).catch((error: unknown) => {
         logger.warn({ err: { message: (error as Error).message }, messageId: message.id }, 'outbound webhook retry enqueue failed; the sweeper will retry it')
       })
     }
-    if (settled.disabled) {
-      await endpointDisabledSink(settled.disabled).catch((error: unknown) => logger.warn({ err: { message: (error as Error).message }, endpointId: endpoint.id }, 'endpoint.disabled event not handed on'))
-    }
-    return settled.row.status
+    return settled.status
   }
 
   /** Enqueues due messages (lost jobs, lapsed leases, failed enqueues) of every tenant. */
@@ -283,10 +283,6 @@ export function createOutboundWebhookService(deps: {
     fanOut,
     processDelivery,
     sweep,
-    /** Where integration.endpoint.disabled goes (the bus's publishEvent once wired). */
-    setEndpointDisabledSink(sink: (event: HubEvent) => Promise<void>) {
-      endpointDisabledSink = sink
-    },
 
     async createEndpoint(ctx: RequestContext, input: EndpointInput) {
       const actor = auditActor(ctx)
