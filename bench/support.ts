@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
 import type autocannon from 'autocannon'
+import { generateKeyRingJson } from '@hub/crypto'
+import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL } from '@hub/service-kit/testing'
 
 // One implementation of finding a free port, shared with the tests.
 export { freePort } from '@hub/service-kit/testing'
@@ -26,6 +28,32 @@ export function benchEnv(): Record<string, string> {
     JWT_ISSUER: 'bench',
     JWT_AUDIENCE: 'venue-hub',
     INTERNAL_AUTH_KEYS: JSON.stringify(keys),
+  }
+}
+
+/**
+ * integration-service's process environment in a bench that mints its tokens with the kit's
+ * `testToken` (so the test JWT and internal keys), under its own Redis prefix, with no
+ * compliance- or venue-service (their URLs lead nowhere) and metrics on a free port. The key ring
+ * is made here once: the API process and the worker it spawns must share it, so pass them the
+ * same object. `extra` is the bench's own settings.
+ */
+export function integrationEnv(databaseUrl: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    METRICS_PORT: '0',
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    JWT_SECRET: TEST_JWT.secret,
+    JWT_ISSUER: TEST_JWT.issuer,
+    JWT_AUDIENCE: TEST_JWT.audience,
+    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
+    ENCRYPTION_KEYS: generateKeyRingJson([1]),
+    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
+    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+    ...extra,
   }
 }
 
