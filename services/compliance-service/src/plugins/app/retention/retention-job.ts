@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { RETENTION_DEFAULT_DAYS, type AuditEventInput, type TenantRetentionPlan } from '@hub/contracts'
-import type { Database } from '@hub/service-kit'
+import { deleteInBatches, type Database } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
 import type { AuditSegmentStore } from '../audit-segment-store.ts'
 import type { SecurityEventRepository } from '../security-event-repository.ts'
@@ -61,17 +61,8 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
   const progress = new Gauge({ name: 'compliance_retention_run_progress_ratio', help: 'Share of tenants the current retention run has done', registers: [deps.registry] })
   for (const kind of ['sync_logs', 'security_events', 'audit_entries']) purgedTotal.inc({ kind }, 0)
 
-  /** Deletes batch after batch until one comes back short; each batch is its own transaction. */
-  async function inBatches(deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> {
-    let total = 0
-    for (;;) {
-      const removed = await deleteBatch(deps.batchSize)
-      total += removed
-      purgedTotal.inc({ kind }, removed)
-      if (removed < deps.batchSize) return total
-      if (deps.batchPauseMs > 0) await sleep(deps.batchPauseMs)
-    }
-  }
+  const inBatches = (deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> =>
+    deleteInBatches(deleteBatch, { batchSize: deps.batchSize, pauseMs: deps.batchPauseMs, onBatch: (removed) => purgedTotal.inc({ kind }, removed) })
 
   const serviceEvent = (tenantId: string, action: string, entityType: string, entityId: string, after: Record<string, unknown>): AuditEventInput => ({
     id: randomUUID(),
