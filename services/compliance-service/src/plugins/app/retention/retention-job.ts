@@ -7,11 +7,11 @@
 // entries cannot be kept out of it). Every step is idempotent, so replicas running it together,
 // or a run cut short and started again, remove nothing twice and lose nothing.
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { RETENTION_DEFAULT_DAYS, type AuditEventInput, type TenantRetentionPlan } from '@hub/contracts'
 import { deleteInBatches, type Database } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
+import { createIntervalJob } from '../interval-job.ts'
 import type { AuditSegmentStore } from '../audit-segment-store.ts'
 import type { SecurityEventRepository } from '../security-event-repository.ts'
 import type { SyncLogStore } from '../sync-log-store.ts'
@@ -192,38 +192,11 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
     return result
   }
 
-  let inFlight: Promise<RetentionRunResult> | null = null
-  const runOnce = (now?: number) => {
-    inFlight ??= runAll(now).finally(() => {
-      inFlight = null
-    })
-    return inFlight
-  }
-
-  let controller: AbortController | null = null
-  let loop: Promise<void> | null = null
-  async function run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await sleep(deps.intervalMs, undefined, { signal }).catch(() => undefined)
-      if (signal.aborted) return
-      await runOnce().catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'retention run failed; next run at the next interval'))
-    }
-  }
-
-  return {
-    runOnce,
-    start(): void {
-      if (controller) return
-      controller = new AbortController()
-      loop = run(controller.signal)
-    },
-    async stop(): Promise<void> {
-      controller?.abort()
-      controller = null
-      await loop
-      await inFlight?.catch(() => undefined)
-    },
-  }
+  return createIntervalJob<RetentionRunResult, [now?: number]>({
+    intervalMs: deps.intervalMs,
+    pass: runAll,
+    onError: (error) => logger.warn({ err: { message: (error as Error).message } }, 'retention run failed; next run at the next interval'),
+  })
 }
 
 export type ComplianceRetentionJob = ReturnType<typeof createComplianceRetentionJob>
