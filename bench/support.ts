@@ -31,25 +31,31 @@ export function benchEnv(): Record<string, string> {
   }
 }
 
-/**
- * integration-service's process environment in a bench that mints its tokens with the kit's
- * `testToken` (so the test JWT and internal keys), under its own Redis prefix, with no
- * compliance- or venue-service (their URLs lead nowhere) and metrics on a free port. The key ring
- * is made here once: the API process and the worker it spawns must share it, so pass them the
- * same object. `extra` is the bench's own settings.
- */
-export function integrationEnv(databaseUrl: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+/** What benchEnv() gives, with the kit's test JWT and internal keys instead: for a bench that mints its tokens with `testToken`. */
+export function testIdentityEnv(prefix: string): Record<string, string> {
   return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'warn',
-    METRICS_PORT: '0',
-    DATABASE_URL: databaseUrl,
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: prefix,
     JWT_SECRET: TEST_JWT.secret,
     JWT_ISSUER: TEST_JWT.issuer,
     JWT_AUDIENCE: TEST_JWT.audience,
     INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
+  }
+}
+
+/**
+ * integration-service's process environment in a bench, on top of `common` (benchEnv() or
+ * testIdentityEnv()): its database, no compliance- or venue-service (their URLs lead nowhere) and
+ * metrics on a free port. The key ring is made here once: the API process and the workers it
+ * spawns must share it, so pass them the same object. `extra` is the bench's own settings.
+ */
+export function integrationEnv(common: Record<string, string>, databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...common,
+    METRICS_PORT: '0',
+    DATABASE_URL: databaseUrl,
     ENCRYPTION_KEYS: generateKeyRingJson([1]),
     COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
     VENUE_SERVICE_URL: 'http://127.0.0.1:9',

@@ -18,7 +18,7 @@ import type { HubEvent } from '@hub/contracts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const rate = Number(process.argv[2] ?? 50)
 const seconds = Number(process.argv[3] ?? 10)
@@ -58,7 +58,7 @@ const receiver = createServer((request, response) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
 const receiverPort = (receiver.address() as AddressInfo).port
 
-const env = integrationEnv(db.urlFor(INTEGRATION_SCHEMA.appRole), prefix, {
+const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), {
   OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`,
   // No compliance-service here: its relay would only log failures.
   AUDIT_RELAY_INTERVAL_MS: '0',

@@ -16,7 +16,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { publishEvent } from '../../services/integration-service/src/plugins/app/events/event-outbox-repository.ts'
-import { fmt, integrationEnv } from '../support.ts'
+import { fmt, integrationEnv, testIdentityEnv } from '../support.ts'
 
 const RATE = Number(process.env.BENCH_RATE ?? 200)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const prefix = `hubbench:${randomUUID().slice(0, 8)}:`
   const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await app.register(integrationService, {
-    config: loadConfig(integrationEnv(db.urlFor(INTEGRATION_SCHEMA.appRole), prefix, { DATABASE_POOL_MAX: '20', MAX_EVENT_LOOP_DELAY_MS: '0' })),
+    config: loadConfig(integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { DATABASE_POOL_MAX: '20', MAX_EVENT_LOOP_DELAY_MS: '0' })),
   })
   await app.ready()
   const tenantId = randomUUID()

@@ -16,7 +16,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import type { EntityName } from '../../services/integration-service/src/providers/canonical.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const LIFTED_BUDGET = '100000/1s'
 const ENTITIES: EntityName[] = ['customer', 'payment']
@@ -43,7 +43,7 @@ export async function run(options: { records?: number; log?: (line: string) => v
   const sim = createStripeSimulator({ recordsPerEntity: 0, seed: 'bench-reconcile' })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env = integrationEnv(db.urlFor(INTEGRATION_SCHEMA.appRole), prefix, { STRIPE_API_BASE: stripeBase, SYNC_RATE_LIMIT_STRIPE: LIFTED_BUDGET })
+  const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { STRIPE_API_BASE: stripeBase, SYNC_RATE_LIMIT_STRIPE: LIFTED_BUDGET })
   // The API side (enqueue, connection) in this process; the processors in worker processes.
   // Errors only: nothing takes this app's audit outbox (no compliance-service here), and its relay would say so every second.
   const app = createFastify({ service: 'integration-service', logLevel: 'error' })

@@ -17,7 +17,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { parseRateBudget } from '../../services/integration-service/src/plugins/app/sync/rate-limiter.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const PAGE_SIZE = 100
 const TARGET_AGGREGATE = 20_000
@@ -60,7 +60,7 @@ export async function run(options: { recordsPerConnection?: number; budget?: str
   })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env = integrationEnv(db.urlFor(INTEGRATION_SCHEMA.appRole), prefix, {
+  const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), {
     STRIPE_API_BASE: stripeBase,
     SYNC_RATE_LIMIT_STRIPE: budgetText,
     // All ten at once in one worker (the default of 4 per queue would run them four at a time).

@@ -30,7 +30,7 @@ import { createRecordRepository, type RecordInput } from '../../services/integra
 import { parseRateBudget } from '../../services/integration-service/src/plugins/app/sync/rate-limiter.ts'
 import { prepareRecords } from '../../services/integration-service/src/plugins/app/sync/sync-runner.ts'
 import { createStripeAdapter } from '../../services/integration-service/src/providers/stripe/index.ts'
-import { ROOT, fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
+import { ROOT, fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 /** Customers per Stripe list page (the adapter's default). */
 const PAGE_SIZE = 100
@@ -73,7 +73,7 @@ export async function run(options: { records?: number; stripeBudget?: string; lo
   const sim = createStripeSimulator({ recordsPerEntity: 0, seed: 'bench-sync' })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env = integrationEnv(db.urlFor(INTEGRATION_SCHEMA.appRole), prefix, { STRIPE_API_BASE: stripeBase })
+  const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { STRIPE_API_BASE: stripeBase })
   // The API side (enqueue, connection) in this process; the processors in a worker process.
   const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await app.register(integrationService, { config: loadConfig(env) })
