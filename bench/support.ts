@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Pool } from 'undici'
 import type autocannon from 'autocannon'
+import { generateKeyRingJson } from '@hub/crypto'
+import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL } from '@hub/service-kit/testing'
 
 // One implementation of finding a free port, shared with the tests.
 export { freePort } from '@hub/service-kit/testing'
@@ -26,6 +28,38 @@ export function benchEnv(): Record<string, string> {
     JWT_ISSUER: 'bench',
     JWT_AUDIENCE: 'venue-hub',
     INTERNAL_AUTH_KEYS: JSON.stringify(keys),
+  }
+}
+
+/** What benchEnv() gives, with the kit's test JWT and internal keys instead: for a bench that mints its tokens with `testToken`. */
+export function testIdentityEnv(prefix: string): Record<string, string> {
+  return {
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'warn',
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    JWT_SECRET: TEST_JWT.secret,
+    JWT_ISSUER: TEST_JWT.issuer,
+    JWT_AUDIENCE: TEST_JWT.audience,
+    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
+  }
+}
+
+/**
+ * integration-service's process environment in a bench, on top of `common` (benchEnv() or
+ * testIdentityEnv()): its database, no compliance- or venue-service (their URLs lead nowhere) and
+ * metrics on a free port. The key ring is made here once: the API process and the workers it
+ * spawns must share it, so pass them the same object. `extra` is the bench's own settings.
+ */
+export function integrationEnv(common: Record<string, string>, databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ...common,
+    METRICS_PORT: '0',
+    DATABASE_URL: databaseUrl,
+    ENCRYPTION_KEYS: generateKeyRingJson([1]),
+    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
+    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+    ...extra,
   }
 }
 

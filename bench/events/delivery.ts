@@ -13,13 +13,12 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Webhook } from 'standardwebhooks'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL, bearer, createTestDatabase, deleteRedisPrefix, testToken } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { bearer, createTestDatabase, deleteRedisPrefix, testToken } from '@hub/service-kit/testing'
 import type { HubEvent } from '@hub/contracts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const rate = Number(process.argv[2] ?? 50)
 const seconds = Number(process.argv[3] ?? 10)
@@ -59,24 +58,11 @@ const receiver = createServer((request, response) => {
 await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
 const receiverPort = (receiver.address() as AddressInfo).port
 
-const env: Record<string, string> = {
-  NODE_ENV: 'test',
-  LOG_LEVEL: 'warn',
-  DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-  REDIS_URL: TEST_REDIS_URL,
-  REDIS_KEY_PREFIX: prefix,
-  JWT_SECRET: TEST_JWT.secret,
-  JWT_ISSUER: TEST_JWT.issuer,
-  JWT_AUDIENCE: TEST_JWT.audience,
-  INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
-  ENCRYPTION_KEYS: generateKeyRingJson([1]),
-  COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-  VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), {
   OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiverPort}`,
-  METRICS_PORT: '0',
   // No compliance-service here: its relay would only log failures.
   AUDIT_RELAY_INTERVAL_MS: '0',
-}
+})
 const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
 await app.register(integrationService, { config: loadConfig(env) })
 await app.ready()

@@ -11,13 +11,12 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { startEventConsumer } from '@hub/event-bus'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL, createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { publishEvent } from '../../services/integration-service/src/plugins/app/events/event-outbox-repository.ts'
-import { fmt } from '../support.ts'
+import { fmt, integrationEnv, testIdentityEnv } from '../support.ts'
 
 const RATE = Number(process.env.BENCH_RATE ?? 200)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -34,23 +33,7 @@ async function main(): Promise<void> {
   const prefix = `hubbench:${randomUUID().slice(0, 8)}:`
   const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await app.register(integrationService, {
-    config: loadConfig({
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-      DATABASE_POOL_MAX: '20',
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_KEY_PREFIX: prefix,
-      JWT_SECRET: TEST_JWT.secret,
-      JWT_ISSUER: TEST_JWT.issuer,
-      JWT_AUDIENCE: TEST_JWT.audience,
-      INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
-      ENCRYPTION_KEYS: generateKeyRingJson([1]),
-      COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-      VENUE_SERVICE_URL: 'http://127.0.0.1:9',
-      METRICS_PORT: '0',
-      MAX_EVENT_LOOP_DELAY_MS: '0',
-    }),
+    config: loadConfig(integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { DATABASE_POOL_MAX: '20', MAX_EVENT_LOOP_DELAY_MS: '0' })),
   })
   await app.ready()
   const tenantId = randomUUID()

@@ -10,14 +10,13 @@ import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL, createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import type { EntityName } from '../../services/integration-service/src/providers/canonical.ts'
-import { fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const LIFTED_BUDGET = '100000/1s'
 const ENTITIES: EntityName[] = ['customer', 'payment']
@@ -44,22 +43,7 @@ export async function run(options: { records?: number; log?: (line: string) => v
   const sim = createStripeSimulator({ recordsPerEntity: 0, seed: 'bench-reconcile' })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env: Record<string, string> = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-    REDIS_URL: TEST_REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: TEST_JWT.secret,
-    JWT_ISSUER: TEST_JWT.issuer,
-    JWT_AUDIENCE: TEST_JWT.audience,
-    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
-    ENCRYPTION_KEYS: generateKeyRingJson([1]),
-    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
-    STRIPE_API_BASE: stripeBase,
-    SYNC_RATE_LIMIT_STRIPE: LIFTED_BUDGET,
-  }
+  const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { STRIPE_API_BASE: stripeBase, SYNC_RATE_LIMIT_STRIPE: LIFTED_BUDGET })
   // The API side (enqueue, connection) in this process; the processors in worker processes.
   // Errors only: nothing takes this app's audit outbox (no compliance-service here), and its relay would say so every second.
   const app = createFastify({ service: 'integration-service', logLevel: 'error' })

@@ -10,13 +10,12 @@ import { randomUUID } from 'node:crypto'
 import { once } from 'node:events'
 import { connect, createServer, type Socket } from 'node:net'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_JWT, createTestDatabase, deleteRedisPrefix, listenLocal, testToken } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { createTestDatabase, deleteRedisPrefix, listenLocal, testToken } from '@hub/service-kit/testing'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, startService, steadyLoad, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const RATE = Number(process.env.BENCH_RATE ?? 100)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
@@ -64,29 +63,10 @@ export async function run() {
   const db = await createTestDatabase([VENUE_SCHEMA, INTEGRATION_SCHEMA])
   const prefix = `hubbench:${randomUUID().slice(0, 8)}:`
   const proxy = await redisProxy()
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'error',
-    REDIS_URL: proxy.url,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: TEST_JWT.secret,
-    JWT_ISSUER: TEST_JWT.issuer,
-    JWT_AUDIENCE: TEST_JWT.audience,
-    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
-    METRICS_PORT: '0',
-  }
+  const common = { ...testIdentityEnv(prefix), LOG_LEVEL: 'error', REDIS_URL: proxy.url, METRICS_PORT: '0' }
   const integration = createFastify({ service: 'integration-service', logLevel: 'error', trustProxy: ['loopback'] })
   await integration.register(integrationService, {
-    config: loadConfig({
-      ...common,
-      MAX_EVENT_LOOP_DELAY_MS: '0',
-      AUDIT_RELAY_INTERVAL_MS: '0',
-      DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-      ENCRYPTION_KEYS: generateKeyRingJson([1]),
-      COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-      VENUE_SERVICE_URL: 'http://127.0.0.1:9',
-      STRIPE_API_BASE: 'http://127.0.0.1:9',
-    }),
+    config: loadConfig(integrationEnv(common, db.urlFor(INTEGRATION_SCHEMA.appRole), { MAX_EVENT_LOOP_DELAY_MS: '0', AUDIT_RELAY_INTERVAL_MS: '0', STRIPE_API_BASE: 'http://127.0.0.1:9' })),
   })
   const integrationUrl = await listenLocal(integration)
   const [venuePort, gatewayPort] = [await freePort(), await freePort()]

@@ -13,12 +13,11 @@
 import { randomUUID } from 'node:crypto'
 import { mintDevToken, createFastify } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
 import { RETENTION_DEFAULT_DAYS, type RetentionPlan } from '@hub/contracts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import integrationWorker from '../../services/integration-service/src/worker-app.ts'
-import { benchEnv, fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { benchEnv, fmt, freePort, integrationEnv, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
 
 const ROWS = Number(process.env.BENCH_RETENTION_ROWS ?? 1_000_000)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15)
@@ -31,14 +30,7 @@ const DAY = 86_400_000
 
 const db = await createTestDatabase([INTEGRATION_SCHEMA])
 const common = benchEnv()
-const env: Record<string, string> = {
-  ...common,
-  DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-  ENCRYPTION_KEYS: generateKeyRingJson([1]),
-  COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-  VENUE_SERVICE_URL: 'http://127.0.0.1:9',
-  METRICS_PORT: '0',
-}
+const env = integrationEnv(common, db.urlFor(INTEGRATION_SCHEMA.appRole))
 const tenantId = randomUUID()
 const liveVenue = randomUUID()
 const live = randomUUID()

@@ -20,12 +20,11 @@ import { pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
 import { createFastify, mintDevToken } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { benchEnv, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { benchEnv, fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
 
 const SHORT = process.env.BENCH_SCALE === 'short'
 const num = (name: string, full: number, short: number) => Number(process.env[name] ?? (SHORT ? short : full))
@@ -70,17 +69,11 @@ export async function run(log: (line: string) => void = console.log) {
   })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env: Record<string, string> = {
-    ...common,
-    METRICS_PORT: '0',
-    DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-    ENCRYPTION_KEYS: generateKeyRingJson([1]),
-    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+  const env = integrationEnv(common, db.urlFor(INTEGRATION_SCHEMA.appRole), {
     STRIPE_API_BASE: stripeBase,
     // The provider budget is not what this bench measures.
     SYNC_RATE_LIMIT_STRIPE: '100000/1s',
-  }
+  })
   const setup = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await setup.register(integrationService, { config: loadConfig(env) })
   await setup.ready()

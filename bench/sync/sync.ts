@@ -21,8 +21,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { createFastify } from '@hub/service-kit'
-import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL, createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
+import { createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
@@ -31,7 +30,7 @@ import { createRecordRepository, type RecordInput } from '../../services/integra
 import { parseRateBudget } from '../../services/integration-service/src/plugins/app/sync/rate-limiter.ts'
 import { prepareRecords } from '../../services/integration-service/src/plugins/app/sync/sync-runner.ts'
 import { createStripeAdapter } from '../../services/integration-service/src/providers/stripe/index.ts'
-import { ROOT, fmt, freePort, startService, stopAll, waitFor } from '../support.ts'
+import { ROOT, fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 /** Customers per Stripe list page (the adapter's default). */
 const PAGE_SIZE = 100
@@ -74,21 +73,7 @@ export async function run(options: { records?: number; stripeBudget?: string; lo
   const sim = createStripeSimulator({ recordsPerEntity: 0, seed: 'bench-sync' })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const env: Record<string, string> = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-    REDIS_URL: TEST_REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: TEST_JWT.secret,
-    JWT_ISSUER: TEST_JWT.issuer,
-    JWT_AUDIENCE: TEST_JWT.audience,
-    INTERNAL_AUTH_KEYS: JSON.stringify(TEST_INTERNAL_KEYS),
-    ENCRYPTION_KEYS: generateKeyRingJson([1]),
-    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
-    STRIPE_API_BASE: stripeBase,
-  }
+  const env = integrationEnv(testIdentityEnv(prefix), db.urlFor(INTEGRATION_SCHEMA.appRole), { STRIPE_API_BASE: stripeBase })
   // The API side (enqueue, connection) in this process; the processors in a worker process.
   const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await app.register(integrationService, { config: loadConfig(env) })

@@ -19,13 +19,12 @@ import { pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
 import { createFastify } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { summarise } from '../gateway/tracing-profile.ts'
-import { benchEnv, fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { benchEnv, fmt, freePort, integrationEnv, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2_000)
 const RATE = Number(process.env.BENCH_RATE ?? 500)
@@ -104,17 +103,11 @@ export async function run() {
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const stripeBase = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
   const [integrationPort, gatewayPort, workerPort] = [await freePort(), await freePort(), await freePort()]
-  const env: Record<string, string> = {
-    ...common,
-    METRICS_PORT: '0',
-    DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
-    ENCRYPTION_KEYS: generateKeyRingJson([1]),
-    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-    VENUE_SERVICE_URL: 'http://127.0.0.1:9',
+  const env = integrationEnv(common, db.urlFor(INTEGRATION_SCHEMA.appRole), {
     STRIPE_API_BASE: stripeBase,
     INTEGRATION_SERVICE_PORT: String(integrationPort),
     INTEGRATION_WORKER_PORT: String(workerPort),
-  }
+  })
   // Setting up the connection in this process; the services run as their own processes.
   const setup = createFastify({ service: 'integration-service', logLevel: 'warn' })
   await setup.register(integrationService, { config: loadConfig(env) })

@@ -84,6 +84,18 @@ export interface SyncLogRowTimes {
 
 const isoOrNull = (date: Date | null): string | null => (date ? date.toISOString() : null)
 
+/** A run's record counts, from its row's `records_*` columns (the sync log and the run's events both carry them). */
+export function syncLogCountsFromRow(row: Pick<SyncLogRow, 'records_fetched' | 'records_created' | 'records_updated' | 'records_unchanged' | 'records_deleted' | 'records_failed'>): SyncLog['counts'] {
+  return {
+    fetched: row.records_fetched,
+    created: row.records_created,
+    updated: row.records_updated,
+    unchanged: row.records_unchanged,
+    deleted: row.records_deleted,
+    failed: row.records_failed,
+  }
+}
+
 export function syncLogFromRow(row: SyncLogRow, times: SyncLogRowTimes): SyncLog {
   return {
     id: row.id,
@@ -99,14 +111,7 @@ export function syncLogFromRow(row: SyncLogRow, times: SyncLogRowTimes): SyncLog
     status: row.status,
     startedAt: isoOrNull(row.started_at),
     finishedAt: isoOrNull(row.finished_at),
-    counts: {
-      fetched: row.records_fetched,
-      created: row.records_created,
-      updated: row.records_updated,
-      unchanged: row.records_unchanged,
-      deleted: row.records_deleted,
-      failed: row.records_failed,
-    },
+    counts: syncLogCountsFromRow(row),
     cursorBefore: times.cursorBefore,
     cursorAfter: times.cursorAfter,
     errorCode: row.error_code,

@@ -2,10 +2,10 @@
 // default). Each tenant is signed in its own transaction and scope, so one tenant's failure never
 // stops the others; a head already signed is skipped, so replicas running the job together, or
 // an admin's "sign now", cost a lock and a read, never a second digest of the same head.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { Database } from '@hub/service-kit'
 import type { AuditDigestStore } from './audit-digest-store.ts'
+import { createIntervalJob } from './interval-job.ts'
 
 export interface DigestJobLogger {
   info(obj: object, msg?: string): void
@@ -71,45 +71,16 @@ export function createAuditDigestJob(deps: { db: Pick<Database, 'withSystemScope
     return { tenants: all.length, signed, failed }
   }
 
-  let inFlight: Promise<{ tenants: number; signed: number; failed: number }> | null = null
-  const runOnce = () => {
-    inFlight ??= signAll().finally(() => {
-      inFlight = null
-    })
-    return inFlight
-  }
-
-  let controller: AbortController | null = null
-  let loop: Promise<void> | null = null
-  async function run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await sleep(deps.intervalMs, undefined, { signal }).catch(() => undefined)
-      if (signal.aborted) return
-      try {
-        const result = await runOnce()
-        if (result.signed > 0 || result.failed > 0) logger.info(result, 'audit chain heads signed')
-      } catch (error) {
-        logger.warn({ err: { message: (error as Error).message } }, 'audit digest run failed; next run at the next interval')
-      }
-    }
-  }
-
-  return {
-    runOnce,
-    signTenant,
-    storeKeys,
-    start(): void {
-      if (controller) return
-      controller = new AbortController()
-      loop = run(controller.signal)
+  const job = createIntervalJob({
+    intervalMs: deps.intervalMs,
+    pass: signAll,
+    onPass: (result) => {
+      if (result.signed > 0 || result.failed > 0) logger.info(result, 'audit chain heads signed')
     },
-    async stop(): Promise<void> {
-      controller?.abort()
-      controller = null
-      await loop
-      await inFlight?.catch(() => undefined)
-    },
-  }
+    onError: (error) => logger.warn({ err: { message: (error as Error).message } }, 'audit digest run failed; next run at the next interval'),
+  })
+
+  return { ...job, signTenant, storeKeys }
 }
 
 export type AuditDigestJob = ReturnType<typeof createAuditDigestJob>

@@ -7,11 +7,11 @@
 // entries cannot be kept out of it). Every step is idempotent, so replicas running it together,
 // or a run cut short and started again, remove nothing twice and lose nothing.
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import { RETENTION_DEFAULT_DAYS, type AuditEventInput, type TenantRetentionPlan } from '@hub/contracts'
-import type { Database } from '@hub/service-kit'
+import { deleteInBatches, type Database } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
+import { createIntervalJob } from '../interval-job.ts'
 import type { AuditSegmentStore } from '../audit-segment-store.ts'
 import type { SecurityEventRepository } from '../security-event-repository.ts'
 import type { SyncLogStore } from '../sync-log-store.ts'
@@ -61,17 +61,8 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
   const progress = new Gauge({ name: 'compliance_retention_run_progress_ratio', help: 'Share of tenants the current retention run has done', registers: [deps.registry] })
   for (const kind of ['sync_logs', 'security_events', 'audit_entries']) purgedTotal.inc({ kind }, 0)
 
-  /** Deletes batch after batch until one comes back short; each batch is its own transaction. */
-  async function inBatches(deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> {
-    let total = 0
-    for (;;) {
-      const removed = await deleteBatch(deps.batchSize)
-      total += removed
-      purgedTotal.inc({ kind }, removed)
-      if (removed < deps.batchSize) return total
-      if (deps.batchPauseMs > 0) await sleep(deps.batchPauseMs)
-    }
-  }
+  const inBatches = (deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> =>
+    deleteInBatches(deleteBatch, { batchSize: deps.batchSize, pauseMs: deps.batchPauseMs, onBatch: (removed) => purgedTotal.inc({ kind }, removed) })
 
   const serviceEvent = (tenantId: string, action: string, entityType: string, entityId: string, after: Record<string, unknown>): AuditEventInput => ({
     id: randomUUID(),
@@ -201,38 +192,11 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
     return result
   }
 
-  let inFlight: Promise<RetentionRunResult> | null = null
-  const runOnce = (now?: number) => {
-    inFlight ??= runAll(now).finally(() => {
-      inFlight = null
-    })
-    return inFlight
-  }
-
-  let controller: AbortController | null = null
-  let loop: Promise<void> | null = null
-  async function run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      await sleep(deps.intervalMs, undefined, { signal }).catch(() => undefined)
-      if (signal.aborted) return
-      await runOnce().catch((error: unknown) => logger.warn({ err: { message: (error as Error).message } }, 'retention run failed; next run at the next interval'))
-    }
-  }
-
-  return {
-    runOnce,
-    start(): void {
-      if (controller) return
-      controller = new AbortController()
-      loop = run(controller.signal)
-    },
-    async stop(): Promise<void> {
-      controller?.abort()
-      controller = null
-      await loop
-      await inFlight?.catch(() => undefined)
-    },
-  }
+  return createIntervalJob<RetentionRunResult, [now?: number]>({
+    intervalMs: deps.intervalMs,
+    pass: runAll,
+    onError: (error) => logger.warn({ err: { message: (error as Error).message } }, 'retention run failed; next run at the next interval'),
+  })
 }
 
 export type ComplianceRetentionJob = ReturnType<typeof createComplianceRetentionJob>

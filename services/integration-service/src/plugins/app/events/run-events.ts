@@ -1,30 +1,12 @@
 // The events of sync runs, built from what the run's writers already hold: the sync-log row at a
 // status change, and the provider ids a write created, updated or deleted.
 import type { Knex } from 'knex'
-import { RECORDS_CHANGED_MAX_IDS, type HubEventData, type SyncLog } from '@hub/contracts'
+import { RECORDS_CHANGED_MAX_IDS, syncLogCountsFromRow, type HubEventData, type SyncLog, type SyncLogRow } from '@hub/contracts'
 import { publishEvent } from './event-outbox-repository.ts'
 
-export interface RunRow {
-  id: string
-  tenant_id: string
-  venue_id: string
-  connection_id: string
-  provider: SyncLog['provider']
-  entity: SyncLog['entity']
-  mode: SyncLog['mode']
-  trigger: SyncLog['trigger']
+/** A sync-log row as its writers hold it (the queue and job id are not the events' business), with the run's kind. */
+export interface RunRow extends Omit<SyncLogRow, 'queue' | 'job_id'> {
   kind: 'pull' | 'push' | 'webhook'
-  status: SyncLog['status']
-  started_at: Date | null
-  finished_at: Date | null
-  records_fetched: number
-  records_created: number
-  records_updated: number
-  records_unchanged: number
-  records_deleted: number
-  records_failed: number
-  error_code: string | null
-  error_message: string | null
 }
 
 const runFields = (row: RunRow) => ({ syncLogId: row.id, provider: row.provider, entity: row.entity, kind: row.kind, mode: row.mode, trigger: row.trigger })
@@ -33,7 +15,7 @@ const scope = (row: RunRow) => ({ tenantId: row.tenant_id, venueId: row.venue_id
 function finished(row: RunRow) {
   const finishedAt = row.finished_at ?? new Date()
   return {
-    counts: { fetched: row.records_fetched, created: row.records_created, updated: row.records_updated, unchanged: row.records_unchanged, deleted: row.records_deleted, failed: row.records_failed },
+    counts: syncLogCountsFromRow(row),
     startedAt: row.started_at ? row.started_at.toISOString() : null,
     finishedAt: finishedAt.toISOString(),
     durationMs: row.started_at ? Math.max(0, finishedAt.getTime() - row.started_at.getTime()) : null,

@@ -1,7 +1,7 @@
 // The reconciliation API's rules: which connection a request means, who may read and act on it,
 // opening runs and queueing them, reading runs and their items page by page, repairs and schedules.
 import { Type } from '@sinclair/typebox'
-import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canReadVenue, CursorField, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { VenueClient } from '@hub/contracts'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
@@ -199,31 +199,36 @@ export function createReconciliationService(deps: {
       const principal = ctx.principal
       if (query.venueId && !canReadVenue(principal, query.venueId)) return { data: [], nextCursor: null }
       const after = query.cursor ? readCursor(query.cursor, RunCursor) : undefined
-      const rows = await db.withTenant(principal.tenantId, (trx) =>
-        runs.list(trx, {
-          venueId: query.venueId?.toLowerCase(),
-          venueIds: !hasRole(principal, 'admin') && principal.venueIds ? principal.venueIds : undefined,
-          connectionId: query.connectionId?.toLowerCase(),
-          provider: query.provider,
-          entity: query.entity,
-          status: query.status,
-          mode: query.mode,
-          before: after ? { createdAt: after.c, id: after.i } : undefined,
-          limit: query.limit + 1,
-        }),
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) =>
+          db.withTenant(principal.tenantId, (trx) =>
+            runs.list(trx, {
+              venueId: query.venueId?.toLowerCase(),
+              venueIds: !hasRole(principal, 'admin') && principal.venueIds ? principal.venueIds : undefined,
+              connectionId: query.connectionId?.toLowerCase(),
+              provider: query.provider,
+              entity: query.entity,
+              status: query.status,
+              mode: query.mode,
+              before: after ? { createdAt: after.c, id: after.i } : undefined,
+              limit: take,
+            }),
+          ),
+        (last) => ({ c: last.created_at.toISOString(), i: last.id }),
       )
-      const page = rows.slice(0, query.limit)
-      const last = page.at(-1)
-      return { data: page.map(toRunView), nextCursor: rows.length > query.limit && last ? encodeCursor({ c: last.created_at.toISOString(), i: last.id }) : null }
+      return { data: rows.map(toRunView), nextCursor }
     },
 
     async getRun(ctx: RequestContext, id: string, query: RunItems) {
       const row = await visibleRun(ctx, id, 'read')
       const after = query.cursor ? readCursor(query.cursor, ItemCursor) : undefined
-      const found = await db.withTenant(ctx.principal.tenantId, (trx) => items.list(trx, id, { afterSeq: after?.s, kind: query.kind, limit: query.limit + 1 }))
-      const page = found.slice(0, query.limit)
-      const last = page.at(-1)
-      return { run: toRunView(row), items: { data: page.map(toItemView), nextCursor: found.length > query.limit && last ? encodeCursor({ s: last.seq }) : null } }
+      const { rows, nextCursor } = await page(
+        query.limit,
+        (take) => db.withTenant(ctx.principal.tenantId, (trx) => items.list(trx, id, { afterSeq: after?.s, kind: query.kind, limit: take })),
+        (last) => ({ s: last.seq }),
+      )
+      return { run: toRunView(row), items: { data: rows.map(toItemView), nextCursor } }
     },
 
     async repair(ctx: RequestContext, id: string): Promise<RepairResult & { run: RunView }> {

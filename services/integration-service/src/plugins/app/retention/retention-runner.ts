@@ -5,10 +5,9 @@
 // its own short transaction, with a pause between them; every step is idempotent (a retried or
 // repeated run finds nothing more to delete and records nothing more).
 import { randomUUID } from 'node:crypto'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { RetentionPlan, TenantRetentionPlan } from '@hub/contracts'
-import type { AuditOutbox, Database } from '@hub/service-kit'
+import { deleteInBatches, type AuditOutbox, type Database } from '@hub/service-kit'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { RecordRepository } from '../sync/record-repository.ts'
 import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
@@ -66,16 +65,8 @@ export function createRetentionRunner(deps: RetentionRunnerDeps) {
   const lastRun = new Gauge({ name: 'integration_retention_last_run_timestamp_seconds', help: 'When the last successful retention run finished', registers: [deps.registry] })
   for (const kind of ['records', 'webhook_payloads', 'sync_logs']) purgedTotal.inc({ kind }, 0)
 
-  async function inBatches(deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> {
-    let total = 0
-    for (;;) {
-      const removed = await deleteBatch(deps.batchSize)
-      total += removed
-      purgedTotal.inc({ kind }, removed)
-      if (removed < deps.batchSize) return total
-      if (deps.batchPauseMs > 0) await sleep(deps.batchPauseMs)
-    }
-  }
+  const inBatches = (deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> =>
+    deleteInBatches(deleteBatch, { batchSize: deps.batchSize, pauseMs: deps.batchPauseMs, onBatch: (removed) => purgedTotal.inc({ kind }, removed) })
 
   async function cleanTenant(plan: TenantRetentionPlan, runId: string, now: number): Promise<RetentionCounts> {
     const { tenantId, periods } = plan

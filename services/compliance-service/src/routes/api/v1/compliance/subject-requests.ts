@@ -5,7 +5,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { ProblemSchema } from '@hub/contracts'
-import { CursorField, encodeCursor, readCursor } from '@hub/service-kit'
+import { CursorField, page, readCursor } from '@hub/service-kit'
 import { Problems } from '../../../../schemas/compliance.ts'
 import { CreateSubjectRequestBody, SubjectExportSchema, SubjectRequestListQuery, SubjectRequestParams, SubjectRequestSchema } from '../../../../schemas/subject-requests.ts'
 import { toView } from '../../../../plugins/app/subject-requests/subject-request-service.ts'
@@ -46,10 +46,12 @@ const subjectRequestRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => {
       const { limit, cursor } = request.query
       const before = cursor ? readCursor(cursor, CursorSchema) : undefined
-      const rows = await fastify.subjectRequests.list(request.principal.tenantId, { limit: limit + 1, ...(before ? { before } : {}) })
-      const page = rows.slice(0, limit)
-      const last = page.at(-1)
-      return { data: page.map(toView), nextCursor: rows.length > limit && last ? encodeCursor({ at: last.created_at.toISOString(), id: last.id }) : null }
+      const { rows, nextCursor } = await page(
+        limit,
+        (take) => fastify.subjectRequests.list(request.principal.tenantId, { limit: take, ...(before ? { before } : {}) }),
+        (last) => ({ at: last.created_at.toISOString(), id: last.id }),
+      )
+      return { data: rows.map(toView), nextCursor }
     },
   )
 
