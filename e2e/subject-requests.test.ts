@@ -94,11 +94,10 @@ describe('data-subject requests', () => {
       const customer = (await h.records(venueId, 'customer')).find((record) => record.externalId === person.externalId)
       assert.equal(customer?.data.email, null)
       const paid = (await h.records(venueId, 'payment')).filter((record) => record.data?.customerExternalId === person.externalId)
-      assert.deepEqual(
-        paid.map((record) => record.data.amount),
-        payments.filter((record) => record.data?.customerExternalId === person.externalId).map((record) => record.data.amount),
-        'amounts stay for the books',
-      )
+      assert.ok(paid.length > 0, 'the person had payments')
+      // By payment id: the erase rewrote these rows, so the change-ordered list may hold them in another order.
+      const amountById = (list: typeof paid) => Object.fromEntries(list.map((record) => [record.externalId, record.data.amount]))
+      assert.deepEqual(amountById(paid), amountById(payments.filter((record) => record.data?.customerExternalId === person.externalId)), 'amounts stay for the books')
 
       // The provider still has them: the next full sync stores them redacted.
       for (const entity of ['customer', 'payment']) {
