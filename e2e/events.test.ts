@@ -4,7 +4,7 @@
 // set to ten minutes here, so only the event can bring the run to compliance within the deadline.
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
-import type { HubEvent } from '@hub/contracts'
+import { hubEventFamily, type HubEvent } from '@hub/contracts'
 import { startEventConsumer } from '@hub/event-bus'
 import { createRedis } from '@hub/service-kit'
 import { TEST_REDIS_URL } from '@hub/service-kit/testing'
@@ -41,16 +41,18 @@ describe('events', () => {
     const log = await api.finishedSync(connectionId, syncLogId, 120_000)
     assert.equal(log.status, 'succeeded')
 
+    // Every event up to the run's completion: one stream per family, so the families arrive side by
+    // side; the sequence is what orders a connection's events across them.
     const mine = await eventually(`the run's events on the bus`, DEADLINE_MS, async () => {
       const events = received.filter((event) => event.connectionId === connectionId)
-      return events.some((event) => event.type === 'integration.sync.completed') ? events : undefined
+      const completed = events.find((event) => event.type === 'integration.sync.completed')
+      return completed && new Set(events.map((event) => event.sequence)).size >= completed.sequence ? events : undefined
     })
     const ordered = [...mine].sort((a, b) => a.sequence - b.sequence)
-    assert.deepEqual(
-      mine.map((event) => event.id),
-      ordered.map((event) => event.id),
-      'handed over in sequence order',
-    )
+    for (const family of ['sync', 'records', 'connection']) {
+      const ofFamily = (events: HubEvent[]) => events.filter((event) => hubEventFamily(event.type) === family).map((event) => event.id)
+      assert.deepEqual(ofFamily(mine), ofFamily(ordered), `${family}: handed over in sequence order`)
+    }
     assert.deepEqual(
       ordered.map((event) => event.sequence),
       ordered.map((_, i) => i + 1),
@@ -58,7 +60,7 @@ describe('events', () => {
     )
     assert.equal(new Set(mine.map((event) => event.id)).size, mine.length, 'each once')
     assert.deepEqual(
-      mine.map((event) => event.type).filter((type) => type !== 'integration.records.changed'),
+      ordered.map((event) => event.type).filter((type) => type !== 'integration.records.changed'),
       ['integration.connection.status_changed', 'integration.sync.started', 'integration.sync.completed'],
     )
     const created = mine.filter((event) => event.type === 'integration.records.changed').flatMap((event) => event.data.created as string[])
