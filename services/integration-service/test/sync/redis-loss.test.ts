@@ -125,9 +125,11 @@ describe('partial job records', () => {
     const { reconciler } = app.syncEngineInternals
     // Each run is requeued once it is old enough, so on a slow box one pass can take one and the
     // next the other (and the file's other runs share the database): wait for these two jobs.
+    // Bull itself is asked: the engine's getJob answers from the sync log once Bull has no job,
+    // which would count a run whose job is still gone as requeued.
     const requeued = async (run: { jobId: string }) => {
-      const job = await app.syncEngine.getJob(tenantId, run.jobId).catch(() => null)
-      return job?.state === 'waiting' && job.data.kind === 'sync'
+      const job = await app.syncEngine.queues.high.getJob(run.jobId)
+      return job !== null && Number.isFinite(job.timestamp) && job.data.kind === 'sync' && (await job.getState()) === 'waiting'
     }
     await until('the reconciler to requeue both runs', async () => {
       await reconciler.reconcileRuns()
