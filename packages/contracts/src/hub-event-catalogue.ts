@@ -105,7 +105,7 @@ export const HUB_EVENT_CATALOGUE = {
     },
   },
   'integration.webhook.received': {
-    description: 'A provider webhook was verified and stored (once per provider event id); its payload stays in the hub.',
+    description: 'A provider webhook was verified and stored (once per provider event id), published as it is handed to processing; its payload stays in the hub.',
     versions: {
       1: Type.Object(
         {

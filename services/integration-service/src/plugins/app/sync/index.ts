@@ -10,7 +10,7 @@
 //   enqueuePush(input: { tenantId, venueId, connectionId, operation: 'mailchimp.upsert_contacts' | 'quickbooks.sales_receipts',
 //       listId?, trigger?, actor? }) → Promise<{ entity, jobId, syncLogId, queue }>
 //   enqueueWebhook(item: { tenantId, connectionId, inboxId }) → Promise<string /* job id */>
-//   enqueueWebhooks(items[]) → Promise<void> (one bulk add, one update per tenant: the intake's dispatch)
+//   enqueueWebhooks(items[]) → Promise<void> (per tenant one announcement transaction, one bulk add, one update: the intake's dispatch)
 //   getJob(tenantId, jobId) → Promise<JobView { id, queue, name, state, progress, data (ids), syncLogId, attemptsMade,
 //       failedReason, result, createdAt, processedAt, finishedAt }>   throws JOB_NOT_FOUND (404, also for other tenants)
 //   cancelJob(tenantId, jobId, actor?) → Promise<{ jobId, state: 'cancelled' | 'cancelling' }>

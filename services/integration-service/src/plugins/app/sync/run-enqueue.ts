@@ -10,6 +10,7 @@ import { QueueTimeout, isRedisDown, queueUnavailable, withinQueueWait, type Queu
 import { SyncAlreadyRunningError } from './sync-errors.ts'
 import type { QueueName, SyncJobData } from './sync-queues.ts'
 import { jobHealth } from './sync-reconciler.ts'
+import { announceReceived } from '../webhooks/webhook-received.ts'
 import type { AuditActor, EnqueuePushInput, EnqueueSyncInput, EnqueuedRun, SyncServiceDeps } from './sync-service.ts'
 
 const STALE_UNENQUEUED_MS = 60_000
@@ -98,19 +99,29 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
 
   async function enqueueWebhook(item: { tenantId: string; connectionId: string; inboxId: string }): Promise<string> {
     const jobId = `webhook-${item.inboxId}`
+    await db.withTenant(item.tenantId, (trx) => announceReceived(trx, deps.inbox, [item.inboxId]))
     await queues.queues.critical.add('webhook', { kind: 'webhook', tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, { jobId })
     await db.withTenant(item.tenantId, (trx) => deps.inbox.markEnqueued(trx, item.inboxId))
     return jobId
   }
 
-  /** Many stored events at once: one bulk add to the queue, one update per tenant. Same job ids, so as idempotent as one by one. */
+  /**
+   * Many stored events at once: per tenant one transaction announcing them (their
+   * `integration.webhook.received`), one bulk add to the queue, one update per tenant marking
+   * them enqueued. Same job ids, so as idempotent as one by one.
+   */
   async function enqueueWebhooks(items: Array<{ tenantId: string; connectionId: string; inboxId: string }>): Promise<void> {
     if (items.length === 0) return
+    const byTenant = new Map<string, string[]>()
+    for (const item of items) {
+      const ids = byTenant.get(item.tenantId)
+      if (ids) ids.push(item.inboxId)
+      else byTenant.set(item.tenantId, [item.inboxId])
+    }
+    for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => announceReceived(trx, deps.inbox, ids))
     await queues.queues.critical.addBulk(
       items.map((item) => ({ name: 'webhook', data: { kind: 'webhook' as const, tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, opts: { jobId: `webhook-${item.inboxId}` } })),
     )
-    const byTenant = new Map<string, string[]>()
-    for (const item of items) byTenant.set(item.tenantId, [...(byTenant.get(item.tenantId) ?? []), item.inboxId])
     for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => deps.inbox.markEnqueuedMany(trx, ids))
   }
 

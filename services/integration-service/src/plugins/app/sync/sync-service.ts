@@ -101,7 +101,7 @@ export type VenueCheck = (venueId: string) => void
 export interface SyncServiceDeps {
   db: Pick<Database, 'withTenant'>
   queues: SyncQueues
-  inbox: Pick<WebhookInboxRepository, 'markEnqueued' | 'markEnqueuedMany'>
+  inbox: Pick<WebhookInboxRepository, 'markAnnounced' | 'markEnqueued' | 'markEnqueuedMany'>
   connections: Pick<ConnectionRepository, 'findById'>
   providers: ProviderRegistry
   runs: SyncRunRepository

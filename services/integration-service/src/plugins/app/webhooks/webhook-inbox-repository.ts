@@ -28,6 +28,18 @@ export interface NewInboxEvent {
   payload: unknown
 }
 
+/** A stored event just marked announced: what its `integration.webhook.received` carries. */
+export interface AnnouncedRow {
+  id: string
+  tenant_id: string
+  connection_id: string
+  venue_id: string
+  provider: string
+  event_type: string
+  entity: string | null
+  external_id: string | null
+}
+
 const inbox = (trx: Knex.Transaction) => trx<InboxRow>(INTEGRATION_TABLES.webhookInbox)
 
 export function createWebhookInboxRepository() {
@@ -64,6 +76,23 @@ export function createWebhookInboxRepository() {
         .ignore()
         .returning(['id', 'event_type', 'entity', 'external_id'])
       return rows.map((row: { id: string; event_type: string; entity: NewInboxEvent['entity']; external_id: string | null }) => ({ id: row.id, eventType: row.event_type, entity: row.entity, externalId: row.external_id }))
+    },
+
+    /**
+     * Marks the rows not announced yet as announced and returns them, with their connection's
+     * venue, oldest first (call inside `withTenant`): each row comes back from one call only, so
+     * its `integration.webhook.received` is published once.
+     */
+    async markAnnounced(trx: Knex.Transaction, ids: string[]): Promise<AnnouncedRow[]> {
+      if (ids.length === 0) return []
+      const result = (await trx.raw(
+        `update ${INTEGRATION_TABLES.webhookInbox} i set announced_at = now()
+           from ${INTEGRATION_TABLES.connections} c
+          where i.id = any(?::uuid[]) and i.announced_at is null and c.id = i.connection_id
+          returning i.id, i.tenant_id, i.connection_id, c.venue_id, i.provider, i.event_type, i.entity, i.external_id, i.received_at`,
+        [ids],
+      )) as { rows: Array<AnnouncedRow & { received_at: Date }> }
+      return result.rows.sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || (a.id < b.id ? -1 : 1)).map(({ received_at: _receivedAt, ...row }) => row)
     },
 
     async markEnqueued(trx: Knex.Transaction, id: string): Promise<void> {

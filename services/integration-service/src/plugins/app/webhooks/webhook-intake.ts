@@ -23,8 +23,6 @@ import { eventBelongsTo } from '../../../providers/webhook-binding.ts'
 import type { ConnectionRepository, ConnectionRow } from '../connections/connection-repository.ts'
 import type { CredentialVault } from '../secrets/credential-vault.ts'
 import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
-import { publishEvent } from '../events/event-outbox-repository.ts'
-import type { EntityName } from '../../../providers/canonical.ts'
 
 export class WebhookSignatureError extends AppError {
   constructor() {
@@ -128,16 +126,6 @@ export function createWebhookIntake(deps: {
           payload: event.raw ?? {},
         })),
       )
-      // Only what was new: a provider's redelivery of a stored event is not received twice.
-      for (const row of stored) {
-        await publishEvent(trx, {
-          type: 'integration.webhook.received',
-          tenantId: connection.tenant_id,
-          venueId: connection.venue_id,
-          connectionId: connection.id,
-          data: { inboxId: row.id, provider, eventType: row.eventType, entity: row.entity as EntityName | null, externalId: row.externalId },
-        })
-      }
       return stored.map((row) => row.id)
     }
     // In the lookup's transaction when there is one: it leaves the system scope for the

@@ -1,0 +1,24 @@
+// `integration.webhook.received`: published when a stored event is handed to the queue, before its
+// job exists (so it comes before whatever processing the event publishes), once per inbox row.
+// Not in the acknowledgement's transaction: publishing takes the connection's event counter until
+// commit, and there it made a busy connection's deliveries wait for one another's commits; here a
+// batch of them shares one transaction.
+import type { Knex } from 'knex'
+import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
+import { publishEvent } from '../events/event-outbox-repository.ts'
+import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+
+/** Publishes `integration.webhook.received` for the rows of `ids` not announced yet (call inside the tenant's `withTenant`); returns how many. */
+export async function announceReceived(trx: Knex.Transaction, inbox: Pick<WebhookInboxRepository, 'markAnnounced'>, ids: string[]): Promise<number> {
+  const rows = await inbox.markAnnounced(trx, ids)
+  for (const row of rows) {
+    await publishEvent(trx, {
+      type: 'integration.webhook.received',
+      tenantId: row.tenant_id,
+      venueId: row.venue_id,
+      connectionId: row.connection_id,
+      data: { inboxId: row.id, provider: row.provider as ProviderName, eventType: row.event_type, entity: row.entity as EntityName | null, externalId: row.external_id },
+    })
+  }
+  return rows.length
+}
