@@ -177,10 +177,13 @@ export async function run() {
     await closedLoop(gateway, next, 200, SENDERS)
     await drain(200, Date.now())
     const directRun = await closedLoop(direct, next, EVENTS, SENDERS)
+    console.log(`  acknowledged straight to integration-service: ${fmt(directRun.rps)} events/s; processing them…`)
     await drain(200 + EVENTS, directRun.lastAckAt)
     const callsBefore = providerCalls.count
     const gatewayRun = await closedLoop(gateway, next, EVENTS, SENDERS)
+    console.log(`  acknowledged through the gateway: ${fmt(gatewayRun.rps)} events/s; processing them…`)
     const drainSeconds = await drain(200 + 2 * EVENTS, gatewayRun.lastAckAt)
+    console.log(`  processed ${fmt(drainSeconds, 2)} s after the last acknowledgement; now ${RATE} events/s open-loop for ${SECONDS} s…`)
     const callsForBatch = providerCalls.count - callsBefore
 
     // Each event exactly once: one inbox row, processed in one attempt, one sync log, one record.
