@@ -5,11 +5,10 @@ import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
 import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
-import { generateKeyRingJson } from '@hub/crypto'
 import { createStripeSimulator } from '@hub/provider-simulators'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { figuresOf, fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { benchEnv, figuresOf, fmt, freePort, integrationEnv, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
 import type { SteadyLoadResult } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
@@ -20,31 +19,19 @@ export async function run() {
   const sim = await createStripeSimulator({ recordsPerEntity: 5 })
   await sim.listen({ port: 0, host: '127.0.0.1' })
   const simUrl = `http://127.0.0.1:${(sim.server.address() as { port: number }).port}`
-  const secret = `bench-${randomUUID()}-${randomUUID()}`
   const [venuePort, integrationPort, gatewayPort] = [await freePort(), await freePort(), await freePort()]
-  const common = {
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
-    REDIS_URL: 'redis://127.0.0.1:6379',
-    REDIS_KEY_PREFIX: `hubbench:${randomUUID().slice(0, 8)}:`,
-    JWT_SECRET: secret,
-    JWT_ISSUER: 'bench',
-    JWT_AUDIENCE: 'venue-hub',
-    INTERNAL_AUTH_KEYS: JSON.stringify({ 'integration-service': { k1: 'bench-integration-secret-001' }, 'venue-service': { k1: 'bench-venue-secret-00000001' } }),
-    VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`,
-    INTEGRATION_SERVICE_URL: `http://127.0.0.1:${integrationPort}`,
-    COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
-  }
+  // Every service's internal key and the JWT secret, as the other benches have them (benchEnv).
+  const venueUrl = `http://127.0.0.1:${venuePort}`
+  const common: Record<string, string> = { ...benchEnv(), VENUE_SERVICE_URL: venueUrl, INTEGRATION_SERVICE_URL: `http://127.0.0.1:${integrationPort}`, COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9' }
+  const secret = common.JWT_SECRET ?? ''
   const children = [
     startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) }),
     startService('services/integration-service/src/server.ts', {
-      ...common,
-      DATABASE_URL: db.urlFor(INTEGRATION_SCHEMA.appRole),
+      ...integrationEnv(common, db.urlFor(INTEGRATION_SCHEMA.appRole), { STRIPE_API_BASE: simUrl }),
+      VENUE_SERVICE_URL: venueUrl,
       INTEGRATION_SERVICE_PORT: String(integrationPort),
-      ENCRYPTION_KEYS: generateKeyRingJson([1]),
-      STRIPE_API_BASE: simUrl,
     }),
-    startService('services/api-gateway/src/server.ts', { ...common, API_GATEWAY_PORT: String(gatewayPort), RATE_LIMIT_USER_MAX: '1000000000' }),
+    startService('services/api-gateway/src/server.ts', { ...common, API_GATEWAY_PORT: String(gatewayPort), RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }),
   ]
   try {
     for (const port of [venuePort, integrationPort, gatewayPort]) await waitFor(`http://127.0.0.1:${port}/ready`)
