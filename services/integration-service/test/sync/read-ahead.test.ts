@@ -48,6 +48,32 @@ test('the read-ahead buffer never holds more than its capacity and hands items o
   assert.deepEqual(taken, [1, 2, 3, 4, 5], 'every item fetched before the failure is handed over first')
 })
 
+test('with a weight bound, the read-ahead stops at that many records even below its page capacity', async () => {
+  // Pages of 300 records, at most 10 pages or 1,000 records: the fourth page crosses the bound.
+  let pulled = 0
+  const ahead = createReadAhead(
+    async () => {
+      pulled++
+      return pulled <= 6 ? { n: pulled, records: 300 } : null
+    },
+    10,
+    { max: 1_000, of: (item) => item.records },
+  )
+  await eventually('the buffer to fill', async () => ahead.buffered === 4)
+  await sleep(50)
+  assert.equal(pulled, 4, 'nothing fetched once 1,000 records are waiting')
+  assert.deepEqual(
+    ahead.ready(2).map((item) => item.n),
+    [1, 2],
+  )
+  // 600 records left waiting: fetching resumes until the bound is crossed again.
+  await eventually('the buffer to refill', async () => ahead.buffered === 4)
+  assert.equal(pulled, 6)
+  const rest: number[] = []
+  for (let item = await ahead.next(); item; item = await ahead.next()) rest.push(item.n)
+  assert.deepEqual(rest, [3, 4, 5, 6], 'in order, to the end')
+})
+
 test('pages fetched ahead are not checkpointed before they are written; pages that piled up go in together, once', { timeout: 120_000 }, async () => {
   const TOTAL = 1_000
   const PAGE = 100

@@ -22,7 +22,7 @@ import { reauthOnFailure } from '../sync/provider-reauth.ts'
 import type { RecordInput, RecordRepository, RecordScope } from '../sync/record-repository.ts'
 import { SyncFailure, runSuperseded, workerStopping } from '../sync/sync-errors.ts'
 import { createReadAhead } from '../sync/read-ahead.ts'
-import { DEFAULT_MAX_RECORDS_PER_WRITE, DEFAULT_READ_AHEAD, prepareRecords } from '../sync/sync-runner.ts'
+import { DEFAULT_MAX_RECORDS_PER_WRITE, DEFAULT_READ_AHEAD, prepareRecords, readAheadWeight } from '../sync/sync-runner.ts'
 import type { SyncStateRepository } from '../sync/sync-state-repository.ts'
 import type { HubRecordsReader, Period } from './hub-records-reader.ts'
 import type { ItemKind, NewItem, ReconciliationItemRepository } from './reconciliation-item-repository.ts'
@@ -234,19 +234,23 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
       const iterator = adapter.listChanges(connection.ctx, entity, { mode: 'full', cursor: current.cursor, ...(deps.pageSize ? { pageSize: deps.pageSize } : {}) })[Symbol.asyncIterator]()
       let more = true
       // Fetching, mapping and hashing run ahead of the comparison, as in the sync.
-      const ahead = createReadAhead<PreparedPage>(async () => {
-        if (!more) return null
-        const step = await gate.call(target, () => iterator.next(), { ...(hooks.stopReason ? { stopReason: hooks.stopReason } : {}), operation: `reconcile ${entity}` })
-        if (step.done) return null
-        more = step.value.hasMore
-        return {
-          page: step.value,
-          rows: prepareRecords(
-            step.value.records.filter((record) => inPeriod(record.data, period)),
-            prep.mappings,
-          ).rows,
-        }
-      }, readAhead)
+      const ahead = createReadAhead<PreparedPage>(
+        async () => {
+          if (!more) return null
+          const step = await gate.call(target, () => iterator.next(), { ...(hooks.stopReason ? { stopReason: hooks.stopReason } : {}), operation: `reconcile ${entity}` })
+          if (step.done) return null
+          more = step.value.hasMore
+          return {
+            page: step.value,
+            rows: prepareRecords(
+              step.value.records.filter((record) => inPeriod(record.data, period)),
+              prep.mappings,
+            ).rows,
+          }
+        },
+        readAhead,
+        readAheadWeight(maxRecordsPerCompare),
+      )
       try {
         for (;;) {
           const first = await ahead.next()

@@ -1,6 +1,7 @@
 // A bounded read-ahead over a pull source: pages are fetched (and prepared) while earlier ones are
-// still being written, up to `capacity` pages ahead; a full buffer stops the fetching until the
-// writer takes a page (back-pressure), so memory stays bounded whatever the provider's speed.
+// still being written, up to `capacity` pages ahead, or fewer when a weight bound (records) is
+// reached first; a full buffer stops the fetching until the writer takes a page (back-pressure),
+// so memory stays bounded whatever the provider's speed or page size.
 // It only ever hands pages over in order: what is checkpointed, and when, stays the writer's call.
 
 export interface ReadAhead<T> {
@@ -14,13 +15,21 @@ export interface ReadAhead<T> {
   readonly buffered: number
 }
 
+/** A second bound: the buffer is also full once the weights of its items add up to `max`. */
+export interface ReadAheadWeight<T> {
+  max: number
+  of(item: T): number
+}
+
 /**
  * `pull` returns the next item or `null` at the end; it is never called concurrently (a provider
- * cursor is sequential), and never again after `null`, an error, or `stop()`.
+ * cursor is sequential), and never again after `null`, an error, or `stop()`. With `weight`, the
+ * buffer holds at most `weight.max` plus one item's weight.
  */
-export function createReadAhead<T>(pull: () => Promise<T | null>, capacity: number): ReadAhead<T> {
+export function createReadAhead<T>(pull: () => Promise<T | null>, capacity: number, weight?: ReadAheadWeight<T>): ReadAhead<T> {
   if (!(capacity >= 1)) throw new Error('read-ahead capacity must be at least 1')
   const buffer: T[] = []
+  let buffered = 0
   let finished = false
   let failure: { error: unknown } | null = null
   let stopped = false
@@ -34,14 +43,17 @@ export function createReadAhead<T>(pull: () => Promise<T | null>, capacity: numb
   }
 
   const fill = (): void => {
-    if (fetching || stopped || finished || failure || buffer.length >= capacity) return
+    if (fetching || stopped || finished || failure || buffer.length >= capacity || (weight && buffered >= weight.max)) return
     fetching = true
     pull().then(
       (item) => {
         fetching = false
         if (stopped) return
         if (item === null) finished = true
-        else buffer.push(item)
+        else {
+          buffer.push(item)
+          if (weight) buffered += weight.of(item)
+        }
         wake()
         fill()
       },
@@ -60,6 +72,7 @@ export function createReadAhead<T>(pull: () => Promise<T | null>, capacity: numb
       for (;;) {
         const item = buffer.shift()
         if (item !== undefined) {
+          if (weight) buffered -= weight.of(item)
           fill()
           return item
         }
@@ -72,12 +85,14 @@ export function createReadAhead<T>(pull: () => Promise<T | null>, capacity: numb
     },
     ready(max: number): T[] {
       const taken = buffer.splice(0, Math.max(0, max))
+      if (weight) for (const item of taken) buffered -= weight.of(item)
       if (taken.length > 0) fill()
       return taken
     },
     stop(): void {
       stopped = true
       buffer.length = 0
+      buffered = 0
       wake()
     },
     get buffered(): number {
