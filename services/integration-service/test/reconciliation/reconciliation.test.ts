@@ -85,8 +85,22 @@ describe('reconciliation against the Stripe simulator', () => {
     await control('stripe', 'DELETE', `${base}/customer/${deletedCustomer}`)
     const created = await control('stripe', 'POST', `${base}/payment`, { count: 1 })
     const createdPayment = (created.ids as string[])[0] as string
-    const refundedPayment = payments[2] as string
-    await control('stripe', 'PATCH', `${base}/payment/${refundedPayment}`, { refunded: true })
+    // The simulator seeds some charges already refunded: the first seeded one that is not.
+    let refundedPayment = ''
+    for (const id of payments.slice(2)) {
+      const refunded = await control('stripe', 'PATCH', `${base}/payment/${id}`, { refunded: true }).then(
+        () => true,
+        (error: unknown) => {
+          if (String(error).includes('charge_already_refunded')) return false
+          throw error
+        },
+      )
+      if (refunded) {
+        refundedPayment = id
+        break
+      }
+    }
+    assert.ok(refundedPayment, 'a seeded charge not refunded yet')
 
     const first = await reconcile(venue)
     assert.deepEqual([...first.keys()].sort(), ['customer', 'payment', 'product'])
