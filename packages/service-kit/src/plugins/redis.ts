@@ -22,11 +22,6 @@ export function createRedis(url: string, name: string): Redis {
     connectTimeout: 2_000,
     commandTimeout: 1_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-    // Commands issued in one turn of the event loop (the gateway's rate-limit check of every
-    // request that arrived together, say) go to Redis in one write instead of one each: a write
-    // is a system call, and under load the gateway's Redis writes were ~12 % of its CPU (7 % with
-    // this, in a profile of bench/gateway). Order and replies are as before; only batching changes.
-    enableAutoPipelining: true,
   })
 }
 

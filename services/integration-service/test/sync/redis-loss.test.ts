@@ -47,7 +47,7 @@ describe('Redis emptied', () => {
     const schedules = async () => (await app.syncEngine.queues.normal.getRepeatableJobs()).filter((job) => (job.id ?? '').startsWith('schedule-'))
 
     // Two runs at a time, each slowed to 10 pages a second: caught in the middle, with more waiting.
-    await rig.spawnWorker({ SYNC_RATE_LIMIT_STRIPE: '10/1s', SYNC_CONCURRENCY_HIGH: '2', SYNC_RECONCILE_INTERVAL_MS: '1000' })
+    const worker = await rig.spawnWorker({ SYNC_RATE_LIMIT_STRIPE: '10/1s', SYNC_CONCURRENCY_HIGH: '2', SYNC_RECONCILE_INTERVAL_MS: '1000' })
     // The worker's first reconciler pass schedules every active connection from its settings (hourly).
     await until('the schedules of every connection', async () => (await schedules()).length === expectedSchedules)
     await until('two runs in the middle', async () => {
@@ -81,6 +81,13 @@ describe('Redis emptied', () => {
       )
     }
     assert.equal((await schedules()).length, expectedSchedules, 'the schedules are back')
+    // Its reconciler would otherwise take up the next tests' runs (same database, another Redis
+    // prefix, so not the same run lock) and run them beside their own worker.
+    await new Promise<void>((resolve) => {
+      if (worker.exitCode !== null || worker.signalCode !== null) return resolve()
+      worker.once('exit', () => resolve())
+      worker.kill('SIGKILL')
+    })
   })
 })
 

@@ -114,6 +114,13 @@ export function createConnectionRepository() {
       return (await table(trx).whereIn('venue_id', venueIds).pluck('id')) as string[]
     },
 
+    /** The venue of each of these connections (any status), by connection id. */
+    async venuesOf(trx: Knex.Transaction, ids: string[]): Promise<Map<string, string>> {
+      if (ids.length === 0) return new Map()
+      const rows = (await table(trx).whereIn('id', ids).select('id', 'venue_id')) as Array<Pick<ConnectionRow, 'id' | 'venue_id'>>
+      return new Map(rows.map((row) => [row.id, row.venue_id]))
+    },
+
     /** Every active connection, across tenants (system scope): the schedules the reconciler restores. */
     async listActive(trx: Knex.Transaction): Promise<Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>> {
       return (await table(trx).select('id', 'tenant_id', 'venue_id', 'provider').where({ status: 'active' })) as Array<Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id' | 'provider'>>

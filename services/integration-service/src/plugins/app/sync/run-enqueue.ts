@@ -99,7 +99,7 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
 
   async function enqueueWebhook(item: { tenantId: string; connectionId: string; inboxId: string }): Promise<string> {
     const jobId = `webhook-${item.inboxId}`
-    await db.withTenant(item.tenantId, (trx) => announceReceived(trx, deps.inbox, [item.inboxId]))
+    await db.withTenant(item.tenantId, (trx) => announceReceived(trx, deps, [item.inboxId]))
     await queues.queues.critical.add('webhook', { kind: 'webhook', tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, { jobId })
     await db.withTenant(item.tenantId, (trx) => deps.inbox.markEnqueued(trx, item.inboxId))
     return jobId
@@ -118,7 +118,7 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
       if (ids) ids.push(item.inboxId)
       else byTenant.set(item.tenantId, [item.inboxId])
     }
-    for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => announceReceived(trx, deps.inbox, ids))
+    for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => announceReceived(trx, deps, ids))
     await queues.queues.critical.addBulk(
       items.map((item) => ({ name: 'webhook', data: { kind: 'webhook' as const, tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, opts: { jobId: `webhook-${item.inboxId}` } })),
     )

@@ -102,7 +102,7 @@ export interface SyncServiceDeps {
   db: Pick<Database, 'withTenant'>
   queues: SyncQueues
   inbox: Pick<WebhookInboxRepository, 'markAnnounced' | 'markEnqueued' | 'markEnqueuedMany'>
-  connections: Pick<ConnectionRepository, 'findById'>
+  connections: Pick<ConnectionRepository, 'findById' | 'venuesOf'>
   providers: ProviderRegistry
   runs: SyncRunRepository
   syncLogs: Pick<SyncLogRepository, 'update'>

@@ -33,7 +33,6 @@ export interface AnnouncedRow {
   id: string
   tenant_id: string
   connection_id: string
-  venue_id: string
   provider: string
   event_type: string
   entity: string | null
@@ -79,20 +78,18 @@ export function createWebhookInboxRepository() {
     },
 
     /**
-     * Marks the rows not announced yet as announced and returns them, with their connection's
-     * venue, oldest first (call inside `withTenant`): each row comes back from one call only, so
-     * its `integration.webhook.received` is published once.
+     * Marks the rows not announced yet as announced and returns them, oldest first (call inside
+     * `withTenant`): each row comes back from one call only, so its `integration.webhook.received`
+     * is published once.
      */
     async markAnnounced(trx: Knex.Transaction, ids: string[]): Promise<AnnouncedRow[]> {
       if (ids.length === 0) return []
-      const result = (await trx.raw(
-        `update ${INTEGRATION_TABLES.webhookInbox} i set announced_at = now()
-           from ${INTEGRATION_TABLES.connections} c
-          where i.id = any(?::uuid[]) and i.announced_at is null and c.id = i.connection_id
-          returning i.id, i.tenant_id, i.connection_id, c.venue_id, i.provider, i.event_type, i.entity, i.external_id, i.received_at`,
-        [ids],
-      )) as { rows: Array<AnnouncedRow & { received_at: Date }> }
-      return result.rows.sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || (a.id < b.id ? -1 : 1)).map(({ received_at: _receivedAt, ...row }) => row)
+      const rows = (await inbox(trx)
+        .whereIn('id', ids)
+        .whereNull('announced_at')
+        .update({ announced_at: trx.fn.now() } as never)
+        .returning(['id', 'tenant_id', 'connection_id', 'provider', 'event_type', 'entity', 'external_id', 'received_at'])) as unknown as Array<AnnouncedRow & { received_at: Date }>
+      return rows.sort((a, b) => a.received_at.getTime() - b.received_at.getTime() || (a.id < b.id ? -1 : 1)).map(({ received_at: _receivedAt, ...row }) => row)
     },
 
     async markEnqueued(trx: Knex.Transaction, id: string): Promise<void> {
