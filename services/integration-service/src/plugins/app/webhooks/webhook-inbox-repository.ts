@@ -29,15 +29,7 @@ export interface NewInboxEvent {
 }
 
 /** A stored event just marked announced: what its `integration.webhook.received` carries. */
-export interface AnnouncedRow {
-  id: string
-  tenant_id: string
-  connection_id: string
-  provider: string
-  event_type: string
-  entity: string | null
-  external_id: string | null
-}
+export type AnnouncedRow = Pick<InboxRow, 'id' | 'tenant_id' | 'connection_id' | 'provider' | 'event_type' | 'entity' | 'external_id'>
 
 const inbox = (trx: Knex.Transaction) => trx<InboxRow>(INTEGRATION_TABLES.webhookInbox)
 
