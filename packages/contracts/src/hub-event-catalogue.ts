@@ -197,10 +197,15 @@ export function hubEventProblem(value: unknown): string | null {
     const first = envelopeCheck.Errors(value).First()
     return `envelope: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`
   }
-  const check = dataChecks.get(`${value.type}@${value.version}`)
-  if (!check) return `unknown version ${value.version} of ${value.type}`
-  if (!check.Check(value.data)) {
-    const first = check.Errors(value.data).First()
+  return hubEventDataProblem(value.type, value.version, value.data)
+}
+
+/** Why `data` is not the data of `type` at `version`, or null: what an emitter can check before the relay gives the event its sequence. */
+export function hubEventDataProblem(type: HubEventType, version: number, data: unknown): string | null {
+  const check = dataChecks.get(`${type}@${version}`)
+  if (!check) return `unknown version ${version} of ${type}`
+  if (!check.Check(data)) {
+    const first = check.Errors(data).First()
     return `data: ${first ? `${first.path || '/'} ${first.message}` : 'invalid'}`
   }
   return null

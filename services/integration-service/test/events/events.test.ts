@@ -1,5 +1,5 @@
-// The hub's events on the way out: written with their change, numbered per connection without
-// gaps, relayed to one Redis stream per family once each and in order, through a relay killed
+// The hub's events on the way out: written with their change, numbered per connection by the relay
+// without gaps (no writer waits for another to number its event), relayed to one Redis stream per family once each and in order, through a relay killed
 // between XADD and the mark, and refilled from Postgres when Redis loses the streams.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -66,12 +66,18 @@ async function syncCustomers(app: ServiceInstance, c: Awaited<ReturnType<typeof 
 }
 
 const outbox = (app: ServiceInstance, scopeId: string) => app.db.withSystemScope((trx) => app.eventOutbox.listForScope(trx, scopeId))
+const unnumbered = (app: ServiceInstance, scopeId: string) => app.db.withSystemScope((trx) => app.eventOutbox.unnumberedForScope(trx, scopeId))
+/** A connection's events once the relay has numbered (and relayed) everything written so far. */
+async function numbered(app: ServiceInstance, scopeId: string): Promise<HubEvent[]> {
+  await app.eventRelay.flush()
+  return outbox(app, scopeId)
+}
 
 test('a sync writes its events with the change: started, the records it changed (ids only), completed; numbered 1, 2, 3… per connection', async () => {
   const app = await rig.build({ EVENT_RELAY_INTERVAL_MS: '0' }, { worker: true })
   const c = await stripeConnection(app)
   const syncLogId = await syncCustomers(app, c)
-  const events = await outbox(app, c.connection.id)
+  const events = await numbered(app, c.connection.id)
   assert.deepEqual(
     events.map((event) => event.type),
     ['integration.connection.status_changed', 'integration.sync.started', 'integration.records.changed', 'integration.sync.completed'],
@@ -93,7 +99,7 @@ test('a sync writes its events with the change: started, the records it changed 
 
   // A second run over the same provider data changed nothing: no records.changed.
   await syncCustomers(app, c)
-  const after = await outbox(app, c.connection.id)
+  const after = await numbered(app, c.connection.id)
   assert.deepEqual(
     after.slice(4).map((event) => [event.type, event.sequence]),
     [
@@ -115,7 +121,7 @@ test("a change that rolls back takes its event and its number with it; the conne
   await app.db.withTenant(c.tenantId, (trx) => app.connections.update(trx, c.connection.id, { status: 'needs_reauth', statusReason: 'The provider refused the credentials.' }))
   // The same status again is no change: no event.
   await app.db.withTenant(c.tenantId, (trx) => app.connections.update(trx, c.connection.id, { status: 'needs_reauth' }))
-  const events = await outbox(app, c.connection.id)
+  const events = await numbered(app, c.connection.id)
   assert.deepEqual(
     events.map((event) => [event.sequence, event.type, event.data.status]),
     [
@@ -128,13 +134,54 @@ test("a change that rolls back takes its event and its number with it; the conne
   assert.deepEqual(foreign, [])
 })
 
+test('a change does not wait for another open change of the same connection, nor does the relay: events are numbered as their changes commit', async () => {
+  const app = await rig.build({ EVENT_RELAY_INTERVAL_MS: '0' })
+  const c = await stripeConnection(app)
+  const received = (externalId: string) => ({
+    type: 'integration.webhook.received' as const,
+    tenantId: c.tenantId,
+    venueId: c.connection.venueId,
+    connectionId: c.connection.id,
+    data: { inboxId: randomUUID(), provider: 'stripe' as const, eventType: 'customer.updated', entity: 'customer' as const, externalId },
+  })
+  let release!: () => void
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let written!: () => void
+  const first = new Promise<void>((resolve) => (written = resolve))
+  // The first change writes its event and stays open.
+  const slow = app.db.withTenant(c.tenantId, async (trx) => {
+    await publishEvent(trx, received('cus_first_written'))
+    written()
+    await held
+  })
+  await first
+  // The second writes and commits meanwhile; a lock on the connection would fail it after 2 s instead of hanging the test.
+  await app.db.withTenant(c.tenantId, async (trx) => {
+    await trx.raw("set local lock_timeout = '2s'")
+    await publishEvent(trx, received('cus_first_committed'))
+  })
+  const label = (events: HubEvent[]) => events.map((event) => [event.sequence, event.type === 'integration.webhook.received' ? event.data.externalId : event.type])
+  // The relay does not wait for the open change either: what has committed is numbered now.
+  assert.deepEqual(label(await numbered(app, c.connection.id)), [
+    [1, 'integration.connection.status_changed'],
+    [2, 'cus_first_committed'],
+  ])
+  release()
+  await slow
+  assert.deepEqual(label(await numbered(app, c.connection.id)), [
+    [1, 'integration.connection.status_changed'],
+    [2, 'cus_first_committed'],
+    [3, 'cus_first_written'],
+  ])
+})
+
 test('the relay puts every event on its family stream once, in sequence order per connection, even when killed between XADD and the mark; a lost Redis is refilled from Postgres', async () => {
   const prefix = `${rig.prefix}relay:`
   const app = await rig.build({ EVENT_RELAY_INTERVAL_MS: '0', REDIS_KEY_PREFIX: prefix }, { worker: true })
   const a = await stripeConnection(app)
   const b = await stripeConnection(app)
   await Promise.all([syncCustomers(app, a), syncCustomers(app, b)])
-  // Concurrent writers on one connection: each takes the next number in commit order.
+  // Concurrent writers on one connection: none waits for another (the relay numbers them later).
   await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
       app.db.withTenant(a.tenantId, (trx) =>
@@ -148,13 +195,12 @@ test('the relay puts every event on its family stream once, in sequence order pe
       ),
     ),
   )
-  assert.equal((await outbox(app, b.connection.id)).length, 4)
-  // Every event of this database so far (earlier tests' too): none has been relayed yet.
+  assert.equal((await unnumbered(app, b.connection.id)).length, 4)
+  assert.equal((await unnumbered(app, a.connection.id)).length, 14)
+  assert.deepEqual(await outbox(app, a.connection.id), [], 'nothing numbered before the relay ran')
+  // Every event of this database so far (earlier tests' too, relayed under another prefix: a relay
+  // under this one finds no epoch of its own and sends them all again).
   const expected = await rig.db.adminQuery<{ id: string }>('select event_id as id from integration.event_outbox')
-  assert.deepEqual(
-    (await outbox(app, a.connection.id)).map((event) => event.sequence),
-    oneToN(14),
-  )
 
   // A real relay process, killed (SIGKILL) after its first batch of 5 reached Redis, before the mark.
   const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'relay-crash-child.ts')], {
@@ -218,7 +264,7 @@ test('relayed rows past retention are removed; rows not yet relayed stay whateve
   const app = await rig.build({ EVENT_RELAY_INTERVAL_MS: '0', REDIS_KEY_PREFIX: `${rig.prefix}prune:` })
   const c = await stripeConnection(app)
   await app.db.withTenant(c.tenantId, (trx) => app.connections.update(trx, c.connection.id, { status: 'needs_reauth' }))
-  const [relayed, kept] = (await outbox(app, c.connection.id)).map((event) => event.id) as [string, string]
+  const [relayed, kept] = (await numbered(app, c.connection.id)).map((event) => event.id) as [string, string]
   // One relayed row and one unrelayed row, both two days old.
   await rig.db.adminQuery(`update integration.event_outbox set relayed_at = now() - interval '2 days', occurred_at = now() - interval '2 days' where event_id = $1`, [relayed])
   await rig.db.adminQuery(`update integration.event_outbox set relayed_at = null, occurred_at = now() - interval '2 days' where event_id = $1`, [kept])

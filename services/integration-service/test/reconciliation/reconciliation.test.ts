@@ -166,7 +166,9 @@ describe('reconciliation against the Stripe simulator', () => {
     const byAction = Object.fromEntries(audits.map((row) => [row.action, Number(row.count)]))
     assert.equal(byAction['reconciliation.run_completed'], 6)
     assert.equal(byAction['reconciliation.repaired'], 2)
-    // And each finished run is one integration.reconciliation.completed event on the outbox, valid against the catalogue.
+    // And each finished run is one integration.reconciliation.completed event on the outbox, valid against the catalogue
+    // once the relay has numbered it.
+    await app.eventRelay.flush()
     const published = await rig.db.adminQuery<{ id: string; tenantId: string; venueId: string; connectionId: string; type: string; version: number; sequence: number; occurredAt: string; data: Json }>(
       `select event_id as "id", tenant_id as "tenantId", venue_id as "venueId", connection_id as "connectionId", type, version, sequence::int as sequence, to_char(occurred_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "occurredAt", data
          from integration.event_outbox where tenant_id = $1 and type = 'integration.reconciliation.completed'`,

@@ -1,9 +1,11 @@
 // The event outbox: every event the hub publishes is written here in the transaction of the change
-// it describes (so an event exists exactly when its change committed), with a gapless per-connection
-// sequence, and relayed to Redis Streams from here (event-relay.ts). Postgres is the truth: a lost
-// Redis is refilled from these rows.
+// it describes (so an event exists exactly when its change committed), and relayed to Redis Streams
+// from here (event-relay.ts). The relay, not the writer, numbers each connection's events: a writer
+// that took the number would hold the connection's counter until its commit, and every other change
+// of that connection would wait for that commit. Postgres is the truth: a lost Redis is refilled
+// from these rows.
 import type { Knex } from 'knex'
-import { hubEventProblem, latestVersion, type HubEvent, type HubEventData, type HubEventType } from '@hub/contracts'
+import { hubEventDataProblem, latestVersion, type HubEvent, type HubEventData, type HubEventType } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 
 export interface NewHubEvent<T extends HubEventType> {
@@ -23,7 +25,8 @@ interface OutboxRow {
   connection_id: string | null
   type: HubEventType
   version: number
-  sequence: string
+  /** Null until the relay numbers the row. */
+  sequence: string | null
   occurred_at: Date
   data: Record<string, unknown>
   stream_position: string | null
@@ -43,37 +46,34 @@ export class InvalidHubEventError extends Error {
   }
 }
 
-const toEvent = (row: OutboxRow): HubEvent => ({
+/** An event as its writer sees it: the relay gives it its sequence. */
+export type WrittenHubEvent = Omit<HubEvent, 'sequence'>
+
+const toWritten = (row: OutboxRow): WrittenHubEvent => ({
   id: row.event_id,
   type: row.type,
   version: row.version,
   tenantId: row.tenant_id,
   venueId: row.venue_id,
   connectionId: row.connection_id,
-  sequence: Number(row.sequence),
   occurredAt: row.occurred_at.toISOString(),
   data: row.data,
 })
 
+// Only numbered rows become events (what the relay reads).
+const toEvent = (row: OutboxRow): HubEvent => ({ ...toWritten(row), sequence: Number(row.sequence) })
+
 /**
  * Writes an event in `trx`, the transaction of the change (a tenant transaction: RLS checks the
- * tenant). The sequence comes from a per-connection counter row, locked until `trx` ends: events of
- * one connection are numbered in commit order, and a rollback returns the number. Call it late in
- * the transaction: the counter row is held until commit, so concurrent writers of the same
- * connection wait for each other from that point on.
+ * tenant). It takes no lock: the relay gives it its place in the connection's sequence once it has
+ * committed, so a rolled-back change leaves no number behind.
  */
-export async function publishEvent<T extends HubEventType>(trx: Knex.Transaction, input: NewHubEvent<T>): Promise<HubEvent> {
+export async function publishEvent<T extends HubEventType>(trx: Knex.Transaction, input: NewHubEvent<T>): Promise<WrittenHubEvent> {
   const version = latestVersion(input.type)
-  const scopeId = input.connectionId ?? input.venueId
-  const [counter] = (
-    (await trx.raw(
-      `insert into ${INTEGRATION_TABLES.eventSequences} as s (scope_id, tenant_id, last_sequence) values (?::uuid, ?::uuid, 1)
-       on conflict (scope_id) do update set last_sequence = s.last_sequence + 1
-       returning last_sequence`,
-      [scopeId, input.tenantId],
-    )) as { rows: Array<{ last_sequence: string }> }
-  ).rows
-  const sequence = Number(counter?.last_sequence)
+  // A malformed event would reach every consumer and tenant; refusing it rolls the change back,
+  // which only a bug in an emitter can cause (the emitters are typed by the same catalogue).
+  const problem = hubEventDataProblem(input.type, version, input.data)
+  if (problem) throw new InvalidHubEventError(input.type, problem)
   const [row] = (await trx(INTEGRATION_TABLES.eventOutbox)
     .insert({
       tenant_id: input.tenantId,
@@ -81,16 +81,10 @@ export async function publishEvent<T extends HubEventType>(trx: Knex.Transaction
       connection_id: input.connectionId,
       type: input.type,
       version,
-      sequence,
       data: JSON.stringify(input.data),
     })
     .returning(['id', 'event_id', 'tenant_id', 'venue_id', 'connection_id', 'type', 'version', 'sequence', 'occurred_at', 'data', 'stream_position'])) as OutboxRow[]
-  const event = toEvent(row as OutboxRow)
-  // A malformed event would reach every consumer and tenant; refusing it rolls the change back,
-  // which only a bug in an emitter can cause (the emitters are typed by the same catalogue).
-  const problem = hubEventProblem(event)
-  if (problem) throw new InvalidHubEventError(input.type, problem)
-  return event
+  return toWritten(row as OutboxRow)
 }
 
 /** The relay's side (system scope). */
@@ -98,21 +92,57 @@ export function createEventOutboxRepository() {
   const table = (trx: Knex.Transaction) => trx(INTEGRATION_TABLES.eventOutbox)
   return {
     /**
-     * Gives the next unrelayed rows stream positions, in outbox id order. Ids of one connection
-     * follow its sequence (a row is inserted after its counter row is locked, so after the
-     * previous event's transaction committed), and the rows visible now are, per connection, a
-     * complete prefix: positions therefore follow each connection's sequence.
+     * Gives the next unrelayed rows, in outbox id order, their stream positions and their places in
+     * their connection's (or venue's) sequence, in one transaction (the caller holds the relay's
+     * lock, so numbers are taken by one relay at a time). Only committed rows are seen, and a
+     * change still open holds nothing up: its event is numbered after whatever committed before
+     * the relay found it. Changes that follow one another (a run's start, its writes, its end) are
+     * therefore numbered in that order; changes that commit at the same time get an order then,
+     * kept for good. Positions follow the numbers within each connection.
      */
     async assignPositions(trx: Knex.Transaction, limit: number): Promise<number> {
-      const rows = (await table(trx).select('id').whereNull('relayed_at').whereNull('stream_position').orderBy('id').limit(limit)) as Array<{ id: string }>
+      const rows = (await table(trx).select('id', 'tenant_id', trx.raw('coalesce(connection_id, venue_id) as scope_id'), 'sequence').whereNull('relayed_at').whereNull('stream_position').orderBy('id').limit(limit)) as Array<{
+        id: string
+        tenant_id: string
+        scope_id: string
+        sequence: string | null
+      }>
       if (rows.length === 0) return 0
       const positions = ((await trx.raw(`select nextval('${INTEGRATION_TABLES.eventOutbox}_position') as position from generate_series(1, ?)`, [rows.length])) as { rows: Array<{ position: string }> }).rows
         .map((row) => BigInt(row.position))
         .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+      // Rows written before the relay numbered events came with their number (and the counter had it).
+      const wanted = new Map<string, { tenantId: string; count: number }>()
+      for (const row of rows) {
+        if (row.sequence !== null) continue
+        const scope = wanted.get(row.scope_id) ?? { tenantId: row.tenant_id, count: 0 }
+        scope.count += 1
+        wanted.set(row.scope_id, scope)
+      }
+      const next = new Map<string, number>()
+      if (wanted.size > 0) {
+        const scopes = [...wanted.entries()]
+        const counters = (
+          (await trx.raw(
+            `insert into ${INTEGRATION_TABLES.eventSequences} as s (scope_id, tenant_id, last_sequence)
+               select * from unnest(?::uuid[], ?::uuid[], ?::bigint[])
+             on conflict (scope_id) do update set last_sequence = s.last_sequence + excluded.last_sequence
+             returning scope_id, last_sequence`,
+            [scopes.map(([scope]) => scope), scopes.map(([, { tenantId }]) => tenantId), scopes.map(([, { count }]) => count)],
+          )) as { rows: Array<{ scope_id: string; last_sequence: string }> }
+        ).rows
+        for (const counter of counters) next.set(counter.scope_id, Number(counter.last_sequence) - (wanted.get(counter.scope_id)?.count ?? 0) + 1)
+      }
+      const sequences = rows.map((row) => {
+        if (row.sequence !== null) return row.sequence
+        const sequence = next.get(row.scope_id) as number
+        next.set(row.scope_id, sequence + 1)
+        return String(sequence)
+      })
       await trx.raw(
-        `update ${INTEGRATION_TABLES.eventOutbox} e set stream_position = v.position
-           from unnest(?::bigint[], ?::bigint[]) as v(id, position) where e.id = v.id`,
-        [rows.map((row) => row.id), positions.map(String)],
+        `update ${INTEGRATION_TABLES.eventOutbox} e set stream_position = v.position, sequence = v.sequence
+           from unnest(?::bigint[], ?::bigint[], ?::bigint[]) as v(id, position, sequence) where e.id = v.id`,
+        [rows.map((row) => row.id), positions.map(String), sequences],
       )
       return rows.length
     },
@@ -149,13 +179,24 @@ export function createEventOutboxRepository() {
       return { count: row.count, oldestAgeSeconds: row.age }
     },
 
-    /** A connection's (or venue's) events in sequence order, for tests and operators. */
+    /** A connection's (or venue's) numbered events in sequence order, for tests and operators. */
     async listForScope(trx: Knex.Transaction, scopeId: string): Promise<HubEvent[]> {
       const rows = (await table(trx)
         .select('*')
+        .whereNotNull('sequence')
         .where((q) => q.where('connection_id', scopeId).orWhere((v) => v.whereNull('connection_id').andWhere('venue_id', scopeId)))
         .orderBy('sequence')) as OutboxRow[]
       return rows.map(toEvent)
+    },
+
+    /** A connection's (or venue's) events the relay has not numbered yet, in the order they were written. */
+    async unnumberedForScope(trx: Knex.Transaction, scopeId: string): Promise<WrittenHubEvent[]> {
+      const rows = (await table(trx)
+        .select('*')
+        .whereNull('sequence')
+        .where((q) => q.where('connection_id', scopeId).orWhere((v) => v.whereNull('connection_id').andWhere('venue_id', scopeId)))
+        .orderBy('id')) as OutboxRow[]
+      return rows.map(toWritten)
     },
   }
 }

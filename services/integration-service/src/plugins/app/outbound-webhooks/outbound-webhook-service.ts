@@ -260,7 +260,7 @@ export function createOutboundWebhookService(deps: {
         after: forAudit(toEndpoint(disabledRow)),
       })
       // Through the outbox like every hub event: the bus brings it back to fanOut, so the tenant's
-      // other endpoints hear it. Last in the transaction (publishEvent holds the sequence row).
+      // other endpoints hear it.
       await publishEvent(trx, endpointDisabledEvent(disabledRow))
       return row
     })

@@ -66,7 +66,7 @@ export interface SyncRunnerDeps {
 
 /**
  * Enough 100-record pages (Stripe's) to fill one write. Each write transaction has a fixed cost
- * (the run's position, checkpoint and sync-log update, the event counter and outbox row, the
+ * (the run's position, checkpoint and sync-log update, the outbox row, the
  * commit, then job progress and the stop check in Redis); when the writer is the slower side, it
  * takes what is waiting, so a read-ahead of 4 pages held writes to 300-400 records (measured:
  * 180 writes of 314 on average for 56,500 records) and paid that cost three times as often as
@@ -265,7 +265,6 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
         const after = addCounts(counts, { fetched, ...written, deleted, failed })
         await state.checkpoint(trx, connectionId, entity, syncLogId, last.cursor)
         await deps.syncLogs.update(trx, syncLogId, { counts: after })
-        // Last in the transaction: the connection's event counter stays locked until commit.
         await publishRecordsChanged(trx, { ...scope, syncLogId }, changed)
         return { after, written, deleted, failed }
       })

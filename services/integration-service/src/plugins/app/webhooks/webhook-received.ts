@@ -1,8 +1,7 @@
 // `integration.webhook.received`: published when a stored event is handed to the queue, before its
-// job exists (so it comes before whatever processing the event publishes), once per inbox row.
-// Not in the acknowledgement's transaction: publishing takes the connection's event counter until
-// commit, and there it made a busy connection's deliveries wait for one another's commits; here a
-// batch of them shares one transaction.
+// job exists (so it comes before whatever processing the event publishes), once per inbox row
+// (`announced_at` is the guard); a batch of hand-overs shares one transaction, and the
+// acknowledgement's own transaction stays as short as it can be.
 import type { Knex } from 'knex'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import { publishEvent } from '../events/event-outbox-repository.ts'
