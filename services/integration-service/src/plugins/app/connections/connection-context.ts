@@ -115,9 +115,13 @@ export function createConnectionContext(deps: {
   }
 
   return {
-    /** Loads an active connection and its credentials for a provider call, refreshing if needed. */
-    async forSync(tenantId: string, connectionId: string): Promise<ConnectionForSync> {
-      let row = await load(tenantId, connectionId)
+    /**
+     * Loads an active connection and its credentials for a provider call, refreshing if needed.
+     * `loaded`: the row as the caller just read it in a transaction of its own (one round trip to
+     * Postgres fewer); a refresh reads it again either way.
+     */
+    async forSync(tenantId: string, connectionId: string, loaded?: ConnectionRow): Promise<ConnectionForSync> {
+      let row = loaded ?? (await load(tenantId, connectionId))
       if (row.status === 'disconnected' || row.status === 'needs_reauth') throw new ConnectionNotActiveError(row.status)
       let values = vault.open(tenantId, connectionId, row.secrets)
       if (expiring(row)) {

@@ -55,6 +55,7 @@ import { startSyncWorker, type ExtraProcessors, type SyncWorker } from './sync-w
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
 import { scheduleIntervalFor } from './schedules-from-settings.ts'
 import { retryTransient, withTransientRetries } from './transient-retry.ts'
+import type { ConnectionRow } from '../connections/connection-repository.ts'
 import { createWebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
 import { createWebhookProcessor } from '../webhooks/webhook-processor.ts'
 import { startWebhookRelay } from '../webhooks/webhook-relay.ts'
@@ -217,7 +218,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
       const db = withTransientRetries(fastify.db, retry)
       const context = fastify.connectionContext
       const connectionContext = {
-        forSync: (tenantId: string, connectionId: string) => retryTransient(() => context.forSync(tenantId, connectionId), retry),
+        forSync: (tenantId: string, connectionId: string, loaded?: ConnectionRow) => retryTransient(() => context.forSync(tenantId, connectionId, loaded), retry),
         onAuthFailure: (tenantId: string, connectionId: string, failedToken: string | undefined) => context.onAuthFailure(tenantId, connectionId, failedToken),
       }
       const shared = { db, connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }
@@ -232,7 +233,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
           control,
           runner: createSyncRunner({ ...shared, state, records, control, logger }),
           pushRunner: createPushRunner({ ...shared, records, pushState: createPushStateRepository(), control }),
-          webhooks: createWebhookProcessor({ ...shared, records, inbox }),
+          webhooks: createWebhookProcessor({ ...shared, records, inbox, connections: fastify.connections }),
           metrics,
           logger,
           processors: extraProcessors,

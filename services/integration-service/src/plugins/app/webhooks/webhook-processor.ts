@@ -7,7 +7,9 @@
 // the version in SQL as well, so a write racing this one cannot be overwritten by older data.
 // Then a sync log row, and the inbox row marked processed, all in one transaction that first
 // re-checks `processed_at` under a row lock, so an event processed twice changes nothing the
-// second time.
+// second time. Everything read beforehand (the inbox row, the connection, the stored version, the
+// field mappings) is read in one transaction: each is a round trip, and round trips to Postgres
+// are most of what an event costs.
 import type Bull from 'bull'
 import type { SyncLog } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
@@ -15,6 +17,7 @@ import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../provid
 import type { WebhookSnapshot } from '../../../providers/provider-adapter.ts'
 import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
+import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
@@ -49,6 +52,7 @@ export function createWebhookProcessor(deps: {
   runs: SyncRunRepository
   records: RecordRepository
   inbox: WebhookInboxRepository
+  connections: Pick<ConnectionRepository, 'findById'>
   gate: ProviderGate
   metrics: SyncMetrics
 }) {
@@ -60,7 +64,15 @@ export function createWebhookProcessor(deps: {
 
   async function process(job: Bull.Job<WebhookJobData>, signal: RunSignal): Promise<RunOutcome> {
     const { tenantId, connectionId, inboxId } = job.data
-    const row = await db.withTenant(tenantId, (trx) => inbox.findForConnection(trx, inboxId, connectionId))
+    const read = await db.withTenant(tenantId, async (trx) => {
+      const row = await inbox.findForConnection(trx, inboxId, connectionId)
+      const entity = row?.entity as EntityName | null | undefined
+      if (!row || row.processed_at || !entity || !(ENTITIES as readonly string[]).includes(entity) || !row.external_id) return { row }
+      const stored = await deps.connections.findById(trx, connectionId)
+      if (!stored) return { row }
+      return { row, stored, version: await records.versionOf(trx, { connectionId, entity }, row.external_id), mappings: await loadFieldMappings(trx, stored.provider, entity) }
+    })
+    const row = read.row
     if (!row) throw new SyncFailure('WEBHOOK_EVENT_NOT_FOUND', 'The stored webhook event no longer exists.', { disposition: 'stop', deadLetter: false })
     if (row.processed_at) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
     const entity = row.entity as EntityName | null
@@ -71,7 +83,7 @@ export function createWebhookProcessor(deps: {
     }
     const externalId = row.external_id
 
-    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId, read.stored)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
       await markProcessed(tenantId, inboxId, null)
@@ -85,8 +97,8 @@ export function createWebhookProcessor(deps: {
     const adapter = connection.binding.adapter
     const carried = adapter.recordFromEvent?.(row.payload) ?? null
     const snapshot = carried && carried.entity === entity && carried.externalId === externalId ? carried : null
-    const [stored, mappings] = await db.withTenant(tenantId, async (trx) => [snapshot ? await records.versionOf(trx, scope, externalId) : undefined, await loadFieldMappings(trx, provider, entity)] as const)
-    const judged = snapshot ? judgeSnapshot(snapshot, stored) : 'ask'
+    const mappings = read.mappings ?? []
+    const judged = snapshot ? judgeSnapshot(snapshot, read.version) : 'ask'
 
     let fetched: CanonicalRecord | null = null
     let invalid: ProviderInvalidError | null = null
