@@ -28,7 +28,7 @@ import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from '../sy
 import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
-import type { WebhookInboxRepository } from './webhook-inbox-repository.ts'
+import type { InboxRow, WebhookInboxRepository } from './webhook-inbox-repository.ts'
 import { publishRecordsChanged, type ChangedIds } from '../events/run-events.ts'
 
 /**
@@ -43,6 +43,12 @@ export function judgeSnapshot(snapshot: Pick<WebhookSnapshot, 'version' | 'preci
   if (ahead >= snapshot.precisionMs) return 'apply'
   if (ahead <= -snapshot.precisionMs) return 'stale'
   return 'ask'
+}
+
+/** The record an event names, when it names one of the entities the hub keeps. */
+function namedRecord(row: Pick<InboxRow, 'entity' | 'external_id'>): { entity: EntityName; externalId: string } | null {
+  if (!row.entity || !(ENTITIES as readonly string[]).includes(row.entity) || !row.external_id) return null
+  return { entity: row.entity as EntityName, externalId: row.external_id }
 }
 
 export function createWebhookProcessor(deps: {
@@ -66,23 +72,23 @@ export function createWebhookProcessor(deps: {
     const { tenantId, connectionId, inboxId } = job.data
     const read = await db.withTenant(tenantId, async (trx) => {
       const row = await inbox.findForConnection(trx, inboxId, connectionId)
-      const entity = row?.entity as EntityName | null | undefined
-      if (!row || row.processed_at || !entity || !(ENTITIES as readonly string[]).includes(entity) || !row.external_id) return { row }
-      const stored = await deps.connections.findById(trx, connectionId)
-      if (!stored) return { row }
-      return { row, stored, version: await records.versionOf(trx, { connectionId, entity }, row.external_id), mappings: await loadFieldMappings(trx, stored.provider, entity) }
+      const named = row && !row.processed_at ? namedRecord(row) : null
+      const stored = named ? await deps.connections.findById(trx, connectionId) : undefined
+      if (!named || !stored) return { row }
+      return { row, stored, version: await records.versionOf(trx, { connectionId, entity: named.entity }, named.externalId), mappings: await loadFieldMappings(trx, stored.provider, named.entity) }
     })
     const row = read.row
     if (!row) throw new SyncFailure('WEBHOOK_EVENT_NOT_FOUND', 'The stored webhook event no longer exists.', { disposition: 'stop', deadLetter: false })
     if (row.processed_at) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
-    const entity = row.entity as EntityName | null
-    if (!entity || !(ENTITIES as readonly string[]).includes(entity) || !row.external_id) {
+    const named = namedRecord(row)
+    if (!named) {
       // Events that name no record (account updates, pings) are only acknowledged.
       await markProcessed(tenantId, inboxId, null)
       return { status: 'skipped', syncLogId: null, reason: 'the event names no record' }
     }
-    const externalId = row.external_id
+    const { entity, externalId } = named
 
+    // Without the connection row read above, forSync reads it (and refuses a connection that is gone).
     const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId, read.stored)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
@@ -97,7 +103,8 @@ export function createWebhookProcessor(deps: {
     const adapter = connection.binding.adapter
     const carried = adapter.recordFromEvent?.(row.payload) ?? null
     const snapshot = carried && carried.entity === entity && carried.externalId === externalId ? carried : null
-    const mappings = read.mappings ?? []
+    if (!read.mappings) throw new Error('the field mappings were not read with the connection')
+    const mappings = read.mappings
     const judged = snapshot ? judgeSnapshot(snapshot, read.version) : 'ask'
 
     let fetched: CanonicalRecord | null = null
