@@ -283,6 +283,10 @@ export const serviceKit = fp(
     await fastify.register(underPressure, {
       // Generous: a cold start on two cores can stall the loop for a second without being overload.
       maxEventLoopDelay: opts.maxEventLoopDelayMs ?? 2_000,
+      // under-pressure counts a window without a single loop sample as an infinite delay: with its
+      // 1 s default window a 1.2 s stall read as Infinity and was refused, below the 2 s limit. A
+      // window as long as the limit makes "no sample" mean a stall at least that long.
+      sampleInterval: Math.max(1_000, opts.maxEventLoopDelayMs ?? 2_000),
       exposeStatusRoute: false,
       pressureHandler: (_request, reply, type, value) => {
         sendProblem(reply, { title: 'Service Unavailable', status: 503, code: 'UNDER_PRESSURE', detail: `The service is overloaded (${type}: ${value}); retry shortly.` })

@@ -67,6 +67,10 @@ export async function setupSyncRig(options: { sims?: Partial<Record<ProviderName
     COMPLIANCE_SERVICE_URL: 'http://127.0.0.1:9',
     VENUE_SERVICE_URL: 'http://127.0.0.1:9',
     METRICS_PORT: '0',
+    // The simulators, the service and its processors share this process: one's synchronous work
+    // stalls the loop the others measure, and they would refuse with 503 (as in @hub/service-kit's
+    // test environment; each is a process of its own in production).
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     // Fast failure handling for tests: short backoff, quick stall detection.
     SYNC_BACKOFF_BASE_MS: '200',
     SYNC_BACKOFF_MAX_MS: '1000',
