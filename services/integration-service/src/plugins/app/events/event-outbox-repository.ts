@@ -90,6 +90,11 @@ export async function publishEvent<T extends HubEventType>(trx: Knex.Transaction
 /** The relay's side (system scope). */
 export function createEventOutboxRepository() {
   const table = (trx: Knex.Transaction) => trx(INTEGRATION_TABLES.eventOutbox)
+  // A connection's rows, or a venue's rows without a connection.
+  const ofScope = (trx: Knex.Transaction, scopeId: string) =>
+    table(trx)
+      .select('*')
+      .where((q) => q.where('connection_id', scopeId).orWhere((v) => v.whereNull('connection_id').andWhere('venue_id', scopeId)))
   return {
     /**
      * Gives the next unrelayed rows, in outbox id order, their stream positions and their places in
@@ -181,21 +186,13 @@ export function createEventOutboxRepository() {
 
     /** A connection's (or venue's) numbered events in sequence order, for tests and operators. */
     async listForScope(trx: Knex.Transaction, scopeId: string): Promise<HubEvent[]> {
-      const rows = (await table(trx)
-        .select('*')
-        .whereNotNull('sequence')
-        .where((q) => q.where('connection_id', scopeId).orWhere((v) => v.whereNull('connection_id').andWhere('venue_id', scopeId)))
-        .orderBy('sequence')) as OutboxRow[]
+      const rows = (await ofScope(trx, scopeId).whereNotNull('sequence').orderBy('sequence')) as OutboxRow[]
       return rows.map(toEvent)
     },
 
     /** A connection's (or venue's) events the relay has not numbered yet, in the order they were written. */
     async unnumberedForScope(trx: Knex.Transaction, scopeId: string): Promise<WrittenHubEvent[]> {
-      const rows = (await table(trx)
-        .select('*')
-        .whereNull('sequence')
-        .where((q) => q.where('connection_id', scopeId).orWhere((v) => v.whereNull('connection_id').andWhere('venue_id', scopeId)))
-        .orderBy('id')) as OutboxRow[]
+      const rows = (await ofScope(trx, scopeId).whereNull('sequence').orderBy('id')) as OutboxRow[]
       return rows.map(toWritten)
     },
   }
