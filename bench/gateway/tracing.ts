@@ -5,7 +5,7 @@
 // CPU time per request, and the cost. On a shared box the throughput ratio moves with whatever else
 // runs; CPU per request (from /proc, user + system) is what the code costs, whatever the load.
 import type { ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { loadavg } from 'node:os'
@@ -50,6 +50,33 @@ function cpuMs(pid: number | undefined): number {
   // The command name (field 2) may hold spaces; the fields counted from after it are fixed.
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+/** CPU per thread name (main thread, V8's GC and compiler helpers, libuv's pool), in ms: where a process's time goes beyond its JavaScript. */
+function threadCpuMs(pid: number | undefined): Map<string, number> {
+  const byName = new Map<string, number>()
+  if (pid === undefined) return byName
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8')
+    } catch {
+      continue // the thread ended
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND)
+  }
+  return byName
+}
+
+function perThread(before: Map<string, number>, after: Map<string, number>, requests: number): string {
+  return [...after.entries()]
+    .map(([name, ms]) => [name, ((ms - (before.get(name) ?? 0)) * 1000) / requests] as const)
+    .filter(([, us]) => us >= 1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => `${name} ${fmt(us)}`)
+    .join(', ')
 }
 
 export interface Stack {
@@ -139,6 +166,7 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
         // Warm up connection pools and JIT before measuring.
         await autocannon({ url, connections: CONNECTIONS, duration: 2, headers })
         const before = { gateway: cpuMs(gateway.pid), venue: cpuMs(upstream.pid) }
+        const threadsBefore = { gateway: threadCpuMs(gateway.pid), venue: threadCpuMs(upstream.pid) }
         let requests: number
         let figures: LoadFigures
         if (options.rate) {
@@ -156,7 +184,10 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
         // Responses are all in; the last few spans' export is in the next round's window (same for every round).
         const figuresOfRound = { ...figures, requests, gatewayCpu: ((cpuMs(gateway.pid) - before.gateway) * 1000) / requests, venueCpu: ((cpuMs(upstream.pid) - before.venue) * 1000) / requests }
         results[i]?.push(figuresOfRound)
-        if (process.env.BENCH_VERBOSE) console.log(`  round ${round + 1} ${stack.label}: ${fmt(figuresOfRound.rps)} req/s, CPU per request gateway ${fmt(figuresOfRound.gatewayCpu)} µs, venue-service ${fmt(figuresOfRound.venueCpu)} µs`)
+        if (process.env.BENCH_VERBOSE) {
+          console.log(`  round ${round + 1} ${stack.label}: ${fmt(figuresOfRound.rps)} req/s, CPU per request gateway ${fmt(figuresOfRound.gatewayCpu)} µs, venue-service ${fmt(figuresOfRound.venueCpu)} µs`)
+          console.log(`    by thread, µs per request: gateway ${perThread(threadsBefore.gateway, threadCpuMs(gateway.pid), requests)}; venue-service ${perThread(threadsBefore.venue, threadCpuMs(upstream.pid), requests)}`)
+        }
       }
     }
     const summaries = stacks.map((stack, i) => {
