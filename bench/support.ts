@@ -7,6 +7,7 @@ import { Pool } from 'undici'
 import type autocannon from 'autocannon'
 import { generateKeyRingJson } from '@hub/crypto'
 import { TEST_INTERNAL_KEYS, TEST_JWT, TEST_REDIS_URL } from '@hub/service-kit/testing'
+import { WORKER_NODE_ARGS } from '../scripts/stack/launcher.ts'
 
 // One implementation of finding a free port, shared with the tests.
 export { freePort } from '@hub/service-kit/testing'
@@ -66,6 +67,16 @@ export function integrationEnv(common: Record<string, string>, databaseUrl: stri
 export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = [], node = process.execPath): ChildProcess {
   const child = spawn(node, [...nodeArgs, '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   return child
+}
+
+/**
+ * The integration-worker as deployed: its heap limit (WORKER_NODE_ARGS), then `nodeArgs`.
+ * BENCH_WORKER_NODE_ARGS (space-separated, may be empty) replaces the deployed flags, to compare.
+ */
+export function spawnWorker(env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  const override = process.env.BENCH_WORKER_NODE_ARGS
+  const deployed = override === undefined ? [...WORKER_NODE_ARGS] : override.split(' ').filter(Boolean)
+  return startService('services/integration-service/src/worker.ts', env, [...deployed, ...nodeArgs])
 }
 
 export async function waitFor(url: string, timeoutMs = 60_000): Promise<void> {

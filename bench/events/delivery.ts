@@ -18,7 +18,7 @@ import type { HubEvent } from '@hub/contracts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, spawnWorker, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const rate = Number(process.argv[2] ?? 50)
 const seconds = Number(process.argv[3] ?? 10)
@@ -67,7 +67,7 @@ const app = createFastify({ service: 'integration-service', logLevel: 'warn' })
 await app.register(integrationService, { config: loadConfig(env) })
 await app.ready()
 const workerPort = await freePort()
-const worker = startService('services/integration-service/src/worker.ts', { ...env, INTEGRATION_WORKER_PORT: String(workerPort) })
+const worker = spawnWorker({ ...env, INTEGRATION_WORKER_PORT: String(workerPort) })
 
 try {
   await waitFor(`http://127.0.0.1:${workerPort}/ready`, 120_000)

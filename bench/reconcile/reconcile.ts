@@ -16,7 +16,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import type { EntityName } from '../../services/integration-service/src/providers/canonical.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, spawnWorker, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const LIFTED_BUDGET = '100000/1s'
 const ENTITIES: EntityName[] = ['customer', 'payment']
@@ -52,7 +52,7 @@ export async function run(options: { records?: number; log?: (line: string) => v
 
   const startWorker = async () => {
     const port = await freePort()
-    const worker = startService('services/integration-service/src/worker.ts', { ...env, INTEGRATION_WORKER_PORT: String(port) })
+    const worker = spawnWorker({ ...env, INTEGRATION_WORKER_PORT: String(port) })
     let peakKb = 0
     const sample = () => {
       try {

@@ -24,7 +24,7 @@ import { createStripeSimulator } from '../../packages/provider-simulators/src/st
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
-import { benchEnv, fmt, freePort, integrationEnv, startService, stopAll, waitFor } from '../support.ts'
+import { benchEnv, fmt, freePort, integrationEnv, startService, spawnWorker, stopAll, waitFor } from '../support.ts'
 
 const SHORT = process.env.BENCH_SCALE === 'short'
 const num = (name: string, full: number, short: number) => Number(process.env[name] ?? (SHORT ? short : full))
@@ -86,7 +86,7 @@ export async function run(log: (line: string) => void = console.log) {
   }
   const startWorker = async () => {
     const port = await freePort()
-    const child = startService('services/integration-service/src/worker.ts', { ...env, INTEGRATION_WORKER_PORT: String(port) })
+    const child = spawnWorker({ ...env, INTEGRATION_WORKER_PORT: String(port) })
     children.push(child)
     await waitFor(`http://127.0.0.1:${port}/ready`, 180_000)
     return child

@@ -17,7 +17,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { parseRateBudget } from '../../services/integration-service/src/plugins/app/sync/rate-limiter.ts'
-import { fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
+import { fmt, freePort, integrationEnv, spawnWorker, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 const PAGE_SIZE = 100
 const TARGET_AGGREGATE = 20_000
@@ -70,7 +70,7 @@ export async function run(options: { recordsPerConnection?: number; budget?: str
   await app.register(integrationService, { config: loadConfig(env) })
   await app.ready()
   const workerPort = await freePort()
-  const worker = startService('services/integration-service/src/worker.ts', { ...env, INTEGRATION_WORKER_PORT: String(workerPort) })
+  const worker = spawnWorker({ ...env, INTEGRATION_WORKER_PORT: String(workerPort) })
   let peakKb = 0
   const sampler = setInterval(() => {
     try {

@@ -30,7 +30,7 @@ import { createRecordRepository, type RecordInput } from '../../services/integra
 import { parseRateBudget } from '../../services/integration-service/src/plugins/app/sync/rate-limiter.ts'
 import { prepareRecords } from '../../services/integration-service/src/plugins/app/sync/sync-runner.ts'
 import { createStripeAdapter } from '../../services/integration-service/src/providers/stripe/index.ts'
-import { ROOT, fmt, freePort, integrationEnv, startService, stopAll, testIdentityEnv, waitFor } from '../support.ts'
+import { ROOT, fmt, freePort, integrationEnv, spawnWorker, stopAll, testIdentityEnv, waitFor } from '../support.ts'
 
 /** Customers per Stripe list page (the adapter's default). */
 const PAGE_SIZE = 100
@@ -82,7 +82,7 @@ export async function run(options: { records?: number; stripeBudget?: string; lo
   let peakKb = 0
   const startWorker = async (budget: string) => {
     const port = await freePort()
-    const worker = startService('services/integration-service/src/worker.ts', { ...env, SYNC_RATE_LIMIT_STRIPE: budget, INTEGRATION_WORKER_PORT: String(port) }, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])
+    const worker = spawnWorker({ ...env, SYNC_RATE_LIMIT_STRIPE: budget, INTEGRATION_WORKER_PORT: String(port) }, profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [])
     const sample = () => {
       try {
         if (worker.pid) peakKb = Math.max(peakKb, memoryOf(worker.pid).hwmKb)

@@ -24,7 +24,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { summarise } from '../gateway/tracing-profile.ts'
-import { benchEnv, fmt, freePort, integrationEnv, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { benchEnv, fmt, freePort, integrationEnv, startService, spawnWorker, steadyLoad, stopAll, waitFor } from '../support.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2_000)
 const RATE = Number(process.env.BENCH_RATE ?? 500)
@@ -120,7 +120,7 @@ export async function run() {
   }
   const children = [
     startService('services/integration-service/src/server.ts', env, profiled('integration-service')),
-    startService('services/integration-service/src/worker.ts', env, profiled('integration-worker')),
+    spawnWorker(env, profiled('integration-worker')),
     startService(
       'services/api-gateway/src/server.ts',
       {

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { parse } from 'yaml'
+import { WORKER_NODE_ARGS } from '../../scripts/stack/launcher.ts'
 import { loadConfig as loadGatewayConfig } from '../../services/api-gateway/src/config.ts'
 import { loadConfig as loadVenueConfig } from '../../services/venue-service/src/config.ts'
 import { loadConfig as loadIntegrationConfig } from '../../services/integration-service/src/config.ts'
@@ -113,4 +114,10 @@ test('Compose runs the compiled JavaScript, waits on healthchecks, and binds not
     assert.equal(environmentOf(compose.services[name] ?? {}).ENCRYPTION_KEYS, undefined, `${name} receives ENCRYPTION_KEYS`)
   }
   assert.equal(monitoring.services.prometheus?.depends_on?.alertmanager !== undefined || 'alertmanager' in monitoring.services, true, 'Alertmanager is not part of the monitoring stack')
+})
+
+test("Compose runs the worker with the heap the launcher and the benches use, keeping the image's flags", () => {
+  const imageFlags = /NODE_OPTIONS=(\S+)/.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? ''
+  const flags = (environmentOf(readCompose('docker-compose.yml').services['integration-worker'] ?? {}).NODE_OPTIONS ?? '').split(' ')
+  for (const flag of [imageFlags, ...WORKER_NODE_ARGS]) assert.ok(flag && flags.includes(flag), `the worker's NODE_OPTIONS lacks ${flag || "the Dockerfile's NODE_OPTIONS"}`)
 })

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ts from 'typescript'
 import { render, type K8sObject } from './kustomize.ts'
+import { WORKER_NODE_ARGS } from '../../scripts/stack/launcher.ts'
 import { loadConfig as loadGatewayConfig } from '../../services/api-gateway/src/config.ts'
 import { loadConfig as loadVenueConfig } from '../../services/venue-service/src/config.ts'
 import { loadConfig as loadIntegrationConfig } from '../../services/integration-service/src/config.ts'
@@ -393,4 +394,23 @@ test("capacity: connections at the autoscalers' maxima fit the documented Postgr
   assert.equal(worker.spec.triggers[0]?.type, 'prometheus')
   assert.match(worker.spec.triggers[0]?.metadata.query ?? '', /integration_queue_jobs\{state="waiting"\}/)
   assert.ok(!objects.some((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'integration-worker'), 'the worker must not scale on CPU')
+})
+
+test("the worker's heap is sized as the launcher and the benches run it, within its container, keeping the image's flags", () => {
+  const imageFlags = /NODE_OPTIONS=(\S+)/.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? ''
+  assert.ok(imageFlags, 'the Dockerfile sets no NODE_OPTIONS')
+  for (const overlay of OVERLAYS) {
+    const worker = rendered[overlay].find((o) => o.kind === 'Deployment' && o.metadata.name === 'integration-worker') as Workload & {
+      spec: { template: { spec: { containers: Array<Container & { resources?: { limits?: { memory?: string } } }> } } }
+    }
+    const container = worker.spec.template.spec.containers[0]
+    const flags = (container?.env?.find((variable) => variable.name === 'NODE_OPTIONS')?.value ?? '').split(' ')
+    // NODE_OPTIONS here replaces the image's: its flags must still be there.
+    for (const flag of [imageFlags, ...WORKER_NODE_ARGS]) assert.ok(flags.includes(flag), `${overlay}: the worker's NODE_OPTIONS lacks ${flag}`)
+    const heapMb = Number(/--max-old-space-size=(\d+)/.exec(WORKER_NODE_ARGS.join(' '))?.[1])
+    const limit = /^(\d+)Mi$/.exec(container?.resources?.limits?.memory ?? '')
+    assert.ok(limit, `${overlay}: the worker's memory limit is not in Mi`)
+    // The heap is not all of a process: code, stacks, buffers and the young generation sit beside it.
+    assert.ok(heapMb * 2 <= Number(limit[1]), `${overlay}: a ${heapMb} MB heap leaves too little of the worker's ${limit[1]}Mi`)
+  }
 })

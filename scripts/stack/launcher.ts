@@ -62,7 +62,17 @@ export interface ProcessSpec {
   readyUrl?: string
   /** Any HTTP answer means up (the simulators answer 401 without credentials). */
   anyStatus?: boolean
+  /** Flags for this process's `node`, as its deployment sets them (NODE_OPTIONS in infra/). */
+  nodeArgs?: readonly string[]
 }
+
+/**
+ * The worker's V8 heap, sized as in its deployment (NODE_OPTIONS in infra/k8s and
+ * docker-compose.yml, checked by infra/test). Without a limit V8 lets the heap of a long sync grow
+ * to 400+ MB while under 100 MB of it is live; with 256 MB it collects sooner and the worker stays
+ * under 300 MB resident at no cost in throughput (README, Benchmarks, sync).
+ */
+export const WORKER_NODE_ARGS: readonly string[] = ['--max-old-space-size=256']
 
 const local = (port: number) => `http://127.0.0.1:${port}`
 
@@ -106,6 +116,7 @@ export function buildProcessSpecs(config: StackConfig): ProcessSpec[] {
       script: 'services/integration-service/src/worker.ts',
       env: { ...urls, ...providerBases, PUBLIC_URL: publicUrl, DATABASE_URL: config.databaseUrlFor('hub_integration'), INTEGRATION_WORKER_PORT: String(ports.worker) },
       readyUrl: `${local(ports.worker)}/ready`,
+      nodeArgs: WORKER_NODE_ARGS,
     },
     {
       name: 'compliance-service',
@@ -128,14 +139,14 @@ export function runtimeFromEnv(env: Record<string, string | undefined> = process
   return env.HUB_RUNTIME === 'dist' ? 'dist' : 'tsx'
 }
 
-export function serviceCommand(script: string, runtime: Runtime = runtimeFromEnv(), preload: string[] = []): { command: string; args: string[] } {
+export function serviceCommand(script: string, runtime: Runtime = runtimeFromEnv(), preload: string[] = [], nodeArgs: readonly string[] = []): { command: string; args: string[] } {
   const imports = preload.flatMap((url) => ['--import', url])
   if (runtime === 'dist') {
     const compiled = script.replace(/\/src\//, '/dist/').replace(/\.ts$/, '.js')
-    return { command: process.execPath, args: [...imports, join(ROOT, compiled)] }
+    return { command: process.execPath, args: [...nodeArgs, ...imports, join(ROOT, compiled)] }
   }
   // Resolved here rather than by name, so a child started in another working directory finds it.
-  return { command: process.execPath, args: ['--import', import.meta.resolve('tsx'), ...imports, join(ROOT, script)] }
+  return { command: process.execPath, args: [...nodeArgs, '--import', import.meta.resolve('tsx'), ...imports, join(ROOT, script)] }
 }
 
 /** Where each child's output goes: prefixed lines on the console, or one file per process. */
@@ -228,7 +239,7 @@ export class Stack {
   spawn(name: ProcessName): void {
     if (this.children.has(name)) throw new StackError(`${name} is already running`)
     const spec = this.spec(name)
-    const { command, args } = serviceCommand(spec.script, this.options.runtime, this.options.exitWithParent ? [EXIT_WITH_PARENT] : [])
+    const { command, args } = serviceCommand(spec.script, this.options.runtime, this.options.exitWithParent ? [EXIT_WITH_PARENT] : [], spec.nodeArgs)
     const child = spawn(command, args, {
       cwd: this.options.cwd ?? ROOT,
       env: { ...this.env, ...spec.env },
