@@ -1,7 +1,6 @@
 // api-gateway as one Fastify plugin: edge guard, JWT, Redis rate limits, then the proxies.
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import helmet from '@fastify/helmet'
 import cors from '@fastify/cors'
 import { jwtOptions, serviceKit } from '@hub/service-kit'
 import type { SecurityEventReporter } from '@hub/contracts'
@@ -9,6 +8,7 @@ import type { GatewayConfig } from './config.ts'
 import edgeGuard from './plugins/app/edge-guard.ts'
 import gatewayRateLimit from './plugins/app/rate-limit.ts'
 import inFlightLimit from './plugins/app/in-flight-limit.ts'
+import securityHeaders from './plugins/app/security-headers.ts'
 import proxy from './plugins/app/proxy.ts'
 import openapiMerge from './plugins/app/openapi-merge.ts'
 import consoleApp from './plugins/app/console.ts'
@@ -38,7 +38,7 @@ async function apiGateway(fastify: FastifyInstance, opts: { config: GatewayConfi
     internal: { service: SERVICE_NAME, keysJson: config.INTERNAL_AUTH_KEYS, permissions: {}, complianceUrl: config.COMPLIANCE_SERVICE_URL },
     ...(opts.securityEvents ? { securityEvents: opts.securityEvents } : {}),
   })
-  await fastify.register(helmet, { global: true })
+  await fastify.register(securityHeaders)
   const origins = config.CORS_ORIGINS.split(',')
     .map((o) => o.trim())
     .filter(Boolean)
