@@ -38,10 +38,24 @@ export default fp(
       loggedUntil.set(key, now + config.RATE_LIMIT_WINDOW_MS)
       return true
     }
+    // The counters get their own connection with auto-pipelining: one command per request, and
+    // the checks of requests that arrive together leave in one socket write instead of one each
+    // (a write per command was 13 % of the gateway's CPU in a profile). Kept off the shared
+    // connection, whose callers (readiness, security events) time their own failures.
+    const counters = fastify.redis.duplicate({ enableAutoPipelining: true })
+    counters.on('error', (error) => fastify.log.warn({ err: { message: error.message } }, 'redis error (rate-limit counters)'))
+    // Connected before the first request, or its first counts would go to the in-memory fallback
+    // while the rest go to Redis; a Redis that is down holds start-up for a second at most.
+    fastify.addHook('onReady', async () => {
+      await counters.ping().catch(() => undefined)
+    })
+    fastify.addHook('onClose', async () => {
+      await counters.quit().catch(() => counters.disconnect())
+    })
     await fastify.register(rateLimit, {
       global: true,
       // Shared in Redis; per instance, in memory, within milliseconds when Redis is unavailable.
-      store: fallbackRateLimitStore({ redis: fastify.redis, prefix: `${fastify.redisPrefix}rl:`, timeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS, registry: fastify.metrics.registry }),
+      store: fallbackRateLimitStore({ redis: counters, prefix: `${fastify.redisPrefix}rl:`, timeoutMs: config.RATE_LIMIT_REDIS_TIMEOUT_MS, registry: fastify.metrics.registry }),
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
       // The store answers even without Redis; an error left over still does not block traffic.
       skipOnError: true,
