@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { Ajv2019 } from 'ajv/dist/2019.js'
 import { parse } from 'yaml'
-import { WORKER_NODE_ARGS } from '../../scripts/stack/launcher.ts'
+import { DEFAULT_PORTS, WORKER_NODE_ARGS, buildProcessSpecs, serviceCommand } from '../../scripts/stack/launcher.ts'
 import { loadConfig as loadGatewayConfig } from '../../services/api-gateway/src/config.ts'
 import { loadConfig as loadVenueConfig } from '../../services/venue-service/src/config.ts'
 import { loadConfig as loadIntegrationConfig } from '../../services/integration-service/src/config.ts'
@@ -120,4 +120,11 @@ test("Compose runs the worker with the heap the launcher and the benches use, ke
   const imageFlags = /NODE_OPTIONS=(\S+)/.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1] ?? ''
   const flags = (environmentOf(readCompose('docker-compose.yml').services['integration-worker'] ?? {}).NODE_OPTIONS ?? '').split(' ')
   for (const flag of [imageFlags, ...WORKER_NODE_ARGS]) assert.ok(flag && flags.includes(flag), `the worker's NODE_OPTIONS lacks ${flag || "the Dockerfile's NODE_OPTIONS"}`)
+  // npm start and the system tests launch it with the same flags, from TypeScript or compiled.
+  const worker = buildProcessSpecs({ ports: DEFAULT_PORTS, env: {}, databaseUrlFor: () => 'postgres://unused' }).find((spec) => spec.name === 'integration-worker')
+  assert.ok(worker)
+  for (const runtime of ['tsx', 'dist'] as const) {
+    const { args } = serviceCommand(worker.script, runtime, [], worker.nodeArgs)
+    for (const flag of WORKER_NODE_ARGS) assert.ok(args.indexOf(flag) >= 0 && args.indexOf(flag) < args.length - 1, `the launcher runs the worker (${runtime}) without ${flag}: ${args.join(' ')}`)
+  }
 })
