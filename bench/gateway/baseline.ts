@@ -6,7 +6,6 @@
 //   git worktree add --detach ../before <commit> && (cd ../before && pnpm install --frozen-lockfile)
 //   BENCH_BASELINE=../before npx tsx bench/gateway/baseline.ts   [BENCH_RATE=400: a steady rate instead]
 import { spawn, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { randomUUID } from 'node:crypto'
 import autocannon from 'autocannon'
@@ -14,19 +13,11 @@ import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
 import { ROOT, benchEnv, fmt, freePort, startService, steadyLoad, stopAll, waitFor } from '../support.ts'
+import { cpuMs, median } from './tracing.ts'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined
-
-/** User + system CPU of a process so far, ms (Linux /proc, 100 ticks a second). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
-
-const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? Number.NaN
 
 async function run() {
   const baseline = process.env.BENCH_BASELINE

@@ -44,12 +44,15 @@ export function tracingEnv(endpoint: string): Record<string, string> {
   return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO), ...passed }
 }
 
-/** User + system CPU a process has used so far, in ms (Linux /proc). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN
-  // The command name (field 2) may hold spaces; the fields counted from after it are fixed.
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+/** User + system CPU in a /proc `stat` line, in ms (the command name, field 2, may hold spaces). */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND
+}
+
+/** User + system CPU a process has used so far, in ms (Linux /proc). */
+export function cpuMs(pid: number | undefined): number {
+  return pid === undefined ? Number.NaN : statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'))
 }
 
 /** CPU per thread name (main thread, V8's GC and compiler helpers, libuv's pool), in ms: where a process's time goes beyond its JavaScript. */
@@ -64,8 +67,7 @@ function threadCpuMs(pid: number | undefined): Map<string, number> {
       continue // the thread ended
     }
     const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    byName.set(name, (byName.get(name) ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND)
+    byName.set(name, (byName.get(name) ?? 0) + statCpuMs(stat))
   }
   return byName
 }
@@ -101,7 +103,7 @@ export interface Summary {
 }
 
 const mean = (list: number[]) => list.reduce((sum, n) => sum + n, 0) / list.length
-const median = (list: number[]) => {
+export const median = (list: number[]) => {
   const sorted = [...list].sort((a, b) => a - b)
   const middle = Math.floor(sorted.length / 2)
   return sorted.length % 2 ? (sorted[middle] ?? Number.NaN) : ((sorted[middle - 1] ?? Number.NaN) + (sorted[middle] ?? Number.NaN)) / 2
