@@ -3,6 +3,8 @@
 // venue-service, loaded alternately with the same GET. Prints each gateway's CPU per request
 // (from /proc: what the code costs, whatever else the box is doing) and, when saturating, its
 // req/s. A change to the gateway is judged by the per-round ratio, never by one run's throughput.
+// BENCH_TARGET=venue-service compares the two checkouts' venue-services instead, each loaded
+// directly, on the same database (for changes under the gateway: the kit, data access).
 //   git worktree add --detach ../before <commit> && (cd ../before && pnpm install --frozen-lockfile)
 //   BENCH_BASELINE=../before npx tsx bench/gateway/baseline.ts   [BENCH_RATE=400: a steady rate instead]
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -18,6 +20,7 @@ import { cpuMs, median } from './tracing.ts'
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8)
 const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined
+const TARGET = process.env.BENCH_TARGET === 'venue-service' ? 'venue-service' : 'gateway'
 
 async function run() {
   const baseline = process.env.BENCH_BASELINE
@@ -28,17 +31,21 @@ async function run() {
   const children: ChildProcess[] = [startService('services/venue-service/src/server.ts', { ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(venuePort) })]
   try {
     await waitFor(`http://127.0.0.1:${venuePort}/ready`, 300_000)
-    const gateways: Array<{ label: string; port: number; child: ChildProcess; cpu: number[]; rps: number[] }> = []
+    const subjects: Array<{ label: string; port: number; child: ChildProcess; cpu: number[]; rps: number[] }> = []
     for (const [label, root] of [
       ['baseline', resolve(baseline)],
       ['this checkout', ROOT],
     ] as const) {
       const port = await freePort()
-      const env = { ...process.env, ...common, API_GATEWAY_PORT: String(port), VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }
-      // Each gateway runs from its own tree, with that tree's dependencies.
-      const child = spawn(process.execPath, ['--import', 'tsx', `${root}/services/api-gateway/src/server.ts`], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] })
+      const env =
+        TARGET === 'gateway'
+          ? { ...process.env, ...common, API_GATEWAY_PORT: String(port), VENUE_SERVICE_URL: `http://127.0.0.1:${venuePort}`, RATE_LIMIT_USER_MAX: '1000000000', MAX_IN_FLIGHT_PER_CLIENT: '1000' }
+          : { ...process.env, ...common, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port) }
+      // Each runs from its own tree, with that tree's dependencies.
+      const script = TARGET === 'gateway' ? 'services/api-gateway/src/server.ts' : 'services/venue-service/src/server.ts'
+      const child = spawn(process.execPath, ['--import', 'tsx', `${root}/${script}`], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] })
       children.push(child)
-      gateways.push({ label, port, child, cpu: [], rps: [] })
+      subjects.push({ label, port, child, cpu: [], rps: [] })
       await waitFor(`http://127.0.0.1:${port}/ready`, 300_000)
     }
     const token = mintDevToken({ secret: common.JWT_SECRET ?? '', issuer: 'bench', audience: 'venue-hub', tenantId: randomUUID(), roles: ['admin'], expiresIn: 3600 })
@@ -47,11 +54,11 @@ async function run() {
     if (!created.ok) throw new Error(`creating the venue: ${created.status} ${await created.text()}`)
     const { id } = (await created.json()) as { id: string }
     for (let round = 0; round < ROUNDS; round++) {
-      // The order flips every round, so neither gateway always runs on a box the other just warmed.
-      for (const gateway of round % 2 ? [...gateways].reverse() : gateways) {
-        const url = `http://127.0.0.1:${gateway.port}/api/v1/venues/${id}`
+      // The order flips every round, so neither always runs on a box the other just warmed.
+      for (const subject of round % 2 ? [...subjects].reverse() : subjects) {
+        const url = `http://127.0.0.1:${subject.port}/api/v1/venues/${id}`
         await autocannon({ url, connections: 50, duration: 2, headers })
-        const before = cpuMs(gateway.child.pid)
+        const before = cpuMs(subject.child.pid)
         let requests: number
         if (RATE) {
           await steadyLoad({ url, headers, connections: 50, rate: RATE, seconds: SECONDS, warmupSeconds: 0 })
@@ -59,15 +66,15 @@ async function run() {
         } else {
           const result = await autocannon({ url, connections: 50, duration: SECONDS, headers })
           requests = result.requests.total
-          gateway.rps.push(result.requests.average)
+          subject.rps.push(result.requests.average)
         }
-        gateway.cpu.push(((cpuMs(gateway.child.pid) - before) * 1000) / requests)
+        subject.cpu.push(((cpuMs(subject.child.pid) - before) * 1000) / requests)
       }
       console.log(`  round ${round + 1} of ${ROUNDS} done`)
     }
-    const [base, current] = gateways as [(typeof gateways)[0], (typeof gateways)[0]]
-    console.log(`\nbench/gateway baseline — GET /api/v1/venues/:id, 50 connections, ${RATE ? `a steady ${RATE} req/s` : 'saturating'}, ${SECONDS} s per round; baseline ${resolve(baseline)}`)
-    for (const gateway of gateways) console.log(`  ${gateway.label.padEnd(14)} gateway CPU per request ${gateway.cpu.map((n) => fmt(n)).join(', ')} µs${gateway.rps.length ? `; ${gateway.rps.map((n) => fmt(n)).join(', ')} req/s` : ''}`)
+    const [base, current] = subjects as [(typeof subjects)[0], (typeof subjects)[0]]
+    console.log(`\nbench/gateway baseline (${TARGET}) — GET /api/v1/venues/:id, 50 connections, ${RATE ? `a steady ${RATE} req/s` : 'saturating'}, ${SECONDS} s per round; baseline ${resolve(baseline)}`)
+    for (const subject of subjects) console.log(`  ${subject.label.padEnd(14)} ${TARGET} CPU per request ${subject.cpu.map((n) => fmt(n)).join(', ')} µs${subject.rps.length ? `; ${subject.rps.map((n) => fmt(n)).join(', ')} req/s` : ''}`)
     const change = current.cpu.map((n, i) => n / (base.cpu[i] ?? Number.NaN) - 1)
     console.log(`  CPU per request against the baseline, per round: ${change.map((c) => `${c >= 0 ? '+' : ''}${fmt(c * 100, 1)} %`).join(', ')} (median ${fmt(median(change) * 100, 1)} %)`)
   } finally {
