@@ -8,6 +8,7 @@ import { createHmac, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createRecordRepository } from '../../src/plugins/app/sync/record-repository.ts'
+import { createWebhookInboxRepository } from '../../src/plugins/app/webhooks/webhook-inbox-repository.ts'
 import { prepareRecords } from '../../src/plugins/app/sync/sync-runner.ts'
 import { setupSyncRig } from '../sync/sync-rig.ts'
 
@@ -140,6 +141,60 @@ describe('webhook events carrying their object', () => {
     const [inbox] = await rig.db.adminQuery<Json>('select attempts from integration.webhook_inbox where connection_id = $1', [connection.id])
     assert.equal(inbox?.attempts, 1)
     assert.deepEqual(await recordOf(connection.id, customerId), first)
+  })
+})
+
+describe('one event, one run', () => {
+  test("an event's run is one finished sync log, and its events are started, records changed, completed, in that order", async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    await deliver(connection.id, customerEvent(secret, customerId, now() - 30, { name: 'Run Once' }))
+    const [log] = await processed(connection.id, 1)
+    assert.ok(log)
+    assert.equal(log.status, 'succeeded')
+    assert.equal(log.kind, 'webhook')
+    assert.ok(log.job_id, 'the job that ran it')
+    assert.deepEqual([log.records_fetched, log.records_updated + log.records_created], [1, 1])
+    assert.ok(log.started_at <= log.finished_at)
+    const events = await rig.db.adminQuery<Json>("select type, data from integration.event_outbox where connection_id = $1 and (type like 'integration.sync.%' or type = 'integration.records.changed') order by id", [connection.id])
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ['integration.sync.started', 'integration.records.changed', 'integration.sync.completed'],
+    )
+    assert.ok(events.every((event) => event.data.syncLogId === log.id))
+    const changed = events[1]?.data as { created: string[]; updated: string[] }
+    assert.deepEqual([...changed.created, ...changed.updated], [customerId])
+    assert.equal(events[2]?.data.status, 'succeeded')
+    assert.equal(events[2]?.data.startedAt, new Date(log.started_at).toISOString())
+  })
+
+  test('of two attempts at one inbox row at once, the second waits for the first and then claims nothing', async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    await deliver(connection.id, customerEvent(secret, customerId, now() - 30, { name: 'Claimed Once' }))
+    await processed(connection.id, 1)
+    const [row] = await rig.db.adminQuery<Json>('select id, tenant_id from integration.webhook_inbox where connection_id = $1', [connection.id])
+    assert.ok(row)
+    await rig.db.adminQuery('update integration.webhook_inbox set processed_at = null, attempts = 0 where id = $1', [row.id])
+    const inbox = createWebhookInboxRepository()
+    let releaseFirst = () => {}
+    const firstHolds = new Promise<void>((resolve) => (releaseFirst = resolve))
+    let firstClaimed: () => void = () => {}
+    const claimedByFirst = new Promise<void>((resolve) => (firstClaimed = resolve))
+    const first = app.db.withTenant(row.tenant_id, async (trx) => {
+      const claimed = await inbox.claimForProcessing(trx, row.id, null)
+      firstClaimed()
+      await firstHolds
+      return claimed
+    })
+    await claimedByFirst
+    const second = app.db.withTenant(row.tenant_id, (trx) => inbox.claimForProcessing(trx, row.id, null))
+    // The second is held by the first's row lock, not answered from a stale read.
+    const early = await Promise.race([second.then(() => 'answered'), sleep(300).then(() => 'waiting')])
+    assert.equal(early, 'waiting')
+    releaseFirst()
+    assert.deepEqual([await first, await second], [true, false])
+    const [after] = await rig.db.adminQuery<Json>('select attempts, processed_at from integration.webhook_inbox where id = $1', [row.id])
+    assert.equal(after?.attempts, 1)
+    assert.ok(after?.processed_at)
   })
 })
 

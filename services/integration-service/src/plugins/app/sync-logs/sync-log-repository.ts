@@ -3,9 +3,10 @@
 // compliance-service reads. A run's first start and its end publish their events here, in the
 // writer's transaction: every writer of a run's status goes through this file, so none can forget.
 import type { Knex } from 'knex'
-import { syncLogFromRow, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
+import { syncLogFromRow, type HubEventType, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
-import { publishRunStarted, publishRunTransition, type RunRow } from '../events/run-events.ts'
+import { publishEvents, type NewHubEvent } from '../events/event-outbox-repository.ts'
+import { publishRunStarted, publishRunTransition, runStartedEvent, runTransitionEvent, type RunRow } from '../events/run-events.ts'
 
 interface SyncLogRow extends SyncLogColumns {
   cursor_before: string | null
@@ -57,6 +58,17 @@ export interface NewRun {
   queue: string
   kind: RunKind
   status?: SyncLog['status']
+}
+
+/** A run written once, already ended (its status is where it ended). */
+export interface FinishedRun extends Omit<NewRun, 'status'> {
+  status: Exclude<SyncLog['status'], 'queued' | 'running'>
+  jobId: string
+  startedAt: Date
+  finishedAt: Date
+  counts: SyncLog['counts']
+  errorCode?: string | null
+  errorMessage?: string | null
 }
 
 export interface ActiveRun {
@@ -189,6 +201,39 @@ export function createSyncLogRepository() {
         .returning('*')
       for (const row of rows as RunRow[]) if (row.status === 'running') await publishRunStarted(trx, { ...row, started_at: row.started_at ?? new Date() })
       return rows.map(toSyncLog)
+    },
+
+    /**
+     * A run that starts and ends in one transaction (a webhook event's): one insert of the
+     * finished row, and its start, whatever `during` adds (the write's events) and its end
+     * published in one statement, in that order, as the run's writers publish them.
+     */
+    async insertFinishedRun(trx: Knex.Transaction, run: FinishedRun, during: (log: SyncLog) => Array<NewHubEvent<HubEventType>> = () => []): Promise<SyncLog> {
+      const [row] = (await trx(INTEGRATION_TABLES.syncLogs)
+        .insert({
+          tenant_id: run.tenantId,
+          venue_id: run.venueId,
+          connection_id: run.connectionId,
+          provider: run.provider,
+          entity: run.entity,
+          mode: run.mode,
+          trigger: run.trigger,
+          queue: run.queue,
+          kind: run.kind,
+          status: run.status,
+          job_id: run.jobId,
+          started_at: run.startedAt,
+          finished_at: run.finishedAt,
+          error_code: run.errorCode ?? null,
+          error_message: run.errorMessage?.slice(0, 2000) ?? null,
+          ...Object.fromEntries(Object.entries(run.counts).map(([key, value]) => [`records_${key}`, value])),
+        })
+        .returning('*')) as RunRow[]
+      if (!row) throw new Error('sync log insert returned nothing')
+      const log = toSyncLog(row as unknown as SyncLogRow)
+      const ended = runTransitionEvent(row, 'running')
+      await publishEvents(trx, [runStartedEvent(row), ...during(log), ...(ended ? [ended] : [])])
+      return log
     },
 
     async findActive(trx: Knex.Transaction, connectionId: string, kind: RunKind, entities: string[]): Promise<ActiveRun[]> {

@@ -118,6 +118,19 @@ export function createWebhookInboxRepository() {
       await query.update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
     },
 
+    /**
+     * Marks the row processed (counting the attempt) unless it already is, and says whether it
+     * did: one statement that takes the row lock and the decision together, so of two attempts
+     * at once the second waits for the first's commit and then finds nothing to do.
+     */
+    async claimForProcessing(trx: Knex.Transaction, id: string, lastError: string | null): Promise<boolean> {
+      const claimed = await inbox(trx)
+        .where({ id })
+        .whereNull('processed_at')
+        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
+      return Number(claimed) > 0
+    },
+
     /** A failed attempt: the row keeps count and the last (scrubbed) error. */
     async recordAttempt(trx: Knex.Transaction, id: string, lastError: string): Promise<void> {
       await inbox(trx)

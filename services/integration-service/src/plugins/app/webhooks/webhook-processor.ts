@@ -5,20 +5,21 @@
 // names a record without carrying it), or when the order is in doubt (versions closer than the
 // provider's precision, a record stored before versions were kept). The write is conditional on
 // the version in SQL as well, so a write racing this one cannot be overwritten by older data.
-// Then a sync log row, and the inbox row marked processed, all in one transaction that first
-// re-checks `processed_at` under a row lock, so an event processed twice changes nothing the
-// second time. Everything read beforehand (the inbox row, the connection, the stored version, the
-// field mappings) is read in one transaction: each is a round trip, and round trips to Postgres
-// are most of what an event costs.
+// Then the inbox row marked processed, the write, and one finished sync-log row with its events,
+// all in one transaction that first claims the inbox row (`processed_at` still null, under its
+// row lock), so an event processed twice changes nothing the second time. Everything read
+// beforehand (the inbox row, the connection, the stored version, the field mappings) is read in
+// one transaction: each is a round trip, and round trips to Postgres are most of what an event
+// costs (the write is eight: BEGIN with the scope, the claim, the erasure guard's lock and
+// tombstones, the upsert, the sync log, its events, COMMIT).
 import type Bull from 'bull'
-import type { SyncLog } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
 import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../providers/canonical.ts'
 import type { WebhookSnapshot } from '../../../providers/provider-adapter.ts'
 import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
-import type { SyncLogRepository, SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
+import type { SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
 import { reauthOnFailure } from '../sync/provider-reauth.ts'
@@ -29,7 +30,7 @@ import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
 import type { InboxRow, WebhookInboxRepository } from './webhook-inbox-repository.ts'
-import { publishRecordsChanged, type ChangedIds } from '../events/run-events.ts'
+import { recordsChangedEvents, type ChangedIds } from '../events/run-events.ts'
 
 /**
  * Whether an event's own object may be written: `apply` when its version is at least one unit
@@ -54,7 +55,6 @@ function namedRecord(row: Pick<InboxRow, 'entity' | 'external_id'>): { entity: E
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
   connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
-  syncLogs: Pick<SyncLogRepository, 'update'>
   runs: SyncRunRepository
   records: RecordRepository
   inbox: WebhookInboxRepository
@@ -130,9 +130,10 @@ export function createWebhookProcessor(deps: {
     const source: NonNullable<RunOutcome['source']> = judged === 'stale' ? 'stale' : snapshot && judged === 'apply' ? 'event' : 'provider'
     const prepared = fetched && source !== 'stale' ? prepareRecords([fetched], mappings, version) : { rows: [], failed: 0 }
 
+    const lastError = invalid ? scrubSecrets(invalid.message) : null
     const outcome = await db.withTenant(tenantId, async (trx) => {
-      const locked = await inbox.findForUpdate(trx, inboxId)
-      if (!locked || locked.processed_at) return null
+      // First, so that a second attempt at the same event waits here and then changes nothing.
+      if (!(await inbox.claimForProcessing(trx, inboxId, lastError))) return null
       let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
       let changed: ChangedIds = {}
       if (source === 'stale') {
@@ -148,19 +149,30 @@ export function createWebhookProcessor(deps: {
         counts.deleted = deleted.length
         changed = { deleted }
       }
-      const [log] = await runs.insertRuns(trx, [{ tenantId, venueId: scope.venueId, connectionId, provider, entity, mode: 'incremental', trigger: 'webhook', queue: job.queue.name, kind: 'webhook', status: 'running' }])
-      if (!log) throw new Error('sync log insert returned nothing')
-      await publishRecordsChanged(trx, { ...scope, syncLogId: log.id }, changed)
-      const status: SyncLog['status'] = counts.failed > 0 ? 'failed' : 'succeeded'
-      await deps.syncLogs.update(trx, log.id, {
-        status,
-        jobId: String(job.id),
-        startedAt,
-        finishedAt: new Date(),
-        counts,
-        ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
-      })
-      await inbox.markProcessed(trx, inboxId, invalid ? scrubSecrets(invalid.message) : null)
+      const status: 'failed' | 'succeeded' = counts.failed > 0 ? 'failed' : 'succeeded'
+      // The run starts and ends here: one row and one insert of its events (started, what the
+      // write changed, completed or failed).
+      const log = await runs.insertFinishedRun(
+        trx,
+        {
+          tenantId,
+          venueId: scope.venueId,
+          connectionId,
+          provider,
+          entity,
+          mode: 'incremental',
+          trigger: 'webhook',
+          queue: job.queue.name,
+          kind: 'webhook',
+          status,
+          jobId: String(job.id),
+          startedAt,
+          finishedAt: new Date(),
+          counts,
+          ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: lastError } : {}),
+        },
+        (written) => recordsChangedEvents({ ...scope, syncLogId: written.id }, changed),
+      )
       return { status, syncLogId: log.id, counts, source }
     })
     if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
