@@ -180,18 +180,18 @@ describe('one event, one run', () => {
     let firstClaimed: () => void = () => {}
     const claimedByFirst = new Promise<void>((resolve) => (firstClaimed = resolve))
     const first = app.db.withTenant(row.tenant_id, async (trx) => {
-      const claimed = await inbox.claimForProcessing(trx, row.id, null)
+      const claimed = await inbox.claim(trx, row.id, { lastError: null })
       firstClaimed()
       await firstHolds
       return claimed
     })
     await claimedByFirst
-    const second = app.db.withTenant(row.tenant_id, (trx) => inbox.claimForProcessing(trx, row.id, null))
+    const second = app.db.withTenant(row.tenant_id, (trx) => inbox.claim(trx, row.id, { lastError: null }))
     // The second is held by the first's row lock, not answered from a stale read.
     const early = await Promise.race([second.then(() => 'answered'), sleep(300).then(() => 'waiting')])
     assert.equal(early, 'waiting')
     releaseFirst()
-    assert.deepEqual([await first, await second], [true, false])
+    assert.deepEqual([(await first)?.id, await second], [row.id, undefined])
     const [after] = await rig.db.adminQuery<Json>('select attempts, processed_at from integration.webhook_inbox where id = $1', [row.id])
     assert.equal(after?.attempts, 1)
     assert.ok(after?.processed_at)

@@ -219,6 +219,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
       const context = fastify.connectionContext
       const connectionContext = {
         forSync: (tenantId: string, connectionId: string, loaded?: ConnectionRow) => retryTransient(() => context.forSync(tenantId, connectionId, loaded), retry),
+        bindingFor: (row: ConnectionRow) => context.bindingFor(row),
         onAuthFailure: (tenantId: string, connectionId: string, failedToken: string | undefined) => context.onAuthFailure(tenantId, connectionId, failedToken),
       }
       const shared = { db, connectionContext, syncLogs: fastify.syncLogs, runs, gate, metrics }

@@ -107,10 +107,6 @@ export function createWebhookInboxRepository() {
       return inbox(trx).where({ id, connection_id: connectionId }).first()
     },
 
-    async findForUpdate(trx: Knex.Transaction, id: string): Promise<InboxRow | undefined> {
-      return inbox(trx).where({ id }).forUpdate().first()
-    },
-
     /** Processed, counting the attempt; `onlyUnprocessed` leaves a row already processed alone. */
     async markProcessed(trx: Knex.Transaction, id: string, lastError: string | null, options: { onlyUnprocessed?: boolean } = {}): Promise<void> {
       const query = inbox(trx).where({ id })
@@ -119,16 +115,17 @@ export function createWebhookInboxRepository() {
     },
 
     /**
-     * Marks the row processed (counting the attempt) unless it already is, and says whether it
+     * Marks the row processed (counting the attempt) unless it already is, and returns it when it
      * did: one statement that takes the row lock and the decision together, so of two attempts
-     * at once the second waits for the first's commit and then finds nothing to do.
+     * at once the second waits for the first's commit and then finds nothing to claim.
      */
-    async claimForProcessing(trx: Knex.Transaction, id: string, lastError: string | null): Promise<boolean> {
-      const claimed = await inbox(trx)
-        .where({ id })
-        .whereNull('processed_at')
-        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
-      return Number(claimed) > 0
+    async claim(trx: Knex.Transaction, id: string, options: { connectionId?: string; lastError: string | null }): Promise<InboxRow | undefined> {
+      const query = inbox(trx).where({ id }).whereNull('processed_at')
+      if (options.connectionId) query.where({ connection_id: options.connectionId })
+      const [row] = (await query
+        .update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: options.lastError } as never)
+        .returning(['id', 'tenant_id', 'connection_id', 'provider', 'event_type', 'entity', 'external_id', 'payload', 'processed_at'])) as InboxRow[]
+      return row
     },
 
     /** A failed attempt: the row keeps count and the last (scrubbed) error. */

@@ -5,14 +5,16 @@
 // names a record without carrying it), or when the order is in doubt (versions closer than the
 // provider's precision, a record stored before versions were kept). The write is conditional on
 // the version in SQL as well, so a write racing this one cannot be overwritten by older data.
-// Then the inbox row marked processed, the write, and one finished sync-log row with its events,
-// all in one transaction that first claims the inbox row (`processed_at` still null, under its
-// row lock), so an event processed twice changes nothing the second time. Everything read
-// beforehand (the inbox row, the connection, the stored version, the field mappings) is read in
-// one transaction: each is a round trip, and round trips to Postgres are most of what an event
-// costs (the write is eight: BEGIN with the scope, the claim, the erasure guard's lock and
-// tombstones, the upsert, the sync log, its events, COMMIT).
+// Round trips to Postgres are most of what an event costs, so the common case (an event carrying
+// its object, clearly ordered against the stored record) is one transaction: the inbox row claimed
+// (marked processed unless it already is, under its row lock, so a second attempt at the same
+// event waits and then changes nothing), the connection and the stored version read, the record
+// written, and one finished sync-log row with its events. Anything else rolls that back and takes
+// the general path: one transaction reads, the provider is asked outside any transaction, and a
+// second one claims the row and writes. (Thin providers' events pay the rolled-back claim too:
+// three round trips beside the provider call they need anyway.)
 import type Bull from 'bull'
+import type { Knex } from 'knex'
 import type { Database } from '@hub/service-kit'
 import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../providers/canonical.ts'
 import type { WebhookSnapshot } from '../../../providers/provider-adapter.ts'
@@ -20,6 +22,7 @@ import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
+import type { FieldMapping } from '../sync/field-mapping.ts'
 import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
 import { reauthOnFailure } from '../sync/provider-reauth.ts'
@@ -46,6 +49,9 @@ export function judgeSnapshot(snapshot: Pick<WebhookSnapshot, 'version' | 'preci
   return 'ask'
 }
 
+/** Thrown inside the one-transaction path to roll it back and take the general one. */
+const GENERAL_PATH = new Error('the event needs the general path')
+
 /** The record an event names, when it names one of the entities the hub keeps. */
 function namedRecord(row: Pick<InboxRow, 'entity' | 'external_id'>): { entity: EntityName; externalId: string } | null {
   if (!row.entity || !(ENTITIES as readonly string[]).includes(row.entity) || !row.external_id) return null
@@ -54,7 +60,7 @@ function namedRecord(row: Pick<InboxRow, 'entity' | 'external_id'>): { entity: E
 
 export function createWebhookProcessor(deps: {
   db: Pick<Database, 'withTenant'>
-  connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure'>
+  connectionContext: Pick<ConnectionContext, 'forSync' | 'onAuthFailure' | 'bindingFor'>
   runs: SyncRunRepository
   records: RecordRepository
   inbox: WebhookInboxRepository
@@ -68,7 +74,109 @@ export function createWebhookProcessor(deps: {
     await db.withTenant(tenantId, (trx) => inbox.markProcessed(trx, inboxId, lastError, { onlyUnprocessed: true }))
   }
 
-  async function process(job: Bull.Job<WebhookJobData>, signal: RunSignal): Promise<RunOutcome> {
+  interface Judged {
+    scope: RecordScope
+    externalId: string
+    fetched: CanonicalRecord | null
+    invalid: ProviderInvalidError | null
+    version: string | null
+    source: NonNullable<RunOutcome['source']>
+    mappings: FieldMapping[]
+  }
+
+  /** The write of a claimed event: the record, and one finished sync-log row with its events. */
+  async function write(trx: Knex.Transaction, job: Bull.Job<WebhookJobData>, startedAt: Date, judged: Judged) {
+    const { scope, externalId, fetched, invalid, version, source } = judged
+    const prepared = fetched && source !== 'stale' ? prepareRecords([fetched], judged.mappings, version) : { rows: [], failed: 0 }
+    let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
+    let changed: ChangedIds = {}
+    if (source === 'stale') {
+      // Older than what is stored: nothing to write.
+      counts.unchanged = 1
+    } else if (fetched && prepared.rows.length > 0) {
+      const { ids, ...written } = await records.upsertBatch(trx, scope, prepared.rows, null)
+      counts = { ...counts, ...written }
+      changed = ids
+    } else if (!fetched && !invalid) {
+      // A deletion event, or gone at the provider (deleted since): unless stored newer.
+      const deleted = await records.markDeleted(trx, scope, [externalId], version)
+      counts.deleted = deleted.length
+      changed = { deleted }
+    }
+    const status: 'failed' | 'succeeded' = counts.failed > 0 ? 'failed' : 'succeeded'
+    // The run starts and ends here: one row and one insert of its events (started, what the
+    // write changed, completed or failed).
+    const log = await runs.insertFinishedRun(
+      trx,
+      {
+        tenantId: scope.tenantId,
+        venueId: scope.venueId,
+        connectionId: scope.connectionId,
+        provider: scope.provider,
+        entity: scope.entity,
+        mode: 'incremental',
+        trigger: 'webhook',
+        queue: job.queue.name,
+        kind: 'webhook',
+        status,
+        jobId: String(job.id),
+        startedAt,
+        finishedAt: new Date(),
+        counts,
+        ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
+      },
+      (written) => recordsChangedEvents({ ...scope, syncLogId: written.id }, changed),
+    )
+    return { status, syncLogId: log.id, counts, source }
+  }
+
+  /**
+   * The common case in one transaction: the event claimed, judged against the stored version and
+   * written, without credentials or a provider call (its own object decides). Anything else (a
+   * thin event, an order in doubt, a connection not active, an entity it does not sync, an event
+   * already claimed) rolls back and returns null for the general path, which reads, asks the
+   * provider when it must, and writes in a transaction of its own.
+   */
+  async function processFromEvent(job: Bull.Job<WebhookJobData>, startedAt: Date): Promise<RunOutcome | null> {
+    const { tenantId, connectionId, inboxId } = job.data
+    try {
+      const done = await db.withTenant(tenantId, async (trx): Promise<{ outcome: RunOutcome; scope?: RecordScope }> => {
+        const row = await inbox.claim(trx, inboxId, { connectionId, lastError: null })
+        if (!row) throw GENERAL_PATH
+        const named = namedRecord(row)
+        // Events that name no record (account updates, pings) are only acknowledged: the claim did that.
+        if (!named) return { outcome: { status: 'skipped', syncLogId: null, reason: 'the event names no record' } }
+        const connection = await deps.connections.findById(trx, connectionId)
+        const binding = connection ? deps.connectionContext.bindingFor(connection) : null
+        if (!connection || !binding || !binding.adapter.entities.includes(named.entity)) throw GENERAL_PATH
+        const carried = binding.adapter.recordFromEvent?.(row.payload) ?? null
+        const snapshot = carried && carried.entity === named.entity && carried.externalId === named.externalId ? carried : null
+        if (!snapshot) throw GENERAL_PATH
+        const judged = judgeSnapshot(snapshot, await records.versionOf(trx, { connectionId, entity: named.entity }, named.externalId))
+        if (judged === 'ask') throw GENERAL_PATH
+        const scope: RecordScope = { tenantId, venueId: connection.venue_id, connectionId, provider: connection.provider, entity: named.entity }
+        const outcome = await write(trx, job, startedAt, {
+          scope,
+          externalId: named.externalId,
+          fetched: snapshot.record,
+          invalid: null,
+          version: snapshot.version,
+          source: judged === 'stale' ? 'stale' : 'event',
+          // A stale event writes nothing, so it needs no mappings.
+          mappings: judged === 'apply' ? await loadFieldMappings(trx, connection.provider, named.entity) : [],
+        })
+        return { outcome, scope }
+      })
+      if (done.scope) counted(done.scope, done.outcome)
+      return done.outcome
+    } catch (error) {
+      if (error === GENERAL_PATH) return null
+      throw error
+    }
+  }
+
+  /** Reads, asks the provider when it must (thin events, an order in doubt), then writes. */
+  async function processGenerally(job: Bull.Job<WebhookJobData>, signal: RunSignal, startedAt: Date): Promise<RunOutcome> {
     const { tenantId, connectionId, inboxId } = job.data
     const read = await db.withTenant(tenantId, async (trx) => {
       const row = await inbox.findForConnection(trx, inboxId, connectionId)
@@ -97,14 +205,12 @@ export function createWebhookProcessor(deps: {
     }
     const target: GateTarget = { tenantId, connectionId, provider, scope: connection.connection.account_id ?? connectionId }
     const scope: RecordScope = { tenantId, venueId: connection.connection.venue_id, connectionId, provider, entity }
-    const startedAt = new Date()
 
     // The event's own object, when it has one for the record it names.
     const adapter = connection.binding.adapter
     const carried = adapter.recordFromEvent?.(row.payload) ?? null
     const snapshot = carried && carried.entity === entity && carried.externalId === externalId ? carried : null
     if (!read.mappings) throw new Error('the field mappings were not read with the connection')
-    const mappings = read.mappings
     const judged = snapshot ? judgeSnapshot(snapshot, read.version) : 'ask'
 
     let fetched: CanonicalRecord | null = null
@@ -128,57 +234,27 @@ export function createWebhookProcessor(deps: {
       }
     }
     const source: NonNullable<RunOutcome['source']> = judged === 'stale' ? 'stale' : snapshot && judged === 'apply' ? 'event' : 'provider'
-    const prepared = fetched && source !== 'stale' ? prepareRecords([fetched], mappings, version) : { rows: [], failed: 0 }
-
-    const lastError = invalid ? scrubSecrets(invalid.message) : null
+    const mappings = read.mappings
     const outcome = await db.withTenant(tenantId, async (trx) => {
       // First, so that a second attempt at the same event waits here and then changes nothing.
-      if (!(await inbox.claimForProcessing(trx, inboxId, lastError))) return null
-      let counts: Counts = { ...ZERO_COUNTS, fetched: fetched ? 1 : 0, failed: prepared.failed + (invalid ? 1 : 0) }
-      let changed: ChangedIds = {}
-      if (source === 'stale') {
-        // Older than what is stored: nothing to write.
-        counts.unchanged = 1
-      } else if (fetched && prepared.rows.length > 0) {
-        const { ids, ...written } = await records.upsertBatch(trx, scope, prepared.rows, null)
-        counts = { ...counts, ...written }
-        changed = ids
-      } else if (!fetched && !invalid) {
-        // A deletion event, or gone at the provider (deleted since): unless stored newer.
-        const deleted = await records.markDeleted(trx, scope, [externalId], version)
-        counts.deleted = deleted.length
-        changed = { deleted }
-      }
-      const status: 'failed' | 'succeeded' = counts.failed > 0 ? 'failed' : 'succeeded'
-      // The run starts and ends here: one row and one insert of its events (started, what the
-      // write changed, completed or failed).
-      const log = await runs.insertFinishedRun(
-        trx,
-        {
-          tenantId,
-          venueId: scope.venueId,
-          connectionId,
-          provider,
-          entity,
-          mode: 'incremental',
-          trigger: 'webhook',
-          queue: job.queue.name,
-          kind: 'webhook',
-          status,
-          jobId: String(job.id),
-          startedAt,
-          finishedAt: new Date(),
-          counts,
-          ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: lastError } : {}),
-        },
-        (written) => recordsChangedEvents({ ...scope, syncLogId: written.id }, changed),
-      )
-      return { status, syncLogId: log.id, counts, source }
+      if (!(await inbox.claim(trx, inboxId, { lastError: invalid ? scrubSecrets(invalid.message) : null }))) return null
+      return write(trx, job, startedAt, { scope, externalId, fetched, invalid, version, source, mappings })
     })
     if (!outcome) return { status: 'skipped', syncLogId: null, reason: 'already processed' }
-    deps.metrics.webhookSource(provider, outcome.source)
-    deps.metrics.records(provider, entity, { created: outcome.counts.created, updated: outcome.counts.updated, unchanged: outcome.counts.unchanged, deleted: outcome.counts.deleted, failed: outcome.counts.failed })
+    counted(scope, outcome)
     return outcome
+  }
+
+  function counted(scope: RecordScope, outcome: RunOutcome): void {
+    const { counts, source } = outcome
+    if (!counts || !source) return
+    deps.metrics.webhookSource(scope.provider, source)
+    deps.metrics.records(scope.provider, scope.entity, { created: counts.created, updated: counts.updated, unchanged: counts.unchanged, deleted: counts.deleted, failed: counts.failed })
+  }
+
+  async function process(job: Bull.Job<WebhookJobData>, signal: RunSignal): Promise<RunOutcome> {
+    const startedAt = new Date()
+    return (await processFromEvent(job, startedAt)) ?? processGenerally(job, signal, startedAt)
   }
 
   /** After a failed attempt: the inbox row keeps count and the last (scrubbed) error. */
