@@ -12,7 +12,7 @@
 //   BENCH_CPU_PROF=<dir> profiles the gateway, integration-service and the worker (node --cpu-prof) and prints
 //   where their time went.
 import { createHmac, randomUUID } from 'node:crypto'
-import { mkdirSync, readdirSync, statSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
@@ -24,6 +24,7 @@ import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../services/integration-service/src/db/schema.ts'
 import { summarise } from '../gateway/tracing-profile.ts'
+import { cpuMs } from '../gateway/tracing.ts'
 import { benchEnv, fmt, freePort, integrationEnv, startService, spawnWorker, steadyLoad, stopAll, waitFor } from '../support.ts'
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 2_000)
@@ -31,6 +32,20 @@ const RATE = Number(process.env.BENCH_RATE ?? 500)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
 const SENDERS = 32
 const TARGETS = { acksPerSecond: 1_500, steadyP99Ms: 20, drainSeconds: 5 }
+
+/** CPU time of every Postgres process on the box, in ms (backends, WAL writer, checkpointer). */
+function postgresCpuMs(): number {
+  let total = 0
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === 'postgres') total += cpuMs(Number(entry))
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total
+}
 
 interface Delivery {
   method: 'POST'
@@ -180,11 +195,16 @@ export async function run() {
     console.log(`  acknowledged straight to integration-service: ${fmt(directRun.rps)} events/s; processing them…`)
     await drain(200 + EVENTS, directRun.lastAckAt)
     const callsBefore = providerCalls.count
+    // CPU per event of each process over the batch (acknowledged and processed), from /proc: what
+    // the code costs, whatever else the box does; Postgres as the sum of its processes.
+    const cpuNow = () => [...children.map((child) => cpuMs(child.pid)), postgresCpuMs()]
+    const cpuBefore = cpuNow()
     const gatewayStartedAt = Date.now()
     const gatewayRun = await closedLoop(gateway, next, EVENTS, SENDERS)
     console.log(`  acknowledged through the gateway: ${fmt(gatewayRun.rps)} events/s; processing them…`)
     const drainSeconds = await drain(200 + 2 * EVENTS, gatewayRun.lastAckAt)
     console.log(`  processed ${fmt(drainSeconds, 2)} s after the last acknowledgement; now ${RATE} events/s open-loop for ${SECONDS} s…`)
+    const cpuPerEvent = cpuNow().map((ms, i) => ((ms - (cpuBefore[i] ?? Number.NaN)) * 1000) / EVENTS)
     const callsForBatch = providerCalls.count - callsBefore
     // Acknowledging and processing share this box's two cores: the whole batch, first send to last processed.
     const throughSeconds = (gatewayRun.lastAckAt - gatewayStartedAt) / 1000 + drainSeconds
@@ -211,11 +231,12 @@ bench/webhooks — signed Stripe customer.updated events (each carries its custo
   steady ${RATE} events/s open-loop through the gateway, ${SECONDS} s: achieved ${fmt(steady.achieved)}/s, p50 ${fmt(steady.p50, 1)} ms, p99 ${fmt(steady.p99, 1)} ms, max ${fmt(steady.max, 1)} ms, ${steady.failures} failures   [target p99 < ${TARGETS.steadyP99Ms} ms: ${ok(steady.p99 < TARGETS.steadyP99Ms && steady.failures === 0)}]
   processed within ${drainSeconds.toFixed(2)} s of the last acknowledgement (${fmt(EVENTS)} events through the gateway)   [target ≤ ${TARGETS.drainSeconds} s: ${ok(drainSeconds <= TARGETS.drainSeconds)}]
   the batch from its first send to its last event processed: ${throughSeconds.toFixed(2)} s = ${fmt(EVENTS / throughSeconds)} events/s acknowledged and processed
+  CPU per event over that batch: integration-service ${fmt(cpuPerEvent[0] ?? 0)} µs, worker ${fmt(cpuPerEvent[1] ?? 0)} µs, gateway ${fmt(cpuPerEvent[2] ?? 0)} µs, Postgres ${fmt(cpuPerEvent[3] ?? 0)} µs (at that cost two cores would do ${fmt(2_000_000 / (cpuPerEvent.reduce((a, b) => a + b, 0) || 1))} events/s)
   exactly once: ${once?.inbox} inbox rows, ${once?.single} processed in one attempt, ${once?.logs} sync logs, ${once?.records} records, for ${expected} events   [${ok(exactlyOnce)}]
   provider calls while processing them: ${callsForBatch}   [target 0: the events carry their object; ${ok(callsForBatch === 0)}]
   failures: ${directRun.failures + gatewayRun.failures} non-200 answers in the closed-loop runs`)
 
-    return { directRun, gatewayRun, steady, drainSeconds, throughSeconds, exactlyOnce, providerCalls: callsForBatch }
+    return { directRun, gatewayRun, steady, drainSeconds, throughSeconds, exactlyOnce, providerCalls: callsForBatch, cpuPerEvent }
   } finally {
     await stopAll(children)
     await setup.close()
