@@ -116,11 +116,6 @@ export function createConnectionContext(deps: {
 
   return {
     /**
-     * Loads an active connection and its credentials for a provider call, refreshing if needed.
-     * `loaded`: the row as the caller just read it in a transaction of its own (one round trip to
-     * Postgres fewer); a refresh reads it again either way.
-     */
-    /**
      * The adapter of an active connection, without opening its credentials: for work that needs
      * no provider call (a webhook event that carries its object). Null when the connection is not
      * active (forSync then says why).
@@ -129,6 +124,11 @@ export function createConnectionContext(deps: {
       return row.status === 'disconnected' || row.status === 'needs_reauth' ? null : registry[row.provider]
     },
 
+    /**
+     * Loads an active connection and its credentials for a provider call, refreshing if needed.
+     * `loaded`: the row as the caller just read it in a transaction of its own (one round trip to
+     * Postgres fewer); a refresh reads it again either way.
+     */
     async forSync(tenantId: string, connectionId: string, loaded?: ConnectionRow): Promise<ConnectionForSync> {
       let row = loaded ?? (await load(tenantId, connectionId))
       if (row.status === 'disconnected' || row.status === 'needs_reauth') throw new ConnectionNotActiveError(row.status)
