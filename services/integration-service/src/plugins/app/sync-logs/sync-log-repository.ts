@@ -91,6 +91,24 @@ export type FeedRow = SyncLog & { position: FeedPosition }
 
 const table = (trx: Knex.Transaction) => trx<SyncLogRow>(INTEGRATION_TABLES.syncLogs)
 
+/** A new run's columns (its status as given, queued by default). */
+const runColumns = (run: NewRun) => ({
+  tenant_id: run.tenantId,
+  venue_id: run.venueId,
+  connection_id: run.connectionId,
+  provider: run.provider,
+  entity: run.entity,
+  mode: run.mode,
+  trigger: run.trigger,
+  queue: run.queue,
+  kind: run.kind,
+  status: run.status ?? 'queued',
+})
+
+const countColumns = (counts: Partial<SyncLog['counts']>) => Object.fromEntries(Object.entries(counts).map(([key, value]) => [`records_${key}`, value]))
+
+const errorMessageColumn = (message: string | null | undefined) => message?.slice(0, 2000) ?? null
+
 /** The unique index that keeps two runs of one (connection, entity, kind) from being active. */
 export const isActiveRunConflict = (error: unknown): boolean => (error as { code?: string }).code === '23505' && (error as { constraint?: string }).constraint === 'sync_logs_one_active_run'
 
@@ -167,8 +185,8 @@ export function createSyncLogRepository() {
       if (changes.finishedAt !== undefined) patch.finished_at = changes.finishedAt
       if (changes.cursorAfter !== undefined) patch.cursor_after = changes.cursorAfter
       if (changes.errorCode !== undefined) patch.error_code = changes.errorCode
-      if (changes.errorMessage !== undefined) patch.error_message = changes.errorMessage?.slice(0, 2000) ?? null
-      for (const [key, value] of Object.entries(changes.counts ?? {})) patch[`records_${key}`] = value
+      if (changes.errorMessage !== undefined) patch.error_message = errorMessageColumn(changes.errorMessage)
+      Object.assign(patch, countColumns(changes.counts ?? {}))
       // The status before, under the row lock: the end of a run is published once, by its writer.
       const before = changes.status !== undefined ? ((await table(trx).select('status').where({ id }).forUpdate().first()) as { status: SyncLog['status'] } | undefined) : undefined
       const [row] = await table(trx).where({ id }).update(patch).returning('*')
@@ -183,22 +201,7 @@ export function createSyncLogRepository() {
 
     async insertRuns(trx: Knex.Transaction, runs: NewRun[]): Promise<SyncLog[]> {
       if (runs.length === 0) return []
-      const rows = await trx(INTEGRATION_TABLES.syncLogs)
-        .insert(
-          runs.map((run) => ({
-            tenant_id: run.tenantId,
-            venue_id: run.venueId,
-            connection_id: run.connectionId,
-            provider: run.provider,
-            entity: run.entity,
-            mode: run.mode,
-            trigger: run.trigger,
-            queue: run.queue,
-            kind: run.kind,
-            status: run.status ?? 'queued',
-          })),
-        )
-        .returning('*')
+      const rows = await trx(INTEGRATION_TABLES.syncLogs).insert(runs.map(runColumns)).returning('*')
       for (const row of rows as RunRow[]) if (row.status === 'running') await publishRunStarted(trx, { ...row, started_at: row.started_at ?? new Date() })
       return rows.map(toSyncLog)
     },
@@ -211,22 +214,13 @@ export function createSyncLogRepository() {
     async insertFinishedRun(trx: Knex.Transaction, run: FinishedRun, during: (log: SyncLog) => Array<NewHubEvent<HubEventType>> = () => []): Promise<SyncLog> {
       const [row] = (await trx(INTEGRATION_TABLES.syncLogs)
         .insert({
-          tenant_id: run.tenantId,
-          venue_id: run.venueId,
-          connection_id: run.connectionId,
-          provider: run.provider,
-          entity: run.entity,
-          mode: run.mode,
-          trigger: run.trigger,
-          queue: run.queue,
-          kind: run.kind,
-          status: run.status,
+          ...runColumns(run),
           job_id: run.jobId,
           started_at: run.startedAt,
           finished_at: run.finishedAt,
           error_code: run.errorCode ?? null,
-          error_message: run.errorMessage?.slice(0, 2000) ?? null,
-          ...Object.fromEntries(Object.entries(run.counts).map(([key, value]) => [`records_${key}`, value])),
+          error_message: errorMessageColumn(run.errorMessage),
+          ...countColumns(run.counts),
         })
         .returning('*')) as RunRow[]
       if (!row) throw new Error('sync log insert returned nothing')

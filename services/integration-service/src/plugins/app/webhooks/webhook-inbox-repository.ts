@@ -107,13 +107,6 @@ export function createWebhookInboxRepository() {
       return inbox(trx).where({ id, connection_id: connectionId }).first()
     },
 
-    /** Processed, counting the attempt; `onlyUnprocessed` leaves a row already processed alone. */
-    async markProcessed(trx: Knex.Transaction, id: string, lastError: string | null, options: { onlyUnprocessed?: boolean } = {}): Promise<void> {
-      const query = inbox(trx).where({ id })
-      if (options.onlyUnprocessed) query.whereNull('processed_at')
-      await query.update({ processed_at: trx.fn.now() as unknown as Date, attempts: trx.raw('attempts + 1') as unknown as number, last_error: lastError } as never)
-    },
-
     /**
      * Marks the row processed (counting the attempt) unless it already is, and returns it when it
      * did: one statement that takes the row lock and the decision together, so of two attempts

@@ -70,8 +70,9 @@ export function createWebhookProcessor(deps: {
 }) {
   const { db, gate, records, runs, inbox } = deps
 
-  async function markProcessed(tenantId: string, inboxId: string, lastError: string | null): Promise<void> {
-    await db.withTenant(tenantId, (trx) => inbox.markProcessed(trx, inboxId, lastError, { onlyUnprocessed: true }))
+  /** An event with nothing to write is done: claimed, unless another attempt already did. */
+  async function markProcessed(tenantId: string, inboxId: string): Promise<void> {
+    await db.withTenant(tenantId, (trx) => inbox.claim(trx, inboxId, { lastError: null }))
   }
 
   interface Judged {
@@ -191,7 +192,7 @@ export function createWebhookProcessor(deps: {
     const named = namedRecord(row)
     if (!named) {
       // Events that name no record (account updates, pings) are only acknowledged.
-      await markProcessed(tenantId, inboxId, null)
+      await markProcessed(tenantId, inboxId)
       return { status: 'skipped', syncLogId: null, reason: 'the event names no record' }
     }
     const { entity, externalId } = named
@@ -200,7 +201,7 @@ export function createWebhookProcessor(deps: {
     const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId, read.stored)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
-      await markProcessed(tenantId, inboxId, null)
+      await markProcessed(tenantId, inboxId)
       return { status: 'skipped', syncLogId: null, reason: `${provider} does not sync ${entity}` }
     }
     const target: GateTarget = { tenantId, connectionId, provider, scope: connection.connection.account_id ?? connectionId }
