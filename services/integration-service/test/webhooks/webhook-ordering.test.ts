@@ -167,6 +167,62 @@ describe('one event, one run', () => {
     assert.equal(events[2]?.data.startedAt, new Date(log.started_at).toISOString())
   })
 
+  test('an event carrying its object is processed in one transaction of eight statements, and an unchanged redelivery writes nothing', async () => {
+    const { secret, connection, customerId } = await connectStripe()
+    const sent: Array<{ sql: string; tx: string | undefined }> = []
+    const listen = (query: { sql: string; __knexTxId?: string }) => sent.push({ sql: query.sql, tx: query.__knexTxId })
+    app.db.knex.on('query', listen)
+    try {
+      await deliver(connection.id, customerEvent(secret, customerId, now() - 30, { name: 'Eight Statements' }))
+      await processed(connection.id, 1)
+    } finally {
+      app.db.knex.off('query', listen)
+    }
+    const claim = sent.find((query) => /^update "integration"\."webhook_inbox" set "processed_at"/.test(query.sql))
+    assert.ok(claim?.tx, 'the claim ran in a transaction')
+    const statements = sent.filter((query) => query.tx === claim.tx).map((query) => query.sql.trim().split(/\s+/).slice(0, 3).join(' '))
+    assert.deepEqual(statements, [
+      "BEGIN; select set_config('app.tenant_id',",
+      'update "integration"."webhook_inbox" set',
+      'select c.*, s.found',
+      "select pg_advisory_xact_lock_shared(hashtextextended('subject-data:' ||",
+      'select "kind", "key_version",',
+      'insert into integration.records',
+      'with "events" as',
+      'COMMIT;',
+    ])
+    const [record] = await rig.db.adminQuery<Json>('select data, updated_at, change_seq::text as change_seq from integration.records where connection_id = $1 and external_id = $2', [connection.id, customerId])
+    assert.equal(record?.data.givenName, 'Eight')
+
+    // The same content, newer: the upsert's own hash comparison leaves the record alone and counts it unchanged.
+    await deliver(connection.id, customerEvent(secret, customerId, now() - 10, { name: 'Eight Statements' }))
+    const logs = await processed(connection.id, 2)
+    assert.deepEqual(
+      logs.map((log) => [log.records_created, log.records_updated, log.records_unchanged]),
+      [
+        [1, 0, 0],
+        [0, 0, 1],
+      ],
+    )
+    const [after] = await rig.db.adminQuery<Json>('select updated_at, change_seq::text as change_seq from integration.records where connection_id = $1 and external_id = $2', [connection.id, customerId])
+    assert.deepEqual([after?.updated_at, after?.change_seq], [record?.updated_at, record?.change_seq])
+  })
+
+  test("an event's record is mapped with its tenant's field mappings, in order, and never with another tenant's", async () => {
+    const mine = await connectStripe()
+    const theirs = await connectStripe()
+    const tenantOf = async (connectionId: string) => (await rig.db.adminQuery<{ tenant_id: string }>('select tenant_id from integration.connections where id = $1', [connectionId]))[0]?.tenant_id
+    await rig.db.adminQuery(
+      "insert into integration.field_mappings (tenant_id, provider, entity, source_path, target_field, transform) values ($1, 'stripe', 'customer', 'email', 'shout', 'uppercase'), ($1, 'stripe', 'customer', 'name', 'alias', 'lowercase'), ($2, 'stripe', 'customer', 'email', 'leaked', 'none')",
+      [await tenantOf(mine.connection.id), await tenantOf(mine.connection.id), await tenantOf(theirs.connection.id)],
+    )
+    await deliver(mine.connection.id, customerEvent(mine.secret, mine.customerId, now() - 30, { name: 'Mapped Person' }))
+    await processed(mine.connection.id, 1)
+    const record = await recordOf(mine.connection.id, mine.customerId)
+    assert.deepEqual(record?.data.custom, { alias: 'mapped person', shout: 'MAPPED@EXAMPLE.ORG' })
+    assert.deepEqual(Object.keys(record?.data.custom ?? {}), ['alias', 'shout'])
+  })
+
   test('of two attempts at one inbox row at once, the second waits for the first and then claims nothing', async () => {
     const { secret, connection, customerId } = await connectStripe()
     await deliver(connection.id, customerEvent(secret, customerId, now() - 30, { name: 'Claimed Once' }))

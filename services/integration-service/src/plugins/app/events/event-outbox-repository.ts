@@ -80,7 +80,18 @@ export async function publishEvent<T extends HubEventType>(trx: Knex.Transaction
  */
 export async function publishEvents(trx: Knex.Transaction, inputs: ReadonlyArray<NewHubEvent<HubEventType>>): Promise<WrittenHubEvent[]> {
   if (inputs.length === 0) return []
-  const rows = inputs.map((input) => {
+  const written = (await trx(INTEGRATION_TABLES.eventOutbox)
+    .insert(outboxRows(inputs))
+    .returning(['id', 'event_id', 'tenant_id', 'venue_id', 'connection_id', 'type', 'version', 'sequence', 'occurred_at', 'data', 'stream_position'])) as OutboxRow[]
+  return written.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1)).map(toWritten)
+}
+
+/**
+ * The outbox rows of events, checked against the catalogue, for a writer that inserts them within
+ * a statement of its own (a run written whole, see the sync-log repository); in the order given.
+ */
+export function outboxRows(inputs: ReadonlyArray<NewHubEvent<HubEventType>>) {
+  return inputs.map((input) => {
     const version = latestVersion(input.type)
     // A malformed event would reach every consumer and tenant; refusing it rolls the change back,
     // which only a bug in an emitter can cause (the emitters are typed by the same catalogue).
@@ -88,8 +99,6 @@ export async function publishEvents(trx: Knex.Transaction, inputs: ReadonlyArray
     if (problem) throw new InvalidHubEventError(input.type, problem)
     return { tenant_id: input.tenantId, venue_id: input.venueId, connection_id: input.connectionId, type: input.type, version, data: JSON.stringify(input.data) }
   })
-  const written = (await trx(INTEGRATION_TABLES.eventOutbox).insert(rows).returning(['id', 'event_id', 'tenant_id', 'venue_id', 'connection_id', 'type', 'version', 'sequence', 'occurred_at', 'data', 'stream_position'])) as OutboxRow[]
-  return written.sort((a, b) => (BigInt(a.id) < BigInt(b.id) ? -1 : 1)).map(toWritten)
 }
 
 /** The relay's side (system scope). */

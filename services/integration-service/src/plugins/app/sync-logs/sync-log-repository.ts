@@ -2,10 +2,11 @@
 // active-run lookup behind SYNC_ALREADY_RUNNING, the tenant's list, and the change feed
 // compliance-service reads. A run's first start and its end publish their events here, in the
 // writer's transaction: every writer of a run's status goes through this file, so none can forget.
+import { randomUUID } from 'node:crypto'
 import type { Knex } from 'knex'
 import { syncLogFromRow, type HubEventType, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
-import { publishEvents, type NewHubEvent } from '../events/event-outbox-repository.ts'
+import { outboxRows, type NewHubEvent } from '../events/event-outbox-repository.ts'
 import { publishRunStarted, publishRunTransition, runStartedEvent, runTransitionEvent, type RunRow } from '../events/run-events.ts'
 
 interface SyncLogRow extends SyncLogColumns {
@@ -207,27 +208,28 @@ export function createSyncLogRepository() {
     },
 
     /**
-     * A run that starts and ends in one transaction (a webhook event's): one insert of the
-     * finished row, and its start, whatever `during` adds (the write's events) and its end
-     * published in one statement, in that order, as the run's writers publish them.
+     * A run that starts and ends in one transaction (a webhook event's), in one statement: the
+     * finished row, with its start, whatever `during` adds (the write's events) and its end
+     * inserted into the outbox beside it, in that order, as the run's writers publish them. The
+     * row's id is made here so its events can name it before the statement runs; the events are
+     * built from the same column values the row gets.
      */
-    async insertFinishedRun(trx: Knex.Transaction, run: FinishedRun, during: (log: SyncLog) => Array<NewHubEvent<HubEventType>> = () => []): Promise<SyncLog> {
-      const [row] = (await trx(INTEGRATION_TABLES.syncLogs)
-        .insert({
-          ...runColumns(run),
-          job_id: run.jobId,
-          started_at: run.startedAt,
-          finished_at: run.finishedAt,
-          error_code: run.errorCode ?? null,
-          error_message: errorMessageColumn(run.errorMessage),
-          ...countColumns(run.counts),
-        })
-        .returning('*')) as RunRow[]
+    async insertFinishedRun(trx: Knex.Transaction, run: FinishedRun, during: (syncLogId: string) => Array<NewHubEvent<HubEventType>> = () => []): Promise<SyncLog> {
+      const columns = {
+        id: randomUUID(),
+        ...runColumns(run),
+        job_id: run.jobId,
+        started_at: run.startedAt,
+        finished_at: run.finishedAt,
+        error_code: run.errorCode ?? null,
+        error_message: errorMessageColumn(run.errorMessage),
+        ...countColumns(run.counts),
+      } as RunRow & { job_id: string; queue: string }
+      const ended = runTransitionEvent(columns, 'running')
+      const events = outboxRows([runStartedEvent(columns), ...during(columns.id), ...(ended ? [ended] : [])])
+      const [row] = (await trx.with('events', trx(INTEGRATION_TABLES.eventOutbox).insert(events)).insert(columns).into(INTEGRATION_TABLES.syncLogs).returning('*')) as SyncLogRow[]
       if (!row) throw new Error('sync log insert returned nothing')
-      const log = toSyncLog(row as unknown as SyncLogRow)
-      const ended = runTransitionEvent(row, 'running')
-      await publishEvents(trx, [runStartedEvent(row), ...during(log), ...(ended ? [ended] : [])])
-      return log
+      return toSyncLog(row)
     },
 
     async findActive(trx: Knex.Transaction, connectionId: string, kind: RunKind, entities: string[]): Promise<ActiveRun[]> {

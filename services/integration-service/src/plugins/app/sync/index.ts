@@ -234,7 +234,7 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
           control,
           runner: createSyncRunner({ ...shared, state, records, control, logger }),
           pushRunner: createPushRunner({ ...shared, records, pushState: createPushStateRepository(), control }),
-          webhooks: createWebhookProcessor({ ...shared, records, inbox, connections: fastify.connections }),
+          webhooks: createWebhookProcessor({ ...shared, records, inbox }),
           metrics,
           logger,
           processors: extraProcessors,

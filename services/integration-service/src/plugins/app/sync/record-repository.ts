@@ -49,6 +49,18 @@ async function forgetSeen(trx: Knex.Transaction, scope: Pick<RecordScope, 'conne
   await trx.raw('delete from integration.sync_run_seen where connection_id = ? and entity = ?', [scope.connectionId, scope.entity])
 }
 
+/** The ids of the batch whose stored record has the same hash and is not deleted: only ids and hashes travel. */
+async function unchangedIds(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, rows: RecordInput[]): Promise<string[]> {
+  const same = (await trx.raw(
+    `select i.external_id
+       from unnest(?::text[], ?::text[]) as i(external_id, content_hash)
+       cross join lateral (${BY_KEY} limit 1) r
+      where r.content_hash = i.content_hash and r.deleted_at is null`,
+    [rows.map((row) => row.externalId), rows.map((row) => row.hash), scope.connectionId, scope.entity],
+  )) as { rows: Array<{ external_id: string }> }
+  return same.rows.map((row) => row.external_id)
+}
+
 export function createRecordRepository() {
   return {
     /** Retention: deletes at most `limit` records of these (disconnected) connections; returns how many went. */
@@ -59,7 +71,8 @@ export function createRecordRepository() {
     },
 
     /**
-     * Writes a batch in two statements whatever its size. The first sends only ids and hashes:
+     * Writes a batch in two statements whatever its size (one for a single record outside a full
+     * run). The first sends only ids and hashes:
      * records whose stored hash matches are unchanged and are not touched; in a full run
      * (`seenBy`, its sync log id) their ids are noted in one sync_run_seen row, so the closing
      * sweep spares them. Only the rest travel with their content, in one upsert that still
@@ -73,24 +86,13 @@ export function createRecordRepository() {
       const rows = [...byId.values()]
       if (rows.length === 0) return { created: 0, updated: 0, unchanged: 0, ids: { created: [], updated: [] } }
 
-      // Unchanged: same hash, not deleted. Only ids and hashes travel for this.
-      const same = (await trx.raw(
-        `select i.external_id
-           from unnest(?::text[], ?::text[]) as i(external_id, content_hash)
-           cross join lateral (${BY_KEY} limit 1) r
-          where r.content_hash = i.content_hash and r.deleted_at is null`,
-        [rows.map((row) => row.externalId), rows.map((row) => row.hash), scope.connectionId, scope.entity],
-      )) as { rows: Array<{ external_id: string }> }
-      if (seenBy && same.rows.length > 0) {
-        await trx.raw('insert into integration.sync_run_seen (sync_log_id, tenant_id, connection_id, entity, external_ids) values (?::uuid, ?::uuid, ?::uuid, ?, ?::text[])', [
-          seenBy,
-          scope.tenantId,
-          scope.connectionId,
-          scope.entity,
-          same.rows.map((row) => row.external_id),
-        ])
+      // A single record outside a full run (a webhook's) skips the first statement: the upsert
+      // compares the hashes too, and one record's content costs less to send than a round trip.
+      const same = rows.length === 1 && !seenBy ? [] : await unchangedIds(trx, scope, rows)
+      if (seenBy && same.length > 0) {
+        await trx.raw('insert into integration.sync_run_seen (sync_log_id, tenant_id, connection_id, entity, external_ids) values (?::uuid, ?::uuid, ?::uuid, ?, ?::text[])', [seenBy, scope.tenantId, scope.connectionId, scope.entity, same])
       }
-      const unchanged = new Set(same.rows.map((row) => row.external_id))
+      const unchanged = new Set(same)
       const counts: UpsertResult = { created: 0, updated: 0, unchanged: unchanged.size, ids: { created: [], updated: [] } }
       const toWrite = unchanged.size === 0 ? rows : rows.filter((row) => !unchanged.has(row.externalId))
       if (toWrite.length === 0) return counts
@@ -141,13 +143,6 @@ export function createRecordRepository() {
         await trx.raw('insert into integration.sync_run_seen (sync_log_id, tenant_id, connection_id, entity, external_ids) values (?::uuid, ?::uuid, ?::uuid, ?, ?::text[])', [seenBy, scope.tenantId, scope.connectionId, scope.entity, kept])
       }
       return counts
-    },
-
-    /** The stored version of one record (undefined: no such record; null: stored before versions were kept). */
-    async versionOf(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalId: string): Promise<{ version: Date | null; deleted: boolean } | undefined> {
-      const row = (await trx('integration.records').select('source_version', 'deleted_at').where({ connection_id: scope.connectionId, entity: scope.entity, external_id: externalId }).first()) as
-        { source_version: Date | null; deleted_at: Date | null } | undefined
-      return row ? { version: row.source_version, deleted: row.deleted_at !== null } : undefined
     },
 
     /**

@@ -20,10 +20,8 @@ import { ENTITIES, type CanonicalRecord, type EntityName } from '../../../provid
 import type { WebhookSnapshot } from '../../../providers/provider-adapter.ts'
 import { ProviderInvalidError } from '../../../providers/provider-errors.ts'
 import type { ConnectionContext, ConnectionForSync } from '../connections/connection-context.ts'
-import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncRunRepository } from '../sync-logs/sync-log-repository.ts'
 import type { FieldMapping } from '../sync/field-mapping.ts'
-import { loadFieldMappings } from '../sync/field-mapping-repository.ts'
 import type { GateTarget, ProviderGate } from '../sync/provider-gate.ts'
 import { reauthOnFailure } from '../sync/provider-reauth.ts'
 import type { RecordRepository, RecordScope } from '../sync/record-repository.ts'
@@ -32,6 +30,7 @@ import { prepareRecords, ZERO_COUNTS, type Counts, type RunOutcome } from '../sy
 import { SyncFailure, scrubSecrets } from '../sync/sync-errors.ts'
 import type { SyncMetrics } from '../sync/sync-metrics.ts'
 import type { WebhookJobData } from '../sync/sync-queues.ts'
+import { readEventContext } from './webhook-event-context.ts'
 import type { InboxRow, WebhookInboxRepository } from './webhook-inbox-repository.ts'
 import { recordsChangedEvents, type ChangedIds } from '../events/run-events.ts'
 
@@ -64,7 +63,6 @@ export function createWebhookProcessor(deps: {
   runs: SyncRunRepository
   records: RecordRepository
   inbox: WebhookInboxRepository
-  connections: Pick<ConnectionRepository, 'findById'>
   gate: ProviderGate
   metrics: SyncMetrics
 }) {
@@ -126,7 +124,7 @@ export function createWebhookProcessor(deps: {
         counts,
         ...(invalid ? { errorCode: 'PROVIDER_INVALID', errorMessage: scrubSecrets(invalid.message) } : {}),
       },
-      (written) => recordsChangedEvents({ ...scope, syncLogId: written.id }, changed),
+      (syncLogId) => recordsChangedEvents({ ...scope, syncLogId }, changed),
     )
     return { status, syncLogId: log.id, counts, source }
   }
@@ -147,13 +145,14 @@ export function createWebhookProcessor(deps: {
         const named = namedRecord(row)
         // Events that name no record (account updates, pings) are only acknowledged: the claim did that.
         if (!named) return { outcome: { status: 'skipped', syncLogId: null, reason: 'the event names no record' } }
-        const connection = await deps.connections.findById(trx, connectionId)
+        const read = await readEventContext(trx, { connectionId, ...named })
+        const connection = read?.connection
         const binding = connection ? deps.connectionContext.bindingFor(connection) : null
-        if (!connection || !binding || !binding.adapter.entities.includes(named.entity)) throw GENERAL_PATH
+        if (!read || !connection || !binding || !binding.adapter.entities.includes(named.entity)) throw GENERAL_PATH
         const carried = binding.adapter.recordFromEvent?.(row.payload) ?? null
         const snapshot = carried && carried.entity === named.entity && carried.externalId === named.externalId ? carried : null
         if (!snapshot) throw GENERAL_PATH
-        const judged = judgeSnapshot(snapshot, await records.versionOf(trx, { connectionId, entity: named.entity }, named.externalId))
+        const judged = judgeSnapshot(snapshot, read.stored)
         if (judged === 'ask') throw GENERAL_PATH
         const scope: RecordScope = { tenantId, venueId: connection.venue_id, connectionId, provider: connection.provider, entity: named.entity }
         const outcome = await write(trx, job, startedAt, {
@@ -163,8 +162,7 @@ export function createWebhookProcessor(deps: {
           invalid: null,
           version: snapshot.version,
           source: judged === 'stale' ? 'stale' : 'event',
-          // A stale event writes nothing, so it needs no mappings.
-          mappings: judged === 'apply' ? await loadFieldMappings(trx, connection.provider, named.entity) : [],
+          mappings: read.mappings,
         })
         return { outcome, scope }
       })
@@ -182,9 +180,7 @@ export function createWebhookProcessor(deps: {
     const read = await db.withTenant(tenantId, async (trx) => {
       const row = await inbox.findForConnection(trx, inboxId, connectionId)
       const named = row && !row.processed_at ? namedRecord(row) : null
-      const stored = named ? await deps.connections.findById(trx, connectionId) : undefined
-      if (!named || !stored) return { row }
-      return { row, stored, version: await records.versionOf(trx, { connectionId, entity: named.entity }, named.externalId), mappings: await loadFieldMappings(trx, stored.provider, named.entity) }
+      return { row, context: named ? await readEventContext(trx, { connectionId, ...named }) : null }
     })
     const row = read.row
     if (!row) throw new SyncFailure('WEBHOOK_EVENT_NOT_FOUND', 'The stored webhook event no longer exists.', { disposition: 'stop', deadLetter: false })
@@ -198,7 +194,7 @@ export function createWebhookProcessor(deps: {
     const { entity, externalId } = named
 
     // Without the connection row read above, forSync reads it (and refuses a connection that is gone).
-    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId, read.stored)
+    const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId, read.context?.connection)
     const provider = connection.connection.provider
     if (!connection.binding.adapter.entities.includes(entity)) {
       await markProcessed(tenantId, inboxId)
@@ -211,8 +207,8 @@ export function createWebhookProcessor(deps: {
     const adapter = connection.binding.adapter
     const carried = adapter.recordFromEvent?.(row.payload) ?? null
     const snapshot = carried && carried.entity === entity && carried.externalId === externalId ? carried : null
-    if (!read.mappings) throw new Error('the field mappings were not read with the connection')
-    const judged = snapshot ? judgeSnapshot(snapshot, read.version) : 'ask'
+    if (!read.context) throw new Error('the field mappings were not read with the connection')
+    const judged = snapshot ? judgeSnapshot(snapshot, read.context.stored) : 'ask'
 
     let fetched: CanonicalRecord | null = null
     let invalid: ProviderInvalidError | null = null
@@ -235,7 +231,7 @@ export function createWebhookProcessor(deps: {
       }
     }
     const source: NonNullable<RunOutcome['source']> = judged === 'stale' ? 'stale' : snapshot && judged === 'apply' ? 'event' : 'provider'
-    const mappings = read.mappings
+    const mappings = read.context.mappings
     const outcome = await db.withTenant(tenantId, async (trx) => {
       // First, so that a second attempt at the same event waits here and then changes nothing.
       if (!(await inbox.claim(trx, inboxId, { lastError: invalid ? scrubSecrets(invalid.message) : null }))) return null
