@@ -5,9 +5,11 @@
 import assert from 'node:assert/strict'
 import { createHmac, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServiceInstance } from '@hub/service-kit'
 import { searchDatabase, searchableColumnCount } from '@hub/service-kit/testing'
 import { KeyRing, generateKeyRingJson } from '@hub/crypto'
+import { createSubjectDataRepository } from '../../src/plugins/app/subject-data/subject-data-repository.ts'
 import { createSubjectGuard } from '../../src/plugins/app/subject-data/subject-guard.ts'
 import { setupSyncRig } from '../sync/sync-rig.ts'
 import { signedAs } from '../helpers.ts'
@@ -172,8 +174,34 @@ test('an erased person leaves no trace of their email anywhere, stays erased thr
 test('a sync refuses to store anything while a tombstone needs a key version the ring no longer holds', async () => {
   const guard = createSubjectGuard({
     ring: KeyRing.fromEnv(generateKeyRingJson([3])),
-    repository: { lockForWrite: async () => undefined, tombstones: async () => [{ kind: 'email', key_version: 2, value_hash: 'a'.repeat(64) }] },
+    repository: { tombstonesForWrite: async () => [{ kind: 'email', key_version: 2, value_hash: 'a'.repeat(64) }] },
   })
   const trx = {} as Parameters<typeof guard.records>[0]
   await assert.rejects(guard.records(trx, { tenantId: randomUUID(), entity: 'customer' }, [{ externalId: 'cus_1', data: {}, raw: {}, hash: 'h' }]), /key versions 2/)
+})
+
+test("a write reads the tombstones after the erase's barrier lets it through: one committed while it waited is seen", async () => {
+  const app = await rig.build({})
+  const tenantId = randomUUID()
+  const repository = createSubjectDataRepository()
+  let release = () => {}
+  const held = new Promise<void>((resolve) => (release = resolve))
+  let barrierTaken = () => {}
+  const taken = new Promise<void>((resolve) => (barrierTaken = resolve))
+  const erase = app.db.withTenant(tenantId, async (trx) => {
+    await repository.awaitWritesInFlight(trx, tenantId)
+    barrierTaken()
+    await held
+  })
+  await taken
+  const write = app.db.withTenant(tenantId, (trx) => repository.tombstonesForWrite(trx, tenantId))
+  assert.equal(await Promise.race([write.then(() => 'read'), sleep(300).then(() => 'waiting')]), 'waiting', 'the write waits for the barrier')
+  // Committed after the write's statement began, before its lock was granted.
+  await rig.db.adminQuery("insert into integration.subject_tombstones (tenant_id, request_id, kind, key_version, value_hash) values ($1, $2, 'email', 1, $3)", [tenantId, randomUUID(), 'b'.repeat(64)])
+  release()
+  await erase
+  assert.deepEqual(
+    (await write).map((row) => row.value_hash),
+    ['b'.repeat(64)],
+  )
 })

@@ -62,17 +62,15 @@ export function createSubjectDataRepository() {
      * Every write of provider data (a sync batch, a stored webhook) loads the tenant's tombstones
      * under a shared lock held until it commits; an erase, once its tombstones are committed, takes
      * the lock exclusively and lets it go at once: a barrier that returns when every write that
-     * may have loaded the tombstones before they existed has committed. Writes never wait on one another.
+     * may have loaded the tombstones before they existed has committed. Writes never wait on one
+     * another. The lock and the read are one statement (`tombstones_for_write`, whose read takes its
+     * snapshot after the lock is granted, as a second statement would).
      */
-    async lockForWrite(trx: Knex.Transaction, tenantId: string): Promise<void> {
-      await trx.raw("select pg_advisory_xact_lock_shared(hashtextextended('subject-data:' || ?, 0))", [tenantId])
+    async tombstonesForWrite(trx: Knex.Transaction, tenantId: string): Promise<TombstoneRow[]> {
+      return ((await trx.raw('select kind, key_version, value_hash from integration.tombstones_for_write(?)', [tenantId])) as { rows: TombstoneRow[] }).rows
     },
     async awaitWritesInFlight(trx: Knex.Transaction, tenantId: string): Promise<void> {
       await trx.raw("select pg_advisory_xact_lock(hashtextextended('subject-data:' || ?, 0))", [tenantId])
-    },
-
-    async tombstones(trx: Knex.Transaction): Promise<TombstoneRow[]> {
-      return (await trx(INTEGRATION_TABLES.subjectTombstones).select('kind', 'key_version', 'value_hash')) as TombstoneRow[]
     },
 
     /** Stores the tombstones (a repeated one is skipped); returns how many the request has in all. */

@@ -23,12 +23,11 @@ export interface TombstoneSet {
   has(kind: TombstoneKind, value: string): boolean
 }
 
-export function createSubjectGuard(deps: { ring: KeyRing; repository: Pick<SubjectDataRepository, 'lockForWrite' | 'tombstones'> }) {
+export function createSubjectGuard(deps: { ring: KeyRing; repository: Pick<SubjectDataRepository, 'tombstonesForWrite'> }) {
   const { ring, repository } = deps
 
   async function load(trx: Knex.Transaction, tenantId: string): Promise<TombstoneSet> {
-    await repository.lockForWrite(trx, tenantId)
-    const rows = await repository.tombstones(trx)
+    const rows = await repository.tombstonesForWrite(trx, tenantId)
     if (rows.length === 0) return { empty: true, has: () => false }
     const versions = [...new Set(rows.map((row) => row.key_version))]
     // Fail closed: a tombstone whose key left the ring could no longer be recognised.
