@@ -224,6 +224,30 @@ describe('push jobs', () => {
     await assert.rejects(app.syncEngine.enqueuePush({ tenantId, venueId, connectionId: stripe.id, operation: 'mailchimp.upsert_contacts' }), (error: Json) => error.code === 'PUSH_TARGET_MISMATCH')
   })
 
+  test('a push job delivered twice at once runs once: the second waits for the run lock, then finds the push ended', async () => {
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}push-twice:` }, { worker: true })
+    const tenantId = randomUUID()
+    const venueId = randomUUID()
+    const stripe = await rig.connect(app, { tenantId, venueId, provider: 'stripe', ...(await rig.account('stripe')) })
+    const mailchimp = await rig.connect(app, { tenantId, venueId, provider: 'mailchimp', ...(await rig.account('mailchimp')) })
+    await syncAll(app, tenantId, venueId, stripe.id)
+    await syncAll(app, tenantId, venueId, mailchimp.id)
+    // Both deliveries wait until this worker takes them together (two at a time on the low queue).
+    const low = app.syncEngine.queues.low
+    await low.pause(true)
+    const push = await app.syncEngine.enqueuePush({ tenantId, venueId, connectionId: mailchimp.id, operation: 'mailchimp.upsert_contacts' })
+    const first = await low.getJob(push.jobId)
+    assert.ok(first)
+    const again = await low.add('push', first.data, { jobId: `${push.jobId}-again` })
+    await low.resume(true)
+    const results = (await Promise.all([first.finished(), again.finished()])) as Json[]
+    assert.deepEqual(results.map((result) => result.status).sort(), ['skipped', 'succeeded'])
+    const pushed = results.find((result) => result.status === 'succeeded')?.counts as Json
+    assert.ok(pushed.fetched > 0, 'the push sent the customers')
+    const log = await rig.waitForLog(push.syncLogId)
+    assert.deepEqual([log.status, log.records_fetched, log.records_created], ['succeeded', pushed.fetched, pushed.created], 'the log keeps the push that ran')
+  })
+
   test('QuickBooks: settled payments become sales receipts once, even when a batch is pushed again; refused ones make the push partial', async () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}quickbooks:` }, { worker: true })
     const tenantId = randomUUID()

@@ -55,6 +55,24 @@ describe('idempotency', () => {
   })
 })
 
+describe('idempotency, at once', () => {
+  test('the same job delivered twice at once: the second waits for the run lock, then finds the run ended and does nothing', async () => {
+    // Slowed to two pages a second, so the second delivery starts while the first is working.
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}twice-at-once:`, SYNC_CONCURRENCY_HIGH: '2', SYNC_RATE_LIMIT_STRIPE: '2/1s' })
+    const c = await stripeConnection(app, 270)
+    const job = await enqueue(app, c)
+    const data = (await app.syncEngine.queues.high.getJob(job.jobId))?.data as SyncJobData
+    const again = await app.syncEngine.queues.high.add('sync', data, { jobId: `${job.jobId}-again` })
+    app.syncEngineInternals.start()
+    const first = await app.syncEngine.queues.high.getJob(job.jobId)
+    const results = (await Promise.all([first?.finished(), again.finished()])) as Json[]
+    assert.deepEqual(results.map((result) => result.status).sort(), ['skipped', 'succeeded'])
+    assert.equal(results.find((result) => result.status === 'skipped')?.reason, 'already succeeded')
+    const log = await rig.waitForLog(job.syncLogId)
+    assert.deepEqual([log.status, log.records_fetched, log.records_created, log.records_unchanged], ['succeeded', 270, 270, 0], 'one run counted once')
+  })
+})
+
 describe('overlap', () => {
   test('a second run of the same connection and entity is refused while one is queued or running', async () => {
     // No processors here: runs stay queued.

@@ -62,6 +62,11 @@ export function createPushRunner(deps: {
 
     const lock = await deps.control.lockRun(`${connectionId}:${spec.entity}:push`)
     try {
+      // Again under the run lock: a second delivery of the job that passed the check above while
+      // the first was still working waited for the lock, and the run has ended since.
+      const current = await db.withTenant(tenantId, (trx) => runs.findRow(trx, syncLogId))
+      if (!current) throw new SyncFailure('SYNC_LOG_NOT_FOUND', 'The sync log of this job no longer exists.', { disposition: 'stop', deadLetter: false })
+      if (FINISHED_STATUSES.has(current.status)) return { status: 'skipped', syncLogId, counts: current.counts, reason: `already ${current.status}` }
       const connection: ConnectionForSync = await deps.connectionContext.forSync(tenantId, connectionId)
       const { adapter } = connection.binding
       const provider = connection.connection.provider
@@ -77,7 +82,7 @@ export function createPushRunner(deps: {
         await runs.markRunning(trx, syncLogId, { jobId: String(job.id), cursorBefore: null })
         return deps.pushState.countCandidates(trx, pushTarget(data))
       })
-      let counts: Counts = { ...log.counts }
+      let counts: Counts = { ...current.counts }
       const fetchedBefore = counts.fetched
       let afterSeq: string | null = null
       let pages = 0

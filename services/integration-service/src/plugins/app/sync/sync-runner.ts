@@ -174,6 +174,9 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
       let current = await state.lock(trx, { tenantId, connectionId, entity })
       const log = await runs.findRow(trx, syncLogId)
       if (!log) throw new SyncFailure('SYNC_LOG_NOT_FOUND', 'The sync log of this job no longer exists.', { disposition: 'stop', deadLetter: false })
+      // Checked again under the run lock: a second delivery of the job that passed the check in
+      // run() while the first was still working waited for the lock, and the run has ended since.
+      if (FINISHED_STATUSES.has(log.status)) return { finished: log }
       const resuming = current.run_sync_log_id === syncLogId && current.run_started_at !== null
       let mode = log.mode
       if (!resuming) {
@@ -201,6 +204,7 @@ export function createSyncRunner(deps: SyncRunnerDeps) {
         expected,
       }
     })
+    if (prep.finished) return { status: 'skipped', syncLogId, counts: prep.finished.counts, reason: `already ${prep.finished.status}` }
     if (prep.resuming) deps.logger.info({ syncLogId, connectionId, entity, counts: prep.counts }, 'resuming an interrupted run from its checkpoint')
 
     let counts: Counts = { ...prep.counts }
