@@ -167,7 +167,7 @@ describe('one event, one run', () => {
     assert.equal(events[2]?.data.startedAt, new Date(log.started_at).toISOString())
   })
 
-  test('an event carrying its object is processed in one transaction of seven statements, and an unchanged redelivery writes nothing', async () => {
+  test('an event carrying its object is acknowledged in five statements and processed in one transaction of seven, and an unchanged redelivery writes nothing', async () => {
     const { secret, connection, customerId } = await connectStripe()
     const sent: Array<{ sql: string; tx: string | undefined }> = []
     const listen = (query: { sql: string; __knexTxId?: string }) => sent.push({ sql: query.sql, tx: query.__knexTxId })
@@ -190,6 +190,13 @@ describe('one event, one run', () => {
       'with "events" as',
       'COMMIT;',
     ])
+    // The acknowledgement: the connection found in the system scope by the statement that enters its tenant's.
+    const stored = sent.find((query) => /^insert into "integration"\."webhook_inbox"/.test(query.sql))
+    assert.ok(stored?.tx, 'the insert ran in a transaction')
+    assert.deepEqual(
+      sent.filter((query) => query.tx === stored.tx).map((query) => query.sql.trim().split(/\s+/).slice(0, 3).join(' ')),
+      ["BEGIN; select set_config('app.scope',", "select c.*, set_config('app.scope',", 'select kind, key_version,', 'insert into "integration"."webhook_inbox"', 'COMMIT;'],
+    )
     const [record] = await rig.db.adminQuery<Json>('select data, updated_at, change_seq::text as change_seq from integration.records where connection_id = $1 and external_id = $2', [connection.id, customerId])
     assert.equal(record?.data.givenName, 'Eight')
 

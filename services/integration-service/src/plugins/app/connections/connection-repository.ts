@@ -83,6 +83,24 @@ export function createConnectionRepository() {
       return ((await (options.forUpdate ? query.forUpdate() : query)) as ConnectionRow | undefined) ?? null
     },
 
+    /**
+     * A connection found by id alone in the system scope (a provider's webhook names only the
+     * connection), and the transaction moved into its tenant's scope by the same statement: what
+     * follows runs under that tenant's row-level security, one round trip sooner. Nothing moves
+     * when there is no such connection.
+     */
+    async findByIdEnteringTenant(trx: Knex.Transaction, id: string): Promise<ConnectionRow | null> {
+      const result = (await trx.raw(
+        `select c.*, set_config('app.scope', '', true) as "__scope", set_config('app.tenant_id', c.tenant_id::text, true) as "__tenant"
+           from ${INTEGRATION_TABLES.connections} c where c.id = ?`,
+        [id],
+      )) as { rows: Array<ConnectionRow & { __scope: string; __tenant: string }> }
+      const row = result.rows[0]
+      if (!row) return null
+      const { __scope: _scope, __tenant: _tenant, ...connection } = row
+      return connection
+    },
+
     async findLive(trx: Knex.Transaction, venueId: string, provider: ProviderName): Promise<ConnectionRow | null> {
       return ((await table(trx).where({ venue_id: venueId, provider }).whereNot('status', 'disconnected').first()) as ConnectionRow | undefined) ?? null
     },
