@@ -87,10 +87,15 @@ export async function publishEvents(trx: Knex.Transaction, inputs: ReadonlyArray
 }
 
 /**
- * The outbox rows of events, checked against the catalogue, for a writer that inserts them within
- * a statement of its own (a run written whole, see the sync-log repository); in the order given.
+ * The insert of events, not yet run, for a writer that runs it within a statement of its own (a
+ * writable CTE: a run written whole, see the sync-log repository); rows in the order given.
  */
-export function outboxRows(inputs: ReadonlyArray<NewHubEvent<HubEventType>>) {
+export function outboxInsert(trx: Knex.Transaction, inputs: ReadonlyArray<NewHubEvent<HubEventType>>): Knex.QueryBuilder {
+  return trx(INTEGRATION_TABLES.eventOutbox).insert(outboxRows(inputs))
+}
+
+/** The outbox rows of events, checked against the catalogue. */
+function outboxRows(inputs: ReadonlyArray<NewHubEvent<HubEventType>>) {
   return inputs.map((input) => {
     const version = latestVersion(input.type)
     // A malformed event would reach every consumer and tenant; refusing it rolls the change back,

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type { Knex } from 'knex'
 import { syncLogFromRow, type HubEventType, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
-import { outboxRows, type NewHubEvent } from '../events/event-outbox-repository.ts'
+import { outboxInsert, type NewHubEvent } from '../events/event-outbox-repository.ts'
 import { publishRunStarted, publishRunTransition, runStartedEvent, runTransitionEvent, type RunRow } from '../events/run-events.ts'
 
 interface SyncLogRow extends SyncLogColumns {
@@ -226,8 +226,8 @@ export function createSyncLogRepository() {
         ...countColumns(run.counts),
       } as RunRow & { job_id: string; queue: string }
       const ended = runTransitionEvent(columns, 'running')
-      const events = outboxRows([runStartedEvent(columns), ...during(columns.id), ...(ended ? [ended] : [])])
-      const [row] = (await trx.with('events', trx(INTEGRATION_TABLES.eventOutbox).insert(events)).insert(columns).into(INTEGRATION_TABLES.syncLogs).returning('*')) as SyncLogRow[]
+      const events = outboxInsert(trx, [runStartedEvent(columns), ...during(columns.id), ...(ended ? [ended] : [])])
+      const [row] = (await trx.with('events', events).insert(columns).into(INTEGRATION_TABLES.syncLogs).returning('*')) as SyncLogRow[]
       if (!row) throw new Error('sync log insert returned nothing')
       return toSyncLog(row)
     },
