@@ -205,3 +205,25 @@ test("a write reads the tombstones after the erase's barrier lets it through: on
     ['b'.repeat(64)],
   )
 })
+
+test('an erase waits for a write that read the tombstones before they existed, until that write commits', async () => {
+  const app = await rig.build({})
+  const tenantId = randomUUID()
+  const repository = createSubjectDataRepository()
+  let commit = () => {}
+  const committing = new Promise<void>((resolve) => (commit = resolve))
+  let read = () => {}
+  const wasRead = new Promise<void>((resolve) => (read = resolve))
+  const write = app.db.withTenant(tenantId, async (trx) => {
+    const tombstones = await repository.tombstonesForWrite(trx, tenantId)
+    read()
+    await committing
+    return tombstones
+  })
+  await wasRead
+  const erase = app.db.withTenant(tenantId, (trx) => repository.awaitWritesInFlight(trx, tenantId))
+  assert.equal(await Promise.race([erase.then(() => 'through'), sleep(300).then(() => 'waiting')]), 'waiting', 'the erase waits for the write in flight')
+  commit()
+  assert.deepEqual(await write, [])
+  await erase
+})
