@@ -15,3 +15,15 @@ export async function forceTenantRls(knex: Knex, table: string, options: { syste
   if (options.system === 'read') await knex.raw(`create policy system_read on ${table} for select using (${SYSTEM_SCOPE})`)
   if (options.system === 'all') await knex.raw(`create policy system_all on ${table} using (${SYSTEM_SCOPE}) with check (${SYSTEM_SCOPE})`)
 }
+
+/**
+ * `tenant_id = <the transaction's tenant>`, for a tenant's queries on the tables that also have a
+ * system policy. Postgres ORs a table's permissive policies, and it cannot use an index for
+ * `tenant_id = … OR <scope> = 'system'`: such a query reads every tenant's rows (a sequential scan,
+ * or another index end to end) and row-level security drops all but the tenant's. Stated in the
+ * query, the tenant's index is used; row-level security still decides what is visible. Only in a
+ * tenant's transaction: the system scope has no tenant, so there it matches nothing.
+ */
+export function ownTenantRows(column = 'tenant_id'): string {
+  return `${column} = ${TENANT_SETTING}`
+}

@@ -246,3 +246,34 @@ export { rawRequest, type RawResponse } from './raw-http.ts'
 export * from './fakes/index.ts'
 export { eventually, setupSecurityEventDelivery, totalCount, type SecurityEventDelivery } from './security-event-delivery.ts'
 export { searchDatabase, searchableColumnCount, type DatabaseHit } from './database-search.ts'
+
+/**
+ * Runs `sql` (as knex's `query` event gives it: `$n` placeholders, each once and in order) under
+ * EXPLAIN ANALYZE in `trx` and returns how many rows of `table` its scans read (returned, plus
+ * removed by a filter or a recheck): what a query costs whatever plan was chosen. A tenant's query
+ * that reads other tenants' rows and lets row-level security drop them shows here as rows read far
+ * beyond the rows the tenant has.
+ */
+export async function rowsRead(trx: Knex.Transaction, sql: string, bindings: readonly unknown[], table: string): Promise<number> {
+  return (await explained(trx, sql, bindings, table)).rowsRead
+}
+
+/** `rowsRead`, and the statement's execution time as Postgres measured it (ms). */
+export async function explained(trx: Knex.Transaction, sql: string, bindings: readonly unknown[], table: string): Promise<{ rowsRead: number; executionMs: number }> {
+  const result = await trx.raw<{ rows: Array<{ 'QUERY PLAN': [{ Plan: PlanNode; 'Execution Time': number }] }> }>(`explain (analyze, format json) ${sql.replace(/\$\d+/g, '?')}`, bindings as Knex.RawBinding[])
+  const [root] = result.rows[0]?.['QUERY PLAN'] ?? []
+  const walk = (node: PlanNode): number => {
+    const own = node['Relation Name'] === table ? (node['Actual Rows'] + (node['Rows Removed by Filter'] ?? 0) + (node['Rows Removed by Index Recheck'] ?? 0)) * node['Actual Loops'] : 0
+    return own + (node.Plans ?? []).reduce((sum, child) => sum + walk(child), 0)
+  }
+  return { rowsRead: root ? walk(root.Plan) : 0, executionMs: root?.['Execution Time'] ?? Number.NaN }
+}
+
+interface PlanNode {
+  'Relation Name'?: string
+  'Actual Rows': number
+  'Actual Loops': number
+  'Rows Removed by Filter'?: number
+  'Rows Removed by Index Recheck'?: number
+  Plans?: PlanNode[]
+}

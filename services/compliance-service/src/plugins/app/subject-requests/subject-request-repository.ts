@@ -3,6 +3,7 @@
 // erase does on earlier exports that mention the person. Knex and nothing else.
 import type { Knex } from 'knex'
 import type { SubjectIdentifiers } from '@hub/contracts'
+import { ownTenantRows } from '@hub/service-kit'
 import { COMPLIANCE_TABLES } from '../../../db/schema.ts'
 
 export interface SubjectRequestRow {
@@ -48,9 +49,9 @@ export function createSubjectRequestRepository() {
       return row ? { status: row.status, type: row.type, document: row.export_document } : undefined
     },
 
-    /** Newest first, keyset-paged by (created_at, id). */
+    /** The tenant's requests, newest first, keyset-paged by (created_at, id); in the tenant's transaction. */
     async list(trx: Knex.Transaction, filter: { limit: number; before?: { at: string; id: string } }): Promise<SubjectRequestRow[]> {
-      const query = table(trx).select(COLUMNS)
+      const query = table(trx).select(COLUMNS).whereRaw(ownTenantRows())
       if (filter.before) query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.before.at, filter.before.id])
       return (await query
         .orderBy([

@@ -1,0 +1,40 @@
+// sync_logs has a system policy beside the tenant's, and Postgres ORs them: unless the query states
+// the tenant itself, no index can find one tenant's rows, and a tenant's list reads every tenant's.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { bearer, rowsRead, testToken } from '@hub/service-kit/testing'
+import { setupRig } from '../connections/rig.ts'
+
+const rig = await setupRig()
+
+test("a tenant's sync-log list reads its own runs through the tenant's index, not every tenant's", async (t) => {
+  const app = await rig.build()
+  t.after(() => app.close())
+  const tenant = randomUUID()
+  const own = 40
+  // 20,000 runs of 200 other tenants, and this tenant's 40 (one in four failed).
+  await rig.db.adminQuery(
+    `insert into integration.sync_logs (tenant_id, venue_id, connection_id, provider, entity, mode, trigger, queue, status, started_at, finished_at, created_at)
+     select case when g <= ${own} then $1::uuid else md5('other-tenant-' || (g % 200))::uuid end, md5('venue-' || (g % 400))::uuid, md5('connection-' || (g % 400))::uuid,
+            'stripe', 'customer', 'incremental', 'scheduled', 'integration-normal', case when g % 4 = 0 then 'failed' else 'succeeded' end,
+            now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval
+       from generate_series(1, 20000 + ${own}) g`,
+    [tenant],
+  )
+  await rig.db.adminQuery('analyze integration.sync_logs')
+
+  const sent: Array<{ sql: string; bindings: unknown[] }> = []
+  const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
+  app.db.knex.on('query', listen)
+  const listed = await app.inject({ url: '/api/v1/integrations/sync-logs?status=failed&limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) })
+  app.db.knex.off('query', listen)
+  assert.equal(listed.statusCode, 200, listed.body)
+  assert.equal(listed.json().data.length, 5)
+  assert.ok(listed.json().data.every((log: { status: string }) => log.status === 'failed'))
+
+  const list = sent.find((query) => /^select \* from "integration"\."sync_logs"/.test(query.sql))
+  assert.ok(list, 'the list query was sent')
+  const read = await app.db.withTenant(tenant, (trx) => rowsRead(trx, list.sql, list.bindings, 'sync_logs'))
+  assert.ok(read <= own, `the list read ${read} rows of sync_logs; the tenant has ${own}`)
+})
