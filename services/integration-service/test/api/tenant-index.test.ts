@@ -38,3 +38,36 @@ test("a tenant's sync-log list reads its own runs through the tenant's index, no
   const read = await app.db.withTenant(tenant, (trx) => rowsRead(trx, list.sql, list.bindings, 'sync_logs'))
   assert.ok(read <= own, `the list read ${read} rows of sync_logs; the tenant has ${own}`)
 })
+
+test("a tenant's connection list and a venue's live connection are read through the tenant's indexes, not every tenant's", async (t) => {
+  const app = await rig.build()
+  t.after(() => app.close())
+  const tenant = randomUUID()
+  const own = 40
+  await rig.db.adminQuery(
+    `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
+     select case when g <= ${own} then $1::uuid else md5('other-tenant-' || (g % 200))::uuid end, md5('venue-' || g)::uuid, 'stripe', 'api_key', 'active', 'seed'
+       from generate_series(1, 20000 + ${own}) g`,
+    [tenant],
+  )
+  await rig.db.adminQuery('analyze integration.connections')
+  const [venue] = await rig.db.adminQuery<{ venue_id: string }>('select venue_id from integration.connections where tenant_id = $1 limit 1', [tenant])
+  assert.ok(venue)
+
+  const sent: Array<{ sql: string; bindings: unknown[] }> = []
+  const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
+  app.db.knex.on('query', listen)
+  const listed = await app.inject({ url: '/api/v1/integrations/connections?limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) })
+  const live = await app.db.withTenant(tenant, (trx) => app.connections.findLive(trx, venue.venue_id, 'stripe'))
+  app.db.knex.off('query', listen)
+  assert.equal(listed.statusCode, 200, listed.body)
+  assert.equal(listed.json().data.length, 5)
+  assert.equal(live?.venue_id, venue.venue_id)
+
+  const queries = sent.filter((query) => /^select .* from "integration"\."connections"/.test(query.sql))
+  assert.equal(queries.length, 2, 'the list and the lookup were sent')
+  for (const query of queries) {
+    const read = await app.db.withTenant(tenant, (trx) => rowsRead(trx, query.sql, query.bindings, 'connections'))
+    assert.ok(read <= own, `${query.sql} read ${read} rows of connections; the tenant has ${own}`)
+  }
+})
