@@ -33,6 +33,28 @@ export type JobHealth = 'live' | 'missing' | 'partial' | 'finished'
 /** A job record without the fields Bull writes when it adds a job: what an emptied Redis leaves behind. */
 export const isPartialJob = (job: Bull.Job<JobData>): boolean => !job.name || !Number.isFinite(job.timestamp) || typeof (job.data as { kind?: unknown } | undefined)?.kind !== 'string'
 
+/**
+ * Which of Bull's lists holds the job, in one script. Bull moves a job from list to list in one
+ * atomic step, so at any instant it is in exactly one of them, and only a record in none is
+ * stranded. Bull's own `getState` asks the lists one after another, and a job moving between two
+ * (waiting to active, active to completed) can be missed by both: a live job read as `stuck`,
+ * whose keys the caller would then delete.
+ */
+const JOB_STATE = `
+if redis.call('exists', KEYS[7]) == 0 then return 'gone' end
+if redis.call('zscore', KEYS[1], ARGV[1]) then return 'completed' end
+if redis.call('zscore', KEYS[2], ARGV[1]) then return 'failed' end
+if redis.call('zscore', KEYS[3], ARGV[1]) then return 'delayed' end
+if redis.call('lpos', KEYS[4], ARGV[1]) then return 'active' end
+if redis.call('lpos', KEYS[5], ARGV[1]) then return 'waiting' end
+if redis.call('lpos', KEYS[6], ARGV[1]) then return 'paused' end
+return 'stuck'`
+
+async function jobState(queue: Bull.Queue<JobData>, jobId: string): Promise<string> {
+  const keys = [...['completed', 'failed', 'delayed', 'active', 'wait', 'paused'].map((list) => queue.toKey(list)), queue.toKey(jobId)]
+  return String(await queue.client.eval(JOB_STATE, keys.length, ...keys, jobId))
+}
+
 /** How the Bull job of a run stands. `finished` jobs of an active run lost their run's ending. */
 export async function jobHealth(queues: SyncQueues, queueName: string, jobId: string): Promise<{ health: JobHealth; job: Bull.Job<JobData> | null }> {
   const queue = queues.byName(queueName)
@@ -40,10 +62,9 @@ export async function jobHealth(queues: SyncQueues, queueName: string, jobId: st
   const job = await queue.getJob(jobId)
   if (!job) return { health: 'missing', job: null }
   if (isPartialJob(job)) return { health: 'partial', job }
-  let state: string = await job.getState()
-  // Bull reads the lists one after another: a job moving between two can look `stuck` for an
-  // instant. Only one that stays in none of its lists is.
-  if (state === 'stuck') state = await job.getState()
+  const state = await jobState(queue, jobId)
+  // Removed since it was read (a finished job past its retention): nothing of it is left to repair.
+  if (state === 'gone') return { health: 'missing', job: null }
   if (state === 'completed' || state === 'failed') return { health: 'finished', job }
   // In none of Bull's lists: nothing will ever pick it up.
   if (state === 'stuck') return { health: 'partial', job }
