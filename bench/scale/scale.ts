@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
 import { createFastify, createKnex, mintDevToken } from '@hub/service-kit'
-import { createTestDatabase, deleteRedisPrefix, explained } from '@hub/service-kit/testing'
+import { createTestDatabase, deleteRedisPrefix, explained, queriesSentBy } from '@hub/service-kit/testing'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
 import { loadConfig } from '../../services/integration-service/src/config.ts'
@@ -216,22 +216,14 @@ export async function run(log: (line: string) => void = console.log) {
     const appKnex = createKnex(db.urlFor(INTEGRATION_SCHEMA.appRole), { poolMax: 1 })
     const ownRows = async (sql: string) => Number((await db.adminQuery<{ n: string }>(sql, [tenantId]))[0]?.n)
     type Transaction = Parameters<ReturnType<typeof createSyncLogRepository>['list']>[0]
-    const firstPageCost = async (table: string, list: (trx: Transaction) => Promise<unknown>) => {
-      const sent: Array<{ sql: string; bindings: unknown[] }> = []
-      const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
-      appKnex.on('query', listen)
-      try {
-        return await appKnex.transaction(async (trx) => {
-          await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
-          await list(trx)
-          const query = sent.find((q) => q.sql.includes(`"integration"."${table}"`))
-          if (!query) throw new Error(`no query of ${table} was sent`)
-          return explained(trx, query.sql, query.bindings, table)
-        })
-      } finally {
-        appKnex.off('query', listen)
-      }
-    }
+    const firstPageCost = (table: string, list: (trx: Transaction) => Promise<unknown>) =>
+      appKnex.transaction(async (trx) => {
+        await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
+        const { queries } = await queriesSentBy(appKnex, () => list(trx))
+        const query = queries.find((q) => q.sql.includes(`"integration"."${table}"`))
+        if (!query) throw new Error(`no query of ${table} was sent`)
+        return explained(trx, query.sql, query.bindings, table)
+      })
     // venueOf(1): the seed gives every fifth venue (venueOf(0) among them) payments only.
     const recordsCost = await firstPageCost('records', (trx) => createRecordRepository().listChanges(trx, { venueId: venueOf(1), provider: 'stripe', entity: 'customer', afterSeq: '0', includeRaw: false, limit: 100 }))
     const logsCost = await firstPageCost('sync_logs', (trx) => createSyncLogRepository().list(trx, { status: 'failed', limit: 51 }))

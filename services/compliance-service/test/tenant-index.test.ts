@@ -5,7 +5,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { bearer, createTestDatabase, deleteRedisPrefix, rowsRead, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { bearer, createTestDatabase, deleteRedisPrefix, queriesSentBy, rowsRead, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
@@ -56,11 +56,7 @@ for (const table of ['audit_log', 'security_events', 'sync_logs']) await db.admi
 
 /** Sends `url` as the tenant's admin and returns, for each query of `table` it sent, the rows of `table` that query reads. */
 async function rowsReadBy(url: string, table: string): Promise<number[]> {
-  const sent: Array<{ sql: string; bindings: unknown[] }> = []
-  const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
-  app.db.knex.on('query', listen)
-  const response = await app.inject({ url, headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) })
-  app.db.knex.off('query', listen)
+  const { result: response, queries: sent } = await queriesSentBy(app.db.knex, () => app.inject({ url, headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) }))
   assert.equal(response.statusCode, 200, response.body)
   assert.ok(response.json().data.length > 0, `${url} listed the tenant's rows`)
   const queries = sent.filter((query) => query.sql.includes(`"compliance"."${table}"`))

@@ -247,6 +247,23 @@ export * from './fakes/index.ts'
 export { eventually, setupSecurityEventDelivery, totalCount, type SecurityEventDelivery } from './security-event-delivery.ts'
 export { searchDatabase, searchableColumnCount, type DatabaseHit } from './database-search.ts'
 
+export interface SentQuery {
+  sql: string
+  bindings: unknown[]
+}
+
+/** The statements `knex` sent while `fn` ran (as its `query` event gives them), and what `fn` returned. */
+export async function queriesSentBy<T>(knex: Knex, fn: () => Promise<T>): Promise<{ result: T; queries: SentQuery[] }> {
+  const queries: SentQuery[] = []
+  const listen = (query: { sql: string; bindings?: unknown[] }) => queries.push({ sql: query.sql, bindings: query.bindings ?? [] })
+  knex.on('query', listen)
+  try {
+    return { result: await fn(), queries }
+  } finally {
+    knex.off('query', listen)
+  }
+}
+
 /**
  * Runs `sql` (as knex's `query` event gives it: `$n` placeholders, each once and in order) under
  * EXPLAIN ANALYZE in `trx` and returns how many rows of `table` its scans read (returned, plus

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { bearer, rowsRead, testToken } from '@hub/service-kit/testing'
+import { bearer, queriesSentBy, rowsRead, testToken } from '@hub/service-kit/testing'
 import { setupRig } from '../connections/rig.ts'
 
 const rig = await setupRig()
@@ -24,11 +24,7 @@ test("a tenant's sync-log list reads its own runs through the tenant's index, no
   )
   await rig.db.adminQuery('analyze integration.sync_logs')
 
-  const sent: Array<{ sql: string; bindings: unknown[] }> = []
-  const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
-  app.db.knex.on('query', listen)
-  const listed = await app.inject({ url: '/api/v1/integrations/sync-logs?status=failed&limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) })
-  app.db.knex.off('query', listen)
+  const { result: listed, queries: sent } = await queriesSentBy(app.db.knex, () => app.inject({ url: '/api/v1/integrations/sync-logs?status=failed&limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) }))
   assert.equal(listed.statusCode, 200, listed.body)
   assert.equal(listed.json().data.length, 5)
   assert.ok(listed.json().data.every((log: { status: string }) => log.status === 'failed'))
@@ -54,12 +50,17 @@ test("a tenant's connection list and a venue's live connection are read through 
   const [venue] = await rig.db.adminQuery<{ venue_id: string }>('select venue_id from integration.connections where tenant_id = $1 limit 1', [tenant])
   assert.ok(venue)
 
-  const sent: Array<{ sql: string; bindings: unknown[] }> = []
-  const listen = (query: { sql: string; bindings?: unknown[] }) => sent.push({ sql: query.sql, bindings: query.bindings ?? [] })
-  app.db.knex.on('query', listen)
-  const listed = await app.inject({ url: '/api/v1/integrations/connections?limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) })
-  const live = await app.db.withTenant(tenant, (trx) => app.connections.findLive(trx, venue.venue_id, 'stripe'))
-  app.db.knex.off('query', listen)
+  const {
+    result: [listed, live],
+    queries: sent,
+  } = await queriesSentBy(
+    app.db.knex,
+    async () =>
+      [
+        await app.inject({ url: '/api/v1/integrations/connections?limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) }),
+        await app.db.withTenant(tenant, (trx) => app.connections.findLive(trx, venue.venue_id, 'stripe')),
+      ] as const,
+  )
   assert.equal(listed.statusCode, 200, listed.body)
   assert.equal(listed.json().data.length, 5)
   assert.equal(live?.venue_id, venue.venue_id)
