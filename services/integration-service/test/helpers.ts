@@ -24,3 +24,10 @@ export function setupIntegrationTests(): Promise<ServiceTests> {
 export function signedAs(service: keyof typeof TEST_INTERNAL_KEYS, method: string, pathWithQuery: string, body?: string): Record<string, string> {
   return signRequest({ service, keyId: 'k1', secret: TEST_INTERNAL_KEYS[service].k1, method, pathWithQuery, body: body ?? '' }) as unknown as Record<string, string>
 }
+
+/** A step of a race: `reached` settles once `fire` is called (Promise.withResolvers is Node 22+). */
+export function signal(): { reached: Promise<void>; fire: () => void } {
+  let fire = () => {}
+  const reached = new Promise<void>((resolve) => (fire = resolve))
+  return { reached, fire }
+}

@@ -3,47 +3,58 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { bearer, queriesSentBy, rowsRead, testToken } from '@hub/service-kit/testing'
+import type { ServiceInstance } from '@hub/service-kit'
+import { bearer, queriesSentBy, rowsRead, testToken, type SentQuery } from '@hub/service-kit/testing'
 import { setupRig } from '../connections/rig.ts'
 
 const rig = await setupRig()
+/** Rows of the tenant in each table; 20,000 more belong to 200 other tenants. */
+const OWN = 40
+/** Seed row g: the tenant's for the first OWN, otherwise one of 200 other tenants'. */
+const tenantOf = `case when g <= ${OWN} then $1::uuid else md5('other-tenant-' || (g % 200))::uuid end`
+const asAdmin = (tenantId: string) => bearer(testToken({ tenantId, roles: ['admin'] }))
+
+/** Each of `queries` (as sent), run again under EXPLAIN ANALYZE in the tenant's transaction, read no more rows of `table` than the tenant has. */
+async function assertReadOnlyOwnRows(app: ServiceInstance, tenantId: string, queries: SentQuery[], table: string): Promise<void> {
+  for (const query of queries) {
+    const read = await app.db.withTenant(tenantId, (trx) => rowsRead(trx, query.sql, query.bindings, table))
+    assert.ok(read <= OWN, `${query.sql} read ${read} rows of ${table}; the tenant has ${OWN}`)
+  }
+}
 
 test("a tenant's sync-log list reads its own runs through the tenant's index, not every tenant's", async (t) => {
   const app = await rig.build()
   t.after(() => app.close())
   const tenant = randomUUID()
-  const own = 40
-  // 20,000 runs of 200 other tenants, and this tenant's 40 (one in four failed).
+  // One run in four failed.
   await rig.db.adminQuery(
     `insert into integration.sync_logs (tenant_id, venue_id, connection_id, provider, entity, mode, trigger, queue, status, started_at, finished_at, created_at)
-     select case when g <= ${own} then $1::uuid else md5('other-tenant-' || (g % 200))::uuid end, md5('venue-' || (g % 400))::uuid, md5('connection-' || (g % 400))::uuid,
+     select ${tenantOf}, md5('venue-' || (g % 400))::uuid, md5('connection-' || (g % 400))::uuid,
             'stripe', 'customer', 'incremental', 'scheduled', 'integration-normal', case when g % 4 = 0 then 'failed' else 'succeeded' end,
             now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval, now() - (g || ' minutes')::interval
-       from generate_series(1, 20000 + ${own}) g`,
+       from generate_series(1, 20000 + ${OWN}) g`,
     [tenant],
   )
   await rig.db.adminQuery('analyze integration.sync_logs')
 
-  const { result: listed, queries: sent } = await queriesSentBy(app.db.knex, () => app.inject({ url: '/api/v1/integrations/sync-logs?status=failed&limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) }))
+  const { result: listed, queries: sent } = await queriesSentBy(app.db.knex, () => app.inject({ url: '/api/v1/integrations/sync-logs?status=failed&limit=5', headers: asAdmin(tenant) }))
   assert.equal(listed.statusCode, 200, listed.body)
   assert.equal(listed.json().data.length, 5)
   assert.ok(listed.json().data.every((log: { status: string }) => log.status === 'failed'))
 
-  const list = sent.find((query) => /^select \* from "integration"\."sync_logs"/.test(query.sql))
-  assert.ok(list, 'the list query was sent')
-  const read = await app.db.withTenant(tenant, (trx) => rowsRead(trx, list.sql, list.bindings, 'sync_logs'))
-  assert.ok(read <= own, `the list read ${read} rows of sync_logs; the tenant has ${own}`)
+  const lists = sent.filter((query) => /^select \* from "integration"\."sync_logs"/.test(query.sql))
+  assert.equal(lists.length, 1, 'the list query was sent')
+  await assertReadOnlyOwnRows(app, tenant, lists, 'sync_logs')
 })
 
 test("a tenant's connection list and a venue's live connection are read through the tenant's indexes, not every tenant's", async (t) => {
   const app = await rig.build()
   t.after(() => app.close())
   const tenant = randomUUID()
-  const own = 40
   await rig.db.adminQuery(
     `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
-     select case when g <= ${own} then $1::uuid else md5('other-tenant-' || (g % 200))::uuid end, md5('venue-' || g)::uuid, 'stripe', 'api_key', 'active', 'seed'
-       from generate_series(1, 20000 + ${own}) g`,
+     select ${tenantOf}, md5('venue-' || g)::uuid, 'stripe', 'api_key', 'active', 'seed'
+       from generate_series(1, 20000 + ${OWN}) g`,
     [tenant],
   )
   await rig.db.adminQuery('analyze integration.connections')
@@ -55,11 +66,7 @@ test("a tenant's connection list and a venue's live connection are read through 
     queries: sent,
   } = await queriesSentBy(
     app.db.knex,
-    async () =>
-      [
-        await app.inject({ url: '/api/v1/integrations/connections?limit=5', headers: bearer(testToken({ tenantId: tenant, roles: ['admin'] })) }),
-        await app.db.withTenant(tenant, (trx) => app.connections.findLive(trx, venue.venue_id, 'stripe')),
-      ] as const,
+    async () => [await app.inject({ url: '/api/v1/integrations/connections?limit=5', headers: asAdmin(tenant) }), await app.db.withTenant(tenant, (trx) => app.connections.findLive(trx, venue.venue_id, 'stripe'))] as const,
   )
   assert.equal(listed.statusCode, 200, listed.body)
   assert.equal(listed.json().data.length, 5)
@@ -67,8 +74,5 @@ test("a tenant's connection list and a venue's live connection are read through 
 
   const queries = sent.filter((query) => /^select .* from "integration"\."connections"/.test(query.sql))
   assert.equal(queries.length, 2, 'the list and the lookup were sent')
-  for (const query of queries) {
-    const read = await app.db.withTenant(tenant, (trx) => rowsRead(trx, query.sql, query.bindings, 'connections'))
-    assert.ok(read <= own, `${query.sql} read ${read} rows of connections; the tenant has ${own}`)
-  }
+  await assertReadOnlyOwnRows(app, tenant, queries, 'connections')
 })

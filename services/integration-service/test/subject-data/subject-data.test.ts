@@ -12,7 +12,7 @@ import { KeyRing, generateKeyRingJson } from '@hub/crypto'
 import { createSubjectDataRepository } from '../../src/plugins/app/subject-data/subject-data-repository.ts'
 import { createSubjectGuard } from '../../src/plugins/app/subject-data/subject-guard.ts'
 import { setupSyncRig } from '../sync/sync-rig.ts'
-import { signedAs } from '../helpers.ts'
+import { signal, signedAs } from '../helpers.ts'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -184,21 +184,19 @@ test("a write reads the tombstones after the erase's barrier lets it through: on
   const app = await rig.build({})
   const tenantId = randomUUID()
   const repository = createSubjectDataRepository()
-  let release = () => {}
-  const held = new Promise<void>((resolve) => (release = resolve))
-  let barrierTaken = () => {}
-  const taken = new Promise<void>((resolve) => (barrierTaken = resolve))
+  const released = signal()
+  const barrierTaken = signal()
   const erase = app.db.withTenant(tenantId, async (trx) => {
     await repository.awaitWritesInFlight(trx, tenantId)
-    barrierTaken()
-    await held
+    barrierTaken.fire()
+    await released.reached
   })
-  await taken
+  await barrierTaken.reached
   const write = app.db.withTenant(tenantId, (trx) => repository.tombstonesForWrite(trx, tenantId))
   assert.equal(await Promise.race([write.then(() => 'read'), sleep(300).then(() => 'waiting')]), 'waiting', 'the write waits for the barrier')
   // Committed after the write's statement began, before its lock was granted.
   await rig.db.adminQuery("insert into integration.subject_tombstones (tenant_id, request_id, kind, key_version, value_hash) values ($1, $2, 'email', 1, $3)", [tenantId, randomUUID(), 'b'.repeat(64)])
-  release()
+  released.fire()
   await erase
   assert.deepEqual(
     (await write).map((row) => row.value_hash),
@@ -210,20 +208,18 @@ test('an erase waits for a write that read the tombstones before they existed, u
   const app = await rig.build({})
   const tenantId = randomUUID()
   const repository = createSubjectDataRepository()
-  let commit = () => {}
-  const committing = new Promise<void>((resolve) => (commit = resolve))
-  let read = () => {}
-  const wasRead = new Promise<void>((resolve) => (read = resolve))
+  const committing = signal()
+  const read = signal()
   const write = app.db.withTenant(tenantId, async (trx) => {
     const tombstones = await repository.tombstonesForWrite(trx, tenantId)
-    read()
-    await committing
+    read.fire()
+    await committing.reached
     return tombstones
   })
-  await wasRead
+  await read.reached
   const erase = app.db.withTenant(tenantId, (trx) => repository.awaitWritesInFlight(trx, tenantId))
   assert.equal(await Promise.race([erase.then(() => 'through'), sleep(300).then(() => 'waiting')]), 'waiting', 'the erase waits for the write in flight')
-  commit()
+  committing.fire()
   assert.deepEqual(await write, [])
   await erase
 })
