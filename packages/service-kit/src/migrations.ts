@@ -9,6 +9,17 @@ import { createKnex } from './plugins/database.ts'
 
 export const OWNER_ROLE = 'hub_owner'
 
+/**
+ * The role a service's cross-tenant jobs switch to (`withSystemScope`), named after its login role.
+ * The `system` policies apply to it alone: the login role is a member (so it may `SET ROLE`) but
+ * does not inherit it, so a tenant's statements meet only the tenant policy, which an index on
+ * `tenant_id` serves. Were both policies the login role's, Postgres would OR them, and no index
+ * serves `tenant_id = … OR <scope> = 'system'`: every tenant query would read every tenant's rows.
+ */
+export function systemRoleOf(appRole: string): string {
+  return `${appRole}_system`
+}
+
 export interface SchemaSpec {
   /** Postgres schema the service owns, e.g. `venue`. */
   schema: string
@@ -25,24 +36,71 @@ function ident(name: string): string {
   return `"${name}"`
 }
 
-/** Ignores "already exists" races between parallel processes creating the same role. */
+/**
+ * Ignores the races between parallel processes setting up the same cluster-wide role: "already
+ * exists" and "tuple concurrently updated" (two `ALTER ROLE`s or `GRANT`s of one role at once).
+ */
 async function ignoreDuplicate(run: () => Promise<unknown>): Promise<void> {
   try {
     await run()
   } catch (error) {
-    const code = (error as { code?: string }).code
+    const { code, message } = error as { code?: string; message?: string }
+    if (code === 'XX000' && /tuple concurrently updated/.test(message ?? '')) return
     if (code !== '42710' && code !== '23505' && code !== '42P06') throw error
   }
 }
 
+/**
+ * The owner role, each login role and its system role. A login role is `NOINHERIT` (it holds its
+ * own privileges and needs none of a role it belongs to) and a member of its system role, which
+ * makes `SET ROLE` to it possible without the `system` policies applying to the login role itself.
+ */
 export async function ensureRoles(admin: Knex, roles: string[]): Promise<void> {
-  const exists = async (role: string) => (await admin.raw('select 1 from pg_roles where rolname = ?', [role])).rows.length > 0
-  if (!(await exists(OWNER_ROLE))) await ignoreDuplicate(() => admin.raw(`create role ${ident(OWNER_ROLE)} nologin`))
+  const found = async (role: string) => ((await admin.raw('select rolinherit from pg_roles where rolname = ?', [role])) as { rows: Array<{ rolinherit: boolean }> }).rows[0]
+  if (!(await found(OWNER_ROLE))) await ignoreDuplicate(() => admin.raw(`create role ${ident(OWNER_ROLE)} nologin`))
   for (const role of roles) {
-    if (!(await exists(role))) {
-      await ignoreDuplicate(() => admin.raw(`create role ${ident(role)} login nosuperuser nobypassrls nocreatedb nocreaterole`))
-    }
+    const login = await found(role)
+    if (!login) await ignoreDuplicate(() => admin.raw(`create role ${ident(role)} login noinherit nosuperuser nobypassrls nocreatedb nocreaterole`))
+    else if (login.rolinherit) await ignoreDuplicate(() => admin.raw(`alter role ${ident(role)} noinherit`))
+    const system = systemRoleOf(role)
+    if (!(await found(system))) await ignoreDuplicate(() => admin.raw(`create role ${ident(system)} nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole`))
+    const member = (await admin.raw("select pg_has_role(?, ?, 'member') as yes", [role, system])) as { rows: Array<{ yes: boolean }> }
+    if (!member.rows[0]?.yes) await ignoreDuplicate(() => admin.raw(`grant ${ident(system)} to ${ident(role)}`))
   }
+}
+
+/**
+ * Gives the system role exactly the login role's privileges in `schema` (tables, sequences,
+ * functions: what a migration revoked from the service, such as UPDATE on the audit log, the system
+ * role lacks too), and moves every policy that opens the system scope onto that role.
+ */
+async function scopeSystemPolicies(owner: Knex, schema: string, appRole: string): Promise<void> {
+  const system = systemRoleOf(appRole)
+  await owner.transaction(async (trx) => {
+    await trx.raw(`revoke all on all tables in schema ${ident(schema)} from ${ident(system)}`)
+    await trx.raw(`revoke all on all sequences in schema ${ident(schema)} from ${ident(system)}`)
+    await trx.raw(`revoke all on all functions in schema ${ident(schema)} from ${ident(system)}`)
+    const relations = (await trx.raw(
+      `select c.oid::regclass::text as name, c.relkind = 'S' as sequence, a.privilege_type as privilege
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace cross join lateral aclexplode(c.relacl) a
+        where n.nspname = ? and a.grantee = to_regrole(?)`,
+      [schema, appRole],
+    )) as { rows: Array<{ name: string; sequence: boolean; privilege: string }> }
+    for (const { name, sequence, privilege } of relations.rows) await trx.raw(`grant ${privilege} on ${sequence ? 'sequence' : 'table'} ${name} to ${ident(system)}`)
+    const functions = (await trx.raw(
+      `select p.oid::regprocedure::text as name
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace cross join lateral aclexplode(p.proacl) a
+        where n.nspname = ? and a.grantee = to_regrole(?) and a.privilege_type = 'EXECUTE'`,
+      [schema, appRole],
+    )) as { rows: Array<{ name: string }> }
+    for (const { name } of functions.rows) await trx.raw(`grant execute on function ${name} to ${ident(system)}`)
+    const policies = (await trx.raw(
+      `select tablename, policyname from pg_policies
+        where schemaname = ? and (coalesce(qual, '') like '%app.scope%' or coalesce(with_check, '') like '%app.scope%')`,
+      [schema],
+    )) as { rows: Array<{ tablename: string; policyname: string }> }
+    for (const { tablename, policyname } of policies.rows) await trx.raw(`alter policy ${ident(policyname)} on ${ident(schema)}.${ident(tablename)} to ${ident(system)}`)
+  })
 }
 
 export async function ensureDatabase(adminUrl: string, database: string): Promise<void> {
@@ -114,7 +172,7 @@ export async function migrateSchema(adminUrl: string, spec: SchemaSpec, directio
     const schema = ident(spec.schema)
     const role = ident(spec.appRole)
     await ignoreDuplicate(() => admin.raw(`create schema if not exists ${schema} authorization ${ident(OWNER_ROLE)}`))
-    await admin.raw(`grant usage on schema ${schema} to ${role}`)
+    await admin.raw(`grant usage on schema ${schema} to ${role}, ${ident(systemRoleOf(spec.appRole))}`)
     await admin.raw(`alter default privileges for role ${ident(OWNER_ROLE)} in schema ${schema} grant select, insert, update, delete on tables to ${role}`)
     await admin.raw(`alter default privileges for role ${ident(OWNER_ROLE)} in schema ${schema} grant usage, select on sequences to ${role}`)
   } finally {
@@ -125,11 +183,8 @@ export async function migrateSchema(adminUrl: string, spec: SchemaSpec, directio
   const owner = createKnex(adminUrl, { poolMax: 1, onConnect: `set role ${ident(OWNER_ROLE)}; set search_path to ${ident(spec.schema)}, public` })
   try {
     const config: Knex.MigratorConfig = { migrationSource: new DirectorySource(spec.directory), schemaName: spec.schema, tableName: 'knex_migrations', disableMigrationsListValidation: false }
-    if (direction === 'rollback') {
-      const [, names] = (await owner.migrate.rollback(config, true)) as [number, string[]]
-      return names
-    }
-    const [, names] = (await owner.migrate.latest(config)) as [number, string[]]
+    const [, names] = (direction === 'rollback' ? await owner.migrate.rollback(config, true) : await owner.migrate.latest(config)) as [number, string[]]
+    await scopeSystemPolicies(owner, spec.schema, spec.appRole)
     return names
   } finally {
     await owner.destroy()

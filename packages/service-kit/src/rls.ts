@@ -1,6 +1,9 @@
 // Row-level security as every migration sets it up: forced even for the owner, the tenant read
 // from the transaction-local setting that Database.withTenant sets, and, for the few tables that
-// cross-tenant jobs must reach, a `system` policy those jobs opt into per transaction.
+// cross-tenant jobs must reach, a `system` policy those jobs opt into per transaction. The migrator
+// gives every `system` policy to the service's system role alone (systemRoleOf), which
+// withSystemScope switches to: a tenant's statements meet only the tenant policy, so an index on
+// tenant_id serves them.
 import type { Knex } from 'knex'
 
 export const TENANT_SETTING = "nullif(current_setting('app.tenant_id', true), '')::uuid"
@@ -14,16 +17,4 @@ export async function forceTenantRls(knex: Knex, table: string, options: { syste
   `)
   if (options.system === 'read') await knex.raw(`create policy system_read on ${table} for select using (${SYSTEM_SCOPE})`)
   if (options.system === 'all') await knex.raw(`create policy system_all on ${table} using (${SYSTEM_SCOPE}) with check (${SYSTEM_SCOPE})`)
-}
-
-/**
- * `tenant_id = <the transaction's tenant>`, for a tenant's queries on the tables that also have a
- * system policy. Postgres ORs a table's permissive policies, and it cannot use an index for
- * `tenant_id = … OR <scope> = 'system'`: such a query reads every tenant's rows (a sequential scan,
- * or another index end to end) and row-level security drops all but the tenant's. Stated in the
- * query, the tenant's index is used; row-level security still decides what is visible. Only in a
- * tenant's transaction: the system scope has no tenant, so there it matches nothing.
- */
-export function ownTenantRows(column = 'tenant_id'): string {
-  return `${column} = ${TENANT_SETTING}`
 }

@@ -31,7 +31,7 @@ import securityRelay from './plugins/security-relay.ts'
 import { Counter } from 'prom-client'
 import { outboxSecurityEventSink, streamSecurityEventSink } from './security-event-outbox.ts'
 import internal, { type InternalOptions } from './plugins/internal.ts'
-import { pendingMigrations, type SchemaSpec } from './migrations.ts'
+import { pendingMigrations, systemRoleOf, type SchemaSpec } from './migrations.ts'
 import { createInternalClient, createSecurityEventReporter, httpSecurityEventSink, newestKey, parseInternalAuthKeys, type SecurityEventSink } from '@hub/internal-auth'
 
 declare module 'fastify' {
@@ -169,8 +169,8 @@ export interface KitOptions {
   description?: string
   databaseUrl?: string
   databasePoolMax?: number
-  /** The schema this service owns: /ready answers 503 while it has migrations pending. */
-  databaseSchema?: Pick<SchemaSpec, 'schema' | 'directory'>
+  /** The schema this service owns: /ready answers 503 while it has migrations pending; its role names the system role. */
+  databaseSchema?: Pick<SchemaSpec, 'schema' | 'directory' | 'appRole'>
   redisUrl?: string
   redisPrefix?: string
   jwt?: {
@@ -293,7 +293,10 @@ export const serviceKit = fp(
       },
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
-    if (opts.databaseUrl) await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service })
+    if (opts.databaseUrl) {
+      const systemRole = opts.databaseSchema ? systemRoleOf(opts.databaseSchema.appRole) : undefined
+      await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service, systemRole })
+    }
     const schema = opts.databaseSchema
     if (opts.databaseUrl && schema) {
       fastify.addReadinessCheck('migrations', async () => {

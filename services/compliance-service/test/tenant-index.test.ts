@@ -1,6 +1,6 @@
-// The audit log, security events and sync runs have a system policy beside the tenant's, and
-// Postgres ORs them: unless a query states the tenant itself, no index can find one tenant's rows,
-// and a tenant's list reads every tenant's. Each list here must read only its tenant's rows.
+// The audit log, security events and sync runs have a system policy beside the tenant's. Were both
+// the service role's, Postgres would OR them, no index could find one tenant's rows, and a tenant's
+// list would read every tenant's. Each list here must read only its tenant's rows.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'

@@ -1,14 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { createDatabase, createKnex } from '@hub/service-kit'
+import { createDatabase, createKnex, systemRoleOf } from '@hub/service-kit'
 import { createSyncLogRepository, type NewSyncLog } from '../src/plugins/app/sync-logs/sync-log-repository.ts'
 import { INTEGRATION_SCHEMA } from '../src/db/schema.ts'
 import { setupIntegrationTests, signedAs } from './helpers.ts'
 
 const { build, db } = await setupIntegrationTests()
 const knex = createKnex(db.urlFor(INTEGRATION_SCHEMA.appRole))
-const database = createDatabase(knex)
+const database = createDatabase(knex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) })
 const repo = createSyncLogRepository()
 test.after(() => knex.destroy())
 

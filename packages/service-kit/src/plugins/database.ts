@@ -84,7 +84,21 @@ export function createKnex(url: string, options: KnexOptions = {}): Knex {
   })
 }
 
-export function createDatabase(knex: Knex): Database {
+export interface DatabaseOptions {
+  /**
+   * The role `withSystemScope` switches to (`systemRoleOf(appRole)`), the only role the `system`
+   * policies apply to. Without it (an administrator's connection) only the scope setting is made.
+   */
+  systemRole?: string
+}
+
+const ROLE = /^[a-z_][a-z0-9_]{0,62}$/
+
+export function createDatabase(knex: Knex, options: DatabaseOptions = {}): Database {
+  const { systemRole } = options
+  if (systemRole !== undefined && !ROLE.test(systemRole)) throw new Error(`unsafe role name: ${systemRole}`)
+  // The role is transaction-local like the setting: both are gone at COMMIT or ROLLBACK.
+  const systemOpening = `select set_config('app.scope', 'system', true)${systemRole ? `, set_config('role', '${systemRole}', true)` : ''}`
   return {
     knex,
     withTenant: (tenantId, fn) =>
@@ -95,7 +109,7 @@ export function createDatabase(knex: Knex): Database {
             return fn(trx)
           }),
     transaction: (fn) => knex.transaction(fn),
-    withSystemScope: (fn) => knex.transaction(fn, { [OPENING]: "select set_config('app.scope', 'system', true)" } as TransactionConfig),
+    withSystemScope: (fn) => knex.transaction(fn, { [OPENING]: systemOpening } as TransactionConfig),
   }
 }
 
@@ -106,9 +120,9 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export default fp(
-  async (fastify, opts: { url: string; poolMax?: number; service: string }) => {
+  async (fastify, opts: { url: string; poolMax?: number; service: string; systemRole?: string }) => {
     const knex = createKnex(opts.url, { poolMax: opts.poolMax, applicationName: opts.service })
-    fastify.decorate('db', createDatabase(knex))
+    fastify.decorate('db', createDatabase(knex, { systemRole: opts.systemRole }))
     fastify.addReadinessCheck('postgres', async () => {
       await knex.raw('select 1')
     })

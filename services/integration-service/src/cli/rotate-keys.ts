@@ -1,7 +1,7 @@
 // `pnpm keys:rotate`: re-encrypts every stored secret under the newest key in ENCRYPTION_KEYS.
 // Safe to interrupt and rerun; prints progress. Afterwards the old key can leave the ring.
 import { KeyRing } from '@hub/crypto'
-import { createDatabase, createKnex, loadDotEnv } from '@hub/service-kit'
+import { createDatabase, createKnex, loadDotEnv, systemRoleOf } from '@hub/service-kit'
 import { rotateConnectionSecrets } from '../plugins/app/secrets/connection-key-rotation.ts'
 import { rotateSettingsSecrets } from '../plugins/app/secrets/settings-key-rotation.ts'
 import { rotateSealedSecrets } from '../plugins/app/secrets/sealed-secrets-rotation.ts'
@@ -26,7 +26,7 @@ const bar = (done: number, total: number) => {
 }
 try {
   console.log(`Re-encrypting stored secrets under key version ${ring.currentVersion}`)
-  const db = createDatabase(knex)
+  const db = createDatabase(knex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) })
   let rotated = 0
   for (const [label, rotate] of [
     ['connections', rotateConnectionSecrets],

@@ -1,5 +1,6 @@
-// sync_logs has a system policy beside the tenant's, and Postgres ORs them: unless the query states
-// the tenant itself, no index can find one tenant's rows, and a tenant's list reads every tenant's.
+// sync_logs and connections have a system policy beside the tenant's. Were both the service role's,
+// Postgres would OR them, no index could find one tenant's rows, and a tenant's list would read
+// every tenant's.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
@@ -75,4 +76,31 @@ test("a tenant's connection list and a venue's live connection are read through 
   const queries = sent.filter((query) => /^select .* from "integration"\."connections"/.test(query.sql))
   assert.equal(queries.length, 2, 'the list and the lookup were sent')
   await assertReadOnlyOwnRows(app, tenant, queries, 'connections')
+})
+
+test("a webhook's lookup leaves the system scope for its connection's tenant: the rest of the transaction is the tenant's, through its index", async (t) => {
+  const app = await rig.build()
+  t.after(() => app.close())
+  const tenant = randomUUID()
+  await rig.db.adminQuery(
+    `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
+     select ${tenantOf}, md5('lookup-venue-' || g)::uuid, 'square', 'api_key', 'active', 'seed'
+       from generate_series(1, 20000 + ${OWN}) g`,
+    [tenant],
+  )
+  await rig.db.adminQuery('analyze integration.connections')
+  const [own] = await rig.db.adminQuery<{ id: string }>('select id from integration.connections where tenant_id = $1 limit 1', [tenant])
+  assert.ok(own)
+
+  const seen = await app.db.withSystemScope(async (trx) => {
+    const before = (await trx.raw('select current_user as role')).rows[0].role as string
+    const found = await app.connections.findByIdEnteringTenant(trx, own.id)
+    const after = (await trx.raw('select current_user as role')).rows[0].role as string
+    const sql = "select tenant_id from integration.connections where provider = 'square'"
+    const tenants = new Set(((await trx.raw(sql)).rows as Array<{ tenant_id: string }>).map((row) => row.tenant_id))
+    return { before, after, found: found?.id, tenants: [...tenants], read: await rowsRead(trx, sql, [], 'connections') }
+  })
+  const { read, ...moved } = seen
+  assert.deepEqual(moved, { before: 'hub_integration_system', after: 'hub_integration', found: own.id, tenants: [tenant] })
+  assert.ok(read <= OWN, `read ${read} rows of connections; the tenant has ${OWN}`)
 })

@@ -1,9 +1,10 @@
 // A relay process that dies (SIGKILL) right after its first XADD batch reached Redis and before the
 // rows are marked relayed: the crash the relay must survive without duplicates or gaps.
 // Env: DATABASE_URL, REDIS_URL, REDIS_KEY_PREFIX, RELAY_BATCH.
-import { createDatabase, createKnex, createRedis } from '@hub/service-kit'
+import { createDatabase, createKnex, createRedis, systemRoleOf } from '@hub/service-kit'
 import { createEventOutboxRepository } from '../../src/plugins/app/events/event-outbox-repository.ts'
 import { createEventRelay } from '../../src/plugins/app/events/event-relay.ts'
+import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
 
 const knex = createKnex(String(process.env.DATABASE_URL))
 const redis = createRedis(String(process.env.REDIS_URL), 'relay-crash-child')
@@ -26,7 +27,7 @@ const dying = {
 } as Parameters<typeof createEventRelay>[0]['redis']
 
 const relay = createEventRelay({
-  db: createDatabase(knex),
+  db: createDatabase(knex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) }),
   redis: dying,
   prefix: String(process.env.REDIS_KEY_PREFIX),
   outbox: createEventOutboxRepository(),

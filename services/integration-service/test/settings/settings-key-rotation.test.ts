@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { DecryptionError, KeyRing, generateKey } from '@hub/crypto'
-import { createDatabase, createFastify, createKnex } from '@hub/service-kit'
+import { createDatabase, createFastify, createKnex, systemRoleOf } from '@hub/service-kit'
 import integrationService, { SERVICE_NAME } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
@@ -32,10 +32,10 @@ test('rotation re-encrypts every version under the newest key, resumably; the ol
   const knex = createKnex(rig.db.urlFor(INTEGRATION_SCHEMA.appRole), { poolMax: 2 })
   t.after(() => knex.destroy())
   const progress: Array<{ done: number; total: number }> = []
-  const rotated = await rotateSettingsSecrets(createDatabase(knex), KeyRing.fromEnv(both), (step) => progress.push(step))
+  const rotated = await rotateSettingsSecrets(createDatabase(knex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) }), KeyRing.fromEnv(both), (step) => progress.push(step))
   assert.equal(rotated, 2, 'both versions re-encrypted')
   assert.deepEqual(progress.at(-1), { done: 2, total: 2 }, 'progress is reported')
-  assert.equal(await rotateSettingsSecrets(createDatabase(knex), KeyRing.fromEnv(both)), 0, 'a rerun has nothing left to do')
+  assert.equal(await rotateSettingsSecrets(createDatabase(knex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) }), KeyRing.fromEnv(both)), 0, 'a rerun has nothing left to do')
   const versions = await rig.db.adminQuery<{ min_key_version: number }>('select min_key_version from integration.integration_settings_versions where tenant_id = $1', [tenant])
   assert.deepEqual(
     versions.map((row) => row.min_key_version),

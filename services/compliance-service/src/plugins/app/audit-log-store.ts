@@ -4,7 +4,6 @@
 // has exactly one head; an event id seen before is skipped, so a relay may deliver twice.
 import type { Knex } from 'knex'
 import { maskEmailsIn, type AuditEventInput } from '@hub/contracts'
-import { ownTenantRows } from '@hub/service-kit'
 import { GENESIS_HASH, eventHash } from './audit-chain.ts'
 
 export { GENESIS_HASH }
@@ -135,11 +134,11 @@ export function createAuditLogStore() {
 
     /** Whether venue-service ever audited this venue (row-level security scopes it to the tenant). */
     async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
-      return (await table(trx).select(trx.raw('1')).whereRaw(ownTenantRows()).where({ entity_type: 'venue', entity_id: venueId }).first()) !== undefined
+      return (await table(trx).select(trx.raw('1')).where({ entity_type: 'venue', entity_id: venueId }).first()) !== undefined
     },
 
     async list(trx: Knex.Transaction, filter: AuditLogFilter): Promise<AuditLogRow[]> {
-      const query = table(trx).select('*').whereRaw(ownTenantRows())
+      const query = table(trx).select('*')
       if (filter.entityType) query.where('entity_type', filter.entityType)
       if (filter.entityId) query.where('entity_id', filter.entityId)
       if (filter.action) query.where('action', filter.action)
@@ -150,12 +149,12 @@ export function createAuditLogStore() {
 
     /** Entries that happened in [from, to), in log order, after a sequence number (for exports). */
     async range(trx: Knex.Transaction, filter: { from: string; to: string; afterSeq: string; limit: number }): Promise<AuditLogRow[]> {
-      return (await table(trx).whereRaw(ownTenantRows()).where('occurred_at', '>=', filter.from).andWhere('occurred_at', '<', filter.to).andWhere('seq', '>', filter.afterSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
+      return (await table(trx).where('occurred_at', '>=', filter.from).andWhere('occurred_at', '<', filter.to).andWhere('seq', '>', filter.afterSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
     },
 
     /** First and last sequence numbers of the entries that happened in [from, to); null when none did. */
     async seqSpan(trx: Knex.Transaction, from: string, to: string): Promise<{ firstSeq: string; lastSeq: string } | null> {
-      const span = (await table(trx).whereRaw(ownTenantRows()).where('occurred_at', '>=', from).andWhere('occurred_at', '<', to).min('seq as first').max('seq as last').first()) as { first: string | null; last: string | null } | undefined
+      const span = (await table(trx).where('occurred_at', '>=', from).andWhere('occurred_at', '<', to).min('seq as first').max('seq as last').first()) as { first: string | null; last: string | null } | undefined
       return span?.first && span.last ? { firstSeq: String(span.first), lastSeq: String(span.last) } : null
     },
 
@@ -173,7 +172,7 @@ export function createAuditLogStore() {
 
     /** Every entry after `afterSeq` up to `throughSeq`, in chain order: a contiguous stretch of the chain. */
     async stretch(trx: Knex.Transaction, filter: { afterSeq: string; throughSeq: string; limit: number }): Promise<AuditLogRow[]> {
-      return (await table(trx).whereRaw(ownTenantRows()).where('seq', '>', filter.afterSeq).andWhere('seq', '<=', filter.throughSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
+      return (await table(trx).where('seq', '>', filter.afterSeq).andWhere('seq', '<=', filter.throughSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
     },
 
     /**

@@ -1,7 +1,7 @@
 // Security events as stored by compliance-service: idempotent by the reporter's event id.
 import type { Knex } from 'knex'
 import type { SecurityEventInput } from '@hub/contracts'
-import { jsonb, ownTenantRows } from '@hub/service-kit'
+import { jsonb } from '@hub/service-kit'
 
 export interface SecurityEventRow {
   id: string
@@ -100,9 +100,8 @@ export function createSecurityEventRepository() {
     /** Lists what the transaction may see; `tenantless` keeps only events of no tenant (system scope). */
     async list(trx: Knex.Transaction, filter: { open?: boolean; type?: string; limit: number; before?: { at: string; id: string }; tenantless?: boolean }) {
       const query = table(trx).select('*')
-      // The system scope's tenantless events, or the tenant's own (stated, so its index is used: ownTenantRows).
+      // In the system scope, only the events of no tenant; in a tenant's, row-level security keeps its own.
       if (filter.tenantless) query.whereNull('tenant_id')
-      else query.whereRaw(ownTenantRows())
       if (filter.open) query.whereNull('resolved_at')
       if (filter.type) query.where('type', filter.type)
       if (filter.before) query.whereRaw('(occurred_at, id) < (?::timestamptz, ?::uuid)', [filter.before.at, filter.before.id])

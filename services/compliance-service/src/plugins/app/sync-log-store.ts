@@ -2,7 +2,6 @@
 // auditors (tenant scope). A run seen again replaces the stored state only if it is newer.
 import type { Knex } from 'knex'
 import { syncLogFromRow, syncLogToRow, type SyncLog, type SyncLogRow } from '@hub/contracts'
-import { ownTenantRows } from '@hub/service-kit'
 
 export interface StoredSyncLogRow extends SyncLogRow {
   source_created_at: Date
@@ -33,9 +32,8 @@ export function createSyncLogStore() {
   const table = (trx: Knex.Transaction) => trx<StoredSyncLogRow>('compliance.sync_logs')
 
   function filtered(trx: Knex.Transaction, filter: SyncLogFilter) {
-    // In the tenant's transaction: row-level security decides what is visible, and the tenant
-    // stated here lets its index be used (ownTenantRows).
-    const query = table(trx).whereRaw(ownTenantRows()).where('venue_id', filter.venueId)
+    // In the tenant's transaction: row-level security decides what is visible.
+    const query = table(trx).where('venue_id', filter.venueId)
     if (filter.provider) query.where('provider', filter.provider)
     if (filter.status) query.where('status', filter.status)
     if (filter.entity) query.where('entity', filter.entity)
@@ -72,7 +70,7 @@ export function createSyncLogStore() {
 
     /** Whether any stored run names this venue (row-level security scopes it to the tenant). */
     async knowsVenue(trx: Knex.Transaction, venueId: string): Promise<boolean> {
-      return (await table(trx).select(trx.raw('1')).whereRaw(ownTenantRows()).where({ venue_id: venueId }).first()) !== undefined
+      return (await table(trx).select(trx.raw('1')).where({ venue_id: venueId }).first()) !== undefined
     },
 
     async page(trx: Knex.Transaction, filter: SyncLogFilter, limit: number, before?: { at: string; id: string }): Promise<StoredSyncLog[]> {

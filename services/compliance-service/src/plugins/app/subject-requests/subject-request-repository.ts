@@ -3,7 +3,6 @@
 // erase does on earlier exports that mention the person. Knex and nothing else.
 import type { Knex } from 'knex'
 import type { SubjectIdentifiers } from '@hub/contracts'
-import { ownTenantRows } from '@hub/service-kit'
 import { COMPLIANCE_TABLES } from '../../../db/schema.ts'
 
 export interface SubjectRequestRow {
@@ -51,7 +50,7 @@ export function createSubjectRequestRepository() {
 
     /** The tenant's requests, newest first, keyset-paged by (created_at, id); in the tenant's transaction. */
     async list(trx: Knex.Transaction, filter: { limit: number; before?: { at: string; id: string } }): Promise<SubjectRequestRow[]> {
-      const query = table(trx).select(COLUMNS).whereRaw(ownTenantRows())
+      const query = table(trx).select(COLUMNS)
       if (filter.before) query.whereRaw('(created_at, id) < (?::timestamptz, ?::uuid)', [filter.before.at, filter.before.id])
       return (await query
         .orderBy([

@@ -6,7 +6,7 @@ import type { ProviderName } from '../../../providers/canonical.ts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import type { SealedSecrets, SecretField } from '../secrets/credential-vault.ts'
 import type { SealedTable } from '../secrets/sealed-secrets-rotation.ts'
-import { jsonb, ownTenantRows } from '@hub/service-kit'
+import { jsonb } from '@hub/service-kit'
 import { publishEvent } from '../events/event-outbox-repository.ts'
 
 export const CONNECTION_STATUSES = ['pending', 'active', 'error', 'needs_reauth', 'disconnected'] as const
@@ -57,8 +57,6 @@ export interface ConnectionStatusRow {
 }
 
 const table = (trx: Knex.Transaction) => trx<ConnectionRow>(INTEGRATION_TABLES.connections)
-/** The transaction's tenant's connections, stated so the tenant's indexes are used (ownTenantRows): only in a tenant's transaction. */
-const ownRows = (trx: Knex.Transaction) => table(trx).whereRaw(ownTenantRows())
 
 export function createConnectionRepository() {
   return {
@@ -87,33 +85,33 @@ export function createConnectionRepository() {
 
     /**
      * A connection found by id alone in the system scope (a provider's webhook names only the
-     * connection), and the transaction moved into its tenant's scope by the same statement: what
-     * follows runs under that tenant's row-level security, one round trip sooner. Nothing moves
-     * when there is no such connection.
+     * connection), and the transaction moved into its tenant's scope by the same statement (the
+     * system scope's setting and role both left): what follows runs under that tenant's row-level
+     * security, one round trip sooner. Nothing moves when there is no such connection.
      */
     async findByIdEnteringTenant(trx: Knex.Transaction, id: string): Promise<ConnectionRow | null> {
       const result = (await trx.raw(
-        `select c.*, set_config('app.scope', '', true) as "__scope", set_config('app.tenant_id', c.tenant_id::text, true) as "__tenant"
+        `select c.*, set_config('app.scope', '', true) as "__scope", set_config('role', 'none', true) as "__role", set_config('app.tenant_id', c.tenant_id::text, true) as "__tenant"
            from ${INTEGRATION_TABLES.connections} c where c.id = ?`,
         [id],
-      )) as { rows: Array<ConnectionRow & { __scope: string; __tenant: string }> }
+      )) as { rows: Array<ConnectionRow & { __scope: string; __role: string; __tenant: string }> }
       const row = result.rows[0]
       if (!row) return null
-      const { __scope: _scope, __tenant: _tenant, ...connection } = row
+      const { __scope: _scope, __role: _role, __tenant: _tenant, ...connection } = row
       return connection
     },
 
     async findLive(trx: Knex.Transaction, venueId: string, provider: ProviderName): Promise<ConnectionRow | null> {
-      return ((await ownRows(trx).where({ venue_id: venueId, provider }).whereNot('status', 'disconnected').first()) as ConnectionRow | undefined) ?? null
+      return ((await table(trx).where({ venue_id: venueId, provider }).whereNot('status', 'disconnected').first()) as ConnectionRow | undefined) ?? null
     },
 
     async listLiveForVenue(trx: Knex.Transaction, venueId: string): Promise<ConnectionRow[]> {
-      return (await ownRows(trx).where({ venue_id: venueId }).whereNot('status', 'disconnected').orderBy('created_at')) as ConnectionRow[]
+      return (await table(trx).where({ venue_id: venueId }).whereNot('status', 'disconnected').orderBy('created_at')) as ConnectionRow[]
     },
 
     /** Active connections of a provider (of one venue when given): what a settings or mapping change reschedules or re-syncs. */
     async listActiveOfProvider(trx: Knex.Transaction, provider: ProviderName, venueId?: string): Promise<Array<Pick<ConnectionRow, 'id' | 'venue_id' | 'provider'>>> {
-      const query = ownRows(trx).select('id', 'venue_id', 'provider').where({ provider, status: 'active' })
+      const query = table(trx).select('id', 'venue_id', 'provider').where({ provider, status: 'active' })
       if (venueId) query.where('venue_id', venueId)
       return (await query) as Array<Pick<ConnectionRow, 'id' | 'venue_id' | 'provider'>>
     },
@@ -125,13 +123,13 @@ export function createConnectionRepository() {
 
     /** Retention: the tenant's connections disconnected before `cutoff`, whose records may go. */
     async listDisconnectedBefore(trx: Knex.Transaction, cutoff: Date): Promise<Array<Pick<ConnectionRow, 'id' | 'venue_id'>>> {
-      return (await ownRows(trx).select('id', 'venue_id').where('status', 'disconnected').andWhere('disconnected_at', '<', cutoff)) as Array<Pick<ConnectionRow, 'id' | 'venue_id'>>
+      return (await table(trx).select('id', 'venue_id').where('status', 'disconnected').andWhere('disconnected_at', '<', cutoff)) as Array<Pick<ConnectionRow, 'id' | 'venue_id'>>
     },
 
     /** Ids of every connection (any status) of these venues: what a hold on a venue covers. */
     async idsOfVenues(trx: Knex.Transaction, venueIds: string[]): Promise<string[]> {
       if (venueIds.length === 0) return []
-      return (await ownRows(trx).whereIn('venue_id', venueIds).pluck('id')) as string[]
+      return (await table(trx).whereIn('venue_id', venueIds).pluck('id')) as string[]
     },
 
     /** The venue of each of these connections (any status), by connection id. */
@@ -166,7 +164,7 @@ export function createConnectionRepository() {
     },
 
     async list(trx: Knex.Transaction, filter: ConnectionListFilter): Promise<ConnectionRow[]> {
-      const query = ownRows(trx).select('*')
+      const query = table(trx).select('*')
       if (filter.venueId) query.where('venue_id', filter.venueId)
       if (filter.provider) query.where('provider', filter.provider)
       if (filter.status) query.where('status', filter.status)

@@ -2,7 +2,6 @@
 // totals on each side) and the provider ids a full run has seen so far, noted page by page with its
 // checkpoint so a resumed run still knows them.
 import type { Knex } from 'knex'
-import { ownTenantRows } from '@hub/service-kit'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 
 export type RunMode = 'full' | 'quick'
@@ -156,7 +155,7 @@ export function createReconciliationRunRepository() {
 
     /** The tenant's runs, newest first; in the tenant's transaction. */
     async list(trx: Knex.Transaction, filter: RunFilter): Promise<RunRow[]> {
-      const q = runs(trx).select('*').whereRaw(ownTenantRows())
+      const q = runs(trx).select('*')
       if (filter.venueId) q.where('venue_id', filter.venueId)
       if (filter.venueIds) q.whereIn('venue_id', filter.venueIds)
       if (filter.connectionId) q.where('connection_id', filter.connectionId)

@@ -4,7 +4,6 @@
 // writer's transaction: every writer of a run's status goes through this file, so none can forget.
 import { randomUUID } from 'node:crypto'
 import type { Knex } from 'knex'
-import { ownTenantRows } from '@hub/service-kit'
 import { syncLogFromRow, type HubEventType, type SyncLog, type SyncLogRow as SyncLogColumns } from '@hub/contracts'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 import { outboxInsert, type NewHubEvent } from '../events/event-outbox-repository.ts'
@@ -303,7 +302,7 @@ export function createSyncLogRepository() {
 
     /** The tenant's runs, newest first (keyset on created_at, id); in the tenant's transaction. */
     async list(trx: Knex.Transaction, filter: SyncLogListFilter): Promise<SyncLog[]> {
-      const q = table(trx).select('*').whereRaw(ownTenantRows())
+      const q = table(trx).select('*')
       if (filter.venueId) q.where('venue_id', filter.venueId)
       else if (filter.venueIds) q.whereIn('venue_id', filter.venueIds)
       if (filter.connectionId) q.where('connection_id', filter.connectionId)

@@ -1,0 +1,98 @@
+// The `system` policies apply to the service's system role alone, which withSystemScope switches to
+// for one transaction. So a tenant's statement meets only the tenant policy and an index on
+// tenant_id serves it, even with no tenant in the SQL (Postgres ORs a role's permissive policies,
+// and no index serves `tenant_id = … OR <scope> = 'system'`); the scope setting alone opens nothing;
+// and the system role holds exactly the service's privileges, no more.
+import assert from 'node:assert/strict'
+import { randomUUID } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import { after, before, test } from 'node:test'
+import type { Knex } from 'knex'
+import { createDatabase, createKnex, migrateSchema, systemRoleOf, type Database, type SchemaSpec } from '../src/index.ts'
+import { createTestDatabase, rowsRead, type TestDatabase } from '../src/testing/index.ts'
+
+const spec: SchemaSpec = { schema: 'scope_probe', appRole: 'hub_scope_probe', directory: fileURLToPath(new URL('./fixtures/system-scope-migrations', import.meta.url)) }
+const SYSTEM = systemRoleOf(spec.appRole)
+const OWN = 20
+const OTHERS = 20_000
+const tenant = randomUUID()
+
+let testDb: TestDatabase
+let knex: Knex
+let db: Database
+
+before(async () => {
+  testDb = await createTestDatabase([spec])
+  await testDb.adminQuery(
+    `insert into scope_probe.probe (tenant_id, body)
+     select case when g <= ${OWN} then $1::uuid else md5('other-' || (g % 100))::uuid end, 'row ' || g from generate_series(1, ${OWN + OTHERS}) g`,
+    [tenant],
+  )
+  await testDb.adminQuery('analyze scope_probe.probe')
+  // One pooled connection: each transaction reuses the session of the one before it.
+  knex = createKnex(testDb.urlFor(spec.appRole), { poolMax: 1 })
+  db = createDatabase(knex, { systemRole: SYSTEM })
+})
+
+after(async () => {
+  await knex.destroy()
+  await testDb.drop()
+})
+
+const currentUser = async (trx: Knex | Knex.Transaction) => ((await trx.raw('select current_user as name')) as { rows: Array<{ name: string }> }).rows[0]?.name
+
+test("a tenant's statement with no tenant in it reads only the tenant's rows, through the tenant's index", async () => {
+  const sql = 'select id, body from scope_probe.probe order by id desc limit 5'
+  const { rows, read } = await db.withTenant(tenant, async (trx) => ({ rows: ((await trx.raw(sql)) as { rows: unknown[] }).rows, read: await rowsRead(trx, sql, [], 'probe') }))
+  assert.equal(rows.length, 5)
+  assert.ok(read <= OWN, `read ${read} rows for a tenant that has ${OWN}`)
+  assert.equal(await db.withTenant(tenant, async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), OWN)
+})
+
+test('withSystemScope reads across tenants as the system role, and the connection is the service again after it', async () => {
+  const seen = await db.withSystemScope(async (trx) => ({ user: await currentUser(trx), rows: ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n }))
+  assert.deepEqual(seen, { user: SYSTEM, rows: OWN + OTHERS })
+  assert.equal(await currentUser(knex), spec.appRole)
+  assert.equal(await db.transaction(async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), 0)
+})
+
+test('the scope setting without the role opens nothing: the system policies are not the service role’s', async () => {
+  const visible = await knex.transaction(async (trx) => {
+    await trx.raw("select set_config('app.scope', 'system', true)")
+    return ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n
+  })
+  assert.equal(visible, 0)
+  const policies = await testDb.adminQuery<{ policyname: string; roles: string }>("select policyname, roles::text from pg_policies where schemaname = 'scope_probe' order by tablename, policyname")
+  assert.deepEqual(policies, [
+    { policyname: 'system_all', roles: `{${SYSTEM}}` },
+    { policyname: 'tenant_isolation', roles: '{public}' },
+    { policyname: 'system_read', roles: `{${SYSTEM}}` },
+    { policyname: 'tenant_isolation', roles: '{public}' },
+  ])
+})
+
+test("the system role holds the service's privileges and no more, and the service role does not inherit it", async () => {
+  const privileges = async (role: string) =>
+    (
+      await testDb.adminQuery<{ privilege: string }>(
+        `select t.relname || ':' || p as privilege from pg_class t join pg_namespace n on n.oid = t.relnamespace
+         cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+        where n.nspname = 'scope_probe' and t.relkind = 'r' and has_table_privilege($1, t.oid, p) order by 1`,
+        [role],
+      )
+    ).map((row) => row.privilege)
+  const service = await privileges(spec.appRole)
+  assert.ok(service.includes('ledger:INSERT') && !service.includes('ledger:DELETE'), service.join(' '))
+  assert.deepEqual(await privileges(SYSTEM), service)
+  const [inherits] = await testDb.adminQuery<{ inherits: boolean; member: boolean }>("select pg_has_role($1, $2, 'usage') as inherits, pg_has_role($3, $4, 'member') as member", [spec.appRole, SYSTEM, spec.appRole, SYSTEM])
+  assert.deepEqual(inherits, { inherits: false, member: true })
+  await assert.rejects(
+    db.withSystemScope((trx) => trx.raw('delete from scope_probe.ledger')),
+    (error: { code?: string }) => error.code === '42501',
+  )
+})
+
+test('migrating again keeps all of it (roles, grants and policies are set idempotently)', async () => {
+  assert.deepEqual(await migrateSchema(testDb.adminUrl, spec), [])
+  assert.equal(await db.withSystemScope(async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), OWN + OTHERS)
+})
