@@ -72,32 +72,33 @@ export async function ensureRoles(admin: Knex, roles: string[]): Promise<void> {
 /**
  * Gives the system role exactly the login role's privileges in `schema` (tables, sequences,
  * functions: what a migration revoked from the service, such as UPDATE on the audit log, the system
- * role lacks too), and moves every policy that opens the system scope onto that role.
+ * role lacks too), and moves every policy that opens the system scope onto that role. Only what
+ * differs is granted, revoked or moved, so a run with nothing to change changes nothing (ALTER
+ * POLICY locks its table against every reader until the migration commits).
  */
 async function scopeSystemPolicies(owner: Knex, schema: string, appRole: string): Promise<void> {
   const system = systemRoleOf(appRole)
   await owner.transaction(async (trx) => {
-    await trx.raw(`revoke all on all tables in schema ${ident(schema)} from ${ident(system)}`)
-    await trx.raw(`revoke all on all sequences in schema ${ident(schema)} from ${ident(system)}`)
-    await trx.raw(`revoke all on all functions in schema ${ident(schema)} from ${ident(system)}`)
-    const relations = (await trx.raw(
-      `select c.oid::regclass::text as name, c.relkind = 'S' as sequence, a.privilege_type as privilege
-         from pg_class c join pg_namespace n on n.oid = c.relnamespace cross join lateral aclexplode(c.relacl) a
-        where n.nspname = ? and a.grantee = to_regrole(?)`,
-      [schema, appRole],
-    )) as { rows: Array<{ name: string; sequence: boolean; privilege: string }> }
-    for (const { name, sequence, privilege } of relations.rows) await trx.raw(`grant ${privilege} on ${sequence ? 'sequence' : 'table'} ${name} to ${ident(system)}`)
-    const functions = (await trx.raw(
-      `select p.oid::regprocedure::text as name
-         from pg_proc p join pg_namespace n on n.oid = p.pronamespace cross join lateral aclexplode(p.proacl) a
-        where n.nspname = ? and a.grantee = to_regrole(?) and a.privilege_type = 'EXECUTE'`,
-      [schema, appRole],
-    )) as { rows: Array<{ name: string }> }
-    for (const { name } of functions.rows) await trx.raw(`grant execute on function ${name} to ${ident(system)}`)
+    const granted = (await trx.raw(
+      `select o.kind, o.name, a.privilege_type as privilege, a.grantee = to_regrole(?) as service
+         from (select case c.relkind when 'S' then 'sequence' else 'table' end as kind, c.oid::regclass::text as name, c.relacl as acl
+                 from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = ?
+               union all
+               select 'function', p.oid::regprocedure::text, p.proacl
+                 from pg_proc p join pg_namespace n on n.oid = p.pronamespace where n.nspname = ?) o
+        cross join lateral aclexplode(o.acl) a
+        where a.grantee in (to_regrole(?), to_regrole(?))`,
+      [appRole, schema, schema, appRole, system],
+    )) as { rows: Array<{ kind: string; name: string; privilege: string; service: boolean }> }
+    const held = (service: boolean) => new Map(granted.rows.filter((row) => row.service === service).map((row) => [`${row.kind} ${row.name} ${row.privilege}`, row]))
+    const ofService = held(true)
+    const ofSystem = held(false)
+    for (const [key, { kind, name, privilege }] of ofService) if (!ofSystem.has(key)) await trx.raw(`grant ${privilege} on ${kind} ${name} to ${ident(system)}`)
+    for (const [key, { kind, name, privilege }] of ofSystem) if (!ofService.has(key)) await trx.raw(`revoke ${privilege} on ${kind} ${name} from ${ident(system)}`)
     const policies = (await trx.raw(
       `select tablename, policyname from pg_policies
-        where schemaname = ? and (coalesce(qual, '') like '%app.scope%' or coalesce(with_check, '') like '%app.scope%')`,
-      [schema],
+        where schemaname = ? and (coalesce(qual, '') like '%app.scope%' or coalesce(with_check, '') like '%app.scope%') and roles <> array[?]::name[]`,
+      [schema, system],
     )) as { rows: Array<{ tablename: string; policyname: string }> }
     for (const { tablename, policyname } of policies.rows) await trx.raw(`alter policy ${ident(policyname)} on ${ident(schema)}.${ident(tablename)} to ${ident(system)}`)
   })

@@ -41,6 +41,17 @@ after(async () => {
 
 const currentUser = async (trx: Knex | Knex.Transaction) => ((await trx.raw('select current_user as name')) as { rows: Array<{ name: string }> }).rows[0]?.name
 
+/** `table:PRIVILEGE` of every table in the probe schema that `role` may use so. */
+const privileges = async (role: string) =>
+  (
+    await testDb.adminQuery<{ privilege: string }>(
+      `select t.relname || ':' || p as privilege from pg_class t join pg_namespace n on n.oid = t.relnamespace
+       cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
+      where n.nspname = 'scope_probe' and t.relkind = 'r' and has_table_privilege($1, t.oid, p) order by 1`,
+      [role],
+    )
+  ).map((row) => row.privilege)
+
 test("a tenant's statement with no tenant in it reads only the tenant's rows, through the tenant's index", async () => {
   const sql = 'select id, body from scope_probe.probe order by id desc limit 5'
   const { rows, read } = await db.withTenant(tenant, async (trx) => ({ rows: ((await trx.raw(sql)) as { rows: unknown[] }).rows, read: await rowsRead(trx, sql, [], 'probe') }))
@@ -72,15 +83,6 @@ test('the scope setting without the role opens nothing: the system policies are 
 })
 
 test("the system role holds the service's privileges and no more, and the service role does not inherit it", async () => {
-  const privileges = async (role: string) =>
-    (
-      await testDb.adminQuery<{ privilege: string }>(
-        `select t.relname || ':' || p as privilege from pg_class t join pg_namespace n on n.oid = t.relnamespace
-         cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) p
-        where n.nspname = 'scope_probe' and t.relkind = 'r' and has_table_privilege($1, t.oid, p) order by 1`,
-        [role],
-      )
-    ).map((row) => row.privilege)
   const service = await privileges(spec.appRole)
   assert.ok(service.includes('ledger:INSERT') && !service.includes('ledger:DELETE'), service.join(' '))
   assert.deepEqual(await privileges(SYSTEM), service)
@@ -92,7 +94,40 @@ test("the system role holds the service's privileges and no more, and the servic
   )
 })
 
-test('migrating again keeps all of it (roles, grants and policies are set idempotently)', async () => {
+test('migrating again changes nothing that holds, and takes back a privilege the system role was given by hand', async () => {
+  await testDb.adminQuery(`grant delete on scope_probe.ledger to ${SYSTEM}`)
+  assert.ok((await privileges(SYSTEM)).includes('ledger:DELETE'))
   assert.deepEqual(await migrateSchema(testDb.adminUrl, spec), [])
+  assert.deepEqual(await privileges(SYSTEM), await privileges(spec.appRole))
+  assert.ok(!(await privileges(SYSTEM)).includes('ledger:DELETE'))
   assert.equal(await db.withSystemScope(async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), OWN + OTHERS)
+})
+
+test('migrating again with nothing to change does not wait for the service: a reader holding its table blocks nothing', async () => {
+  const reader = createKnex(testDb.adminUrl, { poolMax: 1 })
+  let migrated: Promise<string[]> | undefined
+  let waited = false
+  try {
+    await reader.transaction(async (trx) => {
+      // Holds the table's ACCESS SHARE lock until this transaction ends, as a running service would.
+      await trx.raw('select count(*) from scope_probe.probe')
+      const run = migrateSchema(testDb.adminUrl, spec)
+      migrated = run
+      const settled = run.then(
+        () => true,
+        () => true,
+      )
+      while (!(await Promise.race([settled, new Promise<false>((resolve) => setTimeout(() => resolve(false), 50))]))) {
+        const blocked = await testDb.adminQuery("select 1 from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'", [testDb.name])
+        if (blocked.length > 0) {
+          waited = true
+          break
+        }
+      }
+    })
+  } finally {
+    await reader.destroy()
+  }
+  assert.deepEqual(await migrated, [])
+  assert.equal(waited, false, 'the migration waited for a lock the reader held')
 })
