@@ -23,6 +23,20 @@ async function assertReadOnlyOwnRows(app: ServiceInstance, tenantId: string, que
   }
 }
 
+/** 20,000 active connections of `provider` for 200 other tenants and OWN for `tenant`, a venue each; returns one of the tenant's. */
+async function seedConnections(tenant: string, provider: 'stripe' | 'square'): Promise<{ id: string; venue_id: string }> {
+  await rig.db.adminQuery(
+    `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
+     select ${tenantOf}, md5($2 || '-venue-' || g)::uuid, $3, 'api_key', 'active', 'seed'
+       from generate_series(1, 20000 + ${OWN}) g`,
+    [tenant, provider, provider],
+  )
+  await rig.db.adminQuery('analyze integration.connections')
+  const [own] = await rig.db.adminQuery<{ id: string; venue_id: string }>('select id, venue_id from integration.connections where tenant_id = $1 and provider = $2 limit 1', [tenant, provider])
+  assert.ok(own)
+  return own
+}
+
 test("a tenant's sync-log list reads its own runs through the tenant's index, not every tenant's", async (t) => {
   const app = await rig.build()
   t.after(() => app.close())
@@ -52,15 +66,7 @@ test("a tenant's connection list and a venue's live connection are read through 
   const app = await rig.build()
   t.after(() => app.close())
   const tenant = randomUUID()
-  await rig.db.adminQuery(
-    `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
-     select ${tenantOf}, md5('venue-' || g)::uuid, 'stripe', 'api_key', 'active', 'seed'
-       from generate_series(1, 20000 + ${OWN}) g`,
-    [tenant],
-  )
-  await rig.db.adminQuery('analyze integration.connections')
-  const [venue] = await rig.db.adminQuery<{ venue_id: string }>('select venue_id from integration.connections where tenant_id = $1 limit 1', [tenant])
-  assert.ok(venue)
+  const venue = await seedConnections(tenant, 'stripe')
 
   const {
     result: [listed, live],
@@ -82,15 +88,7 @@ test("a webhook's lookup leaves the system scope for its connection's tenant: th
   const app = await rig.build()
   t.after(() => app.close())
   const tenant = randomUUID()
-  await rig.db.adminQuery(
-    `insert into integration.connections (tenant_id, venue_id, provider, auth_type, status, created_by)
-     select ${tenantOf}, md5('lookup-venue-' || g)::uuid, 'square', 'api_key', 'active', 'seed'
-       from generate_series(1, 20000 + ${OWN}) g`,
-    [tenant],
-  )
-  await rig.db.adminQuery('analyze integration.connections')
-  const [own] = await rig.db.adminQuery<{ id: string }>('select id from integration.connections where tenant_id = $1 limit 1', [tenant])
-  assert.ok(own)
+  const own = await seedConnections(tenant, 'square')
 
   const seen = await app.db.withSystemScope(async (trx) => {
     const before = (await trx.raw('select current_user as role')).rows[0].role as string
