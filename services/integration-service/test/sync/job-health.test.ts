@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, test } from 'node:test'
 import { deleteRedisPrefix, TEST_REDIS_URL, testRedisPrefix } from '@hub/service-kit/testing'
-import { jobHealth } from '../../src/plugins/app/sync/sync-reconciler.ts'
+import { jobHealth, jobState } from '../../src/plugins/app/sync/sync-reconciler.ts'
 import { createSyncQueues, type SyncJobData } from '../../src/plugins/app/sync/sync-queues.ts'
 
 const prefix = testRedisPrefix()
@@ -49,6 +49,16 @@ test("a job in one of Bull's lists is live or finished, a job record in none is 
   }
   assert.deepEqual(await jobHealth(queues, queue.name, 'never-added'), { health: 'missing', job: null })
   assert.equal((await jobHealth(queues, 'no-such-queue', 'job-in-wait')).health, 'missing')
+})
+
+test("a job's state, as the job views show it, is named after the one list that holds it", async () => {
+  const queue = queues.queues.normal
+  const expected = { wait: 'waiting', active: 'active', paused: 'paused', delayed: 'delayed', completed: 'completed', failed: 'failed', none: 'stuck' } as const
+  for (const [list, state] of Object.entries(expected) as Array<[keyof typeof expected, string]>) {
+    await jobIn(`state-in-${list}`, list, queue)
+    assert.equal(await jobState(queue, `state-in-${list}`), state, `a job in ${list}`)
+  }
+  assert.equal(await jobState(queue, 'never-added'), 'gone')
 })
 
 test('a job that moves between lists while its state is read is never taken for one in none', async () => {

@@ -7,6 +7,7 @@ import { JobNotFoundError } from './sync-errors.ts'
 import type { JobData, QueueName } from './sync-queues.ts'
 import type { AuditActor, JobState, JobView, SyncServiceDeps, VenueCheck } from './sync-service.ts'
 import type { SyncOperations } from './sync-operations.ts'
+import { jobState } from './sync-reconciler.ts'
 
 const iso = (millis: number | null | undefined): string | null => (millis ? new Date(millis).toISOString() : null)
 const allowAnyVenue: VenueCheck = () => undefined
@@ -16,8 +17,9 @@ export function createJobViews(deps: SyncServiceDeps, access: QueueAccess, opera
   const { venueOfJob, findJob } = access
   const { adminAudit } = operations
 
-  async function viewOf(job: Bull.Job<JobData>): Promise<JobView> {
-    const state = (await job.getState()) as JobState
+  // The state is read in one script (jobState), not with Bull's getState, which asks the lists one
+  // after another and can report a job moving from waiting to active as in none (`stuck`).
+  function viewOf(job: Bull.Job<JobData>, state: JobState): JobView {
     return {
       id: String(job.id),
       queue: job.queue.name as QueueName,
@@ -48,9 +50,10 @@ export function createJobViews(deps: SyncServiceDeps, access: QueueAccess, opera
         const venueId = await venueOfJob(tenantId, job.data)
         if (venueId === null) throw new JobNotFoundError()
         checkVenue(venueId)
-        return viewOf(job)
-      }
-      if (job) throw new JobNotFoundError()
+        const state = await jobState(job.queue, String(job.id))
+        // Removed since it was read (a finished job past its retention): its sync log answers.
+        if (state !== 'gone') return viewOf(job, state)
+      } else if (job) throw new JobNotFoundError()
       const log = await db.withTenant(tenantId, (trx) => runs.findByJobId(trx, jobId))
       if (!log) throw new JobNotFoundError()
       checkVenue(log.venueId)
@@ -82,7 +85,8 @@ export function createJobViews(deps: SyncServiceDeps, access: QueueAccess, opera
       const venueId = await venueOfJob(tenantId, job.data)
       if (venueId === null) throw new JobNotFoundError()
       checkVenue(venueId)
-      const state = await job.getState()
+      const state = await jobState(job.queue, String(job.id))
+      if (state === 'gone') throw new JobNotFoundError()
       if (state === 'completed' || state === 'failed') throw new ConflictError('JOB_FINISHED', `The job already ${state === 'completed' ? 'completed' : 'failed'}.`)
       const syncLogId = job.data.kind === 'webhook' ? null : job.data.syncLogId || null
       // Bull adds a schedule's next run when the current one starts: removing the waiting one

@@ -13,6 +13,7 @@ import type { ConnectionRepository } from '../connections/connection-repository.
 import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import { PUSH_OPERATIONS } from './push-runner.ts'
 import type { JobData, PushJobData, SyncJobData, SyncQueues } from './sync-queues.ts'
+import type { JobState } from './sync-service.ts'
 
 export interface LostRunRow {
   id: string
@@ -50,9 +51,10 @@ if redis.call('lpos', KEYS[5], ARGV[1]) then return 'waiting' end
 if redis.call('lpos', KEYS[6], ARGV[1]) then return 'paused' end
 return 'stuck'`
 
-async function jobState(queue: Bull.Queue<JobData>, jobId: string): Promise<string> {
+/** The job's state as Bull names it (`waiting` for its `wait` list), `stuck` when in no list, `gone` when its record no longer exists. */
+export async function jobState(queue: Bull.Queue<JobData>, jobId: string): Promise<JobState | 'gone'> {
   const keys = [...['completed', 'failed', 'delayed', 'active', 'wait', 'paused'].map((list) => queue.toKey(list)), queue.toKey(jobId)]
-  return String(await queue.client.eval(JOB_STATE, keys.length, ...keys, jobId))
+  return String(await queue.client.eval(JOB_STATE, keys.length, ...keys, jobId)) as JobState | 'gone'
 }
 
 /** How the Bull job of a run stands. `finished` jobs of an active run lost their run's ending. */
