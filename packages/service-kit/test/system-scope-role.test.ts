@@ -94,12 +94,17 @@ test("the system role holds the service's privileges and no more, and the servic
   )
 })
 
-test('migrating again changes nothing that holds, and takes back a privilege the system role was given by hand', async () => {
+test('migrating again changes nothing that holds, and restores what an older release or a hand left (inheritance, membership, a privilege)', async () => {
+  // As a release before the system role left the service role: inheriting, and no member of it.
+  await testDb.adminQuery(`alter role ${spec.appRole} inherit`)
+  await testDb.adminQuery(`revoke ${SYSTEM} from ${spec.appRole}`)
   await testDb.adminQuery(`grant delete on scope_probe.ledger to ${SYSTEM}`)
   assert.ok((await privileges(SYSTEM)).includes('ledger:DELETE'))
   assert.deepEqual(await migrateSchema(testDb.adminUrl, spec), [])
   assert.deepEqual(await privileges(SYSTEM), await privileges(spec.appRole))
   assert.ok(!(await privileges(SYSTEM)).includes('ledger:DELETE'))
+  const [role] = await testDb.adminQuery<{ inherits: boolean; member: boolean }>("select rolinherit as inherits, pg_has_role($1, $2, 'member') as member from pg_roles where rolname = $3", [spec.appRole, SYSTEM, spec.appRole])
+  assert.deepEqual(role, { inherits: false, member: true })
   assert.equal(await db.withSystemScope(async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), OWN + OTHERS)
 })
 
