@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
-import { createFastify, createKnex, mintDevToken } from '@hub/service-kit'
+import { createDatabase, createFastify, createKnex, mintDevToken, systemRoleOf, type Database } from '@hub/service-kit'
 import { createTestDatabase, deleteRedisPrefix, explained, queriesSentBy } from '@hub/service-kit/testing'
 import { createStripeSimulator } from '../../packages/provider-simulators/src/stripe/index.ts'
 import integrationService from '../../services/integration-service/src/app.ts'
@@ -214,11 +214,11 @@ export async function run(log: (line: string) => void = console.log) {
     // knex), run as the service's role in the tenant's transaction, so row-level security is in it
     // as it is in the API; and the rows of the table it read, against the rows the tenant has.
     const appKnex = createKnex(db.urlFor(INTEGRATION_SCHEMA.appRole), { poolMax: 1 })
-    const ownRows = async (sql: string) => Number((await db.adminQuery<{ n: string }>(sql, [tenantId]))[0]?.n)
-    type Transaction = Parameters<ReturnType<typeof createSyncLogRepository>['list']>[0]
-    const firstPageCost = (table: string, list: (trx: Transaction) => Promise<unknown>) =>
-      appKnex.transaction(async (trx) => {
-        await trx.raw("select set_config('app.tenant_id', ?, true)", [tenantId])
+    const asService = createDatabase(appKnex, { systemRole: systemRoleOf(INTEGRATION_SCHEMA.appRole) })
+    const tenantCount = async (sql: string) => Number((await db.adminQuery<{ n: string }>(sql, [tenantId]))[0]?.n)
+    type TenantTransaction = Parameters<Parameters<Database['withTenant']>[1]>[0]
+    const firstPageCost = (table: string, list: (trx: TenantTransaction) => Promise<unknown>) =>
+      asService.withTenant(tenantId, async (trx) => {
         const { queries } = await queriesSentBy(appKnex, () => list(trx))
         const query = queries.find((q) => q.sql.includes(`"integration"."${table}"`))
         if (!query) throw new Error(`no query of ${table} was sent`)
@@ -228,8 +228,8 @@ export async function run(log: (line: string) => void = console.log) {
     const recordsCost = await firstPageCost('records', (trx) => createRecordRepository().listChanges(trx, { venueId: venueOf(1), provider: 'stripe', entity: 'customer', afterSeq: '0', includeRaw: false, limit: 100 }))
     const logsCost = await firstPageCost('sync_logs', (trx) => createSyncLogRepository().list(trx, { status: 'failed', limit: 51 }))
     await appKnex.destroy()
-    const tenantRecords = await ownRows('select count(*) as n from integration.records where tenant_id = $1')
-    const tenantLogs = await ownRows('select count(*) as n from integration.sync_logs where tenant_id = $1')
+    const tenantRecords = await tenantCount('select count(*) as n from integration.records where tenant_id = $1')
+    const tenantLogs = await tenantCount('select count(*) as n from integration.sync_logs where tenant_id = $1')
 
     const sizes = await db.adminQuery<{ name: string; rows: string; table: string; indexes: string }>(
       `select c.relname as name, c.reltuples::bigint as rows, pg_size_pretty(pg_table_size(c.oid)) as table, pg_size_pretty(pg_indexes_size(c.oid)) as indexes

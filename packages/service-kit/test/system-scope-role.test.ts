@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, test } from 'node:test'
 import type { Knex } from 'knex'
 import { createDatabase, createKnex, migrateSchema, systemRoleOf, type Database, type SchemaSpec } from '../src/index.ts'
-import { createTestDatabase, rowsRead, type TestDatabase } from '../src/testing/index.ts'
+import { createTestDatabase, queriesSentBy, rowsRead, type TestDatabase } from '../src/testing/index.ts'
 
 const spec: SchemaSpec = { schema: 'scope_probe', appRole: 'hub_scope_probe', directory: fileURLToPath(new URL('./fixtures/system-scope-migrations', import.meta.url)) }
 const SYSTEM = systemRoleOf(spec.appRole)
@@ -60,9 +60,13 @@ test("a tenant's statement with no tenant in it reads only the tenant's rows, th
   assert.equal(await db.withTenant(tenant, async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), OWN)
 })
 
-test('withSystemScope reads across tenants as the system role, and the connection is the service again after it', async () => {
-  const seen = await db.withSystemScope(async (trx) => ({ user: await currentUser(trx), rows: ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n }))
+test('withSystemScope enters the system role with its BEGIN, reads across tenants as it, and the connection is the service again after it', async () => {
+  const { result: seen, queries } = await queriesSentBy(knex, () =>
+    db.withSystemScope(async (trx) => ({ user: await currentUser(trx), rows: ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n })),
+  )
   assert.deepEqual(seen, { user: SYSTEM, rows: OWN + OTHERS })
+  assert.equal(queries[0]?.sql, `BEGIN; select set_config('app.scope', 'system', true), set_config('role', '${SYSTEM}', true)`, 'one opening statement')
+  assert.equal(queries.length, 4, queries.map((query) => query.sql).join(' | '))
   assert.equal(await currentUser(knex), spec.appRole)
   assert.equal(await db.transaction(async (trx) => ((await trx.raw('select count(*)::int as n from scope_probe.probe')) as { rows: Array<{ n: number }> }).rows[0]?.n), 0)
 })
