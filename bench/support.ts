@@ -64,8 +64,9 @@ export function integrationEnv(common: Record<string, string>, databaseUrl: stri
   }
 }
 
-export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = [], node = process.execPath): ChildProcess {
-  const child = spawn(node, [...nodeArgs, '--import', 'tsx', join(ROOT, script)], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
+/** Runs `script` of this checkout, or of `root` (another checkout, installed: a baseline to compare against). */
+export function startService(script: string, env: Record<string, string>, nodeArgs: string[] = [], node = process.execPath, root = ROOT): ChildProcess {
+  const child = spawn(node, [...nodeArgs, '--import', 'tsx', join(root, script)], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] })
   return child
 }
 

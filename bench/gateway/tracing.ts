@@ -7,6 +7,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
+import { resolve } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import { loadavg } from 'node:os'
 import { randomUUID } from 'node:crypto'
@@ -14,7 +15,7 @@ import autocannon from 'autocannon'
 import { mintDevToken } from '@hub/service-kit'
 import { createTestDatabase } from '@hub/service-kit/testing'
 import { VENUE_SCHEMA } from '../../services/venue-service/src/db/schema.ts'
-import { benchEnv, figuresOf, fmt, freePort, startService, steadyLoad, stopAll, waitFor, type LoadFigures } from '../support.ts'
+import { ROOT, benchEnv, figuresOf, fmt, freePort, startService, steadyLoad, stopAll, waitFor, type LoadFigures } from '../support.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const CONNECTIONS = 50
@@ -126,12 +127,14 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
     // One process at a time: several compiling at once on a busy two-core box can take minutes.
     for (const [i, stack] of stacks.entries()) {
       const port = ports[i] as { venue: number; gateway: number }
-      // BENCH_NODE: this stack's processes run on another Node binary (e.g. Node 22 beside Node 20 in one run).
-      const { BENCH_NODE: node, ...stackEnv } = stack.env
+      // BENCH_NODE: this stack's processes run on another Node binary (e.g. Node 22 beside Node 20 in one run);
+      // BENCH_CHECKOUT: they run another checkout's code (an earlier commit's worktree, installed).
+      const { BENCH_NODE: node, BENCH_CHECKOUT: checkout, ...stackEnv } = stack.env
+      const root = checkout ? resolve(checkout) : ROOT
       const env: Record<string, string> = { ...common, ...stackEnv }
       // "sink": this run's OTLP sink (where spans go does not matter, only that they are sent).
       if (env.OTEL_EXPORTER_OTLP_ENDPOINT === 'sink') env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
-      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }, [], node)
+      const venue = startService('services/venue-service/src/server.ts', { ...env, DATABASE_URL: db.urlFor(VENUE_SCHEMA.appRole), VENUE_SERVICE_PORT: String(port.venue) }, [], node, root)
       started.push({ venue, gateway: venue })
       await waitFor(`http://127.0.0.1:${port.venue}/ready`, 300_000)
       const gateway = startService(
@@ -145,6 +148,7 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
         },
         [],
         node,
+        root,
       )
       started[i] = { venue, gateway }
       await waitFor(`http://127.0.0.1:${port.gateway}/ready`, 300_000)
@@ -224,7 +228,8 @@ export function printSummaries(title: string, summaries: Summary[], note = ''): 
 export async function run() {
   // BENCH_TRACING_VARIANTS adds stacks for an ablation: '|' between stacks, ';' between the
   // KEY=VALUE each sets on top of tracing on, e.g. `OTEL_NODE_ENABLED_INSTRUMENTATIONS=http|NODE_OPTIONS=--experimental-async-context-frame`;
-  // OTEL_SDK_DISABLED=true makes a variant an untraced stack, BENCH_NODE=<path> runs it on another Node.
+  // OTEL_SDK_DISABLED=true makes a variant an untraced stack, BENCH_NODE=<path> runs it on another Node,
+  // BENCH_CHECKOUT=<dir> on another checkout's code (`git worktree add --detach ../before <commit>`, installed).
   const variants = (process.env.BENCH_TRACING_VARIANTS ?? '').split('|').filter(Boolean)
   const stacks: Stack[] = [
     { label: 'tracing off', env: {} },

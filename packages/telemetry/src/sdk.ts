@@ -3,7 +3,7 @@
 // exporter (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT. Loaded only when tracing is on (see register.ts).
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api'
+import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, SpanKind, trace, type Context, type Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { CompositePropagator, getRPCMetadata, RPCType, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
@@ -85,22 +85,28 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }))
   trace.setGlobalTracerProvider(provider)
   const ignoreIncoming = (path: string | undefined) => UNTRACED_PATHS.has((path ?? '').split('?')[0] ?? '')
-  const keepFailed = (span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, route: string | undefined, parent?: Context) => keepFailedRequest(span, req, res, failures.keep, route, parent)
   const wanted = instrumentationFilter(env)
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
       // Trace context goes out on every request; the server span of a probe or scrape is skipped.
-      // A request is decided first: only a sampled one gets the instrumentation's span (unsampled.ts).
-      // A 5xx of a request the sampler dropped is still exported (errors always kept).
+      // A request is decided first and given a server span of our own, recorded only when sampled
+      // (unsampled.ts); the instrumentation keeps the client spans of node:http requests (the
+      // provider SDKs). A 5xx of a request the sampler dropped is still exported (errors always kept).
       ...wanted('http', () =>
         decideIncomingFirst(
           new HttpInstrumentation({
             ignoreIncomingRequestHook: (req) => markStart(req) && ignoreIncoming(req.url),
-            applyCustomAttributesOnSpan: (span, req, res) => keepFailed(span, req as IncomingMessage, res, getRPCMetadata(context.active())?.route),
             requireParentforOutgoingSpans: true,
           }),
-          { sampler, ids, ignored: (req) => markStart(req) && ignoreIncoming(req.url), withTraceId: ids.reserve, keepFailed: (span, req, res, rpc, parent) => keepFailed(span, req, res, rpc.route, parent) },
+          {
+            sampler,
+            ids,
+            tracer: provider.getTracer('@hub/telemetry/http-server'),
+            ignored: (req) => markStart(req) && ignoreIncoming(req.url),
+            withTraceId: ids.reserve,
+            keepFailed: (span, req, res, rpc, parent) => keepFailedRequest(span, req, res, failures.keep, rpc.route, parent),
+          },
         ),
       ),
       // Outside a recording span a request only carries the trace context on.
@@ -174,8 +180,8 @@ function reservableIds(): IdGenerator & { reserve: <R>(traceId: string, fn: () =
   }
 }
 
-function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse | IncomingMessage, keep: KeepFailure, route: string | undefined, parent?: Context): void {
-  if (span.isRecording() || !('getHeader' in res) || res.statusCode < 500) return
+function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse, keep: KeepFailure, route: string | undefined, parent: Context): void {
+  if (span.isRecording() || res.statusCode < 500) return
   const spanContext = span.spanContext()
   if (!trace.isSpanContextValid(spanContext)) return
   const method = req.method ?? 'GET'
@@ -186,7 +192,7 @@ function keepFailedRequest(span: Span, req: IncomingMessage, res: ServerResponse
     kind: SpanKind.SERVER,
     spanContext,
     // The caller's span, as the unrecorded server span had it (the privacy processor cuts the path's query).
-    parent: parent ?? propagation.extract(ROOT_CONTEXT, req.headers),
+    parent,
     ...(startTime !== undefined ? { startTime } : {}),
     attributes: {
       'http.request.method': method,

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { after, before, beforeEach, test } from 'node:test'
-import { context, SpanKind, trace, type ProxyTracerProvider, type Span } from '@opentelemetry/api'
+import { context, SpanKind, SpanStatusCode, trace, type ProxyTracerProvider, type Span } from '@opentelemetry/api'
 import { InMemorySpanExporter } from '@opentelemetry/sdk-trace'
 import { startTelemetry } from '../src/sdk.ts'
 
@@ -40,17 +40,21 @@ const downstream = http.createServer((req, res) => {
 })
 
 // One request's work: a statement, a Redis command, a hop downstream; it answers the trace it ran in.
-async function work(res: Http.ServerResponse): Promise<void> {
+async function work(req: Http.IncomingMessage, res: Http.ServerResponse): Promise<void> {
   const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one')
   const pong = await redis.ping()
   const hop = await fetch(`${base(downstream)}/health`)
   await hop.text()
-  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ one: rows[0]?.one, pong, traceId: trace.getActiveSpan()?.spanContext().traceId }))
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ one: rows[0]?.one, pong, traceId: trace.getActiveSpan()?.spanContext().traceId, patched: listenerMethodsPatched(req, res) }))
 }
+
+/** Whether the request's or the response's listener methods were replaced on the object itself (as binding an emitter to a context does). */
+const listenerMethodsPatched = (req: Http.IncomingMessage, res: Http.ServerResponse) => ['on', 'once', 'addListener', 'removeListener'].some((name) => Object.hasOwn(req, name) || Object.hasOwn(res, name))
 
 // A body is read as Fastify reads it: the work starts from the request's `end` listener.
 const service = http.createServer((req, res) => {
-  const start = () => void work(res).catch(() => res.writeHead(500).end())
+  if (req.url?.startsWith('/fail')) return void res.writeHead(503).end()
+  const start = () => void work(req, res).catch(() => res.writeHead(500).end())
   if (req.method === 'POST') req.on('end', start).resume()
   else start()
 })
@@ -80,10 +84,10 @@ beforeEach(() => {
   exporter.reset()
 })
 
-async function call(traceparent?: string, body?: string): Promise<{ one: number; pong: string; traceId?: string }> {
-  const response = await fetch(`${base(service)}/work`, { ...(traceparent ? { headers: { traceparent } } : {}), ...(body !== undefined ? { method: 'POST', body } : {}) })
+async function call(traceparent?: string, body?: string): Promise<{ one: number; pong: string; traceId?: string; patched: boolean }> {
+  const response = await fetch(`${base(service)}/work?token=secret-value`, { ...(traceparent ? { headers: { traceparent } } : {}), ...(body !== undefined ? { method: 'POST', body } : {}) })
   assert.equal(response.status, 200)
-  return (await response.json()) as { one: number; pong: string; traceId?: string }
+  return (await response.json()) as { one: number; pong: string; traceId?: string; patched: boolean }
 }
 
 test('a request its caller did not sample starts no span anywhere: no server, pg, ioredis or undici span, only the traceparent passed on', async () => {
@@ -133,4 +137,25 @@ test('a sampled request records its server span and a span per pg statement, ior
   assert.ok(hop, 'one undici span')
   assert.equal(received[0], `00-${traceId}-${hop.spanContext().spanId}-01`, 'the hop carries the undici span, sampled')
   assert.ok(started.length >= 4, `spans started: ${started.join(', ')}`)
+  assert.equal(server.name, 'GET')
+  assert.deepEqual(
+    { ...server.attributes },
+    { 'http.request.method': 'GET', 'url.path': '/work', 'url.scheme': 'http', 'network.protocol.version': '1.1', 'http.response.status_code': 200 },
+    'what the conventions require of a server span, the query string cut',
+  )
+  assert.equal(server.status.code, SpanStatusCode.UNSET)
+  assert.equal(answer.patched, false, "the request's and the response's listener methods are their prototype's")
+})
+
+test('a sampled request answered 5xx ends its server span as an error, with the status as its type', async () => {
+  const traceId = hex(16)
+  const response = await fetch(`${base(service)}/fail`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` } })
+  assert.equal(response.status, 503)
+  await response.arrayBuffer()
+  await telemetry.forceFlush()
+  const server = exporter.getFinishedSpans().find((span) => span.kind === SpanKind.SERVER && span.spanContext().traceId === traceId)
+  assert.ok(server, 'the server span')
+  assert.equal(server.status.code, SpanStatusCode.ERROR)
+  assert.equal(server.attributes['http.response.status_code'], 503)
+  assert.equal(server.attributes['error.type'], '503')
 })
