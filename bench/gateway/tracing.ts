@@ -20,6 +20,7 @@ import { ROOT, benchEnv, figuresOf, fmt, freePort, startService, steadyLoad, sto
 const DURATION = Number(process.env.BENCH_SECONDS ?? 6)
 const CONNECTIONS = 50
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4)
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 15)
 const SAMPLE_RATIO = 0.1
 /** The issue's target: tracing at 10 % sampling costs at most 5 % of throughput. */
 const TARGET_COST = 0.05
@@ -169,8 +170,10 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
       for (const [i, stack] of stacks.entries()) {
         const url = `http://127.0.0.1:${ports[i]?.gateway}${path}`
         const { gateway, venue: upstream } = started[i] as { gateway: { pid?: number }; venue: { pid?: number } }
-        // Warm up connection pools and JIT before measuring.
-        await autocannon({ url, connections: CONNECTIONS, duration: 2, headers })
+        // Warm up connection pools and JIT before measuring; longer before the first round: a traced
+        // stack has more code to compile (the sampled path runs on one request in ten), and without
+        // it the first rounds measured its warm-up (CPU cost falling round after round, +39 % to +9 %).
+        await autocannon({ url, connections: CONNECTIONS, duration: round === 0 ? WARMUP_SECONDS : 2, headers })
         const before = { gateway: cpuMs(gateway.pid), venue: cpuMs(upstream.pid) }
         const threadsBefore = { gateway: threadCpuMs(gateway.pid), venue: threadCpuMs(upstream.pid) }
         let requests: number
