@@ -11,8 +11,8 @@
 //   its own (fresh span id, the caller's trace) and a 5xx answer is still kept. When sampled, it gets
 //   a server span of our own: the HTTP instrumentation's records a dozen attributes, most of which
 //   the privacy processor then drops, and patches the request's and the response's listener
-//   methods, which gives the sampled tenth of requests other object shapes than the rest (bench/gateway
-//   measured its recorded server span at about +15 % CPU per request when every request is sampled).
+//   methods, which gives the sampled tenth of requests other object shapes than the rest (with every
+//   request sampled, bench/gateway's CPU per request over untraced fell from +47 % to +29 %, Node 24).
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { context, propagation, ROOT_CONTEXT, SamplingDecision, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span, type Tracer } from '@opentelemetry/api'
 import { RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core'
@@ -159,6 +159,8 @@ function endServerSpan(span: Span, method: string, response: ServerResponse, rpc
     span.updateName(`${method} ${rpc.route}`)
     span.setAttribute('http.route', rpc.route)
   }
+  // A client that hung up before the answer was sent got no status: none is claimed.
+  if (thrown === undefined && !response.headersSent) return void span.end()
   const status = thrown === undefined ? response.statusCode : 500
   span.setAttribute('http.response.status_code', status)
   if (status >= 500) {

@@ -51,9 +51,12 @@ async function work(req: Http.IncomingMessage, res: Http.ServerResponse): Promis
 /** Whether the request's or the response's listener methods were replaced on the object itself (as binding an emitter to a context does). */
 const listenerMethodsPatched = (req: Http.IncomingMessage, res: Http.ServerResponse) => ['on', 'once', 'addListener', 'removeListener'].some((name) => Object.hasOwn(req, name) || Object.hasOwn(res, name))
 
+const hanging: Http.ServerResponse[] = []
+
 // A body is read as Fastify reads it: the work starts from the request's `end` listener.
 const service = http.createServer((req, res) => {
   if (req.url?.startsWith('/fail')) return void res.writeHead(503).end()
+  if (req.url?.startsWith('/hang')) return void hanging.push(res) // answered never: its client hangs up
   const start = () => void work(req, res).catch(() => res.writeHead(500).end())
   if (req.method === 'POST') req.on('end', start).resume()
   else start()
@@ -158,4 +161,20 @@ test('a sampled request answered 5xx ends its server span as an error, with the 
   assert.equal(server.status.code, SpanStatusCode.ERROR)
   assert.equal(server.attributes['http.response.status_code'], 503)
   assert.equal(server.attributes['error.type'], '503')
+})
+
+test('a sampled request whose client hangs up before the answer ends its server span without a status', async () => {
+  const traceId = hex(16)
+  const abort = new AbortController()
+  const answer = fetch(`${base(service)}/hang`, { headers: { traceparent: `00-${traceId}-${hex(8)}-01` }, signal: abort.signal })
+  while (hanging.length === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+  const closed = new Promise((resolve) => hanging[0]?.once('close', resolve))
+  abort.abort()
+  await assert.rejects(answer)
+  await closed
+  await telemetry.forceFlush()
+  const server = exporter.getFinishedSpans().find((span) => span.kind === SpanKind.SERVER && span.spanContext().traceId === traceId)
+  assert.ok(server, 'the server span ended when the connection closed')
+  assert.equal(server.attributes['http.response.status_code'], undefined, 'no status was sent, none is claimed')
+  assert.equal(server.status.code, SpanStatusCode.UNSET)
 })
