@@ -294,7 +294,7 @@ export const serviceKit = fp(
     })
     if (opts.jwt) await fastify.register(auth, { ...opts.jwt, service: opts.service, securityEvents: fastify.securityEvents })
     if (opts.databaseUrl) {
-      const systemRole = opts.databaseSchema ? systemRoleOf(opts.databaseSchema.appRole) : undefined
+      const systemRole = opts.databaseSchema ? systemRoleOf(opts.databaseSchema.appRole) : null
       await fastify.register(database, { url: opts.databaseUrl, poolMax: opts.databasePoolMax, service: opts.service, systemRole })
     }
     const schema = opts.databaseSchema

@@ -17,7 +17,7 @@ before(async () => {
   // One pooled connection: every transaction below reuses the one before's session.
   knex = createKnex(testDb.adminUrl, { poolMax: 1 })
   knex.on('query', (query: { sql: string }) => sent.push(query.sql))
-  db = createDatabase(knex)
+  db = createDatabase(knex, { systemRole: null })
 })
 
 after(async () => {

@@ -110,7 +110,7 @@ export function decideIncomingFirst<T extends Instrumentation>(instrumentation: 
         const span =
           decision === SamplingDecision.NOT_RECORD
             ? trace.wrapSpanContext({ traceId, spanId: head.ids.generateSpanId(), traceFlags: TraceFlags.NONE, ...(continued && parentSpan.traceState ? { traceState: parentSpan.traceState } : {}) })
-            : startServerSpan(head, parent, continued ? undefined : traceId, request)
+            : startServerSpan(head, parent, continued ? undefined : traceId, method, request)
         // The Fastify hook names it by route (the recorded span's name, a kept failure's name).
         const rpc: RPCMetadata = { type: RPCType.HTTP, span }
         return context.with(setRPCMetadata(trace.setSpan(parent, span), rpc), () => {
@@ -140,8 +140,7 @@ export function decideIncomingFirst<T extends Instrumentation>(instrumentation: 
 }
 
 /** The recorded server span: what the HTTP semantic conventions require of one, nothing a caller sent beyond the path. */
-function startServerSpan(head: HeadDecision, parent: Context, rootTraceId: string | undefined, request: IncomingMessage): Span {
-  const method = request.method ?? 'GET'
+function startServerSpan(head: HeadDecision, parent: Context, rootTraceId: string | undefined, method: string, request: IncomingMessage): Span {
   const options = {
     kind: SpanKind.SERVER,
     attributes: {
@@ -155,7 +154,7 @@ function startServerSpan(head: HeadDecision, parent: Context, rootTraceId: strin
 }
 
 function endServerSpan(span: Span, method: string, response: ServerResponse, rpc: RPCMetadata, thrown: unknown): void {
-  if (rpc.type === RPCType.HTTP && rpc.route !== undefined) {
+  if (rpc.route !== undefined) {
     span.updateName(`${method} ${rpc.route}`)
     span.setAttribute('http.route', rpc.route)
   }

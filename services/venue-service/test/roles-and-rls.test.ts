@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
-import { createDatabase, createKnex } from '@hub/service-kit'
+import { createDatabase, createKnex, systemRoleOf } from '@hub/service-kit'
 import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import { createVenueRepository } from '../src/plugins/app/venue-repository.ts'
 import { setupVenueTests } from './helpers.ts'
@@ -81,7 +81,7 @@ test('row-level security: a query without a tenant filter sees only the current 
   await createVenue(app, 'RLS Tenant Two', bearer(testToken({ tenantId: other, roles: ['admin'] })))
   const knex = createKnex(db.urlFor(VENUE_SCHEMA.appRole))
   try {
-    const database = createDatabase(knex)
+    const database = createDatabase(knex, { systemRole: systemRoleOf(VENUE_SCHEMA.appRole) })
     // A deliberately careless query: no WHERE tenant_id at all.
     const seen = await database.withTenant(tenant, (trx) => trx('venue.venues').select('tenant_id'))
     assert.ok(seen.length >= 1)

@@ -87,16 +87,18 @@ export function createKnex(url: string, options: KnexOptions = {}): Knex {
 export interface DatabaseOptions {
   /**
    * The role `withSystemScope` switches to (`systemRoleOf(appRole)`), the only role the `system`
-   * policies apply to. Without it (an administrator's connection) only the scope setting is made.
+   * policies apply to. `null` only for an administrator's connection, where the scope setting alone
+   * is made: a service's connection given `null` would find its system scope empty, so the choice
+   * is spelled out at every call.
    */
-  systemRole?: string
+  systemRole: string | null
 }
 
 const ROLE = /^[a-z_][a-z0-9_]{0,62}$/
 
-export function createDatabase(knex: Knex, options: DatabaseOptions = {}): Database {
+export function createDatabase(knex: Knex, options: DatabaseOptions): Database {
   const { systemRole } = options
-  if (systemRole !== undefined && !ROLE.test(systemRole)) throw new Error(`unsafe role name: ${systemRole}`)
+  if (systemRole !== null && !ROLE.test(systemRole)) throw new Error(`unsafe role name: ${systemRole}`)
   // The role is transaction-local like the setting: both are gone at COMMIT or ROLLBACK.
   const systemOpening = `select set_config('app.scope', 'system', true)${systemRole ? `, set_config('role', '${systemRole}', true)` : ''}`
   return {
@@ -120,7 +122,7 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export default fp(
-  async (fastify, opts: { url: string; poolMax?: number; service: string; systemRole?: string }) => {
+  async (fastify, opts: { url: string; poolMax?: number; service: string; systemRole: string | null }) => {
     const knex = createKnex(opts.url, { poolMax: opts.poolMax, applicationName: opts.service })
     fastify.decorate('db', createDatabase(knex, { systemRole: opts.systemRole }))
     fastify.addReadinessCheck('postgres', async () => {
