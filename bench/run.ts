@@ -1,6 +1,6 @@
 // `pnpm bench [name ...]`: runs the benchmarks one after another, each in its own process so one
 // cannot warm or starve another, and prints their figures. Names: gateway, secrets, internal-auth,
-// providers, sync, reconcile, webhooks, scale, redis-outage, retention, events.
+// providers, sync, reconcile, webhooks, scale, redis-outage, retention, events, telemetry.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 
@@ -17,6 +17,7 @@ const BENCHES: Record<string, string[]> = {
   'redis-outage': ['bench/redis-outage/redis-outage.ts'],
   retention: ['bench/retention/retention.ts'],
   events: ['bench/events/relay.ts', 'bench/events/delivery.ts'],
+  telemetry: ['bench/telemetry/otlp-export.ts'],
 }
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'))

@@ -26,24 +26,28 @@ const SAMPLE_RATIO = 0.1
 const TARGET_COST = 0.05
 const CLOCK_TICKS_PER_SECOND = 100
 
-/** Accepts OTLP exports and only counts them, so the sink costs the box as little as possible. */
-export async function startSink(): Promise<{ url: string; exports: () => number; close: () => Promise<void> }> {
+/** Accepts OTLP exports and only counts them and their bytes, so the sink costs the box as little as possible. */
+export async function startSink(): Promise<{ url: string; exports: () => number; bytes: () => number; close: () => Promise<void> }> {
   let exports = 0
+  let bytes = 0
   const server = createServer((req, res) => {
-    req.resume()
+    req.on('data', (chunk: Buffer) => {
+      bytes += chunk.length
+    })
     req.on('end', () => {
       exports++
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      // An empty answer is a valid ExportTraceServiceResponse in JSON and in protobuf alike.
+      res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/json' }).end(req.headers['content-type'] === 'application/json' ? '{}' : '')
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exports: () => exports, close: () => new Promise((resolve) => server.close(() => resolve())) }
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, exports: () => exports, bytes: () => bytes, close: () => new Promise((resolve) => server.close(() => resolve())) }
 }
 
-/** Tracing on at 10 % (parent-based ratio), exporting to `endpoint`; OTEL_* set for the bench itself pass through (e.g. OTEL_NODE_DISABLED_INSTRUMENTATIONS). */
+/** Tracing on at 10 % (parent-based ratio), exporting to `endpoint` as shipped (OTLP/HTTP protobuf); OTEL_* set for the bench itself pass through (e.g. OTEL_NODE_DISABLED_INSTRUMENTATIONS). */
 export function tracingEnv(endpoint: string): Record<string, string> {
   const passed = Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('OTEL_') && entry[1] !== undefined))
-  return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO), ...passed }
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: String(SAMPLE_RATIO), ...passed }
 }
 
 /** User + system CPU in a /proc `stat` line, in ms (the command name, field 2, may hold spaces). */
@@ -116,7 +120,7 @@ const range = (list: number[], digits = 0) => `${fmt(Math.min(...list), digits)}
  * Starts one gateway + venue-service pair per stack (the stack's env on top of the common one),
  * then measures them alternately, `rounds` times each, on the same venue.
  */
-export async function compareStacks(stacks: Stack[], options: { rounds?: number; seconds?: number; rate?: number } = {}): Promise<{ summaries: Summary[]; exports: number }> {
+export async function compareStacks(stacks: Stack[], options: { rounds?: number; seconds?: number; rate?: number } = {}): Promise<{ summaries: Summary[]; exports: number; exportedBytes: number }> {
   const rounds = options.rounds ?? ROUNDS
   const seconds = options.seconds ?? DURATION
   const db = await createTestDatabase([VENUE_SCHEMA])
@@ -203,7 +207,7 @@ export async function compareStacks(stacks: Stack[], options: { rounds?: number;
       const list = results[i] ?? []
       return { label: stack.label, rps: mean(list.map((r) => r.rps)), p99: mean(list.map((r) => r.p99)), gatewayCpu: mean(list.map((r) => r.gatewayCpu)), venueCpu: mean(list.map((r) => r.venueCpu)), rounds: list }
     })
-    return { summaries, exports: sink.exports() }
+    return { summaries, exports: sink.exports(), exportedBytes: sink.bytes() }
   } finally {
     await stopAll([...new Set(started.flatMap((stack) => [stack.gateway, stack.venue]))])
     await sink.close()
@@ -240,9 +244,9 @@ export async function run() {
     ...variants.map((variant) => ({ label: `on, ${variant}`, env: { ...tracingEnv('sink'), ...Object.fromEntries(variant.split(';').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])) } })),
   ]
   // BENCH_RATE: a fixed request rate instead of as fast as the box goes (CPU per request on a busy box).
-  const { summaries, exports } = await compareStacks(stacks, process.env.BENCH_RATE ? { rate: Number(process.env.BENCH_RATE) } : {})
+  const { summaries, exports, exportedBytes } = await compareStacks(stacks, process.env.BENCH_RATE ? { rate: Number(process.env.BENCH_RATE) } : {})
   const [off, on] = summaries as [Summary, Summary]
-  printSummaries(`bench/gateway tracing — GET /api/v1/venues/:id through the gateway, ${DURATION} s per run`, summaries, `; ${exports} OTLP exports received`)
+  printSummaries(`bench/gateway tracing — GET /api/v1/venues/:id through the gateway, ${DURATION} s per run`, summaries, `; ${exports} OTLP exports received, ${fmt(exportedBytes / 1e6, 1)} MB`)
   const cost = 1 - on.rps / off.rps
   // Per round, on against the off run just before it: a ratio of neighbours is less moved by drift.
   const paired = on.rounds.map((r, i) => 1 - r.rps / (off.rounds[i]?.rps ?? Number.NaN))

@@ -1,12 +1,14 @@
 // Starts OpenTelemetry tracing in this process: W3C trace context, an async-local context manager,
 // the http, undici, Fastify, pg and ioredis instrumentations, the privacy processor, and an OTLP/HTTP
-// exporter (JSON) to OTEL_EXPORTER_OTLP_ENDPOINT. Loaded only when tracing is on (see register.ts).
+// exporter (protobuf unless JSON is asked for) to OTEL_EXPORTER_OTLP_ENDPOINT. Loaded only when
+// tracing is on (see register.ts).
 import diagnosticsChannel from 'node:diagnostics_channel'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { context, diag, DiagConsoleLogger, DiagLogLevel, propagation, SpanKind, trace, type Context, type Span } from '@opentelemetry/api'
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks'
 import { CompositePropagator, getRPCMetadata, RPCType, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { OTLPTraceExporter as OTLPJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
+import { OTLPTraceExporter as OTLPProtobufTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { InstrumentationBase, registerInstrumentations } from '@opentelemetry/instrumentation'
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http'
 import { IORedisInstrumentation } from '@opentelemetry/instrumentation-ioredis'
@@ -69,10 +71,30 @@ export function tracingRequested(env: Record<string, string | undefined>): boole
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
 }
 
+export type OtlpProtocol = 'http/protobuf' | 'http/json'
+
+/**
+ * OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, else OTEL_EXPORTER_OTLP_PROTOCOL: `http/protobuf` (the
+ * specification's default) or `http/json`. Protobuf is the default here too for its cost: the
+ * exporter writes it straight from the spans, where JSON builds the whole request as objects,
+ * stringifies it and encodes the string, about twice the bytes. gRPC is not shipped: asking for
+ * it stops the process at start rather than sending nothing.
+ */
+export function otlpProtocol(env: Record<string, string | undefined>): OtlpProtocol {
+  const value = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() || env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || 'http/protobuf').toLowerCase()
+  if (value === 'http/protobuf' || value === 'http/json') return value
+  throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL '${value}' is not supported: use http/protobuf (the default) or http/json`)
+}
+
+/** The OTLP/HTTP exporter the protocol names; it reads its endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables itself. */
+export function exporterFromEnv(env: Record<string, string | undefined>): SpanExporter {
+  return otlpProtocol(env) === 'http/json' ? new OTLPJsonTraceExporter() : new OTLPProtobufTraceExporter()
+}
+
 export function startTelemetry(options: TelemetryOptions): Telemetry {
   const env = options.env ?? process.env
   if (env.OTEL_LOG_LEVEL?.toLowerCase() === 'debug') diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.DEBUG)
-  const exporter = options.exporter ?? new OTLPTraceExporter()
+  const exporter = options.exporter ?? exporterFromEnv(env)
   const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName })
   // The privacy processor runs first, so the exporter only ever sees scrubbed spans.
   const spanProcessors = [new PrivacySpanProcessor(), options.exporter ? new SimpleSpanProcessor({ exporter }) : new BatchSpanProcessor({ exporter, scheduledDelayMillis: positive(env.OTEL_BSP_SCHEDULE_DELAY) ?? 5_000 })]

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { context, ROOT_CONTEXT, SpanKind, trace, TraceFlags } from '@opentelemetry/api'
-import { InMemorySpanExporter, SamplingDecision } from '@opentelemetry/sdk-trace'
+import { InMemorySpanExporter, SamplingDecision, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace'
 import { activeTraceIds, contextFromCarrier, currentTraceCarrier, inSpan } from '../src/index.ts'
-import { samplerFromEnv, startTelemetry, tracingRequested } from '../src/sdk.ts'
+import { exporterFromEnv, otlpProtocol, samplerFromEnv, startTelemetry, tracingRequested } from '../src/sdk.ts'
 
 test('tracing is off without an OTLP endpoint, and the helpers then do nothing', async () => {
   assert.equal(tracingRequested({}), false)
@@ -72,4 +74,54 @@ test('spans carry no query string, client address, header or error message, and 
   assert.equal(contextFromCarrier({ traceparent: 42 }), ROOT_CONTEXT, 'a malformed carrier starts a new trace')
   await telemetry.shutdown()
   context.disable()
+})
+
+test('spans go out as OTLP/HTTP protobuf by default, as JSON when asked, and an unsupported protocol stops the start', async () => {
+  assert.equal(otlpProtocol({}), 'http/protobuf')
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: ' HTTP/JSON ' }), 'http/json')
+  assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), 'http/protobuf', 'the traces variable wins')
+  assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /'grpc' is not supported/)
+
+  // A collector's OTLP/HTTP endpoint: what each exporter sends, as received.
+  const received: { path?: string; type?: string; body: Buffer }[] = []
+  const collector = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      received.push({ path: req.url, type: req.headers['content-type'], body: Buffer.concat(chunks) })
+      res.writeHead(200, { 'content-type': req.headers['content-type'] ?? '' }).end()
+    })
+  })
+  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736'
+  const previous = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+  try {
+    const spanContext = { traceId, spanId: '00f067aa0ba902b7', traceFlags: TraceFlags.SAMPLED }
+    for (const env of [{}, { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }]) {
+      const exporter = exporterFromEnv(env)
+      const span = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t').startSpan('GET /api/v1/venues/:id', {}, trace.setSpanContext(ROOT_CONTEXT, spanContext))
+      span.end()
+      await exporter.forceFlush?.()
+      await exporter.shutdown()
+    }
+  } finally {
+    if (previous === undefined) delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+    else process.env.OTEL_EXPORTER_OTLP_ENDPOINT = previous
+    await new Promise((resolve) => collector.close(resolve))
+  }
+  const [protobuf, json] = received
+  assert.equal(protobuf?.path, '/v1/traces')
+  assert.equal(protobuf.type, 'application/x-protobuf')
+  // Protobuf carries ids as bytes and names as UTF-8.
+  assert.ok(protobuf.body.includes(Buffer.from(traceId, 'hex')), 'the trace id, as 16 bytes')
+  assert.ok(protobuf.body.includes(Buffer.from('GET /api/v1/venues/:id')), 'the span name')
+  assert.equal(json?.path, '/v1/traces')
+  assert.equal(json.type, 'application/json')
+  const parsed = JSON.parse(json.body.toString('utf8')) as { resourceSpans: { scopeSpans: { spans: { traceId: string; name: string }[] }[] }[] }
+  assert.deepEqual(
+    parsed.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans.map((span) => [span.traceId, span.name]))),
+    [[traceId, 'GET /api/v1/venues/:id']],
+  )
+  assert.ok(protobuf.body.length < json.body.length / 1.5, `protobuf ${protobuf.body.length} bytes against JSON ${json.body.length}`)
 })
