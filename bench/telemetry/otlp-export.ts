@@ -1,15 +1,14 @@
 // bench/telemetry otlp-export: what exporting a span costs as OTLP/HTTP protobuf (the default) and
 // as JSON, side by side in one run: the same finished spans (a server span and a statement span
-// per request, as venue-service records for the venue read) exported in batches to a local
-// collector stand-in, alternating protocols. Prints CPU per span (this process: encoding, the
-// HTTP request, and the stand-in reading the bytes) and bytes per span.
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
+// per request, as venue-service records for the venue read) exported in batches, by the exporters
+// the SDK starts (`exporterFromEnv`), to the tracing bench's sink, alternating protocols. Prints
+// CPU per span (this process: encoding, the HTTP request, and the sink reading the bytes) and
+// bytes per span.
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
-import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace-otlp-http'
-import { OTLPTraceExporter as ProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace'
+import { exporterFromEnv, type OtlpProtocol } from '../../packages/telemetry/src/sdk.ts'
+import { median, startSink } from '../gateway/tracing.ts'
 import { fmt } from '../support.ts'
 
 const BATCH = 512 // the batch processor's default export size
@@ -47,43 +46,36 @@ function finishedSpans(): ReadableSpan[] {
 }
 
 async function main() {
-  let bytes = 0
-  const collector = createServer((req, res) => {
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length
-    })
-    req.on('end', () => res.writeHead(200, { 'content-type': req.headers['content-type'] ?? '' }).end())
-  })
-  await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve))
-  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`
+  const sink = await startSink()
+  // The exporters read their endpoint from the environment, as in a service.
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url
   const spans = finishedSpans()
-  const exporters = { 'http/protobuf': new ProtobufExporter(), 'http/json': new JsonExporter() }
-  const figures: Record<string, { us: number[]; bytes: number }> = { 'http/protobuf': { us: [], bytes: 0 }, 'http/json': { us: [], bytes: 0 } }
+  const protocols: OtlpProtocol[] = ['http/protobuf', 'http/json']
+  const exporters = new Map(protocols.map((protocol) => [protocol, exporterFromEnv({ OTEL_EXPORTER_OTLP_PROTOCOL: protocol })]))
+  const figures = new Map(protocols.map((protocol) => [protocol, { us: [] as number[], bytes: 0 }]))
   const exportOnce = (exporter: SpanExporter) => new Promise<void>((resolve, reject) => exporter.export(spans, (result) => (result.code === 0 ? resolve() : reject(result.error ?? new Error('export failed')))))
   // Warm-up: both paths compiled before anything is measured.
-  for (const exporter of Object.values(exporters)) for (let i = 0; i < 10; i++) await exportOnce(exporter)
+  for (const exporter of exporters.values()) for (let i = 0; i < 10; i++) await exportOnce(exporter)
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [protocol, exporter] of Object.entries(exporters)) {
-      bytes = 0
+    for (const [protocol, exporter] of exporters) {
+      const bytesBefore = sink.bytes()
       const before = process.cpuUsage()
       for (let i = 0; i < BATCHES; i++) await exportOnce(exporter)
       const used = process.cpuUsage(before)
-      const figure = figures[protocol] as { us: number[]; bytes: number }
+      const figure = figures.get(protocol) as { us: number[]; bytes: number }
       figure.us.push((used.user + used.system) / (BATCHES * spans.length))
-      figure.bytes = bytes / (BATCHES * spans.length)
+      figure.bytes = (sink.bytes() - bytesBefore) / (BATCHES * spans.length)
     }
     process.stdout.write(`  round ${round + 1} of ${ROUNDS}\r`)
   }
-  await Promise.all(Object.values(exporters).map((exporter) => exporter.shutdown()))
-  await new Promise((resolve) => collector.close(resolve))
-  const sorted = (list: number[]) => [...list].sort((a, b) => a - b)
-  const median = (list: number[]) => sorted(list)[Math.floor(list.length / 2)] ?? Number.NaN
+  await Promise.all([...exporters.values()].map((exporter) => exporter.shutdown()))
+  await sink.close()
   console.log(`\nbench/telemetry otlp-export — ${spans.length} spans per batch, ${BATCHES} batches per round, ${ROUNDS} rounds alternating`)
-  for (const [protocol, figure] of Object.entries(figures)) {
+  for (const [protocol, figure] of figures) {
     console.log(`  ${protocol.padEnd(14)} CPU per span ${fmt(Math.min(...figure.us), 2)}–${fmt(Math.max(...figure.us), 2)} µs (median ${fmt(median(figure.us), 2)})  bytes per span ${fmt(figure.bytes)}`)
   }
-  const protobuf = figures['http/protobuf'] as { us: number[]; bytes: number }
-  const json = figures['http/json'] as { us: number[]; bytes: number }
+  const protobuf = figures.get('http/protobuf') as { us: number[]; bytes: number }
+  const json = figures.get('http/json') as { us: number[]; bytes: number }
   const ratio = median(protobuf.us) / median(json.us)
   // The shipped default should cost less than the JSON it replaced; the limit compared with is JSON's own cost in this run.
   console.log(`  target: protobuf (shipped) below JSON (the limit, same run): ${fmt(ratio * 100, 0)} % of JSON's CPU, ${fmt((protobuf.bytes / json.bytes) * 100, 0)} % of its bytes: ${ratio < 1 ? 'met' : 'NOT met'}`)

@@ -81,9 +81,10 @@ export type OtlpProtocol = 'http/protobuf' | 'http/json'
  * it stops the process at start rather than sending nothing.
  */
 export function otlpProtocol(env: Record<string, string | undefined>): OtlpProtocol {
-  const value = (env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() || env.OTEL_EXPORTER_OTLP_PROTOCOL?.trim() || 'http/protobuf').toLowerCase()
+  const variable = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL?.trim() ? 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL'
+  const value = (env[variable]?.trim() || 'http/protobuf').toLowerCase()
   if (value === 'http/protobuf' || value === 'http/json') return value
-  throw new Error(`OTEL_EXPORTER_OTLP_PROTOCOL '${value}' is not supported: use http/protobuf (the default) or http/json`)
+  throw new Error(`${variable} '${value}' is not supported: use http/protobuf (the default) or http/json`)
 }
 
 /** The OTLP/HTTP exporter the protocol names; it reads its endpoint, headers and timeout from the OTEL_EXPORTER_OTLP_* variables itself. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
@@ -80,7 +81,17 @@ test('spans go out as OTLP/HTTP protobuf by default, as JSON when asked, and an 
   assert.equal(otlpProtocol({}), 'http/protobuf')
   assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: ' HTTP/JSON ' }), 'http/json')
   assert.equal(otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf' }), 'http/protobuf', 'the traces variable wins')
-  assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /'grpc' is not supported/)
+  assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }), /^Error: OTEL_EXPORTER_OTLP_PROTOCOL 'grpc' is not supported/)
+  assert.throws(() => otlpProtocol({ OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/xml' }), /^Error: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL 'http\/xml' is not supported/)
+  // A process started with it stops before its entry runs, rather than running without traces.
+  const started = spawnSync(process.execPath, ['--import', 'tsx', '--import', '@hub/telemetry/register', '-e', "console.log('entry ran')"], {
+    cwd: new URL('..', import.meta.url),
+    env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
+    encoding: 'utf8',
+  })
+  assert.equal(started.status, 1)
+  assert.doesNotMatch(started.stdout, /entry ran/)
+  assert.match(started.stderr, /OTEL_EXPORTER_OTLP_PROTOCOL 'grpc' is not supported/)
 
   // A collector's OTLP/HTTP endpoint: what each exporter sends, as received.
   const received: { path?: string; type?: string; body: Buffer }[] = []
