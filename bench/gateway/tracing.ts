@@ -1,7 +1,8 @@
 // bench/gateway tracing: GET /api/v1/venues/:id through the gateway (and on to venue-service),
 // with tracing off and with tracing on at 10 % sampling (parent-based trace-id ratio, exporting
 // OTLP/HTTP to a local sink), in one run: two identical stacks, measured alternately
-// (off, on, off, on, …) so drift on a shared machine hits both. Prints req/s, p99, each process's
+// (off, on, off, on, …) so drift on a shared machine hits both, or with BENCH_CONCURRENT=1 at the
+// same time, each at the fixed BENCH_RATE, so the same seconds of the box hit both. Prints req/s, p99, each process's
 // CPU time per request, and the cost. On a shared box the throughput ratio moves with whatever else
 // runs; CPU per request (from /proc, user + system) is what the code costs, whatever the load.
 import type { ChildProcess } from 'node:child_process'
@@ -118,7 +119,8 @@ const range = (list: number[], digits = 0) => `${fmt(Math.min(...list), digits)}
 
 /**
  * Starts one gateway + venue-service pair per stack (the stack's env on top of the common one),
- * then measures them alternately, `rounds` times each, on the same venue.
+ * then measures them alternately, `rounds` times each, on the same venue; `concurrent` loads
+ * them all at once in each round instead (with `rate`, the least noisy comparison on a shared box).
  */
 export async function compareStacks(stacks: Stack[], options: { rounds?: number; seconds?: number; rate?: number; concurrent?: boolean } = {}): Promise<{ summaries: Summary[]; exports: number; exportedBytes: number }> {
   const rounds = options.rounds ?? ROUNDS
