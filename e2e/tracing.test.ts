@@ -16,8 +16,8 @@ const receiver = await startOtlpReceiver()
 after(() => receiver.close())
 const stack = await startStack({
   env: {
+    // The protocol is left at its default (OTLP/HTTP protobuf): the test sees what is shipped.
     OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_TRACES_SAMPLER: 'parentbased_always_on',
     // Export quickly, so the test waits for spans in fractions of a second.
     OTEL_BSP_SCHEDULE_DELAY: '200',

@@ -1,8 +1,45 @@
-// A local OTLP/HTTP receiver for the system tests: accepts `POST /v1/traces` in the JSON encoding
-// (OTEL_EXPORTER_OTLP_PROTOCOL=http/json, what @opentelemetry/exporter-trace-otlp-http sends) and
-// keeps every span it was sent, flattened with its service name.
+// A local OTLP/HTTP receiver for the system tests: accepts `POST /v1/traces` in the protobuf
+// encoding the services send by default (OTLP/HTTP, `application/x-protobuf`), decodes it with
+// protobufjs against the part of the OpenTelemetry protocol's schema the tests read, and keeps every
+// span it was sent, flattened with its service name.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import protobuf from 'protobufjs'
+
+// From opentelemetry-proto (collector/trace/v1, trace/v1, common/v1, resource/v1), same field
+// numbers; fields the tests do not read are left out, and the decoder skips them.
+const OTLP_TRACE_SCHEMA = `
+syntax = "proto3";
+package otlp;
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; }
+message Resource { repeated KeyValue attributes = 1; }
+message ScopeSpans { repeated Span spans = 2; }
+message Span {
+  bytes trace_id = 1;
+  bytes span_id = 2;
+  bytes parent_span_id = 4;
+  string name = 5;
+  int32 kind = 6;
+  repeated KeyValue attributes = 9;
+  repeated Event events = 11;
+  Status status = 15;
+}
+message Event { repeated KeyValue attributes = 3; }
+message Status { int32 code = 3; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message AnyValue {
+  oneof value {
+    string string_value = 1;
+    bool bool_value = 2;
+    int64 int_value = 3;
+    double double_value = 4;
+    ArrayValue array_value = 5;
+  }
+}
+message ArrayValue { repeated AnyValue values = 1; }
+`
+const ExportTraceServiceRequest = protobuf.parse(OTLP_TRACE_SCHEMA).root.lookupType('otlp.ExportTraceServiceRequest')
 
 export type AttributeValue = string | number | boolean | null | AttributeValue[]
 
@@ -33,7 +70,9 @@ interface OtlpKeyValue {
 interface OtlpRequest {
   resourceSpans?: Array<{
     resource?: { attributes?: OtlpKeyValue[] }
-    scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind?: number; status?: { code?: number }; attributes?: OtlpKeyValue[]; events?: Array<{ attributes?: OtlpKeyValue[] }> }> }>
+    scopeSpans?: Array<{
+      spans?: Array<{ traceId: Uint8Array; spanId: Uint8Array; parentSpanId?: Uint8Array; name: string; kind?: number; status?: { code?: number }; attributes?: OtlpKeyValue[]; events?: Array<{ attributes?: OtlpKeyValue[] }> }>
+    }>
   }>
 }
 
@@ -53,10 +92,9 @@ function attributesOf(list: OtlpKeyValue[] | undefined): Record<string, Attribut
   return out
 }
 
-/** The JSON encoding writes ids as hex strings (or base64 from older exporters); always hex here. */
-function hexId(id: string | undefined): string | undefined {
-  if (!id) return undefined
-  return /^[0-9a-f]+$/i.test(id) ? id.toLowerCase() : Buffer.from(id, 'base64').toString('hex')
+/** Ids travel as bytes; an absent one (a root's parent) as none. */
+function hexId(id: Uint8Array | undefined): string | undefined {
+  return id?.length ? Buffer.from(id).toString('hex') : undefined
 }
 
 export interface OtlpReceiver {
@@ -75,13 +113,14 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
       if (process.env.OTLP_DEBUG) console.error('otlp', req.method, req.url, req.headers['content-type'])
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !String(req.headers['content-type']).includes('json')) {
+      if (req.method !== 'POST' || req.url !== '/v1/traces' || req.headers['content-type'] !== 'application/x-protobuf') {
         res.writeHead(415).end()
         return
       }
-      const text = Buffer.concat(chunks).toString('utf8')
-      rawBodies.push(text)
-      const body = JSON.parse(text) as OtlpRequest
+      const bytes = Buffer.concat(chunks)
+      // Strings travel as UTF-8 bytes, whole: searching the decoded body finds any of them.
+      rawBodies.push(bytes.toString('utf8'))
+      const body = ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(bytes), { longs: String }) as OtlpRequest
       for (const resourceSpans of body.resourceSpans ?? []) {
         const service = String(attributesOf(resourceSpans.resource?.attributes)['service.name'] ?? 'unknown')
         for (const scope of resourceSpans.scopeSpans ?? []) {
@@ -100,7 +139,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
           }
         }
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      // An empty ExportTraceServiceResponse: everything accepted.
+      res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
