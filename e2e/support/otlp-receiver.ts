@@ -112,7 +112,6 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
-      if (process.env.OTLP_DEBUG) console.error('otlp', req.method, req.url, req.headers['content-type'])
       if (req.method !== 'POST' || req.url !== '/v1/traces' || req.headers['content-type'] !== 'application/x-protobuf') {
         res.writeHead(415).end()
         return
