@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServiceInstance } from '@hub/service-kit'
 import { bearer, testToken } from '@hub/service-kit/testing'
 import { startSyncProcessing } from '../../src/plugins/app/sync/index.ts'
+import { spreadCron } from '../../src/plugins/app/sync/schedule-spread.ts'
 import { setupRig } from '../connections/rig.ts'
 import { signedAs } from '../helpers.ts'
 
@@ -187,15 +188,32 @@ test("scheduled syncs follow the integration's syncSchedule setting", async () =
   const { venueId, connectionId } = await connectStripe(app)
   const schedules = async () => app.syncEngine.listSchedules(tenant, connectionId)
   const initial = await schedules()
-  assert.deepEqual([...new Set(initial.map((s) => s.every))], [3_600_000], 'hourly by default, one schedule per entity')
+  // Hourly by default, one schedule per entity, at the connection's own minute and second.
+  assert.deepEqual([...new Set(initial.map((s) => [s.cron, s.every].join('|')))], [`${spreadCron(connectionId, 'hourly')}|`])
+  assert.match(initial[0]?.cron ?? '', /^\d{1,2} \d{1,2} \* \* \* \*$/)
+  for (const schedule of initial) {
+    const next = Date.parse(schedule.next ?? '')
+    assert.ok(next > Date.now() - 1_000 && next <= Date.now() + 3_600_000, `the next run is within the hour: ${schedule.next}`)
+    assert.equal(next % 3_600_000, (Number(schedule.cron?.split(' ')[1]) * 60 + Number(schedule.cron?.split(' ')[0])) * 1_000, 'at its minute and second of the hour')
+  }
   assert.deepEqual(initial.map((s) => s.entity).sort(), ['customer', 'payment', 'product'])
+  // An interval schedule (what earlier versions left in Redis, all connections on the hour) is
+  // replaced by the connection's own cron at the reconciler's next pass; a right one is left alone.
+  await app.syncEngine.scheduleConnection(tenant, connectionId, undefined, 3_600_000)
+  assert.deepEqual([...new Set((await schedules()).map((s) => s.every))], [3_600_000])
+  assert.equal((await app.syncEngineInternals.reconciler.reconcileSchedules()).upserted, 1)
+  assert.deepEqual(await schedules(), initial)
+  assert.deepEqual(await app.syncEngineInternals.reconciler.reconcileSchedules(), { upserted: 0, removed: 0 })
   const off = await app.inject({ method: 'PUT', url: `/api/v1/integrations/settings/stripe?venueId=${venueId}`, headers: admin, payload: { settings: { syncSchedule: 'off' } } })
   assert.equal(off.statusCode, 200, off.body)
   assert.deepEqual(await schedules(), [], 'off removes them')
   await app.inject({ method: 'PUT', url: '/api/v1/integrations/settings/stripe', headers: admin, payload: { settings: { syncSchedule: 'daily' } } })
   assert.deepEqual(await schedules(), [], 'the venue-level "off" still wins over the tenant-level setting')
   await app.inject({ method: 'PUT', url: `/api/v1/integrations/settings/stripe?venueId=${venueId}`, headers: admin, payload: { settings: { syncSchedule: 'every_15_minutes' } } })
-  assert.deepEqual([...new Set((await schedules()).map((s) => s.every))], [900_000])
+  const quarterly = await schedules()
+  assert.deepEqual([...new Set(quarterly.map((s) => s.cron))], [spreadCron(connectionId, 'every_15_minutes')])
+  assert.match(quarterly[0]?.cron ?? '', /^\d{1,2} \d{1,2}-59\/15 \* \* \* \*$/)
+  assert.ok(Date.parse(quarterly[0]?.next ?? '') <= Date.now() + 900_000, 'the next run is within a quarter of an hour')
   await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${connectionId}`, headers: admin })
   assert.deepEqual(await schedules(), [], 'a disconnected connection is not scheduled')
 })

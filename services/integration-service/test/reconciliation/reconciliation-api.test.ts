@@ -8,7 +8,7 @@ import { before, describe, test } from 'node:test'
 import type { ServiceInstance } from '@hub/service-kit'
 import { bearer, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import { setupSyncRig, type SyncRig } from '../sync/sync-rig.ts'
-import { scheduleJobId } from '../../src/plugins/app/reconciliation/reconciliation-scheduler.ts'
+import { dailyCron, quickCheckCron, scheduleJobId } from '../../src/plugins/app/reconciliation/reconciliation-scheduler.ts'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -137,15 +137,17 @@ describe('reconciliation API', () => {
     let jobs = await repeatables()
     assert.deepEqual(
       jobs.daily.map((job) => [job.cron, job.tz]),
-      [['0 4 * * *', 'Europe/London']],
+      [[dailyCron(connectionId, 4), 'Europe/London']],
     )
+    assert.match(jobs.daily[0]?.cron ?? '', /^\d{1,2} \d{1,2} 4 \* \* \*$/, "in the 4 o'clock hour, at the connection's own minute and second")
     assert.deepEqual(
-      jobs.quick.map((job) => job.cron),
-      ['0 * * * *'],
+      jobs.quick.map((job) => [job.cron, job.tz]),
+      [[quickCheckCron(connectionId), 'UTC']],
     )
+    assert.match(jobs.quick[0]?.cron ?? '', /^\d{1,2} \d{1,2} \* \* \* \*$/, "hourly, at the connection's own minute and second")
 
     // Redis loses them; the restore puts them back from reconciliation_schedules.
-    for (const job of [...jobs.daily, ...jobs.quick]) await (job.cron === '0 * * * *' ? queues.low : queues.normal).removeRepeatableByKey(job.key)
+    for (const job of [...jobs.daily, ...jobs.quick]) await (job.cron === quickCheckCron(connectionId) ? queues.low : queues.normal).removeRepeatableByKey(job.key)
     assert.deepEqual(await repeatables(), { daily: [], quick: [] })
     await app.reconciliationInternals.scheduler.restore()
     jobs = await repeatables()
@@ -157,7 +159,7 @@ describe('reconciliation API', () => {
     jobs = await repeatables()
     assert.deepEqual(
       jobs.daily.map((job) => job.cron),
-      ['0 6 * * *'],
+      [dailyCron(connectionId, 6)],
     )
     assert.deepEqual(jobs.quick, [])
     await call('PUT', url, admin, { enabled: false })

@@ -71,8 +71,8 @@ describe('Redis emptied', () => {
       assert.equal(log.records_fetched, TOTAL, `run ${i} counted every record once`)
       assert.equal(log.records_created, TOTAL, `run ${i} created every record once`)
       const connectionId = connections[i]?.id as string
-      // The hourly schedules fire on the hour (Bull aligns an interval to the epoch): a test that
-      // runs across one also sees their incremental runs of every entity, which are not requests.
+      // Each connection's hourly schedule fires at its own minute of the hour: a test that runs
+      // across one also sees its incremental runs of every entity, which are not requests.
       const [stats] = await rig.db.adminQuery<{ total: string; distinct_ids: string }>("select count(*) as total, count(distinct external_id) as distinct_ids from integration.records where connection_id = $1 and entity = 'customer'", [
         connectionId,
       ])

@@ -1,6 +1,6 @@
 // Reconciliation on the Bull queues: on-demand and escalated runs (integration-normal), each
-// connection's daily full run at its hour in the venue's time zone (integration-normal) and its
-// hourly quick check (integration-low) as repeatable jobs, and the processor of those jobs. The
+// connection's daily full run in its hour in the venue's time zone (integration-normal) and its
+// hourly quick check (integration-low) as repeatable jobs, each at the connection's own minute, and the processor of those jobs. The
 // schedules live in Postgres (reconciliation_schedules); the repeatable jobs are derived from them
 // and put back after Redis was lost (`restore`).
 import type Bull from 'bull'
@@ -10,6 +10,7 @@ import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { RunSignal } from '../sync/run-signal.ts'
+import { spreadCron, spreadDailyCronAtHour } from '../sync/schedule-spread.ts'
 import { toSyncFailure } from '../sync/sync-errors.ts'
 import type { JobData, QueueKey, ReconcileJobData, SyncQueues } from '../sync/sync-queues.ts'
 import type { RunOutcome } from '../sync/sync-runner.ts'
@@ -22,8 +23,9 @@ const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
 // Bull keys repeatable jobs by colon-separated fields: these ids carry no colon.
 export const scheduleJobId = (connectionId: string, mode: RunMode): string => `recon-${connectionId}-${mode === 'full' ? 'daily' : 'quick'}`
 export const runsJobId = (firstRunId: string): string => `recon-runs-${firstRunId}`
-export const dailyCron = (hour: number): string => `0 ${hour} * * *`
-export const QUICK_CHECK_CRON = '0 * * * *'
+// At the connection's own minute and second (schedule-spread.ts), not all connections at :00.
+export const dailyCron = (connectionId: string, hour: number): string => spreadDailyCronAtHour(`${connectionId}:reconcile`, hour)
+export const quickCheckCron = (connectionId: string): string => spreadCron(`${connectionId}:reconcile`, 'hourly')
 
 /** What job.progress carries for a reconciliation job. */
 export interface ReconcileProgress {
@@ -61,8 +63,12 @@ export function createReconciliationScheduler(deps: {
     await removeRepeatable(queues.queues.normal, scheduleJobId(schedule.connection_id, 'full'))
     await removeRepeatable(queues.queues.low, scheduleJobId(schedule.connection_id, 'quick'))
     if (!schedule.enabled) return
-    await queues.queues.normal.add('reconcile', { ...base, mode: 'full' } satisfies ReconcileJobData, { jobId: scheduleJobId(schedule.connection_id, 'full'), repeat: { cron: dailyCron(schedule.daily_hour), tz: schedule.timezone } })
-    if (schedule.quick_check) await queues.queues.low.add('reconcile', { ...base, mode: 'quick' } satisfies ReconcileJobData, { jobId: scheduleJobId(schedule.connection_id, 'quick'), repeat: { cron: QUICK_CHECK_CRON } })
+    await queues.queues.normal.add('reconcile', { ...base, mode: 'full' } satisfies ReconcileJobData, {
+      jobId: scheduleJobId(schedule.connection_id, 'full'),
+      repeat: { cron: dailyCron(schedule.connection_id, schedule.daily_hour), tz: schedule.timezone },
+    })
+    if (schedule.quick_check)
+      await queues.queues.low.add('reconcile', { ...base, mode: 'quick' } satisfies ReconcileJobData, { jobId: scheduleJobId(schedule.connection_id, 'quick'), repeat: { cron: quickCheckCron(schedule.connection_id), tz: 'UTC' } })
   }
 
   async function unschedule(connectionId: string): Promise<void> {

@@ -27,7 +27,7 @@
 //   resetBreaker(connectionId, actor?) → Promise<{ connectionId, reset: boolean }>   with an actor: BREAKER_NOT_FOUND (404)
 //     when the breaker belongs to another tenant. Queues are shared by all tenants: queueCounts, pause/resume
 //     and bull-board are platform-operator operations.
-//   scheduleConnection(tenantId, connectionId, entities: EntityName[] | undefined, every: number /* ms */ | string /* cron */)
+//   scheduleConnection(tenantId, connectionId, entities: EntityName[] | undefined, every: number /* ms */ | string /* cron, UTC */)
 //     → Promise<Schedule[]>   throws INVALID_SCHEDULE (400), CONNECTION_NOT_FOUND (404)
 //   unscheduleConnection(tenantId, connectionId, entities?) → Promise<number /* removed */>
 //   listSchedules(tenantId, connectionId) → Promise<Schedule[]>
@@ -53,7 +53,7 @@ import { createSyncService, type SyncService } from './sync-service.ts'
 import { createSyncStateRepository, type SyncStateRepository } from './sync-state-repository.ts'
 import { startSyncWorker, type ExtraProcessors, type SyncWorker } from './sync-worker.ts'
 import { createSyncReconciler, type SyncReconciler } from './sync-reconciler.ts'
-import { scheduleIntervalFor } from './schedules-from-settings.ts'
+import { scheduleCronFor } from './schedules-from-settings.ts'
 import { retryTransient, withTransientRetries } from './transient-retry.ts'
 import type { ConnectionRow } from '../connections/connection-repository.ts'
 import { createWebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
@@ -176,8 +176,8 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
     queues: syncQueues,
     providers: fastify.providers,
     logger,
-    scheduleFor: (tenantId, venueId, provider) => scheduleIntervalFor(fastify, tenantId, venueId, provider),
-    schedule: (tenantId, connectionId, every) => service.scheduleConnection(tenantId, connectionId, undefined, every),
+    scheduleFor: (tenantId, connection) => scheduleCronFor(fastify, tenantId, connection),
+    schedule: (tenantId, connectionId, cron) => service.scheduleConnection(tenantId, connectionId, undefined, cron),
     unschedule: (tenantId, connectionId) => service.unscheduleConnection(tenantId, connectionId),
   })
   let reconcileTimer: NodeJS.Timeout | null = null

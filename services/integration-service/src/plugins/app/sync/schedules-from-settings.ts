@@ -3,21 +3,31 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { ProviderName } from '../../../providers/canonical.ts'
+import { CADENCES, spreadCron, type Cadence } from './schedule-spread.ts'
 
 /** Until a tenant says otherwise, connections sync hourly. */
-export const DEFAULT_SCHEDULE = 'hourly'
-export const SCHEDULE_INTERVALS: Record<string, number> = { every_15_minutes: 15 * 60_000, hourly: 60 * 60_000, daily: 24 * 60 * 60_000 }
+export const DEFAULT_SCHEDULE: Cadence = 'hourly'
 
-/** The interval (ms) a connection's settings ask for, or null when it is not to be scheduled. */
-export async function scheduleIntervalFor(fastify: FastifyInstance, tenantId: string, venueId: string, provider: ProviderName): Promise<number | null> {
-  const settings = fastify.hasDecorator('settingsService') ? ((await fastify.settingsService.effective(tenantId, venueId, provider)) as { syncSchedule?: string }) : {}
-  return SCHEDULE_INTERVALS[settings.syncSchedule ?? DEFAULT_SCHEDULE] ?? null
+export interface ScheduledConnection {
+  id: string
+  venue_id: string
+  provider: ProviderName
 }
 
-async function applySchedule(fastify: FastifyInstance, tenantId: string, connection: { id: string; venue_id: string; provider: ProviderName }): Promise<void> {
-  const every = await scheduleIntervalFor(fastify, tenantId, connection.venue_id, connection.provider)
-  if (every === null) await fastify.syncEngine.unscheduleConnection(tenantId, connection.id)
-  else await fastify.syncEngine.scheduleConnection(tenantId, connection.id, undefined, every)
+/**
+ * The cron a connection's settings ask for (at the connection's own second of the period, so that
+ * connections do not all start together), or null when it is not to be scheduled.
+ */
+export async function scheduleCronFor(fastify: FastifyInstance, tenantId: string, connection: ScheduledConnection): Promise<string | null> {
+  const settings = fastify.hasDecorator('settingsService') ? ((await fastify.settingsService.effective(tenantId, connection.venue_id, connection.provider)) as { syncSchedule?: string }) : {}
+  const cadence = settings.syncSchedule ?? DEFAULT_SCHEDULE
+  return Object.hasOwn(CADENCES, cadence) ? spreadCron(connection.id, cadence as Cadence) : null
+}
+
+async function applySchedule(fastify: FastifyInstance, tenantId: string, connection: ScheduledConnection): Promise<void> {
+  const cron = await scheduleCronFor(fastify, tenantId, connection)
+  if (cron === null) await fastify.syncEngine.unscheduleConnection(tenantId, connection.id)
+  else await fastify.syncEngine.scheduleConnection(tenantId, connection.id, undefined, cron)
 }
 
 export default fp(

@@ -113,9 +113,9 @@ export interface SyncReconcilerDeps {
   queues: SyncQueues
   providers: ProviderRegistry
   logger: FastifyBaseLogger
-  /** The schedule interval (ms) a connection should have from its settings; null: not scheduled. */
-  scheduleFor: (tenantId: string, venueId: string, provider: ProviderName) => Promise<number | null>
-  schedule: (tenantId: string, connectionId: string, every: number) => Promise<unknown>
+  /** The cron a connection should be scheduled by from its settings; null: not scheduled. */
+  scheduleFor: (tenantId: string, connection: { id: string; venue_id: string; provider: ProviderName }) => Promise<string | null>
+  schedule: (tenantId: string, connectionId: string, cron: string) => Promise<unknown>
   unschedule: (tenantId: string, connectionId: string) => Promise<unknown>
   /** Runs younger than this are being enqueued right now by the API process; left alone. */
   minRunAgeMs?: number
@@ -152,26 +152,27 @@ export function createSyncReconciler(deps: SyncReconcilerDeps) {
   async function reconcileSchedules(): Promise<{ upserted: number; removed: number }> {
     const connections = await db.withSystemScope((trx) => deps.connections.listActive(trx))
     const repeatables = await queues.queues.normal.getRepeatableJobs()
-    const existing = new Map<string, number | null>()
-    for (const repeatable of repeatables) existing.set(repeatable.id ?? '', repeatable.every ? Number(repeatable.every) : null)
+    // By cron: a schedule another version left (an interval, or another cron) is replaced.
+    const existing = new Map<string, string | null>()
+    for (const repeatable of repeatables) existing.set(repeatable.id ?? '', repeatable.cron || null)
     let upserted = 0
     let removed = 0
     const active = new Set<string>()
     for (const connection of connections) {
       active.add(connection.id)
       try {
-        const every = await deps.scheduleFor(connection.tenant_id, connection.venue_id, connection.provider)
+        const cron = await deps.scheduleFor(connection.tenant_id, connection)
         const entities = deps.providers[connection.provider].adapter.entities
         const ids = entities.map((entity) => `schedule-${connection.id}-${entity}`)
-        if (every === null) {
+        if (cron === null) {
           if (ids.some((id) => existing.has(id))) {
             await deps.unschedule(connection.tenant_id, connection.id)
             removed++
           }
           continue
         }
-        if (ids.every((id) => existing.get(id) === every)) continue
-        await deps.schedule(connection.tenant_id, connection.id, every)
+        if (ids.every((id) => existing.get(id) === cron)) continue
+        await deps.schedule(connection.tenant_id, connection.id, cron)
         upserted++
       } catch (err) {
         logger.warn({ err, connectionId: connection.id }, 'reconciler could not restore a schedule')

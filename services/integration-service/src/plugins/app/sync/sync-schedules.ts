@@ -45,7 +45,8 @@ export function createSyncSchedules(deps: Pick<SyncServiceDeps, 'queues'>, acces
   return {
     /**
      * Schedules incremental syncs of the connection on the normal queue: `every` is an interval
-     * in milliseconds (at least 1 s) or a cron expression. Replaces the entities' previous schedule.
+     * in milliseconds (at least 1 s) or a cron expression read in UTC. Replaces the entities'
+     * previous schedule.
      */
     async scheduleConnection(tenantId: string, connectionId: string, entities: EntityName[] | undefined, every: number | string): Promise<Schedule[]> {
       const connection = await loadConnection(tenantId, connectionId)
@@ -57,7 +58,7 @@ export function createSyncSchedules(deps: Pick<SyncServiceDeps, 'queues'>, acces
       for (const entity of chosen) {
         const data: SyncJobData = { kind: 'sync', tenantId, venueId: connection.venue_id, connectionId, provider: connection.provider, entity, mode: 'incremental', trigger: 'scheduled', syncLogId: '' }
         try {
-          await queues.queues.normal.add('sync', data, { jobId: scheduleJobId(connectionId, entity), repeat: typeof every === 'number' ? { every } : { cron: every.trim() } })
+          await queues.queues.normal.add('sync', data, { jobId: scheduleJobId(connectionId, entity), repeat: typeof every === 'number' ? { every } : { cron: every.trim(), tz: 'UTC' } })
         } catch (error) {
           if (typeof every === 'string') throw new BadRequestError('INVALID_SCHEDULE', `The cron expression does not parse: ${(error as Error).message}`)
           throw error
