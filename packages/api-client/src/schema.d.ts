@@ -10327,9 +10327,13 @@ export interface operations {
                         /** @description false: no schedule saved yet (the values are the defaults, and nothing runs) */
                         configured: boolean;
                         connectionId: string;
+                        /** @description HH:MM:SS in `timezone` at which the daily full run starts: the chosen hour, at the connection's own minute and second (connections are spread over the hour rather than all starting at :00) */
+                        dailyRunAt: string;
                         enabled: boolean;
                         hour: number;
                         quickCheck: boolean;
+                        /** @description MM:SS past every hour (UTC) at which the quick check starts, the connection's own */
+                        quickCheckAt: string;
                         timezone: string;
                         updatedAt: string | null;
                         venueId: string;
@@ -10528,9 +10532,13 @@ export interface operations {
                         /** @description false: no schedule saved yet (the values are the defaults, and nothing runs) */
                         configured: boolean;
                         connectionId: string;
+                        /** @description HH:MM:SS in `timezone` at which the daily full run starts: the chosen hour, at the connection's own minute and second (connections are spread over the hour rather than all starting at :00) */
+                        dailyRunAt: string;
                         enabled: boolean;
                         hour: number;
                         quickCheck: boolean;
+                        /** @description MM:SS past every hour (UTC) at which the quick check starts, the connection's own */
+                        quickCheckAt: string;
                         timezone: string;
                         updatedAt: string | null;
                         venueId: string;

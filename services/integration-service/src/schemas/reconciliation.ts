@@ -127,6 +127,11 @@ export const ScheduleSchema = Type.Object(
     timezone: Type.String(),
     quickCheck: Type.Boolean(),
     autoRepair: Type.Boolean(),
+    dailyRunAt: Type.String({
+      pattern: '^\\d{2}:\\d{2}:\\d{2}$',
+      description: "HH:MM:SS in `timezone` at which the daily full run starts: the chosen hour, at the connection's own minute and second (connections are spread over the hour rather than all starting at :00)",
+    }),
+    quickCheckAt: Type.String({ pattern: '^\\d{2}:\\d{2}$', description: "MM:SS past every hour (UTC) at which the quick check starts, the connection's own" }),
     updatedAt: Nullable(Timestamp),
   },
   { additionalProperties: false },

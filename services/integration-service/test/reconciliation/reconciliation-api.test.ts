@@ -145,6 +145,12 @@ describe('reconciliation API', () => {
       [[quickCheckCron(connectionId), 'UTC']],
     )
     assert.match(jobs.quick[0]?.cron ?? '', /^\d{1,2} \d{1,2} \* \* \* \*$/, "hourly, at the connection's own minute and second")
+    // The schedule says when, as the jobs have it.
+    const [daySecond, dayMinute] = (jobs.daily[0]?.cron ?? '').split(' ').map(Number)
+    const [quickSecond, quickMinute] = (jobs.quick[0]?.cron ?? '').split(' ').map(Number)
+    const pad = (n: number | undefined) => String(n).padStart(2, '0')
+    assert.deepEqual([saved.body.dailyRunAt, saved.body.quickCheckAt], [`04:${pad(dayMinute)}:${pad(daySecond)}`, `${pad(quickMinute)}:${pad(quickSecond)}`])
+    assert.equal((await call('GET', url, admin)).body.dailyRunAt, saved.body.dailyRunAt)
 
     // Redis loses them; the restore puts them back from reconciliation_schedules.
     for (const job of [...jobs.daily, ...jobs.quick]) await (job.cron === quickCheckCron(connectionId) ? queues.low : queues.normal).removeRepeatableByKey(job.key)

@@ -27,6 +27,14 @@ export const runsJobId = (firstRunId: string): string => `recon-runs-${firstRunI
 export const dailyCron = (connectionId: string, hour: number): string => spreadDailyCronAtHour(`${connectionId}:reconcile`, hour)
 export const quickCheckCron = (connectionId: string): string => spreadCron(`${connectionId}:reconcile`, 'hourly')
 
+/** When a connection's daily run (HH:MM:SS in its time zone) and quick check (MM:SS past each hour) start. */
+export function scheduleTimes(connectionId: string, hour: number): { dailyRunAt: string; quickCheckAt: string } {
+  const two = (field: string | undefined) => (field ?? '0').padStart(2, '0')
+  const [second, minute] = dailyCron(connectionId, hour).split(' ')
+  const [quickSecond, quickMinute] = quickCheckCron(connectionId).split(' ')
+  return { dailyRunAt: `${two(String(hour))}:${two(minute)}:${two(second)}`, quickCheckAt: `${two(quickMinute)}:${two(quickSecond)}` }
+}
+
 /** What job.progress carries for a reconciliation job. */
 export interface ReconcileProgress {
   runs: number

@@ -25,7 +25,7 @@ import {
 import type { ItemRow, ReconciliationItemRepository } from './reconciliation-item-repository.ts'
 import { isActiveRunConflict, type ReconciliationRunRepository, type RunRow, type Totals } from './reconciliation-run-repository.ts'
 import type { ReconciliationScheduleRepository, ScheduleRow } from './reconciliation-schedule-repository.ts'
-import type { ReconciliationScheduler } from './reconciliation-scheduler.ts'
+import { scheduleTimes, type ReconciliationScheduler } from './reconciliation-scheduler.ts'
 
 const RunCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 const ItemCursor = Type.Object({ s: CursorField.int64() })
@@ -102,6 +102,7 @@ function toScheduleView(connection: { id: string; venue_id: string }, row: Sched
       timezone: 'UTC',
       quickCheck: DEFAULT_SCHEDULE.quickCheck,
       autoRepair: DEFAULT_SCHEDULE.autoRepair,
+      ...scheduleTimes(connection.id, DEFAULT_SCHEDULE.hour),
       updatedAt: null,
     }
   return {
@@ -113,6 +114,7 @@ function toScheduleView(connection: { id: string; venue_id: string }, row: Sched
     timezone: row.timezone,
     quickCheck: row.quick_check,
     autoRepair: row.auto_repair,
+    ...scheduleTimes(row.connection_id, row.daily_hour),
     updatedAt: row.updated_at.toISOString(),
   }
 }
