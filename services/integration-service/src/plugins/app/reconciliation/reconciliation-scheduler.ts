@@ -1,8 +1,8 @@
 // Reconciliation on the Bull queues: on-demand and escalated runs (integration-normal), each
 // connection's daily full run in its hour in the venue's time zone (integration-normal) and its
-// hourly quick check (integration-low) as repeatable jobs, each at the connection's own minute, and the processor of those jobs. The
-// schedules live in Postgres (reconciliation_schedules); the repeatable jobs are derived from them
-// and put back after Redis was lost (`restore`).
+// hourly quick check (integration-low) as repeatable jobs, each at the connection's own minute,
+// and the processor of those jobs. The schedules live in Postgres (reconciliation_schedules); the
+// repeatable jobs are derived from them and put back after Redis was lost (`restore`).
 import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '@hub/service-kit'
