@@ -204,11 +204,16 @@ describe('schedules', () => {
     // Paused while the next run is inspected: at one run a second, a loaded box would otherwise
     // see it start (or not yet be added) between the lookup and the cancel.
     await app.syncEngine.pauseQueue('normal')
-    const schedules = await app.syncEngine.scheduleConnection(c.tenantId, c.connection.id, ['customer', 'product'], 1_000)
-    assert.deepEqual(schedules.map((schedule) => [schedule.entity, schedule.every]).sort(), [
-      ['customer', 1000],
-      ['product', 1000],
+    // A six-field cron in UTC, as the schedules from settings are (schedule-spread.ts), here every second.
+    const schedules = await app.syncEngine.scheduleConnection(c.tenantId, c.connection.id, ['customer', 'product'], '* * * * * *')
+    assert.deepEqual(schedules.map((schedule) => [schedule.entity, schedule.cron, schedule.every]).sort(), [
+      ['customer', '* * * * * *', null],
+      ['product', '* * * * * *', null],
     ])
+    assert.deepEqual(
+      (await app.syncEngine.queues.normal.getRepeatableJobs()).map((job) => job.tz),
+      ['UTC', 'UTC'],
+    )
     await assert.rejects(app.syncEngine.scheduleConnection(c.tenantId, c.connection.id, ['customer'], 'not a cron'), (error: Json) => error.code === 'INVALID_SCHEDULE')
     await assert.rejects(app.syncEngine.scheduleConnection(randomUUID(), c.connection.id, ['customer'], 60_000), (error: Json) => error.code === 'CONNECTION_NOT_FOUND')
     const nextTick = await eventually(

@@ -10,7 +10,7 @@ import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { RunSignal } from '../sync/run-signal.ts'
-import { spreadCron, spreadDailyCronAtHour } from '../sync/schedule-spread.ts'
+import { offsetInHour, spreadCron, spreadDailyCronAtHour, spreadOffset } from '../sync/schedule-spread.ts'
 import { toSyncFailure } from '../sync/sync-errors.ts'
 import type { JobData, QueueKey, ReconcileJobData, SyncQueues } from '../sync/sync-queues.ts'
 import type { RunOutcome } from '../sync/sync-runner.ts'
@@ -23,16 +23,16 @@ const OWNERSHIP_LOST = new Set(['RUN_SUPERSEDED', 'RUN_LOCK_LOST'])
 // Bull keys repeatable jobs by colon-separated fields: these ids carry no colon.
 export const scheduleJobId = (connectionId: string, mode: RunMode): string => `recon-${connectionId}-${mode === 'full' ? 'daily' : 'quick'}`
 export const runsJobId = (firstRunId: string): string => `recon-runs-${firstRunId}`
-// At the connection's own minute and second (schedule-spread.ts), not all connections at :00.
-export const dailyCron = (connectionId: string, hour: number): string => spreadDailyCronAtHour(`${connectionId}:reconcile`, hour)
-export const quickCheckCron = (connectionId: string): string => spreadCron(`${connectionId}:reconcile`, 'hourly')
+// At the connection's own minute and second (schedule-spread.ts), not all connections at :00;
+// salted apart from its sync schedule so that its reconciliation does not start with its sync.
+const spreadKey = (connectionId: string): string => `${connectionId}:reconcile`
+export const dailyCron = (connectionId: string, hour: number): string => spreadDailyCronAtHour(spreadKey(connectionId), hour)
+export const quickCheckCron = (connectionId: string): string => spreadCron(spreadKey(connectionId), 'hourly')
 
-/** When a connection's daily run (HH:MM:SS in its time zone) and quick check (MM:SS past each hour) start. */
+/** When a connection's daily run (HH:MM:SS in its time zone) and quick check (MM:SS past each hour) start: the crons' offsets. */
 export function scheduleTimes(connectionId: string, hour: number): { dailyRunAt: string; quickCheckAt: string } {
-  const two = (field: string | undefined) => (field ?? '0').padStart(2, '0')
-  const [second, minute] = dailyCron(connectionId, hour).split(' ')
-  const [quickSecond, quickMinute] = quickCheckCron(connectionId).split(' ')
-  return { dailyRunAt: `${two(String(hour))}:${two(minute)}:${two(second)}`, quickCheckAt: `${two(quickMinute)}:${two(quickSecond)}` }
+  const mmss = (seconds: number) => `${String(Math.floor(seconds / 60)).padStart(2, '0')}:${String(seconds % 60).padStart(2, '0')}`
+  return { dailyRunAt: `${String(hour).padStart(2, '0')}:${mmss(offsetInHour(spreadKey(connectionId)))}`, quickCheckAt: mmss(spreadOffset(spreadKey(connectionId), 'hourly')) }
 }
 
 /** What job.progress carries for a reconciliation job. */

@@ -16,19 +16,24 @@ export function stableOffset(key: string, periodSeconds: number): number {
   return createHash('sha256').update(key).digest().readUIntBE(0, 6) % periodSeconds
 }
 
+/** Seconds into its cadence at which the key's work starts. */
+export const spreadOffset = (key: string, cadence: Cadence): number => stableOffset(`${key}:${cadence}`, CADENCES[cadence])
+
+/** Seconds into the hour at which the key's daily work starts, whichever hour is chosen. */
+export const offsetInHour = (key: string): number => stableOffset(`${key}:hour`, 3600)
+
 /** A six-field cron (second first) firing once per cadence, at the key's own offset in it. */
 export function spreadCron(key: string, cadence: Cadence): string {
-  const offset = stableOffset(`${key}:${cadence}`, CADENCES[cadence])
+  const offset = spreadOffset(key, cadence)
   const second = offset % 60
   const minute = Math.floor(offset / 60) % 60
-  const hour = Math.floor(offset / 3600)
   if (cadence === 'every_15_minutes') return `${second} ${minute}-59/15 * * * *`
   if (cadence === 'hourly') return `${second} ${minute} * * * *`
-  return `${second} ${minute} ${hour} * * *`
+  return `${second} ${minute} ${Math.floor(offset / 3600)} * * *`
 }
 
 /** A six-field cron firing once a day in the given hour, at the key's own minute and second of it. */
 export function spreadDailyCronAtHour(key: string, hour: number): string {
-  const offset = stableOffset(`${key}:hour`, 3600)
+  const offset = offsetInHour(key)
   return `${offset % 60} ${Math.floor(offset / 60)} ${hour} * * *`
 }
