@@ -171,6 +171,48 @@ test('an erased person leaves no trace of their email anywhere, stays erased thr
   assert.deepEqual(stored, { data: { object: { email: null, name: null } } })
 })
 
+test('a person is found and erased by their whole address: the longer addresses that contain it are other people', async () => {
+  const app = await rig.build()
+  const tenantId = randomUUID()
+  const connection = await rig.connect(app, { tenantId, provider: 'stripe', ...(await rig.account('stripe')) })
+  const email = `ann.${randomUUID().slice(0, 8)}@example.com`
+  const payloads: Record<string, Json> = {
+    cus_ann: { data: { object: { id: 'cus_ann', email } } },
+    ch_note: { data: { object: { id: 'ch_note', metadata: { memo: `Refund asked for by\n${email.toUpperCase()}.` } } } },
+    cus_joann: { data: { object: { id: 'cus_joann', email: `jo${email}` } } },
+    cus_au: { data: { object: { id: 'cus_au', email: `${email}.au` } } },
+    cus_dotted: { data: { object: { id: 'cus_dotted', email: `x.${email}` } } },
+  }
+  await app.db.withTenant(tenantId, (trx) =>
+    trx('integration.webhook_inbox').insert(
+      Object.entries(payloads).map(([id, payload]) => ({
+        tenant_id: tenantId,
+        connection_id: connection.id,
+        provider: 'stripe',
+        event_id: `evt_${randomUUID()}`,
+        event_type: 'customer.updated',
+        entity: 'customer',
+        external_id: id,
+        payload: JSON.stringify(payload),
+        processed_at: new Date(),
+      })),
+    ),
+  )
+  const search = await internal(app, '/internal/subject-data/search', { tenantId, subject: { emails: [email], externalIds: [] }, includeData: false })
+  assert.equal(search.statusCode, 200, search.body)
+  assert.equal(search.json().counts.webhook_inbox, 2, 'their own event and the note that names them, not the three neighbours')
+
+  const erase = await internal(app, '/internal/subject-data/erase', { tenantId, requestId: randomUUID(), subject: { emails: [email], externalIds: [] } })
+  assert.equal(erase.statusCode, 200, erase.body)
+  assert.equal(erase.json().redacted.webhook_inbox, 2)
+  const stored = Object.fromEntries(
+    (await rig.db.adminQuery<{ external_id: string; payload: Json }>('select external_id, payload from integration.webhook_inbox where tenant_id = $1', [tenantId])).map((row) => [row.external_id, row.payload]),
+  )
+  assert.equal(stored.cus_ann?.data.object.email, null)
+  assert.equal(stored.ch_note?.data.object.metadata.memo, '[redacted]')
+  for (const neighbour of ['cus_joann', 'cus_au', 'cus_dotted']) assert.deepEqual(stored[neighbour], payloads[neighbour], `${neighbour} is untouched`)
+})
+
 test('a sync refuses to store anything while a tombstone needs a key version the ring no longer holds', async () => {
   const guard = createSubjectGuard({
     ring: KeyRing.fromEnv(generateKeyRingJson([3])),

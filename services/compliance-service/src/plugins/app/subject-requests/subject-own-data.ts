@@ -4,6 +4,7 @@
 // redacted: every writer masks emails before an entry is chained (audit-log-store.ts), and the
 // search proves it by finding nothing; a hit is reported in the request's outcome, not hidden.
 import type { Knex } from 'knex'
+import { mentionBindings, mentionsSql, replaceEmailMentions } from '@hub/service-kit'
 
 export interface OwnMatch {
   table: string
@@ -11,22 +12,14 @@ export interface OwnMatch {
   data?: unknown
 }
 
-const MENTIONS = (column: string) => `exists (select 1 from unnest(?::text[]) as e(v) where strpos(lower(${column}::text), e.v) > 0)`
+/** Rows whose text mentions one of the emails as a whole address (email-mentions.ts). */
+const MENTIONS = mentionsSql
 
 export const REDACTED = '[redacted]'
 
 /** Free text with each of the (lower-case) emails replaced. */
 export function redactEmails(text: string | null, emails: readonly string[]): string | null {
-  if (text === null) return null
-  let out = text
-  for (const email of emails) {
-    let at = out.toLowerCase().indexOf(email)
-    while (at >= 0) {
-      out = `${out.slice(0, at)}${REDACTED}${out.slice(at + email.length)}`
-      at = out.toLowerCase().indexOf(email, at + REDACTED.length)
-    }
-  }
-  return out
+  return text === null ? null : replaceEmailMentions(text, emails, REDACTED)
 }
 
 function redactJson(value: unknown, emails: readonly string[]): unknown {
@@ -42,20 +35,24 @@ function redactJson(value: unknown, emails: readonly string[]): unknown {
 
 export function createSubjectOwnData() {
   async function syncLogs(trx: Knex.Transaction, emails: string[]) {
-    return ((await trx.raw(`select id, error_message from compliance.sync_logs s where ${MENTIONS('s.error_message')}`, [emails])) as { rows: Array<{ id: string; error_message: string | null }> }).rows
+    return ((await trx.raw(`select id, error_message from compliance.sync_logs s where ${MENTIONS('s.error_message')}`, mentionBindings(emails))) as { rows: Array<{ id: string; error_message: string | null }> }).rows
   }
   async function securityEvents(trx: Knex.Transaction, emails: string[]) {
     return (
       (await trx.raw(
         `select id, type, code, actor, path, details, resolution_note from compliance.security_events s
           where ${MENTIONS('s.details')} or ${MENTIONS('s.actor')} or ${MENTIONS('s.path')} or ${MENTIONS('s.resolution_note')}`,
-        [emails, emails, emails, emails],
+        [...mentionBindings(emails), ...mentionBindings(emails), ...mentionBindings(emails), ...mentionBindings(emails)],
       )) as { rows: Array<{ id: string; type: string; code: string; actor: string | null; path: string | null; details: unknown; resolution_note: string | null }> }
     ).rows
   }
   async function auditEntries(trx: Knex.Transaction, emails: string[]) {
     return (
-      (await trx.raw(`select seq::text as seq, event_id, action from compliance.audit_log a where ${MENTIONS('a.before')} or ${MENTIONS('a.after')} or ${MENTIONS('a.actor_id')}`, [emails, emails, emails])) as {
+      (await trx.raw(`select seq::text as seq, event_id, action from compliance.audit_log a where ${MENTIONS('a.before')} or ${MENTIONS('a.after')} or ${MENTIONS('a.actor_id')}`, [
+        ...mentionBindings(emails),
+        ...mentionBindings(emails),
+        ...mentionBindings(emails),
+      ])) as {
         rows: Array<{ seq: string; event_id: string; action: string }>
       }
     ).rows

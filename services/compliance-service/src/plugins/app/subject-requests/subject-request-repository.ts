@@ -2,6 +2,7 @@
 // claim with a lease, progress, the end of a request, the tenant's list, and the clean-up an
 // erase does on earlier exports that mention the person. Knex and nothing else.
 import type { Knex } from 'knex'
+import { mentionBindings, mentionsSql } from '@hub/service-kit'
 import type { SubjectIdentifiers } from '@hub/contracts'
 import { COMPLIANCE_TABLES } from '../../../db/schema.ts'
 
@@ -119,15 +120,15 @@ export function createSubjectRequestRepository() {
       return updated > 0
     },
 
-    /** Earlier exports that mention one of the (lower-case) emails: an erase clears their documents. */
+    /** Earlier exports that mention one of the emails (as a whole address): an erase clears their documents. */
     async clearExportsMentioning(trx: Knex.Transaction, emails: string[], exceptId: string): Promise<number> {
       if (emails.length === 0) return 0
       const result = (await trx.raw(
         `update ${COMPLIANCE_TABLES.subjectRequests} set export_document = null, updated_at = now(),
                 outcome = coalesce(outcome, '{}'::jsonb) || '{"exportErased": true}'::jsonb
           where id <> ? and export_document is not null
-            and exists (select 1 from unnest(?::text[]) as e(v) where strpos(lower(export_document::text), e.v) > 0)`,
-        [exceptId, emails],
+            and ${mentionsSql('export_document')}`,
+        [exceptId, ...mentionBindings(emails)],
       )) as { rowCount: number }
       return result.rowCount
     },

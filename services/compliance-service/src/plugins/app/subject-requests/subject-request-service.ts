@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import type { Knex } from 'knex'
 import { BadRequestError, ConflictError, NotFoundError, maskEmail, maskIdentifier, type AuditEventInput, type IntegrationClient, type SubjectIdentifiers, type SubjectMatch } from '@hub/contracts'
-import type { Database, RequestContext } from '@hub/service-kit'
+import { plausibleEmail, type Database, type RequestContext } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
 import type { CreateSubjectRequest, SubjectExport, SubjectRequestView } from '../../../schemas/subject-requests.ts'
 import type { SubjectOwnData } from './subject-own-data.ts'
@@ -53,7 +53,7 @@ function emailsOf(matches: SubjectMatch[]): string[] {
   for (const match of matches) {
     if (match.table !== 'records' || (match.key.entity !== 'customer' && match.key.entity !== 'contact')) continue
     const email = ((match.data as { data?: { email?: unknown } } | undefined)?.data ?? {}).email
-    if (typeof email === 'string' && email.includes('@')) found.push(email.trim().toLowerCase())
+    if (plausibleEmail(email)) found.push(email.trim().toLowerCase())
   }
   return found
 }

@@ -3,6 +3,7 @@
 // provider data about people (records, webhook inbox, dead letters, sync logs). Knex and nothing
 // else; every query runs inside withTenant, so row-level security keeps it to one tenant.
 import type { Knex } from 'knex'
+import { mentionBindings, mentionsSql } from '@hub/service-kit'
 import { INTEGRATION_TABLES } from '../../../db/schema.ts'
 
 export interface TombstoneRow {
@@ -53,8 +54,8 @@ export interface LinkedId {
 
 const idsJson = (ids: LinkedId[]): string => JSON.stringify(ids.map((id) => ({ connection_id: id.connectionId, external_id: id.externalId })))
 
-/** Rows whose text mentions one of the (lower-case) emails. */
-const MENTIONS = (column: string) => `exists (select 1 from unnest(?::text[]) as e(v) where strpos(lower(${column}::text), e.v) > 0)`
+/** Rows whose text mentions one of the emails as a whole address (email-mentions.ts). */
+const MENTIONS = mentionsSql
 
 export function createSubjectDataRepository() {
   return {
@@ -108,7 +109,7 @@ export function createSubjectDataRepository() {
                 )
              or ${MENTIONS('r.data')} or ${MENTIONS('r.raw')}
           order by r.connection_id, r.entity, r.external_id`,
-        [idsJson(ids), emails, emails],
+        [idsJson(ids), ...mentionBindings(emails), ...mentionBindings(emails)],
       )) as { rows: SubjectRecordRow[] }
       return result.rows
     },
@@ -130,7 +131,7 @@ export function createSubjectDataRepository() {
           where exists (select 1 from ids where (ids.connection_id is null or ids.connection_id = w.connection_id) and ids.external_id = w.external_id)
              or ${MENTIONS('w.payload')} or ${MENTIONS('w.last_error')}
           order by w.received_at`,
-        [idsJson(ids), emails, emails],
+        [idsJson(ids), ...mentionBindings(emails), ...mentionBindings(emails)],
       )) as { rows: SubjectInboxRow[] }
       return result.rows
     },
@@ -142,7 +143,10 @@ export function createSubjectDataRepository() {
     },
 
     async findDeadLetters(trx: Knex.Transaction, emails: string[]): Promise<SubjectDeadLetterRow[]> {
-      const result = (await trx.raw(`select id, queue, job_name, payload, error_message from integration.dead_letters d where ${MENTIONS('d.payload')} or ${MENTIONS('d.error_message')} order by failed_at`, [emails, emails])) as {
+      const result = (await trx.raw(`select id, queue, job_name, payload, error_message from integration.dead_letters d where ${MENTIONS('d.payload')} or ${MENTIONS('d.error_message')} order by failed_at`, [
+        ...mentionBindings(emails),
+        ...mentionBindings(emails),
+      ])) as {
         rows: SubjectDeadLetterRow[]
       }
       return result.rows
@@ -155,7 +159,7 @@ export function createSubjectDataRepository() {
     },
 
     async findSyncLogs(trx: Knex.Transaction, emails: string[]): Promise<SubjectSyncLogRow[]> {
-      const result = (await trx.raw(`select id, error_message from integration.sync_logs s where ${MENTIONS('s.error_message')} order by created_at`, [emails])) as { rows: SubjectSyncLogRow[] }
+      const result = (await trx.raw(`select id, error_message from integration.sync_logs s where ${MENTIONS('s.error_message')} order by created_at`, mentionBindings(emails))) as { rows: SubjectSyncLogRow[] }
       return result.rows
     },
 

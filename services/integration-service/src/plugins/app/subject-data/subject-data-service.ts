@@ -3,7 +3,7 @@
 // errors), and erase it: personal fields redacted in place (ids, amounts and dates stay for the
 // books), and tombstones stored so later syncs and webhooks keep the person redacted.
 import { keyedHash, type KeyRing } from '@hub/crypto'
-import type { Database } from '@hub/service-kit'
+import { plausibleEmail, type Database } from '@hub/service-kit'
 import type { SubjectEraseResult, SubjectIdentifiers, SubjectMatch, SubjectSearchResult } from '@hub/contracts'
 import { contentHash, stableStringify } from '../sync/content-hash.ts'
 import { normalizeEmail, redactText, redactValue } from './subject-redaction.ts'
@@ -28,7 +28,7 @@ export function createSubjectDataService(deps: { db: Pick<Database, 'withTenant'
     // every mention of them is redacted too.
     for (const row of records) {
       const email = (row.data as { email?: unknown } | null)?.email
-      if ((row.entity === 'customer' || row.entity === 'contact') && typeof email === 'string' && email.includes('@')) emails.push(normalizeEmail(email))
+      if ((row.entity === 'customer' || row.entity === 'contact') && plausibleEmail(email)) emails.push(normalizeEmail(email))
     }
     return { emails: [...new Set(emails)], ids, records, inbox, deadLetters, syncLogs }
   }

@@ -1,7 +1,10 @@
 // What "redacted" means for a person's provider data: personal members (names, emails, phones,
 // addresses, free-text notes about them) become null at any depth, and any other string that
-// contains one of their emails becomes "[redacted]". Ids, amounts, currencies, statuses and dates
-// stay: payments and invoices are the books, and the books keep their figures.
+// mentions one of their emails, as a whole address, becomes "[redacted]". Ids, amounts,
+// currencies, statuses and dates stay: payments and invoices are the books, and the books keep
+// their figures.
+import { mentionsEmail, replaceEmailMentions } from '@hub/service-kit'
+
 export const REDACTED = '[redacted]'
 
 /** Member names (lower case, without `_`/`-`) whose value is personal wherever they appear. */
@@ -38,25 +41,19 @@ export function emailsIn(value: unknown): string[] {
   return [...found]
 }
 
-function mentions(text: string, emails: readonly string[]): boolean {
-  const lower = text.toLowerCase()
-  return emails.some((email) => lower.includes(email))
-}
-
 /**
  * A copy of `value` with its personal members nulled and every string that mentions one of
  * `emails` replaced.
  */
 export function redactValue(value: unknown, emails: readonly string[]): unknown {
-  const lowered = emails.map(normalizeEmail)
   const walk = (inner: unknown): unknown => {
-    if (typeof inner === 'string') return mentions(inner, lowered) ? REDACTED : inner
+    if (typeof inner === 'string') return mentionsEmail(inner, emails) ? REDACTED : inner
     if (Array.isArray(inner)) return inner.map(walk)
     if (inner && typeof inner === 'object') {
       // No prototype: a provider's `__proto__` member stays a member.
       const out = Object.create(null) as Record<string, unknown>
       for (const [key, member] of Object.entries(inner)) {
-        const safeKey = mentions(key, lowered) ? REDACTED : key
+        const safeKey = mentionsEmail(key, emails) ? REDACTED : key
         out[safeKey] = personalKey(key) && member !== null ? null : walk(member)
       }
       return out
@@ -68,15 +65,5 @@ export function redactValue(value: unknown, emails: readonly string[]): unknown 
 
 /** Free text (an error message): the emails replaced, the rest kept. */
 export function redactText(text: string | null, emails: readonly string[]): string | null {
-  if (text === null) return null
-  let out = text
-  for (const email of emails.map(normalizeEmail)) {
-    if (email === '') continue
-    let at = out.toLowerCase().indexOf(email)
-    while (at >= 0) {
-      out = `${out.slice(0, at)}${REDACTED}${out.slice(at + email.length)}`
-      at = out.toLowerCase().indexOf(email, at + REDACTED.length)
-    }
-  }
-  return out
+  return text === null ? null : replaceEmailMentions(text, emails, REDACTED)
 }
