@@ -356,6 +356,29 @@ test('a receiver that never answers costs one timeout per attempt, recorded as s
   assert.match(message?.lastError ?? '', /timed out after 300 ms/)
 })
 
+test('a 200 whose body holds a NUL byte is delivered once, its attempt recorded (Postgres text refuses NUL)', async (t) => {
+  const receiver = await startReceiver()
+  receiver.setMode({ answer: Buffer.from('ok\0', 'latin1') })
+  const { app } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}` })
+  const tenantId = randomUUID()
+  const endpoint = await register(app, tenantId, { url: receiver.url, eventTypes: ['integration.sync.completed'] })
+  const event = rig.event(tenantId, randomUUID())
+  await app.outboundWebhooks.fanOut(event)
+  // Unrecorded, the attempt would leave the message pending and the sweeper would send it again after every lease.
+  const [message] = await eventually(async () => {
+    const page = await messagesOf(app, tenantId, endpoint.id)
+    return page.data[0]?.status === 'succeeded' ? page.data : undefined
+  }, 'the message delivered and settled')
+  assert.equal(message?.attempts, 1)
+  await eventually(async () => {
+    const counts = await app.outboundWebhookInternals.queue.queue.getJobCounts()
+    return counts.waiting + counts.active + counts.delayed === 0
+  }, 'an idle delivery queue')
+  assert.equal(receiver.deliveries.filter((d) => d.event.id === event.id).length, 1)
+  const attempts = await rig.db.adminQuery<{ outcome: string; response_status: number; response_snippet: string }>('select outcome, response_status, response_snippet from integration.webhook_attempts where message_id = $1', [message?.id])
+  assert.deepEqual(attempts, [{ outcome: 'succeeded', response_status: 200, response_snippet: 'ok\uFFFD' }])
+})
+
 test('messages whose jobs Redis lost are delivered anyway: the schedule lives in Postgres and the sweeper enqueues what is due', async (t) => {
   const receiver = await startReceiver()
   const { app } = await rig.build(t, { OUTBOUND_WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${receiver.port}` }, { process: false })

@@ -23,7 +23,8 @@ export interface Delivery {
   event: HubEvent
 }
 
-export type ReceiverMode = 'up' | 'down' | 'error' | 'hang' | { redirect: string }
+/** `{ answer }`: takes the delivery like `up`, then answers 200 with these bytes. */
+export type ReceiverMode = 'up' | 'down' | 'error' | 'hang' | { redirect: string } | { answer: Buffer }
 
 /** A tenant's receiver: keeps every delivery; `mode` decides how it answers. */
 export async function startReceiver() {
@@ -49,13 +50,17 @@ export async function startReceiver() {
         response.writeHead(500, { 'content-type': 'text/plain' }).end('receiver exploded: ' + 'x'.repeat(4000))
         return
       }
-      if (typeof mode === 'object') {
+      if (typeof mode === 'object' && 'redirect' in mode) {
         response.writeHead(302, { location: mode.redirect }).end()
         return
       }
       const body = Buffer.concat(chunks).toString('utf8')
       const header = (name: string) => String(request.headers[name] ?? '')
       deliveries.push({ id: header('webhook-id'), timestamp: header('webhook-timestamp'), signature: header('webhook-signature'), body, event: JSON.parse(body) as HubEvent })
+      if (typeof mode === 'object') {
+        response.writeHead(200, { 'content-type': 'text/plain' }).end(mode.answer)
+        return
+      }
       response.writeHead(204).end()
     })
   })

@@ -32,11 +32,13 @@ async function readSnippet(body: AsyncIterable<Buffer>): Promise<string> {
     size += chunk.length
     if (size >= SNIPPET_BYTES) break
   }
-  // Cut on bytes, then drop a character split in half.
+  // Cut on bytes, then drop a character split in half. NUL becomes U+FFFD: Postgres text refuses
+  // it (22021), and a receiver's reply must never keep its attempt from being recorded.
   return Buffer.concat(chunks)
     .subarray(0, SNIPPET_BYTES)
     .toString('utf8')
     .replace(/\uFFFD+$/, '')
+    .replaceAll('\0', '\uFFFD')
 }
 
 export function createDeliverer(deps: { guard: UrlGuard; timeoutMs: number; now?: () => number }) {

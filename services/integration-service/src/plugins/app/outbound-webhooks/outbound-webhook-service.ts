@@ -230,7 +230,7 @@ export function createOutboundWebhookService(deps: {
 
     const nextStep = message.retry_step + 1
     const retryIn = result.outcome === 'succeeded' ? null : rules.schedule[nextStep]
-    const settled = await db.withTenant(job.tenantId, async (trx) => {
+    const recording = db.withTenant(job.tenantId, async (trx) => {
       await repo.insertAttempt(trx, {
         tenant_id: message.tenant_id,
         message_id: message.id,
@@ -263,6 +263,15 @@ export function createOutboundWebhookService(deps: {
       // other endpoints hear it.
       await publishEvent(trx, endpointDisabledEvent(disabledRow))
       return row
+    })
+    const settled = await recording.catch((error: unknown) => {
+      // The claim already pushed next_attempt_at out by the lease, so the sweeper sends the message
+      // again with nothing recorded: without this line a lasting failure repeats unseen.
+      logger.warn(
+        { err: { message: (error as Error).message, code: (error as { code?: string }).code }, messageId: message.id, attempt: message.attempt_count, outcome: result.outcome },
+        'outbound webhook attempt not recorded; the message will be sent again after its lease',
+      )
+      throw error
     })
     if (settled.status === 'pending' && retryIn !== undefined && retryIn !== null) {
       await queue.enqueue({ tenantId: job.tenantId, messageId: message.id, attempt: settled.attempt_count }, retryIn).catch((error: unknown) => {
