@@ -10,6 +10,7 @@ import { BadRequestError } from '@hub/contracts'
 const ISO_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?(Z|[+-](0\d|1[0-4])(:?[0-5]\d)?)$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 const INT64_MAX = 9223372036854775807n
+const INT32_MAX = 2147483647
 
 /** A timestamp with a zone, year 0001 to 9999, that is a real instant (no 31 February). */
 export function isTimestampInRange(value: string): boolean {
@@ -38,15 +39,22 @@ export function isInt64(value: string): boolean {
   return /^(0|[1-9][0-9]{0,18})$/.test(value) && BigInt(value) <= INT64_MAX
 }
 
+/** A decimal integer that fits Postgres's integer, for cursors over int columns (digest numbers). */
+export function isInt32(value: string): boolean {
+  return /^(0|[1-9][0-9]{0,9})$/.test(value) && Number(value) <= INT32_MAX
+}
+
 FormatRegistry.Set('cursor-timestamp', isTimestampInRange)
 FormatRegistry.Set('cursor-uuid', (value) => UUID.test(value))
 FormatRegistry.Set('cursor-int64', isInt64)
+FormatRegistry.Set('cursor-int32', isInt32)
 
 /** Members of cursor schemas, checked to what the database will accept. */
 export const CursorField = {
   timestamp: (): TString => Type.String({ format: 'cursor-timestamp' }),
   uuid: (): TString => Type.String({ format: 'cursor-uuid' }),
   int64: (): TString => Type.String({ format: 'cursor-int64' }),
+  int32: (): TString => Type.String({ format: 'cursor-int32' }),
 }
 
 export class InvalidCursorError extends BadRequestError {

@@ -208,3 +208,17 @@ test('after a key rotation (old private key gone) both keys are published and ol
   assert.equal(partial.code, 1)
   assert.match(partial.stdout, /unknown_key: digest #1 is signed with key v1-/)
 })
+
+test('a digest cursor edited past the integer digest_no column is a 400 INVALID_CURSOR, not a database error', async () => {
+  const app = await startCompliance({ AUDIT_SIGNING_KEYS: generateSigningKeyRingJson([1]) })
+  const tenant = randomUUID()
+  const list = (no: string) => app.inject({ url: `/api/v1/compliance/audit-log/digests?cursor=${Buffer.from(JSON.stringify({ no })).toString('base64url')}`, headers: adminOf(tenant) })
+  const largest = await list('2147483647')
+  assert.equal(largest.statusCode, 200, largest.body)
+  for (const no of ['2147483648', '9223372036854775807']) {
+    const tampered = await list(no)
+    assert.equal(tampered.statusCode, 400, `${no}: ${tampered.body}`)
+    assert.match(String(tampered.headers['content-type']), /^application\/problem\+json/)
+    assert.equal(tampered.json().code, 'INVALID_CURSOR')
+  }
+})

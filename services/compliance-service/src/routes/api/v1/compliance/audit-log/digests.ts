@@ -6,7 +6,8 @@ import { ConflictError, ProblemSchema } from '@hub/contracts'
 import { CursorField, page, readCursor } from '@hub/service-kit'
 import { DigestListQuery, DigestListSchema, Problems, SignedDigestSchema } from '../../../../../schemas/compliance.ts'
 
-const CursorSchema = Type.Object({ no: CursorField.int64() })
+// digest_no is an integer column: a bigint-sized number would pass int64 and fail in Postgres.
+const CursorSchema = Type.Object({ no: CursorField.int32() })
 const tags = ['audit log']
 const security = [{ bearerAuth: [] }]
 
