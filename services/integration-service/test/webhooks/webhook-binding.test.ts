@@ -54,6 +54,24 @@ test("QuickBooks: the old per-connection URL routes by realm too, never filing a
   assert.deepEqual(await inbox(attacker.id), [])
 })
 
+test('QuickBooks: a signed realm id with a NUL byte is acknowledged and dropped before the realm lookup, never a 5xx', async () => {
+  const app = await tests.build({ QUICKBOOKS_WEBHOOK_VERIFIER: VERIFIER })
+  const realm = String(Date.now() + 30)
+  const connection = await seedConnection(app, { provider: 'quickbooks', accountId: realm, webhookSecret: VERIFIER })
+  const inboxRows = async () => (await tests.db.adminQuery<{ n: string }>('select count(*) as n from integration.webhook_inbox'))[0]?.n
+
+  const mixed = await post(app, '/api/v1/integrations/webhooks/quickbooks', intuitDelivery(VERIFIER, [`${realm}\u0000`, realm], '9'))
+  assert.equal(mixed.statusCode, 200, mixed.body)
+  assert.deepEqual(mixed.json(), { received: 1, duplicates: 0, ignored: 1 })
+  assert.deepEqual(await inbox(connection.id), [realm], "only the clean realm's event is stored; the NUL one is not filed under its prefix")
+
+  const before = await inboxRows()
+  const nulOnly = await post(app, '/api/v1/integrations/webhooks/quickbooks', intuitDelivery(VERIFIER, ['1\u0000'], '10'))
+  assert.equal(nulOnly.statusCode, 200, nulOnly.body)
+  assert.deepEqual(nulOnly.json(), { received: 0, duplicates: 0, ignored: 1 })
+  assert.equal(await inboxRows(), before, 'no inbox row for that realm')
+})
+
 test('QuickBooks: without a configured verifier every delivery is refused', async () => {
   const app = await tests.build()
   const realm = String(Date.now() + 20)

@@ -104,13 +104,18 @@ export function createWebhookIntake(deps: {
     }
   }
 
-  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id'>, provider: ProviderName, events: NormalizedWebhookEvent[], lookup?: Knex.Transaction): Promise<IntakeResult> {
-    // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
-    // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
-    const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.raw ?? null], '') === null)
+  // An authentic event Postgres cannot store (a NUL byte or an unpaired surrogate in any string)
+  // is acknowledged and dropped with a warning: refusing it would only make the provider retry.
+  // The account id is checked too, as QuickBooks looks connections up by it before storing.
+  function dropUnstorable(events: NormalizedWebhookEvent[], context: { provider: ProviderName; connectionId?: string }): { events: NormalizedWebhookEvent[]; ignored: number } {
+    const storable = events.filter((event) => findBadString([event.eventId, event.type, event.externalId, event.accountId, event.raw ?? null], '') === null)
     const ignored = events.length - storable.length
-    if (ignored > 0) deps.logger?.warn({ provider, connectionId: connection.id, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
-    events = storable
+    if (ignored > 0) deps.logger?.warn({ ...context, ignored }, 'webhook events with unstorable strings acknowledged and dropped')
+    return { events: storable, ignored }
+  }
+
+  async function store(connection: Pick<ConnectionRow, 'id' | 'tenant_id' | 'venue_id'>, provider: ProviderName, received: NormalizedWebhookEvent[], lookup?: Knex.Transaction): Promise<IntakeResult> {
+    const { events, ignored } = dropUnstorable(received, { provider, connectionId: connection.id })
     if (events.length === 0) return { stored: [], duplicates: 0, ignored }
     const insert = async (trx: Knex.Transaction) => {
       const stored = await deps.inbox.insertNew(
@@ -146,14 +151,16 @@ export function createWebhookIntake(deps: {
     const verified = verify('quickbooks', input, deps.quickbooksVerifier ?? decoySecret)
     if (!deps.quickbooksVerifier) return refuse('quickbooks', input, 'WEBHOOK_NO_VERIFIER', null, {})
     if (verified instanceof WebhookVerificationError) return refuse('quickbooks', input, `WEBHOOK_${verified.reason.toUpperCase()}`, null, {})
-    const targets = await connectionsOfRealms([...new Set(verified.flatMap((event) => (event.accountId ? [event.accountId] : [])))])
-    const result: IntakeResult = { stored: [], duplicates: 0, ignored: 0 }
-    for (const event of verified) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
+    // Before the realm lookup, not only in store(): a realm id with a NUL byte fails the query itself.
+    const { events, ignored: unstorable } = dropUnstorable(verified, { provider: 'quickbooks' })
+    const targets = await connectionsOfRealms([...new Set(events.flatMap((event) => (event.accountId ? [event.accountId] : [])))])
+    const result: IntakeResult = { stored: [], duplicates: 0, ignored: unstorable }
+    for (const event of events) if (!targets.some((connection) => eventBelongsTo(event, connection))) result.ignored++
     for (const connection of targets) {
       const { stored, duplicates, ignored } = await store(
         connection,
         'quickbooks',
-        verified.filter((event) => eventBelongsTo(event, connection)),
+        events.filter((event) => eventBelongsTo(event, connection)),
       )
       result.stored.push(...stored)
       result.duplicates += duplicates
