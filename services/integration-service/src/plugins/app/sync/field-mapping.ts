@@ -78,7 +78,10 @@ export function applyTransform(value: unknown, transform: FieldTransform): unkno
     case 'date': {
       // Unix seconds (Stripe) or milliseconds, or any string Date understands; out as ISO 8601.
       const millis = typeof value === 'number' ? (value < 1e11 ? value * 1000 : value) : Date.parse(text)
-      return Number.isFinite(millis) ? new Date(millis).toISOString() : null
+      // Not just isFinite: a finite number past Date's range (±8.64e15 ms) makes an Invalid Date,
+      // whose toISOString throws and would fail the whole record.
+      const date = new Date(millis)
+      return Number.isNaN(date.getTime()) ? null : date.toISOString()
     }
   }
 }
