@@ -84,6 +84,8 @@ export const IntegrationServiceEnv = Type.Object({
   SYNC_RECONCILE_INTERVAL_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   /** How often the worker re-enqueues stored webhook events that never reached Redis. */
   SYNC_WEBHOOK_RELAY_INTERVAL_MS: Type.Integer({ minimum: 100, default: 15_000 }),
+  /** An event handed to the queue this long ago and still unprocessed is handed over again (its job may be lost with Redis). */
+  SYNC_WEBHOOK_REQUEUE_AFTER_MS: Type.Integer({ minimum: 1_000, default: 600_000 }),
   /** Outbound (tenant) webhook deliveries each worker process makes at once, on their own queue. */
   OUTBOUND_WEBHOOK_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   /** Budget of one delivery request (connect, headers and body). */

@@ -122,6 +122,37 @@ describe('webhook events', () => {
     assert.ok((await recordOf(connection.id, second as string))?.deleted_at, 'the deletion is applied')
   })
 
+  test('an event queued before Redis restarted empty is handed over again and processed once; a dead-lettered one is left alone', async () => {
+    const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}requeue:`, SYNC_WEBHOOK_REQUEUE_AFTER_MS: '1000' }, { worker: true })
+    const tenantId = randomUUID()
+    const account = await rig.account('stripe')
+    const connection = await rig.connect(app, { tenantId, provider: 'stripe', ...account })
+    const [customerId, otherId] = (await rig.control('stripe', 'GET', `/_sim/accounts/${account.accountId}/customer`)).ids as string[]
+    // Both were handed to the queue a minute ago, and Redis has no job for either (it was emptied).
+    const lost = await inboxRow(tenantId, connection.id, 'customer', customerId as string, "now() - interval '1 minute'")
+    const dead = await inboxRow(tenantId, connection.id, 'customer', otherId as string, "now() - interval '1 minute'")
+    await rig.db.adminQuery("update integration.webhook_inbox set enqueued_at = now() - interval '1 minute', announced_at = now() where id = any($1::uuid[])", [[lost, dead]])
+    await rig.db.adminQuery("insert into integration.dead_letters (tenant_id, queue, job_name, job_id, payload, attempts) values ($1, 'integration-critical', 'webhook', $2, '{}'::jsonb, 6)", [tenantId, `webhook-${dead}`])
+    const deadBefore = (await rig.db.adminQuery<Json>('select enqueued_at from integration.webhook_inbox where id = $1', [dead]))[0]?.enqueued_at as Date
+
+    const deadline = Date.now() + 15_000
+    let row: Json | undefined
+    do {
+      await sleep(200)
+      row = (await rig.db.adminQuery<Json>('select processed_at, attempts from integration.webhook_inbox where id = $1', [lost]))[0]
+    } while (!row?.processed_at && Date.now() < deadline)
+    assert.ok(row?.processed_at, 'the lost job was re-created and processed')
+    assert.ok((await recordOf(connection.id, customerId as string))?.data, 'the record arrived through the webhook')
+    // Further passes find nothing to hand over: processed once, the dead-lettered event untouched.
+    await sleep(2_500)
+    const logs = await rig.db.adminQuery<Json>("select id from integration.sync_logs where connection_id = $1 and kind = 'webhook'", [connection.id])
+    assert.equal(logs.length, 1, 'one run for the re-created job')
+    const deadAfter = (await rig.db.adminQuery<Json>('select processed_at, enqueued_at from integration.webhook_inbox where id = $1', [dead]))[0]
+    assert.equal(deadAfter?.processed_at, null)
+    assert.equal((deadAfter?.enqueued_at as Date).getTime(), deadBefore.getTime(), 'a dead-lettered event is not handed over again')
+    assert.equal(await app.syncEngine.queues.critical.getJob(`webhook-${dead}`), null)
+  })
+
   test('a stored event that never reached Redis is relayed and processed', async () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}relay:` }, { worker: true })
     const tenantId = randomUUID()

@@ -11,6 +11,7 @@
 //       listId?, trigger?, actor? }) → Promise<{ entity, jobId, syncLogId, queue }>
 //   enqueueWebhook(item: { tenantId, connectionId, inboxId }) → Promise<string /* job id */>
 //   enqueueWebhooks(items[]) → Promise<void> (per tenant one announcement transaction, one bulk add, one update: the intake's dispatch)
+//   requeueWebhooks(items[]) → Promise<void> (the same job ids again, for the worker's relay: a job lost with Redis is re-created, one Bull still holds is kept)
 //   getJob(tenantId, jobId) → Promise<JobView { id, queue, name, state, progress, data (ids), syncLogId, attemptsMade,
 //       failedReason, result, createdAt, processedAt, finishedAt }>   throws JOB_NOT_FOUND (404, also for other tenants)
 //   cancelJob(tenantId, jobId, actor?) → Promise<{ jobId, state: 'cancelled' | 'cancelling' }>
@@ -91,6 +92,7 @@ export type SyncEngineConfig = Pick<
   | 'SYNC_BREAKER_FAILURES'
   | 'SYNC_BREAKER_OPEN_MS'
   | 'SYNC_WEBHOOK_RELAY_INTERVAL_MS'
+  | 'SYNC_WEBHOOK_REQUEUE_AFTER_MS'
   | 'SYNC_RECONCILE_INTERVAL_MS'
 >
 
@@ -244,8 +246,16 @@ async function syncEnginePlugin(fastify: FastifyInstance, opts: { config: SyncEn
           ...(options.skip ? { skip: options.skip } : {}),
         },
       )
-      // Stored webhook events whose enqueue never happened go back to the critical queue.
-      const relay = startWebhookRelay({ db, inbox, enqueue: service.enqueueWebhook, intervalMs: config.SYNC_WEBHOOK_RELAY_INTERVAL_MS, logger })
+      // Stored webhook events whose enqueue never happened, or whose job may have been lost with Redis, go (back) to the critical queue.
+      const relay = startWebhookRelay({
+        db,
+        inbox,
+        enqueue: service.enqueueWebhook,
+        requeue: service.requeueWebhooks,
+        intervalMs: config.SYNC_WEBHOOK_RELAY_INTERVAL_MS,
+        staleAfterMs: config.SYNC_WEBHOOK_REQUEUE_AFTER_MS,
+        logger,
+      })
       const processors = worker
       worker = {
         async stop() {

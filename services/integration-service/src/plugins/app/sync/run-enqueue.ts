@@ -125,6 +125,14 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
     for (const [tenantId, ids] of byTenant) await db.withTenant(tenantId, (trx) => deps.inbox.markEnqueuedMany(trx, ids))
   }
 
+  /** Stored events already announced and handed over once: their jobs again, under the same ids (Bull keeps a job it still holds). */
+  async function requeueWebhooks(items: Array<{ tenantId: string; connectionId: string; inboxId: string }>): Promise<void> {
+    if (items.length === 0) return
+    await queues.queues.critical.addBulk(
+      items.map((item) => ({ name: 'webhook', data: { kind: 'webhook' as const, tenantId: item.tenantId, connectionId: item.connectionId, inboxId: item.inboxId }, opts: { jobId: `webhook-${item.inboxId}` } })),
+    )
+  }
+
   return {
     /** Opens one run per entity (sync log `queued` + job, job id = sync log id). */
     async enqueueSync(input: EnqueueSyncInput): Promise<{ jobs: EnqueuedRun[] }> {
@@ -195,5 +203,6 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
     /** Queues processing of a stored webhook event; idempotent per inbox row. */
     enqueueWebhook,
     enqueueWebhooks,
+    requeueWebhooks,
   }
 }

@@ -103,6 +103,27 @@ export function createWebhookInboxRepository() {
         .limit(limit)) as Array<{ id: string; tenant_id: string; connection_id: string }>
     },
 
+    /**
+     * Across tenants (system scope): events handed to the queue at least `olderThanMs` ago and still
+     * not processed nor dead-lettered. Their job may be gone (Redis restarted empty); handing them
+     * over again is harmless when it is not, as the job id is the row's.
+     */
+    async listStale(trx: Knex.Transaction, limit: number, olderThanMs: number): Promise<Array<{ id: string; tenant_id: string; connection_id: string }>> {
+      return (await trx(`${INTEGRATION_TABLES.webhookInbox} as w`)
+        .select('w.id', 'w.tenant_id', 'w.connection_id')
+        .whereNull('w.processed_at')
+        .whereNotNull('w.enqueued_at')
+        .where('w.enqueued_at', '<', trx.raw('now() - make_interval(secs => ?)', [olderThanMs / 1000]))
+        .whereNotExists((dead) => dead.select(trx.raw('1')).from(INTEGRATION_TABLES.deadLetters).where('job_id', trx.raw("'webhook-' || w.id::text")))
+        .orderBy('w.enqueued_at')
+        .limit(limit)) as Array<{ id: string; tenant_id: string; connection_id: string }>
+    },
+
+    /** Across tenants (system scope): the events were handed to the queue again now. */
+    async markRequeued(trx: Knex.Transaction, ids: string[]): Promise<void> {
+      await trx(INTEGRATION_TABLES.webhookInbox).whereIn('id', ids).whereNull('processed_at').update({ enqueued_at: trx.fn.now() })
+    },
+
     async findForConnection(trx: Knex.Transaction, id: string, connectionId: string): Promise<InboxRow | undefined> {
       return inbox(trx).where({ id, connection_id: connectionId }).first()
     },
