@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto'
 import type { ServiceInstance } from '@hub/service-kit'
 import { bearer, testToken } from '@hub/service-kit/testing'
 import { RETURN_URL, setupRig } from './rig.ts'
+import { createConnectionContext } from '../../src/plugins/app/connections/connection-context.ts'
 
 const rig = await setupRig()
 const tenant = randomUUID()
@@ -164,4 +165,43 @@ test('two refreshes racing for one connection spend the single-use refresh token
   await assert.rejects(app.connectionContext.refresh(tenant, id, current.accessToken))
   const final = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
   assert.equal(final?.status, 'needs_reauth')
+})
+
+test("a refresh slower than the lock's lapse keeps the lock: a caller waiting meanwhile reuses its tokens, the refresh token is spent once", async () => {
+  const app = await rig.build()
+  const venueId = await rig.createVenue(tenant)
+  const { location } = await connect(app, 'quickbooks', venueId)
+  const id = location.searchParams.get('connectionId') ?? ''
+  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
+  const stale = app.vault.open(tenant, id, row!.secrets).accessToken
+  // The provider answers the refresh after three lapses of the lock.
+  const binding = app.providers.quickbooks
+  const oauth = binding.adapter.oauth!
+  let refreshes = 0
+  const slow = {
+    ...oauth,
+    refresh: async (input: Parameters<typeof oauth.refresh>[0]) => {
+      refreshes++
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      return oauth.refresh(input)
+    },
+  }
+  const context = createConnectionContext({
+    db: app.db,
+    connections: app.connections,
+    vault: app.vault,
+    registry: { ...app.providers, quickbooks: { ...binding, adapter: { ...binding.adapter, oauth: slow } } },
+    redis: app.redis,
+    redisPrefix: app.redisPrefix,
+    audit: app.auditOutbox,
+    refreshLock: { ttlMs: 200, waitMs: 10_000 },
+  })
+  const first = context.refresh(tenant, id, stale)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const second = context.refresh(tenant, id, stale)
+  const [a, b] = await Promise.all([first, second])
+  assert.equal(refreshes, 1, 'one call to the provider')
+  assert.equal(a.accessToken, b.accessToken)
+  assert.notEqual(a.accessToken, stale)
+  assert.equal((await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id)))?.status, 'active')
 })

@@ -15,8 +15,17 @@ import { toProviderCredentials, type CredentialVault, type SecretValues } from '
 
 /** Refresh when the access token has less than this left. */
 const REFRESH_MARGIN_MS = 5 * 60_000
+/**
+ * The refresh lock lapses this long after its holder was last heard of, and is renewed every third
+ * of it while the holder refreshes: a refresh may outlast it (a provider answering slowly, within
+ * its own timeouts), and a lock that lapsed mid-refresh would let a second caller spend the same
+ * single-use refresh token. A holder that died frees it within this.
+ */
 const LOCK_TTL_MS = 30_000
+/** How long a caller waits for another's refresh before answering TOKEN_REFRESH_BUSY. */
+const LOCK_WAIT_MS = 30_000
 const RELEASE_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+const RENEW_LOCK = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 
 export class ConnectionNotActiveError extends ConflictError {
   constructor(status: string) {
@@ -39,9 +48,12 @@ export function createConnectionContext(deps: {
   redisPrefix: string
   audit: AuditOutbox
   now?: () => number
+  /** The refresh lock's lapse and wait (tests). */
+  refreshLock?: { ttlMs: number; waitMs: number }
 }) {
   const { db, connections, vault, registry, redis, audit } = deps
   const now = deps.now ?? Date.now
+  const lock = deps.refreshLock ?? { ttlMs: LOCK_TTL_MS, waitMs: LOCK_WAIT_MS }
 
   async function load(tenantId: string, connectionId: string): Promise<ConnectionRow> {
     const row = await db.withTenant(tenantId, (trx) => connections.findById(trx, connectionId))
@@ -54,14 +66,17 @@ export function createConnectionContext(deps: {
   async function withLock<T>(connectionId: string, fn: () => Promise<T>): Promise<T> {
     const key = `${deps.redisPrefix}lock:oauth-refresh:${connectionId}`
     const token = randomUUID()
-    const deadline = now() + LOCK_TTL_MS
-    while ((await redis.set(key, token, 'PX', LOCK_TTL_MS, 'NX')) !== 'OK') {
+    const deadline = now() + lock.waitMs
+    while ((await redis.set(key, token, 'PX', lock.ttlMs, 'NX')) !== 'OK') {
       if (now() > deadline) throw new ConflictError('TOKEN_REFRESH_BUSY', 'Another token refresh is still running for this connection.')
       await sleep(50)
     }
+    const renew = setInterval(() => void redis.eval(RENEW_LOCK, 1, key, token, lock.ttlMs).catch(() => undefined), Math.max(10, Math.floor(lock.ttlMs / 3)))
+    renew.unref()
     try {
       return await fn()
     } finally {
+      clearInterval(renew)
       await redis.eval(RELEASE_LOCK, 1, key, token)
     }
   }
