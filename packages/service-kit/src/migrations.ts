@@ -55,6 +55,22 @@ async function ignoreDuplicate(run: () => Promise<unknown>): Promise<void> {
  * own privileges and needs none of a role it belongs to) and a member of its system role, which
  * makes `SET ROLE` to it possible without the `system` policies applying to the login role itself.
  */
+/**
+ * Session defaults of every login role. A process that hangs or loses its network mid-transaction
+ * would keep its row and advisory locks until the server noticed (about two hours by default), and
+ * every worker waiting on them would wait as long: the server ends a session idle inside a
+ * transaction for 5 min (no transaction here waits on anything but Postgres for that long; an
+ * outbox delivery inside one is bounded by its HTTP timeout), and probes a silent client after
+ * 30 s, three times 10 s apart. Set on the role, not sent at connect, so they hold through a
+ * pooler (PgBouncer refuses startup options it does not track).
+ */
+export const ROLE_SESSION_DEFAULTS: Readonly<Record<string, string>> = {
+  idle_in_transaction_session_timeout: '5min',
+  tcp_keepalives_idle: '30',
+  tcp_keepalives_interval: '10',
+  tcp_keepalives_count: '3',
+}
+
 export async function ensureRoles(admin: Knex, roles: string[]): Promise<void> {
   const found = async (role: string) => ((await admin.raw('select rolinherit from pg_roles where rolname = ?', [role])) as { rows: Array<{ rolinherit: boolean }> }).rows[0]
   if (!(await found(OWNER_ROLE))) await ignoreDuplicate(() => admin.raw(`create role ${ident(OWNER_ROLE)} nologin`))
@@ -66,6 +82,11 @@ export async function ensureRoles(admin: Knex, roles: string[]): Promise<void> {
     if (!(await found(system))) await ignoreDuplicate(() => admin.raw(`create role ${ident(system)} nologin noinherit nosuperuser nobypassrls nocreatedb nocreaterole`))
     const member = (await admin.raw("select pg_has_role(?, ?, 'member') as yes", [role, system])) as { rows: Array<{ yes: boolean }> }
     if (!member.rows[0]?.yes) await ignoreDuplicate(() => admin.raw(`grant ${ident(system)} to ${ident(role)}`))
+    const settings = (await admin.raw('select setconfig from pg_db_role_setting where setrole = to_regrole(?) and setdatabase = 0', [role])) as { rows: Array<{ setconfig: string[] | null }> }
+    const current = settings.rows[0]?.setconfig ?? []
+    for (const [name, value] of Object.entries(ROLE_SESSION_DEFAULTS)) {
+      if (!current.includes(`${name}=${value}`)) await ignoreDuplicate(() => admin.raw(`alter role ${ident(role)} set ${name} = '${value}'`))
+    }
   }
 }
 

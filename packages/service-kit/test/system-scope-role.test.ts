@@ -140,3 +140,28 @@ test('migrating again with nothing to change does not wait for the service: a re
   assert.deepEqual(await migrated, [])
   assert.equal(waited, false, 'the migration waited for a lock the reader held')
 })
+
+test("the service role's sessions end when idle in a transaction and probe a silent client: set on the role, so they hold through a pooler", async () => {
+  const session = (await knex.raw(
+    "select current_setting('idle_in_transaction_session_timeout') as idle_tx, current_setting('tcp_keepalives_idle') as idle, current_setting('tcp_keepalives_interval') as every, current_setting('tcp_keepalives_count') as probes",
+  )) as { rows: Array<Record<string, string>> }
+  assert.deepEqual(session.rows[0], { idle_tx: '5min', idle: '30', every: '10', probes: '3' })
+
+  // A session ended that way frees its locks, and the pool goes on with a new one (the bound
+  // shortened for the test inside the transaction alone).
+  const trx = await knex.transaction()
+  await trx.raw("set local idle_in_transaction_session_timeout = '200ms'")
+  await trx.raw('select pg_advisory_xact_lock(4242)')
+  await new Promise((resolve) => setTimeout(resolve, 800))
+  const free = await testDb.adminQuery<{ got: boolean }>('select pg_try_advisory_xact_lock(4242) as got')
+  assert.equal(free[0]?.got, true, 'the lock went with the session')
+  await assert.rejects(trx.raw('select 1'))
+  await trx.rollback().catch(() => undefined)
+  assert.deepEqual((await knex.raw('select 1 as one')).rows, [{ one: 1 }])
+
+  // A release whose role lost a default (by hand, or an older release) gets it back at the next migration.
+  await testDb.adminQuery(`alter role ${spec.appRole} reset idle_in_transaction_session_timeout`)
+  await migrateSchema(testDb.adminUrl, spec)
+  const roles = await testDb.adminQuery<{ setconfig: string[] }>('select setconfig from pg_db_role_setting where setrole = to_regrole($1) and setdatabase = 0', [spec.appRole])
+  assert.ok(roles[0]?.setconfig.includes('idle_in_transaction_session_timeout=5min'), JSON.stringify(roles))
+})

@@ -29,23 +29,7 @@ export interface KnexOptions {
   applicationName?: string
   /** SQL run on every new pooled connection (e.g. `set role`), before it is used. */
   onConnect?: string
-  /**
-   * Postgres ends a session left idle inside a transaction this long (services: 5 min). A process
-   * that hangs, or loses its network, mid-transaction would otherwise keep its row and advisory
-   * locks until the server notices the peer is gone (hours, by default), and every worker waiting
-   * on them would wait as long. No transaction here waits that long on anything but Postgres (an
-   * outbox delivery inside one is bounded by its HTTP timeout).
-   */
-  idleInTransactionTimeoutMs?: number
 }
-
-/** The services' bound on a transaction left idle (see KnexOptions). */
-export const IDLE_IN_TRANSACTION_TIMEOUT_MS = 300_000
-
-// TCP keepalives, both ways: the server probes a silent client after 30 s and gives up after three
-// unanswered probes 10 s apart, ending its session (and releasing its locks) about a minute after a
-// client vanished without closing; the client detects a vanished server likewise.
-const KEEPALIVE = '-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3'
 
 type PgConnection = { query(sql: string, callback: (error: Error | null) => void): void }
 
@@ -90,13 +74,9 @@ export function createKnex(url: string, options: KnexOptions = {}): Knex {
   const { onConnect } = options
   return knexFactory({
     client: ScopedPgClient as unknown as typeof knexFactory.Client,
-    connection: {
-      connectionString: url,
-      application_name: options.applicationName ?? 'venue-hub',
-      keepAlive: true,
-      keepAliveInitialDelayMillis: 30_000,
-      options: options.idleInTransactionTimeoutMs ? `${KEEPALIVE} -c idle_in_transaction_session_timeout=${Math.round(options.idleInTransactionTimeoutMs)}` : KEEPALIVE,
-    },
+    // The client notices a vanished server too (the server's side of the keepalives, and the bound
+    // on a transaction left idle, are set on each service's role: ensureRoles in migrations.ts).
+    connection: { connectionString: url, application_name: options.applicationName ?? 'venue-hub', keepAlive: true, keepAliveInitialDelayMillis: 30_000 },
     pool: {
       min: 0,
       max: options.poolMax ?? 10,
@@ -144,8 +124,8 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 export default fp(
-  async (fastify, opts: { url: string; poolMax?: number; service: string; systemRole: string | null; idleInTransactionTimeoutMs?: number }) => {
-    const knex = createKnex(opts.url, { poolMax: opts.poolMax, applicationName: opts.service, idleInTransactionTimeoutMs: opts.idleInTransactionTimeoutMs ?? IDLE_IN_TRANSACTION_TIMEOUT_MS })
+  async (fastify, opts: { url: string; poolMax?: number; service: string; systemRole: string | null }) => {
+    const knex = createKnex(opts.url, { poolMax: opts.poolMax, applicationName: opts.service })
     fastify.decorate('db', createDatabase(knex, { systemRole: opts.systemRole }))
     fastify.addReadinessCheck('postgres', async () => {
       await knex.raw('select 1')
