@@ -257,6 +257,7 @@ test('security events: intake is idempotent, and refused internal calls leave on
     'the resolution is in the audit log',
   )
   const again = await compliance.inject({ method: 'POST', url: `/api/v1/compliance/security-events/${event.id}/resolve`, headers: admin, payload: {} })
+  assert.equal(again.statusCode, 409, "as the OpenAPI document says: a conflict with the event's state")
   assert.equal(again.json().code, 'SECURITY_EVENT_ALREADY_RESOLVED')
   assert.equal((await compliance.inject({ url: `/api/v1/compliance/audit-log?entityId=${event.id}`, headers: admin })).json().data.length, 1, 'a refused second resolution is not audited')
   const otherAdmin = bearer(testToken({ tenantId: randomUUID(), roles: ['admin'] }))

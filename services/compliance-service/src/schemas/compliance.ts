@@ -106,7 +106,8 @@ export const SecurityEventListQuery = Type.Object(
 export const ResolveBody = Type.Object({ note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false })
 export const EventParams = Type.Object({ id: UuidString }, { additionalProperties: false })
 
-export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 429: ProblemSchema }
+// 413: a body past the service's limit; 503: the database unreachable (the error handler's answers).
+export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema }
 
 export const AuditLogEntrySchema = Type.Object({
   /** Position in the log; the chain runs in this order within a tenant. */

@@ -81,4 +81,4 @@ export const CallbackQuery = Type.Object(
   { additionalProperties: true },
 )
 
-export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema, 502: ProblemSchema, 503: ProblemSchema }
+export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 413: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema, 502: ProblemSchema, 503: ProblemSchema }

@@ -125,4 +125,4 @@ export type FieldMappingList = Static<typeof FieldMappingListQuery>
 export const FieldMappingPageSchema = Type.Object({ data: Type.Array(FieldMappingSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
 export const IdParams = Type.Object({ id: UuidString }, { additionalProperties: false })
 
-export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema }
+export const Problems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema, 413: ProblemSchema, 429: ProblemSchema, 503: ProblemSchema }

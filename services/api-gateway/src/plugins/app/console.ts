@@ -8,7 +8,7 @@ import fastifyStatic from '@fastify/static'
 import { Type } from '@sinclair/typebox'
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { mintDevToken, sendProblem } from '@hub/service-kit'
-import { UUID_PATTERN } from '@hub/contracts'
+import { ProblemSchema, UUID_PATTERN } from '@hub/contracts'
 import type { GatewayConfig } from '../../config.ts'
 
 /** Where `pnpm --filter @hub/console build` writes the console. */
@@ -63,7 +63,7 @@ function registerDevSignIn(fastify: FastifyInstance, config: GatewayConfig, secr
   fastify.post(
     '/console/dev-sign-in',
     {
-      schema: { hide: true, body: SignInBody, response: { 200: SignInResponse } },
+      schema: { hide: true, body: SignInBody, response: { 200: SignInResponse, 400: ProblemSchema, 409: ProblemSchema } },
       config: { auth: false },
     },
     async (request, reply) => {

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { BadRequestError, ForbiddenError, NotFoundError } from '@hub/contracts'
+import { ConflictError, ForbiddenError, NotFoundError, ProblemSchema } from '@hub/contracts'
 import { CursorField, page, readCursor } from '@hub/service-kit'
 import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
 
@@ -48,7 +48,7 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
   fastify.post(
     '/security-events/:id/resolve',
     {
-      schema: { tags, security, summary: 'Resolve a security event', params: EventParams, body: ResolveBody, response: { 200: SecurityEventSchema, ...Problems, 409: Problems[400] } },
+      schema: { tags, security, summary: 'Resolve a security event', params: EventParams, body: ResolveBody, response: { 200: SecurityEventSchema, ...Problems, 409: ProblemSchema } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request) => {
@@ -78,7 +78,7 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
         }
         const existing = await fastify.securityEventStore.findById(trx, request.params.id)
         if (!existing) throw new NotFoundError('SECURITY_EVENT_NOT_FOUND', 'No such security event in your tenant.')
-        throw Object.assign(new BadRequestError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.'), {})
+        throw new ConflictError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.')
       })
     },
   )
