@@ -17,6 +17,11 @@ export interface OutboundWebhookQueue {
   queue: Bull.Queue<DeliveryJobData>
   /** Idempotent per (message, attempt): Bull keeps one job per id. */
   enqueue(data: DeliveryJobData, delayMs?: number): Promise<void>
+  /**
+   * For a message Postgres says is due: after this its job is waiting or running, whatever Bull
+   * held under the id (nothing, a finished job, a job delayed past the message's time).
+   */
+  requeue(data: DeliveryJobData): Promise<void>
   close(): Promise<void>
 }
 
@@ -36,17 +41,41 @@ export function createOutboundWebhookQueue(options: { redisUrl: string; prefix: 
     prefix: `${options.prefix}bull`,
     defaultJobOptions: {
       // Retries of a failed delivery are scheduled by the processor (the message's schedule); these
-      // only cover a processor that threw (database unreachable) before the lease rescue.
+      // only cover a processor that threw (database unreachable). A job that runs out of them before
+      // its claim stays in the failed set under its id: the sweeper's requeue replaces it.
       attempts: 3,
       backoff: { type: 'fixed', delay: 1_000 },
       removeOnComplete: { age: 3600, count: 5_000 },
       removeOnFail: { age: 24 * 3600, count: 5_000 },
     },
   })
+  const jobIdOf = (data: DeliveryJobData) => `${data.messageId}:${data.attempt}`
   return {
     queue,
     async enqueue(data, delayMs = 0) {
-      await queue.add(data, { jobId: `${data.messageId}:${data.attempt}`, ...(delayMs > 0 ? { delay: delayMs } : {}) })
+      await queue.add(data, { jobId: jobIdOf(data), ...(delayMs > 0 ? { delay: delayMs } : {}) })
+    },
+    async requeue(data) {
+      const jobId = jobIdOf(data)
+      const job = await queue.getJob(jobId)
+      if (job) {
+        // Set lookups only: asking whether a job is waiting or active scans Bull's whole list.
+        const [failed, completed, delayed] = await Promise.all([job.isFailed(), job.isCompleted(), job.isDelayed()])
+        // A replay while a retry waits: the message is due now, the job with its id hours later.
+        // Promoted, not added again: the job is the attempt's one, and losing a race (it just
+        // became waiting or active) leaves it live anyway.
+        if (delayed) return job.promote().catch(() => undefined)
+        // Waiting or active: it runs, and an add under its id would be ignored anyway.
+        if (!failed && !completed) return
+        // A finished job keeps its id (until removeOnFail or removeOnComplete trims it, which only
+        // another job's finishing does) and Bull ignores an add under an id it holds: a job that
+        // failed before its claim (the database was down for its three tries) would strand its
+        // message. Removing it is safe because the claim, not the job id, is what stops a second
+        // delivery: a job whose attempt already ran finds the attempt count moved on. A removal
+        // refused (another sweeper replaced the job and a worker holds it) leaves the add a no-op.
+        await job.remove().catch(() => undefined)
+      }
+      await queue.add(data, { jobId })
     },
     async close() {
       await queue.close()

@@ -127,7 +127,7 @@ export function createOutboundWebhookService(deps: {
   ring: KeyRing
   guard: UrlGuard
   deliver: Deliverer
-  queue: Pick<OutboundWebhookQueue, 'enqueue'>
+  queue: Pick<OutboundWebhookQueue, 'enqueue' | 'requeue'>
   audit: AuditOutbox
   securityEvents: SecurityEventReporter
   rules: DeliveryRules
@@ -281,10 +281,23 @@ export function createOutboundWebhookService(deps: {
     return settled.status
   }
 
-  /** Enqueues due messages (lost jobs, lapsed leases, failed enqueues) of every tenant. */
+  /**
+   * Makes the due messages of every tenant run (lost jobs, lapsed leases, failed enqueues, jobs
+   * that failed before their claim). The batch is the longest due: it cannot starve the rest,
+   * because every message in it gets a job that runs, and a run either claims it (its next attempt
+   * moves out by the lease) or fails and is requeued by the next pass.
+   */
   async function sweep(limit = 500): Promise<number> {
     const due = await db.withSystemScope((trx) => repo.dueMessages(trx, limit))
-    for (const row of due) await queue.enqueue({ tenantId: row.tenant_id, messageId: row.id, attempt: row.attempt_count })
+    for (const row of due) {
+      try {
+        await queue.requeue({ tenantId: row.tenant_id, messageId: row.id, attempt: row.attempt_count })
+      } catch (error) {
+        // One message Bull cannot take must not keep the batch behind it waiting: each pass
+        // starts again from the longest due.
+        logger.warn({ err: { message: (error as Error).message }, messageId: row.id }, 'outbound webhook requeue failed; the next sweep will retry it')
+      }
+    }
     return due.length
   }
 
