@@ -120,17 +120,22 @@ describe('partial job records', () => {
     assert.equal(job.state, 'waiting')
   })
 
-  test('the reconciler re-enqueues a run whose job is partial or gone under its own job id, and resumes it', async () => {
+  test('the reconciler re-enqueues a run whose job is partial, gone or finished under its own job id, and resumes it', async () => {
     const app = await rig.build({ REDIS_KEY_PREFIX: `${rig.prefix}reconcile:` })
     const tenantId = randomUUID()
     const partialRun = await seededConnection(app, tenantId, 250)
     const goneRun = await seededConnection(app, tenantId, 250)
+    const failedRun = await seededConnection(app, tenantId, 250)
     const enqueue = async (connection: { id: string; venueId: string }) =>
       (await app.syncEngine.enqueueSync({ tenantId, venueId: connection.venueId, connectionId: connection.id, entities: ['customer'], mode: 'full', trigger: 'manual', queue: 'high' })).jobs[0] as { jobId: string; syncLogId: string }
     const a = await enqueue(partialRun)
     const b = await enqueue(goneRun)
+    const c = await enqueue(failedRun)
     await partialize(app, a.jobId)
     await (await app.syncEngine.queues.high.getJob(b.jobId))?.remove()
+    // A job Bull holds as failed while its run is still queued (its ending never reached Postgres).
+    const high = app.syncEngine.queues.high
+    await high.client.multi().lrem(high.toKey('wait'), 0, c.jobId).zadd(high.toKey('failed'), Date.now(), c.jobId).hset(high.toKey(c.jobId), 'failedReason', 'lost its ending', 'finishedOn', String(Date.now())).exec()
 
     // Runs younger than a couple of seconds may be mid-enqueue in the API process: left alone.
     const { reconciler } = app.syncEngineInternals
@@ -142,12 +147,14 @@ describe('partial job records', () => {
       const job = await app.syncEngine.queues.high.getJob(run.jobId)
       return job !== null && Number.isFinite(job.timestamp) && job.data.kind === 'sync' && (await job.getState()) === 'waiting'
     }
-    await until('the reconciler to requeue both runs', async () => {
+    // A finished job's id leaves Bull's finished sets with it: left there, the job added again under
+    // it would read as finished, and the next pass would replace it while it runs.
+    await until('the reconciler to requeue the three runs', async () => {
       await reconciler.reconcileRuns()
-      return ((await requeued(a)) && (await requeued(b))) || null
+      return ((await requeued(a)) && (await requeued(b)) && (await requeued(c))) || null
     })
     const queued = new Map<string, number | undefined>()
-    for (const run of [a, b]) {
+    for (const run of [a, b, c]) {
       const job = await app.syncEngine.getJob(tenantId, run.jobId)
       assert.deepEqual([job.state, job.syncLogId, job.data.kind], ['waiting', run.syncLogId, 'sync'])
       queued.set(run.jobId, (await app.syncEngine.queues.high.getJob(run.jobId))?.timestamp)
@@ -156,11 +163,11 @@ describe('partial job records', () => {
     // asserted: the file's other tests leave runs in this database whose jobs live under other
     // Redis prefixes, and a pass may rightly requeue those.)
     await reconciler.reconcileRuns()
-    for (const run of [a, b]) assert.equal((await app.syncEngine.queues.high.getJob(run.jobId))?.timestamp, queued.get(run.jobId), `run ${run.syncLogId}: a live job is left alone`)
+    for (const run of [a, b, c]) assert.equal((await app.syncEngine.queues.high.getJob(run.jobId))?.timestamp, queued.get(run.jobId), `run ${run.syncLogId}: a live job is left alone`)
 
     // A worker now runs them to the end, each in its own sync log.
     startWorker(app)
-    for (const run of [a, b]) {
+    for (const run of [a, b, c]) {
       const log = await rig.waitForLog(run.syncLogId)
       assert.deepEqual([log.status, log.records_fetched, log.records_created], ['succeeded', 250, 250])
     }

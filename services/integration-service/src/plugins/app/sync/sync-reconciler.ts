@@ -96,9 +96,12 @@ export async function requeueRun(queues: SyncQueues, run: LostRunRow): Promise<b
   if (health === 'live') return false
   const queue = queues.byName(run.queue) ?? queues.queues.high
   if (job) {
-    // A partial record is in no list and holds no lock of a live worker; its keys go directly.
+    // A partial record is in no list and holds no lock of a live worker; its keys go directly. A
+    // finished job's id leaves the finished sets too: Bull reads a job's state from them first, so
+    // the job added again under an id left there would read as finished, and the next pass would
+    // replace it (its lock included) while it runs.
     const key = queue.toKey(jobId)
-    await queue.client.del(key, `${key}:logs`, `${key}:lock`)
+    await queue.client.multi().del(key, `${key}:logs`, `${key}:lock`).zrem(queue.toKey('completed'), jobId).zrem(queue.toKey('failed'), jobId).exec()
   }
   const data = jobDataOf(run)
   if (!data) return false
