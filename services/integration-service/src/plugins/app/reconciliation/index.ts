@@ -1,7 +1,8 @@
 // Reconciliation on the instance. Both processes register it: the API process serves the
 // reconciliation API (`fastify.reconciliation`) and the drift gauges; the worker process runs
 // reconciliation jobs (registered as the `reconcile` processor of the sync engine's queues) and
-// restores schedules and queued runs from Postgres at start and periodically.
+// restores schedules, and the jobs of queued or running runs that Bull lost or failed, from Postgres
+// at start and periodically.
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { createHubRecordsReader } from './hub-records-reader.ts'
@@ -16,7 +17,7 @@ import { createReconciliationService, type ReconciliationService } from './recon
 export interface ReconciliationOptions {
   /** The API process: expose the per-connection drift and staleness gauges (read from Postgres). */
   gauges?: boolean
-  /** The worker process: put schedules and queued runs back from Postgres every `restoreIntervalMs`. */
+  /** The worker process: put schedules and the jobs of unfinished runs back from Postgres every `restoreIntervalMs`. */
   restoreIntervalMs?: number
   /** Records per provider page (adapter default when unset). */
   pageSize?: number
@@ -57,7 +58,7 @@ async function reconciliationPlugin(fastify: FastifyInstance, opts: Reconciliati
     logger,
     ...(opts.pageSize ? { pageSize: opts.pageSize } : {}),
   })
-  const scheduler = createReconciliationScheduler({ db: fastify.db, queues: sync.syncQueues, runs, schedules, connections: fastify.connections, providers: fastify.providers, logger })
+  const scheduler = createReconciliationScheduler({ db: fastify.db, queues: sync.syncQueues, runs, schedules, connections: fastify.connections, providers: fastify.providers, control: sync.control, logger })
   sync.processors.set('reconcile', scheduler.processor(engine))
 
   fastify.decorate(

@@ -125,6 +125,9 @@ export async function completeRun(trx: Knex.Transaction, run: RunRow, audit: Aud
   })
 }
 
+/** The sync's run lock of (connection, entity), which a run holds for its whole walk. */
+export const runLockName = (run: Pick<RunRow, 'connection_id' | 'entity'>): string => `${run.connection_id}:${run.entity}:pull`
+
 const nullTotals = (from: Totals | null | undefined): Totals => Object.assign(Object.create(null) as Totals, from ?? {})
 
 export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
@@ -133,15 +136,13 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
   const readAhead = deps.readAhead ?? DEFAULT_READ_AHEAD
   const maxRecordsPerCompare = deps.maxRecordsPerCompare ?? DEFAULT_MAX_RECORDS_PER_WRITE
 
-  const lockName = (run: Pick<RunRow, 'connection_id' | 'entity'>): string => `${run.connection_id}:${run.entity}:pull`
-
   /** Runs (or resumes) one run to its end; a run already finished is returned as it is. */
   async function run(tenantId: string, runId: string, hooks: EngineHooks = {}): Promise<RunRow> {
     const found = await db.withTenant(tenantId, (trx) => runs.find(trx, runId))
     if (!found) throw new SyncFailure('RECONCILIATION_RUN_NOT_FOUND', 'The reconciliation run of this job no longer exists.', { disposition: 'stop', deadLetter: false })
     if (FINISHED_RUN_STATUSES.has(found.status)) return found
     // The sync's own lock: no sync of this (connection, entity) writes while the run compares.
-    const lock = await deps.control.lockRun(lockName(found), lockWaitMs)
+    const lock = await deps.control.lockRun(runLockName(found), lockWaitMs)
     try {
       return await runLocked(tenantId, found, hooks, lock.held)
     } finally {
@@ -376,7 +377,7 @@ export function createReconciliationEngine(deps: ReconciliationEngineDeps) {
   async function repair(tenantId: string, runId: string, actor: AuditActor): Promise<RepairResult> {
     const found = await db.withTenant(tenantId, (trx) => runs.find(trx, runId))
     if (!found) throw new SyncFailure('RECONCILIATION_RUN_NOT_FOUND', 'No reconciliation run with this id.', { disposition: 'stop', deadLetter: false })
-    const lock = await deps.control.lockRun(lockName(found), lockWaitMs)
+    const lock = await deps.control.lockRun(runLockName(found), lockWaitMs)
     try {
       const connection = await deps.connectionContext.forSync(tenantId, found.connection_id)
       const { adapter } = connection.binding

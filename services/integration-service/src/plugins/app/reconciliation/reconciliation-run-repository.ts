@@ -148,9 +148,12 @@ export function createReconciliationRunRepository() {
       return row as RunRow
     },
 
-    /** Runs still queued a while after they were created: their job may be gone with Redis. */
-    async listQueued(trx: Knex.Transaction, olderThanMs: number, limit: number): Promise<RunRow[]> {
-      return (await runs(trx).where({ status: 'queued' }).whereRaw("created_at < now() - (? * interval '1 millisecond')", [olderThanMs]).orderBy('created_at').limit(limit)) as RunRow[]
+    /**
+     * Runs still queued or running a while after they were created: their job may be gone with
+     * Redis, or have failed for good while Postgres could not take the run's end.
+     */
+    async listActive(trx: Knex.Transaction, olderThanMs: number, limit: number): Promise<RunRow[]> {
+      return (await runs(trx).whereIn('status', ['queued', 'running']).whereRaw("created_at < now() - (? * interval '1 millisecond')", [olderThanMs]).orderBy('created_at').limit(limit)) as RunRow[]
     },
 
     /** The tenant's runs, newest first; in the tenant's transaction. */

@@ -2,19 +2,22 @@
 // connection's daily full run in its hour in the venue's time zone (integration-normal) and its
 // hourly quick check (integration-low) as repeatable jobs, each at the connection's own minute,
 // and the processor of those jobs. The schedules live in Postgres (reconciliation_schedules); the
-// repeatable jobs are derived from them and put back after Redis was lost (`restore`).
+// repeatable jobs are derived from them and put back after Redis was lost (`restore`), as are the
+// jobs of runs Postgres still holds as queued or running.
 import type Bull from 'bull'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Database } from '@hub/service-kit'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import type { JobControl } from '../sync/job-control.ts'
 import type { RunSignal } from '../sync/run-signal.ts'
 import { offsetInHour, spreadCron, spreadDailyCronAtHour, spreadOffset } from '../sync/schedule-spread.ts'
 import { toSyncFailure } from '../sync/sync-errors.ts'
-import type { JobData, QueueKey, ReconcileJobData, SyncQueues } from '../sync/sync-queues.ts'
+import { QUEUES, type JobData, type QueueKey, type ReconcileJobData, type SyncQueues } from '../sync/sync-queues.ts'
+import { jobHealth } from '../sync/sync-reconciler.ts'
 import type { RunOutcome } from '../sync/sync-runner.ts'
-import { SYSTEM_ACTOR, type ReconciliationEngine } from './reconciliation-engine.ts'
+import { SYSTEM_ACTOR, runLockName, type ReconciliationEngine } from './reconciliation-engine.ts'
 import { isActiveRunConflict, type ReconciliationRunRepository, type RunMode, type RunRow } from './reconciliation-run-repository.ts'
 import type { ReconciliationScheduleRepository, ScheduleRow } from './reconciliation-schedule-repository.ts'
 
@@ -49,6 +52,7 @@ export function createReconciliationScheduler(deps: {
   schedules: ReconciliationScheduleRepository
   connections: Pick<ConnectionRepository, 'findById'>
   providers: ProviderRegistry
+  control: Pick<JobControl, 'lockRun'>
   logger: FastifyBaseLogger
 }) {
   const { db, queues, runs, schedules } = deps
@@ -84,17 +88,57 @@ export function createReconciliationScheduler(deps: {
     await removeRepeatable(queues.queues.low, scheduleJobId(connectionId, 'quick'))
   }
 
+  /** Whether a worker holds the run's lock: taken (and given back at once) only when nobody does. */
+  async function lockHeld(run: RunRow): Promise<boolean> {
+    try {
+      const lock = await deps.control.lockRun(runLockName(run), 0)
+      await lock.release()
+      return false
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'RUN_LOCKED') return true
+      throw error
+    }
+  }
+
   /**
-   * Postgres is the truth: every schedule's repeatable jobs are put back, and runs still queued a
-   * minute after they were created get their job again (an id Bull still has is not added twice;
-   * a run that already finished is skipped by the processor).
+   * Gives a queued or running run its job again unless Bull holds a live one for it (as the sync's
+   * reconciler does for sync runs). Returns whether it did.
+   */
+  async function requeueRun(run: RunRow): Promise<boolean> {
+    const queue: QueueKey = run.mode === 'quick' ? 'low' : 'normal'
+    const jobId = runsJobId(run.id)
+    // The job that took the run up last may be another: a scheduled tick's, or one job for runs requested together.
+    if (run.job_id && run.job_id !== jobId && (await jobHealth(queues, QUEUES[queue], run.job_id)).health === 'live') return false
+    const { health, job } = await jobHealth(queues, QUEUES[queue], jobId)
+    if (health === 'live') return false
+    // Redis lost the job under a live worker: it walks on until it finds its lock gone at its next
+    // renewal, and a dead worker's lock lapses after its TTL; until then the run stays its.
+    if (run.status === 'running' && (await lockHeld(run))) return false
+    // Bull ignores an add whose id it still holds: a failed or completed job, or a partial record left in an emptied Redis.
+    if (job) await job.remove()
+    await enqueueRuns({ tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id }, [run.id], queue)
+    return true
+  }
+
+  /**
+   * Postgres is the truth: every schedule's repeatable jobs are put back, and runs still queued or
+   * running a minute after they were created get their job again when Bull has none live (a run
+   * resumes from its checkpoint; one already finished is skipped by the processor).
    */
   async function restore(): Promise<{ schedules: number; runs: number }> {
     const all = await db.withSystemScope((trx) => schedules.listAll(trx))
     for (const schedule of all) await apply(schedule)
-    const queued = await db.withSystemScope((trx) => runs.listQueued(trx, 60_000, 1_000))
-    for (const run of queued) await enqueueRuns({ tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id }, [run.id], run.mode === 'quick' ? 'low' : 'normal')
-    return { schedules: all.length, runs: queued.length }
+    const active = await db.withSystemScope((trx) => runs.listActive(trx, 60_000, 1_000))
+    let requeued = 0
+    for (const run of active) {
+      try {
+        if (await requeueRun(run)) requeued++
+      } catch (err) {
+        deps.logger.warn({ err, runId: run.id }, 'could not re-enqueue a reconciliation run')
+      }
+    }
+    if (requeued > 0) deps.logger.info({ requeued }, 're-enqueued reconciliation runs whose job was lost or failed')
+    return { schedules: all.length, runs: requeued }
   }
 
   /** A scheduled tick opens one run per entity of the connection, once per tick whatever the redeliveries. */
