@@ -13,8 +13,15 @@ export interface WebhookDispatch {
 
 /** Events handed over in one go at most. */
 const MAX_BATCH = 500
+/**
+ * Events waiting for a hand-over at most. While Redis is down a hand-over waits for it, and every
+ * event stored meanwhile would wait in memory behind it: past this many they are left to the
+ * worker's relay, which finds them in the inbox (they are stored already).
+ */
+export const MAX_PENDING = 10_000
 
-export function createWebhookDispatch(deps: { enqueueMany: (items: StoredWebhook[]) => Promise<unknown>; logger: FastifyBaseLogger }): (stored: StoredWebhook[]) => Promise<void> {
+export function createWebhookDispatch(deps: { enqueueMany: (items: StoredWebhook[]) => Promise<unknown>; logger: FastifyBaseLogger; maxPending?: number }): (stored: StoredWebhook[]) => Promise<void> {
+  const maxPending = deps.maxPending ?? MAX_PENDING
   let pending: StoredWebhook[] = []
   let running: Promise<void> | null = null
   const drain = async (): Promise<void> => {
@@ -26,7 +33,9 @@ export function createWebhookDispatch(deps: { enqueueMany: (items: StoredWebhook
     running = null
   }
   return (stored) => {
-    pending.push(...stored)
+    const room = Math.max(0, maxPending - pending.length)
+    if (stored.length > room) deps.logger.warn({ events: stored.length - room, pending: pending.length }, 'webhook events left for the relay: the hand-over is backed up')
+    pending.push(...stored.slice(0, room))
     running ??= drain()
     return running
   }
