@@ -11,8 +11,8 @@ const LOCAL_CHARS = "a-z0-9.!#$%&'*+/=?^_`{|}~-"
 const escapeRegExp = (text: string) => text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
 
 /**
- * A trimmed, lower-case string shaped like an address: something, one `@`, something, no space.
- * Emails read from provider data pass this before they are searched for: `@` or `a@` alone would
+ * A string shaped like an address once trimmed: something, one `@`, something, no space. Emails
+ * read from provider data pass this before they are searched for: `@` or `a@` alone would
  * otherwise be found in almost everything.
  */
 export function plausibleEmail(value: unknown): value is string {
