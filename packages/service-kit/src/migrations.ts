@@ -85,7 +85,16 @@ export async function ensureRoles(admin: Knex, roles: string[]): Promise<void> {
     const settings = (await admin.raw('select setconfig from pg_db_role_setting where setrole = to_regrole(?) and setdatabase = 0', [role])) as { rows: Array<{ setconfig: string[] | null }> }
     const current = settings.rows[0]?.setconfig ?? []
     for (const [name, value] of Object.entries(ROLE_SESSION_DEFAULTS)) {
-      if (!current.includes(`${name}=${value}`)) await ignoreDuplicate(() => admin.raw(`alter role ${ident(role)} set ${name} = '${value}'`))
+      if (current.includes(`${name}=${value}`)) continue
+      try {
+        await ignoreDuplicate(() => admin.raw(`alter role ${ident(role)} set ${name} = '${value}'`))
+      } catch (error) {
+        // A role someone else created (Postgres 16+ lets a CREATEROLE user alter only the roles it
+        // administers): the defaults are a safeguard, not a condition of the schema, so the
+        // migration goes on and says what to set by hand.
+        if ((error as { code?: string }).code !== '42501') throw error
+        process.emitWarning(`could not set ${name} = '${value}' on role ${role} (${(error as Error).message}); set it as the role's administrator`, { code: 'HUB_ROLE_DEFAULTS' })
+      }
     }
   }
 }
