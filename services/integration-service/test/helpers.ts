@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { TEST_INTERNAL_KEYS, setupServiceTests, type ServiceTests } from '@hub/service-kit/testing'
 import { generateKeyRingJson } from '@hub/crypto'
 import { signRequest } from '@hub/internal-auth'
@@ -30,4 +32,15 @@ export function signal(): { reached: Promise<void>; fire: () => void } {
   let fire = () => {}
   const reached = new Promise<void>((resolve) => (fire = resolve))
   return { reached, fire }
+}
+
+/** Polls `probe` every 100 ms until it returns something truthy; fails naming `what` after `timeoutMs`. */
+export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value) return value
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
+    await sleep(100)
+  }
 }

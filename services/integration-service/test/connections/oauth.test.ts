@@ -143,13 +143,18 @@ test('authorize is for managers of the venue, and the callback needs no token', 
   assert.equal(refused.json().code, 'OAUTH_NOT_CONFIGURED')
 })
 
-test('two refreshes racing for one connection spend the single-use refresh token once', async () => {
+/** A QuickBooks connection made through OAuth, and the access token it holds. */
+async function connectedQuickBooks(): Promise<{ app: ServiceInstance; id: string; stale: string | undefined }> {
   const app = await rig.build()
   const venueId = await rig.createVenue(tenant)
   const { location } = await connect(app, 'quickbooks', venueId)
   const id = location.searchParams.get('connectionId') ?? ''
   const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
-  const stale = app.vault.open(tenant, id, row!.secrets).accessToken
+  return { app, id, stale: app.vault.open(tenant, id, row!.secrets).accessToken }
+}
+
+test('two refreshes racing for one connection spend the single-use refresh token once', async () => {
+  const { app, id, stale } = await connectedQuickBooks()
   const [first, second] = await Promise.all([app.connectionContext.refresh(tenant, id, stale), app.connectionContext.refresh(tenant, id, stale)])
   assert.equal(first.accessToken, second.accessToken, 'the second caller reuses the first refresh')
   assert.notEqual(first.accessToken, stale)
@@ -168,12 +173,7 @@ test('two refreshes racing for one connection spend the single-use refresh token
 })
 
 test("a refresh slower than the lock's lapse keeps the lock: a caller waiting meanwhile reuses its tokens, the refresh token is spent once", async () => {
-  const app = await rig.build()
-  const venueId = await rig.createVenue(tenant)
-  const { location } = await connect(app, 'quickbooks', venueId)
-  const id = location.searchParams.get('connectionId') ?? ''
-  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
-  const stale = app.vault.open(tenant, id, row!.secrets).accessToken
+  const { app, id, stale } = await connectedQuickBooks()
   // The provider answers the refresh after three lapses of the lock.
   const binding = app.providers.quickbooks
   const oauth = binding.adapter.oauth!

@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { before, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServiceInstance } from '@hub/service-kit'
 import { bearer, deleteRedisPrefix, scrapeMetrics, testToken } from '@hub/service-kit/testing'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
 import { runsJobId } from '../../src/plugins/app/reconciliation/reconciliation-scheduler.ts'
 import { setupSyncRig, type SyncRig } from '../sync/sync-rig.ts'
+import { until } from '../helpers.ts'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -27,16 +27,6 @@ interface Venue {
   venueId: string
   connectionId: string
   accountId: string
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
-    await sleep(100)
-  }
 }
 
 /** A Stripe connection (with `customers` seeded when given), its customers synced. */

@@ -5,24 +5,14 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { deleteRedisPrefix } from '@hub/service-kit/testing'
 import type { ServiceInstance } from '@hub/service-kit'
 import { setupSyncRig } from './sync-rig.ts'
+import { until } from '../helpers.ts'
 
 type Json = Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const rig = await setupSyncRig({ sims: { stripe: { recordsPerEntity: 5 } } })
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`)
-    await sleep(100)
-  }
-}
 
 async function seededConnection(app: ServiceInstance, tenantId: string, count: number) {
   const account = await rig.account('stripe')
