@@ -53,7 +53,7 @@ async function runRow(runId: string): Promise<Json> {
   return row
 }
 
-// The restore leaves runs younger than a minute to the request that is enqueueing them.
+// The restore leaves queued runs younger than a minute to the request that is enqueueing them.
 const age = (runId: string) => rig.db.adminQuery("update integration.reconciliation_runs set created_at = created_at - interval '5 minutes' where id = $1", [runId])
 
 /** The worker's periodic restore, here pass after pass until the run has finished. */
@@ -103,7 +103,7 @@ describe('reconciliation runs stranded by Redis or Postgres', () => {
     assert.equal(((await request()).json() as Json).code, 'RECONCILIATION_ALREADY_RUNNING', 'the stranded run holds its connection and entity')
     await rig.control('stripe', 'DELETE', '/_sim/faults')
 
-    await age(runId)
+    // A running run is taken back at once, however young: no request is enqueueing it any more.
     const done = await restoreUntilFinished(runId)
     assert.deepEqual([done.status, done.error_code], ['clean', null])
     assert.equal(done.provider_count, customers, 'every customer counted once')
@@ -122,7 +122,6 @@ describe('reconciliation runs stranded by Redis or Postgres', () => {
     const runId = await openRun(venue)
     // What Postgres holds when Redis lost the job of a run a worker is still walking.
     await rig.db.adminQuery("update integration.reconciliation_runs set status = 'running', started_at = now() where id = $1", [runId])
-    await age(runId)
     const { queues } = app.syncEngineInternals.syncQueues
     const lock = await app.syncEngineInternals.control.lockRun(`${venue.connectionId}:customer:pull`)
     try {
@@ -152,6 +151,7 @@ describe('reconciliation runs stranded by Redis or Postgres', () => {
     }
     assert.equal((await runRow(runId)).status, 'queued', 'the run could not be marked failed either')
 
+    assert.equal((await app.reconciliationInternals.scheduler.restore()).runs, 0, 'a queued run younger than a minute is left to the request enqueueing it')
     await age(runId)
     const done = await restoreUntilFinished(runId)
     assert.deepEqual([done.status, done.error_code], ['clean', null])

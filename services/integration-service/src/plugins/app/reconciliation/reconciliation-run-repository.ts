@@ -149,11 +149,16 @@ export function createReconciliationRunRepository() {
     },
 
     /**
-     * Runs still queued or running a while after they were created: their job may be gone with
-     * Redis, or have failed for good while Postgres could not take the run's end.
+     * Runs whose job may be gone with Redis, or have failed for good while Postgres could not take
+     * the run's end: every running run (a worker took it up, so no request is still enqueueing it)
+     * and runs still queued `queuedOlderThanMs` after they were created.
      */
-    async listActive(trx: Knex.Transaction, olderThanMs: number, limit: number): Promise<RunRow[]> {
-      return (await runs(trx).whereIn('status', ['queued', 'running']).whereRaw("created_at < now() - (? * interval '1 millisecond')", [olderThanMs]).orderBy('created_at').limit(limit)) as RunRow[]
+    async listActive(trx: Knex.Transaction, queuedOlderThanMs: number, limit: number): Promise<RunRow[]> {
+      return (await runs(trx)
+        .where('status', 'running')
+        .orWhere((q) => q.where('status', 'queued').whereRaw("created_at < now() - (? * interval '1 millisecond')", [queuedOlderThanMs]))
+        .orderBy('created_at')
+        .limit(limit)) as RunRow[]
     },
 
     /** The tenant's runs, newest first; in the tenant's transaction. */

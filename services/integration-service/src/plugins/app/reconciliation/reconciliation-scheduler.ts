@@ -121,9 +121,10 @@ export function createReconciliationScheduler(deps: {
   }
 
   /**
-   * Postgres is the truth: every schedule's repeatable jobs are put back, and runs still queued or
-   * running a minute after they were created get their job again when Bull has none live (a run
-   * resumes from its checkpoint; one already finished is skipped by the processor).
+   * Postgres is the truth: every schedule's repeatable jobs are put back, and running runs, or runs
+   * still queued a minute after they were created (younger ones are being enqueued by their
+   * request), get their job again when Bull has none live (a run resumes from its checkpoint; one
+   * already finished is skipped by the processor).
    */
   async function restore(): Promise<{ schedules: number; runs: number }> {
     const all = await db.withSystemScope((trx) => schedules.listAll(trx))
