@@ -2,7 +2,8 @@
 // deleted in the middle of several syncs (as a Redis restarted without persistence leaves it), and
 // a worker killed with SIGKILL while another one stands by. Postgres is the truth: every run ends
 // exactly once without anyone asking again, the schedules come back, and a killed worker's run is
-// resumed within 10 s.
+// resumed within 10 s. The same holds for acknowledged webhooks that were only queued when Redis
+// went, and for a reconciliation run in progress.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe } from 'node:test'
@@ -18,6 +19,9 @@ const stack = await startStack({
     SYNC_CONCURRENCY_HIGH: '2',
     // The production default is a minute; the scenario does not wait that long.
     SYNC_RECONCILE_INTERVAL_MS: '2000',
+    // The production default is ten minutes: an event handed to the queue that long ago and still
+    // not processed is handed over again.
+    SYNC_WEBHOOK_REQUEUE_AFTER_MS: '3000',
   },
 })
 
@@ -143,6 +147,100 @@ describe('reliability across processes', () => {
         await standby.stop(10_000)
         await stack.restart('integration-worker')
       }
+    },
+    { timeout: 300_000 },
+  )
+
+  scenario(
+    'webhooks acknowledged while no worker runs, then Redis emptied: a worker that comes back processes each event exactly once',
+    async () => {
+      const EVENTS = 5
+      const { connectionId } = await stripeConnection(EVENTS)
+      const [{ accountId }] = (await stack.db.adminQuery<{ accountId: string }>('select account_id as "accountId" from integration.connections where id = $1', [connectionId])) as [{ accountId: string }]
+      const ids = (await stack.sim('stripe', 'GET', `/_sim/accounts/${accountId}/customer`)).ids as string[]
+      assert.equal(ids.length, EVENTS)
+
+      await stack.kill('integration-worker')
+      try {
+        for (const [i, id] of ids.entries()) {
+          await stack.sim('stripe', 'PATCH', `/_sim/accounts/${accountId}/customer/${id}`, { name: `Requeued Patron${i}` })
+          const fired = await stack.sim('stripe', 'POST', '/_sim/webhooks/fire', { accountId, type: 'customer.updated', objectId: id })
+          assert.equal((fired.deliveries as Json[])[0]?.status, 200, JSON.stringify(fired.deliveries))
+        }
+        // Acknowledged means stored; the API process also handed each event to the queue.
+        await eventually('every event handed to the queue', 20_000, async () => {
+          const [row] = await stack.db.adminQuery<{ queued: string }>('select count(*) as queued from integration.webhook_inbox where connection_id = $1 and enqueued_at is not null and processed_at is null', [connectionId])
+          return Number(row?.queued) === EVENTS ? true : undefined
+        })
+        await deleteRedisPrefix(stack.redisPrefix)
+      } finally {
+        await stack.restart('integration-worker')
+      }
+
+      const processed = await eventually(
+        'every event processed',
+        60_000,
+        async () => {
+          const rows = await stack.db.adminQuery<{ processed: boolean }>('select processed_at is not null as processed from integration.webhook_inbox where connection_id = $1', [connectionId])
+          return rows.length === EVENTS && rows.every((row) => row.processed) ? rows : undefined
+        },
+        250,
+      )
+      assert.equal(processed.length, EVENTS)
+      // Later passes of the relay must not hand a processed event over again.
+      await sleep(5_000)
+      const runs = await stack.db.adminQuery<{ status: string }>("select status from integration.sync_logs where connection_id = $1 and trigger = 'webhook'", [connectionId])
+      assert.equal(runs.length, EVENTS, `one run per event: ${JSON.stringify(runs)}`)
+      assert.ok(
+        runs.every((run) => run.status === 'succeeded'),
+        JSON.stringify(runs),
+      )
+      const names = await stack.db.adminQuery<{ external_id: string; family: string }>("select external_id, data->>'familyName' as family from integration.records where connection_id = $1 and entity = 'customer'", [connectionId])
+      assert.deepEqual(Object.fromEntries(names.map((row) => [row.external_id, row.family])), Object.fromEntries(ids.map((id, i) => [id, `Patron${i}`])), 'each event applied')
+    },
+    { timeout: 300_000 },
+  )
+
+  scenario(
+    'Redis emptied in the middle of a reconciliation run: the run is resumed and ends once, every difference counted once',
+    async () => {
+      const TOTAL = 20_000
+      const { venueId, connectionId } = await stripeConnection(TOTAL)
+      const { data, error, response } = await api.POST('/api/v1/integrations/reconciliation/runs', { body: { venueId, provider: 'stripe', entities: ['customer'] } })
+      assert.equal(response.status, 202, JSON.stringify(error))
+      const runId = data!.runs[0]!.id
+      const reconciliationRun = async (): Promise<Json> => {
+        const [row] = await stack.db.adminQuery<Json>('select status, pages, provider_count, missing_in_hub, error_code from integration.reconciliation_runs where id = $1', [runId])
+        assert.ok(row, `reconciliation run ${runId}`)
+        return row
+      }
+      await eventually('the run in the middle', 60_000, async () => {
+        const run = await reconciliationRun()
+        return run.status === 'running' && (run.pages as number) >= 3 ? true : undefined
+      })
+
+      await deleteRedisPrefix(stack.redisPrefix)
+      assert.equal((await reconciliationRun()).status, 'running', 'not finished before Redis went')
+
+      const run = await eventually(
+        'the run to finish',
+        120_000,
+        async () => {
+          const current = await reconciliationRun()
+          return ['clean', 'drift', 'failed'].includes(current.status as string) ? current : undefined
+        },
+        250,
+      )
+      // Nothing was synced, so every customer at the provider is missing in the hub.
+      assert.deepEqual([run.status, run.error_code, run.provider_count, run.missing_in_hub], ['drift', null, TOTAL, TOTAL], JSON.stringify(run))
+      const [items] = await stack.db.adminQuery<{ count: string }>('select count(*) from integration.reconciliation_items where run_id = $1', [runId])
+      assert.equal(items?.count, String(TOTAL))
+      const runs = await stack.db.adminQuery<{ id: string }>('select id from integration.reconciliation_runs where connection_id = $1', [connectionId])
+      assert.deepEqual(
+        runs.map((row) => row.id),
+        [runId],
+        'one run for the one request',
+      )
     },
     { timeout: 300_000 },
   )
