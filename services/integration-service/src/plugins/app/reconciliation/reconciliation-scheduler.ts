@@ -15,7 +15,7 @@ import type { RunSignal } from '../sync/run-signal.ts'
 import { offsetInHour, spreadCron, spreadDailyCronAtHour, spreadOffset } from '../sync/schedule-spread.ts'
 import { toSyncFailure } from '../sync/sync-errors.ts'
 import { QUEUES, type JobData, type QueueKey, type ReconcileJobData, type SyncQueues } from '../sync/sync-queues.ts'
-import { jobHealth } from '../sync/sync-reconciler.ts'
+import { discardJobRecord, jobHealth } from '../sync/sync-reconciler.ts'
 import type { RunOutcome } from '../sync/sync-runner.ts'
 import { SYSTEM_ACTOR, runLockName, type ReconciliationEngine } from './reconciliation-engine.ts'
 import { isActiveRunConflict, type ReconciliationRunRepository, type RunMode, type RunRow } from './reconciliation-run-repository.ts'
@@ -115,7 +115,7 @@ export function createReconciliationScheduler(deps: {
     // renewal, and a dead worker's lock lapses after its TTL; until then the run stays its.
     if (run.status === 'running' && (await lockHeld(run))) return false
     // Bull ignores an add whose id it still holds: a failed or completed job, or a partial record left in an emptied Redis.
-    if (job) await job.remove()
+    if (job) await discardJobRecord(queues.queues[queue], jobId)
     await enqueueRuns({ tenantId: run.tenant_id, venueId: run.venue_id, connectionId: run.connection_id }, [run.id], queue)
     return true
   }

@@ -9,7 +9,7 @@ import { PUSH_OPERATIONS, type PushJob } from './push-runner.ts'
 import { QueueTimeout, isRedisDown, queueUnavailable, withinQueueWait, type QueueAccess } from './queue-access.ts'
 import { SyncAlreadyRunningError } from './sync-errors.ts'
 import type { QueueName, SyncJobData } from './sync-queues.ts'
-import { jobHealth } from './sync-reconciler.ts'
+import { discardJobRecord, jobHealth } from './sync-reconciler.ts'
 import { announceReceived } from '../webhooks/webhook-received.ts'
 import type { AuditActor, EnqueuePushInput, EnqueueSyncInput, EnqueuedRun, SyncServiceDeps } from './sync-service.ts'
 
@@ -25,10 +25,7 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
     if (health === 'live') return false
     // A partial record (written into an emptied Redis) would otherwise answer every later
     // request with SYNC_ALREADY_RUNNING: it goes with its run.
-    if (health === 'partial' && job) {
-      const key = job.queue.toKey(run.job_id)
-      await job.queue.client.del(key, `${key}:logs`, `${key}:lock`)
-    }
+    if (health === 'partial' && job) await discardJobRecord(job.queue, run.job_id)
     return true
   }
 

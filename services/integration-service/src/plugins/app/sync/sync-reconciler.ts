@@ -73,6 +73,19 @@ export async function jobHealth(queues: SyncQueues, queueName: string, jobId: st
   return { health: 'live', job }
 }
 
+/**
+ * Deletes what Bull keeps of a job that `jobHealth` found not live (a partial record or a finished
+ * job), so an add under its id is taken: Bull ignores an add whose id it holds. A partial record is
+ * in no list and holds no lock of a live worker, so its keys go directly; a finished job's id
+ * leaves the finished sets too, since Bull reads a job's state from them first and a job added
+ * again under an id left there would read as finished (and the next pass would replace it, lock
+ * and all, while it runs). Never for a live job: its worker's lock goes with it.
+ */
+export async function discardJobRecord(queue: Bull.Queue<JobData>, jobId: string): Promise<void> {
+  const key = queue.toKey(jobId)
+  await queue.client.multi().del(key, `${key}:logs`, `${key}:lock`).zrem(queue.toKey('completed'), jobId).zrem(queue.toKey('failed'), jobId).exec()
+}
+
 /** Which data a run's job carries, rebuilt from its sync log row (jobs carry ids only). */
 export function jobDataOf(run: LostRunRow): JobData | null {
   if (run.kind === 'pull') {
@@ -95,14 +108,7 @@ export async function requeueRun(queues: SyncQueues, run: LostRunRow): Promise<b
   const { health, job } = await jobHealth(queues, run.queue, jobId)
   if (health === 'live') return false
   const queue = queues.byName(run.queue) ?? queues.queues.high
-  if (job) {
-    // A partial record is in no list and holds no lock of a live worker; its keys go directly. A
-    // finished job's id leaves the finished sets too: Bull reads a job's state from them first, so
-    // the job added again under an id left there would read as finished, and the next pass would
-    // replace it (its lock included) while it runs.
-    const key = queue.toKey(jobId)
-    await queue.client.multi().del(key, `${key}:logs`, `${key}:lock`).zrem(queue.toKey('completed'), jobId).zrem(queue.toKey('failed'), jobId).exec()
-  }
+  if (job) await discardJobRecord(queue, jobId)
   const data = jobDataOf(run)
   if (!data) return false
   await queue.add(data.kind === 'push' ? 'push' : 'sync', data, { jobId })
