@@ -8,7 +8,7 @@
 //     throws CONNECTION_NOT_FOUND (404), CONNECTION_NOT_ACTIVE (409), ENTITY_NOT_SUPPORTED (400),
 //     SYNC_ALREADY_RUNNING (409, extra.entities), QUEUE_UNAVAILABLE (503)
 //   enqueuePush(input: { tenantId, venueId, connectionId, operation: 'mailchimp.upsert_contacts' | 'quickbooks.sales_receipts',
-//       listId?, trigger?, actor? }) → Promise<{ entity, jobId, syncLogId, queue }>
+//       trigger?, actor? }) → Promise<{ entity, jobId, syncLogId, queue }>
 //   enqueueWebhook(item: { tenantId, connectionId, inboxId }) → Promise<string /* job id */>
 //   enqueueWebhooks(items[]) → Promise<void> (per tenant one announcement transaction, one bulk add, one update: the intake's dispatch)
 //   requeueWebhooks(items[]) → Promise<void> (the same job ids again, for the worker's relay: a job lost with Redis is re-created, one Bull still holds is kept)

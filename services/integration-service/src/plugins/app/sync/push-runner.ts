@@ -23,9 +23,6 @@ import type { PushJobData } from './sync-queues.ts'
 import type { PushCandidate, PushStateRepository } from './push-state-repository.ts'
 import type { RecordRepository } from './record-repository.ts'
 
-/** A push job; `listId` names the Mailchimp audience (else the audience of the synced contacts). */
-export type PushJob = PushJobData & { listId?: string }
-
 export const PUSH_OPERATIONS = {
   'mailchimp.upsert_contacts': { provider: 'mailchimp', entity: 'customer', batchSize: 500 },
   'quickbooks.sales_receipts': { provider: 'quickbooks', entity: 'payment', batchSize: 50 },
@@ -46,13 +43,13 @@ export function createPushRunner(deps: {
 }) {
   const { db, gate, runs } = deps
 
-  const pushTarget = (job: PushJob) => ({ operation: job.operation, venueId: job.venueId, entity: PUSH_OPERATIONS[job.operation].entity, connectionId: job.connectionId })
+  const pushTarget = (job: PushJobData) => ({ operation: job.operation, venueId: job.venueId, entity: PUSH_OPERATIONS[job.operation].entity, connectionId: job.connectionId })
 
   async function audienceOf(tenantId: string, connectionId: string): Promise<string | null> {
     return str(await db.withTenant(tenantId, (trx) => deps.records.contactAudience(trx, connectionId)))
   }
 
-  async function run(job: Bull.Job<PushJob>, signal: RunSignal): Promise<RunOutcome> {
+  async function run(job: Bull.Job<PushJobData>, signal: RunSignal): Promise<RunOutcome> {
     const data = job.data
     const spec = PUSH_OPERATIONS[data.operation]
     const { tenantId, connectionId, syncLogId } = data
@@ -74,8 +71,9 @@ export function createPushRunner(deps: {
       const target: GateTarget = { tenantId, connectionId, provider, scope: connection.connection.account_id ?? connectionId }
       let listId: string | null = null
       if (data.operation === 'mailchimp.upsert_contacts') {
-        listId = data.listId ?? (await audienceOf(tenantId, connectionId))
-        if (!listId) throw new SyncFailure('PUSH_TARGET_UNKNOWN', "No Mailchimp audience to push to: sync the connection's contacts first or name the audience.", { disposition: 'stop', deadLetter: true })
+        // The audience of the connection's synced contacts.
+        listId = await audienceOf(tenantId, connectionId)
+        if (!listId) throw new SyncFailure('PUSH_TARGET_UNKNOWN', "No Mailchimp audience to push to: sync the connection's contacts first.", { disposition: 'stop', deadLetter: true })
       }
 
       const total = await db.withTenant(tenantId, async (trx) => {

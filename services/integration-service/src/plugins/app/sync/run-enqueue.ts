@@ -5,10 +5,10 @@ import { BadRequestError, type SyncLog } from '@hub/contracts'
 import type { AuditEvent } from '@hub/service-kit'
 import { ConnectionNotActiveError } from '../connections/connection-context.ts'
 import { isActiveRunConflict, type NewRun, type RunKind } from '../sync-logs/sync-log-repository.ts'
-import { PUSH_OPERATIONS, type PushJob } from './push-runner.ts'
+import { PUSH_OPERATIONS } from './push-runner.ts'
 import { QueueTimeout, isRedisDown, queueUnavailable, withinQueueWait, type QueueAccess } from './queue-access.ts'
 import { SyncAlreadyRunningError } from './sync-errors.ts'
-import type { QueueName, SyncJobData } from './sync-queues.ts'
+import type { PushJobData, QueueName, SyncJobData } from './sync-queues.ts'
 import { discardJobRecord, jobHealth } from './sync-reconciler.ts'
 import { announceReceived } from '../webhooks/webhook-received.ts'
 import type { AuditActor, EnqueuePushInput, EnqueueSyncInput, EnqueuedRun, SyncServiceDeps } from './sync-service.ts'
@@ -192,7 +192,7 @@ export function createRunEnqueue(deps: SyncServiceDeps, access: QueueAccess) {
         input.actor ? (logs) => ({ ...(input.actor as AuditActor), action: 'sync.push_triggered', entityType: 'connection', entityId: input.connectionId, after: { operation: input.operation, syncLogId: logs[0]?.id } }) : null,
       )
       if (!log) throw new Error('no sync log was created')
-      const data: PushJob = { kind: 'push', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, operation: input.operation, syncLogId: log.id, ...(input.listId ? { listId: input.listId } : {}) }
+      const data: PushJobData = { kind: 'push', tenantId: input.tenantId, venueId: input.venueId, connectionId: input.connectionId, operation: input.operation, syncLogId: log.id }
       await addDurably([log.id], () => queue.add('push', data, { jobId: log.id }))
       return { entity: spec.entity, jobId: log.id, syncLogId: log.id, queue: queue.name as QueueName }
     },

@@ -48,8 +48,6 @@ export interface EnqueuePushInput {
   /** The destination connection (Mailchimp or QuickBooks). */
   connectionId: string
   operation: PushJobData['operation']
-  /** Mailchimp audience; default: the audience of the connection's synced contacts. */
-  listId?: string
   trigger?: SyncJobData['trigger']
   actor?: AuditActor
 }

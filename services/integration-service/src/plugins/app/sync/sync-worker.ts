@@ -11,11 +11,11 @@ import { annotateActiveSpan, contextFromCarrier, inSpan, SpanKind } from '@hub/t
 import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { DeadLetterRepository } from './dead-letter-repository.ts'
 import { keepAttempt, type JobControl } from './job-control.ts'
-import type { PushJob, PushRunner } from './push-runner.ts'
+import type { PushRunner } from './push-runner.ts'
 import { createRunSignal, type RunSignal } from './run-signal.ts'
 import { SyncFailure, toSyncFailure } from './sync-errors.ts'
 import type { SyncMetrics } from './sync-metrics.ts'
-import { QUEUE_KEYS, type JobData, type QueueKey, type SyncJobData, type SyncQueues, type WebhookJobData } from './sync-queues.ts'
+import { QUEUE_KEYS, type JobData, type PushJobData, type QueueKey, type SyncJobData, type SyncQueues, type WebhookJobData } from './sync-queues.ts'
 import type { RunOutcome, SyncRunner } from './sync-runner.ts'
 import type { WebhookProcessor } from '../webhooks/webhook-processor.ts'
 
@@ -141,7 +141,7 @@ export function startSyncWorker(deps: SyncWorkerDeps, options: SyncWorkerOptions
           result = await deps.runner.run(job as Bull.Job<SyncJobData>, signal)
           break
         case 'push':
-          result = await deps.pushRunner.run(job as Bull.Job<PushJob>, signal)
+          result = await deps.pushRunner.run(job as Bull.Job<PushJobData>, signal)
           break
         case 'webhook':
           result = await deps.webhooks.process(job as Bull.Job<WebhookJobData>, signal)
