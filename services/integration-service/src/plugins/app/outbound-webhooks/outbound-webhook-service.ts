@@ -177,10 +177,16 @@ export function createOutboundWebhookService(deps: {
     }
   }
 
-  async function enqueueAll(rows: MessageRow[]): Promise<void> {
+  /**
+   * Hands stored messages to the queue. `replace` is for a message that may have had a job: its
+   * retry delayed in Bull under the same id (promoted), or a finished one (replaced), where a plain
+   * add would be ignored and the message would wait for the sweeper.
+   */
+  async function enqueueAll(rows: MessageRow[], replace = false): Promise<void> {
     for (const row of rows) {
       try {
-        await queue.enqueue({ tenantId: row.tenant_id, messageId: row.id, attempt: row.attempt_count })
+        const data = { tenantId: row.tenant_id, messageId: row.id, attempt: row.attempt_count }
+        await (replace ? queue.requeue(data) : queue.enqueue(data))
       } catch (error) {
         // Stored is enough: the sweeper enqueues due messages Redis never got.
         logger.warn({ err: { message: (error as Error).message }, messageId: row.id }, 'outbound webhook enqueue failed; the sweeper will retry it')
@@ -432,7 +438,7 @@ export function createOutboundWebhookService(deps: {
         await audit.record(trx, { ...actor, action: 'webhook_message.replayed', entityType: 'webhook_message', entityId: messageId, after: { endpointId, eventId: message.event_id, eventType: message.event_type } })
         return replayed
       })
-      await enqueueAll([row])
+      await enqueueAll([row], true)
       return toMessage(row)
     },
   }
