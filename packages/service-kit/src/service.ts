@@ -124,6 +124,9 @@ export function createFastify(opts: FastifyFactoryOptions) {
     return503OnClosing: true,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     http: {
+      // Node's own refusal of an HTTP/1.1 request without Host is a bare 400; the kit refuses it
+      // in its first hook instead, as problem+json like every other refusal.
+      requireHostHeader: false,
       headersTimeout: timeouts.headersMs,
       requestTimeout: timeouts.requestMs,
       connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(Math.min(timeouts.headersMs, timeouts.requestMs) / 4))),
@@ -239,6 +242,12 @@ export const serviceKit = fp(
       if (closing || draining) reply.header('connection', 'close')
     })
     fastify.decorateRequest('quietLog', false)
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (request.headers.host === undefined && request.raw.httpVersionMajor === 1 && request.raw.httpVersionMinor >= 1) {
+        reply.header('connection', 'close')
+        return sendProblem(reply, { title: 'Bad Request', status: 400, code: 'MISSING_HOST', detail: 'An HTTP/1.1 request must carry a Host header.' })
+      }
+    })
     fastify.addHook('onResponse', async (request, reply) => {
       if (request.quietLog) return
       request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')

@@ -26,6 +26,12 @@ export function isHiddenPath(rawPath: string): boolean {
 export default fp(
   async (fastify, opts: { bodyLimit: number }) => {
     fastify.addHook('onRequest', async (request, reply) => {
+      // Only origin form (`/path`): the router strips an absolute-form target's `http://host`,
+      // but every check that reads the URL (the in-flight cap's `/api/`, this guard) would not.
+      if (!request.url.startsWith('/')) {
+        reply.header('connection', 'close')
+        return sendProblem(reply, { title: 'Bad Request', status: 400, code: 'BAD_REQUEST_TARGET', detail: 'The request target must be a path (origin form).' })
+      }
       const path = request.url.split('?')[0] ?? request.url
       if (isHiddenPath(path)) {
         // On the decoded path: an encoded probe (/%69nternal) is the more deliberate one.

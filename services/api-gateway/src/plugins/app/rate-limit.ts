@@ -11,8 +11,10 @@ import { fallbackRateLimitStore } from './rate-limit-store.ts'
 type Bucket = 'user' | 'sensitive' | 'anonymous' | 'webhook'
 
 function bucketOf(request: FastifyRequest): Bucket {
+  // The route that will answer, not a re-reading of the URL: the router is case-sensitive, so
+  // `/WEBHOOKS/` or `//webhooks/` reaches the authenticated proxy and must not get the webhook budget.
+  if (request.routeOptions.url?.startsWith('/api/v1/integrations/webhooks')) return 'webhook'
   const path = normalisedPath(request.url)
-  if (path.startsWith('/api/v1/integrations/webhooks/')) return 'webhook'
   if (!request.principal) return 'anonymous'
   return isSensitive(request.method, path) ? 'sensitive' : 'user'
 }
