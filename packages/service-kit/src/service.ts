@@ -100,12 +100,14 @@ export function writeClientError(error: Error & { code?: string }, socket: Socke
 }
 
 // Fastify adds ajv-formats after the plugins unless one is named formatsPlugin: this one adds
-// them itself, then replaces date-time with one limited to years 0001-9999 (what Postgres takes).
+// them itself, then replaces date-time with one limited to years 0001-9999 and uuid with the plain
+// form (ajv-formats also takes `urn:uuid:…`): what Postgres takes, so a valid value never fails there.
 const addFormats = addFormatsModule as unknown as typeof addFormatsModule.default
 type FormatsPlugin = Parameters<typeof addFormats>[0]
 function formatsPlugin(ajv: FormatsPlugin): FormatsPlugin {
   addFormats(ajv)
   ajv.addFormat('date-time', { type: 'string', validate: isDateTimeInRange })
+  ajv.addFormat('uuid', { type: 'string', validate: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i })
   return ajv
 }
 

@@ -94,6 +94,20 @@ test('a cursor of the right shape with contents the database would refuse is 400
   }
 })
 
+test('a uuid is the plain form Postgres takes: a urn:uuid: prefix is a 400 at validation, not a database error', async (t) => {
+  const app = createFastify({ service: 'guard-test', logLevel: 'silent' })
+  await app.register(serviceKit, { service: 'guard-test' })
+  app.get('/things/:id', { schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }) } }, async () => ({ ok: true }))
+  await app.ready()
+  t.after(() => app.close())
+  assert.equal((await app.inject({ url: '/things/4f1c2a9e-0000-4000-8000-00000000000A' })).statusCode, 200)
+  for (const bad of ['urn:uuid:4f1c2a9e-0000-4000-8000-000000000001', '{4f1c2a9e-0000-4000-8000-000000000001}', '4f1c2a9e000040008000000000000001', 'not-a-uuid']) {
+    const response = await app.inject({ url: `/things/${encodeURIComponent(bad)}` })
+    assert.equal(response.statusCode, 400, bad)
+    assert.equal(response.json().code, 'VALIDATION_FAILED', bad)
+  }
+})
+
 test('a date-time outside years 0001-9999 is a 400 at validation, not a database error', async (t) => {
   const app = createFastify({ service: 'guard-test', logLevel: 'silent' })
   await app.register(serviceKit, { service: 'guard-test' })

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import type { ConfigError } from '../src/index.ts'
 import { CommonEnv, createFastify, parseConfig, serviceKit, trustProxyOption } from '../src/index.ts'
-import { TEST_JWT, TEST_INTERNAL_KEYS } from '../src/testing/index.ts'
+import { TEST_JWT, TEST_INTERNAL_KEYS, bearer, testToken } from '../src/testing/index.ts'
 import { Type } from '@sinclair/typebox'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -68,4 +68,15 @@ test('refuses a token issued in the future and one older than the maximum age, w
     assert.equal(response.statusCode, status, `${name}: ${response.body}`)
     if (code) assert.equal(response.json().code, code, name)
   }
+})
+
+test('a signed token whose subject holds a NUL byte or a lone surrogate is refused as invalid, never stored as an actor', async (t) => {
+  const app = await echoApp({ service: 'identity-test', logLevel: 'silent' })
+  t.after(() => app.close())
+  for (const sub of ['user\u0000x', 'user\ud800x']) {
+    const response = await app.inject({ url: '/api/me', headers: bearer(testToken({ tenantId: randomUUID(), roles: ['admin'], sub })) })
+    assert.equal(response.statusCode, 401, JSON.stringify(sub))
+    assert.equal(response.json().code, 'AUTH_TOKEN_INVALID', JSON.stringify(sub))
+  }
+  assert.equal((await app.inject({ url: '/api/me', headers: bearer(testToken({ tenantId: randomUUID(), roles: ['admin'], sub: 'user-ü-😀' })) })).statusCode, 200)
 })

@@ -7,6 +7,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { FastifyRequest } from 'fastify'
 import { requestContext, type RequestContext } from '../request-context.ts'
+import { isCleanString } from './input-guard.ts'
 import { ForbiddenError, UnauthorizedError, UUID_PATTERN, markReported, type SecurityEventReporter } from '@hub/contracts'
 
 export const ROLES = ['admin', 'manager', 'viewer'] as const
@@ -206,6 +207,9 @@ export default fp(
       if (!Value.Check(ClaimsSchema, claims)) {
         throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token lacks required claims (sub, tenant_id, roles).')
       }
+      // The subject is stored as who acted (created_by, audit actors): a NUL byte or a lone
+      // surrogate from an issuer would fail every write of the caller as a database error.
+      if (!isCleanString(claims.sub)) throw authFailure(request, opts, 'AUTH_TOKEN_INVALID', 'The token is invalid.')
       request.principal = {
         userId: claims.sub,
         tenantId: claims.tenant_id.toLowerCase(),
