@@ -18,7 +18,11 @@ export const SecurityEventInputSchema = Type.Object({
   /** Stable refusal code, e.g. INTERNAL_AUTH_REPLAY. */
   code: Type.String({ minLength: 1, maxLength: 64 }),
   tenantId: Type.Optional(Type.Union([Type.String({ format: 'uuid' }), Type.Null()])),
-  /** Who tried: a user id, a calling service name, or null when unknown. */
+  /**
+   * Who tried, as proven: a user id from a verified token, a service whose signature held; null
+   * when unknown or only claimed (a claim goes in `details`). Reporters fold repeats by it instead
+   * of by IP, so it must never be a value the caller picks freely.
+   */
   actor: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Null()])),
   ip: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
   method: Type.Optional(Type.String({ maxLength: 16 })),

@@ -78,6 +78,16 @@ export class InternalCallError extends Error {
     this.requestId = init.requestId
     this.attempts = init.attempts
   }
+
+  /**
+   * The other service was unreachable, did not answer in time, or failed on its side (5xx): not
+   * the caller's fault, and worth retrying later, so a service answers it with 503. A refusal
+   * (4xx), our own abort or an unexplained failure is a bug on this side and is not included.
+   */
+  get unavailable(): boolean {
+    if (this.status === null) return this.code === 'INTERNAL_CALL_NETWORK_ERROR' || this.code === 'INTERNAL_CALL_TIMEOUT'
+    return this.status >= 500
+  }
 }
 
 // Methods whose repetition has the same effect as one call; POST and PATCH may not.

@@ -52,8 +52,8 @@ export interface SecurityEventReporterOptions {
   source: string
   logger?: ReporterLogger
   /**
-   * Repeats of one (source, type, code, tenant, principal or IP) within this many milliseconds
-   * become one event with a count and first/last seen. 0 keeps every event on its own.
+   * Repeats of one (source, type, code, tenant, proven principal or else IP) within this many
+   * milliseconds become one event with a count and first/last seen. 0 keeps every event on its own.
    */
   windowMs?: number
   /** Distinct events held at most; beyond it new ones fold into a coarser event per (source, code, tenant). */
@@ -159,6 +159,10 @@ export function createSecurityEventReporter(options: SecurityEventReporterOption
     }
   }
 
+  // A proven principal (the contract's `actor`: a verified user or service) is one window wherever
+  // it calls from; anyone else is their IP. An actor the caller could pick would let one client
+  // open a window per request, which is why an unproven claim is never the actor (verify-plugin
+  // keeps it in `details`).
   const keyOf = (e: SecurityEventInput): string => JSON.stringify([e.source, e.type, e.code, e.tenantId ?? null, e.actor ?? null, e.actor ? null : (e.ip ?? null)])
   const coarseKeyOf = (e: SecurityEventInput): string => JSON.stringify([e.source, e.type, e.code, e.tenantId ?? null, '*'])
 

@@ -59,6 +59,8 @@ export interface InternalAuthPluginOptions {
 const DEFAULT_NONCE_PREFIX = 'internal-auth:nonce:'
 const DEFAULT_MAX_SKEW_SECONDS = 300
 const TIMESTAMP_PATTERN = /^\d{1,12}$/
+/** How far apart the replicas' clocks may be, beyond the skew a request is allowed. */
+const NONCE_CLOCK_MARGIN_SECONDS = 60
 // At least 16 bytes: 32 hex characters, or 22 base64url characters when the value is not pure hex.
 const HEX_NONCE_PATTERN = /^[0-9a-fA-F]{32,128}$/
 const B64URL_NONCE_PATTERN = /^[A-Za-z0-9_-]{22,128}$/
@@ -156,7 +158,9 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
   if (!Number.isFinite(maxSkewSeconds) || maxSkewSeconds <= 0) {
     throw new Error('internal-auth: maxSkewSeconds must be a positive number')
   }
-  const nonceTtlSeconds = Math.ceil(2 * maxSkewSeconds)
+  // A timestamp passes for 2 × maxSkew + 1 s (whole seconds, both bounds inclusive), and replicas'
+  // clocks differ: the nonce must outlive every moment any replica would still take its request.
+  const nonceTtlSeconds = Math.ceil(2 * maxSkewSeconds) + 1 + NONCE_CLOCK_MARGIN_SECONDS
   const pending = new WeakMap<FastifyRequest, PendingAuth>()
 
   fastify.decorateRequest('internalCaller', null)
@@ -169,9 +173,16 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
     }
   })
 
-  function refuse(request: FastifyRequest, code: InternalAuthCode, detail: string, actor: string | null, details: Record<string, unknown>): AppError {
+  /**
+   * `caller` is the service the request names; `proven` says whether its signature proved it. Only
+   * a proven service is the event's actor: reporters fold repeats by actor instead of IP, so a name
+   * anyone can send would let one client turn each refusal into its own event by varying it. An
+   * unproven name is kept as `details.claimedService`, and the event folds by IP.
+   */
+  function refuse(request: FastifyRequest, code: InternalAuthCode, detail: string, caller: { service: string | null; proven: boolean }, details: Record<string, unknown>): AppError {
     const spec = REFUSALS[code]
-    request.log.warn({ code, actor }, 'internal request refused')
+    const claimed = caller.service === null ? null : clip(caller.service, 200)
+    request.log.warn({ code, caller: claimed, proven: caller.proven }, 'internal request refused')
     if (onRefusal !== undefined) {
       const event: InternalAuthRefusal = {
         id: randomUUID(),
@@ -179,12 +190,12 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
         severity: spec.severity,
         source,
         code,
-        actor: actor === null ? null : clip(actor, 200),
+        actor: caller.proven ? claimed : null,
         ip: clip(request.ip, 64),
         method: clip(request.method, 16),
         path: clip(request.raw.url ?? '', 2048),
         requestId: clip(String(request.id), 128),
-        details,
+        details: !caller.proven && claimed !== null ? { claimedService: claimed, ...details } : details,
         occurredAt: new Date(now()).toISOString(),
       }
       // Deferred past the reply so a slow or throwing callback cannot delay or change the answer.
@@ -212,7 +223,8 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
     const timestamp = headerValue(request, HEADER_TIMESTAMP)
     const nonce = headerValue(request, HEADER_NONCE)
     const signature = headerValue(request, HEADER_SIGNATURE)
-    const actor = service ?? null
+    // Nothing here is proven yet: every refusal before the signature check names a claim only.
+    const claim = { service: service ?? null, proven: false }
 
     if (service === undefined || keyId === undefined || timestamp === undefined || nonce === undefined || signature === undefined) {
       const present: Record<string, string | undefined> = {
@@ -223,28 +235,28 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
         [HEADER_SIGNATURE]: signature,
       }
       const missing = Object.keys(present).filter((name) => present[name] === undefined)
-      throw refuse(request, 'INTERNAL_AUTH_MISSING_HEADERS', `Missing internal auth headers: ${missing.join(', ')}`, actor, { missing })
+      throw refuse(request, 'INTERNAL_AUTH_MISSING_HEADERS', `Missing internal auth headers: ${missing.join(', ')}`, claim, { missing })
     }
     const malformed: string[] = []
     if (!TIMESTAMP_PATTERN.test(timestamp)) malformed.push(HEADER_TIMESTAMP)
     if (!isValidNonce(nonce)) malformed.push(HEADER_NONCE)
     if (!signature.startsWith(`${SIGNATURE_VERSION}=`)) malformed.push(HEADER_SIGNATURE)
     if (malformed.length > 0) {
-      throw refuse(request, 'INTERNAL_AUTH_MISSING_HEADERS', `Malformed internal auth headers: ${malformed.join(', ')}`, actor, { malformed })
+      throw refuse(request, 'INTERNAL_AUTH_MISSING_HEADERS', `Malformed internal auth headers: ${malformed.join(', ')}`, claim, { malformed })
     }
 
     if (!hasService(keys, service)) {
-      throw refuse(request, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'Unknown calling service', actor, {})
+      throw refuse(request, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'Unknown calling service', claim, {})
     }
     const secret = lookupSecret(keys, service, keyId)
     if (secret === undefined) {
-      throw refuse(request, 'INTERNAL_AUTH_UNKNOWN_KEY', 'Unknown key id for this service', actor, { keyId: clip(keyId, 64) })
+      throw refuse(request, 'INTERNAL_AUTH_UNKNOWN_KEY', 'Unknown key id for this service', claim, { keyId: clip(keyId, 64) })
     }
 
     // Whole seconds on both sides, so "more than maxSkew" has one meaning at the boundary.
     const skew = Math.floor(now() / 1000) - Number(timestamp)
     if (Math.abs(skew) > maxSkewSeconds) {
-      throw refuse(request, 'INTERNAL_AUTH_STALE_TIMESTAMP', `Timestamp is more than ${maxSkewSeconds} s from the server clock`, actor, {
+      throw refuse(request, 'INTERNAL_AUTH_STALE_TIMESTAMP', `Timestamp is more than ${maxSkewSeconds} s from the server clock`, claim, {
         keyId,
         timestamp,
         skewSeconds: skew,
@@ -276,12 +288,16 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
       bodySha256: bodySha256(raw),
     })
     if (!valid) {
-      throw refuse(request, 'INTERNAL_AUTH_BAD_SIGNATURE', 'Signature does not match the request', auth.service, {
+      const claim = { service: auth.service, proven: false }
+      throw refuse(request, 'INTERNAL_AUTH_BAD_SIGNATURE', 'Signature does not match the request', claim, {
         keyId: auth.keyId,
         timestamp: auth.timestamp,
         nonce: auth.nonce,
       })
     }
+    // From here the signature held: the named service did sign this request (a replay's too,
+    // whoever sent it again).
+    const signer = { service: auth.service, proven: true }
 
     // Only after the signature holds, so nobody can burn nonces they did not sign.
     let stored: string | null
@@ -292,7 +308,7 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
       throw new ServiceUnavailableError('INTERNAL_AUTH_NONCE_STORE_UNAVAILABLE', 'Cannot verify request freshness right now')
     }
     if (stored === null) {
-      throw refuse(request, 'INTERNAL_AUTH_REPLAY', 'Nonce already used', auth.service, {
+      throw refuse(request, 'INTERNAL_AUTH_REPLAY', 'Nonce already used', signer, {
         keyId: auth.keyId,
         timestamp: auth.timestamp,
         nonce: auth.nonce,
@@ -301,7 +317,7 @@ async function internalAuthPlugin(fastify: FastifyInstance, options: InternalAut
 
     const granted = Object.hasOwn(permissions, auth.service) ? permissions[auth.service] : undefined
     if (granted === undefined || !granted.includes(auth.permission)) {
-      throw refuse(request, 'INTERNAL_AUTH_FORBIDDEN', `Service lacks permission ${auth.permission}`, auth.service, {
+      throw refuse(request, 'INTERNAL_AUTH_FORBIDDEN', `Service lacks permission ${auth.permission}`, signer, {
         keyId: auth.keyId,
         permission: auth.permission,
       })

@@ -172,6 +172,34 @@ describe('security event reporter', () => {
     await reporter.close()
     assert.equal(batches.length, 1)
     const delivered = batches[0]?.events[0]
-    assert.deepEqual([delivered?.id, delivered?.code, delivered?.actor, delivered?.source], [event.id, 'INTERNAL_AUTH_UNKNOWN_SERVICE', 'ghost-service', 'integration-service'])
+    assert.deepEqual([delivered?.id, delivered?.code, delivered?.actor, delivered?.details?.claimedService, delivered?.source], [event.id, 'INTERNAL_AUTH_UNKNOWN_SERVICE', null, 'ghost-service', 'integration-service'])
+  })
+
+  test('unsigned calls from one IP, each claiming another service, fold into one event; another IP stays apart', async () => {
+    batches.length = 0
+    const reporter = createSecurityEventReporter({ client: client(), source: 'integration-service', windowMs: 60_000, flushIntervalMs: 60_000 })
+    const app = await buildApp({ redis, noncePrefix: prefix, source: 'integration-service', onRefusal: (event) => reporter.report(event) })
+    try {
+      const unsigned = (i: number, ip: string) => app.inject({ method: 'GET', url: '/internal/items/1', headers: { 'x-internal-service': `attacker-${i}` }, remoteAddress: ip })
+      for (let i = 0; i < 300; i++) assert.equal((await unsigned(i, '203.0.113.7')).statusCode, 401)
+      for (let i = 0; i < 3; i++) assert.equal((await unsigned(i, '198.51.100.9')).statusCode, 401)
+      // Refusals reach onRefusal after the reply (setImmediate): let the last ones land.
+      await new Promise((resolve) => setImmediate(resolve))
+    } finally {
+      await app.close()
+    }
+    await reporter.close()
+    const events = batches.flatMap((b) => b.events)
+    const byIp = (ip: string) => events.filter((e) => e.ip === ip)
+    assert.deepEqual(
+      byIp('203.0.113.7').map((e) => [e.code, e.actor, e.count]),
+      [['INTERNAL_AUTH_MISSING_HEADERS', null, 300]],
+      'one event counting 300, not one per claimed name',
+    )
+    assert.equal(byIp('203.0.113.7')[0]?.details?.claimedService, 'attacker-0', 'the claim is kept as a detail')
+    assert.deepEqual(
+      byIp('198.51.100.9').map((e) => e.count),
+      [3],
+    )
   })
 })

@@ -233,7 +233,7 @@ describe('internal-auth verify plugin', () => {
     const replay = await call(app, 'GET', VENUE_PATH, headers)
     assert.deepEqual([replay.status, replay.json.code], [401, 'INTERNAL_AUTH_REPLAY'])
     const ttl = await redis.ttl(`${prefix}${SERVICE_A}:${headers['x-internal-nonce']}`)
-    assert.ok(ttl > 590 && ttl <= 600, `nonce kept for twice the skew window, got ${ttl}`)
+    assert.ok(ttl > 650 && ttl <= 661, `nonce kept for the whole window a timestamp passes in (601 s) and a margin for replicas' clocks, got ${ttl}`)
   })
 
   test('a replay is refused across two replicas sharing one Redis', async () => {
@@ -313,11 +313,11 @@ describe('internal-auth verify plugin', () => {
     assert.ok(!Number.isNaN(Date.parse(event.occurredAt)))
     assert.deepEqual(
       { type: event.type, severity: event.severity, source: event.source, code: event.code, actor: event.actor, method: event.method, path: event.path },
-      { type: 'INVALID_SIGNATURE', severity: 'high', source: 'test-receiver', code: 'INTERNAL_AUTH_BAD_SIGNATURE', actor: SERVICE_A, method: 'GET', path: VENUE_PATH },
+      { type: 'INVALID_SIGNATURE', severity: 'high', source: 'test-receiver', code: 'INTERNAL_AUTH_BAD_SIGNATURE', actor: null, method: 'GET', path: VENUE_PATH },
     )
     assert.equal(typeof event.ip, 'string')
     assert.equal(typeof event.requestId, 'string')
-    assert.deepEqual(event.details, { keyId: 'k1', timestamp: headers['x-internal-timestamp'], nonce: headers['x-internal-nonce'] })
+    assert.deepEqual(event.details, { claimedService: SERVICE_A, keyId: 'k1', timestamp: headers['x-internal-timestamp'], nonce: headers['x-internal-nonce'] })
     assert.ok(!JSON.stringify(event).includes('a'.repeat(64)), 'the signature is never part of the event')
     assert.ok(!JSON.stringify(event).includes(SECRET_A1))
 
@@ -325,7 +325,7 @@ describe('internal-auth verify plugin', () => {
     assert.equal((await call(app, 'GET', VENUE_PATH, headers)).status, 200)
     assert.equal((await call(app, 'GET', VENUE_PATH, headers)).status, 401)
     const replay = await replayNext
-    assert.deepEqual([replay.type, replay.code], ['REPLAY', 'INTERNAL_AUTH_REPLAY'])
+    assert.deepEqual([replay.type, replay.code, replay.actor], ['REPLAY', 'INTERNAL_AUTH_REPLAY', SERVICE_A], 'a replay carries a valid signature: its service is proven')
 
     const forbiddenNext = refusals.next()
     await call(app, 'GET', VENUE_PATH, signed('GET', VENUE_PATH, undefined, { service: SERVICE_B, secret: SECRET_B1 }))
@@ -336,6 +336,25 @@ describe('internal-auth verify plugin', () => {
     await call(app, 'GET', VENUE_PATH, {})
     const missing = await missingNext
     assert.deepEqual([missing.type, missing.code, missing.actor], ['AUTH_FAILURE', 'INTERNAL_AUTH_MISSING_HEADERS', null])
+  })
+
+  test('an unproven caller is never the actor: the service it claims is only a detail, whatever the refusal', async () => {
+    const claims: Array<[string, Record<string, string>]> = [
+      ['INTERNAL_AUTH_MISSING_HEADERS', { 'x-internal-service': 'attacker-1' }],
+      ['INTERNAL_AUTH_MISSING_HEADERS', { ...signed('GET', VENUE_PATH), 'x-internal-service': 'attacker-2', 'x-internal-nonce': 'short' }],
+      ['INTERNAL_AUTH_UNKNOWN_SERVICE', signed('GET', VENUE_PATH, undefined, { service: 'attacker-3' })],
+      ['INTERNAL_AUTH_UNKNOWN_KEY', signed('GET', VENUE_PATH, undefined, { keyId: 'k9' })],
+      ['INTERNAL_AUTH_STALE_TIMESTAMP', signed('GET', VENUE_PATH, undefined, { timestamp: Math.floor(Date.now() / 1000) - 3600 })],
+      ['INTERNAL_AUTH_BAD_SIGNATURE', signed('GET', VENUE_PATH, undefined, { service: SERVICE_B, secret: SECRET_A1 })],
+    ]
+    for (const [code, headers] of claims) {
+      const next = refusals.next()
+      const res = await call(app, 'GET', VENUE_PATH, headers)
+      assert.deepEqual([res.status, res.json.code], [401, code])
+      const event = await next
+      assert.equal(event.actor, null, `${code}: a name anyone can send must not pick the reporter's aggregation key`)
+      assert.equal(event.details?.claimedService, headers['x-internal-service'], code)
+    }
   })
 
   test('a throwing or rejecting onRefusal does not change the 401', async () => {

@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ConflictError } from '@hub/contracts'
+import { InternalCallError } from '@hub/internal-auth'
 import { toProblem } from '../src/plugins/error-handler.ts'
 import { findBadString, InvalidJsonError, JsonTooDeepError, parseJsonBounded } from '../src/plugins/input-guard.ts'
 import { clipHeader, clipPath, MAX_LOGGED_PATH } from '../src/logger.ts'
@@ -27,6 +28,19 @@ test('framework refusals get a fixed detail that never echoes the request, and u
   assert.equal(logged.length, before + 1, 'the real error is logged instead')
   const refused = toProblem(Object.assign(new Error('slow down'), { statusCode: 429 }), request)
   assert.equal(refused.code, 'RATE_LIMITED')
+})
+
+test('an internal call that found its service down, slow or failing is a 503 DEPENDENCY_UNAVAILABLE; one it refused stays a 500', () => {
+  const call = (status: number | null, code: string) => new InternalCallError({ method: 'GET', path: '/internal/sync-logs', status, code, attempts: 3 })
+  for (const error of [call(null, 'INTERNAL_CALL_NETWORK_ERROR'), call(null, 'INTERNAL_CALL_TIMEOUT'), call(500, 'INTERNAL_ERROR'), call(502, 'HTTP_502'), call(503, 'DEPENDENCY_UNAVAILABLE'), call(504, 'HTTP_504')]) {
+    const problem = toProblem(error, request)
+    assert.deepEqual([problem.status, problem.code, problem.title], [503, 'DEPENDENCY_UNAVAILABLE', 'Service Unavailable'], error.message)
+    assert.doesNotMatch(problem.detail ?? '', /internal\/sync-logs/, 'the internal path stays in the log')
+  }
+  // A refusal by the other service is this service's bug (a missing permission, a bad request): retrying will not help.
+  for (const error of [call(403, 'INTERNAL_AUTH_FORBIDDEN'), call(400, 'VALIDATION_FAILED'), call(null, 'INTERNAL_CALL_ABORTED')]) {
+    assert.equal(toProblem(error, request).status, 500, error.message)
+  }
 })
 
 test('JSON deeper than the limit is refused before parsing; brackets inside strings do not count', () => {

@@ -1,8 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
+import Fastify from 'fastify'
 import { createFastify, type ServiceInstance } from '@hub/service-kit'
-import { bearer, createFakeIntegrationService, createTestDatabase, deleteRedisPrefix, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
+import { bearer, createFakeIntegrationService, createTestDatabase, deleteRedisPrefix, listenLocal, testRedisPrefix, testServiceEnv, testToken } from '@hub/service-kit/testing'
 import complianceService from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { COMPLIANCE_SCHEMA } from '../src/db/schema.ts'
@@ -48,4 +49,29 @@ test('POST /sync-logs/pull is for operator admins only and reveals no global fig
   await unconfigured.register(complianceService, { config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false' }) })
   const anyAdmin = await unconfigured.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] })) })
   assert.equal(anyAdmin.statusCode, 403)
+})
+
+test('POST /sync-logs/pull answers 503 DEPENDENCY_UNAVAILABLE when integration-service is unreachable or failing, never a 500', async (t) => {
+  const operatorTenant = randomUUID()
+  const operator = bearer(testToken({ tenantId: operatorTenant, roles: ['admin'] }))
+  // A stand-in integration-service whose feed fails on its side.
+  const failing = Fastify()
+  failing.get('/internal/sync-logs', async (_request, reply) => reply.code(500).type('application/problem+json').send({ type: 'about:blank', title: 'Internal Server Error', status: 500, code: 'INTERNAL_ERROR' }))
+  const failingUrl = await listenLocal(failing)
+  t.after(() => failing.close())
+  for (const [what, integrationUrl] of [
+    ['unreachable', 'http://127.0.0.1:9'],
+    ['answering 500', failingUrl],
+  ] as const) {
+    const compliance = createFastify({ service: 'compliance-service', logLevel: 'silent' })
+    apps.push(compliance)
+    await compliance.register(complianceService, {
+      config: loadConfig({ ...common, DATABASE_URL: db.urlFor(COMPLIANCE_SCHEMA.appRole), INTEGRATION_SERVICE_URL: integrationUrl, SYNC_LOG_CONSUMER: 'false', OPERATOR_TENANT_IDS: operatorTenant }),
+    })
+    const res = await compliance.inject({ method: 'POST', url: '/api/v1/compliance/sync-logs/pull', headers: operator })
+    assert.equal(res.statusCode, 503, `${what}: ${res.body}`)
+    assert.match(String(res.headers['content-type']), /^application\/problem\+json/, what)
+    assert.equal(res.json().code, 'DEPENDENCY_UNAVAILABLE', what)
+    assert.ok(!res.body.includes('127.0.0.1'), `${what}: no internals in the answer`)
+  }
 })

@@ -247,3 +247,31 @@ test('a failed attempt is retried; a runner that died is taken over when its lea
   const completed = await db.adminQuery('select 1 from compliance.audit_log where entity_id = $1 and action = $2', [secondId, 'subject_request.completed'])
   assert.equal(completed.length, 1)
 })
+
+test('identifiers with characters outside the BMP are masked whole characters at a time: the request is accepted, never a 500', async () => {
+  const tenantId = randomUUID()
+  const cases: Array<[Json, Json]> = [
+    [
+      { type: 'export', email: '\u{1F600}x@example.com' },
+      { emails: ['\u{1F600}***@***.com'], externalIds: [] },
+    ],
+    [
+      { type: 'export', externalIds: ['cus_abcd\u{1F600}z'] },
+      { emails: [], externalIds: ['cus_…\u{1F600}z'] },
+    ],
+    [
+      { type: 'erase', externalIds: ['\u{1F600}\u{1F601}\u{1F602}\u{1F603}\u{1F604}'] },
+      { emails: [], externalIds: ['…\u{1F603}\u{1F604}'] },
+    ],
+  ]
+  for (const [payload, masked] of cases) {
+    const created = await post(tenantId, payload)
+    assert.equal(created.statusCode, 202, `${JSON.stringify(payload)}: ${created.body}`)
+    const body = created.json() as Json
+    assert.deepEqual(body.subject, masked)
+    assert.deepEqual((await view(tenantId, body.id as string)).subject, masked, 'stored as masked')
+    const audit = await db.adminQuery<Json>('select after from compliance.audit_log where tenant_id = $1 and entity_id = $2', [tenantId, body.id])
+    assert.deepEqual(audit[0]?.after.subject, masked, 'and audited as masked')
+    await finished(tenantId, body.id as string)
+  }
+})

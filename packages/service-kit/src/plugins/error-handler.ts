@@ -1,11 +1,13 @@
 // The one place errors become HTTP: AppErrors keep their status and code, validation errors list
-// every issue, framework 4xx keep their meaning, and anything else is an opaque 500 (logged, never
-// shown, so driver messages and stack traces cannot leak). A 403 is a security-relevant refusal:
-// unless its thrower already reported it, it becomes a FORBIDDEN security event here.
+// every issue, framework 4xx keep their meaning, a dependency that is down is a 503, and anything
+// else is an opaque 500 (logged, never shown, so driver messages and stack traces cannot leak). A
+// 403 is a security-relevant refusal: unless its thrower already reported it, it becomes a
+// FORBIDDEN security event here.
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isConnectionError } from './database.ts'
 import { AppError, PROBLEM_CONTENT_TYPE, problemType, wasReported, type Problem, type SecurityEventReporter, type ValidationIssue } from '@hub/contracts'
+import { InternalCallError } from '@hub/internal-auth'
 
 /**
  * Fastify's own refusals, each with a fixed detail: their messages can quote the URL or the
@@ -83,8 +85,9 @@ export function toProblem(error: FastifyError | AppError | Error, request: Fasti
   }
   const known = fastifyError.code ? FRAMEWORK_CODES[fastifyError.code] : undefined
   if (known) return frameworkProblem(known)
-  if (isConnectionError(error)) {
-    // A dependency that is down is a 503 the client may retry, not a bug.
+  if (isConnectionError(error) || (error instanceof InternalCallError && error.unavailable)) {
+    // A dependency that is down (the database, or another service of the hub unreachable, timing
+    // out or failing) is a 503 the client may retry, not a bug.
     request.log.error({ err: { message: error.message, code: fastifyError.code } }, 'dependency unavailable')
     return { type: problemType('DEPENDENCY_UNAVAILABLE'), title: 'Service Unavailable', status: 503, detail: 'A backing service is unavailable; retry shortly.', code: 'DEPENDENCY_UNAVAILABLE' }
   }

@@ -51,6 +51,11 @@ export function toSecurityEvent(row: SecurityEventRow) {
   }
 }
 
+/** The incoming copy saw refusals after the stored event was resolved (false while it is open). */
+const SEEN_SINCE_RESOLVED = 'excluded.last_seen_at > security_events.resolved_at'
+
+export type SecurityEvent = ReturnType<typeof toSecurityEvent>
+
 export function createSecurityEventRepository() {
   const table = (trx: Knex.Transaction) => trx<SecurityEventRow>('compliance.security_events')
   return {
@@ -58,14 +63,24 @@ export function createSecurityEventRepository() {
      * Stores events, idempotent by id. An id seen before is a repeat of an aggregated event whose
      * window grew: it keeps the highest count and the widest first/last seen, so a resend or an
      * out-of-order copy never lowers it. Returns how many ids were new.
+     *
+     * A copy last seen after the event was resolved re-opens it (resolution cleared): those
+     * refusals happened after someone looked, so they must show under `open=true`. Re-opening the
+     * one row rather than starting another keeps the reporter's id the event's only key (every
+     * later copy of the window lands on it, and its count is never split), keeps resolve's 409 for
+     * "already resolved" meaning that nothing new has happened since, and loses nothing: the
+     * earlier resolution stays in the audit log. A late copy of what was seen before the
+     * resolution leaves it resolved.
      */
     async insertMany(trx: Knex.Transaction, events: SecurityEventInput[]): Promise<number> {
       if (events.length === 0) return 0
-      // One statement may not touch a row twice: fold copies of one id first.
+      // One statement may not touch a row twice: fold copies of one id first, by the uuid and not
+      // its spelling (Postgres takes either case as the same id, as the audit intake does).
       const byId = new Map<string, SecurityEventInput>()
       for (const event of events) {
-        const seen = byId.get(event.id)
-        if (!seen || (event.count ?? 1) >= (seen.count ?? 1)) byId.set(event.id, event)
+        const id = event.id.toLowerCase()
+        const seen = byId.get(id)
+        if (!seen || (event.count ?? 1) >= (seen.count ?? 1)) byId.set(id, { ...event, id })
       }
       const rows = [...byId.values()].map((event) => ({
         id: event.id,
@@ -92,6 +107,10 @@ export function createSecurityEventRepository() {
           count: trx.raw('greatest(security_events.count, excluded.count)'),
           first_seen_at: trx.raw('least(security_events.first_seen_at, excluded.first_seen_at)'),
           last_seen_at: trx.raw('greatest(security_events.last_seen_at, excluded.last_seen_at)'),
+          // Every right-hand side reads the row as it was, so all three test the old resolved_at.
+          resolved_at: trx.raw(`case when ${SEEN_SINCE_RESOLVED} then null else security_events.resolved_at end`),
+          resolved_by: trx.raw(`case when ${SEEN_SINCE_RESOLVED} then null else security_events.resolved_by end`),
+          resolution_note: trx.raw(`case when ${SEEN_SINCE_RESOLVED} then null else security_events.resolution_note end`),
         })
         .returning<{ inserted: boolean }[]>(trx.raw('(xmax = 0) as inserted'))
       return stored.filter((row) => row.inserted).length
@@ -120,6 +139,20 @@ export function createSecurityEventRepository() {
       return row ? toSecurityEvent(row) : null
     },
 
+    /**
+     * Resolves an event of no tenant (call in the system scope, which sees every tenant's: only
+     * `tenant_id is null` is an operator's to resolve), then moves the transaction into
+     * `auditTenantId`'s scope, the system scope's setting and role both left. The audit entry that
+     * follows is appended under that tenant's row-level security in the same transaction, so the
+     * resolution and its audit commit together or not at all. Nothing moves when nothing was resolved.
+     */
+    async resolveTenantless(trx: Knex.Transaction, id: string, by: string, note: string | null, auditTenantId: string) {
+      const [row] = await table(trx).where({ id }).whereNull('tenant_id').whereNull('resolved_at').update({ resolved_at: trx.fn.now(), resolved_by: by, resolution_note: note }).returning('*')
+      if (!row) return null
+      await trx.raw("select set_config('app.scope', '', true), set_config('role', 'none', true), set_config('app.tenant_id', ?, true)", [auditTenantId])
+      return toSecurityEvent(row)
+    },
+
     /** Tenants with stored events (system scope), walked through the index one tenant at a time. */
     async tenantIds(trx: Knex.Transaction): Promise<string[]> {
       const result = await trx.raw<{ rows: Array<{ id: string }> }>(`
@@ -145,8 +178,11 @@ export function createSecurityEventRepository() {
       return (result as { rowCount: number }).rowCount
     },
 
-    async findById(trx: Knex.Transaction, id: string) {
-      const row = await table(trx).where({ id }).first()
+    /** `tenantless` keeps only an event of no tenant (in the system scope, which sees them all). */
+    async findById(trx: Knex.Transaction, id: string, options: { tenantless?: boolean } = {}) {
+      const query = table(trx).where({ id })
+      if (options.tenantless) query.whereNull('tenant_id')
+      const row = await query.first()
       return row ? toSecurityEvent(row) : null
     },
   }

@@ -1,12 +1,17 @@
 // /api/v1/compliance/security-events — a tenant admin reviews and resolves refusals in its tenant;
-// admins of the operator tenants (OPERATOR_TENANT_IDS) also review the tenantless ones
+// admins of the operator tenants (OPERATOR_TENANT_IDS) also review and resolve the tenantless ones
 // (`scope=system`: anonymous callers, unknown services). Nobody else ever sees those.
 import { randomUUID } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import type { Knex } from 'knex'
 import { ConflictError, ForbiddenError, NotFoundError, ProblemSchema } from '@hub/contracts'
 import { CursorField, page, readCursor } from '@hub/service-kit'
 import { EventParams, Problems, ResolveBody, SecurityEventListQuery, SecurityEventSchema } from '../../../../schemas/compliance.ts'
+import type { SecurityEvent } from '../../../../plugins/app/security-event-repository.ts'
+
+const notFound = () => new NotFoundError('SECURITY_EVENT_NOT_FOUND', 'No such security event in your tenant.')
+const alreadyResolved = () => new ConflictError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.')
 
 const CursorSchema = Type.Object({ at: CursorField.timestamp(), id: CursorField.uuid() })
 const tags = ['security events']
@@ -53,32 +58,51 @@ const securityEventRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string
     },
     async (request) => {
       const { principal } = request
-      return fastify.db.withTenant(principal.tenantId, async (trx) => {
-        const resolved = await fastify.securityEventStore.resolve(trx, request.params.id, principal.userId, request.body.note ?? null)
+      const id = request.params.id.toLowerCase()
+      const note = request.body.note ?? null
+      // compliance-service's own admin action goes straight into the log it keeps, always the
+      // caller's tenant's: a tenantless event has no log of its own, and an operator's actions are
+      // its tenant's record.
+      const audit = (trx: Knex.Transaction, resolved: SecurityEvent) =>
+        fastify.auditLogStore.append(trx, principal.tenantId, [
+          {
+            id: randomUUID(),
+            tenantId: principal.tenantId,
+            source: 'compliance-service',
+            actorType: 'user',
+            actorId: principal.userId,
+            action: 'security_event.resolved',
+            entityType: 'security_event',
+            entityId: resolved.id,
+            before: { resolvedAt: null },
+            after: { resolvedAt: resolved.resolvedAt, resolutionNote: resolved.resolutionNote, ...(resolved.tenantId === null ? { tenantless: true } : {}) },
+            requestId: String(request.id),
+            ip: request.ip,
+            occurredAt: new Date().toISOString(),
+          },
+        ])
+
+      const own = await fastify.db.withTenant(principal.tenantId, async (trx) => {
+        const resolved = await fastify.securityEventStore.resolve(trx, id, principal.userId, note)
         if (resolved) {
-          // compliance-service's own admin action goes straight into the log it keeps.
-          await fastify.auditLogStore.append(trx, principal.tenantId, [
-            {
-              id: randomUUID(),
-              tenantId: principal.tenantId,
-              source: 'compliance-service',
-              actorType: 'user',
-              actorId: principal.userId,
-              action: 'security_event.resolved',
-              entityType: 'security_event',
-              entityId: resolved.id,
-              before: { resolvedAt: null },
-              after: { resolvedAt: resolved.resolvedAt, resolutionNote: resolved.resolutionNote },
-              requestId: String(request.id),
-              ip: request.ip,
-              occurredAt: new Date().toISOString(),
-            },
-          ])
+          await audit(trx, resolved)
           return resolved
         }
-        const existing = await fastify.securityEventStore.findById(trx, request.params.id)
-        if (!existing) throw new NotFoundError('SECURITY_EVENT_NOT_FOUND', 'No such security event in your tenant.')
-        throw new ConflictError('SECURITY_EVENT_ALREADY_RESOLVED', 'This event is already resolved.')
+        if (await fastify.securityEventStore.findById(trx, id)) throw alreadyResolved()
+        return null
+      })
+      if (own) return own
+      // Operators list the tenantless events (`scope=system`), so they resolve them too; anyone
+      // else gets the same 404 as for another tenant's event, learning nothing about either.
+      if (!opts.operatorTenantIds.includes(principal.tenantId)) throw notFound()
+      return fastify.db.withSystemScope(async (trx) => {
+        const resolved = await fastify.securityEventStore.resolveTenantless(trx, id, principal.userId, note, principal.tenantId)
+        if (resolved) {
+          await audit(trx, resolved)
+          return resolved
+        }
+        if (await fastify.securityEventStore.findById(trx, id, { tenantless: true })) throw alreadyResolved()
+        throw notFound()
       })
     },
   )

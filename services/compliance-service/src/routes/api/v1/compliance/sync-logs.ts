@@ -13,7 +13,8 @@ const syncLogPullRoutes: FastifyPluginAsyncTypebox<{ operatorTenantIds: string[]
     {
       // The feed spans every tenant: only the operators (OPERATOR_TENANT_IDS; nobody when empty,
       // as for tenantless security events) may drive it, and the answer says that the pull ran,
-      // not how many runs of other tenants it stored.
+      // not how many runs of other tenants it stored. integration-service unreachable, timing out
+      // or failing is a 503 DEPENDENCY_UNAVAILABLE (the error handler's, as for the database).
       schema: { tags, security, summary: 'Pull the sync-log feed now (operator admins)', response: { 204: Type.Null(), ...Problems, 503: Problems[400] } },
       config: { auth: { roles: ['admin'] } },
     },
