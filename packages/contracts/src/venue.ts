@@ -69,12 +69,17 @@ export const UpdateVenueBody = Type.Object(
 )
 export type UpdateVenue = Static<typeof UpdateVenueBody>
 
+// A cursor is accepted up to the length the server can issue: decodeCursor (@hub/service-kit)
+// reads up to 2048 characters, and the longest key (a 200-character name or user id, up to six
+// bytes of JSON each, then base64url) stays under that. 512 stopped paging at long non-ASCII names.
+const Cursor = Type.String({ maxLength: 2048, description: 'The `nextCursor` of the previous page, passed back untouched' })
+
 export const VENUE_SORTS = ['created_at', '-created_at', 'name', '-name'] as const
 
 export const ListVenuesQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
-    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+    cursor: Type.Optional(Cursor),
     sort: Type.Union(
       VENUE_SORTS.map((s) => Type.Literal(s)),
       { default: '-created_at' },
@@ -109,7 +114,7 @@ export const PutMemberBody = Type.Object({ role: Type.Union(MEMBER_ROLES.map((r)
 export const ListMembersQuery = Type.Object(
   {
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
-    cursor: Type.Optional(Type.String({ maxLength: 512 })),
+    cursor: Type.Optional(Cursor),
   },
   { additionalProperties: false },
 )

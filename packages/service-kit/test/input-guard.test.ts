@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Type } from '@sinclair/typebox'
-import { CursorField, createFastify, encodeCursor, readCursor, serviceKit } from '../src/index.ts'
+import { CursorField, createFastify, encodeCursor, isTimezone, readCursor, serviceKit } from '../src/index.ts'
 
 async function build() {
   const app = createFastify({ service: 'guard-test', logLevel: 'silent' })
@@ -121,4 +121,9 @@ test('a date-time outside years 0001-9999 is a 400 at validation, not a database
     assert.equal(response.statusCode, 400, bad)
     assert.equal(response.json().code, 'VALIDATION_FAILED', bad)
   }
+})
+
+test('a time zone is any IANA name the runtime can format, current names included; offsets, paths and unknown names are not', () => {
+  for (const zone of ['UTC', 'Etc/UTC', 'Europe/London', 'Asia/Kolkata', 'Asia/Calcutta', 'Europe/Kyiv', 'America/Argentina/Buenos_Aires', 'Etc/GMT+5', 'America/Port-au-Prince']) assert.ok(isTimezone(zone), zone)
+  for (const bad of ['Mars/Olympus', '+05:30', 'Europe/../London', '/Europe/London', ' Europe/London', 'Europe/London\u0000', '', `Europe/${'x'.repeat(70)}`]) assert.equal(isTimezone(bad), false, JSON.stringify(bad))
 })

@@ -159,3 +159,25 @@ test('members are listed a page at a time as {data, nextCursor}, and a tampered 
   assert.equal(refused.statusCode, 400)
   assert.equal(refused.json().code, 'INVALID_CURSOR')
 })
+
+test('members with 150 CJK, 200 astral or 200 control-character user ids are paged to the end', async () => {
+  const app = await build()
+  const id = await createVenue(app, 'Long Member Ids Hall')
+  const users = ['用'.repeat(150), '😀'.repeat(199), '\u0001'.repeat(199)].flatMap((prefix) => [prefix + 'a', prefix + 'b'])
+  for (const user of users) {
+    const put = await app.inject({ method: 'PUT', url: `/api/v1/venues/${id}/members/${encodeURIComponent(user)}`, headers: admin, payload: { role: 'viewer' } })
+    assert.equal(put.statusCode, 200, put.body)
+    assert.equal(put.json().userId, user)
+  }
+  const all = (await app.inject({ url: `/api/v1/venues/${id}/members?limit=200`, headers: admin })).json().data.map((m: { userId: string }) => m.userId)
+  assert.equal(all.length, users.length)
+  const seen: string[] = []
+  let cursor: string | null = null
+  do {
+    const response: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/venues/${id}/members?limit=1${cursor ? `&cursor=${cursor}` : ''}`, headers: admin })
+    assert.equal(response.statusCode, 200, `after ${seen.length}: ${response.body}`)
+    seen.push(...response.json().data.map((m: { userId: string }) => m.userId))
+    cursor = response.json().nextCursor
+  } while (cursor)
+  assert.deepEqual(seen, all)
+})

@@ -159,3 +159,121 @@ test('cross-tenant read, update and delete of a venue give 404', async () => {
   const still = await app.inject({ url: `/api/v1/venues/${id}`, headers: adminA })
   assert.equal(still.json().name, 'Tenant A Only')
 })
+
+test('an archived venue is read-only until restored: changes and member edits answer 409 VENUE_ARCHIVED, delete still works', async () => {
+  const app = await build()
+  const created = await app.inject({ method: 'POST', url: '/api/v1/venues', headers: adminA, payload: venueBody({ name: 'Archive Rules Hall' }) })
+  const id = created.json().id as string
+  assert.equal((await app.inject({ method: 'PUT', url: `/api/v1/venues/${id}/members/u1`, headers: adminA, payload: { role: 'viewer' } })).statusCode, 200)
+  const archived = await app.inject({ method: 'POST', url: `/api/v1/venues/${id}/archive`, headers: adminA })
+  assert.equal(archived.json().status, 'archived')
+  const manager = bearer(testToken({ tenantId: tenantA, roles: ['manager'], venueIds: [id] }))
+
+  for (const [headers, request] of [
+    [adminA, { method: 'PATCH' as const, url: `/api/v1/venues/${id}`, payload: { name: 'Edited while archived' } }],
+    [manager, { method: 'PATCH' as const, url: `/api/v1/venues/${id}`, payload: { capacity: 1 } }],
+    [adminA, { method: 'PUT' as const, url: `/api/v1/venues/${id}/members/u1`, payload: { role: 'manager' } }],
+    [manager, { method: 'PUT' as const, url: `/api/v1/venues/${id}/members/u2`, payload: { role: 'viewer' } }],
+    [adminA, { method: 'DELETE' as const, url: `/api/v1/venues/${id}/members/u1` }],
+  ] as const) {
+    const response = await app.inject({ ...request, headers })
+    assert.equal(response.statusCode, 409, `${request.method} ${request.url}: ${response.body}`)
+    assert.equal(response.json().code, 'VENUE_ARCHIVED')
+    assert.match(String(response.headers['content-type']), /application\/problem\+json/)
+  }
+  // A viewer is refused for its role first: the archive does not tell it more than a 403 would.
+  assert.equal((await app.inject({ method: 'PATCH', url: `/api/v1/venues/${id}`, headers: viewerA, payload: { name: 'No' } })).statusCode, 403)
+
+  // Nothing changed: the venue, its members and the audit trail are as they were at the archive.
+  const stored = await app.inject({ url: `/api/v1/venues/${id}`, headers: viewerA })
+  assert.deepEqual(stored.json(), archived.json())
+  const members = await app.inject({ url: `/api/v1/venues/${id}/members`, headers: adminA })
+  assert.deepEqual(
+    members.json().data.map((m: { userId: string; role: string }) => [m.userId, m.role]),
+    [['u1', 'viewer']],
+  )
+  const audit = await db.adminQuery<{ action: string }>(`select action from venue.audit_outbox where entity_id in ($1, $2) order by action`, [id, `${id}:u1`])
+  assert.deepEqual(
+    audit.map((row) => row.action),
+    ['venue.archived', 'venue.created', 'venue.member.added'],
+  )
+
+  // Archiving again is a no-op; restoring makes the venue writable again; an archived venue can be deleted.
+  assert.equal((await app.inject({ method: 'POST', url: `/api/v1/venues/${id}/archive`, headers: manager })).statusCode, 200)
+  const restored = await app.inject({ method: 'POST', url: `/api/v1/venues/${id}/restore`, headers: manager })
+  assert.equal(restored.statusCode, 200)
+  assert.equal(restored.json().status, 'active')
+  assert.equal(restored.json().archivedAt, null)
+  const renamed = await app.inject({ method: 'PATCH', url: `/api/v1/venues/${id}`, headers: manager, payload: { name: 'Edited after restore' } })
+  assert.equal(renamed.statusCode, 200, renamed.body)
+  assert.equal((await app.inject({ method: 'PUT', url: `/api/v1/venues/${id}/members/u2`, headers: manager, payload: { role: 'viewer' } })).statusCode, 200)
+  assert.equal((await app.inject({ method: 'POST', url: `/api/v1/venues/${id}/archive`, headers: adminA })).statusCode, 200)
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/venues/${id}`, headers: adminA })).statusCode, 204)
+
+  const openapi = (await app.inject({ url: '/openapi.json' })).json()
+  for (const [path, method] of [
+    ['/api/v1/venues/{id}', 'patch'],
+    ['/api/v1/venues/{id}/members/{userId}', 'put'],
+    ['/api/v1/venues/{id}/members/{userId}', 'delete'],
+  ] as const) {
+    assert.ok(openapi.paths[path][method].responses['409'], `${method} ${path} declares its 409`)
+  }
+})
+
+test('accepts every IANA zone the runtime can format, current names included, stored as given; refuses unknown, malformed and over-long ones', async () => {
+  const app = await build()
+  const tenant = randomUUID()
+  const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'] }))
+  const zones = ['Asia/Kolkata', 'Europe/Kyiv', 'America/Argentina/Buenos_Aires', 'Asia/Ho_Chi_Minh', 'Etc/GMT+5', 'Etc/GMT-14', 'America/Nuuk', 'Pacific/Kanton', 'Asia/Calcutta', 'Europe/London', 'UTC', 'Etc/UTC']
+  for (const [i, timezone] of zones.entries()) {
+    const response = await app.inject({ method: 'POST', url: '/api/v1/venues', headers: admin, payload: venueBody({ name: `Zone ${i}`, timezone }) })
+    assert.equal(response.statusCode, 201, `${timezone}: ${response.body}`)
+    assert.equal(response.json().timezone, timezone, 'stored as given, not rewritten to a legacy alias')
+    // The zone must work wherever the hub uses it: Intl (and so luxon and Bull's cron `tz`).
+    assert.doesNotThrow(() => new Intl.DateTimeFormat('en-US', { timeZone: response.json().timezone }).format(0))
+  }
+  const first = (await app.inject({ url: '/api/v1/venues?limit=1&sort=created_at', headers: admin })).json().data[0]
+  const moved = await app.inject({ method: 'PATCH', url: `/api/v1/venues/${first.id}`, headers: admin, payload: { timezone: 'Europe/Kyiv' } })
+  assert.equal(moved.statusCode, 200, moved.body)
+  assert.equal(moved.json().timezone, 'Europe/Kyiv')
+
+  for (const timezone of ['Mars/Olympus', 'Foo/Bar', 'Etc/Unknown', 'Factory', '+05:30', 'Asia/Kolkata ', ' UTC', '../etc/passwd', 'Europe//London', 'Europe/London/', 'Europe\\London', 'Asia/Kolkata\u0001']) {
+    const response = await app.inject({ method: 'POST', url: '/api/v1/venues', headers: admin, payload: venueBody({ name: 'Bad Zone', slug: 'bad-zone', timezone }) })
+    assert.equal(response.statusCode, 400, `${JSON.stringify(timezone)}: ${response.body}`)
+    assert.equal(response.json().code, 'INVALID_TIMEZONE', JSON.stringify(timezone))
+    const patched = await app.inject({ method: 'PATCH', url: `/api/v1/venues/${first.id}`, headers: admin, payload: { timezone } })
+    assert.equal(patched.statusCode, 400, `PATCH ${JSON.stringify(timezone)}: ${patched.body}`)
+  }
+  const tooLong = await app.inject({ method: 'POST', url: '/api/v1/venues', headers: admin, payload: venueBody({ name: 'Long Zone', timezone: `America/${'A'.repeat(60)}` }) })
+  assert.equal(tooLong.statusCode, 400)
+  assert.ok(tooLong.json().errors.some((e: { path: string }) => e.path === '/body/timezone'))
+})
+
+test('pages sorted by name reach the end when names are 200 Cyrillic, astral, dotted-I or control characters long', async () => {
+  const app = await build()
+  const tenant = randomUUID()
+  const admin = bearer(testToken({ tenantId: tenant, roles: ['admin'] }))
+  // Each is the longest name there is (200 characters); 'İ' lowers to two characters, '😀' is two
+  // UTF-16 units, and a control character is six bytes of JSON in the cursor.
+  const names = ['Ж', '😀', 'İ', '\u0001'].flatMap((c) => [c.repeat(199) + 'a', c.repeat(199) + 'b'])
+  for (const [i, name] of names.entries()) {
+    const response = await app.inject({ method: 'POST', url: '/api/v1/venues', headers: admin, payload: venueBody({ name, slug: `long-${i}` }) })
+    assert.equal(response.statusCode, 201, response.body)
+  }
+  for (const sort of ['name', '-name']) {
+    const all = (await app.inject({ url: `/api/v1/venues?limit=100&sort=${sort}`, headers: admin })).json().data.map((v: { name: string }) => v.name)
+    assert.equal(all.length, names.length)
+    const seen: string[] = []
+    let cursor: string | null = null
+    let longest = 0
+    do {
+      const response: Awaited<ReturnType<typeof app.inject>> = await app.inject({ url: `/api/v1/venues?limit=1&sort=${sort}${cursor ? `&cursor=${cursor}` : ''}`, headers: admin })
+      assert.equal(response.statusCode, 200, `${sort} after ${seen.length}: ${response.body}`)
+      seen.push(...response.json().data.map((v: { name: string }) => v.name))
+      cursor = response.json().nextCursor
+      longest = Math.max(longest, cursor?.length ?? 0)
+    } while (cursor)
+    assert.deepEqual(seen, all, `${sort}: every venue once, in order`)
+    assert.ok(longest > 1024, `the control-character names issue cursors of ${longest} characters`)
+  }
+})

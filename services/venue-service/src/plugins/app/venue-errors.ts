@@ -12,6 +12,13 @@ export class VenueSlugTakenError extends ConflictError {
   }
 }
 
+/** An archived venue is read-only until it is restored (restore and delete still work). */
+export class VenueArchivedError extends ConflictError {
+  constructor(action: string) {
+    super('VENUE_ARCHIVED', `This venue is archived: restore it before you ${action} it.`)
+  }
+}
+
 export class InvalidCurrencyError extends BadRequestError {
   constructor(currency: string) {
     super('INVALID_CURRENCY', `"${currency.slice(0, 8)}" is not an ISO 4217 currency code.`, { errors: [{ path: '/body/currency', message: 'must be an ISO 4217 currency code' }] })

@@ -2,17 +2,21 @@
 // in the same transaction as the change.
 import { Type } from '@sinclair/typebox'
 import type { Knex } from 'knex'
-import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, readCursor, page, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canManageVenue, canReadVenue, CursorField, isCleanString, isTimestampInRange, isTimezone, readCursor, page, hasRole, type AuditEvent, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { CreateVenue, IntegrationClient, ListMembers, ListVenues, Member, UpdateVenue, Venue } from '@hub/contracts'
 import type { VenueRepository } from './venue-repository.ts'
-import { IntegrationsUnavailableError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
+import { IntegrationsUnavailableError, InvalidCurrencyError, InvalidTimezoneError, MemberNotFoundError, VenueAccessDeniedError, VenueArchivedError, VenueNotFoundError, VenueSlugTakenError } from './venue-errors.ts'
 
 // ICU's list of ISO 4217 codes, as Node ships it ("ABC" matches the pattern but is no currency).
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'))
-const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
-// Member user ids are clean strings of at most 200 characters (MemberParams).
-const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 200, pattern: '^[^/\\s\\u0000]+$' }) })
-const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 256 }), id: CursorField.uuid() })
+
+// Cursor keys are as long as the server can issue them; the whole cursor is bounded by decodeCursor
+// (2048 characters) and by the `cursor` query schemas in @hub/contracts. TypeBox counts UTF-16 units.
+// A member's user id is at most 200 characters (MemberParams), two units each when astral.
+const MemberCursor = Type.Object({ u: Type.String({ minLength: 1, maxLength: 400, pattern: '^[^/\\s\\u0000]+$' }) })
+// The name key is lower(name) of a name of at most 200 characters: two units at most for each
+// (an astral character, or İ, which lowers to i and a combining dot).
+const CursorSchema = Type.Object({ s: Type.String(), k: Type.String({ maxLength: 400 }), id: CursorField.uuid() })
 
 export function slugify(name: string): string {
   const slug = name
@@ -56,9 +60,15 @@ export function createVenueService(deps: {
     return venue
   }
 
-  async function writableVenue(trx: Knex.Transaction, ctx: RequestContext, id: string, action: string): Promise<Venue> {
+  /**
+   * The venue, locked, if the caller may change it. An archived venue is read-only: only archive
+   * (a no-op), restore and delete take `evenIfArchived`. The role is checked first, so a caller who
+   * may not write learns nothing from the archive.
+   */
+  async function writableVenue(trx: Knex.Transaction, ctx: RequestContext, id: string, action: string, options: { evenIfArchived?: boolean } = {}): Promise<Venue> {
     const venue = await visibleVenue(trx, ctx, id, true)
     if (!canManageVenue(ctx.principal, id)) throw new VenueAccessDeniedError(action)
+    if (venue.status === 'archived' && !options.evenIfArchived) throw new VenueArchivedError(action)
     return venue
   }
 
@@ -67,7 +77,7 @@ export function createVenueService(deps: {
   }
 
   function checkTimezone(timezone: string | undefined): void {
-    if (timezone !== undefined && !TIMEZONES.has(timezone)) throw new InvalidTimezoneError(timezone)
+    if (timezone !== undefined && !isTimezone(timezone)) throw new InvalidTimezoneError(timezone)
   }
 
   return {
@@ -140,7 +150,7 @@ export function createVenueService(deps: {
 
     async setArchived(ctx: RequestContext, id: string, archived: boolean): Promise<Venue> {
       return db.withTenant(ctx.principal.tenantId, async (trx) => {
-        const before = await writableVenue(trx, ctx, id, archived ? 'archive' : 'restore')
+        const before = await writableVenue(trx, ctx, id, archived ? 'archive' : 'restore', { evenIfArchived: true })
         if ((before.status === 'archived') === archived) return before
         const after = (await venues.update(trx, id, { status: archived ? 'archived' : 'active', archivedAt: archived ? new Date() : null })) as Venue
         await audit.record(trx, auditEvent(ctx, archived ? 'venue.archived' : 'venue.restored', 'venue', id, before, after))
@@ -157,14 +167,14 @@ export function createVenueService(deps: {
         // A connection still being created (its provider calls under way) is not stored yet:
         // the sweep after the delete catches it if it is stored by then, and integration-service
         // re-checks the venue after storing one, which catches it if it is stored later.
-        await db.withTenant(tenantId, (trx) => writableVenue(trx, ctx, id, 'delete'))
+        await db.withTenant(tenantId, (trx) => writableVenue(trx, ctx, id, 'delete', { evenIfArchived: true }))
         await deps.integrations.disconnectVenue(tenantId, id).catch((error: unknown) => {
           deps.logger?.warn({ venueId: id, err: { message: (error as Error).message } }, 'integration-service could not disconnect the venue')
           throw new IntegrationsUnavailableError()
         })
       }
       await db.withTenant(tenantId, async (trx) => {
-        const before = await writableVenue(trx, ctx, id, 'delete')
+        const before = await writableVenue(trx, ctx, id, 'delete', { evenIfArchived: true })
         await venues.delete(trx, id)
         await audit.record(trx, auditEvent(ctx, 'venue.deleted', 'venue', id, before, undefined))
       })

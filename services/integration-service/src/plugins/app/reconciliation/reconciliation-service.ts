@@ -1,7 +1,7 @@
 // The reconciliation API's rules: which connection a request means, who may read and act on it,
 // opening runs and queueing them, reading runs and their items page by page, repairs and schedules.
 import { Type } from '@sinclair/typebox'
-import { auditActor, canReadVenue, CursorField, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canReadVenue, CursorField, hasRole, isTimezone, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { VenueClient } from '@hub/contracts'
 import type { EntityName } from '../../../providers/canonical.ts'
 import type { ProviderRegistry } from '../../../providers/registry.ts'
@@ -29,7 +29,6 @@ import { scheduleTimes, type ReconciliationScheduler } from './reconciliation-sc
 
 const RunCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 const ItemCursor = Type.Object({ s: CursorField.int64() })
-const TIMEZONES = new Set(Intl.supportedValuesOf('timeZone').concat(['UTC', 'Etc/UTC']))
 export const DEFAULT_SCHEDULE = { enabled: true, hour: 3, quickCheck: true, autoRepair: false } as const
 
 const iso = (value: Date | null): string | null => (value ? value.toISOString() : null)
@@ -256,7 +255,7 @@ export function createReconciliationService(deps: {
     async putSchedule(ctx: RequestContext, connectionId: string, body: ScheduleUpdate): Promise<ScheduleView> {
       const connection = await visibleConnection(ctx, connectionId, 'manage')
       const tenantId = ctx.principal.tenantId
-      if (body.timezone !== undefined && !TIMEZONES.has(body.timezone)) throw new InvalidTimezoneError(body.timezone)
+      if (body.timezone !== undefined && !isTimezone(body.timezone)) throw new InvalidTimezoneError(body.timezone)
       const before = await db.withTenant(tenantId, (trx) => schedules.find(trx, connection.id))
       let timezone = body.timezone ?? before?.timezone
       if (!timezone) {
@@ -264,7 +263,7 @@ export function createReconciliationService(deps: {
         const venue = await deps.venues.getVenue(tenantId, connection.venue_id).catch(() => {
           throw new VenueLookupUnavailableError()
         })
-        timezone = venue?.timezone && TIMEZONES.has(venue.timezone) ? venue.timezone : 'UTC'
+        timezone = venue?.timezone && isTimezone(venue.timezone) ? venue.timezone : 'UTC'
       }
       const actor = auditActor(ctx)
       const saved = await db.withTenant(tenantId, async (trx) => {
