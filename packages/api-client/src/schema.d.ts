@@ -62,7 +62,7 @@ export interface paths {
         /** Sealed segments of the caller's tenant's audit log, oldest first, with when each was removed */
         get: operations["getComplianceAuditLogSegments"];
         put?: never;
-        /** Seal the next segment: from the end of the last one up to the first entry that happened at or after `before` (signed, archived, not yet removed) */
+        /** Seal the next segment: from the end of the last one up to the first entry that happened at or after `before`, which may not be later than the tenant's audit-log period allows (signed, archived, not yet removed); refused while a legal hold is active */
         post: operations["postComplianceAuditLogSegments"];
         delete?: never;
         options?: never;
@@ -96,7 +96,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Remove a sealed segment's entries from the log; needs the archive's SHA-256 (the checkpoint stays, and verify crosses the gap) */
+        /** Remove a sealed segment's entries from the log once all are past the tenant's audit-log period; needs the SHA-256 of the archive's bytes (the checkpoint stays, and verify crosses the gap); refused while a legal hold is active */
         post: operations["postComplianceAuditLogSegmentsSegmentNoRemove"];
         delete?: never;
         options?: never;
@@ -128,7 +128,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recompute the tenant's hash chain and name the first entry that does not fit */
+        /** Recompute the tenant's hash chain and name the first entry that does not fit, or the newest signed head it no longer holds */
         get: operations["getComplianceAuditLogVerify"];
         put?: never;
         post?: never;
@@ -2016,7 +2016,7 @@ export interface operations {
                 content: {
                     "application/json": {
                         data: {
-                            archiveSha256: string;
+                            archiveSha256: string | null;
                             digestNo: number;
                             entryCount: number;
                             firstPrevHash: string;
@@ -2210,7 +2210,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        archiveSha256: string;
+                        archiveSha256: string | null;
                         digestNo: number;
                         entryCount: number;
                         firstPrevHash: string;
@@ -2413,7 +2413,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The archive; its SHA-256 is the segment's archiveSha256 */
+            /** @description The archive; its SHA-256 is what removing the segment asks for */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -2626,7 +2626,7 @@ export interface operations {
                     "application/json": {
                         removedEntries: number;
                         segment: {
-                            archiveSha256: string;
+                            archiveSha256: string | null;
                             digestNo: number;
                             entryCount: number;
                             firstPrevHash: string;
@@ -2890,9 +2890,10 @@ export interface operations {
                         archived: number;
                         checked: number;
                         firstBroken: {
-                            eventId: string;
-                            /** @description hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered; checkpoint_mismatch: a removed segment's checkpoint does not start where the chain before it ends */
-                            reason: "hash_mismatch" | "chain_broken" | "checkpoint_mismatch";
+                            digestNo?: number;
+                            eventId: string | null;
+                            /** @description hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered; checkpoint_mismatch: a removed segment's checkpoint does not start where the chain before it ends; truncated: the newest signed digest's head (`seq`) lies past the chain's end, so entries at its end were removed; digest_mismatch: the entry at the newest signed digest's head is not the one it signed, so the chain was rewritten */
+                            reason: "hash_mismatch" | "chain_broken" | "checkpoint_mismatch" | "truncated" | "digest_mismatch";
                             seq: string;
                         } | null;
                         headHash: string;
@@ -5733,7 +5734,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The report */
+            /** @description The report; the CSV has one line per run of the period, oldest first */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -5749,6 +5750,7 @@ export interface operations {
                             status: string;
                             syncLogId: string;
                         }[];
+                        failuresTruncated: boolean;
                         /** Format: date-time */
                         from: string;
                         /** Format: date-time */
@@ -5792,6 +5794,7 @@ export interface operations {
                         };
                         /** Format: date-time */
                         to: string;
+                        totalFailures: number;
                         totalRuns: number;
                         venueId: string;
                     };
@@ -18029,6 +18032,7 @@ export interface operations {
             query?: {
                 /** @description ISO 4217 code */
                 currency?: string;
+                /** @description The `nextCursor` of the previous page, passed back untouched */
                 cursor?: string;
                 limit?: number;
                 /** @description Case-insensitive match on name or slug */
@@ -19297,6 +19301,7 @@ export interface operations {
     getVenuesIdMembers: {
         parameters: {
             query?: {
+                /** @description The `nextCursor` of the previous page, passed back untouched */
                 cursor?: string;
                 limit?: number;
             };

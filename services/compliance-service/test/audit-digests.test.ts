@@ -39,7 +39,7 @@ async function startCompliance(extra: Record<string, string>): Promise<ServiceIn
 
 const adminOf = (tenantId: string) => bearer(testToken({ tenantId, roles: ['admin'] }))
 
-async function append(app: ServiceInstance, tenantId: string, count: number): Promise<void> {
+async function append(app: ServiceInstance, tenantId: string, count: number, occurredAt = new Date()): Promise<void> {
   const events: AuditEventInput[] = Array.from({ length: count }, (_, i) => ({
     id: randomUUID(),
     tenantId,
@@ -53,14 +53,12 @@ async function append(app: ServiceInstance, tenantId: string, count: number): Pr
     after: { name: `Hall ${i} renamed`, nested: { capacity: i } },
     requestId: null,
     ip: '203.0.113.7',
-    occurredAt: new Date().toISOString(),
+    occurredAt: occurredAt.toISOString(),
   }))
   await app.db.withTenant(tenantId, (trx) => app.auditLogStore.append(trx, tenantId, events))
 }
 
-async function exportFile(app: ServiceInstance, tenantId: string, name: string): Promise<string> {
-  const from = new Date(Date.now() - 3_600_000).toISOString()
-  const to = new Date(Date.now() + 3_600_000).toISOString()
+async function exportFile(app: ServiceInstance, tenantId: string, name: string, from = new Date(Date.now() - 3_600_000).toISOString(), to = new Date(Date.now() + 3_600_000).toISOString()): Promise<string> {
   const response = await app.inject({ url: `/api/v1/compliance/audit-log/export?format=jsonl&from=${from}&to=${to}`, headers: adminOf(tenantId) })
   assert.equal(response.statusCode, 200, response.body)
   assert.match(String(response.headers['content-type']), /^application\/x-ndjson/)
@@ -137,8 +135,11 @@ test('a row changed by a superuser, or a chain rewritten from it, is found by th
     prev = hash
   }
   await db.adminQuery([disableTriggers, ...updates, enableTriggers].join(';\n'))
+  // The database-side verify recomputes a consistent chain, but its head is no longer the one the
+  // newest digest signed; the offline verifier names where the rewrite started.
+  const newest = (await rows(tenant))[7]
   const online = await app.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenant) })
-  assert.equal(online.json().ok, true, 'a recomputed chain passes the database-side check')
+  assert.deepEqual([online.json().ok, online.json().checked, online.json().firstBroken?.reason, online.json().firstBroken?.seq, online.json().firstBroken?.digestNo], [false, 8, 'digest_mismatch', newest?.seq, 2])
   const fifth = (await rows(tenant))[4]
   assert.ok(fifth)
   const rewritten = await auditVerify(await exportFile(app, tenant, 'rewritten.jsonl'), '--keys', keysFile)
@@ -155,6 +156,54 @@ test('a row changed by a superuser, or a chain rewritten from it, is found by th
   const forged = await auditVerify(forgedFile, '--keys', keysFile)
   assert.equal(forged.code, 1)
   assert.match(forged.stdout, new RegExp(`line ${digestLine + 1}: bad_signature`))
+})
+
+test('entries deleted from the end of the chain behind the database fail verify and the offline verifier, through the newest signed digest', async () => {
+  const app = await startCompliance({ AUDIT_SIGNING_KEYS: generateSigningKeyRingJson([1]) })
+  const tenant = randomUUID()
+  await append(app, tenant, 4)
+  const signed = await app.inject({ method: 'POST', url: '/api/v1/compliance/audit-log/digests', headers: adminOf(tenant) })
+  assert.equal(signed.statusCode, 201, signed.body)
+  const headSeq = signed.json().headSeq as string
+  const [, second, third] = await rows(tenant)
+  assert.ok(second && third)
+  // A superuser drops the two newest entries, the head the digest signed among them.
+  await db.adminQuery(`${disableTriggers}; delete from compliance.audit_log where tenant_id = '${tenant}' and seq >= ${third.seq}; ${enableTriggers}`)
+
+  const online = (await app.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenant) })).json()
+  assert.deepEqual(online, { ok: false, checked: 2, archived: 0, headHash: second.hash, firstBroken: { seq: headSeq, eventId: null, reason: 'truncated', digestNo: 1 } })
+  const file = await exportFile(app, tenant, 'truncated.jsonl')
+  assert.match(readFileSync(file, 'utf8'), /"type":"digest"/, 'the newest digest is exported though its head is not')
+  const offline = await auditVerify(file)
+  assert.equal(offline.code, 1, offline.stdout)
+  assert.match(offline.stdout, new RegExp(`^FAILED: .*truncated\\.jsonl line \\d+: truncated: digest #1 signed seq ${headSeq}, after seq ${second.seq}, the chain's head when exported`))
+})
+
+test("an export of a period that ends before the newest signed head verifies, and says that digest's head lies after it", async () => {
+  const app = await startCompliance({ AUDIT_SIGNING_KEYS: generateSigningKeyRingJson([1]) })
+  const tenant = randomUUID()
+  await append(app, tenant, 3, new Date(Date.now() - 2 * 3_600_000))
+  await append(app, tenant, 2)
+  const signed = await app.inject({ method: 'POST', url: '/api/v1/compliance/audit-log/digests', headers: adminOf(tenant) })
+  assert.equal(signed.statusCode, 201, signed.body)
+  assert.equal((await app.inject({ url: '/api/v1/compliance/audit-log/verify', headers: adminOf(tenant) })).json().ok, true)
+
+  const earlier = await auditVerify(await exportFile(app, tenant, 'earlier.jsonl', new Date(Date.now() - 3 * 3_600_000).toISOString(), new Date(Date.now() - 3_600_000).toISOString()))
+  assert.equal(earlier.code, 0, earlier.stdout)
+  assert.match(earlier.stdout, /^OK: export of tenant .*: 3 entries/)
+  assert.match(earlier.stdout, /digest #1 signed seq \d+, after this export's last entry/)
+  const whole = await auditVerify(await exportFile(app, tenant, 'whole.jsonl', new Date(Date.now() - 3 * 3_600_000).toISOString()))
+  assert.equal(whole.code, 0, whole.stdout)
+  assert.match(whole.stdout, /^OK: export of tenant .*: 5 entries .* 1 signed digests verified/)
+
+  // Cut short at the end (as a download that broke off would be): the header's last entry is missing.
+  const cut = join(dir, 'cut.jsonl')
+  const lines = readFileSync(join(dir, 'whole.jsonl'), 'utf8').split('\n')
+  const lastEntry = lines.findLastIndex((line) => line.startsWith('{"type":"entry"'))
+  writeFileSync(cut, [...lines.slice(0, lastEntry), ...lines.slice(lastEntry + 1)].join('\n'))
+  const cutResult = await auditVerify(cut)
+  assert.equal(cutResult.code, 1, cutResult.stdout)
+  assert.match(cutResult.stdout, /: truncated: /)
 })
 
 test('after a key rotation (old private key gone) both keys are published and old and new digests verify; the hourly job is a timer', async () => {

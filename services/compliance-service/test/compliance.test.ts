@@ -224,6 +224,45 @@ test("tenant A's auditor never sees tenant B's runs; reports come as JSON or CSV
   assert.equal((await compliance.inject({ url: `/api/v1/compliance/venues/${venueA}/sync-logs`, headers: scoped })).statusCode, 404)
 })
 
+test('the venue report counts every run of the period however many there are, lists failures up to a bound and says when there are more, in JSON and CSV', async () => {
+  const compliance = await startCompliance('http://127.0.0.1:9')
+  const tenant = randomUUID()
+  const venue = randomUUID()
+  const seed = (venueId: string, runs: number, failed: string) =>
+    db.adminQuery(
+      `insert into compliance.sync_logs (id, tenant_id, venue_id, connection_id, provider, entity, mode, trigger, queue, status, records_fetched, records_created, records_updated, records_unchanged, records_deleted, records_failed, error_code, source_created_at, source_updated_at, finished_at)
+       select gen_random_uuid(), $1, $2, $3, 'stripe', 'customers', 'full', 'manual', 'integration-normal', case when ${failed} then 'failed' else 'succeeded' end, 2, 1, 1, 0, 0, 0,
+              case when ${failed} then 'RATE_LIMITED' end, timestamptz '2026-01-01' + g * interval '1 second', timestamptz '2026-01-01' + g * interval '1 second', timestamptz '2026-01-01' + g * interval '1 second'
+         from generate_series(1, ${runs}) g`,
+      [tenant, venueId, randomUUID()],
+    )
+  // The audit's reproduction: 50,005 runs, only the last one failed.
+  await seed(venue, 50_005, 'g = 50005')
+  const period = 'from=2025-01-01T00:00:00Z&to=2027-01-01T00:00:00Z'
+  const headers = bearer(testToken({ tenantId: tenant, roles: ['viewer'] }))
+  const res = await compliance.inject({ url: `/api/v1/compliance/venues/${venue}/report?${period}`, headers })
+  assert.equal(res.statusCode, 200, res.body.slice(0, 500))
+  const report = res.json()
+  assert.equal(report.totalRuns, 50_005)
+  assert.deepEqual(report.runsByProvider, { stripe: { total: 50_005, byStatus: { succeeded: 50_004, failed: 1 } } })
+  assert.deepEqual(report.recordsMoved.stripe, { fetched: 100_010, created: 50_005, updated: 50_005, unchanged: 0, deleted: 0, failed: 0 })
+  assert.deepEqual([report.totalFailures, report.failuresTruncated, report.failures.length, report.failures[0]?.errorCode], [1, false, 1, 'RATE_LIMITED'])
+  assert.equal(report.failures[0]?.finishedAt, new Date(Date.parse('2026-01-01T00:00:00Z') + 50_005_000).toISOString())
+  assert.equal(report.lastSuccessByProvider.stripe, new Date(Date.parse('2026-01-01T00:00:00Z') + 50_004_000).toISOString())
+  const csv = await compliance.inject({ url: `/api/v1/compliance/venues/${venue}/report?${period}`, headers: { ...headers, accept: 'text/csv' } })
+  assert.equal(csv.statusCode, 200)
+  assert.match(String(csv.headers['content-type']), /text\/csv/)
+  const lines = csv.body.trim().split('\r\n')
+  assert.equal(lines.length, 1 + 50_005, 'a header and every run')
+  assert.match(lines.at(-1) ?? '', /,failed,.*,RATE_LIMITED,$/)
+
+  const failing = randomUUID()
+  await seed(failing, 1_005, 'true')
+  const many = (await compliance.inject({ url: `/api/v1/compliance/venues/${failing}/report?${period}`, headers })).json()
+  assert.deepEqual([many.totalRuns, many.totalFailures, many.failuresTruncated, many.failures.length], [1_005, 1_005, true, 1_000])
+  assert.equal(many.failures[0].finishedAt, '2026-01-01T00:00:01.000Z', 'the first failures of the period, oldest first')
+})
+
 test('security events: intake is idempotent, and refused internal calls leave one', async () => {
   const compliance = await startCompliance('http://127.0.0.1:9')
   const tenant = randomUUID()

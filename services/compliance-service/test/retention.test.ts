@@ -297,9 +297,10 @@ test('a segment sealed but never removed (a run cut short, or an admin seal) is 
   const tenant = randomUUID()
   const headers = adminOf(tenant)
   await appendAudit(tenant, 3, new Date(Date.now() - 500 * DAY))
+  // An admin seals only what is past the tenant's period, so the policy comes first.
+  await app.inject({ method: 'PUT', url: '/api/v1/compliance/retention/policy', headers, payload: { periods: { auditLog: 365 } } })
   const sealed = await app.inject({ method: 'POST', url: '/api/v1/compliance/audit-log/segments', headers, payload: { before: new Date(Date.now() - 400 * DAY).toISOString() } })
   assert.equal(sealed.statusCode, 201, sealed.body)
-  await app.inject({ method: 'PUT', url: '/api/v1/compliance/retention/policy', headers, payload: { periods: { auditLog: 365 } } })
   await app.retentionJob.runOnce()
   const segments = (await app.inject({ url: '/api/v1/compliance/audit-log/segments', headers })).json().data as Array<{ segmentNo: number; removedAt: string | null }>
   assert.deepEqual(

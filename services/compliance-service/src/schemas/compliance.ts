@@ -51,6 +51,13 @@ export const ReportSchema = Type.Object({
   totalRuns: Type.Integer(),
   runsByProvider: Type.Record(Type.String(), Type.Object({ total: Type.Integer(), byStatus: Type.Record(Type.String(), Type.Integer()) })),
   recordsMoved: Type.Record(Type.String(), Counts),
+  /** Runs of the period that failed or were partial, all of them (the list below may stop short). */
+  totalFailures: Type.Integer(),
+  /**
+   * Whether `failures` stops short of totalFailures: it lists the period's first ones, oldest
+   * first, up to a bound; GET …/venues/:venueId/sync-logs?status=failed (or partial) pages them all.
+   */
+  failuresTruncated: Type.Boolean(),
   failures: Type.Array(
     Type.Object({ syncLogId: UuidString, provider: Type.String(), entity: Type.String(), status: Type.String(), errorCode: Nullable(Type.String()), errorMessage: Nullable(Type.String()), finishedAt: Nullable(DateTime) }),
   ),
@@ -154,10 +161,14 @@ export const AuditChainVerificationSchema = Type.Object({
   firstBroken: Nullable(
     Type.Object({
       seq: Type.String(),
-      eventId: UuidString,
-      reason: Type.Union([Type.Literal('hash_mismatch'), Type.Literal('chain_broken'), Type.Literal('checkpoint_mismatch')], {
-        description: "hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered; checkpoint_mismatch: a removed segment's checkpoint does not start where the chain before it ends",
+      /** The entry at `seq`; null when none is stored there (a signed head that is gone, or inside a removed segment). */
+      eventId: Nullable(UuidString),
+      reason: Type.Union([Type.Literal('hash_mismatch'), Type.Literal('chain_broken'), Type.Literal('checkpoint_mismatch'), Type.Literal('truncated'), Type.Literal('digest_mismatch')], {
+        description:
+          "hash_mismatch: the entry was changed; chain_broken: an entry before it was removed or reordered; checkpoint_mismatch: a removed segment's checkpoint does not start where the chain before it ends; truncated: the newest signed digest's head (`seq`) lies past the chain's end, so entries at its end were removed; digest_mismatch: the entry at the newest signed digest's head is not the one it signed, so the chain was rewritten",
       }),
+      /** The signed digest whose head is missing or differs (truncated, digest_mismatch). */
+      digestNo: Type.Optional(Type.Integer({ minimum: 1 })),
     }),
   ),
 })
@@ -170,7 +181,10 @@ export const AuditExportQuery = Type.Object(
      * `csv` (default): the entries that happened in [from, to). `jsonl`: one JSON object a line,
      * made for `npm run audit:verify`: a header, then the contiguous stretch of the chain from the
      * first entry that happened in the period to the last (so every link can be checked), then
-     * the signed digests whose head lies in that stretch and the public keys they name.
+     * the signed digests whose head lies in that stretch, the tenant's newest digest wherever its
+     * head lies, and the public keys they name. The header names the chain's head when exported
+     * (`chainHeadSeq`): when it is the export's `lastSeq`, a digest signed past it fails the
+     * verifier (`truncated`).
      */
     format: Type.Optional(StringEnum(['csv', 'jsonl'] as const)),
   },
@@ -211,13 +225,23 @@ export const SigningKeyListSchema = Type.Object({ keys: Type.Array(SigningKeySch
 
 export const SealSegmentBody = Type.Object(
   {
-    /** The segment runs from the end of the last one, in chain order, up to (not including) the first entry that happened at or after this instant. */
+    /**
+     * The segment runs from the end of the last one, in chain order, up to (not including) the
+     * first entry that happened at or after this instant. Not in the future, and not later than
+     * now minus the tenant's audit-log period (409 AUDIT_RETENTION_NOT_ELAPSED names the latest).
+     */
     before: DateTime,
   },
   { additionalProperties: false },
 )
 export const SegmentParams = Type.Object({ segmentNo: Type.Integer({ minimum: 1, maximum: 2_147_483_647 }) }, { additionalProperties: false })
-export const RemoveSegmentBody = Type.Object({ archiveSha256: Sha256Hex }, { additionalProperties: false })
+export const RemoveSegmentBody = Type.Object(
+  {
+    /** SHA-256 of the bytes GET …/segments/:n/archive gave (`sha256sum audit-segment-1.jsonl`): no other answer shows it before the removal. */
+    archiveSha256: Sha256Hex,
+  },
+  { additionalProperties: false },
+)
 
 export const AuditSegmentSchema = Type.Object({
   segmentNo: Type.Integer({ minimum: 1 }),
@@ -229,8 +253,11 @@ export const AuditSegmentSchema = Type.Object({
   headHash: Sha256Hex,
   /** The signed digest of the segment's head, included in its archive. */
   digestNo: Type.Integer({ minimum: 1 }),
-  /** SHA-256 of the archive's bytes: removal needs it, so only someone holding the archive removes. */
-  archiveSha256: Sha256Hex,
+  /**
+   * SHA-256 of the archive's bytes, null until the segment is removed: removal asks for it, so only
+   * someone holding the archive (from GET …/archive) can remove. Once removed, it names the archive.
+   */
+  archiveSha256: Nullable(Sha256Hex),
   sealedAt: DateTime,
   removedAt: Nullable(DateTime),
 })

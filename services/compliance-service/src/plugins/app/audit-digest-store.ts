@@ -107,6 +107,12 @@ export function createAuditDigestStore(ring: SigningKeyRing) {
       return sign(trx, tenantId, entry, last, now)
     },
 
+    /** The tenant's newest digest, or null when none was signed yet. */
+    async newest(trx: Knex.Transaction, tenantId: string): Promise<SignedDigest | null> {
+      const row = await digests(trx).where('tenant_id', tenantId).orderBy('digest_no', 'desc').first()
+      return row ? toDigest(row) : null
+    },
+
     /** The tenant's digests newest first, before a digest number (the cursor). */
     async list(trx: Knex.Transaction, filter: { beforeNo?: number; limit: number }): Promise<SignedDigest[]> {
       const query = digests(trx).select('*')

@@ -3,11 +3,14 @@
 // digest's Ed25519 signature and its link to the digest before it, and holds each digest's signed
 // head against the entry at that sequence number. A row changed behind the database's back fails
 // its own hash; a chain rewritten from some row on (hashes recomputed by a superuser) still
-// disagrees with the head a digest signed before the rewrite. Problems name the file's line.
+// disagrees with the head a digest signed before the rewrite. An export that runs to the chain's
+// head (its header's lastSeq is its chainHeadSeq) carries the newest digest: a head signed past its
+// end means entries were removed from the end of the chain, or the file was cut short. Problems
+// name the file's line.
 import { verifySignature } from '@hub/crypto'
 import { EXPORT_FORMAT, GENESIS_HASH, digestHashOf, digestMessage, eventHash, payloadOf, type ChainedEvent, type SignedDigest } from './audit-chain.ts'
 
-export type ProblemReason = 'malformed' | 'hash_mismatch' | 'chain_broken' | 'digest_mismatch' | 'entry_missing' | 'bad_signature' | 'unknown_key' | 'key_mismatch' | 'digest_chain_broken' | 'checkpoint_mismatch'
+export type ProblemReason = 'malformed' | 'hash_mismatch' | 'chain_broken' | 'digest_mismatch' | 'entry_missing' | 'bad_signature' | 'unknown_key' | 'key_mismatch' | 'digest_chain_broken' | 'checkpoint_mismatch' | 'truncated'
 
 export interface VerifyProblem {
   /** 1-based line of the file. */
@@ -67,6 +70,9 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
 
   let kind: string | null = null
   let tenantId: string | null = null
+  // What the header says the export holds: its last entry, and the chain's head when it was made.
+  let headerLastSeq: string | null = null
+  let chainHeadSeq: string | null = null
   let checkpoint: { line: number; value: CheckpointLine } | null = null
   const embeddedKeys = new Map<string, { line: number; pem: string }>()
   const entries: Array<{ line: number; value: ExportEntryLine }> = []
@@ -86,6 +92,8 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
       if (parsed.type !== 'header' || parsed.format !== EXPORT_FORMAT) return problem(line, 'malformed', `the first line must be the ${EXPORT_FORMAT} header`)
       kind = typeof parsed.kind === 'string' ? parsed.kind : null
       tenantId = typeof parsed.tenantId === 'string' ? parsed.tenantId : null
+      headerLastSeq = typeof parsed.lastSeq === 'string' ? parsed.lastSeq : null
+      chainHeadSeq = typeof parsed.chainHeadSeq === 'string' ? parsed.chainHeadSeq : null
       return
     }
     switch (parsed.type) {
@@ -134,6 +142,12 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
     lastSeq = seq
   }
   const firstSeq = entries[0] ? BigInt(entries[0].value.seq) : null
+  const afterEntries = (entries.at(-1)?.line ?? 1) + 1
+  if (headerLastSeq !== null && (lastSeq === null || String(lastSeq) !== headerLastSeq)) {
+    problem(afterEntries, 'truncated', `the header says the export runs through seq ${headerLastSeq}, but its last entry is ${lastSeq === null ? 'none' : `seq ${lastSeq}`}: entries at its end are missing`, headerLastSeq)
+  }
+  // Only then is a head signed past the last entry a loss, not a later part of the chain.
+  const reachesChainHead = chainHeadSeq !== null && headerLastSeq === chainHeadSeq
 
   // Keys: pinned ones when given (an export's own keys prove nothing against whoever wrote it).
   const keys = new Map<string, string>()
@@ -177,6 +191,14 @@ export function verifyAuditExport(text: string, options: { trustedKeys?: PublicK
     const before = value.digestNo === 1 ? { digestHash: GENESIS_HASH } : verifiedByNo.get(value.digestNo - 1)
     if (before && before.digestHash !== value.previousDigestHash) problem(line, 'digest_chain_broken', `digest #${value.digestNo} does not link to digest #${value.digestNo - 1}`)
     const head = BigInt(value.headSeq)
+    if (lastSeq !== null && head > lastSeq) {
+      if (reachesChainHead) {
+        problem(line, 'truncated', `digest #${value.digestNo} signed seq ${value.headSeq}, after seq ${String(chainHeadSeq)}, the chain's head when exported: entries at the end of the chain were removed`, value.headSeq)
+      } else {
+        warnings.push(`digest #${value.digestNo} signed seq ${value.headSeq}, after this export's last entry (seq ${lastSeq}): export through the chain's head to check it`)
+      }
+      continue
+    }
     if (!inExport(head)) continue
     const entry = bySeq.get(value.headSeq)
     if (!entry) {

@@ -4,7 +4,7 @@
 // has exactly one head; an event id seen before is skipped, so a relay may deliver twice.
 import type { Knex } from 'knex'
 import { maskEmailsIn, type AuditEventInput } from '@hub/contracts'
-import { GENESIS_HASH, eventHash } from './audit-chain.ts'
+import { GENESIS_HASH, eventHash, type SignedDigest } from './audit-chain.ts'
 
 export { GENESIS_HASH }
 
@@ -44,7 +44,12 @@ export interface ChainVerification {
   /** Entries of removed segments, vouched for by their checkpoints. */
   archived: number
   headHash: string
-  firstBroken: { seq: string; eventId: string; reason: 'hash_mismatch' | 'chain_broken' | 'checkpoint_mismatch' } | null
+  /**
+   * The first entry that does not fit; or, the chain being consistent, the head the newest signed
+   * digest names when the chain no longer holds it (`truncated`: past the chain's end;
+   * `digest_mismatch`: a different entry, the chain was rewritten) — then `digestNo` names it.
+   */
+  firstBroken: { seq: string; eventId: string | null; reason: 'hash_mismatch' | 'chain_broken' | 'checkpoint_mismatch' | 'truncated' | 'digest_mismatch'; digestNo?: number } | null
 }
 
 type EventColumns = Omit<AuditLogRow, 'seq' | 'recorded_at' | 'hash' | 'prev_hash'>
@@ -175,12 +180,23 @@ export function createAuditLogStore() {
       return (await table(trx).where('seq', '>', filter.afterSeq).andWhere('seq', '<=', filter.throughSeq).orderBy('seq').limit(filter.limit)) as AuditLogRow[]
     },
 
+    /** The tenant's newest entry's sequence number (where an export that reaches it ends); null for an empty chain. */
+    async headSeq(trx: Knex.Transaction, tenantId: string): Promise<string | null> {
+      const head = (await table(trx).where('tenant_id', tenantId).max('seq as seq').first()) as { seq: string | null } | undefined
+      return head?.seq ? String(head.seq) : null
+    },
+
     /**
      * Recomputes the tenant's chain from the start and names the first row that does not fit. A
      * removed segment is crossed by its checkpoint: it must start from the hash reached so far,
-     * and the chain goes on from its sealed head.
+     * and the chain goes on from its sealed head. Then the head of the newest signed digest must
+     * still be in the chain, as it was signed: a chain recomputed row by row cannot show that its
+     * newest entries were deleted, or rewritten with fresh hashes, but that digest can. Read it
+     * in the same transaction before calling: the head it names was written before the rows are
+     * read here, so it must be among them.
      */
-    async verify(trx: Knex.Transaction, tenantId: string, batchSize = 1000): Promise<ChainVerification> {
+    async verify(trx: Knex.Transaction, tenantId: string, newestDigest: Pick<SignedDigest, 'digestNo' | 'headSeq' | 'headHash'> | null, batchSize = 1000): Promise<ChainVerification> {
+      const signed = newestDigest ? { digest_no: newestDigest.digestNo, head_seq: newestDigest.headSeq, head_hash: newestDigest.headHash } : undefined
       const removed = (await trx('compliance.audit_segments as s')
         .join('compliance.audit_segment_removals as r', function () {
           this.on('r.tenant_id', 's.tenant_id').andOn('r.segment_no', 's.segment_no')
@@ -199,7 +215,19 @@ export function createAuditLogStore() {
       let checked = 0
       let archived = 0
       let nextGap = 0
+      let lastSeq: bigint | null = null
+      let signedEntry: { hash: string; eventId: string } | null = null
       const result = (firstBroken: ChainVerification['firstBroken']): ChainVerification => ({ ok: firstBroken === null, checked, archived, headHash: prevHash, firstBroken })
+      const checkSignedHead = (): ChainVerification => {
+        if (!signed) return result(null)
+        const seq = BigInt(signed.head_seq)
+        const broken = (reason: 'truncated' | 'digest_mismatch', eventId: string | null) => result({ seq: String(signed.head_seq), eventId, reason, digestNo: signed.digest_no })
+        // A head inside a removed segment is vouched for by its checkpoint (and kept in its archive).
+        const gap = removed.find((segment) => BigInt(segment.from_seq) <= seq && seq <= BigInt(segment.through_seq))
+        if (gap) return seq === BigInt(gap.through_seq) && gap.head_hash !== signed.head_hash ? broken('digest_mismatch', null) : result(null)
+        if (signedEntry) return signedEntry.hash === signed.head_hash ? result(null) : broken('digest_mismatch', signedEntry.eventId)
+        return lastSeq === null || seq > lastSeq ? broken('truncated', null) : broken('digest_mismatch', null)
+      }
       /** Crosses every removed segment that ends before `seq` (all of them when null). */
       const crossGaps = (seq: bigint | null): ChainVerification | null => {
         for (let gap = removed[nextGap]; gap && (seq === null || BigInt(gap.through_seq) < seq); gap = removed[++nextGap]) {
@@ -219,8 +247,10 @@ export function createAuditLogStore() {
           if (chainHash(prevHash, row) !== row.hash) return result({ seq: String(row.seq), eventId: row.event_id, reason: 'hash_mismatch' })
           prevHash = row.hash
           checked++
+          lastSeq = BigInt(row.seq)
+          if (signed && String(row.seq) === String(signed.head_seq)) signedEntry = { hash: row.hash, eventId: row.event_id }
         }
-        if (rows.length < batchSize) return crossGaps(null) ?? result(null)
+        if (rows.length < batchSize) return crossGaps(null) ?? checkSignedHead()
         afterSeq = String(rows.at(-1)?.seq)
       }
     },

@@ -7,6 +7,7 @@ import { createAuditDigestStore, type AuditDigestStore } from './audit-digest-st
 import { createAuditDigestJob, type AuditDigestJob } from './audit-digest-job.ts'
 import { createAuditSegmentStore, type AuditSegmentStore } from './audit-segment-store.ts'
 import { createAuditLogStore, type AuditLogStore } from './audit-log-store.ts'
+import { createRetentionStore } from './retention/retention-store.ts'
 import { createSecurityEventRepository, type SecurityEventRepository } from './security-event-repository.ts'
 import { createSyncLogStore, type SyncLogStore } from './sync-log-store.ts'
 import { createSyncLogConsumer, type SyncLogConsumer } from './sync-log-consumer.ts'
@@ -59,7 +60,8 @@ export default fp(
     const ring = SigningKeyRing.fromEnv(opts.signingKeysJson ?? generateSigningKeyRingJson([1]))
     const digestStore = createAuditDigestStore(ring)
     fastify.decorate('auditDigestStore', digestStore)
-    fastify.decorate('auditSegmentStore', createAuditSegmentStore(digestStore))
+    // Seals and removals follow the tenant's retention policy and legal holds, as the clean-up run does.
+    fastify.decorate('auditSegmentStore', createAuditSegmentStore(digestStore, createRetentionStore()))
     const digestJob = createAuditDigestJob({ db: fastify.db, store: digestStore, registry: fastify.metrics.registry, logger: fastify.log, intervalMs: opts.digestIntervalMs })
     fastify.decorate('auditDigestJob', digestJob)
     if (opts.digestIntervalMs > 0) fastify.addHook('onReady', async () => digestJob.start())

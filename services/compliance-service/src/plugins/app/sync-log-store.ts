@@ -19,10 +19,24 @@ export function toStoredSyncLog(row: StoredSyncLogRow) {
 }
 export type StoredSyncLog = ReturnType<typeof toStoredSyncLog>
 
+/** One (provider, status) of a period: how many runs, the records they moved, the latest finish. */
+export interface SyncLogTotals {
+  provider: string
+  status: string
+  runs: number
+  counts: { fetched: number; created: number; updated: number; unchanged: number; deleted: number; failed: number }
+  lastFinishedAt: string | null
+}
+
+export interface SyncLogPosition {
+  at: string
+  id: string
+}
+
 export interface SyncLogFilter {
   venueId: string
   provider?: string
-  status?: string
+  status?: string | string[]
   entity?: string
   from?: string
   to?: string
@@ -35,7 +49,8 @@ export function createSyncLogStore() {
     // In the tenant's transaction: row-level security decides what is visible.
     const query = table(trx).where('venue_id', filter.venueId)
     if (filter.provider) query.where('provider', filter.provider)
-    if (filter.status) query.where('status', filter.status)
+    if (Array.isArray(filter.status)) query.whereIn('status', filter.status)
+    else if (filter.status) query.where('status', filter.status)
     if (filter.entity) query.where('entity', filter.entity)
     if (filter.from) query.where('source_created_at', '>=', filter.from)
     if (filter.to) query.where('source_created_at', '<', filter.to)
@@ -112,14 +127,51 @@ export function createSyncLogStore() {
       return (result as { rowCount: number }).rowCount
     },
 
-    async all(trx: Knex.Transaction, filter: SyncLogFilter, max: number): Promise<StoredSyncLog[]> {
-      const rows = await filtered(trx, filter)
+    /**
+     * Runs counted and their records summed by provider and status, with the latest finish of
+     * each, in the database: a few rows back however many runs the filter matches.
+     */
+    async totals(trx: Knex.Transaction, filter: SyncLogFilter): Promise<SyncLogTotals[]> {
+      const sum = (column: string) => trx.raw('coalesce(sum(??), 0)::bigint', [column])
+      const rows = (await filtered(trx, filter)
+        .clearSelect()
+        .select('provider', 'status', {
+          runs: trx.raw('count(*)::bigint'),
+          fetched: sum('records_fetched'),
+          created: sum('records_created'),
+          updated: sum('records_updated'),
+          unchanged: sum('records_unchanged'),
+          deleted: sum('records_deleted'),
+          failed: sum('records_failed'),
+          last_finished_at: trx.raw('max(finished_at)'),
+        })
+        .groupBy('provider', 'status')
+        .orderBy([{ column: 'provider' }, { column: 'status' }])) as Array<Record<'provider' | 'status' | 'runs' | keyof SyncLogTotals['counts'], string> & { last_finished_at: Date | null }>
+      return rows.map((row) => ({
+        provider: row.provider,
+        status: row.status,
+        runs: Number(row.runs),
+        counts: { fetched: Number(row.fetched), created: Number(row.created), updated: Number(row.updated), unchanged: Number(row.unchanged), deleted: Number(row.deleted), failed: Number(row.failed) },
+        lastFinishedAt: row.last_finished_at ? row.last_finished_at.toISOString() : null,
+      }))
+    },
+
+    /**
+     * Runs oldest first, after a position (keyset), at most `limit`: exports walk a period in
+     * batches. `next` is the position of the last one, kept as the database's own text of its
+     * timestamp so that no precision is lost between batches.
+     */
+    async ascending(trx: Knex.Transaction, filter: SyncLogFilter, limit: number, after?: SyncLogPosition): Promise<{ runs: StoredSyncLog[]; next: SyncLogPosition | null }> {
+      const query = filtered(trx, filter).select('*', trx.raw('source_created_at::text as position_at'))
+      if (after) query.whereRaw('(source_created_at, id) > (?::timestamptz, ?::uuid)', [after.at, after.id])
+      const rows = (await query
         .orderBy([
           { column: 'source_created_at', order: 'asc' },
           { column: 'id', order: 'asc' },
         ])
-        .limit(max)
-      return rows.map(toStoredSyncLog)
+        .limit(limit)) as Array<StoredSyncLogRow & { position_at: string }>
+      const last = rows.at(-1)
+      return { runs: rows.map(toStoredSyncLog), next: last ? { at: last.position_at, id: last.id } : null }
     },
   }
 }

@@ -12,11 +12,11 @@ import { RETENTION_DEFAULT_DAYS, type AuditEventInput, type TenantRetentionPlan 
 import { deleteInBatches, type Database } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
 import { createIntervalJob } from '../interval-job.ts'
-import type { AuditSegmentStore } from '../audit-segment-store.ts'
+import { sealedImage, type AuditSegmentStore } from '../audit-segment-store.ts'
 import type { SecurityEventRepository } from '../security-event-repository.ts'
 import type { SyncLogStore } from '../sync-log-store.ts'
 import type { AuditArchive } from './audit-archive.ts'
-import type { RetentionService } from './retention-service.ts'
+import { auditChainHeld, auditLogCutoff, type RetentionService } from './retention-service.ts'
 
 const DAY_MS = 86_400_000
 export const RETENTION_ACTOR = 'compliance-retention'
@@ -93,14 +93,14 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
   async function archiveAndRemove(tenantId: string, segmentNo: number, cutoff: Date, archive: AuditArchive): Promise<number> {
     const built = await db.withTenant(tenantId, (trx) => deps.segments.archive(trx, segmentNo))
     if (!(lastEntryAt(built.text) < cutoff.getTime())) return 0
-    await archive.write(tenantId, segmentNo, built.text, built.segment.archiveSha256)
+    await archive.write(tenantId, segmentNo, built.text, built.archiveSha256)
     const { removedEntries } = await db.withTenant(tenantId, async (trx) => {
-      const removed = await deps.segments.remove(trx, tenantId, segmentNo, built.segment.archiveSha256)
+      const removed = await deps.segments.remove(trx, tenantId, segmentNo, built.archiveSha256)
       if (removed.removedEntries > 0) {
         await deps.auditLog.append(trx, tenantId, [
           serviceEvent(tenantId, 'audit_segment.removed', 'audit_segment', String(segmentNo), {
             removedEntries: removed.removedEntries,
-            archiveSha256: built.segment.archiveSha256,
+            archiveSha256: built.archiveSha256,
             archive: archive.fileOf(tenantId, segmentNo).slice(archive.dir.length + 1),
           }),
         ])
@@ -126,9 +126,7 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
       const sealed = await db.withTenant(tenantId, async (trx) => {
         const segment = await deps.segments.seal(trx, tenantId, cutoff.toISOString(), deps.segmentMaxEntries)
         if (segment) {
-          await deps.auditLog.append(trx, tenantId, [
-            serviceEvent(tenantId, 'audit_segment.sealed', 'audit_segment', String(segment.segmentNo), { fromSeq: segment.fromSeq, throughSeq: segment.throughSeq, entryCount: segment.entryCount, archiveSha256: segment.archiveSha256 }),
-          ])
+          await deps.auditLog.append(trx, tenantId, [serviceEvent(tenantId, 'audit_segment.sealed', 'audit_segment', String(segment.segmentNo), sealedImage(segment))])
         }
         return segment
       })
@@ -147,8 +145,7 @@ export function createComplianceRetentionJob(deps: ComplianceRetentionDeps) {
     const syncLogs = await inBatches((limit) => db.withTenant(tenantId, (trx) => deps.syncLogs.purgeBatch(trx, tenantId, new Date(now - periods.syncLogs * DAY_MS), held, limit)), 'sync_logs')
     // Security events name no venue or connection: only a hold on the whole tenant keeps them.
     const securityEvents = await inBatches((limit) => db.withSystemScope((trx) => deps.securityEvents.purgeBatch(trx, tenantId, new Date(now - periods.securityEvents * DAY_MS), limit)), 'security_events')
-    const anyHold = plan.heldVenueIds.length > 0 || plan.heldConnectionIds.length > 0
-    const audit = deps.archive && !anyHold ? await archiveAudit(tenantId, new Date(now - periods.auditLog * DAY_MS), deps.archive) : { entries: 0, segments: 0 }
+    const audit = deps.archive && !auditChainHeld(plan) ? await archiveAudit(tenantId, auditLogCutoff(plan, now), deps.archive) : { entries: 0, segments: 0 }
     const counts = { syncLogs, securityEvents, auditEntries: audit.entries, auditSegments: audit.segments }
     // One entry per run in each tenant whose data it touched, with the counts and the policy applied.
     if (syncLogs + securityEvents + audit.entries > 0) {

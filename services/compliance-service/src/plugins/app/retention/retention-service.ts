@@ -3,7 +3,7 @@
 // (appended to the tenant's own chain in the same transaction; never a hold's free-text reason).
 import { randomUUID } from 'node:crypto'
 import type { Knex } from 'knex'
-import { BadRequestError, ConflictError, NotFoundError, RETENTION_KINDS, RETENTION_MINIMUM_DAYS, type AuditEventInput, type LegalHoldScope, type RetentionPeriods } from '@hub/contracts'
+import { BadRequestError, ConflictError, NotFoundError, RETENTION_KINDS, RETENTION_MINIMUM_DAYS, type AuditEventInput, type LegalHoldScope, type RetentionPeriods, type TenantRetentionPlan } from '@hub/contracts'
 import type { Database } from '@hub/service-kit'
 import type { AuditLogStore } from '../audit-log-store.ts'
 import { defaultPolicy, type LegalHold, type RetentionPolicy, type RetentionStore } from './retention-store.ts'
@@ -13,6 +13,18 @@ export class RetentionPeriodTooShortError extends BadRequestError {
     super('RETENTION_PERIOD_TOO_SHORT', `${kind} must be kept at least ${minimumDays} days.`, { kind, minimumDays })
   }
 }
+
+const DAY_MS = 86_400_000
+
+/**
+ * Whether the tenant's audit chain is kept whole: any active hold keeps it, whatever its scope. A
+ * segment is a contiguous stretch of the chain, so one venue's or connection's entries cannot be
+ * kept out of it. Both the clean-up run and an admin's seal or removal ask this.
+ */
+export const auditChainHeld = (plan: Pick<TenantRetentionPlan, 'tenantHeld' | 'heldVenueIds' | 'heldConnectionIds'>): boolean => plan.tenantHeld || plan.heldVenueIds.length > 0 || plan.heldConnectionIds.length > 0
+
+/** Audit entries that happened before this instant are past the tenant's period (never under the hub's 365-day minimum). */
+export const auditLogCutoff = (plan: Pick<TenantRetentionPlan, 'periods'>, now: number): Date => new Date(now - plan.periods.auditLog * DAY_MS)
 
 export interface Actor {
   tenantId: string

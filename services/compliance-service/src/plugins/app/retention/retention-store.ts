@@ -62,6 +62,28 @@ export function createRetentionStore() {
   const policies = (trx: Knex.Transaction) => trx<PolicyRow>('compliance.retention_policies')
   const holds = (trx: Knex.Transaction) => trx<HoldRow>('compliance.legal_holds')
 
+  /** Every tenant's current periods and active holds, for the clean-up jobs (system scope). */
+  async function plans(trx: Knex.Transaction, tenantIds: string[]) {
+    const latest = (await policies(trx)
+      .distinctOn('tenant_id')
+      .whereIn('tenant_id', tenantIds)
+      .orderBy([{ column: 'tenant_id' }, { column: 'version', order: 'desc' }])) as PolicyRow[]
+    const active = (await holds(trx).whereIn('tenant_id', tenantIds).whereNull('released_at').select('tenant_id', 'scope', 'scope_id')) as Array<Pick<HoldRow, 'tenant_id' | 'scope' | 'scope_id'>>
+    const policyOf = new Map(latest.map((row) => [row.tenant_id, row]))
+    return tenantIds.map((tenantId) => {
+      const row = policyOf.get(tenantId)
+      const mine = active.filter((hold) => hold.tenant_id === tenantId)
+      return {
+        tenantId,
+        policyVersion: row?.version ?? 0,
+        periods: row ? periodsOf(row) : { ...RETENTION_DEFAULT_DAYS },
+        tenantHeld: mine.some((hold) => hold.scope === 'tenant'),
+        heldVenueIds: mine.filter((hold) => hold.scope === 'venue').map((hold) => hold.scope_id),
+        heldConnectionIds: mine.filter((hold) => hold.scope === 'connection').map((hold) => hold.scope_id),
+      }
+    })
+  }
+
   return {
     /** The tenant's current policy row (row-level security scopes it), or null when none was ever set. */
     async current(trx: Knex.Transaction): Promise<RetentionPolicy | null> {
@@ -129,27 +151,14 @@ export function createRetentionStore() {
       return row ? toHold(row as HoldRow) : null
     },
 
-    /** Every tenant's current periods and active holds, for the clean-up jobs (system scope). */
-    async plans(trx: Knex.Transaction, tenantIds: string[]) {
-      const latest = (await policies(trx)
-        .distinctOn('tenant_id')
-        .whereIn('tenant_id', tenantIds)
-        .orderBy([{ column: 'tenant_id' }, { column: 'version', order: 'desc' }])) as PolicyRow[]
-      const active = (await holds(trx).whereIn('tenant_id', tenantIds).whereNull('released_at').select('tenant_id', 'scope', 'scope_id')) as Array<Pick<HoldRow, 'tenant_id' | 'scope' | 'scope_id'>>
-      const policyOf = new Map(latest.map((row) => [row.tenant_id, row]))
-      return tenantIds.map((tenantId) => {
-        const row = policyOf.get(tenantId)
-        const mine = active.filter((hold) => hold.tenant_id === tenantId)
-        return {
-          tenantId,
-          policyVersion: row?.version ?? 0,
-          periods: row ? periodsOf(row) : { ...RETENTION_DEFAULT_DAYS },
-          tenantHeld: mine.some((hold) => hold.scope === 'tenant'),
-          heldVenueIds: mine.filter((hold) => hold.scope === 'venue').map((hold) => hold.scope_id),
-          heldConnectionIds: mine.filter((hold) => hold.scope === 'connection').map((hold) => hold.scope_id),
-        }
-      })
+    /** One tenant's current periods and active holds, read in the caller's transaction (its tenant scope will do). */
+    async plan(trx: Knex.Transaction, tenantId: string) {
+      const [plan] = await plans(trx, [tenantId])
+      if (!plan) throw new Error('a retention plan is made for every tenant asked about')
+      return plan
     },
+
+    plans,
   }
 }
 

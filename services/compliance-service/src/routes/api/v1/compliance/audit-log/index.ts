@@ -8,7 +8,7 @@ import { BadRequestError } from '@hub/contracts'
 import { CursorField, page, readCursor } from '@hub/service-kit'
 import { toAuditEntry } from '../../../../../plugins/app/audit-log-store.ts'
 import { csvCell } from '../../../../../plugins/app/report.ts'
-import { EXPORT_FORMAT } from '../../../../../plugins/app/audit-chain.ts'
+import { EXPORT_FORMAT, type SignedDigest } from '../../../../../plugins/app/audit-chain.ts'
 import { AuditChainVerificationSchema, AuditExportQuery, AuditLogListQuery, AuditLogListSchema, Problems } from '../../../../../schemas/compliance.ts'
 
 const CursorSchema = Type.Object({ seq: CursorField.int64() })
@@ -74,9 +74,15 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       const db = fastify.db
       const store = fastify.auditLogStore
       if (format === 'jsonl') {
-        // Read before anything is sent, as the CSV's first batch is.
-        const span = await db.withTenant(tenantId, (trx) => store.seqSpan(trx, from, to))
-        return sendJsonLines(streamed(jsonLines(tenantId, from, to, span)), `audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl`)
+        // Read before anything is sent, as the CSV's first batch is. The newest digest first: the
+        // head it names was written before the chain's head is read, so it is at or before that
+        // head unless entries were removed since it was signed.
+        const bounds = await db.withTenant(tenantId, async (trx) => ({
+          newestDigest: await fastify.auditDigestStore.newest(trx, tenantId),
+          chainHeadSeq: await store.headSeq(trx, tenantId),
+          span: await store.seqSpan(trx, from, to),
+        }))
+        return sendJsonLines(streamed(jsonLines(tenantId, from, to, bounds)), `audit-log-${from.slice(0, 10)}-${to.slice(0, 10)}.jsonl`)
       }
       const batch = (afterSeq: string) => db.withTenant(tenantId, (trx) => store.range(trx, { from, to, afterSeq, limit: EXPORT_BATCH }))
       // The first batch is read before anything is sent, so a failure there is still a clean
@@ -127,11 +133,16 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   /**
    * The JSON-lines export: a contiguous stretch of the chain (from the first entry that happened
    * in the period to the last, whatever happened in between, so every link can be checked), then
-   * the digests signed over heads in that stretch and the public keys they name.
+   * the digests signed over heads in that stretch, the tenant's newest digest wherever its head
+   * lies, and the public keys they name. The header states the chain's head when exported
+   * (`chainHeadSeq`): an export whose `lastSeq` is that head runs to the chain's end, so the
+   * verifier fails a digest whose head lies past it (entries removed from the end); an export of
+   * an earlier period legitimately ends before the newest digest's head.
    */
-  async function* jsonLines(tenantId: string, from: string, to: string, span: { firstSeq: string; lastSeq: string } | null): AsyncGenerator<string> {
+  async function* jsonLines(tenantId: string, from: string, to: string, bounds: { span: { firstSeq: string; lastSeq: string } | null; chainHeadSeq: string | null; newestDigest: SignedDigest | null }): AsyncGenerator<string> {
     const db = fastify.db
-    yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, kind: 'export', tenantId, from, to, exportedAt: new Date().toISOString(), firstSeq: span?.firstSeq ?? null, lastSeq: span?.lastSeq ?? null })}\n`
+    const { span, chainHeadSeq, newestDigest } = bounds
+    yield `${JSON.stringify({ type: 'header', format: EXPORT_FORMAT, kind: 'export', tenantId, from, to, exportedAt: new Date().toISOString(), firstSeq: span?.firstSeq ?? null, lastSeq: span?.lastSeq ?? null, chainHeadSeq })}\n`
     if (!span) return
     // Right after a removed segment, its checkpoint anchors the first entry's link.
     const anchor = await db.withTenant(tenantId, (trx) => fastify.auditLogStore.exportAnchor(trx, tenantId, span.firstSeq))
@@ -143,7 +154,9 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
       if (rows.length < EXPORT_BATCH) break
       afterSeq = String(rows.at(-1)?.seq)
     }
-    const digests = await db.withTenant(tenantId, (trx) => fastify.auditDigestStore.covering(trx, tenantId, span.firstSeq, span.lastSeq))
+    // Digests signed while this was streaming are left out: only those read with the bounds are accounted for.
+    const digests = newestDigest ? await db.withTenant(tenantId, (trx) => fastify.auditDigestStore.covering(trx, tenantId, span.firstSeq, span.lastSeq, newestDigest.digestNo)) : []
+    if (newestDigest && digests.at(-1)?.digestNo !== newestDigest.digestNo) digests.push(newestDigest)
     for (const digest of digests) yield `${JSON.stringify({ type: 'digest', ...digest })}\n`
     const keyIds = [...new Set(digests.map((digest) => digest.keyId))]
     if (keyIds.length === 0) return
@@ -154,12 +167,13 @@ const auditLogRoutes: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/audit-log/verify',
     {
-      schema: { tags, security, summary: "Recompute the tenant's hash chain and name the first entry that does not fit", response: { 200: AuditChainVerificationSchema, ...Problems } },
+      schema: { tags, security, summary: "Recompute the tenant's hash chain and name the first entry that does not fit, or the newest signed head it no longer holds", response: { 200: AuditChainVerificationSchema, ...Problems } },
       config: { auth: { roles: ['admin'] } },
     },
     async (request) => {
       const tenantId = request.principal.tenantId
-      return fastify.db.withTenant(tenantId, (trx) => fastify.auditLogStore.verify(trx, tenantId))
+      // The newest signed head is read first, so the chain read next must still hold it.
+      return fastify.db.withTenant(tenantId, async (trx) => fastify.auditLogStore.verify(trx, tenantId, await fastify.auditDigestStore.newest(trx, tenantId)))
     },
   )
 }
