@@ -2,7 +2,7 @@
 // realm (one app endpoint, one verifier), and a Stripe, Square or Mailchimp event naming another
 // account, merchant or audience than its connection's is refused even when properly signed.
 import assert from 'node:assert/strict'
-import { randomUUID } from 'node:crypto'
+import { createHmac, randomUUID } from 'node:crypto'
 import { test } from 'node:test'
 import { ConfigError } from '@hub/service-kit'
 import type { ServiceInstance } from '@hub/service-kit'
@@ -19,6 +19,34 @@ const inbox = async (connectionId: string) =>
 async function post(app: ServiceInstance, url: string, delivery: { headers: Record<string, string>; payload: string }) {
   return app.inject({ method: 'POST', url, headers: delivery.headers, payload: delivery.payload })
 }
+
+test('QuickBooks: a signed batch of 9,000 changes for one realm (under the body limit) is stored whole, not a 500 Intuit would retry', async () => {
+  const app = await tests.build({ QUICKBOOKS_WEBHOOK_VERIFIER: VERIFIER })
+  const realm = String(Date.now() + 7)
+  const connection = await seedConnection(app, { provider: 'quickbooks', accountId: realm, webhookSecret: VERIFIER })
+  const lastUpdated = new Date().toISOString()
+  // Eight parameters a stored row: 9,000 rows in one statement would pass Postgres's 65,535.
+  const entities = Array.from({ length: 9_000 }, (_, i) => ({ name: 'Customer', id: String(i + 1), operation: 'Update', lastUpdated }))
+  const payload = JSON.stringify({ eventNotifications: [{ realmId: realm, dataChangeEvent: { entities } }] })
+  const response = await app.inject({
+    method: 'POST',
+    url: '/api/v1/integrations/webhooks/quickbooks',
+    headers: { 'content-type': 'application/json', 'intuit-signature': createHmac('sha256', VERIFIER).update(payload).digest('base64') },
+    payload,
+  })
+  assert.equal(response.statusCode, 200, response.body)
+  assert.deepEqual(response.json(), { received: 9_000, duplicates: 0, ignored: 0 })
+  const [stored] = await tests.db.adminQuery<{ n: string }>('select count(*) as n from integration.webhook_inbox where connection_id = $1', [connection.id])
+  assert.equal(stored?.n, '9000')
+  // The same delivery again (Intuit retries): every event a duplicate, nothing stored twice.
+  const again = await app.inject({
+    method: 'POST',
+    url: '/api/v1/integrations/webhooks/quickbooks',
+    headers: { 'content-type': 'application/json', 'intuit-signature': createHmac('sha256', VERIFIER).update(payload).digest('base64') },
+    payload,
+  })
+  assert.deepEqual(again.json(), { received: 0, duplicates: 9_000, ignored: 0 })
+})
 
 test('QuickBooks: one app endpoint, each event filed under the connection of its realm, unknown realms dropped', async () => {
   const app = await tests.build({ QUICKBOOKS_WEBHOOK_VERIFIER: VERIFIER })

@@ -33,6 +33,32 @@ export type AnnouncedRow = Pick<InboxRow, 'id' | 'tenant_id' | 'connection_id' |
 
 const inbox = (trx: Knex.Transaction) => trx<InboxRow>(INTEGRATION_TABLES.webhookInbox)
 
+/** Rows per INSERT: 8,000 parameters, well under Postgres's 65,535 per statement. */
+const INSERT_CHUNK = 1_000
+
+type InsertedEvent = { id: string; eventType: string; entity: NewInboxEvent['entity']; externalId: string | null }
+
+async function insertChunk(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<InsertedEvent[]> {
+  if (events.length === 0) return []
+  const rows = await trx(INTEGRATION_TABLES.webhookInbox)
+    .insert(
+      events.map((event) => ({
+        tenant_id: event.tenantId,
+        connection_id: event.connectionId,
+        provider: event.provider,
+        event_id: event.eventId,
+        event_type: event.eventType,
+        entity: event.entity,
+        external_id: event.externalId,
+        payload: JSON.stringify(event.payload ?? {}),
+      })),
+    )
+    .onConflict(['provider', 'connection_id', 'event_id'])
+    .ignore()
+    .returning(['id', 'event_type', 'entity', 'external_id'])
+  return rows.map((row: { id: string; event_type: string; entity: NewInboxEvent['entity']; external_id: string | null }) => ({ id: row.id, eventType: row.event_type, entity: row.entity, externalId: row.external_id }))
+}
+
 export function createWebhookInboxRepository() {
   return {
     /**
@@ -48,25 +74,15 @@ export function createWebhookInboxRepository() {
       return (result as { rowCount: number }).rowCount
     },
 
-    /** Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the new rows. */
-    async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<Array<{ id: string; eventType: string; entity: NewInboxEvent['entity']; externalId: string | null }>> {
-      const rows = await trx(INTEGRATION_TABLES.webhookInbox)
-        .insert(
-          events.map((event) => ({
-            tenant_id: event.tenantId,
-            connection_id: event.connectionId,
-            provider: event.provider,
-            event_id: event.eventId,
-            event_type: event.eventType,
-            entity: event.entity,
-            external_id: event.externalId,
-            payload: JSON.stringify(event.payload ?? {}),
-          })),
-        )
-        .onConflict(['provider', 'connection_id', 'event_id'])
-        .ignore()
-        .returning(['id', 'event_type', 'entity', 'external_id'])
-      return rows.map((row: { id: string; event_type: string; entity: NewInboxEvent['entity']; external_id: string | null }) => ({ id: row.id, eventType: row.event_type, entity: row.entity, externalId: row.external_id }))
+    /**
+     * Inserts the events; a (provider, connection, event id) already stored is skipped. Returns the
+     * new rows. In statements of INSERT_CHUNK rows: one delivery may carry thousands of events (a
+     * QuickBooks batch), and a statement takes at most 65,535 parameters, eight a row here.
+     */
+    async insertNew(trx: Knex.Transaction, events: NewInboxEvent[]): Promise<InsertedEvent[]> {
+      const inserted: InsertedEvent[] = []
+      for (let start = 0; start < events.length; start += INSERT_CHUNK) inserted.push(...(await insertChunk(trx, events.slice(start, start + INSERT_CHUNK))))
+      return inserted
     },
 
     /**
