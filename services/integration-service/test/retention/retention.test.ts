@@ -132,6 +132,29 @@ test('purges exactly the records, payloads and sync logs past their periods, aud
   assert.equal((await outbox(s.tenant)).length, 1, 'a run that purges nothing records nothing')
 })
 
+test('OAuth states go a day after they expired, used or not, whatever the tenant (nothing of a tenant is held by them)', async () => {
+  const state = async (tenantId: string, expiredHoursAgo: number, used: boolean): Promise<string> => {
+    const id = randomUUID()
+    await db.adminQuery(
+      `insert into integration.oauth_states (id, state_hash, tenant_id, venue_id, user_id, provider, code_verifier, redirect_uri, expires_at, used_at)
+       values ($1, $2, $3, $4, 'u1', 'square', 'sealed-verifier', 'http://127.0.0.1/callback', $5, $6)`,
+      [id, `hash-${id}`, tenantId, randomUUID(), new Date(Date.now() - expiredHoursAgo * 3_600_000).toISOString(), used ? new Date(Date.now() - (expiredHoursAgo + 1) * 3_600_000).toISOString() : null],
+    )
+    return id
+  }
+  // A tenant compliance-service has no answer for (so none of its tenant data goes), and one it holds.
+  const unknown = randomUUID()
+  const held = randomUUID()
+  plans.set(held, { tenantHeld: true })
+  const gone = [await state(unknown, 25, false), await state(held, 48, true), await state(held, 30 * 24, false), ...(await Promise.all(Array.from({ length: 5 }, () => state(unknown, 26, true))))]
+  const kept = [await state(unknown, 23, false), await state(held, -0.1, false), await state(held, 1, true)]
+  const result = await worker.retention.run()
+  assert.ok(result.expiredOAuthStates >= gone.length, JSON.stringify(result))
+  const left = (await db.adminQuery<{ id: string }>('select id from integration.oauth_states where id = any($1::uuid[])', [[...gone, ...kept]])).map((row) => row.id).sort()
+  assert.deepEqual(left, [...kept].sort())
+  assert.match(await scrapeMetrics(worker), /integration_retention_purged_total\{[^}]*kind="oauth_states"[^}]*\} [1-9]/)
+})
+
 test('nothing under a hold is purged: a tenant hold keeps everything, a venue or connection hold keeps what is under it', async () => {
   const held = await seed()
   plans.set(held.tenant, { ...plans.get(held.tenant), tenantHeld: true })

@@ -30,6 +30,15 @@ export function createOAuthStateRepository() {
       return (await table(trx).where({ state_hash: stateHash, provider }).whereNull('used_at').first()) as StateRow | undefined
     },
 
+    /**
+     * Deletes at most `limit` states that expired before `before`, used or not (system scope): a
+     * state is worth nothing once expired, and each keeps a user id and a sealed PKCE verifier.
+     */
+    async purgeExpired(trx: Knex.Transaction, before: Date, limit: number): Promise<number> {
+      const result = await trx.raw(`delete from ${INTEGRATION_TABLES.oauthStates} where ctid = any(array(select ctid from ${INTEGRATION_TABLES.oauthStates} where expires_at < ? limit ?))`, [before, limit])
+      return (result as { rowCount: number }).rowCount
+    },
+
     /** Marks the state used in one statement, so a replay (even a concurrent one) finds it used. */
     async claim(trx: Knex.Transaction, stateHash: string, provider: ProviderName, usedAt: Date): Promise<StateRow | null> {
       const [row] = (await table(trx).where({ state_hash: stateHash, provider }).whereNull('used_at').update({ used_at: usedAt }).returning('*')) as StateRow[]

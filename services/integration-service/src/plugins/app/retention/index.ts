@@ -11,6 +11,7 @@ import { createConnectionRepository } from '../connections/connection-repository
 import { createRecordRepository } from '../sync/record-repository.ts'
 import { createSyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import { createWebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
+import { createOAuthStateRepository } from '../connections/oauth-state-repository.ts'
 import { createRetentionRunner, type RetentionRunner, type RetentionRunResult } from './retention-runner.ts'
 
 export const RETENTION_JOB = 'retention'
@@ -39,6 +40,7 @@ export default fp(
         records: createRecordRepository(),
         inbox: createWebhookInboxRepository(),
         syncLogs: createSyncLogRepository(),
+        oauthStates: createOAuthStateRepository(),
         audit: fastify.auditOutbox,
         plan: opts.plan ?? ((tenantIds) => compliance.retentionPlan(tenantIds, AbortSignal.timeout(30_000))),
         registry: fastify.metrics.registry,

@@ -1,5 +1,6 @@
 // integration-service's clean-up run: records of connections disconnected longer than the
-// tenant's period, raw webhook payloads (the inbox) and sync logs past theirs. compliance-service
+// tenant's period, raw webhook payloads (the inbox) and sync logs past theirs, and OAuth states a
+// day after they expired (no tenant's data: no period or hold applies). compliance-service
 // owns the periods and the legal holds; the run asks it first, for every tenant it is about to
 // touch, and purges nothing of a tenant it has no answer for. Deletes go in bounded batches, each
 // its own short transaction, with a pause between them; every step is idempotent (a retried or
@@ -9,6 +10,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import type { RetentionPlan, TenantRetentionPlan } from '@hub/contracts'
 import { deleteInBatches, type AuditOutbox, type Database } from '@hub/service-kit'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
+import type { OAuthStateRepository } from '../connections/oauth-state-repository.ts'
 import type { RecordRepository } from '../sync/record-repository.ts'
 import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { WebhookInboxRepository } from '../webhooks/webhook-inbox-repository.ts'
@@ -16,6 +18,8 @@ import type { WebhookInboxRepository } from '../webhooks/webhook-inbox-repositor
 const DAY_MS = 86_400_000
 /** Tenants asked about in one plan request (the route's limit). */
 const PLAN_CHUNK = 500
+/** An expired OAuth state is kept a day, for whoever looks into a failed sign-in. */
+const OAUTH_STATE_GRACE_MS = DAY_MS
 export const RETENTION_ACTOR = 'integration-retention'
 
 export interface RetentionCounts {
@@ -29,6 +33,7 @@ export interface RetentionRunResult {
   tenants: number
   heldTenants: number
   purged: RetentionCounts
+  expiredOAuthStates: number
 }
 
 interface RunnerLogger {
@@ -42,6 +47,7 @@ export interface RetentionRunnerDeps {
   records: Pick<RecordRepository, 'purgeBatch'>
   inbox: Pick<WebhookInboxRepository, 'purgeBatch'>
   syncLogs: Pick<SyncLogRepository, 'purgeBatch'>
+  oauthStates: Pick<OAuthStateRepository, 'purgeExpired'>
   audit: AuditOutbox
   /** compliance-service's answer (the typed internal client); a failure stops the run before any purge of those tenants. */
   plan: (tenantIds: string[]) => Promise<RetentionPlan>
@@ -63,7 +69,7 @@ export function createRetentionRunner(deps: RetentionRunnerDeps) {
   const purgedTotal = new Counter({ name: 'integration_retention_purged_total', help: 'Rows removed by retention, by kind', labelNames: ['kind'], registers: [deps.registry] })
   const runsTotal = new Counter({ name: 'integration_retention_runs_total', help: 'Retention runs, by outcome', labelNames: ['outcome'], registers: [deps.registry] })
   const lastRun = new Gauge({ name: 'integration_retention_last_run_timestamp_seconds', help: 'When the last successful retention run finished', registers: [deps.registry] })
-  for (const kind of ['records', 'webhook_payloads', 'sync_logs']) purgedTotal.inc({ kind }, 0)
+  for (const kind of ['records', 'webhook_payloads', 'sync_logs', 'oauth_states']) purgedTotal.inc({ kind }, 0)
 
   const inBatches = (deleteBatch: (limit: number) => Promise<number>, kind: string): Promise<number> =>
     deleteInBatches(deleteBatch, { batchSize: deps.batchSize, pauseMs: deps.batchPauseMs, onBatch: (removed) => purgedTotal.inc({ kind }, removed) })
@@ -103,8 +109,9 @@ export function createRetentionRunner(deps: RetentionRunnerDeps) {
     const now = options.now ?? Date.now()
     const runId = randomUUID()
     const tenantIds = await db.withSystemScope((trx) => deps.connections.tenantIds(trx))
-    const result: RetentionRunResult = { runId, tenants: tenantIds.length, heldTenants: 0, purged: { records: 0, webhookPayloads: 0, syncLogs: 0 } }
+    const result: RetentionRunResult = { runId, tenants: tenantIds.length, heldTenants: 0, purged: { records: 0, webhookPayloads: 0, syncLogs: 0 }, expiredOAuthStates: 0 }
     try {
+      result.expiredOAuthStates = await inBatches((limit) => db.withSystemScope((trx) => deps.oauthStates.purgeExpired(trx, new Date(now - OAUTH_STATE_GRACE_MS), limit)), 'oauth_states')
       let done = 0
       for (let i = 0; i < tenantIds.length; i += PLAN_CHUNK) {
         const chunk = tenantIds.slice(i, i + PLAN_CHUNK)
