@@ -3,7 +3,8 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { DecryptionError } from '@hub/crypto'
 import { bearer, captureLogs, testToken } from '@hub/service-kit/testing'
-import { setupRig } from './rig.ts'
+import { holdable, setupRig } from './rig.ts'
+import { createStripeAdapter } from '../../src/providers/stripe/index.ts'
 import { signedAs } from '../helpers.ts'
 
 const rig = await setupRig()
@@ -141,6 +142,63 @@ test('update, test and disconnect each leave exactly one outbox row; disconnect 
   )
   const retest = await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${created.id}/test`, headers: admin })
   assert.equal(retest.json().code, 'CONNECTION_DISCONNECTED')
+})
+
+const stripeEndpointsOf = async (id: string) => ((await (await fetch(`${rig.simUrls.stripe}/_sim/webhooks`)).json()) as { endpoints: Array<{ id: string; url: string }> }).endpoints.filter((endpoint) => endpoint.url.includes(id))
+
+test('a disconnect that finishes while a test or a credential update waits on the provider wins: the late write is refused, nothing is revived or left registered, the venue connects again', async () => {
+  const stripe = holdable(createStripeAdapter({ defaultRetryAfterMs: 1_000 }))
+  const app = await rig.build({}, { adapters: { stripe: stripe.adapter } })
+  for (const late of ['test', 'update'] as const) {
+    const venueId = await rig.createVenue(tenant)
+    const created = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'stripe', credentials: { apiKey: stripeKey('race') } } })
+    assert.equal(created.statusCode, 201, created.body)
+    const id = created.json().id as string
+    const held = stripe.holdNext('verifyCredentials')
+    const slow =
+      late === 'test'
+        ? app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${id}/test`, headers: admin })
+        : // A key of another account: the update registers an endpoint there before storing anything.
+          app.inject({ method: 'PATCH', url: `/api/v1/integrations/connections/${id}`, headers: admin, payload: { credentials: { apiKey: stripeKey('moved') } } })
+    await held.reached
+    assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${id}`, headers: admin })).statusCode, 204)
+    held.release()
+    const answer = await slow
+    assert.equal(answer.statusCode, 409, `${late}: ${answer.body}`)
+    assert.equal(answer.json().code, 'CONNECTION_DISCONNECTED')
+    const [row] = await rig.db.adminQuery<{ status: string; secrets: object; masked: object; webhook_endpoint_id: string | null }>('select status, secrets, masked, webhook_endpoint_id from integration.connections where id = $1', [id])
+    assert.deepEqual(row, { status: 'disconnected', secrets: {}, masked: {}, webhook_endpoint_id: null }, late)
+    assert.deepEqual(await stripeEndpointsOf(id), [], `${late}: no endpoint of this connection is left at Stripe`)
+    assert.deepEqual(
+      (await outboxFor(id)).map((r) => r.action),
+      ['connection.created', 'connection.disconnected'],
+    )
+    const again = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'stripe', credentials: { apiKey: stripeKey('again') } } })
+    assert.equal(again.statusCode, 201, `${late}: ${again.body}`)
+  }
+})
+
+test("a venue deletion overlapping a credential update that moved the webhook removes the update's endpoint too", async () => {
+  const stripe = holdable(createStripeAdapter({ defaultRetryAfterMs: 1_000 }))
+  const app = await rig.build({}, { adapters: { stripe: stripe.adapter } })
+  const venueId = await rig.createVenue(tenant)
+  const created = (await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'stripe', credentials: { apiKey: stripeKey('overlap') } } })).json()
+  // The deletion has read the connection and is removing its endpoint when the update comes in.
+  const held = stripe.holdNext('removeWebhook')
+  const path = `/internal/integrations/venue/${venueId}/disconnect`
+  const body = JSON.stringify({ tenantId: tenant })
+  const deleting = app.inject({ method: 'POST', url: path, headers: { ...signedAs('venue-service', 'POST', path, body), 'content-type': 'application/json' }, payload: body })
+  await held.reached
+  const patched = await app.inject({ method: 'PATCH', url: `/api/v1/integrations/connections/${created.id}`, headers: admin, payload: { credentials: { apiKey: stripeKey('other') } } })
+  assert.equal(patched.statusCode, 200, patched.body)
+  assert.notEqual(patched.json().webhook.endpointId, created.webhook.endpointId, 'the endpoint moved to the other account')
+  held.release()
+  const deleted = await deleting
+  assert.equal(deleted.statusCode, 200, deleted.body)
+  assert.deepEqual(deleted.json().disconnected, [created.id])
+  const [row] = await rig.db.adminQuery<{ status: string; secrets: object }>('select status, secrets from integration.connections where id = $1', [created.id])
+  assert.deepEqual(row, { status: 'disconnected', secrets: {} })
+  assert.deepEqual(await stripeEndpointsOf(created.id), [], 'neither endpoint is left at Stripe')
 })
 
 test('a distinctive secret never appears in a response body, a log line or an error', async () => {

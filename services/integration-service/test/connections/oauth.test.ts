@@ -3,8 +3,9 @@ import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import type { ServiceInstance } from '@hub/service-kit'
 import { bearer, testToken } from '@hub/service-kit/testing'
-import { RETURN_URL, setupRig } from './rig.ts'
+import { RETURN_URL, holdable, setupRig } from './rig.ts'
 import { createConnectionContext } from '../../src/plugins/app/connections/connection-context.ts'
+import { createSquareAdapter } from '../../src/providers/square/index.ts'
 
 const rig = await setupRig()
 const tenant = randomUUID()
@@ -18,12 +19,17 @@ function cookiesFrom(setCookie: string | string[] | undefined): string {
     .join('; ')
 }
 
-/** Authorize at the hub and approve at the provider: the callback path, and the browser's cookies. */
-async function startConsent(app: ServiceInstance, provider: string, venueId: string, headers = admin) {
+/**
+ * Authorize at the hub and approve at the provider: the callback path, and the browser's cookies.
+ * `simParams` go to the simulator's consent page (e.g. `sim_merchant_id`: the Square merchant who approves).
+ */
+async function startConsent(app: ServiceInstance, provider: string, venueId: string, headers = admin, simParams: Record<string, string> = {}) {
   const started = await app.inject({ url: `/api/v1/integrations/oauth/${provider}/authorize?venueId=${venueId}`, headers })
   assert.equal(started.statusCode, 200, started.body)
   const { authorizeUrl, state } = started.json()
-  const consent = await fetch(authorizeUrl, { redirect: 'manual' })
+  const consentUrl = new URL(authorizeUrl)
+  for (const [name, value] of Object.entries(simParams)) consentUrl.searchParams.set(name, value)
+  const consent = await fetch(consentUrl, { redirect: 'manual' })
   assert.equal(consent.status, 302, `${provider} consent redirects`)
   const back = new URL(consent.headers.get('location') ?? '')
   assert.equal(back.searchParams.get('state'), state, 'the provider returns our state')
@@ -31,8 +37,8 @@ async function startConsent(app: ServiceInstance, provider: string, venueId: str
 }
 
 /** Walks the consent like a browser: authorize at the hub, approve at the provider, come back. */
-async function connect(app: ServiceInstance, provider: string, venueId: string, options: { tamperCode?: boolean } = {}) {
-  const { back, state, cookie } = await startConsent(app, provider, venueId)
+async function connect(app: ServiceInstance, provider: string, venueId: string, options: { tamperCode?: boolean; simParams?: Record<string, string> } = {}) {
+  const { back, state, cookie } = await startConsent(app, provider, venueId, admin, options.simParams)
   if (options.tamperCode) back.searchParams.set('code', 'not-a-code-the-provider-issued')
   const callback = await app.inject({ url: `${back.pathname}${back.search}`, headers: { cookie } })
   assert.equal(callback.statusCode, 302, callback.body)
@@ -204,4 +210,134 @@ test("a refresh slower than the lock's lapse keeps the lock: a caller waiting me
   assert.equal(a.accessToken, b.accessToken)
   assert.notEqual(a.accessToken, stale)
   assert.equal((await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id)))?.status, 'active')
+})
+
+const squareToken = () => `EAAA${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '')}`.slice(0, 64)
+const squareSubscriptionsOf = async (connectionId: string) =>
+  ((await (await fetch(`${rig.simUrls.square}/_sim/webhooks`)).json()) as { subscriptions: Array<{ id: string; accountId: string; notification_url: string }> }).subscriptions
+    .filter((subscription) => subscription.notification_url.includes(connectionId))
+    .map((subscription) => ({ id: subscription.id, accountId: subscription.accountId }))
+const squareAnswers = async (accessToken: string | undefined) => (await fetch(`${rig.simUrls.square}/v2/merchants/me`, { headers: { authorization: `Bearer ${accessToken}`, 'square-version': '2025-01-23' } })).status
+
+async function squareKeyConnection(app: ServiceInstance, venueId: string, extra: { webhookSecret?: string } = {}) {
+  const created = await app.inject({ method: 'POST', url: '/api/v1/integrations/connections', headers: admin, payload: { venueId, provider: 'square', credentials: { apiKey: squareToken() }, ...extra } })
+  assert.equal(created.statusCode, 201, created.body)
+  return created.json()
+}
+
+test('OAuth completed over an API-key connection of the same merchant makes it an OAuth connection: key dropped, webhook re-registered through OAuth, tokens refreshed, grant revoked on disconnect', async (t) => {
+  const app = await rig.build({}, { listen: true })
+  t.after(() => app.close())
+  const venueId = await rig.createVenue(tenant)
+  const keyed = await squareKeyConnection(app, venueId)
+  const { location } = await connect(app, 'square', venueId, { simParams: { sim_merchant_id: keyed.accountId } })
+  assert.equal(location.searchParams.get('status'), 'success', location.search)
+  assert.equal(location.searchParams.get('connectionId'), keyed.id, 'the live connection is reused')
+
+  const after = (await app.inject({ url: `/api/v1/integrations/connections/${keyed.id}`, headers: admin })).json()
+  assert.equal(after.authType, 'oauth2')
+  assert.equal(after.accountId, keyed.accountId)
+  assert.ok(after.tokenExpiresAt, 'the token expiry is kept')
+  assert.deepEqual(Object.keys(after.credentials).sort(), ['accessToken', 'refreshToken', 'webhookSecret'], 'the API key is dropped')
+  assert.notEqual(after.webhook.endpointId, keyed.webhook.endpointId, 'the endpoint registered with the dropped key was replaced')
+  assert.deepEqual(await squareSubscriptionsOf(keyed.id), [{ id: after.webhook.endpointId, accountId: keyed.accountId }])
+
+  // An access token about to expire is refreshed, as for any OAuth connection.
+  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, keyed.id))
+  const stale = app.vault.open(tenant, keyed.id, row!.secrets).accessToken
+  await rig.db.adminQuery("update integration.connections set token_expires_at = now() + interval '1 minute' where id = $1", [keyed.id])
+  const refreshed = (await app.connectionContext.forSync(tenant, keyed.id)).ctx.credentials.accessToken
+  assert.notEqual(refreshed, stale)
+  const audits = await rig.db.adminQuery<{ n: string }>("select count(*)::text as n from integration.audit_outbox where entity_id = $1 and action = 'connection.token_refreshed'", [keyed.id])
+  assert.equal(audits[0]?.n, '1')
+
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${keyed.id}`, headers: admin })).statusCode, 204)
+  assert.equal(await squareAnswers(refreshed), 401, 'the grant is revoked at Square on disconnect')
+  assert.deepEqual(await squareSubscriptionsOf(keyed.id), [])
+})
+
+test('OAuth completed over a connection of another merchant moves the webhook to the new merchant, and a refused token then means needs_reauth', async (t) => {
+  const app = await rig.build({}, { listen: true })
+  t.after(() => app.close())
+  const venueId = await rig.createVenue(tenant)
+  const keyed = await squareKeyConnection(app, venueId)
+  const { location } = await connect(app, 'square', venueId)
+  assert.equal(location.searchParams.get('connectionId'), keyed.id)
+  const after = (await app.inject({ url: `/api/v1/integrations/connections/${keyed.id}`, headers: admin })).json()
+  assert.equal(after.authType, 'oauth2')
+  assert.notEqual(after.accountId, keyed.accountId, 'another merchant approved')
+  assert.ok(after.webhook.registered, after.statusReason)
+  assert.deepEqual(await squareSubscriptionsOf(keyed.id), [{ id: after.webhook.endpointId, accountId: after.accountId }], 'registered in the new account, removed from the old')
+
+  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, keyed.id))
+  const { accessToken } = app.vault.open(tenant, keyed.id, row!.secrets)
+  await fetch(`${rig.simUrls.square}/_sim/credentials/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ credential: accessToken }) })
+  const tested = (await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${keyed.id}/test`, headers: admin })).json()
+  assert.deepEqual({ ok: tested.ok, status: tested.status }, { ok: false, status: 'needs_reauth' })
+})
+
+test('a personal token replacing the credentials of a Square OAuth connection is what it then uses: tokens dropped and their grant revoked, the webhook moved', async (t) => {
+  const app = await rig.build({}, { listen: true })
+  t.after(() => app.close())
+  const venueId = await rig.createVenue(tenant)
+  const { location } = await connect(app, 'square', venueId)
+  const id = location.searchParams.get('connectionId') ?? ''
+  const oauth = (await app.inject({ url: `/api/v1/integrations/connections/${id}`, headers: admin })).json()
+  const row = await app.db.withTenant(tenant, (trx) => app.connections.findById(trx, id))
+  const { accessToken } = app.vault.open(tenant, id, row!.secrets)
+
+  const patched = await app.inject({ method: 'PATCH', url: `/api/v1/integrations/connections/${id}`, headers: admin, payload: { credentials: { apiKey: squareToken() } } })
+  assert.equal(patched.statusCode, 200, patched.body)
+  const keyed = patched.json()
+  assert.deepEqual([keyed.authType, keyed.tokenExpiresAt, keyed.status], ['api_key', null, 'active'])
+  assert.deepEqual(Object.keys(keyed.credentials).sort(), ['apiKey', 'webhookSecret'], 'the OAuth tokens are dropped')
+  assert.notEqual(keyed.accountId, oauth.accountId)
+  const tested = (await app.inject({ method: 'POST', url: `/api/v1/integrations/connections/${id}/test`, headers: admin })).json()
+  assert.deepEqual({ ok: tested.ok, accountId: tested.accountId }, { ok: true, accountId: keyed.accountId }, 'provider calls use the key just stored')
+  assert.equal(await squareAnswers(accessToken), 401, 'the replaced grant is revoked at Square')
+  assert.deepEqual(await squareSubscriptionsOf(id), [{ id: keyed.webhook.endpointId, accountId: keyed.accountId }], "the webhook moved to the key's merchant")
+  assert.deepEqual(
+    (await rig.db.adminQuery<{ action: string }>('select action from integration.audit_outbox where entity_id = $1 order by occurred_at', [id])).map((a) => a.action),
+    ['connection.oauth_completed', 'connection.updated', 'connection.tested'],
+  )
+})
+
+test("OAuth finishing while the venue's connection is disconnected does not bring it back: the tokens make a new connection, or none once the venue is deleted", async (t) => {
+  const square = holdable(createSquareAdapter())
+  const app = await rig.build({}, { listen: true, adapters: { square: square.adapter } })
+  t.after(() => app.close())
+  for (const disconnect of ['connection', 'venue'] as const) {
+    const venueId = await rig.createVenue(tenant)
+    // The venue registered this connection's endpoint itself (it gave the secret): completing
+    // OAuth registers the hub's own, and the disconnect comes in once Square has answered that.
+    const keyed = await squareKeyConnection(app, venueId, { webhookSecret: 'venue-registered-signature-key' })
+    const { back, cookie } = await startConsent(app, 'square', venueId)
+    const held = square.holdNext('registerWebhook')
+    const callback = app.inject({ url: `${back.pathname}${back.search}`, headers: { cookie } })
+    await held.reached
+    if (disconnect === 'connection') assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${keyed.id}`, headers: admin })).statusCode, 204)
+    else assert.deepEqual((await rig.deleteVenue(tenant, venueId)).disconnected, [keyed.id])
+    held.release()
+    const outcome = new URL(String((await callback).headers.location)).searchParams
+    const rows = await rig.db.adminQuery<{ id: string; status: string; auth_type: string; secrets: object }>('select id, status, auth_type, secrets from integration.connections where venue_id = $1 order by created_at', [venueId])
+    assert.deepEqual(rows[0], { id: keyed.id, status: 'disconnected', auth_type: 'api_key', secrets: {} }, `${disconnect}: the disconnected connection stays disconnected`)
+    assert.deepEqual(await squareSubscriptionsOf(keyed.id), [], `${disconnect}: nothing registered for it is left`)
+    if (disconnect === 'connection') {
+      assert.equal(outcome.get('status'), 'success', outcome.toString())
+      const fresh = outcome.get('connectionId') ?? ''
+      assert.notEqual(fresh, keyed.id)
+      assert.deepEqual(
+        rows.slice(1).map((row) => [row.id, row.status, row.auth_type]),
+        [[fresh, 'active', 'oauth2']],
+      )
+      assert.equal((await squareSubscriptionsOf(fresh)).length, 1)
+    } else {
+      assert.equal(outcome.get('status'), 'error', 'the venue is gone')
+      assert.deepEqual(
+        rows.map((row) => row.status),
+        rows.map(() => 'disconnected'),
+      )
+      for (const row of rows) assert.deepEqual(await squareSubscriptionsOf(row.id), [])
+    }
+  }
 })

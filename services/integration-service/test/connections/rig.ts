@@ -9,9 +9,11 @@ import { generateKeyRingJson } from '@hub/crypto'
 import { integrationClient } from '@hub/contracts'
 import { createInternalClient } from '@hub/internal-auth'
 import { createMailchimpSimulator, createQuickBooksSimulator, createSquareSimulator, createStripeSimulator } from '@hub/provider-simulators'
-import integrationService from '../../src/app.ts'
+import integrationService, { type IntegrationServiceOptions } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { INTEGRATION_SCHEMA } from '../../src/db/schema.ts'
+import type { ProviderAdapter } from '../../src/providers/provider-adapter.ts'
+import { signal } from '../helpers.ts'
 
 export const RETURN_URL = 'https://app.example.test/integrations/done'
 
@@ -78,10 +80,10 @@ export async function setupRig() {
     venueUrl,
     /** Builds integration-service; pass `capture` to keep every log line for leak checks. */
     publicUrl: PUBLIC_URL,
-    /** `listen` puts this app at the public URL (one at a time per rig). */
-    async build(extra: Record<string, string> = {}, options: { capture?: ReturnType<typeof captureLogs>; listen?: boolean } = {}): Promise<ServiceInstance> {
+    /** `listen` puts this app at the public URL (one at a time per rig); `adapters` swaps provider adapters in. */
+    async build(extra: Record<string, string> = {}, options: { capture?: ReturnType<typeof captureLogs>; listen?: boolean; adapters?: IntegrationServiceOptions['adapters'] } = {}): Promise<ServiceInstance> {
       const app = options.capture ? createFastify({ service: 'integration-service', loggerInstance: options.capture.logger }) : createFastify({ service: 'integration-service', logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })
-      await app.register(integrationService, { config: loadConfig({ ...env, ...extra }) })
+      await app.register(integrationService, { config: loadConfig({ ...env, ...extra }), ...(options.adapters ? { adapters: options.adapters } : {}) })
       closers.push(() => app.close())
       try {
         if (options.listen) await listenLocal(app, publicPort)
@@ -112,3 +114,47 @@ export async function setupRig() {
 }
 
 export type Rig = Awaited<ReturnType<typeof setupRig>>
+
+type HeldMethod = 'verifyCredentials' | 'registerWebhook' | 'removeWebhook'
+
+/**
+ * A real adapter whose next call of one method is held until released, for races: a verification
+ * or a webhook registration is held once the provider has answered it, a removal before it is sent.
+ */
+export function holdable(real: ProviderAdapter) {
+  let held: { method: HeldMethod; reached: () => void; release: Promise<void> } | null = null
+  async function pass(method: HeldMethod): Promise<void> {
+    if (held?.method !== method) return
+    const { reached, release } = held
+    held = null
+    reached()
+    await release
+  }
+  const adapter: ProviderAdapter = {
+    ...real,
+    async verifyCredentials(ctx) {
+      const account = await real.verifyCredentials(ctx)
+      await pass('verifyCredentials')
+      return account
+    },
+    async registerWebhook(ctx, url) {
+      const registration = await real.registerWebhook(ctx, url)
+      await pass('registerWebhook')
+      return registration
+    },
+    async removeWebhook(ctx, endpointId) {
+      await pass('removeWebhook')
+      return real.removeWebhook(ctx, endpointId)
+    },
+  }
+  return {
+    adapter,
+    /** Holds the next call of `method`: `reached` settles when it is held, `release()` lets it go on. */
+    holdNext(method: HeldMethod) {
+      const reached = signal()
+      const release = signal()
+      held = { method, reached: reached.fire, release: release.reached }
+      return { reached: reached.reached, release: release.fire }
+    },
+  }
+}

@@ -61,10 +61,12 @@ export function createSquareOAuth(settings: SquareClientSettings): NonNullable<P
       return tokens(await callSquare(undefined, () => client.oAuth.obtainToken({ clientId, clientSecret, refreshToken, grantType: 'refresh_token' })))
     },
 
-    async revoke({ authBaseUrl, clientId, clientSecret, token }) {
+    async revoke({ authBaseUrl, clientId, clientSecret, token, accountId }) {
       const client = createSquareOAuthClient(authBaseUrl, settings)
-      // Square revokes every token of this (seller, application) pair, refresh token included.
-      await callSquare(undefined, () => client.oAuth.revokeToken({ clientId, accessToken: token }, { headers: { Authorization: `Client ${clientSecret}` } }))
+      // Square revokes every token of this (seller, application) pair, refresh token included. It
+      // takes an access token or the seller, never a refresh token (what a connection hands over
+      // when it has one): by seller when known.
+      await callSquare(undefined, () => client.oAuth.revokeToken({ clientId, ...(accountId ? { merchantId: accountId } : { accessToken: token }) }, { headers: { Authorization: `Client ${clientSecret}` } }))
     },
   }
 }

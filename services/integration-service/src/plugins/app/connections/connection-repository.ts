@@ -177,6 +177,7 @@ export function createConnectionRepository() {
       trx: Knex.Transaction,
       id: string,
       changes: Partial<{
+        authType: ConnectionRow['auth_type']
         status: ConnectionStatus
         statusReason: string | null
         accountId: string | null
@@ -189,6 +190,7 @@ export function createConnectionRepository() {
       }>,
     ): Promise<ConnectionRow> {
       const patch: Record<string, unknown> = { updated_at: trx.fn.now() }
+      if (changes.authType !== undefined) patch.auth_type = changes.authType
       if (changes.status !== undefined) patch.status = changes.status
       if (changes.statusReason !== undefined) patch.status_reason = changes.statusReason
       if (changes.accountId !== undefined) patch.account_id = changes.accountId

@@ -116,34 +116,51 @@ export function createConnectionService(deps: {
     })
   }
 
+  /** The provider context of a stored row, with its secrets as opened. */
+  const contextOfRow = (row: ConnectionRow, values: SecretValues): ProviderContext => contextFor(row.provider, toProviderCredentials(values, { accountId: row.account_id, provider: row.provider, meta: row.provider_meta }))
+
+  /** Revokes an OAuth connection's grant at the provider, best effort (a disconnect does this). */
+  async function revokeGrantQuietly(row: Pick<ConnectionRow, 'provider' | 'auth_type' | 'account_id'>, values: SecretValues): Promise<void> {
+    const binding = registry[row.provider]
+    if (row.auth_type !== 'oauth2' || !binding.adapter.oauth || !binding.oauth) return
+    const token = values.refreshToken ?? values.accessToken
+    if (!token) return
+    await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token, accountId: row.account_id }).catch((error: unknown) => {
+      deps.logger?.warn({ provider: row.provider, err: { message: (error as Error).message } }, 'token revocation failed')
+    })
+  }
+
   /**
    * Disconnects one connection: the provider forgets its webhook and (OAuth) tokens, best effort,
    * then the secrets are destroyed and the change audited once. The row is re-read under a lock,
-   * so two disconnects racing (a manager and a venue deletion) leave one audit row, not two.
+   * so two disconnects racing (a manager and a venue deletion) leave one audit row, not two; and
+   * what a credential update or an OAuth completion stored after `current` was read (a webhook
+   * endpoint in another account, other tokens) is released at the provider as well.
    */
   async function retire(current: ConnectionRow, who: Omit<AuditEvent, 'action' | 'entityType' | 'entityId' | 'before' | 'after'>): Promise<boolean> {
     const tenantId = current.tenant_id
     const values = vault.open(tenantId, current.id, current.secrets)
-    const binding = registry[current.provider]
-    const providerCtx = contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta }))
-    await removeWebhookQuietly(current, providerCtx)
-    if (current.auth_type === 'oauth2' && binding.adapter.oauth && binding.oauth) {
-      const token = values.refreshToken ?? values.accessToken
-      if (token) {
-        await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token, accountId: current.account_id }).catch((error: unknown) => {
-          deps.logger?.warn({ provider: current.provider, err: { message: (error as Error).message } }, 'token revocation failed')
-        })
+    await removeWebhookQuietly(current, contextOfRow(current, values))
+    await revokeGrantQuietly(current, values)
+    const locked = await db.withTenant(tenantId, async (trx) => {
+      const before = await connections.findById(trx, current.id, { forUpdate: true })
+      if (!before || before.status === 'disconnected') return null
+      const row = await connections.update(trx, current.id, { status: 'disconnected', statusReason: null, sealed: { secrets: {}, masked: {}, minKeyVersion: null }, disconnectedAt: new Date(), webhookEndpointId: null, tokenExpiresAt: null })
+      await audit.record(trx, { ...who, action: 'connection.disconnected', entityType: 'connection', entityId: current.id, before: toConnectionView(before), after: toConnectionView(row) })
+      return before
+    })
+    if (!locked) return false
+    if (locked.webhook_endpoint_id !== current.webhook_endpoint_id || locked.secrets.accessToken !== current.secrets.accessToken || locked.secrets.refreshToken !== current.secrets.refreshToken) {
+      try {
+        const stored = vault.open(tenantId, locked.id, locked.secrets)
+        if (locked.webhook_endpoint_id !== current.webhook_endpoint_id) await removeWebhookQuietly(locked, contextOfRow(locked, stored))
+        if (stored.accessToken !== values.accessToken || stored.refreshToken !== values.refreshToken) await revokeGrantQuietly(locked, stored)
+      } catch (error) {
+        deps.logger?.warn({ connectionId: current.id, err: { message: (error as Error).message } }, 'releasing credentials stored meanwhile failed')
       }
     }
-    const changed = await db.withTenant(tenantId, async (trx) => {
-      const locked = await connections.findById(trx, current.id, { forUpdate: true })
-      if (!locked || locked.status === 'disconnected') return false
-      const row = await connections.update(trx, current.id, { status: 'disconnected', statusReason: null, sealed: { secrets: {}, masked: {}, minKeyVersion: null }, disconnectedAt: new Date(), webhookEndpointId: null, tokenExpiresAt: null })
-      await audit.record(trx, { ...who, action: 'connection.disconnected', entityType: 'connection', entityId: current.id, before: toConnectionView(locked), after: toConnectionView(row) })
-      return true
-    })
-    if (changed) for (const hook of deps.onDisconnected ?? []) await hook(tenantId, current.id)
-    return changed
+    for (const hook of deps.onDisconnected ?? []) await hook(tenantId, current.id)
+    return true
   }
 
   /**
@@ -234,41 +251,76 @@ export function createConnectionService(deps: {
       return view
     },
 
+    /**
+     * Replaces the credentials (with an API key) or the webhook secret. A key replaces whatever the
+     * connection held, OAuth tokens included: the connection becomes an API-key one and its grant
+     * is revoked at the provider as a disconnect would. Providers prefer a stored access token
+     * (Square) and the tokens would be refreshed on, so keeping them beside the key would leave
+     * the key unused; refusing instead would make the venue disconnect, losing the connection's
+     * history, schedules and records, only to connect again with the key.
+     */
     async update(ctx: RequestContext, id: string, input: UpdateConnection): Promise<ConnectionView> {
       const current = await loadVisible(ctx, id, true)
       if (current.status === 'disconnected') throw new ConnectionDisconnectedError()
       const tenantId = ctx.principal.tenantId
-      const values = vault.open(tenantId, id, current.secrets)
-      let account: { accountId: string; name: string | null } | null = null
-      let webhookEndpointId = current.webhook_endpoint_id
-      let webhookProblem: string | null = current.status_reason
+      let replacement: { apiKey: string; account: { accountId: string; name: string | null }; ctx: ProviderContext; webhook: Awaited<ReturnType<typeof registerWebhook>> | null } | null = null
       if (input.credentials) {
         checkKey(current.provider, input.credentials.apiKey)
         const newCtx = contextFor(current.provider, toProviderCredentials({ apiKey: input.credentials.apiKey }, { accountId: null, provider: current.provider }))
-        account = await registry[current.provider].adapter.verifyCredentials(newCtx).catch((error: unknown) => {
+        const account = await registry[current.provider].adapter.verifyCredentials(newCtx).catch((error: unknown) => {
           throw connectFailure(current.provider, error)
         })
-        if (account.accountId !== current.account_id) {
-          // A key of another account: the endpoint lives in the old account, so move it.
-          await removeWebhookQuietly(current, contextFor(current.provider, toProviderCredentials(values, { accountId: current.account_id, provider: current.provider, meta: current.provider_meta })))
-          const webhook = await registerWebhook(current.provider, id, newCtx, input.webhookSecret)
-          webhookEndpointId = webhook.endpointId
-          webhookProblem = webhook.problem
-          if (webhook.secret) values.webhookSecret = webhook.secret
-          else delete values.webhookSecret
-        }
-        values.apiKey = input.credentials.apiKey
+        // The endpoint lives where the replaced credentials registered it: a key of another account,
+        // or a key replacing OAuth tokens (whose grant is revoked below), moves it. The old one goes
+        // once the new credentials are stored.
+        const moves = account.accountId !== current.account_id || current.auth_type !== 'api_key'
+        replacement = { apiKey: input.credentials.apiKey, account, ctx: newCtx, webhook: moves ? await registerWebhook(current.provider, id, newCtx, input.webhookSecret) : null }
       }
-      if (input.webhookSecret) values.webhookSecret = input.webhookSecret
-      return db.withTenant(tenantId, async (trx) => {
-        const row = await connections.update(trx, id, {
-          sealed: vault.seal(tenantId, id, values),
-          webhookEndpointId,
-          ...(account ? { status: 'active' as const, statusReason: webhookProblem, accountId: account.accountId, accountName: account.name } : {}),
+      let written: { row: ConnectionRow; before: ConnectionRow; previous: SecretValues }
+      try {
+        written = await db.withTenant(tenantId, async (trx) => {
+          // Under the row lock, as it is now: a disconnect that finished while the provider was being
+          // asked wins (the answer is what it would have been had it come first), and a token refresh
+          // meanwhile is not undone.
+          const before = await connections.findById(trx, id, { forUpdate: true })
+          if (!before) throw new ConnectionNotFoundError()
+          if (before.status === 'disconnected') throw new ConnectionDisconnectedError()
+          const previous = vault.open(tenantId, id, before.secrets)
+          let values: SecretValues = { ...previous }
+          let changes: Parameters<ConnectionRepository['update']>[2] = {}
+          if (replacement) {
+            const { webhook } = replacement
+            const webhookSecret = webhook ? webhook.secret : previous.webhookSecret
+            values = { apiKey: replacement.apiKey, ...(webhookSecret ? { webhookSecret } : {}) }
+            changes = {
+              authType: 'api_key',
+              tokenExpiresAt: null,
+              status: 'active',
+              statusReason: webhook ? webhook.problem : before.status_reason,
+              accountId: replacement.account.accountId,
+              accountName: replacement.account.name,
+              ...(webhook ? { webhookEndpointId: webhook.endpointId } : {}),
+              // OAuth's facts (Mailchimp's data centre) give way to what the key says.
+              ...(before.auth_type !== 'api_key' ? { providerMeta: {} } : {}),
+            }
+          }
+          if (input.webhookSecret) values.webhookSecret = input.webhookSecret
+          const row = await connections.update(trx, id, { ...changes, sealed: vault.seal(tenantId, id, values) })
+          await audit.record(trx, { ...auditActor(ctx), action: 'connection.updated', entityType: 'connection', entityId: id, before: toConnectionView(before), after: toConnectionView(row) })
+          return { row, before, previous }
         })
-        await audit.record(trx, { ...auditActor(ctx), action: 'connection.updated', entityType: 'connection', entityId: id, before: toConnectionView(current), after: toConnectionView(row) })
-        return toConnectionView(row)
-      })
+      } catch (error) {
+        // Nothing was stored: the endpoint registered for the new credentials must not stay behind.
+        if (replacement?.webhook) await removeWebhookQuietly({ provider: current.provider, webhook_endpoint_id: replacement.webhook.endpointId }, replacement.ctx)
+        throw error
+      }
+      if (replacement) {
+        const { row, before, previous } = written
+        const oldCtx = contextOfRow(before, previous)
+        if (replacement.webhook && before.webhook_endpoint_id !== row.webhook_endpoint_id) await removeWebhookQuietly(before, oldCtx)
+        await revokeGrantQuietly(before, previous)
+      }
+      return toConnectionView(written.row)
     },
 
     /** Disconnect: revoke tokens and the webhook at the provider where it allows, destroy secrets. */
@@ -296,24 +348,35 @@ export function createConnectionService(deps: {
       const current = await loadVisible(ctx, id, true)
       if (current.status === 'disconnected') throw new ConnectionDisconnectedError()
       const tenantId = ctx.principal.tenantId
-      let outcome: { ok: boolean; status: ConnectionRow['status']; accountId: string | null; detail: string | null }
+      // `status: null`: the provider could not be asked, so the status stays whatever it is.
+      let outcome: { ok: boolean; status: ConnectionRow['status'] | null; accountId: string | null; detail: string | null }
       try {
         const { binding, ctx: providerCtx } = await deps.context.forSync(tenantId, id)
         const account = await binding.adapter.verifyCredentials(providerCtx)
         outcome = { ok: true, status: 'active', accountId: account.accountId, detail: null }
       } catch (error) {
         if (error instanceof ProviderAuthError) outcome = { ok: false, status: current.auth_type === 'oauth2' ? 'needs_reauth' : 'error', accountId: current.account_id, detail: 'The provider refused the stored credentials.' }
-        else if (error instanceof ProviderError) outcome = { ok: false, status: current.status, accountId: current.account_id, detail: 'The provider is unavailable; try again later.' }
+        else if (error instanceof ProviderError) outcome = { ok: false, status: null, accountId: current.account_id, detail: 'The provider is unavailable; try again later.' }
         else throw error
       }
-      await db.withTenant(tenantId, async (trx) => {
-        const row = await connections.update(trx, id, { status: outcome.status, statusReason: outcome.detail })
-        await audit.record(trx, { ...auditActor(ctx), action: 'connection.tested', entityType: 'connection', entityId: id, before: { status: current.status }, after: { status: row.status, ok: outcome.ok } })
+      return db.withTenant(tenantId, async (trx) => {
+        // Under the row lock: a disconnect that finished while the provider was being asked wins.
+        const before = await connections.findById(trx, id, { forUpdate: true })
+        if (!before) throw new ConnectionNotFoundError()
+        if (before.status === 'disconnected') throw new ConnectionDisconnectedError()
+        const row = await connections.update(trx, id, { status: outcome.status ?? before.status, statusReason: outcome.detail })
+        await audit.record(trx, { ...auditActor(ctx), action: 'connection.tested', entityType: 'connection', entityId: id, before: { status: before.status }, after: { status: row.status, ok: outcome.ok } })
+        return { ...outcome, status: row.status }
       })
-      return outcome
     },
 
-    /** Stores the outcome of an OAuth authorization: a new connection, or fresh tokens for one. */
+    /**
+     * Stores the outcome of an OAuth authorization: a new connection, or fresh tokens for the
+     * venue's live one, which becomes an OAuth connection whatever it was (its API key is
+     * dropped). Its webhook endpoint stays when it was registered through OAuth in the same
+     * account; otherwise (another account, or registered with the key being dropped) a new one is
+     * registered and the old one removed once the tokens are stored.
+     */
     async completeOAuth(input: { tenantId: string; venueId: string; userId: string; provider: ProviderName; tokens: OAuthTokens; requestId: string; ip: string }): Promise<ConnectionView> {
       const { tenantId, venueId, provider, tokens } = input
       const credentials: SecretValues = { accessToken: tokens.accessToken, ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}) }
@@ -322,31 +385,61 @@ export function createConnectionService(deps: {
       const account = await registry[provider].adapter.verifyCredentials(providerCtx).catch((error: unknown) => {
         throw connectFailure(provider, error)
       })
-      const existing = await db.withTenant(tenantId, (trx) => connections.findLive(trx, venueId, provider))
-      const id = existing?.id ?? randomUUID()
-      const webhook = existing?.webhook_endpoint_id ? { endpointId: existing.webhook_endpoint_id, secret: undefined, problem: null } : await registerWebhook(provider, id, providerCtx, undefined)
-      const previous = existing ? vault.open(tenantId, id, existing.secrets) : {}
-      const secrets: SecretValues = { ...credentials, ...(webhook.secret ? { webhookSecret: webhook.secret } : previous.webhookSecret ? { webhookSecret: previous.webhookSecret } : {}) }
+      // QuickBooks calls are addressed by realm: that is the account id later calls need.
+      const accountId = provider === 'quickbooks' ? (tokens.realmId ?? account.accountId) : account.accountId
       const audited = { tenantId, actorType: 'user' as const, actorId: input.userId, requestId: input.requestId, ip: input.ip }
-      const view = await db.withTenant(tenantId, async (trx) => {
-        if (!existing) await connections.insert(trx, { id, tenantId, venueId, provider, authType: 'oauth2', createdBy: input.userId, sealed: vault.seal(tenantId, id, secrets) })
-        const row = await connections.update(trx, id, {
-          sealed: vault.seal(tenantId, id, secrets),
-          status: 'active',
-          statusReason: webhook.problem,
-          // QuickBooks calls are addressed by realm: that is the account id later calls need.
-          accountId: provider === 'quickbooks' ? (tokens.realmId ?? account.accountId) : account.accountId,
-          accountName: account.name,
-          tokenExpiresAt: tokens.expiresAt ? new Date(tokens.expiresAt) : null,
-          webhookEndpointId: webhook.endpointId,
-          providerMeta: tokens.dc ? { dc: tokens.dc } : {},
-        })
-        await audit.record(trx, { ...audited, action: 'connection.oauth_completed', entityType: 'connection', entityId: id, before: existing ? toConnectionView(existing) : undefined, after: toConnectionView(row) })
+      // A live connection disconnected while this was under way is not brought back: the tokens make
+      // a new connection, as they would have had the disconnect come first. Twice at most.
+      for (let attempt = 1; ; attempt++) {
+        const existing = await db.withTenant(tenantId, (trx) => connections.findLive(trx, venueId, provider))
+        const id = existing?.id ?? randomUUID()
+        const keepsWebhook = existing !== null && existing.webhook_endpoint_id !== null && existing.auth_type === 'oauth2' && existing.account_id === accountId
+        const webhook = keepsWebhook ? null : await registerWebhook(provider, id, providerCtx, undefined)
+        let written: { row: ConnectionRow; before: ConnectionRow | null; previous: SecretValues } | null
+        try {
+          written = await db.withTenant(tenantId, async (trx) => {
+            let before: ConnectionRow | null = null
+            if (existing) {
+              before = await connections.findById(trx, id, { forUpdate: true })
+              if (!before || before.status === 'disconnected') return null
+            } else {
+              await connections.insert(trx, { id, tenantId, venueId, provider, authType: 'oauth2', createdBy: input.userId, sealed: vault.seal(tenantId, id, credentials) })
+            }
+            const previous = before ? vault.open(tenantId, id, before.secrets) : {}
+            // A secret of the same account's endpoint still holds when no new one came with a registration.
+            const webhookSecret = webhook?.secret ?? (before?.account_id === accountId ? previous.webhookSecret : undefined)
+            const row = await connections.update(trx, id, {
+              sealed: vault.seal(tenantId, id, { ...credentials, ...(webhookSecret ? { webhookSecret } : {}) }),
+              authType: 'oauth2',
+              status: 'active',
+              statusReason: webhook ? webhook.problem : null,
+              accountId,
+              accountName: account.name,
+              tokenExpiresAt: tokens.expiresAt ? new Date(tokens.expiresAt) : null,
+              ...(webhook ? { webhookEndpointId: webhook.endpointId } : {}),
+              providerMeta: tokens.dc ? { dc: tokens.dc } : {},
+            })
+            await audit.record(trx, { ...audited, action: 'connection.oauth_completed', entityType: 'connection', entityId: id, before: before ? toConnectionView(before) : undefined, after: toConnectionView(row) })
+            return { row, before, previous }
+          })
+        } catch (error) {
+          // Nothing was stored: the endpoint registered for these tokens must not stay behind.
+          if (webhook) await removeWebhookQuietly({ provider, webhook_endpoint_id: webhook.endpointId }, providerCtx)
+          if ((error as { code?: string }).code === '23505') throw new AlreadyConnectedError(provider)
+          throw error
+        }
+        if (!written) {
+          // Registered for the connection just disconnected (its id is in the URL): it goes.
+          if (webhook) await removeWebhookQuietly({ provider, webhook_endpoint_id: webhook.endpointId }, providerCtx)
+          if (attempt >= 2) throw new ConnectionDisconnectedError()
+          continue
+        }
+        const { row, before, previous } = written
+        if (before && webhook && before.webhook_endpoint_id !== row.webhook_endpoint_id) await removeWebhookQuietly(before, contextOfRow(before, previous))
+        if (!before) await dropIfVenueGone({ tenantId, requestId: input.requestId, ip: input.ip }, id, venueId)
+        await connected(tenantId, id)
         return toConnectionView(row)
-      })
-      if (!existing) await dropIfVenueGone({ tenantId, requestId: input.requestId, ip: input.ip }, id, venueId)
-      await connected(tenantId, id)
-      return view
+      }
     },
   }
 }
