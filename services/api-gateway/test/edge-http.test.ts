@@ -68,7 +68,7 @@ test('hop-by-hop request headers (Expect, Keep-Alive, Upgrade, TE) are not forwa
   const expect = await rawRequest(base, `POST /api/v1/integrations/webhooks/stripe/${randomUUID()} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
   assert.equal(finalStatus(expect.body) || expect.status, 200, expect.body)
   assert.match(expect.body, /"length":14/, 'the body reached the upstream whole')
-  for (const header of ['Keep-Alive: timeout=5', 'Upgrade: h2c', 'TE: trailers', 'Proxy-Authorization: Basic eDp5']) {
+  for (const header of ['Keep-Alive: timeout=5', 'Upgrade: h2c', 'TE: trailers', 'Proxy-Authorization: Basic eDp5', 'X-Gateway-Call: 1']) {
     const answer = await rawRequest(base, `GET /api/v1/integrations/things HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin()}\r\n${header}\r\n\r\n`, 1_500)
     assert.equal(answer.status, 200, `${header}: ${answer.body}`)
     const forwarded = (JSON.parse(answer.body.slice(answer.body.indexOf('{'))) as { headers: Record<string, string> }).headers

@@ -127,7 +127,8 @@ async function register(fastify: FastifyInstance, config: GatewayConfig, calls: 
       // the undici instrumentation injects (with tracing off, none is sent).
       rewriteRequestHeaders: (request, { traceparent: _parent, tracestate: _state, ...headers }) => {
         const rewritten: Record<string, string | string[] | undefined> = { ...headers, 'x-request-id': String(request.id), 'x-forwarded-for': request.ip }
-        for (const name of HOP_BY_HOP_REQUEST) delete rewritten[name]
+        // A client's own x-gateway-call is never believed: only the edge names a call.
+        for (const name of [...HOP_BY_HOP_REQUEST, CALL_HEADER]) delete rewritten[name]
         const call = calls.callOf(request)
         if (call) rewritten[CALL_HEADER] = call
         const length = bodyLengths.get(request)
