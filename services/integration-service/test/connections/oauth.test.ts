@@ -256,6 +256,35 @@ test('OAuth completed over an API-key connection of the same merchant makes it a
   assert.deepEqual(await squareSubscriptionsOf(keyed.id), [])
 })
 
+test("a grant two venues' OAuth connections share (one Square seller) is revoked only when the last of them disconnects", async (t) => {
+  const app = await rig.build({}, { listen: true })
+  t.after(() => app.close())
+  // A seller whose account a key connection opened at the simulator; two venues (of two tenants) then connect it through OAuth.
+  const merchant = (await squareKeyConnection(app, await rig.createVenue(tenant))).accountId as string
+  const other = randomUUID()
+  const otherAdmin = bearer(testToken({ tenantId: other, roles: ['admin'], sub: 'oauth-admin-2' }))
+  const venues = [
+    { tenantId: tenant, headers: admin, venueId: await rig.createVenue(tenant) },
+    { tenantId: other, headers: otherAdmin, venueId: await rig.createVenue(other) },
+  ]
+  const connected: Array<{ tenantId: string; headers: Record<string, string>; id: string; token: string | undefined }> = []
+  for (const venue of venues) {
+    const { back, cookie } = await startConsent(app, 'square', venue.venueId, venue.headers, { sim_merchant_id: merchant })
+    const callback = await app.inject({ url: `${back.pathname}${back.search}`, headers: { cookie } })
+    const id = new URL(String(callback.headers.location)).searchParams.get('connectionId') ?? ''
+    assert.ok(id, String(callback.headers.location))
+    const row = await app.db.withTenant(venue.tenantId, (trx) => app.connections.findById(trx, id))
+    assert.equal(row?.account_id, merchant)
+    connected.push({ tenantId: venue.tenantId, headers: venue.headers, id, token: app.vault.open(venue.tenantId, id, row!.secrets).accessToken })
+  }
+  const [first, second] = connected as [(typeof connected)[0], (typeof connected)[0]]
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${first.id}`, headers: first.headers })).statusCode, 204)
+  assert.equal(await squareAnswers(second.token), 200, "the other venue's connection keeps working")
+  assert.equal(await squareAnswers(first.token), 200, 'the grant is the seller’s: its tokens stay valid while the other connection uses it')
+  assert.equal((await app.inject({ method: 'DELETE', url: `/api/v1/integrations/connections/${second.id}`, headers: second.headers })).statusCode, 204)
+  assert.equal(await squareAnswers(second.token), 401, 'the last one out revokes the grant')
+})
+
 test('OAuth completed over a connection of another merchant moves the webhook to the new merchant, and a refused token then means needs_reauth', async (t) => {
   const app = await rig.build({}, { listen: true })
   t.after(() => app.close())

@@ -47,7 +47,7 @@ function connectFailure(provider: ProviderName, error: unknown): Error {
 }
 
 export function createConnectionService(deps: {
-  db: Pick<Database, 'withTenant'>
+  db: Pick<Database, 'withTenant' | 'withSystemScope'>
   connections: ConnectionRepository
   vault: CredentialVault
   registry: ProviderRegistry
@@ -59,7 +59,7 @@ export function createConnectionService(deps: {
   onDisconnected?: Array<(tenantId: string, connectionId: string) => Promise<void>>
   /** Called after a connection turns active (the sync engine schedules it). Failures are logged. */
   onConnected?: Array<(tenantId: string, connectionId: string) => Promise<void>>
-  logger?: { warn(obj: object, msg?: string): void }
+  logger?: { warn(obj: object, msg?: string): void; info?(obj: object, msg?: string): void }
 }) {
   const { db, connections, vault, registry, audit } = deps
   // QuickBooks has one endpoint per app (Intuit's portal holds one URL; events carry their realm).
@@ -119,12 +119,25 @@ export function createConnectionService(deps: {
   /** The provider context of a stored row, with its secrets as opened. */
   const contextOfRow = (row: ConnectionRow, values: SecretValues): ProviderContext => contextFor(row.provider, toProviderCredentials(values, { accountId: row.account_id, provider: row.provider, meta: row.provider_meta }))
 
-  /** Revokes an OAuth connection's grant at the provider, best effort (a disconnect does this). */
-  async function revokeGrantQuietly(row: Pick<ConnectionRow, 'provider' | 'auth_type' | 'account_id'>, values: SecretValues): Promise<void> {
+  /**
+   * Revokes an OAuth connection's grant at the provider, best effort (a disconnect does this). A
+   * grant is the (account, hub app) pair's — Square revokes every token of the seller and app,
+   * Intuit disconnects the app from the company — so while another live OAuth connection of any
+   * venue uses the same account, revoking would cut that one off too: the grant is left to it.
+   */
+  async function revokeGrantQuietly(row: Pick<ConnectionRow, 'id' | 'provider' | 'auth_type' | 'account_id'>, values: SecretValues): Promise<void> {
     const binding = registry[row.provider]
     if (row.auth_type !== 'oauth2' || !binding.adapter.oauth || !binding.oauth) return
     const token = values.refreshToken ?? values.accessToken
     if (!token) return
+    if (row.account_id) {
+      const account = row.account_id
+      const sharing = (await db.withSystemScope((trx) => connections.listLiveByRealms(trx, row.provider, [account]))).filter((other) => other.id !== row.id && other.auth_type === 'oauth2')
+      if (sharing.length > 0) {
+        deps.logger?.info?.({ provider: row.provider, connectionId: row.id, sharedWith: sharing.length }, 'grant kept: another live connection uses the same account')
+        return
+      }
+    }
     await binding.adapter.oauth.revoke({ authBaseUrl: binding.oauth.authBaseUrl, clientId: binding.oauth.clientId, clientSecret: binding.oauth.clientSecret, token, accountId: row.account_id }).catch((error: unknown) => {
       deps.logger?.warn({ provider: row.provider, err: { message: (error as Error).message } }, 'token revocation failed')
     })
