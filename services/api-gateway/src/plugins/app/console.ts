@@ -112,11 +112,24 @@ export default fp(
     const index = readFileSync(indexFile)
     await fastify.register(async (scope) => {
       scope.addHook('onSend', async (request, reply, payload) => {
-        // Vite names every asset by its content hash, so a file under /assets never changes.
-        consoleHeaders(reply, csp, request.url.startsWith('/assets/'))
+        // Vite names every asset by its content hash, so a file under /assets never changes: a
+        // file served from there is cached for good. An error there is not (an asset asked of a
+        // replica still on the previous build, mid-rollout, would stay a 404 in every cache).
+        consoleHeaders(reply, csp, request.url.startsWith('/assets/') && reply.statusCode === 200)
+        if (request.url.startsWith('/assets/') && reply.statusCode >= 400) reply.header('cache-control', 'no-store')
         return payload
       })
-      await scope.register(fastifyStatic, { root: join(root, 'assets'), prefix: '/assets/', wildcard: true, index: false, serve: true, decorateReply: false, allowedPath: (path) => !path.includes('..') })
+      // Only what Vite emits: never a dotfile.
+      await scope.register(fastifyStatic, {
+        root: join(root, 'assets'),
+        prefix: '/assets/',
+        wildcard: true,
+        index: false,
+        serve: true,
+        decorateReply: false,
+        dotfiles: 'deny',
+        allowedPath: (path) => !path.includes('..'),
+      })
       for (const file of ['favicon.svg', 'robots.txt']) {
         if (existsSync(join(root, file)))
           scope.get(`/${file}`, { schema: { hide: true }, config: { auth: false } }, async (_request, reply) => reply.type(file.endsWith('.svg') ? 'image/svg+xml' : 'text/plain').send(readFileSync(join(root, file))))
