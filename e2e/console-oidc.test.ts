@@ -2,13 +2,15 @@
 // identity provider (oidc-provider): the person signs in at the provider (authorization code with
 // PKCE), comes back signed in and the API accepts the provider's ES256 access token, its namespaced
 // claims mapped to tenant, role and venues; no token is left in localStorage, sessionStorage or a
-// cookie; the development sign-in is not offered; sign-out signs out. The stack keeps its HS256
-// development secret, and the test's own API calls prove those tokens still work beside the JWKS.
+// cookie; the development sign-in is not offered; sign-out ends the session at the provider too, so
+// the next person at a shared terminal must type a password; a deep link opened while signed out is
+// where the console lands after the provider's sign-in. The stack keeps its HS256 development
+// secret, and the test's own API calls prove those tokens still work beside the JWKS.
 import assert from 'node:assert/strict'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
-import type { BrowserContext } from 'playwright-core'
+import type { BrowserContext, Page } from 'playwright-core'
 import { startIdentityProvider, type IdentityProviderSimulator } from '@hub/provider-simulators'
 import { scenario, startStack, type E2EStack } from './support/stack.ts'
 import { SCREENSHOTS, buildConsole, launchBrowser, requireChromium, seriousA11yViolations } from './support/browser.ts'
@@ -22,7 +24,8 @@ buildConsole()
 let idp: IdentityProviderSimulator | undefined
 const stack: E2EStack = await startStack({
   envFor: async (ports) => {
-    idp = await startIdentityProvider({ clients: [{ clientId: CLIENT_ID, redirectUris: [`http://127.0.0.1:${ports.gateway}/auth/callback`] }], audience: 'venue-hub', claimsNamespace: NAMESPACE })
+    const gateway = `http://127.0.0.1:${ports.gateway}`
+    idp = await startIdentityProvider({ clients: [{ clientId: CLIENT_ID, redirectUris: [`${gateway}/auth/callback`], postLogoutRedirectUris: [`${gateway}/sign-in`] }], audience: 'venue-hub', claimsNamespace: NAMESPACE })
     return { OIDC_ISSUER: idp.issuer, OIDC_CLIENT_ID: CLIENT_ID, JWT_JWKS_URL: idp.jwksUrl, JWT_JWKS_ISSUER: idp.issuer, JWT_CLAIMS_NAMESPACE: NAMESPACE }
   },
 })
@@ -39,10 +42,22 @@ after(async () => {
   await provider.close()
 })
 
+/** At the provider's sign-in page (which proves it asked for a password), signs in as `email`. */
+async function signInAtProvider(page: Page, email: string): Promise<void> {
+  await page.waitForURL(`${provider.issuer}/interaction/**`)
+  await page.getByLabel('Email').fill(email)
+  await page.getByLabel('Password').fill(PASSWORD)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+}
+
+/** Web storage as the page sees it: nothing of a session may be left there. */
+const webStorage = async (page: Page): Promise<{ local: Record<string, string>; session: Record<string, string> }> =>
+  JSON.parse(await page.evaluate<string>('JSON.stringify({ local: { ...localStorage }, session: { ...sessionStorage } })')) as { local: Record<string, string>; session: Record<string, string> }
+
 const tokenHeader = (authorization: string): Record<string, unknown> => JSON.parse(Buffer.from(authorization.replace(/^Bearer /, '').split('.')[0] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
 
 describe('the console signed in through OpenID Connect', () => {
-  scenario('a manager signs in at the provider with PKCE, the API accepts its token, no token is stored, and sign-out works', async () => {
+  scenario('a manager signs in at the provider with PKCE, the API accepts its token, no token is stored, and sign-out ends the session at the provider', async () => {
     // HS256 development tokens keep working beside the JWKS: the admin sets the tenant up with one.
     const mine = await stack.api('POST', '/api/v1/venues', { body: { name: 'OIDC Hall', timezone: 'Europe/London', currency: 'GBP' } })
     assert.equal(mine.status, 201, JSON.stringify(mine.body))
@@ -104,12 +119,82 @@ describe('the console signed in through OpenID Connect', () => {
       'no token in a cookie',
     )
 
+    // Sign-out ends the session at the provider as well (its end_session_endpoint, named by the ID
+    // token), then comes back to the console's sign-in page.
     await page.getByRole('button', { name: 'Sign out' }).click()
-    await page.waitForURL('**/sign-in')
+    await page.waitForURL(`${provider.issuer}/session/end**`)
+    const endSession = new URL(page.url()).searchParams
+    assert.ok(endSession.get('id_token_hint'), 'the session to end is named by its ID token')
+    assert.equal(endSession.get('post_logout_redirect_uri'), `${stack.gateway}/sign-in`)
+    await page.getByRole('button', { name: 'Yes, sign me out' }).click()
+    await page.waitForURL(`${stack.gateway}/sign-in`)
     await page.getByRole('button', { name: 'Sign in with your organisation' }).waitFor()
     assert.equal(await page.getByTestId('signed-in-as').count(), 0)
     await page.goto(`${stack.gateway}/venues`)
     await page.waitForURL('**/sign-in')
+
+    // The next person at this terminal is asked for a password, and is signed in as themself.
+    provider.addUser({ email: 'viewer@oidc-hall.example', password: PASSWORD, name: 'Vera Viewer', tenantId: stack.tenantId, roles: ['viewer'] })
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click()
+    await signInAtProvider(page, 'viewer@oidc-hall.example')
+    await page.waitForURL(`${stack.gateway}/venues`)
+    assert.equal(await page.getByTestId('signed-in-as').innerText(), 'Vera Viewer')
+    assert.deepEqual(await webStorage(page), { local: {}, session: {} })
+    await page.close()
+  })
+
+  scenario('a deep link opened while signed out is where the console lands after signing in at the provider', async () => {
+    await context.clearCookies()
+    const hall = await stack.api('POST', '/api/v1/venues', { body: { name: 'Deep Link Hall', timezone: 'Europe/London', currency: 'GBP' } })
+    assert.equal(hall.status, 201, JSON.stringify(hall.body))
+    provider.addUser({ email: 'deep@oidc-hall.example', password: PASSWORD, name: 'Dana Deep', tenantId: stack.tenantId, roles: ['manager'], venueIds: [hall.body.id as string] })
+
+    const page = await context.newPage()
+    const deepLink = `/venues/${hall.body.id as string}/sync?from=mail`
+    await page.goto(`${stack.gateway}${deepLink}`)
+    await page.waitForURL('**/sign-in')
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click()
+    await signInAtProvider(page, 'deep@oidc-hall.example')
+    await page.waitForURL((url) => url.origin === stack.gateway && url.pathname !== '/auth/callback')
+    assert.equal(page.url(), `${stack.gateway}${deepLink}`, 'back on the page the link opened')
+    await page.getByRole('heading', { name: 'Deep Link Hall' }).waitFor()
+    assert.equal(await page.getByTestId('signed-in-as').innerText(), 'Dana Deep')
+    assert.deepEqual(await webStorage(page), { local: {}, session: {} }, 'the pending sign-in is gone after the callback')
+    await page.close()
+  })
+
+  scenario('with a provider that publishes no end_session_endpoint, the sign-in after a sign-out asks for the password again', async () => {
+    await context.clearCookies()
+    const page = await context.newPage()
+    // The same provider, its discovery document without the endpoint (as some providers publish it).
+    await page.route(`${provider.issuer}/.well-known/openid-configuration`, async (route) => {
+      const response = await route.fetch()
+      const { end_session_endpoint: _dropped, ...discovery } = (await response.json()) as Record<string, unknown>
+      await route.fulfill({ response, json: discovery })
+    })
+    await page.goto(`${stack.gateway}/`)
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click()
+    await signInAtProvider(page, 'deep@oidc-hall.example')
+    await page.waitForURL(`${stack.gateway}/venues`)
+    assert.equal(await page.getByTestId('signed-in-as').innerText(), 'Dana Deep')
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL(`${stack.gateway}/sign-in`)
+    // A reload (or a new tab) in between must not forget that the next sign-in needs a password.
+    await page.reload()
+    const visited: string[] = []
+    page.on('framenavigated', (frame) => {
+      if (frame === page.mainFrame()) visited.push(frame.url())
+    })
+    await page.getByRole('button', { name: 'Sign in with your organisation' }).click()
+    await page.waitForURL((url) => url.pathname.startsWith('/interaction/') || (url.origin === stack.gateway && url.pathname === '/venues'))
+    assert.ok(
+      visited.some((url) => url.startsWith(`${provider.issuer}/interaction/`)),
+      `the provider asked for a password: ${visited.map((url) => url.replace(/\?.*/, '')).join(' → ')}`,
+    )
+    await signInAtProvider(page, 'deep@oidc-hall.example')
+    await page.waitForURL(`${stack.gateway}/venues`)
+    assert.deepEqual(await webStorage(page), { local: {}, session: {} }, 'nothing is left in web storage once signed in')
     await page.close()
   })
 })

@@ -332,6 +332,16 @@ describe('the integration console in Chromium', () => {
       await expectAccessible(page, 'operations with dead letters and an open breaker')
       await shoot(page, 'operations', true)
 
+      // A link opens a tab that carries the session's cookies but never the token the console keeps
+      // in memory: every link the page offers must open without it (no bearer-only page behind one).
+      const links = await page.evaluate<string[]>("[...document.querySelectorAll('main a[href]')].map((a) => a.href)")
+      for (const href of links) {
+        const tab = await context.newPage()
+        const opened = await tab.goto(href)
+        assert.ok(opened && opened.status() < 400, `${href} opens for the operator: ${opened?.status() ?? 'no response'}`)
+        await tab.close()
+      }
+
       const queueState = async (name: string) => ((await h.ok('GET', '/api/v1/integrations/admin/queue-counts')).queues as Json[]).find((q) => q.queue === name)?.paused as boolean
       const lowRow = page.getByRole('row').filter({ hasText: 'integration-low' })
       await lowRow.getByRole('button', { name: 'Pause' }).click()

@@ -19,7 +19,19 @@ function useSession(): Session | null {
   return session
 }
 
-function Nav({ session, path }: { session: Session; path: string }): JSX.Element {
+/**
+ * Signs out here and, with OpenID Connect, at the provider as well: on a shared venue terminal the
+ * next person pressing "Sign in" must not come back as this one. The development sign-in only
+ * forgets the session.
+ */
+function signOutEverywhere(settings: ConsoleSettings): void {
+  const idToken = signOut()
+  navigate('/sign-in')
+  const oidc = settings.oidc
+  if (oidc) void import('./auth/oidc.ts').then((module) => module.signOutAtProvider(oidc, idToken)).catch((error: unknown) => console.warn('could not end the session at the sign-in provider', error))
+}
+
+function Nav({ session, path, settings }: { session: Session; path: string; settings: ConsoleSettings }): JSX.Element {
   const items: [string, string][] = [['/venues', 'Venues']]
   if (isAdmin(session)) items.push(['/audit', 'Audit'], ['/security', 'Security events'], ['/operations', 'Operations'])
   return (
@@ -41,14 +53,7 @@ function Nav({ session, path }: { session: Session; path: string }): JSX.Element
       </nav>
       <span class="who">
         <span data-testid="signed-in-as">{session.label}</span> <span class="muted">({session.roles.join(', ')})</span>
-        <button
-          type="button"
-          class="link"
-          onClick={() => {
-            signOut()
-            navigate('/sign-in')
-          }}
-        >
+        <button type="button" class="link" onClick={() => signOutEverywhere(settings)}>
           Sign out
         </button>
       </span>
@@ -56,13 +61,13 @@ function Nav({ session, path }: { session: Session; path: string }): JSX.Element
   )
 }
 
-function Routes({ session, path, settings }: { session: Session; path: string; settings: ConsoleSettings }): JSX.Element {
+function Routes({ session, path }: { session: Session; path: string }): JSX.Element {
   let params: Record<string, string> | null
   if ((params = match('/venues/:id/:tab?', path))) return <VenuePage session={session} venueId={params.id ?? ''} tab={params.tab ?? 'connections'} />
   if (match('/venues', path)) return <VenuesPage session={session} />
   if ((params = match('/audit/:tab?', path))) return <AuditPage tab={params.tab ?? 'log'} />
   if (match('/security', path)) return <SecurityPage session={session} />
-  if (match('/operations', path)) return <OperationsPage queueDashboard={settings.queueDashboard} />
+  if (match('/operations', path)) return <OperationsPage />
   return (
     <div class="card">
       <h1>Not found</h1>
@@ -106,9 +111,9 @@ function App(): JSX.Element {
   if (path === '/' || path === '/sign-in') queueMicrotask(() => navigate('/venues', true))
   return (
     <>
-      <Nav session={session} path={path} />
+      <Nav session={session} path={path} settings={settings} />
       <main id="main" tabIndex={-1}>
-        <Routes session={session} path={path} settings={settings} />
+        <Routes session={session} path={path} />
       </main>
     </>
   )

@@ -4,12 +4,29 @@ import { useEffect, useState } from 'preact/hooks'
 const listeners = new Set<() => void>()
 let returnTo: string | null = null
 
+/**
+ * `path` when it is a page of this console — one leading slash (not `//`, which a browser reads as
+ * another host), no backslash or control character (browsers turn `/\` and `/<tab>/` into `//`) —
+ * as its path, query and fragment; otherwise null. Where a sign-in returns to must not leave the site.
+ */
+export function safeReturnPath(path: unknown, origin = location.origin): string | null {
+  if (typeof path !== 'string' || !path.startsWith('/') || path.startsWith('//') || /[\\\p{Cc}]/u.test(path)) return null
+  try {
+    const url = new URL(path, origin)
+    return url.origin === origin ? url.pathname + url.search + url.hash : null
+  } catch {
+    return null
+  }
+}
+
 /** Where to go after signing in: the page that asked for a sign-in, else the venues. */
 export function rememberReturn(path: string): void {
-  if (path !== '/sign-in' && path !== '/') returnTo = path
+  if (path !== '/sign-in' && path !== '/') returnTo = safeReturnPath(path)
 }
+/** The page to return to after signing in, kept for later (the OpenID sign-in leaves the page). */
+export const returnPath = (): string => returnTo ?? '/venues'
 export function takeReturn(): string {
-  const path = returnTo ?? '/venues'
+  const path = returnPath()
   returnTo = null
   return path
 }

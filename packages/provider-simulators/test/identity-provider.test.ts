@@ -82,3 +82,66 @@ test('a user signs in with authorization code and PKCE and gets an access token 
   assert.deepEqual(claims['https://hub.example/venue_ids'], [venueId])
   assert.equal(claims.sub, 'user-manager@example.org')
 })
+
+test("RP-initiated sign-out ends the provider's session and returns to the client's registered URI, so the next sign-in asks for the password", async (t) => {
+  const signedOut = 'http://127.0.0.1:9/sign-in'
+  const idp = await startIdentityProvider({ clients: [{ clientId: 'console', redirectUris: [REDIRECT], postLogoutRedirectUris: [signedOut] }], audience: 'venue-hub' })
+  t.after(() => idp.close())
+  idp.addUser({ email: 'viewer@example.org', password: 'pw-2', tenantId: randomUUID(), roles: ['viewer'] })
+  const discovery = (await (await fetch(`${idp.issuer}/.well-known/openid-configuration`)).json()) as Record<string, string>
+  assert.ok(discovery.end_session_endpoint, 'discovery names the end_session_endpoint')
+
+  const browser = new Browser()
+  const verifier = randomBytes(32).toString('base64url')
+  const authorize = new URL(discovery.authorization_endpoint as string)
+  for (const [k, v] of Object.entries({
+    client_id: 'console',
+    redirect_uri: REDIRECT,
+    response_type: 'code',
+    scope: 'openid profile',
+    state: 'st-2',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  }))
+    authorize.searchParams.set(k, v)
+  /** Follows the provider's redirects; returns where it stopped (the client, or a page to show). */
+  const follow = async (response: Response): Promise<{ response: Response; url: string }> => {
+    let url = ''
+    for (let hops = 0; hops < 6 && response.headers.get('location'); hops++) {
+      url = new URL(response.headers.get('location') as string, idp.issuer).toString()
+      if (!url.startsWith(idp.issuer)) break
+      response = await browser.go(url)
+    }
+    return { response, url }
+  }
+  let { url } = await follow(await browser.go(authorize.toString()))
+  assert.match(url, /\/interaction\//, 'the first sign-in asks for the password')
+  ;({ url } = await follow(await browser.go(`${url}/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'email=viewer%40example.org&password=pw-2' })))
+  const code = new URL(url).searchParams.get('code') as string
+  assert.ok(code, url)
+  const tokens = (await (
+    await fetch(discovery.token_endpoint as string, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: 'console', redirect_uri: REDIRECT, code, code_verifier: verifier }),
+    })
+  ).json()) as Record<string, string>
+  ;({ url } = await follow(await browser.go(authorize.toString())))
+  assert.ok(url.startsWith(REDIRECT), `while the provider's session lasts, no password is asked: ${url}`)
+
+  const endSession = (redirect: string) => {
+    const end = new URL(discovery.end_session_endpoint as string)
+    for (const [k, v] of Object.entries({ client_id: 'console', id_token_hint: tokens.id_token as string, post_logout_redirect_uri: redirect })) end.searchParams.set(k, v)
+    return browser.go(end.toString())
+  }
+  assert.equal((await endSession('https://elsewhere.example/')).status, 400, 'an unregistered post-logout URI is refused')
+  const confirm = await endSession(signedOut)
+  assert.equal(confirm.status, 200)
+  const page = await confirm.text()
+  assert.match(page, /Yes, sign me out/)
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(page)?.[1] as string
+  const done = await browser.go(`${idp.issuer}/session/end/confirm`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ xsrf, logout: 'yes' }).toString() })
+  assert.equal(done.headers.get('location'), signedOut, 'back to the client once signed out')
+  ;({ url } = await follow(await browser.go(authorize.toString())))
+  assert.match(url, /\/interaction\//, 'after the sign-out the password is asked again')
+})

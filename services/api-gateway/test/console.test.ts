@@ -114,6 +114,19 @@ test('development sign-in mints a working token per persona, the manager bound t
   assert.equal(bad.statusCode, 400)
 })
 
+test('every page the settings point the console at opens in a browser tab, which carries no bearer token', async () => {
+  // The console keeps its token in memory and sends it as an Authorization header; a link or a new
+  // tab sends cookies only, so a URL that needs the bearer could only ever answer 401 there.
+  const gateway = await build({ OPERATOR_TENANT_IDS: randomUUID() })
+  const settings = (await gateway.inject({ url: '/console/settings.json' })).json() as Record<string, unknown>
+  assert.deepEqual(Object.keys(settings).sort(), ['devSignIn', 'oidc'], 'the settings carry the sign-in and nothing else')
+  const paths = Object.entries(settings).filter((entry): entry is [string, string] => typeof entry[1] === 'string' && entry[1].startsWith('/'))
+  for (const [name, url] of paths) {
+    const opened = await gateway.inject({ url, headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', 'sec-fetch-dest': 'document' } })
+    assert.notEqual(opened.statusCode, 401, `${name}: ${url} needs a bearer token a browser tab never sends`)
+  }
+})
+
 test('development sign-in does not exist with NODE_ENV=production, where a shared secret is refused outright', async () => {
   const production = { NODE_ENV: 'production', JWT_JWKS_URL: 'http://127.0.0.1:9/.well-known/jwks.json', OIDC_ISSUER: 'https://login.example.com/', OIDC_CLIENT_ID: 'venue-hub-console' }
   await assert.rejects(build(production), /JWT_SECRET: production accepts only the JWKS-signed tokens/)

@@ -11,6 +11,8 @@ export interface Session {
   venueIds: string[] | null
   label: string
   expiresAt: number
+  /** The OpenID provider's ID token of this session: only for naming it at the provider's sign-out. */
+  idToken?: string
 }
 
 let session: Session | null = null
@@ -49,7 +51,12 @@ export function setSession(next: Session | null): void {
 
 export const getSession = (): Session | null => (session && session.expiresAt > Date.now() ? session : null)
 export const currentToken = (): string | null => getSession()?.token ?? null
-export const signOut = (): void => setSession(null)
+/** Ends the session here; returns its ID token, if any, for ending it at the OpenID provider too. */
+export function signOut(): string | null {
+  const idToken = session?.idToken ?? null
+  setSession(null)
+  return idToken
+}
 
 export function onSessionChange(listener: () => void): () => void {
   listeners.add(listener)

@@ -1,10 +1,11 @@
 // For operators: queue counts with pause/resume, dead letters to retry or discard, circuit breakers
-// to reset, and the queue dashboard.
+// to reset. No link to the bull-board dashboard: it takes the bearer token, which a new tab never
+// carries (the token lives in this page's memory), so such a link could only show a 401.
 import type { JSX } from 'preact'
 import { api, call } from '../api/client.ts'
 import { Badge, ErrorNote, Loading, Section, useAction, useLoad, when } from '../ui.tsx'
 
-export function OperationsPage({ queueDashboard }: { queueDashboard: string }): JSX.Element {
+export function OperationsPage(): JSX.Element {
   const queues = useLoad(() => call(api.GET('/api/v1/integrations/admin/queue-counts')), [])
   const dead = useLoad(() => call(api.GET('/api/v1/integrations/admin/dead-letters', { params: { query: { limit: 50 } as never } })), [])
   const breakers = useLoad(() => call(api.GET('/api/v1/integrations/admin/circuit-breakers')), [])
@@ -18,14 +19,7 @@ export function OperationsPage({ queueDashboard }: { queueDashboard: string }): 
     <>
       <h1>Operations</h1>
       <ErrorNote error={action.error} />
-      <Section
-        title="Queues"
-        actions={
-          <a href={queueDashboard} target="_blank" rel="noopener">
-            Open the queue dashboard
-          </a>
-        }
-      >
+      <Section title="Queues">
         {queues.loading && !queues.data ? <Loading what="queues" /> : null}
         <ErrorNote error={queues.error} />
         <div class="table-wrap" tabIndex={0}>

@@ -5,13 +5,12 @@ import { useEffect, useState } from 'preact/hooks'
 import { ApiError, plainWords } from '../api/client.ts'
 import { sessionFromToken, setSession } from '../auth/session.ts'
 import type { OidcSettings } from '../auth/oidc.ts'
-import { navigate, takeReturn } from '../router.ts'
+import { navigate, returnPath, takeReturn } from '../router.ts'
 import { ErrorNote } from '../ui.tsx'
 
 export interface ConsoleSettings {
   devSignIn: boolean
   oidc: OidcSettings | null
-  queueDashboard: string
 }
 
 export async function loadSettings(): Promise<ConsoleSettings> {
@@ -50,7 +49,7 @@ export function SignInPage({ settings }: { settings: ConsoleSettings }): JSX.Ele
     <main id="main" class="narrow">
       <h1>Sign in to the Venue Integration Hub</h1>
       {settings.oidc ? (
-        <button type="button" class="primary" disabled={busy} onClick={() => attempt(async () => (await import('../auth/oidc.ts')).startSignIn(settings.oidc as OidcSettings))}>
+        <button type="button" class="primary" disabled={busy} onClick={() => attempt(async () => (await import('../auth/oidc.ts')).startSignIn(settings.oidc as OidcSettings, returnPath()))}>
           Sign in with your organisation
         </button>
       ) : null}

@@ -1,8 +1,9 @@
 // A development OpenID Connect provider standing in for the platform's identity provider: the
 // conformant `oidc-provider` library (authorization code with PKCE, discovery, JWKS, JWT access
-// tokens for the hub's audience via resource indicators) with a plain sign-in page for the users
-// registered with it. Each user's tenant, roles and venues go into the access token as the hub's
-// claims (optionally namespaced, as Auth0-style providers require of custom claims).
+// tokens for the hub's audience via resource indicators, RP-initiated sign-out) with plain sign-in
+// and sign-out pages for the users registered with it. Each user's tenant, roles and venues go into
+// the access token as the hub's claims (optionally namespaced, as Auth0-style providers require of
+// custom claims).
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
@@ -24,8 +25,11 @@ export interface IdentityUser {
 export interface IdentityProviderOptions {
   port?: number
   host?: string
-  /** Public clients (no secret; PKCE required), each with its exact redirect URIs. */
-  clients: Array<{ clientId: string; redirectUris: string[] }>
+  /**
+   * Public clients (no secret; PKCE required), each with its exact redirect URIs and the exact URIs
+   * its sign-out may send the browser back to (`post_logout_redirect_uri`).
+   */
+  clients: Array<{ clientId: string; redirectUris: string[]; postLogoutRedirectUris?: string[] }>
   /** The `aud` of the access tokens (the hub's JWT_AUDIENCE). */
   audience: string
   /** The resource indicator standing for the hub's API; the default resource of every request. */
@@ -63,6 +67,16 @@ ${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
 </form></main></body></html>`
 }
 
+// RP-initiated logout: oidc-provider's form (carrying its CSRF token) and the person's confirmation.
+function signOutPage(form: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>Sign out · development identity provider</title></head>
+<body><main><h1>Sign out of the development identity provider?</h1>
+${form}
+<p><button type="submit" form="op.logoutForm" name="logout" value="yes" autofocus>Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button></p>
+</main></body></html>`
+}
+
 async function formBody(request: IncomingMessage): Promise<URLSearchParams> {
   const chunks: Buffer[] = []
   let size = 0
@@ -98,7 +112,14 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
   const issuer = `http://${options.host ?? '127.0.0.1'}:${port}`
 
   const configuration: Configuration = {
-    clients: options.clients.map((client) => ({ client_id: client.clientId, redirect_uris: client.redirectUris, token_endpoint_auth_method: 'none', grant_types: ['authorization_code'], response_types: ['code'] })),
+    clients: options.clients.map((client) => ({
+      client_id: client.clientId,
+      redirect_uris: client.redirectUris,
+      post_logout_redirect_uris: client.postLogoutRedirectUris ?? [],
+      token_endpoint_auth_method: 'none',
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+    })),
     jwks: { keys: [signingKey('rsa', 'RS256'), signingKey('ec', 'ES256')] as never },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     pkce: { required: () => true },
@@ -106,6 +127,17 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     scopes: ['openid', 'profile', 'email'],
     features: {
       devInteractions: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => {
+          ctx.type = 'html'
+          ctx.body = signOutPage(form)
+        },
+        postLogoutSuccessSource: (ctx) => {
+          ctx.type = 'html'
+          ctx.body = '<!doctype html><html lang="en"><head><title>Signed out</title></head><body><main><h1>Signed out</h1><p>You are signed out of the development identity provider.</p></main></body></html>'
+        },
+      },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => resource,

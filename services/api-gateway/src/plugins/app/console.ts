@@ -40,7 +40,6 @@ const SignInResponse = Type.Object({ token: Type.String(), expiresAt: Type.Strin
 const ConsoleSettings = Type.Object({
   devSignIn: Type.Boolean(),
   oidc: Type.Union([Type.Null(), Type.Object({ issuer: Type.String(), clientId: Type.String(), audience: Type.String(), scopes: Type.String(), claimsNamespace: Type.String() })]),
-  queueDashboard: Type.String(),
 })
 
 /** The first venue of the tenant, oldest first (or the one asked for), read through venue-service as its admin would. */
@@ -100,7 +99,7 @@ export default fp(
 
     fastify.get('/console/settings.json', { schema: { hide: true, response: { 200: ConsoleSettings } }, config: { auth: false } }, async (_request, reply) => {
       reply.header('cache-control', 'no-cache')
-      return { devSignIn, oidc, queueDashboard: '/api/v1/integrations/admin/queues' }
+      return { devSignIn, oidc }
     })
     if (devSignIn && config.JWT_SECRET) registerDevSignIn(fastify, config, config.JWT_SECRET)
 
