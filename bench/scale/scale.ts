@@ -225,7 +225,7 @@ export async function run(log: (line: string) => void = console.log) {
         return explained(trx, query.sql, query.bindings, table)
       })
     // venueOf(1): the seed gives every fifth venue (venueOf(0) among them) payments only.
-    const recordsCost = await firstPageCost('records', (trx) => createRecordRepository().listChanges(trx, { venueId: venueOf(1), provider: 'stripe', entity: 'customer', afterSeq: '0', includeRaw: false, limit: 100 }))
+    const recordsCost = await firstPageCost('records', (trx) => createRecordRepository().listChanges(trx, { venueId: venueOf(1), provider: 'stripe', entity: 'customer', after: { xid: '0', seq: '0' }, includeRaw: false, limit: 100 }))
     const logsCost = await firstPageCost('sync_logs', (trx) => createSyncLogRepository().list(trx, { status: 'failed', limit: 51 }))
     await appKnex.destroy()
     const tenantRecords = await tenantCount('select count(*) as n from integration.records where tenant_id = $1')

@@ -12346,6 +12346,8 @@ export interface operations {
                             updatedAt: string;
                         }[];
                         nextCursor: string | null;
+                        /** @description Where to read from next time, on every page: after the last record returned, or the request's own position when none was. A client that has read to the end (nextCursor null) keeps it and passes it as `cursor` to get only what changed since. */
+                        resumeCursor: string;
                     };
                 };
             };

@@ -355,6 +355,26 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
   )
   const needle = search.trim().toLowerCase()
   const rows = (records.data?.data ?? []).filter((r) => !needle || `${r.externalId} ${JSON.stringify(r.data)}`.toLowerCase().includes(needle))
+  // "This point" is the end of the feed, not of the page shown: read on from the page's
+  // resumeCursor to the last page, whose resumeCursor is where later changes start.
+  const [marking, setMarking] = useState(false)
+  const rememberNow = async (): Promise<void> => {
+    let cursor: string | undefined = records.data?.resumeCursor
+    if (!cursor) return
+    setMarking(true)
+    try {
+      for (let more = records.data?.nextCursor !== null; more;) {
+        const next: { resumeCursor: string; nextCursor: string | null } = await call(
+          api.GET('/api/v1/integrations/records', { params: { query: { venueId, limit: 1000, includeRaw: false, ...(provider ? { provider } : {}), ...(entity ? { entity } : {}), cursor } } }),
+        )
+        cursor = next.resumeCursor
+        more = next.nextCursor !== null
+      }
+      setMark(cursor ?? null)
+    } finally {
+      setMarking(false)
+    }
+  }
   return (
     <Section title="Records">
       <form class="form inline" role="search" onSubmit={(e) => e.preventDefault()}>
@@ -385,7 +405,7 @@ function Records({ venueId }: { venueId: string }): JSX.Element {
         </label>
       </form>
       <div class="row wrap">
-        <button type="button" onClick={() => setMark(records.data?.nextCursor ?? null)} disabled={!records.data}>
+        <button type="button" onClick={() => void rememberNow()} disabled={!records.data || marking}>
           Remember this point
         </button>
         <button type="button" disabled={!mark} onClick={() => setSince(mark)}>

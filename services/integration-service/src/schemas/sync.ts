@@ -79,8 +79,19 @@ export const RecordSchema = Type.Object({
   deletedAt: Nullable(DateTime),
   updatedAt: DateTime,
 })
-/** Like every list: `nextCursor` is null on the last page. */
-export const RecordPageSchema = Type.Object({ data: Type.Array(RecordSchema), nextCursor: Type.Union([Type.String(), Type.Null()]) })
+/**
+ * Like every list: `nextCursor` is null on the last page. A changed-since feed also answers where
+ * to continue once everything was read: `resumeCursor`, never null.
+ */
+export const RecordPageSchema = Type.Object({
+  data: Type.Array(RecordSchema),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+  resumeCursor: Type.String({
+    description:
+      "Where to read from next time, on every page: after the last record returned, or the request's own position when none was. A client that has read to the end (nextCursor null) keeps it and passes it as `cursor` to get only what changed since.",
+  }),
+})
+export type RecordPage = Static<typeof RecordPageSchema>
 
 const TRANSFORMS = ['none', 'lowercase', 'uppercase', 'trim', 'string', 'number', 'boolean', 'date'] as const
 export const FieldMappingBody = Type.Object(

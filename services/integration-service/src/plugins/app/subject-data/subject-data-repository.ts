@@ -114,9 +114,11 @@ export function createSubjectDataRepository() {
       return result.rows
     },
 
+    /** A redaction is a change like any other: the records feed hands it out (its position as in record-repository's listChanges). */
     async updateRecord(trx: Knex.Transaction, row: Pick<SubjectRecordRow, 'connection_id' | 'entity' | 'external_id'>, data: unknown, raw: unknown, contentHash: string): Promise<void> {
       await trx.raw(
-        `update integration.records set data = ?::jsonb, raw = ?::jsonb, content_hash = ?, updated_at = now(), change_seq = nextval('integration.records_change_seq')
+        `update integration.records set data = ?::jsonb, raw = ?::jsonb, content_hash = ?, updated_at = now(), change_seq = nextval('integration.records_change_seq'),
+                change_xid = pg_current_xact_id()
           where connection_id = ? and entity = ? and external_id = ?`,
         [JSON.stringify(data), JSON.stringify(raw), contentHash, row.connection_id, row.entity, row.external_id],
       )

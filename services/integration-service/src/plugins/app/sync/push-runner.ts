@@ -82,7 +82,7 @@ export function createPushRunner(deps: {
       })
       let counts: Counts = { ...current.counts }
       const fetchedBefore = counts.fetched
-      let afterSeq: string | null = null
+      let afterCandidate: Pick<PushCandidate, 'change_xid' | 'change_seq'> | null = null
       let pages = 0
       let firstRefusal: string | null = null
 
@@ -132,7 +132,7 @@ export function createPushRunner(deps: {
         for (;;) {
           const stop = await signal.refresh()
           if (stop) throw new RunInterrupted(stop)
-          const batch = await db.withTenant(tenantId, (trx) => deps.pushState.candidates(trx, pushTarget(data), afterSeq, spec.batchSize))
+          const batch = await db.withTenant(tenantId, (trx) => deps.pushState.candidates(trx, pushTarget(data), afterCandidate, spec.batchSize))
           if (batch.length === 0) break
           const failed = await pushBatch(batch)
           const pushed = batch.filter((record) => !failed.has(`${record.connection_id}:${record.external_id}`))
@@ -143,7 +143,8 @@ export function createPushRunner(deps: {
             return after
           })
           deps.metrics.records(provider, spec.entity, { pushed: pushed.length, failed: failed.size })
-          afterSeq = (batch[batch.length - 1] as PushCandidate).change_seq
+          const last = batch[batch.length - 1] as PushCandidate
+          afterCandidate = { change_xid: last.change_xid, change_seq: last.change_seq }
           pages++
           const percent = total > 0 ? Math.min(99, Math.floor(((counts.fetched - fetchedBefore) / total) * 100)) : null
           await job.progress({ ...counts, pages, percent } satisfies RunProgress).catch(() => undefined)

@@ -14,6 +14,8 @@ export interface PushCandidate {
   entity: EntityName
   provider: string
   content_hash: string
+  /** The record's place in change order (the records feed's): its writing transaction and change_seq, as text. */
+  change_xid: string
   change_seq: string
   data: Record<string, unknown>
   created_at: Date
@@ -62,11 +64,17 @@ export function createPushStateRepository() {
       return Number(row?.count ?? 0)
     },
 
-    /** The next `limit` candidates after `afterSeq` (records' change_seq), in that order. */
-    async candidates(trx: Knex.Transaction, target: PushTarget, afterSeq: string | null, limit: number): Promise<PushCandidate[]> {
+    /**
+     * The next `limit` candidates after `after` (a candidate's change_xid and change_seq), in that
+     * order: the records feed's, so both read the venue's records through one index.
+     */
+    async candidates(trx: Knex.Transaction, target: PushTarget, after: Pick<PushCandidate, 'change_xid' | 'change_seq'> | null, limit: number): Promise<PushCandidate[]> {
       const q = query(trx, target)
-      if (afterSeq !== null) q.where('r.change_seq', '>', afterSeq)
-      return q.select<PushCandidate[]>('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', 'r.change_seq', 'r.data', 'r.created_at').orderBy('r.change_seq').limit(limit)
+      if (after !== null) q.whereRaw('(r.change_xid, r.change_seq) > (?::xid8, ?::bigint)', [after.change_xid, after.change_seq])
+      return q
+        .select<PushCandidate[]>('r.connection_id', 'r.external_id', 'r.entity', 'r.provider', 'r.content_hash', trx.raw('r.change_xid::text as change_xid'), 'r.change_seq', 'r.data', 'r.created_at')
+        .orderBy([{ column: 'r.change_xid' }, { column: 'r.change_seq' }])
+        .limit(limit)
     },
 
     /** Remembers what the destination received (idempotent: a batch sent again only refreshes the hash). */

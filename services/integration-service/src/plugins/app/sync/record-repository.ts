@@ -105,7 +105,9 @@ export function createRecordRepository() {
       // this transaction's start, later than any earlier write); a row only stamped as seen
       // keeps its old one and counts as unchanged. A row stored with a later version than the
       // incoming one (a webhook delivered late, a page fetched before an event was applied) is
-      // left as it is: it answers nothing here and counts as unchanged.
+      // left as it is: it answers nothing here and counts as unchanged. A change takes its place
+      // in the public feed: a change_seq and this transaction's id (change_xid), as every write
+      // that takes a change_seq does (see listChanges).
       const written = (await trx.raw(
         `insert into integration.records as r
            (connection_id, entity, external_id, tenant_id, venue_id, provider, data, raw, content_hash, last_seen_sync_log_id, source_version)
@@ -119,6 +121,7 @@ export function createRecordRepository() {
            last_seen_sync_log_id = coalesce(excluded.last_seen_sync_log_id, r.last_seen_sync_log_id),
            updated_at = case when ${CHANGED} then now() else r.updated_at end,
            change_seq = case when ${CHANGED} then nextval('integration.records_change_seq') else r.change_seq end,
+           change_xid = case when ${CHANGED} then pg_current_xact_id() else r.change_xid end,
            source_version = coalesce(excluded.source_version, r.source_version)
          where ${NOT_OLDER}
            and (${CHANGED}
@@ -152,7 +155,7 @@ export function createRecordRepository() {
     async markDeleted(trx: Knex.Transaction, scope: Pick<RecordScope, 'connectionId' | 'entity'>, externalIds: string[], version: string | null = null): Promise<string[]> {
       if (externalIds.length === 0) return []
       const result = (await trx.raw(
-        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'),
+        `update integration.records set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'), change_xid = pg_current_xact_id(),
                 source_version = coalesce(?::timestamptz, source_version)
           where ctid = any(array(select r.row_ctid from unnest(?::text[]) as i(external_id) cross join lateral (${BY_KEY} limit 1) r))
             and connection_id = ? and entity = ? and deleted_at is null
@@ -179,7 +182,7 @@ export function createRecordRepository() {
         `with seen as materialized (
            select unnest(external_ids) as external_id from integration.sync_run_seen where connection_id = ? and entity = ? and sync_log_id = ?::uuid
          )
-         update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'),
+         update integration.records r set deleted_at = now(), updated_at = now(), change_seq = nextval('integration.records_change_seq'), change_xid = pg_current_xact_id(),
                 source_version = greatest(r.source_version, ?::timestamptz)
           where r.connection_id = ? and r.entity = ? and r.deleted_at is null
             and r.last_seen_sync_log_id is distinct from ?::uuid and r.updated_at < ?::timestamptz
@@ -212,15 +215,23 @@ export function createRecordRepository() {
       return row?.list_id
     },
 
-    /** A venue's records changed after `afterSeq`, deletions included, in change order (the public feed). */
+    /**
+     * A venue's records changed after `after`, deletions included, in change order (the public
+     * feed): by (change_xid, change_seq), the writing transaction's id and the change's sequence
+     * number. Sequence numbers are taken in statement order but become visible in commit order, so
+     * only rows whose transaction is older than every transaction still running are handed out: a
+     * transaction that commits late can never land behind a position a reader has already passed
+     * (it waits, instead, until the older ones have finished).
+     */
     async listChanges(trx: Knex.Transaction, filter: RecordChangeFilter): Promise<RecordChangeRow[]> {
       const q = trx('integration.records')
-        .select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_seq::text as change_seq_text'), ...(filter.includeRaw ? ['raw'] : []))
+        .select('connection_id', 'provider', 'entity', 'external_id', 'data', 'deleted_at', 'updated_at', trx.raw('change_xid::text as change_xid_text'), trx.raw('change_seq::text as change_seq_text'), ...(filter.includeRaw ? ['raw'] : []))
         .where('venue_id', filter.venueId)
       if (filter.provider) q.where('provider', filter.provider)
       if (filter.entity) q.where('entity', filter.entity)
-      // Order by the bigint column itself (its text form would sort 10 before 2).
-      return (await q.where('integration.records.change_seq', '>', filter.afterSeq).orderBy('integration.records.change_seq').limit(filter.limit)) as RecordChangeRow[]
+      q.whereRaw('change_xid < pg_snapshot_xmin(pg_current_snapshot())').whereRaw('(change_xid, change_seq) > (?::xid8, ?::bigint)', [filter.after.xid, filter.after.seq])
+      // Order by the columns themselves (their text forms would sort 10 before 2).
+      return (await q.orderBy([{ column: 'change_xid' }, { column: 'change_seq' }]).limit(filter.limit)) as RecordChangeRow[]
     },
   }
 }
@@ -229,7 +240,8 @@ export interface RecordChangeFilter {
   venueId: string
   provider?: string | undefined
   entity?: string | undefined
-  afterSeq: string
+  /** The position to read after: a transaction id (xid8) and a change_seq, as decimal text. */
+  after: RecordFeedPosition
   includeRaw?: boolean | undefined
   limit: number
 }
@@ -243,7 +255,13 @@ export interface RecordChangeRow {
   raw?: unknown
   deleted_at: Date | null
   updated_at: Date
+  change_xid_text: string
   change_seq_text: string
+}
+
+export interface RecordFeedPosition {
+  xid: string
+  seq: string
 }
 
 export type RecordRepository = ReturnType<typeof createRecordRepository>

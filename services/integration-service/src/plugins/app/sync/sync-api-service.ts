@@ -2,17 +2,42 @@
 // caller may act on that venue, and read records, sync logs and field mappings for the tenant.
 import { Type } from '@sinclair/typebox'
 import { BadRequestError, ConflictError, NotFoundError, type SyncLog } from '@hub/contracts'
-import { auditActor, canReadVenue, CursorField, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
+import { auditActor, canReadVenue, CursorField, encodeCursor, hasRole, page, readCursor, type AuditOutbox, type Database, type RequestContext } from '@hub/service-kit'
 import type { EntityName, ProviderName } from '../../../providers/canonical.ts'
 import type { ConnectionRepository } from '../connections/connection-repository.ts'
 import type { SyncEngine } from '../sync/index.ts'
-import type { FieldMappingInput, FieldMappingList, RecordList, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
+import type { FieldMappingInput, FieldMappingList, RecordList, RecordPage, SyncLogList, SyncRequest } from '../../../schemas/sync.ts'
 import { assertVenueAccess } from '../connections/venue-access.ts'
 import type { SyncLogRepository } from '../sync-logs/sync-log-repository.ts'
 import type { FieldMappingRepository, FieldMappingRow } from './field-mapping-repository.ts'
-import type { RecordRepository } from './record-repository.ts'
+import type { RecordChangeRow, RecordFeedPosition, RecordRepository } from './record-repository.ts'
 
-const SeqCursor = Type.Object({ s: CursorField.int64() })
+/**
+ * A position in the records feed: after the change written by transaction `x` (an xid8) with
+ * change_seq `s`, both as decimal text. An xid8 is unsigned but never reaches 2^63 (its epoch
+ * would have to), so the int64 check takes every position the feed can issue and keeps any other
+ * value, out of range or not a number, a 400 rather than a database error.
+ */
+const FeedCursor = Type.Object({ x: CursorField.int64(), s: CursorField.int64() }, { additionalProperties: false })
+/**
+ * A cursor issued before the feed paged by transaction (clients may hold one): `{ s }` stood for
+ * "change_seq after s" and now reads as (x = 1, s). The rows written before the change all carry
+ * change_xid 1, so the ones after s among them still come in change_seq order, and every row
+ * written since has a real, larger xid and comes after them, whatever its change_seq: a superset
+ * of what the cursor meant before (some later changes may come twice), never less.
+ */
+const LegacySeqCursor = Type.Object({ s: CursorField.int64() }, { additionalProperties: false })
+const RecordCursor = Type.Union([FeedCursor, LegacySeqCursor])
+const FEED_START: RecordFeedPosition = { xid: '0', seq: '0' }
+const LEGACY_XID = '1'
+
+function readRecordCursor(cursor: string | undefined): RecordFeedPosition {
+  if (!cursor) return FEED_START
+  const value = readCursor(cursor, RecordCursor)
+  return { xid: 'x' in value ? value.x : LEGACY_XID, seq: value.s }
+}
+
+const encodeRecordCursor = (position: RecordFeedPosition): string => encodeCursor({ x: position.xid, s: position.seq })
 const MappingCursor = Type.Object({ p: Type.String({ pattern: '^[a-z_]{1,40}$' }), e: Type.String({ pattern: '^[a-z_]{1,40}$' }), t: Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,63}$' }) })
 const LogCursor = Type.Object({ c: CursorField.timestamp(), i: CursorField.uuid() })
 
@@ -96,16 +121,23 @@ export function createSyncApiService(deps: {
       return { data: rows, nextCursor }
     },
 
-    async listRecords(ctx: RequestContext, query: RecordList) {
+    /**
+     * One page of the venue's changes after the cursor. `nextCursor` is null on the last page, as
+     * in every list; `resumeCursor` is where to read from next time either way: after the last row
+     * returned, or the request's own position when there was none (a client polling for changes).
+     */
+    async listRecords(ctx: RequestContext, query: RecordList): Promise<RecordPage> {
       const principal = ctx.principal
       const venueId = query.venueId.toLowerCase()
-      const after = query.cursor ? readCursor(query.cursor, SeqCursor) : { s: '0' }
-      if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null }
+      const after = readRecordCursor(query.cursor)
+      if (!canReadVenue(principal, venueId)) return { data: [], nextCursor: null, resumeCursor: encodeRecordCursor(after) }
+      const position = (row: RecordChangeRow): RecordFeedPosition => ({ xid: row.change_xid_text, seq: row.change_seq_text })
       const { rows, nextCursor } = await page(
         query.limit,
-        (take) => db.withTenant(principal.tenantId, (trx) => deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, afterSeq: after.s, includeRaw: query.includeRaw, limit: take })),
-        (last) => ({ s: last.change_seq_text }),
+        (take) => db.withTenant(principal.tenantId, (trx) => deps.records.listChanges(trx, { venueId, provider: query.provider, entity: query.entity, after, includeRaw: query.includeRaw, limit: take })),
+        (last) => ({ x: last.change_xid_text, s: last.change_seq_text }),
       )
+      const last = rows.at(-1)
       return {
         data: rows.map((row) => ({
           connectionId: row.connection_id,
@@ -119,6 +151,7 @@ export function createSyncApiService(deps: {
           updatedAt: row.updated_at.toISOString(),
         })),
         nextCursor,
+        resumeCursor: encodeRecordCursor(last ? position(last) : after),
       }
     },
 
